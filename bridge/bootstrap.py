@@ -1,0 +1,53 @@
+"""Builds the object graph once from settings, for the CLI, the daemon and the tests alike.
+
+Tests swap only the edges: a :class:`~bridge.clock.FixedClock`, a database URL, fake vendor URLs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+
+from bridge.clock import Clock, SystemClock
+from bridge.logs import masker
+from bridge.services.clients import ClientService
+from bridge.services.status import JobHistoryCollector
+from bridge.settings import Settings
+from bridge.store.database import make_engine
+from bridge.sync.jobs import JobRunner, registry
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    owner: str
+    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.jobs = registry()
+        self.runner = JobRunner(
+            self.engine, self.clock, self.settings, self.owner, jobs=self.jobs, metrics=self.metrics
+        )
+        self.metrics.register(JobHistoryCollector(self.engine, lambda: list(self.jobs)))
+        self.clients = ClientService(self.engine, self.clock, self.settings)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_app(settings: Settings, *, clock: Clock | None = None, owner: str | None = None) -> App:
+    """The bridge wired from ``settings``; connects lazily, so building it touches nothing."""
+    masker.register(settings.secret_values())
+    engine = make_engine(settings.database_url(), connect_timeout=settings.database.connect_timeout_seconds)
+    return App(
+        settings=settings,
+        clock=clock or SystemClock(),
+        engine=engine,
+        owner=owner or f"{socket.gethostname()}:{os.getpid()}",
+    )

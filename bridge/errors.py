@@ -1,0 +1,49 @@
+"""Errors the operator sees, each with the exit code the CLI maps it to.
+
+The message of every error here is shown as one line on stderr: it names what is wrong (the setting,
+the field, the argument) and how to fix it, and it never carries a secret.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+
+class BridgeError(Exception):
+    """A failure at run time (a database or vendor that does not answer, a job that failed)."""
+
+    exit_code = EXIT_FAILURE
+
+
+class InputError(BridgeError):
+    """Bad input from the operator: a setting, a CLI argument, a duplicate that must not be created."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ConfigError(InputError):
+    """The settings file is invalid; nothing was created or changed."""
+
+
+class NotFound(InputError):
+    """The thing the operator named does not exist."""
+
+
+class VendorError(BridgeError):
+    """A vendor API answered with something we cannot use.
+
+    ``source`` is the vendor (``openstack``, ``solusvm``, ``whmcs``), ``path`` the URL path without host,
+    query or credentials, and ``field`` the payload field at fault, when there is one.
+    """
+
+    def __init__(self, source: str, path: str, problem: str, *, field: str | None = None) -> None:
+        self.source = source
+        self.path = path
+        self.problem = problem
+        self.field = field
+        where = f"{source} {path}"
+        if field:
+            where += f" field {field!r}"
+        super().__init__(f"{where}: {problem}")

@@ -1,0 +1,105 @@
+"""Adding, linking and looking up clients, with every check an operator's typo deserves."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from bridge.clock import Clock
+from bridge.domain.clients import Client, LinkKind
+from bridge.errors import InputError, NotFound
+from bridge.settings import Settings
+from bridge.store import clients as store
+
+
+class ClientService:
+    def __init__(self, engine: Engine, clock: Clock, settings: Settings) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._settings = settings
+
+    def add(
+        self, *, email: str, name: str, currency: str | None = None, configuration: str | None = None
+    ) -> Client:
+        """Create a client; a duplicate email, an unknown configuration or a bad currency changes nothing."""
+        email = normalise_email(email)
+        name = name.strip()
+        if not name:
+            raise InputError("--name is empty; give the client's name, e.g. --name 'Acme Ltd'")
+        currency = (currency or self._settings.billing.currency).upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise InputError(f"--currency {currency!r} is not an ISO 4217 code; use e.g. USD or EUR")
+        configuration = configuration or "default"
+        self._require_configuration(configuration)
+        try:
+            with self._engine.begin() as connection:
+                client_id = store.insert_client(
+                    connection,
+                    email=email,
+                    name=name,
+                    currency=currency,
+                    configuration=configuration,
+                    created_at=self._clock.now(),
+                )
+        except IntegrityError:
+            raise InputError(
+                f"a client with email {email} already exists; see `billing-bridge client show {email}`"
+            ) from None
+        return self.get(str(client_id))
+
+    def link(self, reference: str, kind: LinkKind, external_id: str) -> Client:
+        """Tie an external account to the client; an id owned by another client is refused."""
+        external_id = external_id.strip()
+        if not external_id:
+            raise InputError(f"the {kind.value} id is empty; give the id from the external system")
+        client = self.get(reference)
+        if external_id in client.external_ids(kind):
+            return client
+        if kind is LinkKind.WHMCS_CLIENT and client.external_ids(kind):
+            raise InputError(
+                f"client {client.id} is already linked to WHMCS client {client.external_ids(kind)[0]}; "
+                "a client has one WHMCS account"
+            )
+        try:
+            with self._engine.begin() as connection:
+                owner = store.find_link_owner(connection, kind, external_id)
+                if owner is not None:
+                    raise InputError(f"{kind.value} {external_id} is already linked to client {owner}")
+                store.insert_link(
+                    connection,
+                    client_id=client.id,
+                    kind=kind,
+                    external_id=external_id,
+                    created_at=self._clock.now(),
+                )
+        except IntegrityError:
+            raise InputError(f"{kind.value} {external_id} is already linked to another client") from None
+        return self.get(str(client.id))
+
+    def get(self, reference: str) -> Client:
+        """A client by its bridge id or its email."""
+        with self._engine.connect() as connection:
+            if reference.isdigit():
+                client = store.client_by_id(connection, int(reference))
+            else:
+                client = store.client_by_email(connection, reference.strip().lower())
+        if client is None:
+            raise NotFound(f"no client {reference!r}; `billing-bridge client list` shows the clients")
+        return client
+
+    def all(self) -> list[Client]:
+        with self._engine.connect() as connection:
+            return store.all_clients(connection)
+
+    def _require_configuration(self, name: str) -> None:
+        if name not in self._settings.configurations:
+            known = ", ".join(sorted(self._settings.configurations))
+            raise InputError(f"--configuration {name!r} is not defined; use one of: {known}")
+
+
+def normalise_email(email: str) -> str:
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise InputError(f"--email {email!r} is not a valid address ({error})") from None

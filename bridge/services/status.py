@@ -1,0 +1,146 @@
+"""What the operator asks "is it working?": per job last run, age and next run; schema state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+
+from bridge import __version__
+from bridge.clock import Clock
+from bridge.errors import BridgeError
+from bridge.settings import JOB_OFF, Settings
+from bridge.store import jobs as store
+from bridge.store.database import schema_state
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    name: str
+    schedule: str
+    last_status: str | None
+    last_started_at: datetime | None
+    last_finished_at: datetime | None
+    last_error: str | None
+    age_seconds: float | None
+    next_run: datetime | None
+
+
+def next_run(settings: Settings, job: str, now: datetime) -> datetime | None:
+    expression = getattr(settings.schedule, job, JOB_OFF)
+    if expression == JOB_OFF:
+        return None
+    trigger = CronTrigger.from_crontab(expression, timezone=settings.billing.zone())
+    fire: datetime | None = trigger.get_next_fire_time(None, now)
+    return fire
+
+
+def job_statuses(engine: Engine, clock: Clock, settings: Settings, jobs: list[str]) -> list[JobStatus]:
+    now = clock.now()
+    statuses = []
+    with engine.connect() as connection:
+        for name in jobs:
+            last = store.last_run(connection, name)
+            statuses.append(
+                JobStatus(
+                    name=name,
+                    schedule=getattr(settings.schedule, name, JOB_OFF),
+                    last_status=last.status if last else None,
+                    last_started_at=last.started_at if last else None,
+                    last_finished_at=last.finished_at if last else None,
+                    last_error=last.error if last else None,
+                    age_seconds=(now - last.started_at).total_seconds() if last else None,
+                    next_run=next_run(settings, name, now),
+                )
+            )
+    return statuses
+
+
+def status_report(
+    engine: Engine,
+    clock: Clock,
+    settings: Settings,
+    jobs: list[str],
+    *,
+    started_at: datetime | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON document behind ``billing-bridge status --json`` and ``GET /status``; no secrets in it."""
+    now = clock.now()
+    report: dict[str, Any] = {
+        "version": __version__,
+        "now": now.isoformat(),
+        "database": _database(engine, settings),
+    }
+    if started_at is not None:
+        report["started_at"] = started_at.isoformat()
+        report["uptime_seconds"] = round((now - started_at).total_seconds(), 3)
+    report["jobs"] = [_job_json(status) for status in job_statuses(engine, clock, settings, jobs)]
+    report.update(extra or {})
+    return report
+
+
+def _database(engine: Engine, settings: Settings) -> dict[str, Any]:
+    try:
+        state = schema_state(engine)
+    except BridgeError as error:
+        return {"url": settings.masked_database_url(), "ok": False, "error": str(error)}
+    return {
+        "url": settings.masked_database_url(),
+        "ok": True,
+        "schema": state.current,
+        "schema_head": state.head,
+        "at_head": state.at_head,
+    }
+
+
+def _job_json(status: JobStatus) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "name": status.name,
+        "schedule": status.schedule,
+        "last_run": {
+            "status": status.last_status,
+            "started_at": iso(status.last_started_at),
+            "finished_at": iso(status.last_finished_at),
+            "error": status.last_error,
+        },
+        "age_seconds": None if status.age_seconds is None else round(status.age_seconds, 3),
+        "next_run": iso(status.next_run),
+    }
+
+
+class JobHistoryCollector(Collector):
+    """Prometheus gauges read from job_runs at scrape time, so they survive restarts and span daemons."""
+
+    def __init__(self, engine: Engine, jobs: Callable[[], list[str]]) -> None:
+        self._engine = engine
+        self._jobs = jobs
+
+    def collect(self) -> Iterator[Metric]:
+        success = GaugeMetricFamily(
+            "billing_bridge_job_last_success_timestamp_seconds", "When the job last succeeded", labels=["job"]
+        )
+        duration = GaugeMetricFamily(
+            "billing_bridge_job_last_duration_seconds",
+            "How long the job's last finished run took",
+            labels=["job"],
+        )
+        with self._engine.connect() as connection:
+            for name in self._jobs():
+                last_ok = store.last_run(connection, name, "succeeded")
+                if last_ok and last_ok.finished_at:
+                    success.add_metric([name], last_ok.finished_at.timestamp())
+                last = store.last_run(connection, name)
+                if last and last.duration_seconds is not None:
+                    duration.add_metric([name], last.duration_seconds)
+        yield success
+        yield duration

@@ -1,0 +1,96 @@
+"""Job runs (the daemon's diary) and job leases (one runner per job across all daemons)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bridge.store.tables import job_runs, leases
+
+
+@dataclass(frozen=True)
+class JobRun:
+    id: int
+    job: str
+    owner: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    error: str | None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+def try_acquire_lease(connection: Connection, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+    """Take (or renew) the lease ``name`` for ``owner`` unless another owner holds an unexpired one.
+
+    Race-safe on all three databases: the update only matches a free or own lease, and two first-time
+    inserts collide on the primary key, so exactly one caller wins.
+    """
+    values = {"owner": owner, "acquired_at": now, "expires_at": now + ttl}
+    taken = connection.execute(
+        update(leases)
+        .where(leases.c.name == name, or_(leases.c.expires_at <= now, leases.c.owner == owner))
+        .values(**values)
+    )
+    if taken.rowcount == 1:
+        return True
+    if connection.scalar(select(func.count()).select_from(leases).where(leases.c.name == name)):
+        return False
+    try:
+        with connection.begin_nested():
+            connection.execute(insert(leases).values(name=name, **values))
+    except IntegrityError:
+        return False
+    return True
+
+
+def release_lease(connection: Connection, name: str, owner: str) -> None:
+    connection.execute(delete(leases).where(leases.c.name == name, leases.c.owner == owner))
+
+
+def start_run(connection: Connection, job: str, owner: str, now: datetime) -> int:
+    result = connection.execute(
+        insert(job_runs).values(job=job, owner=owner, started_at=now, status="running")
+    )
+    (run_id,) = result.inserted_primary_key or (None,)
+    assert isinstance(run_id, int)
+    return run_id
+
+
+def finish_run(connection: Connection, run_id: int, status: str, now: datetime, error: str | None) -> None:
+    connection.execute(
+        update(job_runs).where(job_runs.c.id == run_id).values(status=status, finished_at=now, error=error)
+    )
+
+
+def last_run(connection: Connection, job: str, status: str | None = None) -> JobRun | None:
+    query = select(job_runs).where(job_runs.c.job == job)
+    if status is not None:
+        query = query.where(job_runs.c.status == status)
+    row = connection.execute(
+        query.order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc()).limit(1)
+    ).first()
+    return JobRun(**row._mapping) if row else None
+
+
+def runs(connection: Connection, job: str | None = None, limit: int = 50) -> list[JobRun]:
+    query = select(job_runs)
+    if job is not None:
+        query = query.where(job_runs.c.job == job)
+    rows = connection.execute(query.order_by(job_runs.c.id.desc()).limit(limit))
+    return [JobRun(**row._mapping) for row in rows]
+
+
+def prune_runs(connection: Connection, before: datetime) -> int:
+    result = connection.execute(
+        delete(job_runs).where(job_runs.c.started_at < before, job_runs.c.status != "running")
+    )
+    return result.rowcount

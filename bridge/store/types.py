@@ -1,0 +1,76 @@
+"""Column types that keep money exact and time in UTC on SQLite, MariaDB and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import DateTime, Numeric, String
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from bridge.clock import as_utc
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime, stored as naive UTC (microseconds kept), returned aware in UTC.
+
+    A naive datetime is refused on the way in: the bridge never guesses a time zone.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=False))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return as_utc(value).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A Decimal with a fixed scale: NUMERIC on MariaDB and PostgreSQL, exact text on SQLite.
+
+    SQLite would store NUMERIC as a binary float, so there the value is kept as its decimal string.
+    A float, or a value with more places than the column keeps, is refused rather than rounded.
+    """
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int = 24, scale: int = 8) -> None:
+        super().__init__()
+        self.precision = precision
+        self.scale = scale
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(self.precision + 2))
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise TypeError(f"money and quantities are stored from Decimal, not {type(value).__name__}")
+        quantum = Decimal(1).scaleb(-self.scale)
+        exact = value.quantize(quantum)
+        if exact != value:
+            raise ValueError(f"{value} has more than {self.scale} decimal places; round it before storing")
+        return str(exact) if dialect.name == "sqlite" else exact
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(value).quantize(Decimal(1).scaleb(-self.scale))

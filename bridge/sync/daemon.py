@@ -1,0 +1,128 @@
+"""The long-running daemon: APScheduler runs the registered jobs on their cron schedules.
+
+One instance per job at a time (and, through leases, across daemons), missed runs coalesced into one,
+a failing job recorded and logged but never fatal. SIGTERM/SIGINT let the current job step finish and
+end the process with status 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import datetime
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bridge.bootstrap import App
+from bridge.logs import get_logger
+from bridge.services.status import status_report
+from bridge.settings import JOB_OFF, split_address
+from bridge.store.database import require_schema_at_head
+from bridge.sync.systemd import SystemdNotifier
+from bridge.web.health import HealthApp, HealthServer
+
+log = get_logger(__name__)
+
+
+class Daemon:
+    def __init__(self, app: App, *, notifier: SystemdNotifier | None = None) -> None:
+        self.app = app
+        self.notifier = notifier or SystemdNotifier()
+        self.stop_event = app.runner.stop_event
+        self.started_at: datetime | None = None
+        self.scheduler = BackgroundScheduler(
+            timezone=app.settings.billing.zone(),
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 6 * 3600},
+        )
+        self.health: HealthServer | None = None
+        self._watchdog: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Check the schema, schedule the jobs, serve health, and tell systemd we are ready."""
+        require_schema_at_head(self.app.engine)
+        self.started_at = self.app.clock.now()
+        for name in self.app.jobs:
+            expression = getattr(self.app.settings.schedule, name, JOB_OFF)
+            if expression == JOB_OFF:
+                log.info("job not scheduled (off)", job=name)
+                continue
+            trigger = CronTrigger.from_crontab(expression, timezone=self.app.settings.billing.zone())
+            self.scheduler.add_job(self.app.runner.run, trigger, args=[name], id=name, name=name)
+        self.scheduler.start()
+        if self.app.settings.health.enabled:
+            self._start_health()
+        self.notifier.ready()
+        interval = self.notifier.watchdog_interval()
+        if interval:
+            self._watchdog = threading.Thread(target=self._pet_watchdog, args=(interval,), daemon=True)
+            self._watchdog.start()
+        log.info(
+            "daemon started",
+            jobs=[job.id for job in self.scheduler.get_jobs()],
+            health=self._health_address(),
+        )
+
+    def run_until_stopped(self) -> None:
+        """Block until SIGTERM/SIGINT (or :meth:`request_stop`), then shut down cleanly."""
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self.stop_event.wait()
+        self.shutdown()
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    def shutdown(self) -> None:
+        self.notifier.stopping()
+        log.info("daemon stopping: letting the current job step finish")
+        self.stop_event.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        if self.health is not None:
+            self.health.stop()
+        log.info("daemon stopped")
+
+    def status(self) -> dict[str, Any]:
+        report = status_report(
+            self.app.engine,
+            self.app.clock,
+            self.app.settings,
+            list(self.app.jobs),
+            started_at=self.started_at,
+        )
+        scheduled = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+        for job in report["jobs"]:
+            fire = scheduled.get(job["name"])
+            job["next_run"] = fire.isoformat() if fire else None
+        report["scheduler_running"] = self.scheduler.running
+        return report
+
+    def _start_health(self) -> None:
+        host, port = split_address(self.app.settings.health.listen)
+        token = self.app.settings.health.admin_token
+        app = HealthApp(
+            self.app.engine,
+            self.app.metrics,
+            is_alive=lambda: bool(self.scheduler.running),
+            status=self.status,
+            admin_token=token.get_secret_value() if token else None,
+        )
+        self.health = HealthServer(app, host, port)
+        self.health.start()
+
+    def _health_address(self) -> str | None:
+        return f"{self.app.settings.health.listen}" if self.health else None
+
+    def _pet_watchdog(self, interval: float) -> None:
+        while not self.stop_event.wait(interval):
+            if self.scheduler.running:
+                self.notifier.watchdog()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("signal received", signal=signal.Signals(signum).name)
+        self.stop_event.set()

@@ -1,0 +1,162 @@
+"""The operator endpoint: liveness, readiness, a JSON status and Prometheus metrics.
+
+``/healthz`` answers while the scheduler runs; ``/readyz`` only while the database answers and its schema
+is at the code's head; ``/status`` and ``/metrics`` need ``health.admin_token`` as a Bearer token when one
+is set. Nothing here reveals a secret.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import socket
+import socketserver
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import Engine
+
+from bridge.errors import BridgeError
+from bridge.logs import get_logger
+from bridge.store.database import schema_state
+
+log = get_logger(__name__)
+
+StartResponse = Callable[..., Any]
+Environ = dict[str, Any]
+
+
+class HealthApp:
+    """A WSGI application; ``is_alive`` and ``status`` are given by the daemon that owns it."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        metrics: CollectorRegistry,
+        *,
+        is_alive: Callable[[], bool],
+        status: Callable[[], dict[str, Any]],
+        readiness_problems: Callable[[], list[str]] = list,
+        admin_token: str | None = None,
+    ) -> None:
+        self._engine = engine
+        self._metrics = metrics
+        self._is_alive = is_alive
+        self._status = status
+        self._readiness_problems = readiness_problems
+        self._admin_token = admin_token
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+            return _json(start_response, "405 Method Not Allowed", {"error": "only GET is served here"})
+        if path == "/healthz":
+            return self._healthz(start_response)
+        if path == "/readyz":
+            return self._readyz(start_response)
+        if path in ("/status", "/metrics"):
+            if not self._authorised(environ):
+                return _json(start_response, "401 Unauthorized", {"error": "Bearer admin token required"})
+            return (
+                self._status_page(start_response) if path == "/status" else self._metrics_page(start_response)
+            )
+        return _json(
+            start_response,
+            "404 Not Found",
+            {"error": f"no page {path}; try /healthz /readyz /status /metrics"},
+        )
+
+    def _healthz(self, start_response: StartResponse) -> Iterable[bytes]:
+        if self._is_alive():
+            return _json(start_response, "200 OK", {"status": "alive"})
+        return _json(start_response, "503 Service Unavailable", {"status": "scheduler not running"})
+
+    def _readyz(self, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            state = schema_state(self._engine)
+        except BridgeError as error:
+            return _json(
+                start_response, "503 Service Unavailable", {"status": "not ready", "reason": str(error)}
+            )
+        if not state.at_head:
+            reason = (
+                f"schema at {state.current or 'none'}, code needs {state.head}: run `billing-bridge migrate`"
+            )
+            return _json(start_response, "503 Service Unavailable", {"status": "not ready", "reason": reason})
+        problems = self._readiness_problems()
+        if problems:
+            return _json(
+                start_response, "503 Service Unavailable", {"status": "degraded", "reasons": problems}
+            )
+        return _json(start_response, "200 OK", {"status": "ready", "schema": state.current})
+
+    def _status_page(self, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return _json(start_response, "200 OK", self._status())
+        except Exception as error:
+            log.error("status page failed", error=str(error))
+            return _json(
+                start_response, "503 Service Unavailable", {"error": "status unavailable; see the logs"}
+            )
+
+    def _metrics_page(self, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            body = generate_latest(self._metrics)
+        except Exception as error:
+            log.error("metrics collection failed", error=str(error))
+            return _json(
+                start_response, "503 Service Unavailable", {"error": "metrics unavailable; see the logs"}
+            )
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _authorised(self, environ: Environ) -> bool:
+        if not self._admin_token:
+            return True
+        given = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode(), self._admin_token.encode())
+
+
+def _json(start_response: StartResponse, status: str, document: dict[str, Any]) -> list[bytes]:
+    body = json.dumps(document, indent=2, sort_keys=True).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _ThreadingServer6(_ThreadingServer):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("health request", line=format % args)
+
+
+class HealthServer:
+    """Serves a WSGI app on a background thread until :meth:`stop`."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int) -> None:
+        server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
+        self._server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,36 @@
+"""`billing-bridge migrate` builds the schema the code describes, and repeating it is harmless."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from bridge.errors import BridgeError
+from bridge.store.database import head_revision, make_engine, migrate, require_schema_at_head, schema_state
+from bridge.store.tables import metadata
+
+
+def test_migrate_from_empty_reaches_head_and_repeating_changes_nothing(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    try:
+        assert schema_state(engine).current is None
+        with pytest.raises(BridgeError, match="run `billing-bridge migrate` first"):
+            require_schema_at_head(engine)
+        assert migrate(engine) == (None, head_revision())
+        assert migrate(engine) == (head_revision(), head_revision())
+        require_schema_at_head(engine)
+    finally:
+        engine.dispose()
+
+
+def test_migrations_create_exactly_the_tables_the_code_uses(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    try:
+        migrate(engine)
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            differences = compare_metadata(context, metadata)
+        assert differences == []
+    finally:
+        engine.dispose()

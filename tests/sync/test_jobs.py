@@ -1,0 +1,124 @@
+"""Job runs are recorded, failures never escape, and two daemons never run one job at once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from bridge.bootstrap import App
+from bridge.clock import FixedClock
+from bridge.store import jobs as store
+from bridge.sync.jobs import JobContext, JobRunner, JobSpec
+
+
+def runner_for(app: App, owner: str, jobs: dict[str, JobSpec]) -> JobRunner:
+    return JobRunner(app.engine, app.clock, app.settings, owner, jobs=jobs)
+
+
+def test_a_failing_job_is_recorded_with_its_error_and_does_not_raise(app: App) -> None:
+    def broken(_ctx: JobContext) -> None:
+        raise RuntimeError("nova said no")
+
+    outcome = runner_for(app, "d1", {"broken": JobSpec("broken", "fails", broken)}).run("broken")
+    assert outcome.status == "failed"
+    with app.engine.connect() as connection:
+        last = store.last_run(connection, "broken")
+    assert last is not None
+    assert (last.status, last.error) == ("failed", "RuntimeError: nova said no")
+    assert last.finished_at is not None
+
+
+def test_a_job_error_never_carries_a_secret(make_app: Callable[..., App]) -> None:
+    app = make_app(health={"admin_token": "tok-abcdef-123"})
+
+    def leaky(_ctx: JobContext) -> None:
+        raise RuntimeError("auth with tok-abcdef-123 refused")
+
+    outcome = runner_for(app, "d1", {"leaky": JobSpec("leaky", "leaks", leaky)}).run("leaky")
+    assert outcome.error == "RuntimeError: auth with *** refused"
+
+
+def test_two_daemons_never_run_the_same_job_at_once(app: App) -> None:
+    """Daemon B asks for the job while daemon A is inside it: B skips, and runs it once A is done."""
+    inside = threading.Event()
+    release = threading.Event()
+    calls: list[str] = []
+
+    def slow(ctx: JobContext) -> None:
+        calls.append("run")
+        inside.set()
+        release.wait(timeout=30)
+
+    jobs = {"slow": JobSpec("slow", "blocks until released", slow)}
+    daemon_a = runner_for(app, "host-a:1", jobs)
+    daemon_b = runner_for(app, "host-b:2", jobs)
+    first = threading.Thread(target=daemon_a.run, args=["slow"])
+    first.start()
+    assert inside.wait(timeout=30)
+    assert daemon_b.run("slow").status == "skipped"
+    release.set()
+    first.join(timeout=30)
+    release.set()
+    assert daemon_b.run("slow").status == "succeeded"
+    assert calls == ["run", "run"]
+
+
+def test_an_expired_lease_of_a_dead_daemon_is_taken_over(app: App, clock: FixedClock) -> None:
+    with app.engine.begin() as connection:
+        assert store.try_acquire_lease(connection, "job:x", "dead:1", clock.now(), timedelta(minutes=5))
+    with app.engine.begin() as connection:
+        assert not store.try_acquire_lease(connection, "job:x", "live:2", clock.now(), timedelta(minutes=5))
+    clock.advance(timedelta(minutes=5))
+    with app.engine.begin() as connection:
+        assert store.try_acquire_lease(connection, "job:x", "live:2", clock.now(), timedelta(minutes=5))
+
+
+def test_racing_daemons_take_a_free_lease_exactly_once(app: App, clock: FixedClock) -> None:
+    winners: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def contend(owner: str) -> None:
+        barrier.wait(timeout=30)
+        try:
+            with app.engine.begin() as connection:
+                if store.try_acquire_lease(connection, "job:race", owner, clock.now(), timedelta(minutes=5)):
+                    winners.append(owner)
+        except Exception as error:  # a lock timeout counts as losing, never as winning twice
+            pytest.fail(f"{owner}: {error}")
+
+    threads = [threading.Thread(target=contend, args=[f"d{i}"]) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(winners) == 1
+
+
+def test_housekeeping_prunes_only_runs_older_than_the_retention(
+    make_app: Callable[..., App], clock: FixedClock
+) -> None:
+    app = make_app(daemon={"job_run_retention_days": 30})
+    with app.engine.begin() as connection:
+        old = store.start_run(connection, "x", "d", clock.now() - timedelta(days=31))
+        store.finish_run(connection, old, "succeeded", clock.now() - timedelta(days=31), None)
+        recent = store.start_run(connection, "x", "d", clock.now() - timedelta(days=29))
+        store.finish_run(connection, recent, "succeeded", clock.now() - timedelta(days=29), None)
+    outcome = app.runner.run("housekeeping")
+    assert (outcome.status, outcome.result) == ("succeeded", 1)
+    with app.engine.connect() as connection:
+        remaining = {run.id for run in store.runs(connection)}
+    assert old not in remaining and recent in remaining
+
+
+def test_job_metrics_count_runs_by_outcome(app: App) -> None:
+    app.runner.run("housekeeping")
+    value = app.metrics.get_sample_value(
+        "billing_bridge_job_runs_total", {"job": "housekeeping", "status": "succeeded"}
+    )
+    assert value == 1.0
+    assert app.metrics.get_sample_value(
+        "billing_bridge_job_last_success_timestamp_seconds", {"job": "housekeeping"}
+    )

@@ -1,0 +1,106 @@
+"""The settings file: strict, explained when wrong, secrets from file or environment."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bridge.errors import ConfigError
+from bridge.settings import Settings, config_path, load_settings, parse_settings
+
+EXAMPLE = Path(__file__).parents[1] / "settings.example.toml"
+
+
+def test_the_example_file_is_valid_and_lists_every_key_with_its_default() -> None:
+    settings = load_settings(EXAMPLE)
+    raw = tomllib.loads(EXAMPLE.read_text())
+    for section, values in raw.items():
+        if section == "configurations":
+            continue
+        model = getattr(settings, section)
+        assert set(values) <= set(type(model).model_fields), section
+        for key, value in values.items():
+            assert getattr(model, key) == value, f"{section}.{key} in the example is not its default"
+        documented = set(values) | {name for name in type(model).secret_fields()}
+        assert documented == set(type(model).model_fields), f"[{section}] in the example misses keys"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"health": {"lisen": "x"}}, "health.lisen: unknown key"),
+        (
+            {"daemon": {"lease_seconds": 5}},
+            "daemon.lease_seconds: Input should be greater than or equal to 30",
+        ),
+        ({"health": {"listen": "localhost"}}, "health.listen: 'localhost' is not \"host:port\""),
+        ({"schedule": {"housekeeping": "every day"}}, "schedule.housekeeping: "),
+        ({"database": {"url": "oracle://x/y"}}, "backend 'oracle' is not supported"),
+        ({"billing": {"currency": "euro"}}, "billing.currency: 'euro' is not an ISO 4217 code"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_fix(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_settings(raw)
+    assert message in str(error.value)
+
+
+def test_a_secret_comes_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("from-file-token\n")
+    settings = parse_settings({"health": {"admin_token_file": str(tmp_path / "token")}})
+    assert settings.health.admin_token is not None
+    assert settings.health.admin_token.get_secret_value() == "from-file-token"
+
+
+def test_the_environment_wins_over_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "token").write_text("from-file-token")
+    monkeypatch.setenv("BRIDGE_HEALTH_ADMIN_TOKEN", "from-env-token")
+    settings = parse_settings({"health": {"admin_token_file": str(tmp_path / "token")}})
+    assert settings.health.admin_token is not None
+    assert settings.health.admin_token.get_secret_value() == "from-env-token"
+
+
+def test_an_unreadable_secret_file_is_named_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_settings({"health": {"admin_token_file": str(tmp_path / "missing")}})
+    assert "cannot read admin_token_file" in str(error.value)
+    assert "make the file readable" in str(error.value)
+
+
+def test_a_secret_of_the_wrong_type_does_not_echo_its_value() -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_settings({"health": {"admin_token": 123456789}})
+    assert "123456789" not in str(error.value)
+
+
+def test_database_password_joins_the_url_and_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRIDGE_DATABASE_PASSWORD", "pw-123456")
+    settings = parse_settings({"database": {"url": "postgresql+psycopg://bridge@db/bridge"}})
+    assert settings.database_url() == "postgresql+psycopg://bridge:pw-123456@db/bridge"
+    assert settings.masked_database_url() == "postgresql+psycopg://bridge:***@db/bridge"
+    assert "pw-123456" in settings.secret_values()
+
+
+def test_default_database_is_sqlite_in_the_state_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/billing-bridge")
+    assert Settings().database_url() == "sqlite:////var/lib/billing-bridge/billing-bridge.sqlite3"
+    monkeypatch.delenv("STATE_DIRECTORY")
+    assert (
+        parse_settings({"daemon": {"state_dir": "/srv/bb"}}).database_url()
+        == "sqlite:////srv/bb/billing-bridge.sqlite3"
+    )
+
+
+def test_config_path_order_flag_then_env_then_cwd(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BRIDGE_CONFIG", raising=False)
+    assert config_path(None) == Path("settings.toml")
+    monkeypatch.setenv("BRIDGE_CONFIG", "/etc/billing-bridge/settings.toml")
+    assert config_path(None) == Path("/etc/billing-bridge/settings.toml")
+    assert config_path("/tmp/x.toml") == Path("/tmp/x.toml")
+
+
+def test_every_client_has_a_default_configuration() -> None:
+    settings = parse_settings({"configurations": {"gold": {"generate_invoices": False}}})
+    assert set(settings.configurations) == {"default", "gold"}
