@@ -1,0 +1,290 @@
+"""Billing cycles: the half-open spans of time that one invoice covers.
+
+Months begin at 00:00 local time in the configured IANA time zone (WHMCS and Fleio bill in their own
+time zone), so a cycle boundary is a local midnight turned into a UTC instant: November 2024 in
+Europe/Berlin starts at 2024-10-31 23:00 UTC, April 2024 in Pacific/Auckland at 2024-03-31 11:00 UTC.
+Cycles are ``[start, end)``; the end of one is the start of the next, so every instant belongs to exactly
+one cycle and nothing is billed twice at a month edge (the peers' time-zone double invoices).
+
+Two schedules (seed 001):
+
+* **calendar month**: from the 1st 00:00 to the next 1st 00:00 (:func:`calendar_cycle_containing`);
+* **anniversary**: from the anchor day of one month to the anchor day of the next; an anchor of 29-31
+  clamps to the last day of shorter months, so a Jan 31 start gives Feb 28 (29 in a leap year), then
+  Mar 31 (:func:`anniversary_cycle_containing`).
+
+Both are a :class:`BillingPeriod` (monthly on an invoice day; seed 004 adds yearly on a day and month).
+A local midnight that a DST change skips maps to the first instant of that day; one that happens twice
+maps to the first occurrence; either way the boundaries only move forward.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bridge.clock import as_utc
+
+Frequency = Literal["monthly", "yearly"]
+TimeZone = str | ZoneInfo
+
+_TICK = timedelta(microseconds=1)
+
+
+def zone_of(tz: TimeZone) -> ZoneInfo:
+    """The ZoneInfo for an IANA name (``"Europe/Berlin"``) or a ZoneInfo loaded by name."""
+    if isinstance(tz, ZoneInfo):
+        zone = tz
+    else:
+        try:
+            zone = ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {tz!r}; use an IANA name such as 'Europe/Berlin'") from None
+    if zone.key is None:
+        raise ValueError("a time zone loaded from a file has no IANA name; load it with ZoneInfo(name)")
+    return zone
+
+
+@dataclass(frozen=True)
+class BillingPeriod:
+    """When cycles recharge: monthly on ``invoice_day``, or yearly on ``invoice_day`` of ``invoice_month``.
+
+    An invoice day that a month lacks clamps to that month's last day (31 -> Apr 30, Feb 28 or 29), and a
+    yearly Feb 29 recharges on Feb 28 in non-leap years. Monthly on day 1 is the calendar month.
+    """
+
+    frequency: Frequency = "monthly"
+    invoice_day: int = 1
+    invoice_month: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.frequency not in ("monthly", "yearly"):
+            raise ValueError(f"billing frequency {self.frequency!r} is unknown; use 'monthly' or 'yearly'")
+        if not 1 <= self.invoice_day <= 31:
+            raise ValueError(f"invoice day {self.invoice_day} is not a day of a month; use 1 to 31")
+        if self.frequency == "monthly" and self.invoice_month is not None:
+            raise ValueError("a monthly billing period has no invoice month; leave it out")
+        if self.frequency == "yearly":
+            self._check_yearly_date()
+
+    def _check_yearly_date(self) -> None:
+        month = self.invoice_month
+        if month is None or not 1 <= month <= 12:
+            raise ValueError(f"a yearly billing period needs an invoice month 1 to 12, got {month!r}")
+        longest = calendar.monthrange(2024, month)[1]  # 2024 is a leap year: Feb 29 is allowed
+        if self.invoice_day > longest:
+            raise ValueError(f"{calendar.month_name[month]} has no day {self.invoice_day}")
+
+    @classmethod
+    def monthly(cls, invoice_day: int) -> BillingPeriod:
+        return cls("monthly", invoice_day)
+
+    @classmethod
+    def yearly(cls, invoice_day: int, invoice_month: int) -> BillingPeriod:
+        return cls("yearly", invoice_day, invoice_month)
+
+    @property
+    def step_months(self) -> int:
+        return 1 if self.frequency == "monthly" else 12
+
+    def recharge_date(self, index: int) -> date:
+        """The recharge date in month number ``index`` (``year * 12 + month - 1``), clamped."""
+        year, month0 = divmod(index, 12)
+        last_day = calendar.monthrange(year, month0 + 1)[1]
+        return date(year, month0 + 1, min(self.invoice_day, last_day))
+
+    def next_recharge_date(self, today: date) -> date:
+        """The first recharge strictly after local date ``today``; on the invoice day itself, the next one."""
+        index = self._index_near(today)
+        if self.recharge_date(index) <= today:
+            index += self.step_months
+        return self.recharge_date(index)
+
+    def cycle_containing(self, instant: datetime, tz: TimeZone) -> BillingCycle:
+        """The cycle of this period, in time zone ``tz``, that ``instant`` falls in."""
+        zone = zone_of(tz)
+        instant = as_utc(instant)
+        index = self._index_near(instant.astimezone(zone).date())
+        while self._boundary(index, zone) > instant:
+            index -= self.step_months
+        while self._boundary(index + self.step_months, zone) <= instant:
+            index += self.step_months
+        return self._cycle(index, zone)
+
+    def _index_near(self, day: date) -> int:
+        month = day.month if self.invoice_month is None else self.invoice_month
+        return day.year * 12 + month - 1
+
+    def _boundary(self, index: int, zone: ZoneInfo) -> datetime:
+        return local_midnight(self.recharge_date(index), zone)
+
+    def _cycle(self, index: int, zone: ZoneInfo) -> BillingCycle:
+        start = self._boundary(index, zone)
+        end = self._boundary(index + self.step_months, zone)
+        return BillingCycle(start, end, _zone_key(zone), self)
+
+
+CALENDAR_MONTH = BillingPeriod("monthly", 1)
+
+
+@dataclass(frozen=True)
+class BillingCycle:
+    """One billing cycle: the half-open span ``[start, end)`` of aware UTC instants.
+
+    ``zone`` is the IANA time zone its boundaries were drawn in and ``period`` the schedule it belongs to
+    (its frequency decides whether the billable-seconds cap applies: only on monthly cycles).
+    """
+
+    start: datetime
+    end: datetime
+    zone: str = "UTC"
+    period: BillingPeriod = CALENDAR_MONTH
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", as_utc(self.start))
+        object.__setattr__(self, "end", as_utc(self.end))
+        if self.end <= self.start:
+            raise ValueError(
+                f"cycle end {self.end.isoformat()} is not after its start {self.start.isoformat()}"
+            )
+        zone_of(self.zone)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.zone)
+
+    @property
+    def local_start(self) -> datetime:
+        return self.start.astimezone(self.tz)
+
+    @property
+    def local_end(self) -> datetime:
+        return self.end.astimezone(self.tz)
+
+    @property
+    def is_monthly(self) -> bool:
+        return self.period.frequency == "monthly"
+
+    @property
+    def is_calendar_month(self) -> bool:
+        """Whether this cycle is exactly one calendar month in its time zone."""
+        month = calendar_cycle_containing(self.start, self.zone)
+        return (month.start, month.end) == (self.start, self.end)
+
+    @property
+    def hours(self) -> Decimal:
+        """The cycle's length in hours (743 for March in Berlin: the clocks skip one)."""
+        return Decimal((self.end - self.start) // _TICK) / Decimal(3_600_000_000)
+
+    @property
+    def label(self) -> str:
+        """``2022-10`` for a calendar month, else the local start date (``2024-01-31``)."""
+        if self.is_calendar_month:
+            return self.local_start.strftime("%Y-%m")
+        return self.local_start.date().isoformat()
+
+    def contains(self, instant: datetime) -> bool:
+        return self.start <= as_utc(instant) < self.end
+
+    def __str__(self) -> str:
+        return f"{self.local_start.isoformat()}..{self.local_end.isoformat()} ({self.zone})"
+
+
+def local_midnight(day: date, tz: TimeZone) -> datetime:
+    """The UTC instant at which local ``day`` begins in ``tz``."""
+    return datetime(day.year, day.month, day.day, tzinfo=zone_of(tz)).astimezone(UTC)
+
+
+def calendar_cycle_containing(instant: datetime, tz: TimeZone) -> BillingCycle:
+    """The calendar month (1st 00:00 local to the next 1st) that ``instant`` falls in."""
+    return CALENDAR_MONTH.cycle_containing(instant, tz)
+
+
+def anniversary_cycle_containing(instant: datetime, anchor_day: int, tz: TimeZone) -> BillingCycle:
+    """The anniversary cycle that ``instant`` falls in, the anchor day clamped to short months."""
+    return BillingPeriod.monthly(anchor_day).cycle_containing(instant, tz)
+
+
+def next_cycle(cycle: BillingCycle) -> BillingCycle:
+    """The cycle of ``cycle.period`` that starts where ``cycle`` ends."""
+    return cycle.period.cycle_containing(cycle.end, cycle.zone)
+
+
+def previous_cycle(cycle: BillingCycle) -> BillingCycle:
+    """The cycle of ``cycle.period`` that ends where ``cycle`` starts.
+
+    For the first cycle after a switch to calendar months this is the calendar month before it, not the
+    anniversary cycle the client actually had; use :func:`cycle_after_calendar_switch` for that history.
+    """
+    return cycle.period.cycle_containing(cycle.start - _TICK, cycle.zone)
+
+
+def cycle_for_invoice_date(
+    invoice_date: date, tz: TimeZone, period: BillingPeriod = CALENDAR_MONTH
+) -> BillingCycle:
+    """The cycle an invoice dated ``invoice_date`` bills: the last one ended when that local day begins.
+
+    Invoices are made on the 1st for the previous month (seed 002), so ``invoice --date 2022-11-01``
+    bills October 2022 in ``tz``, and so does any later day of November. For an anniversary ``period``
+    it is the last anniversary cycle that has ended by then.
+    """
+    if isinstance(invoice_date, datetime):
+        raise TypeError("pass the invoice date as a date, not a datetime")
+    return previous_cycle(period.cycle_containing(local_midnight(invoice_date, tz), tz))
+
+
+def cycles_overlapping(
+    start: datetime, end: datetime, period: BillingPeriod, tz: TimeZone
+) -> list[BillingCycle]:
+    """Every cycle of ``period`` that overlaps ``[start, end)``, in order (for catching up missed runs)."""
+    end = as_utc(end)
+    if end <= as_utc(start):
+        raise ValueError(
+            f"the range {start.isoformat()}..{end.isoformat()} is empty; its end must be after its start"
+        )
+    cycles: list[BillingCycle] = []
+    cycle = period.cycle_containing(start, tz)
+    while cycle.start < end:
+        cycles.append(cycle)
+        cycle = next_cycle(cycle)
+    return cycles
+
+
+def first_calendar_cycle(created_at: datetime, tz: TimeZone) -> BillingCycle:
+    """A new service's first cycle under calendar months: from its creation to the next 1st (seed 001)."""
+    month = calendar_cycle_containing(created_at, tz)
+    return BillingCycle(created_at, month.end, month.zone, CALENDAR_MONTH)
+
+
+def calendar_switch_stub(ongoing: BillingCycle) -> BillingCycle | None:
+    """The short cycle between the end of ``ongoing`` and the next 1st, after a switch to calendar months.
+
+    Seed 001: a switch takes effect only when the ongoing cycle has ended; if that is on the 15th, the
+    next cycle lasts until the end of the month. None when ``ongoing`` already ends on a 1st.
+    """
+    month = calendar_cycle_containing(ongoing.end, ongoing.zone)
+    if month.start == ongoing.end:
+        return None
+    return BillingCycle(ongoing.end, month.end, ongoing.zone, CALENDAR_MONTH)
+
+
+def cycle_after_calendar_switch(instant: datetime, ongoing: BillingCycle) -> BillingCycle:
+    """The cycle of ``instant`` for a client who switched to calendar months during ``ongoing``.
+
+    Before ``ongoing`` ends the old schedule holds; then the stub to month end; then calendar months.
+    """
+    if as_utc(instant) < ongoing.end:
+        return ongoing.period.cycle_containing(instant, ongoing.zone)
+    stub = calendar_switch_stub(ongoing)
+    if stub is not None and stub.contains(instant):
+        return stub
+    return calendar_cycle_containing(instant, ongoing.zone)
+
+
+def _zone_key(zone: ZoneInfo) -> str:
+    assert zone.key is not None  # zone_of refuses zones without a key
+    return zone.key
