@@ -1,0 +1,459 @@
+"""Usage collection from Nova's ``os-simple-tenant-usage``: how long each instance existed in a window.
+
+Why this module talks to the API nearly raw instead of through ``conn.compute.usages()``:
+
+* the SDK's pager loops (or stops with "Endless pagination loop detected") when a last page is short, so
+  ``tenant_usages_links`` are followed here, taking only the ``marker`` from each ``next`` link (the href's
+  host may be an internal one a proxy rewrote);
+* the SDK sends a tz-aware datetime with ``+00:00``, which Nova rejects, and ``detailed=True`` verbatim,
+  which Nova ignores; here start/end are naive UTC ``%Y-%m-%dT%H:%M:%S.%f`` and ``detailed`` is ``"1"``;
+* hours must stay exact: the body is parsed with ``parse_float=Decimal``.
+
+Billing is on ``hours`` = ``min(terminated_at, end) - max(launched_at, start)``, never ``uptime``. Stop,
+suspend and shelve do not reduce it; a resize, rebuild or unshelve resets ``launched_at``, so the hours
+before such an event in a window not yet collected are lost (see the research notes). Collect each window
+once it has settled, promptly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import openstack.connection
+import requests
+from keystoneauth1 import exceptions as ks_exceptions
+from openstack import exceptions as os_exceptions
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from bridge.clock import Clock, SystemClock, as_utc
+from bridge.errors import VendorError
+from bridge.fleio._vendor import SOURCE, describe_error, scrub
+from bridge.fleio.settings import OpenStackSettings
+from bridge.logs import get_logger
+from bridge.usage.records import Source, UsageRecord, Window
+
+log = get_logger(__name__)
+
+USAGE_PATH = "/os-simple-tenant-usage"
+#: 2.40 adds limit/marker paging and ``tenant_usages_links``; below it Nova silently truncates at max_limit.
+MICROVERSION = "2.40"
+NOVA_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
+
+RetryWait = Callable[[RetryCallState], float]
+Sleep = Callable[[float], None]
+
+
+def nova_time(instant: datetime) -> str:
+    """``instant`` as Nova wants a query time: naive UTC with microseconds (never ``Z`` or ``+00:00``)."""
+    return as_utc(instant).replace(tzinfo=None).strftime(NOVA_TIME_FORMAT)
+
+
+@dataclass(frozen=True)
+class ServerUsage:
+    """One ``server_usages[]`` entry, reduced to what billing needs."""
+
+    instance_id: str
+    name: str
+    tenant_id: str
+    flavor: str
+    hours: Decimal
+
+
+@dataclass(frozen=True)
+class ProjectUsage:
+    """One project's servers merged over every page, with totals recomputed (page totals are partial)."""
+
+    tenant_id: str
+    servers: tuple[ServerUsage, ...]
+
+    @property
+    def total_hours(self) -> Decimal:
+        return sum((server.hours for server in self.servers), Decimal(0))
+
+
+@dataclass(frozen=True)
+class _Page:
+    servers: tuple[ServerUsage, ...]
+    next_marker: str | None
+
+
+class _TransientStatus(Exception):
+    """An HTTP answer worth retrying (5xx, 429), with the server's Retry-After in seconds if it sent one."""
+
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+class NovaUsageCollector:
+    """The :class:`~bridge.usage.records.UsageCollector` for OpenStack (``source = "openstack"``).
+
+    ``conn`` is an openstacksdk connection whose user has the admin role (listing every project's usage
+    is admin-only). ``settle_delay``: :meth:`collect` refuses a window that ended less than this long ago
+    (a guard: the scheduler picks settled windows), since Nova clamps a future end to "now" and the hours
+    of a fresh window are still moving; :meth:`from_settings` sets it from ``openstack.settle_delay_minutes``.
+    ``page_size`` sends ``limit``; by default Nova pages at its ``max_limit`` (1000). Transient failures
+    (connection errors, timeouts, HTTP 5xx, 429) are retried up to ``max_attempts`` times per page with
+    ``retry_wait`` (default: exponential backoff with jitter, at most 30 s) but at least the server's
+    ``Retry-After`` (capped at ``max_retry_after``); tests pass ``retry_wait=wait_none()`` and a ``sleep``.
+    """
+
+    source: Source = "openstack"
+
+    def __init__(
+        self,
+        conn: openstack.connection.Connection,
+        *,
+        clock: Clock | None = None,
+        settle_delay: timedelta = timedelta(0),
+        page_size: int | None = None,
+        max_attempts: int = 5,
+        retry_wait: RetryWait | None = None,
+        sleep: Sleep = time.sleep,
+        max_retry_after: timedelta = timedelta(minutes=5),
+        max_pages: int = 10_000,
+    ) -> None:
+        if page_size is not None and page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._conn = conn
+        self._clock: Clock = clock or SystemClock()
+        self._settle_delay = settle_delay
+        self._page_size = page_size
+        self._max_attempts = max_attempts
+        self._retry_wait: RetryWait = retry_wait or wait_exponential_jitter(max=30)
+        self._sleep = sleep
+        self._max_retry_after = max_retry_after.total_seconds()
+        self._max_pages = max_pages
+
+    @classmethod
+    def from_settings(
+        cls,
+        conn: openstack.connection.Connection,
+        settings: OpenStackSettings,
+        *,
+        clock: Clock | None = None,
+    ) -> NovaUsageCollector:
+        return cls(conn, clock=clock, settle_delay=settings.settle_delay)
+
+    def collect(self, window: Window) -> list[UsageRecord]:
+        """One record per instance that ran in ``window``, sorted by (project, instance).
+
+        Instances Nova reports with ``hours == 0`` are left out. Nova lists every launched instance whose
+        life overlaps the window; a zero comes from an instance terminated in the instant it launched (a
+        boot cleaned up at once) and bills nothing, so a record would only add an empty invoice line. They
+        are counted in the ``openstack.usage.collected`` log event as ``zero_hour_instances`` and are still
+        visible through :meth:`project_usages`.
+        """
+        projects = self.project_usages(window)
+        records: list[UsageRecord] = []
+        zero = 0
+        for project in projects:
+            for server in project.servers:
+                if server.hours == 0:
+                    zero += 1
+                    continue
+                records.append(_record(server, window))
+        log.info(
+            "openstack.usage.collected",
+            window_start=window.start.isoformat(),
+            window_end=window.end.isoformat(),
+            projects=len(projects),
+            records=len(records),
+            zero_hour_instances=zero,
+        )
+        return records
+
+    def project_usages(self, window: Window) -> list[ProjectUsage]:
+        """Every project's merged usage in ``window`` (all pages, each instance once), sorted by project."""
+        self._check_settled(window)
+        by_instance: dict[str, ServerUsage] = {}
+        for server in self._all_servers(window):
+            _keep_first(by_instance, server)
+        by_project: dict[str, list[ServerUsage]] = {}
+        for server in by_instance.values():
+            by_project.setdefault(server.tenant_id, []).append(server)
+        return [
+            ProjectUsage(tenant_id, tuple(sorted(servers, key=lambda s: s.instance_id)))
+            for tenant_id, servers in sorted(by_project.items())
+        ]
+
+    def _check_settled(self, window: Window) -> None:
+        now = self._clock.now()
+        if now - window.end < self._settle_delay:
+            raise ValueError(
+                f"window ending {window.end.isoformat()} has not settled: it must have ended at least "
+                f"{self._settle_delay} before now ({now.isoformat()})"
+            )
+
+    def _all_servers(self, window: Window) -> Iterator[ServerUsage]:
+        """Every page's server usages, following ``next`` links until a page has none."""
+        params = {"start": nova_time(window.start), "end": nova_time(window.end), "detailed": "1"}
+        if self._page_size is not None:
+            params["limit"] = str(self._page_size)
+        seen_markers: set[str] = set()
+        marker: str | None = None
+        for _ in range(self._max_pages):
+            page = self._fetch_page(params if marker is None else {**params, "marker": marker})
+            yield from page.servers
+            if page.next_marker is None:
+                return
+            if page.next_marker in seen_markers:
+                raise VendorError(SOURCE, USAGE_PATH, "paging did not advance (a next link repeats a marker)")
+            seen_markers.add(page.next_marker)
+            marker = page.next_marker
+        raise VendorError(SOURCE, USAGE_PATH, f"more than {self._max_pages} pages; paging does not end")
+
+    def _fetch_page(self, params: Mapping[str, str]) -> _Page:
+        response = self._get_with_retries(params)
+        _raise_for_status(response)
+        return _parse_page(_json_body(response))
+
+    def _get_with_retries(self, params: Mapping[str, str]) -> requests.Response:
+        retrying = Retrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(_is_transient),
+            sleep=self._sleep,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._get, params)
+        except _TransientStatus as error:
+            raise VendorError(
+                SOURCE, USAGE_PATH, f"Nova answered HTTP {error.status} {self._max_attempts} times; giving up"
+            ) from None
+        except (ks_exceptions.ClientException, os_exceptions.SDKException) as error:
+            raise VendorError(SOURCE, USAGE_PATH, describe_error(error)) from None
+
+    def _get(self, params: Mapping[str, str]) -> requests.Response:
+        """One GET; a 5xx or 429 answer is raised as :class:`_TransientStatus` so tenacity retries it."""
+        response = self._conn.compute.get(
+            USAGE_PATH,
+            params=dict(params),
+            microversion=MICROVERSION,
+            headers={"Accept": "application/json"},
+            connect_retries=0,
+            skip_cache=True,
+        )
+        if response.status_code >= 500 or response.status_code == 429:
+            raise _TransientStatus(response.status_code, self._retry_after(response))
+        return response
+
+    def _wait(self, state: RetryCallState) -> float:
+        """The injected backoff, but never shorter than the server's Retry-After."""
+        wait = self._retry_wait(state)
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, _TransientStatus) and error.retry_after is not None:
+            return max(wait, error.retry_after)
+        return wait
+
+    def _retry_after(self, response: requests.Response) -> float | None:
+        """Retry-After as seconds (delta-seconds or an HTTP date), capped at ``max_retry_after``."""
+        value = response.headers.get("Retry-After")
+        if not value:
+            return None
+        value = value.strip()
+        if value.isdigit():
+            seconds = float(value)
+        else:
+            try:
+                seconds = (parsedate_to_datetime(value) - self._clock.now()).total_seconds()
+            except (TypeError, ValueError):
+                return None
+        return min(max(seconds, 0.0), self._max_retry_after)
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, _TransientStatus | ks_exceptions.RetriableConnectionFailure):
+        return True
+    return isinstance(error, ks_exceptions.HttpError) and (
+        error.http_status == 429 or (error.http_status or 0) >= 500
+    )
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome is not None else None
+    reason = str(error) if isinstance(error, _TransientStatus) else type(error).__name__
+    log.warning(
+        "openstack.usage.retry",
+        attempt=state.attempt_number,
+        reason=reason,
+        wait_seconds=round(state.upcoming_sleep, 3),
+    )
+
+
+def _keep_first(by_instance: dict[str, ServerUsage], server: ServerUsage) -> None:
+    """Dedupe by instance id; a second, different copy (data moved between pages) is logged, not billed."""
+    first = by_instance.setdefault(server.instance_id, server)
+    if first != server:
+        log.warning(
+            "openstack.usage.duplicate_instance",
+            instance_id=server.instance_id,
+            kept_hours=str(first.hours),
+            dropped_hours=str(server.hours),
+        )
+
+
+def _record(server: ServerUsage, window: Window) -> UsageRecord:
+    return UsageRecord(
+        source="openstack",
+        resource_id=server.instance_id,
+        resource_name=server.name,
+        owner=server.tenant_id,
+        plan=server.flavor,
+        window=window,
+        hours=server.hours,
+    )
+
+
+# --- the HTTP answer ------------------------------------------------------------------------------------
+
+
+def _raise_for_status(response: requests.Response) -> None:
+    """A non-200 answer that is not worth retrying, as a one-line error that says what to fix."""
+    status = response.status_code
+    if status == 200:
+        return
+    if status == 401:
+        problem = "Nova refused the token (HTTP 401) even after re-authenticating; check the credentials"
+    elif status == 403:
+        problem = (
+            "Nova forbids listing every project's usage (HTTP 403); give the bridge's OpenStack user "
+            "the admin role"
+        )
+    else:
+        problem = f"Nova answered HTTP {status}: {_fault_message(response)}"
+    raise VendorError(SOURCE, USAGE_PATH, problem)
+
+
+def _fault_message(response: requests.Response) -> str:
+    """Nova's fault text (``{"badRequest": {"message": ...}}``) or, failing that, the content type."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for value in body.values():
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return scrub(value["message"])
+    return f"a {_content_type(response)} body"
+
+
+def _content_type(response: requests.Response) -> str:
+    return response.headers.get("Content-Type", "").split(";")[0].strip() or "untyped"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _json_body(response: requests.Response) -> Any:
+    """The body parsed with exact decimals; an HTML page or other non-JSON is a clear error."""
+    try:
+        return json.loads(response.content, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    text = response.content.lstrip()[:64].lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<")):
+        problem = (
+            f"answered an HTML page ({_content_type(response)}) instead of JSON; a proxy, load balancer or "
+            "login page is in front of Nova, or the catalog's compute endpoint is wrong"
+        )
+    else:
+        problem = f"answered a body that is not JSON ({_content_type(response)})"
+    raise VendorError(SOURCE, USAGE_PATH, problem)
+
+
+# --- the payload -----------------------------------------------------------------------------------------
+
+
+def _parse_page(body: Any) -> _Page:
+    if not isinstance(body, dict):
+        raise VendorError(SOURCE, USAGE_PATH, "the JSON body is not an object")
+    usages = _field(body, "tenant_usages", list, "tenant_usages")
+    servers: list[ServerUsage] = []
+    for i, usage in enumerate(usages):
+        where = f"tenant_usages[{i}]"
+        if not isinstance(usage, dict):
+            raise VendorError(SOURCE, USAGE_PATH, "is not an object", field=where)
+        _field(usage, "tenant_id", str, f"{where}.tenant_id")
+        hint = " (is detailed=1 honoured?)"
+        listed = _field(usage, "server_usages", list, f"{where}.server_usages", hint=hint)
+        servers.extend(_server(entry, f"{where}.server_usages[{j}]") for j, entry in enumerate(listed))
+    return _Page(tuple(servers), _next_marker(body))
+
+
+def _server(entry: Any, where: str) -> ServerUsage:
+    if not isinstance(entry, dict):
+        raise VendorError(SOURCE, USAGE_PATH, "is not an object", field=where)
+    instance_id = _field(entry, "instance_id", str, f"{where}.instance_id")
+    of = f" for instance {instance_id}"
+    return ServerUsage(
+        instance_id=instance_id,
+        name=_name(entry, f"{where}.name", of),
+        tenant_id=_field(entry, "tenant_id", str, f"{where}.tenant_id", hint=of),
+        flavor=_field(entry, "flavor", str, f"{where}.flavor", hint=of),
+        hours=_hours(entry, f"{where}.hours", of),
+    )
+
+
+def _name(entry: dict[str, Any], where: str, of: str) -> str:
+    """The display name; Nova's column is nullable, so null is an empty name, but the key must be there."""
+    if "name" not in entry:
+        raise VendorError(SOURCE, USAGE_PATH, f"missing{of}", field=where)
+    value = entry["name"]
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise VendorError(SOURCE, USAGE_PATH, f"is not a str{of}", field=where)
+    return value
+
+
+def _hours(entry: dict[str, Any], where: str, of: str) -> Decimal:
+    value = entry.get("hours")
+    if "hours" not in entry or value is None:
+        raise VendorError(SOURCE, USAGE_PATH, f"missing{of}", field=where)
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise VendorError(SOURCE, USAGE_PATH, f"is not a number{of}", field=where)
+    hours = Decimal(value)
+    if not hours.is_finite() or hours < 0:
+        raise VendorError(SOURCE, USAGE_PATH, f"is {hours}{of}; expected a non-negative number", field=where)
+    return hours
+
+
+def _field(obj: dict[str, Any], key: str, kind: type[Any], where: str, *, hint: str = "") -> Any:
+    """``obj[key]``, which must be present, not null and of ``kind``; else an error naming ``where``."""
+    if obj.get(key) is None:
+        raise VendorError(SOURCE, USAGE_PATH, f"missing{hint}", field=where)
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise VendorError(SOURCE, USAGE_PATH, f"is not a {kind.__name__}{hint}", field=where)
+    return value
+
+
+def _next_marker(body: dict[str, Any]) -> str | None:
+    """The ``marker`` of the ``next`` link in ``tenant_usages_links``; None on the last page."""
+    links = body.get("tenant_usages_links") or []
+    if not isinstance(links, list):
+        raise VendorError(SOURCE, USAGE_PATH, "is not a list", field="tenant_usages_links")
+    for link in links:
+        if isinstance(link, dict) and link.get("rel") == "next":
+            href = link.get("href")
+            markers = parse_qs(urlsplit(href).query).get("marker") if isinstance(href, str) else None
+            if not markers or not markers[0]:
+                raise VendorError(SOURCE, USAGE_PATH, "next link has no marker", field="tenant_usages_links")
+            return markers[0]
+    return None
