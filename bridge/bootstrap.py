@@ -15,10 +15,11 @@ from sqlalchemy import Engine
 from bridge.clock import Clock, SystemClock
 from bridge.logs import masker
 from bridge.services.clients import ClientService
-from bridge.services.status import JobHistoryCollector
+from bridge.services.status import StoreCollector
 from bridge.settings import Settings
 from bridge.store.database import make_engine
-from bridge.sync.jobs import JobRunner, registry
+from bridge.sync.jobs import JobRunner
+from bridge.sync.registry import registry
 
 
 @dataclass
@@ -34,7 +35,7 @@ class App:
         self.runner = JobRunner(
             self.engine, self.clock, self.settings, self.owner, jobs=self.jobs, metrics=self.metrics
         )
-        self.metrics.register(JobHistoryCollector(self.engine, lambda: list(self.jobs)))
+        self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
         self.clients = ClientService(self.engine, self.clock, self.settings)
 
     def close(self) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 import structlog
 
 MASK = "***"
+CHATTY_LIBRARIES = ("alembic", "urllib3", "keystoneauth", "stevedore", "apscheduler.scheduler")
+"""Libraries whose INFO lines are noise for an operator; shown only with --debug."""
 _SECRET_KEY_WORDS = ("secret", "token", "password", "passwd", "authorization", "access_key", "api_key")
 
 
@@ -53,8 +55,7 @@ masker = SecretMasker()
 
 def configure(level: str = "info", fmt: str = "auto", *, stream: Any = None) -> None:
     """Set up structlog (and route the standard library's loggers through the same masking)."""
-    stream = stream or sys.stderr
-    as_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    as_json = fmt == "json" or (fmt == "auto" and not (stream or sys.stderr).isatty())
     renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[
@@ -66,7 +67,8 @@ def configure(level: str = "info", fmt: str = "auto", *, stream: Any = None) -> 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        # Without an explicit stream, look sys.stderr up at each write (it may be replaced, e.g. by pytest).
+        logger_factory=lambda *_args: structlog.PrintLogger(stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
     _route_stdlib(level)
@@ -80,7 +82,7 @@ def _route_stdlib(level: str) -> None:
             root.removeHandler(handler)
     root.addHandler(_StructlogHandler())
     root.setLevel(logging.getLevelName(level.upper()))
-    for chatty in ("alembic", "urllib3", "keystoneauth", "stevedore", "apscheduler.scheduler"):
+    for chatty in CHATTY_LIBRARIES:
         logging.getLogger(chatty).setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
 
 

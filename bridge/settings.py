@@ -19,7 +19,10 @@ from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
 
 from bridge.errors import ConfigError
+from bridge.fleio.settings import OpenStackSettings
 from bridge.settings_base import Section, is_secret_field
+from bridge.solusvm.settings import SolusVMSettings
+from bridge.whmcs.settings import WhmcsSettings
 
 DEFAULT_CONFIG = "settings.toml"
 CONFIG_ENV = "BRIDGE_CONFIG"
@@ -123,6 +126,9 @@ class ScheduleSettings(Section):
 
     section = "schedule"
 
+    usage_sync: str = Field(
+        "*/15 * * * *", description="collect usage; SolusVM uptime is observed on each run"
+    )
     housekeeping: str = Field("17 3 * * *", description="prune old job runs")
 
     @field_validator("*")
@@ -168,6 +174,9 @@ class Settings(BaseModel):
     health: HealthSettings = HealthSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     logging: LoggingSettings = LoggingSettings()
+    openstack: OpenStackSettings = OpenStackSettings()
+    solusvm: SolusVMSettings = SolusVMSettings()
+    whmcs: WhmcsSettings = WhmcsSettings()
     pricing: PricingSettings = PricingSettings()
     configurations: dict[str, ConfigurationSettings] = Field(
         default_factory=lambda: {"default": ConfigurationSettings()}
@@ -244,7 +253,7 @@ def _describe(detail: ErrorDetails) -> str:
     if kind == "missing":
         return f"{key}: required but missing; add it"
     message = detail["msg"].removeprefix("Value error, ")
-    if kind.startswith("value_error") or _is_secret_key(key):
+    if kind.startswith("value_error") or _is_secret_key(key) or isinstance(detail["input"], dict | list):
         return f"{key}: {message}"
     example = _example(detail["loc"])
     fix = f"set it like {example}" if example else "see settings.example.toml for its type"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -9,16 +10,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import Engine, text
 
 from bridge.bootstrap import App, build_app
 from bridge.clock import FixedClock
+from bridge.logs import CHATTY_LIBRARIES
 from bridge.settings import Settings, parse_settings
 from bridge.store.database import make_engine, migrate
 from bridge.store.tables import metadata
 from tests.support.databases import BACKENDS, server_database
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI configures logging for the whole process; give the next test the state it found."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in CHATTY_LIBRARIES}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, saved in levels.items():
+        logging.getLogger(name).setLevel(saved)
+    structlog.reset_defaults()
 
 
 class _MigratedServers(dict[str, str]):

@@ -1,4 +1,4 @@
-"""``billing-bridge``: the operator's command line. Thin: parse, call a service, print text or JSON.
+"""The ``billing-bridge`` group, its shared context and output helpers, and the entry point.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad input. Errors are one line on stderr; ``--debug`` adds the
 traceback.
@@ -10,21 +10,19 @@ import json
 import sys
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import click
+from dateutil.parser import isoparse
 
-from bridge import __version__
 from bridge.bootstrap import App, build_app
-from bridge.domain.clients import Client, LinkKind
 from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BridgeError, InputError
 from bridge.logs import configure as configure_logging
 from bridge.logs import masker
-from bridge.services.status import status_report
 from bridge.settings import Settings, config_path, load_settings
-from bridge.store.database import ensure_sqlite_directory, migrate, sqlite_file_missing
 
 
 @dataclass
@@ -65,194 +63,11 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
     ctx.call_on_close(lambda: ctx.obj._app.close() if ctx.obj._app else None)
 
 
-@cli.command()
-def version() -> None:
-    """Print the version."""
-    click.echo(f"billing-bridge {__version__}")
+def print_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, sort_keys=True, default=json_default))
 
 
-@cli.command("check-config")
-@click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
-@pass_context
-def check_config(context: Context, as_json: bool) -> None:
-    """Validate the settings file and print the effective settings, secrets masked."""
-    settings = load_settings(config_path(context.config))
-    effective = settings.model_dump(mode="json")
-    effective["database"]["url"] = settings.masked_database_url()
-    if as_json:
-        _print_json(effective)
-        return
-    click.echo(f"{config_path(context.config)}: valid")
-    for section, values in effective.items():
-        click.echo(f"[{section}]")
-        click.echo(json.dumps(values, indent=2, sort_keys=True))
-
-
-@cli.command("migrate")
-@pass_context
-def migrate_command(context: Context) -> None:
-    """Upgrade the database schema to this version's head (safe to repeat)."""
-    url = context.settings.database_url()
-    ensure_sqlite_directory(url)
-    before, after = migrate(context.app.engine)
-    if before == after:
-        click.echo(f"database schema already at {after}; nothing to do")
-    else:
-        click.echo(f"database schema upgraded from {before or 'empty'} to {after}")
-
-
-@cli.command()
-@pass_context
-def run(context: Context) -> None:
-    """Run the daemon: scheduled jobs and the health endpoint, until SIGTERM."""
-    from bridge.sync.daemon import Daemon
-
-    app = context.app
-    if sqlite_file_missing(app.settings.database_url()):
-        raise BridgeError(
-            f"no database at {app.settings.masked_database_url()}; run `billing-bridge migrate` first"
-        )
-    daemon = Daemon(app)
-    daemon.start()
-    daemon.run_until_stopped()
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@pass_context
-def status(context: Context, as_json: bool) -> None:
-    """Show the schema state and each job's last run, age and next run."""
-    app = context.app
-    report = status_report(app.engine, app.clock, app.settings, list(app.jobs))
-    if as_json:
-        _print_json(report)
-        return
-    database = report["database"]
-    click.echo(f"billing-bridge {report['version']}  database {database['url']}")
-    if database["ok"]:
-        state = "at head" if database["at_head"] else f"BEHIND (head {database['schema_head']}): run migrate"
-        click.echo(f"schema {database['schema'] or 'none'} {state}")
-    else:
-        click.echo(f"database: {database['error']}")
-    for job in report["jobs"]:
-        last = job["last_run"]
-        click.echo(
-            f"{job['name']:<16} schedule {job['schedule']!r:<16} last {last['status'] or 'never'}"
-            f" {last['started_at'] or ''}  next {job['next_run'] or '-'}"
-        )
-
-
-@cli.group()
-def client() -> None:
-    """Clients and the accounts they own in OpenStack, SolusVM and WHMCS."""
-
-
-@client.command("add")
-@click.option("--email", required=True, help="The client's email (unique).")
-@click.option("--name", required=True, help="The client's name or company.")
-@click.option("--currency", help="ISO 4217 code (default: billing.currency).")
-@click.option("--configuration", help="Named configuration (default: default).")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@pass_context
-def client_add(
-    context: Context, email: str, name: str, currency: str | None, configuration: str | None, as_json: bool
-) -> None:
-    """Add a client."""
-    added = context.app.clients.add(email=email, name=name, currency=currency, configuration=configuration)
-    _print_client(added, as_json)
-
-
-@client.command("link")
-@click.argument("client_ref", metavar="CLIENT")
-@click.option("--openstack-project", help="OpenStack project id.")
-@click.option("--solusvm-user", help="SolusVM user id.")
-@click.option("--whmcs-client", help="WHMCS client id.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@pass_context
-def client_link(
-    context: Context,
-    client_ref: str,
-    openstack_project: str | None,
-    solusvm_user: str | None,
-    whmcs_client: str | None,
-    as_json: bool,
-) -> None:
-    """Link CLIENT (id or email) to one external account."""
-    given = {
-        LinkKind.OPENSTACK_PROJECT: openstack_project,
-        LinkKind.SOLUSVM_USER: solusvm_user,
-        LinkKind.WHMCS_CLIENT: whmcs_client,
-    }
-    chosen = [(kind, value) for kind, value in given.items() if value is not None]
-    if len(chosen) != 1:
-        raise InputError("give exactly one of --openstack-project, --solusvm-user, --whmcs-client")
-    kind, external_id = chosen[0]
-    _print_client(context.app.clients.link(client_ref, kind, external_id), as_json)
-
-
-@client.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@pass_context
-def client_list(context: Context, as_json: bool) -> None:
-    """List clients."""
-    found = context.app.clients.all()
-    if as_json:
-        _print_json([_client_json(item) for item in found])
-        return
-    if not found:
-        click.echo("no clients yet; add one with `billing-bridge client add --email ... --name ...`")
-    for item in found:
-        links = ", ".join(f"{link.kind.value}={link.external_id}" for link in item.links) or "no links"
-        click.echo(
-            f"{item.id:>6}  {item.email:<32} {item.name:<24} {item.currency} {item.configuration}  {links}"
-        )
-
-
-@client.command("show")
-@click.argument("client_ref", metavar="CLIENT")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@pass_context
-def client_show(context: Context, client_ref: str, as_json: bool) -> None:
-    """Show one client (by id or email)."""
-    _print_client(context.app.clients.get(client_ref), as_json)
-
-
-def _client_json(item: Client) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "email": item.email,
-        "name": item.name,
-        "currency": item.currency,
-        "configuration": item.configuration,
-        "created_at": item.created_at.isoformat(),
-        "links": [
-            {
-                "kind": link.kind.value,
-                "external_id": link.external_id,
-                "created_at": link.created_at.isoformat(),
-            }
-            for link in item.links
-        ],
-    }
-
-
-def _print_client(item: Client, as_json: bool) -> None:
-    if as_json:
-        _print_json(_client_json(item))
-        return
-    click.echo(f"client {item.id}: {item.name} <{item.email}>")
-    click.echo(f"  currency       {item.currency}")
-    click.echo(f"  configuration  {item.configuration}")
-    click.echo(f"  created        {item.created_at.isoformat()}")
-    for link in item.links:
-        click.echo(f"  {link.kind.value:<14} {link.external_id}")
-
-
-def _print_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, sort_keys=True, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Path):
@@ -260,11 +75,29 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def parse_instant(value: str, option: str, zone: ZoneInfo) -> datetime:
+    """An ISO date or date-time from the command line; a date or naive time is read in ``zone``."""
+    try:
+        parsed = isoparse(value)
+    except ValueError:
+        raise InputError(
+            f"{option} {value!r} is not a date or date-time; use e.g. 2022-11-01 or 2022-11-01T00:00:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(UTC)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: maps errors to exit codes and one clean line on stderr."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    import bridge.cli.commands  # noqa: F401  (registers the commands on the group)
+
     try:
-        cli.main(args=argv, prog_name="billing-bridge", standalone_mode=False)
+        # Outside standalone mode click returns (not raises) the code of a command's Exit.
+        returned = cli.main(args=argv, prog_name="billing-bridge", standalone_mode=False)
+        if isinstance(returned, int) and returned:
+            sys.exit(returned)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.Abort:

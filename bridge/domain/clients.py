@@ -34,3 +34,7 @@ class Client:
 
     def external_ids(self, kind: LinkKind) -> list[str]:
         return [link.external_id for link in self.links if link.kind == kind]
+
+
+OWNER_LINK_KIND = {"openstack": LinkKind.OPENSTACK_PROJECT, "solusvm": LinkKind.SOLUSVM_USER}
+"""Which client link makes a usage source's owner id billable to a client."""

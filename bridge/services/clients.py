@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -103,3 +105,35 @@ def normalise_email(email: str) -> str:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
         raise InputError(f"--email {email!r} is not a valid address ({error})") from None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: list[Client]
+    linked: list[Client]
+    already_linked: int
+
+
+def import_accounts(
+    service: ClientService, kind: LinkKind, accounts: list[tuple[str, str, str]]
+) -> ImportResult:
+    """Give every external account (id, email, name) a client: link one with the same email, else add one.
+
+    Idempotent: an account already linked is left alone, so the import can run again at any time.
+    """
+    created: list[Client] = []
+    linked: list[Client] = []
+    already = 0
+    known = {link.external_id for client in service.all() for link in client.links if link.kind == kind}
+    for external_id, email, name in accounts:
+        if external_id in known:
+            already += 1
+            continue
+        try:
+            existing = service.get(normalise_email(email))
+        except NotFound:
+            client = service.add(email=email, name=name or email)
+            created.append(service.link(str(client.id), kind, external_id))
+        else:
+            linked.append(service.link(str(existing.id), kind, external_id))
+    return ImportResult(created, linked, already)

@@ -17,7 +17,9 @@ from bridge.clock import Clock
 from bridge.errors import BridgeError
 from bridge.settings import JOB_OFF, Settings
 from bridge.store import jobs as store
+from bridge.store import usage as usage_store
 from bridge.store.database import schema_state
+from bridge.usage.records import SOURCES
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,26 @@ def status_report(
         report["started_at"] = started_at.isoformat()
         report["uptime_seconds"] = round((now - started_at).total_seconds(), 3)
     report["jobs"] = [_job_json(status) for status in job_statuses(engine, clock, settings, jobs)]
+    report["usage"] = usage_sources(engine, now) if report["database"].get("at_head") else {}
     report.update(extra or {})
     return report
+
+
+def usage_sources(engine: Engine, now: datetime) -> dict[str, dict[str, Any]]:
+    """Per usage source: watermark, lag behind now, records collected, last error."""
+    found: dict[str, dict[str, Any]] = {}
+    with engine.connect() as connection:
+        for source in SOURCES:
+            mark = usage_store.watermark(connection, source)
+            until = mark.collected_until if mark else None
+            found[source] = {
+                "watermark": until.isoformat() if until else None,
+                "lag_seconds": round((now - until).total_seconds(), 3) if until else None,
+                "records_collected": mark.records_collected if mark else 0,
+                "last_error": mark.last_error if mark else None,
+                "last_error_at": mark.last_error_at.isoformat() if mark and mark.last_error_at else None,
+            }
+    return found
 
 
 def _database(engine: Engine, settings: Settings) -> dict[str, Any]:
@@ -118,11 +138,12 @@ def _job_json(status: JobStatus) -> dict[str, Any]:
     }
 
 
-class JobHistoryCollector(Collector):
-    """Prometheus gauges read from job_runs at scrape time, so they survive restarts and span daemons."""
+class StoreCollector(Collector):
+    """Prometheus gauges read from the store at scrape time, so they survive restarts and span daemons."""
 
-    def __init__(self, engine: Engine, jobs: Callable[[], list[str]]) -> None:
+    def __init__(self, engine: Engine, clock: Clock, jobs: Callable[[], list[str]]) -> None:
         self._engine = engine
+        self._clock = clock
         self._jobs = jobs
 
     def collect(self) -> Iterator[Metric]:
@@ -144,3 +165,30 @@ class JobHistoryCollector(Collector):
                     duration.add_metric([name], last.duration_seconds)
         yield success
         yield duration
+        yield from self._usage()
+
+    def _usage(self) -> Iterator[Metric]:
+        names = {
+            "watermark": (
+                "billing_bridge_usage_watermark_timestamp_seconds",
+                "End of the last collected window",
+            ),
+            "lag": ("billing_bridge_usage_lag_seconds", "How far collection is behind now"),
+            "records": ("billing_bridge_usage_records_collected", "Usage records collected by the source"),
+            "error": ("billing_bridge_usage_last_collection_failed", "1 when the last collection failed"),
+        }
+        families = {
+            key: GaugeMetricFamily(name, text, labels=["source"]) for key, (name, text) in names.items()
+        }
+        now = self._clock.now()
+        with self._engine.connect() as connection:
+            for source in SOURCES:
+                mark = usage_store.watermark(connection, source)
+                if mark is None:
+                    continue
+                if mark.collected_until:
+                    families["watermark"].add_metric([source], mark.collected_until.timestamp())
+                    families["lag"].add_metric([source], (now - mark.collected_until).total_seconds())
+                families["records"].add_metric([source], mark.records_collected)
+                families["error"].add_metric([source], 1 if mark.last_error else 0)
+        yield from families.values()

@@ -14,7 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from bridge.store.types import UTCDateTime
+from bridge.store.types import ExactDecimal, UTCDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -68,4 +68,44 @@ leases = Table(
     Column("owner", String(128), nullable=False),
     Column("acquired_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(16), nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("window_end", UTCDateTime(), nullable=False),
+    Column("resource_name", String(255), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("plan", String(128), nullable=False),
+    Column("hours", ExactDecimal(20, 8), nullable=False),
+    Column("tokens", ExactDecimal(20, 8), nullable=True),
+    Column("collected_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("source", "window_start", "resource_id"),
+    Index(None, "owner", "window_start"),
+    Index(None, "resource_id", "window_start"),
+)
+
+usage_watermarks = Table(
+    "usage_watermarks",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("collected_until", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("records_collected", Integer, nullable=False, default=0),
+    Column("last_error", Text(), nullable=True),
+    Column("last_error_at", UTCDateTime(), nullable=True),
+)
+
+solusvm_plans = Table(
+    "solusvm_plans",
+    metadata,
+    Column("plan_id", String(32), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("tokens_per_hour", Integer, nullable=False),
+    Column("tokens_per_month", Integer, nullable=False),
+    Column("read_at", UTCDateTime(), nullable=False),
 )

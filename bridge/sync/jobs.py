@@ -1,14 +1,15 @@
-"""The job registry and the runner that gives every job run a lease and a diary entry.
+"""Jobs and the runner that gives every job run a lease and a diary entry.
 
-A job is a function of a :class:`JobContext`. Later features add theirs to :func:`registry`;
-the daemon schedules each by its cron expression in ``[schedule]``, and ``billing-bridge`` commands
-run the same functions by hand.
+A job is a function of a :class:`JobContext`, listed in :mod:`bridge.sync.registry`; the daemon
+schedules each by its cron expression in ``[schedule]``, and ``billing-bridge`` commands run the same
+functions by hand.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -55,21 +56,6 @@ class JobSpec:
     run: Callable[[JobContext], Any]
 
 
-def housekeeping(ctx: JobContext) -> int:
-    """Prune job runs older than daemon.job_run_retention_days, keeping the diary bounded."""
-    before = ctx.clock.now() - timedelta(days=ctx.settings.daemon.job_run_retention_days)
-    with ctx.engine.begin() as connection:
-        pruned = store.prune_runs(connection, before)
-    log.info("job runs pruned", count=pruned, before=before.isoformat())
-    return pruned
-
-
-def registry() -> dict[str, JobSpec]:
-    """Every job the daemon knows, by name; ``[schedule]`` has a key for each."""
-    specs = [JobSpec("housekeeping", "prune old job runs", housekeeping)]
-    return {spec.name: spec for spec in specs}
-
-
 @dataclass(frozen=True)
 class JobOutcome:
     job: str
@@ -88,7 +74,7 @@ class JobRunner:
         settings: Settings,
         owner: str,
         *,
-        jobs: dict[str, JobSpec] | None = None,
+        jobs: dict[str, JobSpec],
         metrics: CollectorRegistry | None = None,
         stop_event: threading.Event | None = None,
     ) -> None:
@@ -96,7 +82,7 @@ class JobRunner:
         self.clock = clock
         self.settings = settings
         self.owner = owner
-        self.jobs = jobs if jobs is not None else registry()
+        self.jobs = jobs
         self.stop_event = stop_event or threading.Event()
         self.lease_ttl = timedelta(seconds=settings.daemon.lease_seconds)
         self.runs_total = Counter(
@@ -111,24 +97,43 @@ class JobRunner:
 
     def run(self, name: str) -> JobOutcome:
         spec = self.jobs[name]
-        lease = f"job:{name}"
-        with self.engine.begin() as connection:
-            if not store.try_acquire_lease(connection, lease, self.owner, self.clock.now(), self.lease_ttl):
+        with self.holding(name) as held:
+            if not held:
                 log.info("job skipped: another daemon holds its lease", job=name)
                 self.runs_total.labels(job=name, status="skipped").inc()
                 return JobOutcome(name, "skipped")
-            run_id = store.start_run(connection, name, self.owner, self.clock.now())
+            with self.engine.begin() as connection:
+                run_id = store.start_run(connection, name, self.owner, self.clock.now())
+            outcome = JobOutcome(name, "failed", error="interrupted")
+            try:
+                outcome = self._call(spec)
+            finally:
+                with self.engine.begin() as connection:
+                    store.finish_run(connection, run_id, outcome.status, self.clock.now(), outcome.error)
+        self.runs_total.labels(job=name, status=outcome.status).inc()
+        return outcome
+
+    @contextmanager
+    def holding(self, name: str) -> Iterator[bool]:
+        """Hold the job's lease for the block (renewed while it runs); yields False if another holds it.
+
+        The CLI takes the same lease as the daemon's job, so a manual `billing-bridge sync` never runs
+        beside the scheduled one.
+        """
+        lease = f"job:{name}"
+        with self.engine.begin() as connection:
+            held = store.try_acquire_lease(connection, lease, self.owner, self.clock.now(), self.lease_ttl)
+        if not held:
+            yield False
+            return
         keeper = _LeaseKeeper(self, lease)
         keeper.start()
         try:
-            outcome = self._call(spec)
+            yield True
         finally:
             keeper.stop()
             with self.engine.begin() as connection:
-                store.finish_run(connection, run_id, outcome.status, self.clock.now(), outcome.error)
                 store.release_lease(connection, lease, self.owner)
-        self.runs_total.labels(job=name, status=outcome.status).inc()
-        return outcome
 
     def _call(self, spec: JobSpec) -> JobOutcome:
         ctx = JobContext(self.clock, self.engine, self.settings, self.stop_event)

@@ -50,8 +50,7 @@ def test_status_lists_each_job_with_last_run_and_next_run_and_no_secret(daemon: 
     report = response.json()
     assert report["scheduler_running"] is True
     assert report["uptime_seconds"] >= 0
-    (job,) = report["jobs"]
-    assert job["name"] == "housekeeping"
+    job = next(job for job in report["jobs"] if job["name"] == "housekeeping")
     assert job["last_run"]["status"] == "succeeded"
     assert job["next_run"] is not None
     assert TOKEN not in response.text
@@ -105,3 +104,23 @@ def test_readyz_is_503_when_the_database_does_not_answer(make_settings: Callable
 def test_healthz_is_503_when_the_scheduler_has_stopped(app: App) -> None:
     health = HealthApp(app.engine, app.metrics, is_alive=lambda: False, status=dict)
     assert call(health, "/healthz")[0].startswith("503")
+
+
+def test_status_and_metrics_show_each_usage_source_watermark_lag_and_error(daemon: Daemon) -> None:
+    from datetime import timedelta
+
+    from bridge.store import usage as usage_store
+
+    app = daemon.app
+    now = app.clock.now()
+    with app.engine.begin() as connection:
+        usage_store.advance_watermark(connection, "openstack", now - timedelta(hours=2), 1488, now)
+        usage_store.record_error(connection, "solusvm", "solusvm /api/v1/servers: HTTP 401", now)
+    usage = get(daemon, "/status").json()["usage"]
+    assert usage["openstack"]["lag_seconds"] == 7200
+    assert usage["openstack"]["records_collected"] == 1488
+    assert usage["solusvm"]["last_error"] == "solusvm /api/v1/servers: HTTP 401"
+    metrics = get(daemon, "/metrics").text
+    assert 'billing_bridge_usage_lag_seconds{source="openstack"} 7200.0' in metrics
+    assert 'billing_bridge_usage_records_collected{source="openstack"} 1488.0' in metrics
+    assert 'billing_bridge_usage_last_collection_failed{source="solusvm"} 1.0' in metrics

@@ -133,9 +133,18 @@ def test_status_json_shows_schema_and_jobs(config: Path, capsys: pytest.CaptureF
     report = json.loads(out)
     assert code == 0
     assert report["database"]["at_head"] is True
-    assert [job["name"] for job in report["jobs"]] == ["housekeeping"]
-    assert report["jobs"][0]["last_run"]["status"] is None
-    assert report["jobs"][0]["next_run"]
+    jobs = {job["name"]: job for job in report["jobs"]}
+    assert set(jobs) == {"usage_sync", "housekeeping"}
+    assert jobs["housekeeping"]["last_run"]["status"] is None
+    assert jobs["usage_sync"]["schedule"] == "*/15 * * * *"
+    assert jobs["usage_sync"]["next_run"]
+    assert report["usage"]["openstack"] == {
+        "watermark": None,
+        "lag_seconds": None,
+        "records_collected": 0,
+        "last_error": None,
+        "last_error_at": None,
+    }
 
 
 def test_run_refuses_a_schema_behind_and_says_to_migrate(

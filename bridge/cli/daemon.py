@@ -1,0 +1,91 @@
+"""Running and inspecting the daemon: run, migrate, check-config, status, version."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from bridge import __version__
+from bridge.cli.base import Context, cli, pass_context, print_json
+from bridge.errors import BridgeError
+from bridge.services.status import status_report
+from bridge.settings import config_path, load_settings
+from bridge.store.database import ensure_sqlite_directory, migrate, sqlite_file_missing
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(f"billing-bridge {__version__}")
+
+
+@cli.command("check-config")
+@click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
+@pass_context
+def check_config(context: Context, as_json: bool) -> None:
+    """Validate the settings file and print the effective settings, secrets masked."""
+    settings = load_settings(config_path(context.config))
+    effective = settings.model_dump(mode="json")
+    effective["database"]["url"] = settings.masked_database_url()
+    if as_json:
+        print_json(effective)
+        return
+    click.echo(f"{config_path(context.config)}: valid")
+    for section, values in effective.items():
+        click.echo(f"[{section}]")
+        click.echo(json.dumps(values, indent=2, sort_keys=True))
+
+
+@cli.command("migrate")
+@pass_context
+def migrate_command(context: Context) -> None:
+    """Upgrade the database schema to this version's head (safe to repeat)."""
+    url = context.settings.database_url()
+    ensure_sqlite_directory(url)
+    before, after = migrate(context.app.engine)
+    if before == after:
+        click.echo(f"database schema already at {after}; nothing to do")
+    else:
+        click.echo(f"database schema upgraded from {before or 'empty'} to {after}")
+
+
+@cli.command()
+@pass_context
+def run(context: Context) -> None:
+    """Run the daemon: scheduled jobs and the health endpoint, until SIGTERM."""
+    from bridge.sync.daemon import Daemon
+
+    app = context.app
+    if sqlite_file_missing(app.settings.database_url()):
+        raise BridgeError(
+            f"no database at {app.settings.masked_database_url()}; run `billing-bridge migrate` first"
+        )
+    daemon = Daemon(app)
+    daemon.start()
+    daemon.run_until_stopped()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def status(context: Context, as_json: bool) -> None:
+    """Show the schema state and each job's last run, age and next run."""
+    app = context.app
+    report = status_report(app.engine, app.clock, app.settings, list(app.jobs))
+    if as_json:
+        print_json(report)
+        return
+    database = report["database"]
+    click.echo(f"billing-bridge {report['version']}  database {database['url']}")
+    if database["ok"]:
+        state = "at head" if database["at_head"] else f"BEHIND (head {database['schema_head']}): run migrate"
+        click.echo(f"schema {database['schema'] or 'none'} {state}")
+    else:
+        click.echo(f"database: {database['error']}")
+    for job in report["jobs"]:
+        last = job["last_run"]
+        click.echo(
+            f"{job['name']:<16} schedule {job['schedule']!r:<16} last {last['status'] or 'never'}"
+            f" {last['started_at'] or ''}  next {job['next_run'] or '-'}"
+        )

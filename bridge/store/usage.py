@@ -1,0 +1,261 @@
+"""Storing collected usage: one row per resource per window, committed with the source's watermark.
+
+Re-collecting a window never adds a second row (the key is source + window start + resource), and
+never lowers what was recorded: Nova forgets the hours before a resize or rebuild once the instance's
+launch time is reset, so a later answer for a closed window may report less than the first one did.
+The record that reports more hours stands; hours are the evidence behind an invoice line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, type_coerce, update
+
+from bridge.domain.clients import OWNER_LINK_KIND
+from bridge.store.tables import client_links, solusvm_plans, usage_records, usage_watermarks
+from bridge.store.types import UTCDateTime
+from bridge.usage.records import Source, UsageRecord, Window
+
+HOURS_PLACES = Decimal("0.00000001")  # the store keeps hours to 8 places (36 microseconds)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    inserted: int = 0
+    raised: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class Watermark:
+    source: str
+    collected_until: datetime | None
+    updated_at: datetime | None
+    records_collected: int
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredUsage:
+    source: str
+    resource_id: str
+    resource_name: str
+    owner: str
+    plan: str
+    window_start: datetime
+    window_end: datetime
+    hours: Decimal
+    tokens: Decimal | None
+
+
+def ingest_window(
+    connection: Connection, source: Source, window: Window, records: Sequence[UsageRecord], now: datetime
+) -> IngestResult:
+    """Upsert one window's records (see the module docstring for what a re-collection may change)."""
+    existing = {
+        row.resource_id: row.hours
+        for row in connection.execute(
+            select(usage_records.c.resource_id, usage_records.c.hours).where(
+                usage_records.c.source == source, usage_records.c.window_start == window.start
+            )
+        )
+    }
+    fresh = [_row(record, now) for record in records if record.resource_id not in existing]
+    if fresh:
+        connection.execute(insert(usage_records), fresh)
+    raised = 0
+    for record in records:
+        old_hours = existing.get(record.resource_id)
+        if old_hours is not None and _hours(record) > old_hours:
+            _raise(connection, record, now)
+            raised += 1
+    return IngestResult(inserted=len(fresh), raised=raised, unchanged=len(records) - len(fresh) - raised)
+
+
+def _row(record: UsageRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "source": record.source,
+        "window_start": record.window.start,
+        "resource_id": record.resource_id,
+        "window_end": record.window.end,
+        "resource_name": record.resource_name,
+        "owner": record.owner,
+        "plan": record.plan,
+        "hours": _hours(record),
+        "tokens": record.tokens,
+        "collected_at": now,
+    }
+
+
+def _hours(record: UsageRecord) -> Decimal:
+    return record.hours.quantize(HOURS_PLACES)
+
+
+def _raise(connection: Connection, record: UsageRecord, now: datetime) -> None:
+    values = _row(record, now)
+    key = ("source", "window_start", "resource_id")
+    connection.execute(
+        update(usage_records)
+        .where(*(usage_records.c[name] == values[name] for name in key))
+        .values({name: value for name, value in values.items() if name not in key})
+    )
+
+
+def watermark(connection: Connection, source: str) -> Watermark | None:
+    row = connection.execute(select(usage_watermarks).where(usage_watermarks.c.source == source)).first()
+    return Watermark(**row._mapping) if row else None
+
+
+def advance_watermark(
+    connection: Connection, source: str, until: datetime, records: int, now: datetime
+) -> None:
+    """Move the watermark to ``until`` (in the window's own transaction) and clear the last error."""
+    current = watermark(connection, source)
+    if current is None:
+        connection.execute(
+            insert(usage_watermarks).values(
+                source=source, collected_until=until, updated_at=now, records_collected=records
+            )
+        )
+        return
+    connection.execute(
+        update(usage_watermarks)
+        .where(usage_watermarks.c.source == source)
+        .values(
+            collected_until=until,
+            updated_at=now,
+            records_collected=usage_watermarks.c.records_collected + records,
+            last_error=None,
+            last_error_at=None,
+        )
+    )
+
+
+def record_error(connection: Connection, source: str, error: str, now: datetime) -> None:
+    """Remember a collection failure for /status; the watermark itself does not move."""
+    if watermark(connection, source) is None:
+        connection.execute(
+            insert(usage_watermarks).values(
+                source=source,
+                collected_until=None,
+                updated_at=now,
+                records_collected=0,
+                last_error=error,
+                last_error_at=now,
+            )
+        )
+        return
+    connection.execute(
+        update(usage_watermarks)
+        .where(usage_watermarks.c.source == source)
+        .values(last_error=error, last_error_at=now, updated_at=now)
+    )
+
+
+def usage_of_owners(
+    connection: Connection, owners: Iterable[tuple[str, str]], start: datetime, end: datetime
+) -> list[StoredUsage]:
+    """Every record of the given (source, owner) pairs whose window starts in [start, end)."""
+    pairs = list(owners)
+    if not pairs:
+        return []
+    wanted = [
+        and_(usage_records.c.source == source, usage_records.c.owner == owner) for source, owner in pairs
+    ]
+    query = (
+        select(*_stored_columns())
+        .where(usage_records.c.window_start >= start, usage_records.c.window_start < end)
+        .where(or_(*wanted))
+        .order_by(usage_records.c.source, usage_records.c.resource_id, usage_records.c.window_start)
+    )
+    return [StoredUsage(**row._mapping) for row in connection.execute(query)]
+
+
+@dataclass(frozen=True)
+class UnlinkedOwner:
+    source: str
+    owner: str
+    resources: int
+    records: int
+    first_window: datetime
+    last_window: datetime
+
+
+def unlinked_owners(connection: Connection) -> list[UnlinkedOwner]:
+    """Owners with usage but no client link of the matching kind: kept, reported, billable once linked."""
+    found: list[UnlinkedOwner] = []
+    for source, kind in OWNER_LINK_KIND.items():
+        link = and_(client_links.c.kind == kind.value, client_links.c.external_id == usage_records.c.owner)
+        query = (
+            select(
+                usage_records.c.owner,
+                func.count(func.distinct(usage_records.c.resource_id)).label("resources"),
+                func.count().label("records"),
+                type_coerce(func.min(usage_records.c.window_start), UTCDateTime()).label("first_window"),
+                type_coerce(func.max(usage_records.c.window_start), UTCDateTime()).label("last_window"),
+            )
+            .select_from(usage_records.outerjoin(client_links, link))
+            .where(usage_records.c.source == source, client_links.c.id.is_(None))
+            .group_by(usage_records.c.owner)
+            .order_by(usage_records.c.owner)
+        )
+        for row in connection.execute(query):
+            found.append(
+                UnlinkedOwner(
+                    source, row.owner, row.resources, row.records, row.first_window, row.last_window
+                )
+            )
+    return found
+
+
+def _stored_columns() -> list[Any]:
+    names = (
+        "source",
+        "resource_id",
+        "resource_name",
+        "owner",
+        "plan",
+        "window_start",
+        "window_end",
+        "hours",
+        "tokens",
+    )
+    return [usage_records.c[name] for name in names]
+
+
+@dataclass(frozen=True)
+class PlanRate:
+    """A SolusVM plan's token rates as last read from the API, and when."""
+
+    plan_id: str
+    name: str
+    tokens_per_hour: int
+    tokens_per_month: int
+    read_at: datetime
+
+
+def save_plan_rates(connection: Connection, rates: Sequence[PlanRate]) -> None:
+    known = set(connection.scalars(select(solusvm_plans.c.plan_id)))
+    for rate in rates:
+        values = {
+            "name": rate.name,
+            "tokens_per_hour": rate.tokens_per_hour,
+            "tokens_per_month": rate.tokens_per_month,
+            "read_at": rate.read_at,
+        }
+        if rate.plan_id in known:
+            connection.execute(
+                update(solusvm_plans).where(solusvm_plans.c.plan_id == rate.plan_id).values(values)
+            )
+        else:
+            connection.execute(insert(solusvm_plans).values(plan_id=rate.plan_id, **values))
+
+
+def plan_rates(connection: Connection) -> dict[str, PlanRate]:
+    return {row.plan_id: PlanRate(**row._mapping) for row in connection.execute(select(solusvm_plans))}

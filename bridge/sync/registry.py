@@ -1,0 +1,29 @@
+"""Every job the daemon knows, by name; ``[schedule]`` has a cron expression (or "off") for each."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bridge.logs import get_logger
+from bridge.store import jobs as store
+from bridge.sync.collect import usage_sync_job
+from bridge.sync.jobs import JobContext, JobSpec
+
+log = get_logger(__name__)
+
+
+def housekeeping(ctx: JobContext) -> int:
+    """Prune job runs older than daemon.job_run_retention_days, keeping the diary bounded."""
+    before = ctx.clock.now() - timedelta(days=ctx.settings.daemon.job_run_retention_days)
+    with ctx.engine.begin() as connection:
+        pruned = store.prune_runs(connection, before)
+    log.info("job runs pruned", count=pruned, before=before.isoformat())
+    return pruned
+
+
+def registry() -> dict[str, JobSpec]:
+    specs = [
+        JobSpec("usage_sync", "collect usage from OpenStack and SolusVM", usage_sync_job),
+        JobSpec("housekeeping", "prune old job runs", housekeeping),
+    ]
+    return {spec.name: spec for spec in specs}

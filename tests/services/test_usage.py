@@ -1,0 +1,229 @@
+"""Usage collection never loses or doubles an hour: re-runs, crashes, vendor errors, late links."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, select
+
+from bridge.bootstrap import App
+from bridge.clock import FixedClock
+from bridge.domain.clients import LinkKind
+from bridge.errors import VendorError
+from bridge.services.usage import UsageSync
+from bridge.solusvm.client import SolusVMClient
+from bridge.solusvm.collector import SolusVMObserver
+from bridge.store import usage as store
+from bridge.store.tables import usage_records, usage_watermarks
+from bridge.sync.jobs import JobStopped
+from bridge.usage.records import UsageRecord, Window
+from tests.fakes.solusvm import FakeSolusVM
+
+OCT = datetime(2022, 10, 1, tzinfo=UTC)
+NOV = datetime(2022, 11, 1, tzinfo=UTC)
+
+
+@dataclass
+class ScriptedNova:
+    """The collector port, answering from a script: project -> instance -> hours in every window."""
+
+    instances: dict[str, tuple[str, Decimal]] = field(default_factory=dict)
+    fail_at: datetime | None = None
+    calls: list[Window] = field(default_factory=list)
+    source: str = "openstack"
+
+    def collect(self, window: Window) -> list[UsageRecord]:
+        self.calls.append(window)
+        if self.fail_at == window.start:
+            raise VendorError("openstack", "/os-simple-tenant-usage", "HTTP 500 after 5 attempts")
+        return [
+            UsageRecord("openstack", uuid, f"vm-{uuid}", project, "m1.small", window, hours)
+            for uuid, (project, hours) in self.instances.items()
+        ]
+
+
+@pytest.fixture
+def nova() -> ScriptedNova:
+    return ScriptedNova({"i-1": ("p-1", Decimal(1)), "i-2": ("p-2", Decimal("0.25"))})
+
+
+@pytest.fixture
+def sync(app: App, clock: FixedClock, nova: ScriptedNova) -> UsageSync:
+    return UsageSync(app.engine, clock, ZoneInfo("UTC"), openstack=nova)
+
+
+def dump(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(usage_records).order_by(usage_records.c.id)).all()
+        marks = connection.execute(select(usage_watermarks)).all()
+    return [tuple(row) for row in rows] + [tuple(mark) for mark in marks]
+
+
+def hours_by_instance(engine: Engine) -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = {}
+    with engine.connect() as connection:
+        for row in connection.execute(select(usage_records.c.resource_id, usage_records.c.hours)):
+            totals[row.resource_id] = totals.get(row.resource_id, Decimal(0)) + row.hours
+    return totals
+
+
+def test_october_is_collected_once_and_a_rerun_changes_nothing(sync: UsageSync, app: App) -> None:
+    (report,) = sync.run(("openstack",), until=NOV)
+    assert (report.collected_from, report.collected_until) == (OCT, NOV)
+    assert report.windows == 31 * 24
+    assert hours_by_instance(app.engine) == {"i-1": Decimal(744), "i-2": Decimal(186)}
+    before = dump(app.engine)
+    (again,) = sync.run(("openstack",), until=NOV)
+    assert again.windows == 0
+    (forced,) = sync.run(("openstack",), until=NOV, start=OCT)
+    assert (forced.windows, forced.inserted) == (744, 0)
+    assert dump(app.engine) == before
+
+
+def test_a_crash_between_windows_resumes_with_no_gap_and_no_overlap(
+    app: App, clock: FixedClock, nova: ScriptedNova
+) -> None:
+    steps = iter(range(100))
+
+    def crash_after_ten_windows() -> None:
+        if next(steps) == 10:
+            raise JobStopped()
+
+    crashing = UsageSync(
+        app.engine,
+        clock,
+        ZoneInfo("UTC"),
+        openstack=nova,
+        checkpoint=crash_after_ten_windows,
+        batch_records=6,
+    )
+    with pytest.raises(JobStopped):
+        crashing.run(("openstack",), until=NOV)
+    with app.engine.connect() as connection:
+        mark = store.watermark(connection, "openstack")
+    assert mark is not None and mark.collected_until == OCT + timedelta(hours=10)
+    UsageSync(app.engine, clock, ZoneInfo("UTC"), openstack=nova).run(("openstack",), until=NOV)
+    assert [window.start for window in nova.calls] == [OCT + timedelta(hours=h) for h in range(744)]
+    assert hours_by_instance(app.engine)["i-1"] == Decimal(744)
+    with app.engine.connect() as connection:
+        windows = sorted(
+            connection.scalars(
+                select(usage_records.c.window_start).where(usage_records.c.resource_id == "i-1")
+            )
+        )
+    assert windows == [OCT + timedelta(hours=h) for h in range(744)]
+
+
+def test_a_vendor_error_keeps_the_watermark_and_the_next_run_resumes_there(
+    sync: UsageSync, app: App, nova: ScriptedNova
+) -> None:
+    nova.fail_at = OCT + timedelta(hours=5)
+    (report,) = sync.run(("openstack",), until=NOV)
+    assert report.error == "openstack /os-simple-tenant-usage: HTTP 500 after 5 attempts"
+    with app.engine.connect() as connection:
+        mark = store.watermark(connection, "openstack")
+    assert mark is not None
+    assert mark.collected_until == OCT + timedelta(hours=5)
+    assert mark.last_error == report.error
+    nova.fail_at = None
+    (resumed,) = sync.run(("openstack",), until=NOV)
+    assert resumed.collected_from == OCT + timedelta(hours=5)
+    with app.engine.connect() as connection:
+        mark = store.watermark(connection, "openstack")
+    assert mark is not None and mark.last_error is None and mark.collected_until == NOV
+    assert hours_by_instance(app.engine)["i-1"] == Decimal(744)
+
+
+def test_a_later_answer_with_fewer_hours_never_lowers_the_record(
+    sync: UsageSync, app: App, nova: ScriptedNova
+) -> None:
+    """After a resize Nova reports less for a closed window than it first did: the first answer stands."""
+    sync.run(("openstack",), until=OCT + timedelta(hours=1), start=OCT)
+    nova.instances["i-1"] = ("p-1", Decimal("0.4"))
+    sync.run(("openstack",), until=OCT + timedelta(hours=1), start=OCT)
+    assert hours_by_instance(app.engine)["i-1"] == Decimal(1)
+    nova.instances["i-2"] = ("p-2", Decimal("0.5"))
+    (report,) = sync.run(("openstack",), until=OCT + timedelta(hours=1), start=OCT)
+    assert report.raised == 1
+    assert hours_by_instance(app.engine)["i-2"] == Decimal("0.5")
+
+
+def test_dry_run_collects_and_reports_but_writes_nothing(sync: UsageSync, app: App) -> None:
+    (report,) = sync.run(("openstack",), until=OCT + timedelta(hours=3), start=OCT, dry_run=True)
+    assert (report.windows, report.inserted) == (3, 6)
+    assert dump(app.engine) == []
+
+
+def test_only_settled_windows_are_collected(app: App, clock: FixedClock, nova: ScriptedNova) -> None:
+    clock.set(datetime(2022, 10, 1, 3, 10, tzinfo=UTC))
+    sync = UsageSync(
+        app.engine, clock, ZoneInfo("UTC"), openstack=nova, openstack_settle=timedelta(minutes=15)
+    )
+    (report,) = sync.run(("openstack",), start=OCT)
+    assert report.collected_until == datetime(2022, 10, 1, 2, tzinfo=UTC)
+
+
+def test_a_fresh_store_starts_at_the_previous_billing_month_in_the_billing_time_zone(
+    app: App, clock: FixedClock, nova: ScriptedNova
+) -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    sync = UsageSync(app.engine, clock, berlin, openstack=nova)
+    windows = sync.openstack_windows(until=datetime(2022, 11, 1, tzinfo=berlin), start=None)
+    assert windows[0].start == datetime(2022, 9, 30, 22, tzinfo=UTC)
+    assert windows[-1].end == datetime(2022, 10, 31, 23, tzinfo=UTC)
+
+
+def test_unlinked_owners_are_kept_and_reported_until_linked(sync: UsageSync, app: App) -> None:
+    sync.run(("openstack",), until=OCT + timedelta(hours=2), start=OCT)
+    with app.engine.connect() as connection:
+        unlinked = store.unlinked_owners(connection)
+    assert [(item.source, item.owner, item.resources, item.records) for item in unlinked] == [
+        ("openstack", "p-1", 1, 2),
+        ("openstack", "p-2", 1, 2),
+    ]
+    assert unlinked[0].first_window == OCT
+    client = app.clients.add(email="ops@acme.com", name="Acme")
+    app.clients.link(str(client.id), LinkKind.OPENSTACK_PROJECT, "p-1")
+    with app.engine.connect() as connection:
+        assert [item.owner for item in store.unlinked_owners(connection)] == ["p-2"]
+        billed = store.usage_of_owners(connection, [("openstack", "p-1")], OCT, NOV)
+    assert [(row.resource_id, row.hours) for row in billed] == [("i-1", Decimal(1)), ("i-1", Decimal(1))]
+
+
+@pytest.fixture
+def solus() -> Iterator[FakeSolusVM]:
+    with FakeSolusVM(per_page=2) as fake:
+        yield fake
+
+
+def test_solusvm_bills_each_started_hour_once_however_often_it_is_observed(
+    app: App, clock: FixedClock, solus: FakeSolusVM
+) -> None:
+    user = solus.add_user("ann@example.com")
+    plan = solus.add_plan("small", tokens_per_hour=7, tokens_per_month=5000)
+    solus.add_server("web-1", user_id=user["id"], plan_id=plan["id"], created_at="2022-10-01T09:50:00Z")
+    solus.add_server("off-1", user_id=user["id"], plan_id=plan["id"], status="stopped")
+    client = SolusVMClient(solus.url, solus.token, sleep=lambda _s: None)
+    sync = UsageSync(app.engine, clock, ZoneInfo("UTC"), solusvm=SolusVMObserver(client))
+    for minute in (5, 20, 55):
+        clock.set(datetime(2022, 10, 1, 10, minute, tzinfo=UTC))
+        sync.run(("solusvm",))
+    clock.set(datetime(2022, 10, 1, 11, 1, tzinfo=UTC))
+    sync.run(("solusvm",))
+    with app.engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                usage_records.c.resource_name, usage_records.c.window_start, usage_records.c.tokens
+            ).order_by(usage_records.c.window_start)
+        ).all()
+        rates = store.plan_rates(connection)
+    assert [(row.resource_name, row.window_start.hour, row.tokens) for row in rows] == [
+        ("web-1", 10, Decimal(7)),
+        ("web-1", 11, Decimal(7)),
+    ]
+    assert rates[str(plan["id"])].tokens_per_month == 5000
