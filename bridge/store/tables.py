@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -108,4 +109,90 @@ solusvm_plans = Table(
     Column("tokens_per_hour", Integer, nullable=False),
     Column("tokens_per_month", Integer, nullable=False),
     Column("read_at", UTCDateTime(), nullable=False),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("reference", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("period_start", UTCDateTime(), nullable=True),
+    Column("period_end", UTCDateTime(), nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("issuer", String(16), nullable=False),
+    Column("number", String(64), nullable=True, unique=True),
+    Column("proforma_number", String(64), nullable=True, unique=True),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("total", ExactDecimal(20, 8), nullable=False),
+    Column("paid_at", UTCDateTime(), nullable=True),
+    Column("paid_amount", ExactDecimal(20, 8), nullable=True),
+    Column("remote_id", String(32), nullable=True),
+    Column("replaces_id", Integer, ForeignKey("invoices.id"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "client_id", "kind", "period_start"),
+    Index(None, "status"),
+)
+
+invoice_lines = Table(
+    "invoice_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("line_reference", String(255), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("resource_name", String(255), nullable=False),
+    Column("plan", String(128), nullable=False),
+    Column("period_start", UTCDateTime(), nullable=False),
+    Column("period_end", UTCDateTime(), nullable=False),
+    Column("hours", ExactDecimal(20, 8), nullable=False),
+    Column("billed_hours", ExactDecimal(20, 8), nullable=False),
+    Column("unit_price", ExactDecimal(20, 8), nullable=False),
+    Column("tokens_per_hour", Integer, nullable=True),
+    Column("tokens", Integer, nullable=True),
+    Column("amount", ExactDecimal(20, 8), nullable=False),
+    Column("capped", Boolean, nullable=False),
+    Column("late", Boolean, nullable=False),
+    Column("description", Text(), nullable=False),
+    UniqueConstraint("invoice_id", "line_reference"),
+)
+
+number_sequences = Table(
+    "number_sequences",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("next_value", Integer, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("reference", String(128), nullable=False, unique=True),
+    Column("payload", Text(), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("remote_id", String(64), nullable=True),
+    Column("last_error", Text(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("done_at", UTCDateTime(), nullable=True),
+    Index(None, "state", "client_id", "id"),
+)
+
+client_agreements = Table(
+    "client_agreements",
+    metadata,
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True),
+    Column("has_agreement", Boolean, nullable=False),
+    Column("changed_at", UTCDateTime(), nullable=False),
+    Column("checked_at", UTCDateTime(), nullable=False),
 )
