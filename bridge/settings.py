@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -74,6 +76,7 @@ class BillingSettings(Section):
     timezone: str = Field("UTC", description="IANA time zone in which months begin, e.g. Europe/Berlin")
     currency: str = Field("USD", description="ISO 4217 code of new clients' currency")
     generate_invoices: bool = Field(True, description="issue invoices in the bridge; false = push to WHMCS")
+    catch_up_cycles: int = Field(3, ge=0, le=36, description="earlier cycles an invoice run also catches up")
 
     @field_validator("timezone")
     @classmethod
@@ -129,6 +132,7 @@ class ScheduleSettings(Section):
     usage_sync: str = Field(
         "*/15 * * * *", description="collect usage; SolusVM uptime is observed on each run"
     )
+    invoicing: str = Field("30 0 * * *", description="invoice ended cycles; calendar months end on the 1st")
     housekeeping: str = Field("17 3 * * *", description="prune old job runs")
 
     @field_validator("*")
@@ -151,8 +155,46 @@ class LoggingSettings(Section):
     )
 
 
+class PlanRateSettings(Section):
+    """A SolusVM plan's token rates, overriding what the SolusVM API says."""
+
+    section = "pricing.solusvm_plans"
+
+    tokens_per_hour: int = Field(ge=0)
+    tokens_per_month: int | None = Field(None, ge=0, description="monthly cap; unset = no cap")
+
+
+class PriceOverrides(Section):
+    """Prices of one configuration that differ from the default price book."""
+
+    section = "pricing.overrides"
+
+    token_price: Decimal | None = Field(None, ge=0)
+    flavors: dict[str, Decimal] = Field(default_factory=dict)
+
+
 class PricingSettings(Section):
+    """The default price book, in billing.currency; ``overrides.<configuration>`` changes parts of it."""
+
     section = "pricing"
+
+    token_price: Decimal | None = Field(None, ge=0, description="price of one SolusVM token, e.g. 0.00100")
+    flavors: dict[str, Decimal] = Field(
+        default_factory=dict, description="OpenStack flavor -> price per hour"
+    )
+    solusvm_plans: dict[str, PlanRateSettings] = Field(default_factory=dict)
+    overrides: dict[str, PriceOverrides] = Field(default_factory=dict)
+
+    @field_validator("flavors")
+    @classmethod
+    def _prices_not_negative(cls, flavors: dict[str, Decimal]) -> dict[str, Decimal]:
+        for flavor, price in flavors.items():
+            if price < 0:
+                raise ValueError(f'the price of flavor "{flavor}" is negative ({price})')
+        return flavors
+
+
+InvoicingOption = Literal["always_fiscal", "proforma_then_fiscal", "proforma_random"]
 
 
 class ConfigurationSettings(Section):
@@ -161,6 +203,29 @@ class ConfigurationSettings(Section):
     section = "configurations"
 
     generate_invoices: bool | None = Field(None, description="overrides billing.generate_invoices")
+    billing_cycle_calendar: bool = Field(
+        True, description="calendar months; false = the client's anniversary"
+    )
+    billable_seconds_per_month: int = Field(2_400_000, ge=0, description="0 turns the limit off")
+    generate_invoices_after: datetime | None = Field(None, description="only cycles ending after this")
+    invoice_zero_amounts: bool = Field(False, description="issue invoices whose total is zero")
+    invoicing_option: InvoicingOption = "always_fiscal"
+    fiscal_number_format: str = Field(
+        "{{ number }}", description="{{ number }} {{ year }} {{ month }} {{ day }}"
+    )
+    next_fiscal_number: int = Field(1, ge=1, description="the first fiscal number, when none was issued yet")
+    proforma_number_format: str = "P{{ number }}"
+    invoice_detail: Literal["detailed", "simple"] = "detailed"
+    invoice_due_days: int = Field(14, ge=0, description="days from an invoice's date to its due date")
+    company_name: str = ""
+    company_details: str = ""
+
+    @field_validator("fiscal_number_format", "proforma_number_format")
+    @classmethod
+    def _has_number(cls, template: str) -> str:
+        if "{{ number }}" not in template:
+            raise ValueError(f"{template!r} has no {{{{ number }}}}; numbers must stay unique")
+        return template
 
 
 class Settings(BaseModel):
@@ -224,7 +289,7 @@ def config_path(explicit: str | None) -> Path:
 def load_settings(path: Path) -> Settings:
     """Read and validate the settings file; raises ConfigError naming every bad key."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
     except FileNotFoundError:
         raise ConfigError(
             f"settings file {path} not found; pass --config PATH or set {CONFIG_ENV} "

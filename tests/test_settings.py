@@ -24,7 +24,10 @@ def commented_keys(text: str) -> dict[str, set[str]]:
             section = header.group(1)
         key = re.match(r"^#\s*(\w+)\s*=", line)
         if key:
-            found.setdefault(section, set()).add(key.group(1).removesuffix("_file"))
+            found.setdefault(section.split(".")[0], set()).add(key.group(1).removesuffix("_file"))
+        table = re.match(r"^#\s*\[(\w+)\.(\w+)", line)
+        if table:
+            found.setdefault(table.group(1), set()).add(table.group(2))
     return found
 
 
@@ -122,3 +125,14 @@ def test_config_path_order_flag_then_env_then_cwd(monkeypatch: pytest.MonkeyPatc
 def test_every_client_has_a_default_configuration() -> None:
     settings = parse_settings({"configurations": {"gold": {"generate_invoices": False}}})
     assert set(settings.configurations) == {"default", "gold"}
+
+
+def test_the_example_documents_every_configuration_key() -> None:
+    from bridge.settings import ConfigurationSettings
+
+    text = EXAMPLE.read_text()
+    block = text[text.index("[configurations.default]") :]
+    written = set(tomllib.loads(text)["configurations"]["default"])
+    commented = set(re.findall(r"^#\s*(\w+)\s*=", block, flags=re.MULTILINE))
+    missing = set(ConfigurationSettings.model_fields) - written - commented
+    assert not missing, f"[configurations.default] does not document {sorted(missing)}"

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from itertools import pairwise
 from types import MappingProxyType
@@ -44,7 +44,7 @@ ESTIMATE_HOURS_PER_MONTH = Decimal(720)  # the "24 h x 30 days" month of credit 
 
 FLAVOR_PRICES_KEY = "pricing.flavors"
 SOLUSVM_PLANS_KEY = "pricing.solusvm_plans"
-TOKEN_PRICE_KEY = "pricing.solusvm_token_price"
+TOKEN_PRICE_KEY = "pricing.token_price"
 
 _HOURS_QUANTUM = Decimal(1).scaleb(-HOURS_PLACES)
 _SECONDS_PER_HOUR = Decimal(3600)
@@ -202,7 +202,7 @@ class PricedLine:
     def description(self) -> str:
         """The invoice text: what ran, when, and how the amount comes about."""
         first = self.period.local_start.date().isoformat()
-        last = self.period.local_end.date().isoformat()
+        last = (self.period.local_end - timedelta(microseconds=1)).date().isoformat()  # the end is exclusive
         late = " (late usage)" if self.late else ""
         capped = ", capped" if self.capped else ""
         return (

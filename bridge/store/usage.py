@@ -9,7 +9,7 @@ The record that reports more hours stands; hours are the evidence behind an invo
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -52,6 +52,7 @@ class StoredUsage:
     window_end: datetime
     hours: Decimal
     tokens: Decimal | None
+    collected_at: datetime
 
 
 def ingest_window(
@@ -215,18 +216,7 @@ def unlinked_owners(connection: Connection) -> list[UnlinkedOwner]:
 
 
 def _stored_columns() -> list[Any]:
-    names = (
-        "source",
-        "resource_id",
-        "resource_name",
-        "owner",
-        "plan",
-        "window_start",
-        "window_end",
-        "hours",
-        "tokens",
-    )
-    return [usage_records.c[name] for name in names]
+    return [usage_records.c[field.name] for field in fields(StoredUsage)]
 
 
 @dataclass(frozen=True)

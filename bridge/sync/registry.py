@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bridge.errors import BridgeError
 from bridge.logs import get_logger
 from bridge.store import jobs as store
 from bridge.sync.collect import usage_sync_job
@@ -21,9 +22,24 @@ def housekeeping(ctx: JobContext) -> int:
     return pruned
 
 
+def invoicing_job(ctx: JobContext) -> int:
+    """Invoice, as of today in the billing time zone, every client's ended cycles (held ones fail the run)."""
+    from bridge.services.clients import ClientService
+    from bridge.services.invoicing import InvoicingService
+
+    today = ctx.clock.now().astimezone(ctx.settings.billing.zone()).date()
+    clients = ClientService(ctx.engine, ctx.clock, ctx.settings)
+    run = InvoicingService(ctx.engine, ctx.clock, ctx.settings, clients).run(today, checkpoint=ctx.checkpoint)
+    if run.held:
+        held = ", ".join(item.reference for item in run.held)
+        raise BridgeError(f"{len(run.held)} invoices held (see `billing-bridge invoice --dry-run`): {held}")
+    return len(run.issued)
+
+
 def registry() -> dict[str, JobSpec]:
     specs = [
         JobSpec("usage_sync", "collect usage from OpenStack and SolusVM", usage_sync_job),
+        JobSpec("invoicing", "invoice the billing cycles that ended", invoicing_job),
         JobSpec("housekeeping", "prune old job runs", housekeeping),
     ]
     return {spec.name: spec for spec in specs}

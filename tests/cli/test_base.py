@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import main
+from bridge.sync.registry import registry
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -134,7 +135,7 @@ def test_status_json_shows_schema_and_jobs(config: Path, capsys: pytest.CaptureF
     assert code == 0
     assert report["database"]["at_head"] is True
     jobs = {job["name"]: job for job in report["jobs"]}
-    assert set(jobs) == {"usage_sync", "housekeeping"}
+    assert set(jobs) == set(registry()) >= {"usage_sync", "invoicing", "housekeeping"}
     assert jobs["housekeeping"]["last_run"]["status"] is None
     assert jobs["usage_sync"]["schedule"] == "*/15 * * * *"
     assert jobs["usage_sync"]["next_run"]

@@ -178,7 +178,7 @@ class TestMissingPrices:
 
     def test_no_token_price_names_the_key_to_add(self) -> None:
         prices = dataclasses.replace(book(), token_price=None)
-        with pytest.raises(MissingPrice, match=r"add pricing\.solusvm_token_price"):
+        with pytest.raises(MissingPrice, match=r"add pricing\.token_price"):
             price_resource([whole_cycle(JANUARY, source="solusvm", plan="7")], JANUARY, prices)
 
     def test_other_resources_are_still_priced(self) -> None:
@@ -253,7 +253,7 @@ class TestTheLineTellsItsOwnStory:
         (line,) = price_resource([whole_cycle(JANUARY)], JANUARY, book())
         assert line.reference == "openstack:vm-1:m1.small:2024-01"
         assert line.description() == (
-            "web-1 (m1.small) 2024-01-01 to 2024-02-01: 666.666667 hours x 0.10 EUR, capped"
+            "web-1 (m1.small) 2024-01-01 to 2024-01-31: 666.666667 hours x 0.10 EUR, capped"
         )
 
 
@@ -263,7 +263,7 @@ class TestPriceBook:
             PriceBook("EUR", flavor_prices={"m1.small": 0.1})  # type: ignore[dict-item]
 
     def test_a_negative_token_price_is_refused(self) -> None:
-        with pytest.raises(ValueError, match=r"pricing\.solusvm_token_price"):
+        with pytest.raises(ValueError, match=r"pricing\.token_price"):
             PriceBook("EUR", token_price=Decimal("-0.001"))
 
     def test_a_negative_token_rate_is_refused(self) -> None:

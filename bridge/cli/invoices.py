@@ -1,0 +1,174 @@
+"""Invoicing by hand and reading invoices: invoice [--date], invoice list|show|pay|cancel."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+
+from bridge.cli.base import Context, cli, parse_instant, pass_context, print_json
+from bridge.errors import BridgeError, InputError
+from bridge.services.invoice_documents import render_html, run_document, stored_document
+from bridge.services.invoicing import InvoicingRun, InvoicingService
+from bridge.store.invoices import list_invoices
+
+
+def service(context: Context) -> InvoicingService:
+    app = context.app
+    return InvoicingService(app.engine, app.clock, app.settings, app.clients)
+
+
+@cli.group(invoke_without_command=True)
+@click.option(
+    "--date",
+    "invoice_date",
+    metavar="YYYY-MM-DD",
+    help="Invoice date (default: today); 2022-11-01 bills October 2022.",
+)
+@click.option("--client", "client_ref", metavar="CLIENT", help="Only this client (id or email).")
+@click.option("--dry-run", is_flag=True, help="Show exactly what would be invoiced; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON (money as strings).")
+@click.pass_context
+def invoice(
+    ctx: click.Context, invoice_date: str | None, client_ref: str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Invoice every client's ended billing cycles as of --date (each cycle once), or manage invoices."""
+    if ctx.invoked_subcommand is not None:
+        return
+    context: Context = ctx.obj
+    app = context.app
+    day = (
+        _parse_date(invoice_date)
+        if invoice_date
+        else app.clock.now().astimezone(app.settings.billing.zone()).date()
+    )
+    with app.runner.holding("invoicing") as held:
+        if not held:
+            raise BridgeError("invoicing is running in another daemon right now; try again when it finishes")
+        run = service(context).run(day, client_ref=client_ref, dry_run=dry_run)
+    if as_json:
+        print_json(run_document(run, app.settings.billing.zone()))
+    else:
+        _describe(run)
+    if run.held:
+        raise click.exceptions.Exit(1)
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--date {text!r} is not a date; use YYYY-MM-DD, e.g. --date 2022-11-01") from None
+
+
+def _describe(run: InvoicingRun) -> None:
+    verb = "would invoice" if run.dry_run else "invoiced"
+    for issued in run.issued:
+        draft = issued.draft
+        number = issued.number or issued.proforma_number or f"to WHMCS ({draft.reference})"
+        click.echo(
+            f"{verb} client {issued.client.id} {draft.cycle.label}: {draft.total} {draft.currency}, "
+            f"{len(draft.lines)} lines, {number}"
+        )
+    for item in run.already_invoiced:
+        click.echo(f"client {item.client.id} {item.reference}: {item.reason}, nothing new")
+    for skipped in run.skipped:
+        click.echo(f"client {skipped.client.id} {skipped.reference}: not invoiced, {skipped.reason}")
+    for held in run.held:
+        click.echo(f"client {held.client.id} {held.reference}: HELD", err=True)
+        if held.problem:
+            click.echo(f"  {held.problem}", err=True)
+        for error in held.errors:
+            fix = f"; add {error.settings_key} to the settings" if error.settings_key else ""
+            click.echo(
+                f"  {error.source} {error.resource_name} ({error.resource_id}): {error.reason}{fix}", err=True
+            )
+    if not (run.issued or run.already_invoiced or run.skipped or run.held):
+        click.echo(f"nothing to invoice as of {run.invoice_date.isoformat()}")
+
+
+@invoice.command("list")
+@click.option("--client", "client_ref", metavar="CLIENT", help="Only this client.")
+@click.option("--status", type=click.Choice(["draft", "unpaid", "paid", "cancelled"]))
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def invoice_list(context: Context, client_ref: str | None, status: str | None, as_json: bool) -> None:
+    """List invoices, newest first."""
+    app = context.app
+    client_id = app.clients.get(client_ref).id if client_ref else None
+    with app.engine.connect() as connection:
+        found = list_invoices(connection, client_id=client_id, status=status)
+    if as_json:
+        print_json(
+            [
+                {
+                    "number": item.display_number,
+                    "reference": item.reference,
+                    "client": item.client_id,
+                    "status": item.status,
+                    "issuer": item.issuer,
+                    "total": str(item.total.normalize()),
+                    "currency": item.currency,
+                    "date": item.issued_at.date().isoformat(),
+                }
+                for item in found
+            ]
+        )
+        return
+    if not found:
+        click.echo("no invoices")
+    for item in found:
+        click.echo(
+            f"{item.display_number:<20} client {item.client_id:<6} {item.status:<9} {item.issuer:<6} "
+            f"{item.total.normalize():>12} {item.currency}  {item.reference}"
+        )
+
+
+@invoice.command("show")
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--html", "as_html", is_flag=True, help="Print the printable HTML invoice.")
+@pass_context
+def invoice_show(context: Context, number: str, as_json: bool, as_html: bool) -> None:
+    """Show one invoice by its number, proforma number or reference."""
+    app = context.app
+    stored = service(context).find(number)
+    client = app.clients.get(str(stored.client_id))
+    document = stored_document(stored, client, app.settings.billing.zone())
+    if as_html:
+        config = app.settings.configurations.get(client.configuration, app.settings.configurations["default"])
+        click.echo(render_html(document, config))
+    elif as_json:
+        print_json(document)
+    else:
+        click.echo(
+            f"invoice {stored.display_number} ({document['status']}) for {client.name} <{client.email}>"
+        )
+        click.echo(f"  date {document['date']}  due {document['due_date']}  reference {stored.reference}")
+        for group in document["groups"]:
+            click.echo(f"  {group['title']}:")
+            for line in group["lines"]:
+                click.echo(f"    {line['description']:<90} {line['amount']:>10}")
+            click.echo(f"    {'subtotal':<90} {group['subtotal']:>10}")
+        click.echo(f"  total {document['total']} {document['currency']}")
+
+
+@invoice.command("pay")
+@click.argument("number")
+@click.option("--date", "paid_on", metavar="DATETIME", help="When it was paid (default: now).")
+@pass_context
+def invoice_pay(context: Context, number: str, paid_on: str | None) -> None:
+    """Record that an invoice was paid (a proforma becomes fiscal with the next number)."""
+    app = context.app
+    paid_at = parse_instant(paid_on, "--date", app.settings.billing.zone()) if paid_on else None
+    paid = service(context).mark_paid(number, paid_at=paid_at)
+    click.echo(f"invoice {paid.display_number} paid ({paid.reference})")
+
+
+@invoice.command("cancel")
+@click.argument("number")
+@pass_context
+def invoice_cancel(context: Context, number: str) -> None:
+    """Cancel an unpaid invoice (its number stays used: fiscal numbering has no gaps)."""
+    cancelled = service(context).cancel(number)
+    click.echo(f"invoice {cancelled.display_number} cancelled")

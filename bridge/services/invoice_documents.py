@@ -1,0 +1,264 @@
+"""Invoices as documents: the JSON the CLI prints and the HTML a client could receive.
+
+Both come from one shape, whether the invoice is a fresh draft of this run or read back from the store.
+Money and quantities are strings (never floats); nothing depends on the clock, so the same usage, prices
+and date give byte-identical JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from bridge.domain.clients import Client
+from bridge.domain.money import round_money
+from bridge.domain.pricing import PricedLine
+from bridge.services.invoicing import Held, InvoicingRun, IssuedInvoice, Skipped
+from bridge.settings import ConfigurationSettings
+from bridge.store.invoices import StoredInvoice, StoredLine
+
+TEMPLATES = Path(__file__).parent.parent / "templates"
+_html = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+SOURCE_TITLES = {"openstack": "OpenStack instances", "solusvm": "SolusVM servers"}
+
+
+@dataclass(frozen=True)
+class Line:
+    source: str
+    resource_id: str
+    resource_name: str
+    plan: str
+    period_start: datetime
+    period_end: datetime
+    hours: Decimal
+    billed_hours: Decimal
+    tokens_per_hour: int | None
+    tokens: int | None
+    unit_price: Decimal
+    amount: Decimal
+    capped: bool
+    late: bool
+    description: str
+
+
+def lines_of_draft(lines: Iterable[PricedLine]) -> list[Line]:
+    return [
+        Line(
+            line.source,
+            line.resource_id,
+            line.resource_name,
+            line.plan,
+            line.period.start,
+            line.period.end,
+            line.hours,
+            line.billed_hours,
+            line.tokens_per_hour,
+            line.tokens,
+            line.unit_price,
+            line.amount,
+            line.capped,
+            line.late,
+            line.description(),
+        )
+        for line in lines
+    ]
+
+
+def lines_of_store(lines: Iterable[StoredLine]) -> list[Line]:
+    return [
+        Line(
+            line.source,
+            line.resource_id,
+            line.resource_name,
+            line.plan,
+            line.period_start,
+            line.period_end,
+            line.hours,
+            line.billed_hours,
+            line.tokens_per_hour,
+            line.tokens,
+            line.unit_price,
+            line.amount,
+            line.capped,
+            line.late,
+            line.description,
+        )
+        for line in lines
+    ]
+
+
+def run_document(run: InvoicingRun, zone: ZoneInfo) -> dict[str, Any]:
+    """What `billing-bridge invoice --json` prints."""
+    return {
+        "invoice_date": run.invoice_date.isoformat(),
+        "dry_run": run.dry_run,
+        "invoices": [issued_document(issued, zone) for issued in run.issued],
+        "already_invoiced": [_skipped(item) for item in run.already_invoiced],
+        "held": [_held(item) for item in run.held],
+        "skipped": [_skipped(item) for item in run.skipped],
+    }
+
+
+def issued_document(issued: IssuedInvoice, zone: ZoneInfo) -> dict[str, Any]:
+    draft = issued.draft
+    return _document(
+        client=issued.client,
+        reference=draft.reference,
+        number=issued.number,
+        proforma_number=issued.proforma_number,
+        status=issued.status,
+        issuer=issued.issuer,
+        currency=draft.currency,
+        period=(draft.cycle.start, draft.cycle.end, draft.cycle.label),
+        issued_at=issued.issued_at,
+        due_at=issued.due_at,
+        total=draft.total,
+        lines=lines_of_draft(draft.lines),
+        zone=zone,
+    )
+
+
+def stored_document(invoice: StoredInvoice, client: Client, zone: ZoneInfo) -> dict[str, Any]:
+    period = None
+    if invoice.period_start is not None and invoice.period_end is not None:
+        label = invoice.reference.removeprefix(f"BB-{client.id}-")
+        period = (invoice.period_start, invoice.period_end, label)
+    document = _document(
+        client=client,
+        reference=invoice.reference,
+        number=invoice.number,
+        proforma_number=invoice.proforma_number,
+        status=invoice.status,
+        issuer=invoice.issuer,
+        currency=invoice.currency,
+        period=period,
+        issued_at=invoice.issued_at,
+        due_at=invoice.due_at,
+        total=invoice.total,
+        lines=lines_of_store(invoice.lines),
+        zone=zone,
+    )
+    document["paid_at"] = invoice.paid_at.isoformat() if invoice.paid_at else None
+    document["paid_amount"] = _money(invoice.paid_amount, invoice.currency) if invoice.paid_amount else None
+    document["remote_id"] = invoice.remote_id
+    return document
+
+
+def _document(
+    *,
+    client: Client,
+    reference: str,
+    number: str | None,
+    proforma_number: str | None,
+    status: str,
+    issuer: str,
+    currency: str,
+    period: tuple[datetime, datetime, str] | None,
+    issued_at: datetime,
+    due_at: datetime,
+    total: Decimal,
+    lines: list[Line],
+    zone: ZoneInfo,
+) -> dict[str, Any]:
+    return {
+        "reference": reference,
+        "number": number,
+        "proforma_number": proforma_number,
+        "status": status,
+        "issuer": issuer,
+        "client": {"id": client.id, "email": client.email, "name": client.name},
+        "currency": currency,
+        "period": None
+        if period is None
+        else {"start": period[0].isoformat(), "end": period[1].isoformat(), "label": period[2]},
+        "date": issued_at.astimezone(zone).date().isoformat(),
+        "due_date": due_at.astimezone(zone).date().isoformat(),
+        "total": _money(total, currency),
+        "groups": [
+            {
+                "source": source,
+                "title": SOURCE_TITLES.get(source, source),
+                "subtotal": _money(sum((line.amount for line in group), Decimal(0)), currency),
+                "lines": [_line(line, currency, zone) for line in group],
+            }
+            for source, group in _groups(lines)
+        ],
+    }
+
+
+def _groups(lines: list[Line]) -> list[tuple[str, list[Line]]]:
+    grouped: dict[str, list[Line]] = {}
+    for line in lines:
+        grouped.setdefault(line.source, []).append(line)
+    return list(grouped.items())
+
+
+def _line(line: Line, currency: str, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "resource_id": line.resource_id,
+        "resource_name": line.resource_name,
+        "plan": line.plan,
+        "period_start": line.period_start.isoformat(),
+        "period_end": line.period_end.isoformat(),
+        "last_day": (line.period_end.astimezone(zone) - timedelta(microseconds=1)).date().isoformat(),
+        "first_day": line.period_start.astimezone(zone).date().isoformat(),
+        "hours": _quantity(line.hours),
+        "billed_hours": _quantity(line.billed_hours),
+        "tokens_per_hour": line.tokens_per_hour,
+        "tokens": line.tokens,
+        "unit_price": _quantity(line.unit_price),
+        "amount": _money(line.amount, currency),
+        "capped": line.capped,
+        "late": line.late,
+        "description": line.description,
+    }
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return str(round_money(amount, currency))
+
+
+def _quantity(value: Decimal) -> str:
+    """Without trailing zeros and never in exponent form: 744.000000 -> "744", 0.00100 -> "0.001"."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _skipped(item: Skipped) -> dict[str, Any]:
+    return {"client": item.client.id, "reference": item.reference, "reason": item.reason}
+
+
+def _held(item: Held) -> dict[str, Any]:
+    return {
+        "client": item.client.id,
+        "reference": item.reference,
+        "problem": item.problem,
+        "errors": [
+            {
+                "source": error.source,
+                "resource_id": error.resource_id,
+                "resource_name": error.resource_name,
+                "reason": error.reason,
+                "settings_key": error.settings_key,
+            }
+            for error in item.errors
+        ],
+    }
+
+
+def render_html(document: dict[str, Any], config: ConfigurationSettings) -> str:
+    """A clean, printable invoice (templates/invoice.html.j2), branded from the configuration."""
+    template = _html.get_template("invoice.html.j2")
+    return template.render(
+        invoice=document,
+        company_name=config.company_name or "Your hosting company",
+        company_details=config.company_details,
+        detailed=config.invoice_detail == "detailed",
+    )

@@ -1,0 +1,557 @@
+"""Post-pay invoicing: every client's ended billing cycles become invoices, each exactly once.
+
+A run for an invoice date (the daemon's daily ``invoicing`` job, or ``billing-bridge invoice --date``)
+invoices, per client, the last billing cycle that ended by that date: for calendar months and the date
+2022-11-01, October 2022. Cycles of the last ``billing.catch_up_cycles`` that have usage but were never
+invoiced (a missed run) are invoiced too, each on its own invoice. Usage that arrived after its cycle was
+invoiced is billed on the next invoice, on lines marked late with their original period; an issued
+invoice is never changed.
+
+Exactly once: an invoice's reference is derived from client and cycle and is unique in the store, so a
+re-run, a second daemon or a catch-up finds it and creates nothing. With ``generate_invoices`` on, the
+bridge numbers the invoice itself (gap-free, in the invoice's own transaction); off, the same
+transaction writes the outbox row that pushes it to WHMCS.
+
+The money is computed by the pure domain (bridge/domain/invoicing.py); this module only gathers the
+inputs, stores the result and reports it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from bridge.clock import Clock
+from bridge.domain.clients import OWNER_LINK_KIND, Client
+from bridge.domain.cycles import (
+    BillingCycle,
+    anniversary_cycle_containing,
+    calendar_cycle_containing,
+    local_midnight,
+    previous_cycle,
+)
+from bridge.domain.invoicing import DraftResult, InvoiceDraft, LateUsage, draft_invoice
+from bridge.domain.money import round_money
+from bridge.domain.pricing import PlanRate, PriceBook, PricedLine, UnpricedResource
+from bridge.errors import InputError
+from bridge.logs import get_logger
+from bridge.services.clients import ClientService
+from bridge.settings import ConfigurationSettings, Settings
+from bridge.store import invoices as store
+from bridge.store import usage as usage_store
+from bridge.store.outbox import EffectKind, enqueue
+from bridge.usage.records import Source, UsageRecord, Window
+
+log = get_logger(__name__)
+
+USAGE = "usage"
+Status = Literal["draft", "unpaid", "paid", "cancelled"]
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"unpaid", "cancelled"}),
+    "unpaid": frozenset({"paid", "cancelled"}),
+    "paid": frozenset(),
+    "cancelled": frozenset(),
+}
+_numbers = SandboxedEnvironment(autoescape=False)
+
+
+@dataclass(frozen=True)
+class IssuedInvoice:
+    """An invoice this run created (or, with --dry-run, would create)."""
+
+    client: Client
+    draft: InvoiceDraft
+    issuer: str
+    status: str
+    number: str | None
+    proforma_number: str | None
+    issued_at: datetime
+    due_at: datetime
+    detail: str
+
+
+@dataclass(frozen=True)
+class Held:
+    client: Client
+    reference: str
+    errors: tuple[UnpricedResource, ...]
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    client: Client
+    reference: str
+    reason: str
+
+
+@dataclass
+class InvoicingRun:
+    invoice_date: date
+    dry_run: bool
+    issued: list[IssuedInvoice] = field(default_factory=list)
+    already_invoiced: list[Skipped] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+class InvoicingService:
+    def __init__(self, engine: Engine, clock: Clock, settings: Settings, clients: ClientService) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._settings = settings
+        self._clients = clients
+        self._zone = settings.billing.zone()
+
+    def run(
+        self,
+        invoice_date: date,
+        *,
+        client_ref: str | None = None,
+        dry_run: bool = False,
+        checkpoint: Callable[[], None] = lambda: None,
+    ) -> InvoicingRun:
+        """Invoice every client's ended cycles as of ``invoice_date`` (see the module docstring)."""
+        run = InvoicingRun(invoice_date, dry_run)
+        clients = [self._clients.get(client_ref)] if client_ref else self._clients.all()
+        for client in clients:
+            checkpoint()
+            self._invoice_client(client, run)
+        log.info(
+            "invoicing finished",
+            invoice_date=invoice_date.isoformat(),
+            dry_run=dry_run,
+            issued=len(run.issued),
+            already_invoiced=len(run.already_invoiced),
+            held=len(run.held),
+            skipped=len(run.skipped),
+        )
+        return run
+
+    # -- one client ------------------------------------------------------------------------------
+
+    def _invoice_client(self, client: Client, run: InvoicingRun) -> None:
+        owners = [
+            (source, owner) for source, kind in OWNER_LINK_KIND.items() for owner in client.external_ids(kind)
+        ]
+        if not owners:
+            return
+        config = self._configuration(client)
+        target = last_ended_cycle(client, config, self._zone, run.invoice_date)
+        cycles = [target]
+        for _ in range(self._settings.billing.catch_up_cycles):
+            cycles.insert(0, previous_cycle(cycles[0]))
+        with self._engine.connect() as connection:
+            usage = usage_store.usage_of_owners(connection, owners, cycles[0].start, target.end)
+            invoiced = [
+                invoice
+                for invoice in store.invoices_of_client(connection, client.id, with_lines=True)
+                if invoice.kind == USAGE and invoice.status != "cancelled"
+            ]
+        by_cycle = _records_by_cycle(usage, cycles)
+        done = {invoice.period_start: invoice for invoice in invoiced}
+        late: list[LateUsage] = []
+        for cycle in cycles[:-1]:
+            records = by_cycle[cycle.start]
+            if cycle.start in done:
+                late_usage = _late_usage(cycle, records, invoiced, done[cycle.start].created_at)
+                if late_usage is not None:
+                    late.append(late_usage)
+            elif records:
+                self._issue(client, config, cycle, [record for record, _ in records], [], run)
+        if target.start in done:
+            run.already_invoiced.append(Skipped(client, done[target.start].reference, "already invoiced"))
+            return
+        self._issue(client, config, target, [record for record, _ in by_cycle[target.start]], late, run)
+
+    def _issue(
+        self,
+        client: Client,
+        config: ConfigurationSettings,
+        cycle: BillingCycle,
+        records: list[UsageRecord],
+        late: list[LateUsage],
+        run: InvoicingRun,
+    ) -> None:
+        if not records and not late:
+            return
+        try:
+            result = self._draft(client, config, cycle, records, late)
+        except ValueError as error:
+            run.held.append(Held(client, f"BB-{client.id}-{cycle.label}", (), problem=str(error)))
+            return
+        draft = result.draft
+        if result.held:
+            run.held.append(Held(client, draft.reference, result.errors))
+            return
+        if config.generate_invoices_after is not None and cycle.end <= _aware(config.generate_invoices_after):
+            run.skipped.append(Skipped(client, draft.reference, "cycle ended before generate_invoices_after"))
+            return
+        if draft.is_empty or (draft.total == 0 and not config.invoice_zero_amounts):
+            run.skipped.append(Skipped(client, draft.reference, "zero amount (invoice_zero_amounts is off)"))
+            return
+        issued = self._store(client, config, draft, run)
+        if issued is not None:
+            run.issued.append(issued)
+
+    def _draft(
+        self,
+        client: Client,
+        config: ConfigurationSettings,
+        cycle: BillingCycle,
+        records: list[UsageRecord],
+        late: list[LateUsage],
+    ) -> DraftResult:
+        book = self.price_book(client.configuration)
+        if book.currency != client.currency:
+            raise ValueError(
+                f"client {client.id} is billed in {client.currency} but the prices are in {book.currency}; "
+                "change the client's currency or add prices in it"
+            )
+        return draft_invoice(
+            str(client.id),
+            client.currency,
+            cycle,
+            records,
+            book,
+            late_usage=late,
+            billable_seconds_per_month=config.billable_seconds_per_month or None,
+        )
+
+    def _store(
+        self, client: Client, config: ConfigurationSettings, draft: InvoiceDraft, run: InvoicingRun
+    ) -> IssuedInvoice | None:
+        """Write the invoice, its lines, its number or its outbox row, in one transaction."""
+        issued_at = local_midnight(run.invoice_date, self._zone)
+        due_at = issued_at + timedelta(days=config.invoice_due_days)
+        internal = self._generates_invoices(config)
+        with self._engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                number, proforma = (
+                    self._numbers(connection, client, config, draft, issued_at) if internal else (None, None)
+                )
+                issued = IssuedInvoice(
+                    client=client,
+                    draft=draft,
+                    issuer="bridge" if internal else "whmcs",
+                    status="unpaid",
+                    number=number,
+                    proforma_number=proforma,
+                    issued_at=issued_at,
+                    due_at=due_at,
+                    detail=config.invoice_detail,
+                )
+                store.insert_invoice(connection, _invoice_row(issued, self._clock.now()), _line_rows(draft))
+                if not internal:
+                    self._enqueue_push(connection, issued)
+            except IntegrityError:
+                transaction.rollback()
+                run.already_invoiced.append(
+                    Skipped(client, draft.reference, "already invoiced by another run")
+                )
+                return None
+            if run.dry_run:
+                transaction.rollback()
+            else:
+                transaction.commit()
+        return issued
+
+    def _numbers(
+        self,
+        connection: Connection,
+        client: Client,
+        config: ConfigurationSettings,
+        draft: InvoiceDraft,
+        issued_at: datetime,
+    ) -> tuple[str | None, str | None]:
+        """(fiscal number, proforma number) as the configuration's invoicing option says."""
+        local = issued_at.astimezone(self._zone)
+        if config.invoicing_option == "always_fiscal":
+            sequence = store.take_number(
+                connection, f"fiscal:{client.configuration}", config.next_fiscal_number
+            )
+            return render_number(config.fiscal_number_format, sequence, local), None
+        if config.invoicing_option == "proforma_then_fiscal":
+            sequence = store.take_number(connection, f"proforma:{client.configuration}", 1)
+            return None, render_number(config.proforma_number_format, sequence, local)
+        return None, random_proforma_number(draft.reference)
+
+    def _enqueue_push(self, connection: Connection, issued: IssuedInvoice) -> None:
+        draft = issued.draft
+        enqueue(
+            connection,
+            client_id=issued.client.id,
+            kind=EffectKind.CREATE_INVOICE,
+            reference=draft.reference,
+            payload={
+                "invoice_reference": draft.reference,
+                "date": issued.issued_at.astimezone(self._zone).date().isoformat(),
+                "due_date": issued.due_at.astimezone(self._zone).date().isoformat(),
+                "items": [
+                    {"description": description, "amount": amount, "taxed": False}
+                    for description, amount in invoice_items(draft, issued.detail)
+                ],
+                "notes": f"{draft.reference}: usage {draft.cycle.label}",
+            },
+            now=self._clock.now(),
+        )
+
+    # -- shared helpers ----------------------------------------------------------------------------
+
+    def price_book(self, configuration: str) -> PriceBook:
+        """The prices in force for a configuration: [pricing], its overrides, SolusVM plan rates."""
+        pricing = self._settings.pricing
+        override = pricing.overrides.get(configuration)
+        flavors = {**pricing.flavors, **(override.flavors if override else {})}
+        token_price = (
+            override.token_price if override and override.token_price is not None else pricing.token_price
+        )
+        with self._engine.connect() as connection:
+            cached = usage_store.plan_rates(connection)
+        plans = {
+            plan_id: PlanRate(rate.tokens_per_hour, rate.tokens_per_month or None)
+            for plan_id, rate in cached.items()
+        }
+        for plan_id, configured in pricing.solusvm_plans.items():
+            plans[plan_id] = PlanRate(configured.tokens_per_hour, configured.tokens_per_month or None)
+        return PriceBook(self._settings.billing.currency, flavors, token_price, plans)
+
+    def _configuration(self, client: Client) -> ConfigurationSettings:
+        return self._settings.configurations.get(
+            client.configuration, self._settings.configurations["default"]
+        )
+
+    def _generates_invoices(self, config: ConfigurationSettings) -> bool:
+        if config.generate_invoices is not None:
+            return config.generate_invoices
+        return self._settings.billing.generate_invoices
+
+    # -- after issue -------------------------------------------------------------------------------
+
+    def mark_paid(
+        self, number: str, *, paid_at: datetime | None = None, amount: Decimal | None = None
+    ) -> store.StoredInvoice:
+        """Record a payment; a proforma becomes fiscal with the next fiscal number, dated the payment day."""
+        paid_at = paid_at or self._clock.now()
+        with self._engine.begin() as connection:
+            invoice = self._require(connection, number)
+            _require_transition(invoice, "paid")
+            values: dict[str, Any] = {
+                "status": "paid",
+                "paid_at": paid_at,
+                "paid_amount": amount or invoice.total,
+            }
+            client = self._clients.get(str(invoice.client_id))
+            config = self._configuration(client)
+            if (
+                invoice.issuer == "bridge"
+                and invoice.number is None
+                and config.invoicing_option == "proforma_then_fiscal"
+            ):
+                sequence = store.take_number(
+                    connection, f"fiscal:{client.configuration}", config.next_fiscal_number
+                )
+                values["number"] = render_number(
+                    config.fiscal_number_format, sequence, paid_at.astimezone(self._zone)
+                )
+                values["issued_at"] = paid_at
+            store.set_status(connection, invoice.id, **values)
+            return self._require(connection, invoice.reference)
+
+    def cancel(self, number: str) -> store.StoredInvoice:
+        with self._engine.begin() as connection:
+            invoice = self._require(connection, number)
+            _require_transition(invoice, "cancelled")
+            store.set_status(connection, invoice.id, status="cancelled")
+            return self._require(connection, invoice.reference)
+
+    def find(self, number: str) -> store.StoredInvoice:
+        with self._engine.connect() as connection:
+            return self._require(connection, number)
+
+    def _require(self, connection: Connection, number: str) -> store.StoredInvoice:
+        invoice = store.invoice_by_any_number(connection, number)
+        if invoice is None:
+            raise InputError(f"no invoice {number!r}; `billing-bridge invoice list` shows the invoices")
+        return invoice
+
+
+def last_ended_cycle(
+    client: Client, config: ConfigurationSettings, zone: ZoneInfo, invoice_date: date
+) -> BillingCycle:
+    """The client's last billing cycle that ended by the start of ``invoice_date`` (billing time zone)."""
+    midnight = local_midnight(invoice_date, zone)
+    cycle = client_cycle(client, config, zone, midnight - timedelta(microseconds=1))
+    return cycle if cycle.end <= midnight else previous_cycle(cycle)
+
+
+def client_cycle(
+    client: Client, config: ConfigurationSettings, zone: ZoneInfo, instant: datetime
+) -> BillingCycle:
+    """The client's billing cycle holding ``instant``: a calendar month, or from the client's start day."""
+    if config.billing_cycle_calendar:
+        return calendar_cycle_containing(instant, zone)
+    anchor = client.created_at.astimezone(zone).day
+    return anniversary_cycle_containing(instant, anchor, zone)
+
+
+def render_number(template: str, number: int, on: datetime) -> str:
+    """A number from the configuration's template: {{ number }}, {{ year }}, {{ month }}, {{ day }}."""
+    return _numbers.from_string(template).render(
+        number=number, year=f"{on.year:04d}", month=f"{on.month:02d}", day=f"{on.day:02d}"
+    )
+
+
+def random_proforma_number(reference: str) -> str:
+    """A non-sequential proforma number for "proforma only with random numbers".
+
+    Derived from the invoice's reference rather than drawn at random, so a replay gives the same number.
+    """
+    return "R" + str(int(hashlib.sha256(reference.encode()).hexdigest()[:12], 16)).zfill(15)[:10]
+
+
+def invoice_items(draft: InvoiceDraft, detail: str) -> list[tuple[str, Decimal]]:
+    """The lines a client sees: one per resource (detailed), or one per source (simple)."""
+    if detail == "detailed":
+        return [(line.description(), line.amount) for line in draft.lines]
+    items = []
+    for source, lines in draft.by_source().items():
+        subtotal = round_money(sum((line.amount for line in lines), Decimal(0)), draft.currency)
+        label = "OpenStack instances" if source == "openstack" else "SolusVM servers"
+        items.append((f"{label}, {draft.cycle.label} ({len(lines)} resources)", subtotal))
+    return items
+
+
+def _records_by_cycle(
+    usage: Iterable[usage_store.StoredUsage], cycles: list[BillingCycle]
+) -> dict[datetime, list[tuple[UsageRecord, datetime]]]:
+    """Each usage row as a UsageRecord (with when it was collected), under the cycle its window starts in."""
+    starts = [cycle.start for cycle in cycles]
+    grouped: dict[datetime, list[tuple[UsageRecord, datetime]]] = {start: [] for start in starts}
+    for row in usage:
+        index = bisect.bisect_right(starts, row.window_start) - 1
+        if index < 0:
+            continue
+        record = UsageRecord(
+            source=_source(row.source),
+            resource_id=row.resource_id,
+            resource_name=row.resource_name,
+            owner=row.owner,
+            plan=row.plan,
+            window=Window(row.window_start, row.window_end),
+            hours=row.hours,
+            tokens=row.tokens,
+        )
+        grouped[starts[index]].append((record, row.collected_at))
+    return grouped
+
+
+def _late_usage(
+    cycle: BillingCycle,
+    records: list[tuple[UsageRecord, datetime]],
+    invoiced: list[store.StoredInvoice],
+    invoiced_at: datetime,
+) -> LateUsage | None:
+    """The cycle's usage for re-pricing when any of it was collected after the cycle was invoiced."""
+    if not any(collected_at > invoiced_at for _, collected_at in records):
+        return None
+    lines = [
+        _priced_line(line, cycle, invoice.currency)
+        for invoice in invoiced
+        for line in invoice.lines
+        if line.period_start == cycle.start
+    ]
+    return LateUsage(cycle, tuple(record for record, _ in records), tuple(lines))
+
+
+def _priced_line(line: store.StoredLine, cycle: BillingCycle, currency: str) -> PricedLine:
+    return PricedLine(
+        source=_source(line.source),
+        resource_id=line.resource_id,
+        resource_name=line.resource_name,
+        plan=line.plan,
+        period=cycle,
+        hours=line.hours,
+        billed_hours=line.billed_hours,
+        unit_price=line.unit_price,
+        amount=line.amount,
+        currency=currency,
+        capped=line.capped,
+        tokens_per_hour=line.tokens_per_hour,
+        tokens=line.tokens,
+        late=line.late,
+    )
+
+
+def _source(value: str) -> Source:
+    if value == "openstack":
+        return "openstack"
+    if value == "solusvm":
+        return "solusvm"
+    raise ValueError(f"unknown usage source {value!r} in the store")
+
+
+def _invoice_row(issued: IssuedInvoice, now: datetime) -> dict[str, Any]:
+    draft = issued.draft
+    return {
+        "client_id": issued.client.id,
+        "reference": draft.reference,
+        "kind": USAGE,
+        "period_start": draft.cycle.start,
+        "period_end": draft.cycle.end,
+        "currency": draft.currency,
+        "status": issued.status,
+        "issuer": issued.issuer,
+        "number": issued.number,
+        "proforma_number": issued.proforma_number,
+        "issued_at": issued.issued_at,
+        "due_at": issued.due_at,
+        "total": draft.total,
+        "created_at": now,
+    }
+
+
+def _line_rows(draft: InvoiceDraft) -> list[dict[str, Any]]:
+    return [
+        {
+            "position": position,
+            "line_reference": line.reference,
+            "source": line.source,
+            "resource_id": line.resource_id,
+            "resource_name": line.resource_name,
+            "plan": line.plan,
+            "period_start": line.period.start,
+            "period_end": line.period.end,
+            "hours": line.hours.quantize(Decimal("0.00000001")),
+            "billed_hours": line.billed_hours,
+            "unit_price": line.unit_price,
+            "tokens_per_hour": line.tokens_per_hour,
+            "tokens": line.tokens,
+            "amount": line.amount,
+            "capped": line.capped,
+            "late": line.late,
+            "description": line.description(),
+        }
+        for position, line in enumerate(draft.lines, 1)
+    ]
+
+
+def _require_transition(invoice: store.StoredInvoice, to: str) -> None:
+    if to not in TRANSITIONS.get(invoice.status, frozenset()):
+        raise InputError(f"invoice {invoice.display_number} is {invoice.status}; it cannot become {to}")
+
+
+def _aware(instant: datetime) -> datetime:
+    """A cutoff from the settings file; one written without an offset is read as UTC."""
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)

@@ -1,0 +1,138 @@
+"""Reading and writing invoices, their lines, and the gap-free number sequences."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from bridge.store.tables import invoice_lines, invoices, number_sequences
+
+
+@dataclass(frozen=True)
+class StoredLine:
+    position: int
+    line_reference: str
+    source: str
+    resource_id: str
+    resource_name: str
+    plan: str
+    period_start: datetime
+    period_end: datetime
+    hours: Decimal
+    billed_hours: Decimal
+    unit_price: Decimal
+    tokens_per_hour: int | None
+    tokens: int | None
+    amount: Decimal
+    capped: bool
+    late: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class StoredInvoice:
+    id: int
+    client_id: int
+    reference: str
+    kind: str
+    period_start: datetime | None
+    period_end: datetime | None
+    currency: str
+    status: str
+    issuer: str
+    number: str | None
+    proforma_number: str | None
+    issued_at: datetime
+    due_at: datetime
+    total: Decimal
+    paid_at: datetime | None
+    paid_amount: Decimal | None
+    remote_id: str | None
+    replaces_id: int | None
+    created_at: datetime
+    lines: tuple[StoredLine, ...] = ()
+
+    @property
+    def display_number(self) -> str:
+        """What the client sees as the invoice's number: fiscal, else proforma, else the reference."""
+        return self.number or self.proforma_number or self.reference
+
+
+def insert_invoice(connection: Connection, values: dict[str, Any], lines: Sequence[dict[str, Any]]) -> int:
+    result = connection.execute(insert(invoices).values(**values))
+    (invoice_id,) = result.inserted_primary_key or (None,)
+    assert isinstance(invoice_id, int)
+    if lines:
+        connection.execute(insert(invoice_lines), [{**line, "invoice_id": invoice_id} for line in lines])
+    return invoice_id
+
+
+def invoices_of_client(
+    connection: Connection, client_id: int, *, with_lines: bool = False
+) -> list[StoredInvoice]:
+    rows = connection.execute(
+        select(invoices).where(invoices.c.client_id == client_id).order_by(invoices.c.id)
+    ).all()
+    return [_invoice(connection, row, with_lines) for row in rows]
+
+
+def invoice_by_any_number(connection: Connection, text: str) -> StoredInvoice | None:
+    """An invoice by its fiscal number, proforma number or reference."""
+    for column in (invoices.c.number, invoices.c.proforma_number, invoices.c.reference):
+        row = connection.execute(select(invoices).where(column == text)).first()
+        if row is not None:
+            return _invoice(connection, row, with_lines=True)
+    return None
+
+
+def list_invoices(
+    connection: Connection, *, client_id: int | None = None, status: str | None = None, limit: int = 200
+) -> list[StoredInvoice]:
+    query = select(invoices)
+    if client_id is not None:
+        query = query.where(invoices.c.client_id == client_id)
+    if status is not None:
+        query = query.where(invoices.c.status == status)
+    rows = connection.execute(query.order_by(invoices.c.id.desc()).limit(limit)).all()
+    return [_invoice(connection, row, with_lines=False) for row in rows]
+
+
+def set_status(connection: Connection, invoice_id: int, **values: Any) -> None:
+    connection.execute(update(invoices).where(invoices.c.id == invoice_id).values(**values))
+
+
+def _invoice(connection: Connection, row: Any, with_lines: bool) -> StoredInvoice:
+    lines: tuple[StoredLine, ...] = ()
+    if with_lines:
+        found = connection.execute(
+            select(invoice_lines)
+            .where(invoice_lines.c.invoice_id == row.id)
+            .order_by(invoice_lines.c.position)
+        )
+        lines = tuple(
+            StoredLine(
+                **{name: value for name, value in line._mapping.items() if name not in ("id", "invoice_id")}
+            )
+            for line in found
+        )
+    return StoredInvoice(**row._mapping, lines=lines)
+
+
+def take_number(connection: Connection, sequence: str, first: int) -> int:
+    """The next number of ``sequence`` (starting at ``first``), gap-free: it is taken in the caller's
+    transaction, under a row lock on MariaDB and PostgreSQL, so a rollback gives the number back."""
+    current = connection.execute(
+        select(number_sequences.c.next_value).where(number_sequences.c.name == sequence).with_for_update()
+    ).scalar()
+    if current is None:
+        connection.execute(insert(number_sequences).values(name=sequence, next_value=first + 1))
+        return first
+    connection.execute(
+        update(number_sequences).where(number_sequences.c.name == sequence).values(next_value=current + 1)
+    )
+    return int(current)

@@ -1,0 +1,83 @@
+"""`billing-bridge invoice` with usage collected from the fake clouds: October 2022, once."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_base import run_cli
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+
+
+@pytest.fixture
+def october(config: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    cfg = ["--config", str(config)]
+    assert run_cli(capsys, *cfg, "sync", "--source", "openstack", "--until", "2022-11-01T00:00:00Z")[0] == 0
+    run_cli(capsys, *cfg, "client", "add", "--email", "ops@acme.com", "--name", "Acme Ltd")
+    run_cli(capsys, *cfg, "client", "link", "ops@acme.com", "--openstack-project", "p-1")
+    return cfg
+
+
+def test_dry_run_json_prints_october_then_a_real_run_creates_it_once(
+    october: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, dry, _ = run_cli(capsys, *october, "invoice", "--date", "2022-11-01", "--dry-run", "--json")
+    assert code == 0
+    document = json.loads(dry)
+    (invoice,) = document["invoices"]
+    assert (document["dry_run"], invoice["period"]["label"], invoice["client"]["email"]) == (
+        True,
+        "2022-10",
+        "ops@acme.com",
+    )
+    lines = {line["resource_name"]: line for line in invoice["groups"][0]["lines"]}
+    assert (lines["web-1"]["billed_hours"], lines["web-1"]["amount"]) == ("666.666667", "8.33")
+    assert (lines["db-1"]["hours"], lines["db-1"]["amount"]) == ("227.5", "22.75")
+    assert invoice["total"] == "31.08"
+    assert run_cli(capsys, *october, "invoice", "list", "--json")[1].strip() == "[]"
+
+    code, out, _ = run_cli(capsys, *october, "invoice", "--date", "2022-11-01")
+    assert code == 0
+    assert re.fullmatch(r"invoiced client 1 2022-10: 31.08 USD, 2 lines, 1\n", out)
+    code, out, _ = run_cli(capsys, *october, "invoice", "--date", "2022-11-01")
+    assert out == "client 1 BB-1-2022-10: already invoiced, nothing new\n"
+    assert len(json.loads(run_cli(capsys, *october, "invoice", "list", "--json")[1])) == 1
+
+
+def test_invoice_show_prints_the_numbered_invoice_and_its_html(
+    october: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run_cli(capsys, *october, "invoice", "--date", "2022-11-01")
+    code, out, _ = run_cli(capsys, *october, "invoice", "show", "1")
+    assert code == 0
+    assert out.splitlines()[0] == "invoice 1 (unpaid) for Acme Ltd <ops@acme.com>"
+    assert "total 31.08 USD" in out
+    code, html, _ = run_cli(capsys, *october, "invoice", "show", "1", "--html")
+    assert "<h1>Invoice</h1>" in html and "31.08 USD" in html and "2022-10-01 &ndash; 2022-10-31" in html
+    (tmp_path / "invoice-1.html").write_text(html)
+    code, _, err = run_cli(capsys, *october, "invoice", "show", "99")
+    assert code == 2 and "no invoice '99'" in err
+
+
+def test_a_missing_price_exits_1_naming_the_key_and_invoices_nothing_for_that_client(
+    october: list[str], capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    config.write_text(config.read_text().replace('"m1.large" = 0.10\n', ""))
+    code, _, err = run_cli(capsys, *october, "invoice", "--date", "2022-11-01")
+    assert code == 1
+    assert 'add pricing.flavors."m1.large" to the settings' in err
+    assert run_cli(capsys, *october, "invoice", "list", "--json")[1].strip() == "[]"
+
+
+def test_a_bad_date_is_refused_with_the_format(
+    october: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, *october, "invoice", "--date", "2022-13-01")
+    assert (code, err.strip()) == (
+        2,
+        "error: --date '2022-13-01' is not a date; use YYYY-MM-DD, e.g. --date 2022-11-01",
+    )

@@ -1,0 +1,307 @@
+"""Monthly post-pay invoicing as the operator and the client see it (seeds 001 and 002)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bridge.bootstrap import App
+from bridge.clock import FixedClock
+from bridge.domain.clients import Client, LinkKind
+from bridge.services.invoice_documents import run_document
+from bridge.services.invoicing import InvoicingService
+from bridge.store import usage as usage_store
+from bridge.store.outbox import decode_payload
+from bridge.store.tables import invoices, outbox
+from bridge.usage.records import UsageRecord, Window
+
+OCT = datetime(2022, 10, 1, tzinfo=UTC)
+NOV = datetime(2022, 11, 1, tzinfo=UTC)
+PRICING = {
+    "token_price": "0.00100",
+    "flavors": {"m1.small": "0.0125", "m1.large": "0.10"},
+    "solusvm_plans": {"7": {"tokens_per_hour": 7, "tokens_per_month": 5000}},
+}
+
+
+def collect(app: App, records: list[UsageRecord], at: datetime | None = None) -> None:
+    """Store usage as the collector would (grouped per window)."""
+    by_window: dict[datetime, list[UsageRecord]] = {}
+    for record in records:
+        by_window.setdefault(record.window.start, []).append(record)
+    with app.engine.begin() as connection:
+        for group in by_window.values():
+            usage_store.ingest_window(
+                connection, group[0].source, group[0].window, group, at or app.clock.now()
+            )
+
+
+def hourly(
+    resource: str, owner: str, plan: str, start: datetime, hours: int, *, source: str = "openstack"
+) -> list[UsageRecord]:
+    tokens = Decimal(7) if source == "solusvm" else None
+    return [
+        UsageRecord(
+            source,  # type: ignore[arg-type]
+            resource,
+            f"vm-{resource}",
+            owner,
+            plan,
+            Window(start + timedelta(hours=h), start + timedelta(hours=h + 1)),
+            Decimal(1),
+            tokens,
+        )
+        for h in range(hours)
+    ]
+
+
+def client_with(app: App, email: str, *, project: str | None = None, solus_user: str | None = None) -> Client:
+    client = app.clients.add(email=email, name=email.split("@")[0].title())
+    if project:
+        app.clients.link(str(client.id), LinkKind.OPENSTACK_PROJECT, project)
+    if solus_user:
+        app.clients.link(str(client.id), LinkKind.SOLUSVM_USER, solus_user)
+    return app.clients.get(str(client.id))
+
+
+@pytest.fixture
+def billing(make_app: Callable[..., App], clock: FixedClock) -> Callable[..., tuple[App, InvoicingService]]:
+    def build(**sections: dict[str, Any]) -> tuple[App, InvoicingService]:
+        sections.setdefault("pricing", PRICING)
+        app = make_app(**sections)
+        return app, InvoicingService(app.engine, app.clock, app.settings, app.clients)
+
+    clock.set(datetime(2022, 11, 1, 2, tzinfo=UTC))
+    return build
+
+
+def test_october_2022_is_invoiced_once_itemised_per_vm_and_grouped_by_source(
+    billing: Callable[..., Any],
+) -> None:
+    app, service = billing()
+    client = client_with(app, "ops@acme.com", project="p-1", solus_user="42")
+    collect(app, hourly("a", "p-1", "m1.small", OCT, 744))  # the whole month: capped at 666.666667 h
+    collect(app, hourly("b", "p-1", "m1.large", OCT + timedelta(days=10), 100))
+    collect(app, hourly("s1", "42", "7", OCT, 744, source="solusvm"))  # 7 x 744 = 5208 tokens -> 5000
+
+    run = service.run(date(2022, 11, 1))
+    assert len(run.issued) == 1
+    document = run_document(run, app.settings.billing.zone())["invoices"][0]
+    assert document["period"]["label"] == "2022-10"
+    assert document["reference"] == f"BB-{client.id}-2022-10"
+    assert document["number"] == "1"
+    openstack, solusvm = document["groups"]
+    assert [(line["resource_name"], line["billed_hours"], line["amount"]) for line in openstack["lines"]] == [
+        ("vm-a", "666.666667", "8.33"),
+        ("vm-b", "100", "10.00"),
+    ]
+    assert openstack["lines"][0]["capped"] is True
+    assert [
+        (line["tokens_per_hour"], line["tokens"], line["unit_price"], line["amount"])
+        for line in solusvm["lines"]
+    ] == [(7, 5000, "0.001", "5.00")]
+    assert document["total"] == "23.33"
+
+    again = service.run(date(2022, 11, 1))
+    assert again.issued == []
+    assert [item.reason for item in again.already_invoiced] == ["already invoiced"]
+    with app.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(invoices)) == 1
+
+
+def test_the_cap_does_not_apply_when_the_flavor_changed_in_the_cycle(billing: Callable[..., Any]) -> None:
+    app, service = billing()
+    client_with(app, "ops@acme.com", project="p-1")
+    collect(
+        app,
+        hourly("a", "p-1", "m1.small", OCT, 400)
+        + hourly("a", "p-1", "m1.large", OCT + timedelta(hours=400), 344),
+    )
+    (issued,) = service.run(date(2022, 11, 1)).issued
+    assert [(line.plan, line.billed_hours, line.capped) for line in issued.draft.lines] == [
+        ("m1.large", Decimal("344.000000"), False),
+        ("m1.small", Decimal("400.000000"), False),
+    ]
+
+
+def test_a_vm_created_mid_month_pays_only_its_hours(billing: Callable[..., Any]) -> None:
+    app, service = billing()
+    client_with(app, "ops@acme.com", project="p-1")
+    collect(app, hourly("a", "p-1", "m1.large", datetime(2022, 10, 20, 13, tzinfo=UTC), 24 * 11 + 11))
+    (issued,) = service.run(date(2022, 11, 1)).issued
+    assert issued.draft.total == Decimal("27.50")
+
+
+def test_an_anniversary_client_started_on_jan_31_is_invoiced_for_february_to_the_29th_in_a_leap_year(
+    billing: Callable[..., Any], clock: FixedClock
+) -> None:
+    app, service = billing(configurations={"default": {"billing_cycle_calendar": False}})
+    clock.set(datetime(2024, 1, 31, 9, tzinfo=UTC))
+    client = client_with(app, "ops@acme.com", project="p-1")
+    collect(app, hourly("a", "p-1", "m1.large", datetime(2024, 1, 31, 10, tzinfo=UTC), 24 * 29))
+    clock.set(datetime(2024, 3, 1, tzinfo=UTC))
+    (issued,) = service.run(date(2024, 2, 29)).issued
+    assert (issued.draft.cycle.start, issued.draft.cycle.end) == (
+        datetime(2024, 1, 31, tzinfo=UTC),
+        datetime(2024, 2, 29, tzinfo=UTC),
+    )
+    assert issued.draft.reference == f"BB-{client.id}-2024-01-31"
+    nothing_yet = service.run(date(2024, 3, 30))
+    (march,) = service.run(date(2024, 3, 31)).issued
+    assert [item.reference for item in nothing_yet.already_invoiced] == [issued.draft.reference]
+    assert (march.draft.cycle.start, march.draft.cycle.end) == (
+        datetime(2024, 2, 29, tzinfo=UTC),
+        datetime(2024, 3, 31, tzinfo=UTC),
+    )
+
+
+def test_months_begin_at_local_midnight_in_the_billing_time_zone(billing: Callable[..., Any]) -> None:
+    """Europe/Berlin: 2022-10-31T23:30Z is already 1 November there, so that hour is November's."""
+    app, service = billing(billing={"timezone": "Europe/Berlin"})
+    client_with(app, "ops@acme.com", project="p-1")
+    collect(app, hourly("a", "p-1", "m1.large", datetime(2022, 9, 30, 22, tzinfo=UTC), 745))
+    (october,) = service.run(date(2022, 11, 1)).issued
+    assert october.draft.cycle.start == datetime(2022, 9, 30, 22, tzinfo=UTC)
+    assert october.draft.cycle.end == datetime(2022, 10, 31, 23, tzinfo=UTC)
+    assert october.draft.lines[0].hours == Decimal(745)
+
+
+def test_late_usage_goes_on_the_next_invoice_marked_with_its_period_and_the_issued_one_never_changes(
+    billing: Callable[..., Any], clock: FixedClock
+) -> None:
+    app, service = billing()
+    client_with(app, "ops@acme.com", project="p-1")
+    collect(app, hourly("a", "p-1", "m1.large", OCT, 10))
+    (october,) = service.run(date(2022, 11, 1)).issued
+    clock.set(datetime(2022, 11, 3, tzinfo=UTC))
+    collect(app, hourly("a", "p-1", "m1.large", OCT + timedelta(days=20), 5))  # found late
+    collect(app, hourly("a", "p-1", "m1.large", NOV, 20))
+    clock.set(datetime(2022, 12, 1, 2, tzinfo=UTC))
+    (november,) = service.run(date(2022, 12, 1)).issued
+    lines = [(line.period.label, line.late, line.billed_hours, line.amount) for line in november.draft.lines]
+    assert lines == [
+        ("2022-10", True, Decimal("5.000000"), Decimal("0.50")),
+        ("2022-11", False, Decimal("20.000000"), Decimal("2.00")),
+    ]
+    stored = service.find(october.draft.reference)
+    assert stored.total == Decimal("1.00")
+    assert len(stored.lines) == 1
+
+
+def test_a_missed_run_is_caught_up_with_one_invoice_per_cycle(billing: Callable[..., Any]) -> None:
+    app, service = billing()
+    client_with(app, "ops@acme.com", project="p-1")
+    collect(app, hourly("a", "p-1", "m1.large", OCT, 10) + hourly("a", "p-1", "m1.large", NOV, 20))
+    run = service.run(date(2022, 12, 1))
+    assert [(issued.draft.cycle.label, issued.draft.total) for issued in run.issued] == [
+        ("2022-10", Decimal("1.00")),
+        ("2022-11", Decimal("2.00")),
+    ]
+
+
+def test_a_missing_price_holds_that_client_with_the_key_to_add_and_others_are_invoiced(
+    billing: Callable[..., Any],
+) -> None:
+    app, service = billing()
+    client_with(app, "ops@acme.com", project="p-1")
+    other = client_with(app, "ops@beta.org", project="p-2")
+    collect(app, hourly("a", "p-1", "m9.huge", OCT, 3) + hourly("b", "p-2", "m1.large", OCT, 3))
+    run = service.run(date(2022, 11, 1))
+    assert [issued.client.id for issued in run.issued] == [other.id]
+    (held,) = run.held
+    (error,) = held.errors
+    assert (error.resource_name, error.settings_key) == ("vm-a", 'pricing.flavors."m9.huge"')
+
+
+def test_fiscal_numbers_run_on_across_a_year_boundary_with_the_template(
+    billing: Callable[..., Any], clock: FixedClock
+) -> None:
+    app, service = billing(
+        configurations={
+            "default": {
+                "fiscal_number_format": "INV-{{ year }}{{ month }}-{{ number }}",
+                "next_fiscal_number": 41,
+            }
+        }
+    )
+    client_with(app, "ops@acme.com", project="p-1")
+    collect(app, hourly("a", "p-1", "m1.large", datetime(2022, 12, 1, tzinfo=UTC), 10))
+    collect(app, hourly("a", "p-1", "m1.large", datetime(2023, 1, 1, tzinfo=UTC), 10))
+    clock.set(datetime(2023, 2, 2, tzinfo=UTC))
+    (december,) = service.run(date(2023, 1, 1)).issued
+    (january,) = service.run(date(2023, 2, 1)).issued
+    assert (december.number, january.number) == ("INV-202301-41", "INV-202302-42")
+
+
+def test_proforma_invoices_become_fiscal_with_the_next_number_when_paid(
+    billing: Callable[..., Any], clock: FixedClock
+) -> None:
+    app, service = billing(configurations={"default": {"invoicing_option": "proforma_then_fiscal"}})
+    client_with(app, "ops@acme.com", project="p-1")
+    collect(app, hourly("a", "p-1", "m1.large", OCT, 10))
+    (issued,) = service.run(date(2022, 11, 1)).issued
+    assert (issued.number, issued.proforma_number) == (None, "P1")
+    paid = service.mark_paid("P1", paid_at=datetime(2022, 11, 9, 10, tzinfo=UTC))
+    assert (paid.status, paid.number, paid.paid_amount) == ("paid", "1", Decimal("1.00"))
+    assert paid.issued_at == datetime(2022, 11, 9, 10, tzinfo=UTC)
+    with pytest.raises(Exception, match="is paid; it cannot become cancelled"):
+        service.cancel("1")
+
+
+def test_zero_amount_cycles_are_not_invoiced_unless_configured(billing: Callable[..., Any]) -> None:
+    app, service = billing(pricing={**PRICING, "flavors": {"free": "0"}})
+    client_with(app, "ops@acme.com", project="p-1")
+    collect(app, hourly("a", "p-1", "free", OCT, 10))
+    run = service.run(date(2022, 11, 1))
+    assert run.issued == [] and [item.reason for item in run.skipped] == [
+        "zero amount (invoice_zero_amounts is off)"
+    ]
+
+
+def test_dry_run_writes_nothing_and_replay_gives_byte_identical_json(billing: Callable[..., Any]) -> None:
+    app, service = billing()
+    client_with(app, "ops@acme.com", project="p-1", solus_user="42")
+    collect(
+        app, hourly("a", "p-1", "m1.small", OCT, 744) + hourly("s1", "42", "7", OCT, 300, source="solusvm")
+    )
+    zone = app.settings.billing.zone()
+    dry = json.dumps(run_document(service.run(date(2022, 11, 1), dry_run=True), zone), sort_keys=True)
+    again = json.dumps(run_document(service.run(date(2022, 11, 1), dry_run=True), zone), sort_keys=True)
+    with app.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(invoices)) == 0
+    real = json.loads(json.dumps(run_document(service.run(date(2022, 11, 1)), zone), sort_keys=True))
+    assert dry == again
+    assert {**json.loads(dry), "dry_run": False} == real
+
+
+def test_with_generate_invoices_off_the_invoice_goes_to_the_whmcs_outbox_in_the_same_transaction(
+    billing: Callable[..., Any],
+) -> None:
+    app, service = billing(billing={"generate_invoices": False})
+    client = client_with(app, "ops@acme.com", project="p-1")
+    collect(app, hourly("a", "p-1", "m1.large", OCT, 10))
+    (issued,) = service.run(date(2022, 11, 1)).issued
+    assert (issued.issuer, issued.number) == ("whmcs", None)
+    with app.engine.connect() as connection:
+        (row,) = connection.execute(select(outbox)).all()
+    payload = decode_payload(row.payload)
+    assert (row.kind, row.reference, row.client_id) == (
+        "create_invoice",
+        f"BB-{client.id}-2022-10",
+        client.id,
+    )
+    assert payload["date"] == "2022-11-01" and payload["due_date"] == "2022-11-15"
+    assert payload["items"] == [
+        {
+            "description": "vm-a (m1.large) 2022-10-01 to 2022-10-31: 10.000000 hours x 0.10 USD",
+            "amount": "1.00",
+            "taxed": False,
+        }
+    ]
+    assert f"BB-{client.id}-2022-10" in payload["notes"]
