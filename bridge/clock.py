@@ -47,6 +47,8 @@ class FixedClock:
 
 def as_utc(instant: datetime) -> datetime:
     """The same instant in UTC; a naive datetime is refused rather than guessed."""
+    if instant.tzinfo is UTC:
+        return instant
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"naive datetime {instant.isoformat()} has no time zone; pass an aware datetime")
     return instant.astimezone(UTC)

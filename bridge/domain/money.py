@@ -16,6 +16,7 @@ digits; only what is billed gets rounded.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -55,8 +56,13 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     Apply it once per invoice line (or once per estimate); never to a sum of rounded lines.
     """
     _require_decimal(amount, "amount")
-    exponent = Decimal(1).scaleb(-minor_units(currency))
-    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+    return amount.quantize(_minor_unit(currency), rounding=ROUND_HALF_UP)
+
+
+@functools.lru_cache(maxsize=64)
+def _minor_unit(currency: str) -> Decimal:
+    """The smallest amount of ``currency`` (0.01 for USD), read once per currency."""
+    return Decimal(1).scaleb(-minor_units(currency))
 
 
 def parse_money(text: str | int | Decimal) -> Decimal:

@@ -25,18 +25,17 @@ Decisions:
 
 from __future__ import annotations
 
-from collections import defaultdict
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
-from itertools import pairwise
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, NoReturn
 
 from bridge.domain.cycles import BillingCycle
 from bridge.domain.money import Money, check_currency, round_money
-from bridge.usage.records import SOURCES, Source, UsageRecord
+from bridge.usage.records import SOURCES, Source, UsageRecord, Window
 
 DEFAULT_BILLABLE_SECONDS_PER_MONTH = 2_400_000
 HOURS_PLACES = 6
@@ -48,6 +47,7 @@ TOKEN_PRICE_KEY = "pricing.token_price"
 
 _HOURS_QUANTUM = Decimal(1).scaleb(-HOURS_PLACES)
 _SECONDS_PER_HOUR = Decimal(3600)
+_ZERO = Decimal(0)
 
 Unit = Literal["hour", "token"]
 
@@ -240,6 +240,7 @@ def quantize_hours(hours: Decimal) -> Decimal:
     return hours.quantize(_HOURS_QUANTUM, rounding=ROUND_HALF_UP)
 
 
+@functools.lru_cache(maxsize=16)
 def billable_hours_cap(billable_seconds_per_month: int) -> Decimal:
     """The monthly cap in hours: 2,400,000 s -> 666.666667 h."""
     _require_count(billable_seconds_per_month, "billable_seconds_per_month")
@@ -263,9 +264,7 @@ def price_usage(
     errors: list[UnpricedResource] = []
     for resource_records in _by_resource(records):
         try:
-            lines += price_resource(
-                resource_records, cycle, book, billable_seconds_per_month=billable_seconds_per_month
-            )
+            lines += _price_one(resource_records, cycle, book, billable_seconds_per_month)
         except PricingError as error:
             errors.append(_unpriced(resource_records, cycle, error))
     return PricedUsage(
@@ -287,16 +286,25 @@ def price_resource(
     Raises :class:`PricingError` (MissingPrice, UnusableUsage) when the usage cannot be priced.
     """
     _check_one_resource(records)
-    _check_inside(records, cycle)
-    _check_no_overlap(records)
-    hours_by_plan = _hours_by_plan(records)
+    return _price_one(records, cycle, book, billable_seconds_per_month)
+
+
+def _price_one(
+    records: Sequence[UsageRecord],
+    cycle: BillingCycle,
+    book: PriceBook,
+    billable_seconds_per_month: int | None,
+) -> tuple[PricedLine, ...]:
+    """:func:`price_resource` for records already known to be of one resource."""
+    ordered, hours_by_plan = _scan(records)
+    _check_inside(ordered, cycle)
     cap_applies = cycle.is_monthly and len(hours_by_plan) == 1
     hours_cap = None if billable_seconds_per_month is None else billable_hours_cap(billable_seconds_per_month)
     lines = []
     for plan, hours in sorted(hours_by_plan.items()):
         if hours == 0:
             continue
-        usage = _PlanUsage(records[0].source, records[0].resource_id, _latest_name(records), plan, hours)
+        usage = _PlanUsage(ordered[0].source, ordered[0].resource_id, ordered[-1].resource_name, plan, hours)
         if usage.source == "solusvm":
             lines.append(_solusvm_line(usage, cycle, book, cap_applies))
         else:
@@ -390,17 +398,39 @@ def estimated_monthly_cost(
 
 
 def _by_resource(records: Iterable[UsageRecord]) -> list[list[UsageRecord]]:
-    groups: dict[tuple[Source, str], list[UsageRecord]] = defaultdict(list)
+    """Records grouped per (source, resource id), groups in that order.
+
+    Consecutive records of one resource (as the store returns them) join the current group without a
+    lookup; the dictionary is consulted only when the resource changes.
+    """
+    groups: dict[tuple[Source, str], list[UsageRecord]] = {}
+    current: list[UsageRecord] = []
+    source, resource_id = "", ""
     for record in records:
-        groups[(record.source, record.resource_id)].append(record)
+        if record.resource_id != resource_id or record.source != source:
+            source, resource_id = record.source, record.resource_id
+            current = groups.setdefault((record.source, resource_id), [])
+        current.append(record)
     return [groups[key] for key in sorted(groups)]
 
 
-def _hours_by_plan(records: Sequence[UsageRecord]) -> dict[str, Decimal]:
-    hours: dict[str, Decimal] = defaultdict(Decimal)
+def _scan(records: Sequence[UsageRecord]) -> tuple[Sequence[UsageRecord], dict[str, Decimal]]:
+    """The records in window order, checked for overlaps, and their hours per plan, in one pass.
+
+    Usage comes from the store already in window order; only out-of-order input is sorted (and scanned
+    again).
+    """
+    hours: dict[str, Decimal] = {}
+    previous: Window | None = None
     for record in records:
-        hours[record.plan] += record.hours
-    return hours
+        window = record.window
+        if previous is not None and window.start < previous.end:
+            if window.start < previous.start:
+                return _scan(sorted(records, key=_window_start))
+            _overlap(previous, window)
+        previous = window
+        hours[record.plan] = hours.get(record.plan, _ZERO) + record.hours
+    return records, hours
 
 
 def _check_one_resource(records: Sequence[UsageRecord]) -> None:
@@ -409,8 +439,14 @@ def _check_one_resource(records: Sequence[UsageRecord]) -> None:
         raise ValueError(f"price_resource needs the records of exactly one resource, got {sorted(resources)}")
 
 
-def _check_inside(records: Sequence[UsageRecord], cycle: BillingCycle) -> None:
-    for record in records:
+def _window_start(record: UsageRecord) -> datetime:
+    return record.window.start
+
+
+def _check_inside(ordered: Sequence[UsageRecord], cycle: BillingCycle) -> None:
+    """Every window inside the cycle. ``ordered`` by start and free of overlaps, so the first window starts
+    first and the last one ends last: checking those two suffices."""
+    for record in (ordered[0], ordered[-1]):
         window = record.window
         if not (cycle.start <= window.start and window.end <= cycle.end):
             raise UnusableUsage(
@@ -420,15 +456,12 @@ def _check_inside(records: Sequence[UsageRecord], cycle: BillingCycle) -> None:
             )
 
 
-def _check_no_overlap(records: Sequence[UsageRecord]) -> None:
-    windows = sorted((record.window for record in records), key=lambda window: (window.start, window.end))
-    for before, after in pairwise(windows):
-        if after.start < before.end:
-            raise UnusableUsage(
-                f"usage windows {before.start.isoformat()}..{before.end.isoformat()} and "
-                f"{after.start.isoformat()}..{after.end.isoformat()} overlap, which would bill the same "
-                "hours twice; remove the duplicate usage"
-            )
+def _overlap(before: Window, after: Window) -> NoReturn:
+    raise UnusableUsage(
+        f"usage windows {before.start.isoformat()}..{before.end.isoformat()} and "
+        f"{after.start.isoformat()}..{after.end.isoformat()} overlap, which would bill the same "
+        "hours twice; remove the duplicate usage"
+    )
 
 
 def _unpriced(records: Sequence[UsageRecord], cycle: BillingCycle, error: PricingError) -> UnpricedResource:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
@@ -89,6 +90,17 @@ class ClientService:
         if client is None:
             raise NotFound(f"no client {reference!r}; `billing-bridge client list` shows the clients")
         return client
+
+    def chunks(self, size: int) -> Iterator[list[Client]]:
+        """Every client, ``size`` at a time in id order, so a run over 100,000 clients holds few in memory."""
+        after = 0
+        while True:
+            with self._engine.connect() as connection:
+                chunk = store.clients_after(connection, after, size)
+            if not chunk:
+                return
+            yield chunk
+            after = chunk[-1].id
 
     def all(self) -> list[Client]:
         with self._engine.connect() as connection:

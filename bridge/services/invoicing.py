@@ -19,14 +19,16 @@ inputs, stores the result and reports it.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -63,6 +65,19 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "cancelled": frozenset(),
 }
 _numbers = SandboxedEnvironment(autoescape=False)
+
+
+CLIENTS_PER_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class _ClientPlan:
+    """One client in a run: its configuration, the (source, owner) accounts it bills, the cycles looked at."""
+
+    client: Client
+    config: ConfigurationSettings
+    owners: list[tuple[str, str]]
+    cycles: list[BillingCycle]
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,7 @@ class InvoicingService:
         self._settings = settings
         self._clients = clients
         self._zone = settings.billing.zone()
+        self._books: dict[str, PriceBook] = {}
 
     def run(
         self,
@@ -121,12 +137,17 @@ class InvoicingService:
         dry_run: bool = False,
         checkpoint: Callable[[], None] = lambda: None,
     ) -> InvoicingRun:
-        """Invoice every client's ended cycles as of ``invoice_date`` (see the module docstring)."""
+        """Invoice every client's ended cycles as of ``invoice_date`` (see the module docstring).
+
+        Clients are taken in chunks: their usage is read in one query and their invoices are written in one
+        transaction (a savepoint each, so one that another run created first is skipped, not fatal).
+        """
         run = InvoicingRun(invoice_date, dry_run)
-        clients = [self._clients.get(client_ref)] if client_ref else self._clients.all()
-        for client in clients:
+        self._books = {}
+        chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
+        for chunk in chunks:
             checkpoint()
-            self._invoice_client(client, run)
+            self._invoice_chunk(chunk, run)
         log.info(
             "invoicing finished",
             invoice_date=invoice_date.isoformat(),
@@ -138,41 +159,83 @@ class InvoicingService:
         )
         return run
 
-    # -- one client ------------------------------------------------------------------------------
+    # -- a chunk of clients ----------------------------------------------------------------------
 
-    def _invoice_client(self, client: Client, run: InvoicingRun) -> None:
+    def _invoice_chunk(self, clients: list[Client], run: InvoicingRun) -> None:
+        plans = [plan for client in clients if (plan := self._plan(client, run.invoice_date)) is not None]
+        if not plans:
+            return
+        owners = [owner for plan in plans for owner in plan.owners]
+        start = min(plan.cycles[0].start for plan in plans)
+        end = max(plan.cycles[-1].end for plan in plans)
+        with self._engine.connect() as connection:
+            usage = usage_store.usage_of_owners(connection, owners, start, end)
+            invoiced = store.usage_invoices_of_clients(connection, [plan.client.id for plan in plans])
+        by_owner: dict[tuple[str, str], list[usage_store.StoredUsage]] = {}
+        for row in usage:
+            by_owner.setdefault((row.source, row.owner), []).append(row)
+        pending: list[IssuedInvoice] = []
+        for plan in plans:
+            rows = [row for owner in plan.owners for row in by_owner.get(owner, [])]
+            pending += self._decide(plan, rows, invoiced.get(plan.client.id, []), run)
+        self._store(pending, run)
+
+    def _plan(self, client: Client, invoice_date: date) -> _ClientPlan | None:
+        """Which cycles of the client this run looks at; None for a client with no linked account."""
         owners = [
             (source, owner) for source, kind in OWNER_LINK_KIND.items() for owner in client.external_ids(kind)
         ]
         if not owners:
-            return
+            return None
         config = self._configuration(client)
-        target = last_ended_cycle(client, config, self._zone, run.invoice_date)
-        cycles = [target]
-        for _ in range(self._settings.billing.catch_up_cycles):
-            cycles.insert(0, previous_cycle(cycles[0]))
-        with self._engine.connect() as connection:
-            usage = usage_store.usage_of_owners(connection, owners, cycles[0].start, target.end)
-            invoiced = [
-                invoice
-                for invoice in store.invoices_of_client(connection, client.id, with_lines=True)
-                if invoice.kind == USAGE and invoice.status != "cancelled"
-            ]
+        anchor = None if config.billing_cycle_calendar else client.created_at.astimezone(self._zone).day
+        cycles = _cycles_to_invoice(anchor, self._zone, invoice_date, self._settings.billing.catch_up_cycles)
+        return _ClientPlan(client, config, owners, list(cycles))
+
+    def _decide(
+        self,
+        plan: _ClientPlan,
+        usage: list[usage_store.StoredUsage],
+        invoiced: list[store.StoredInvoice],
+        run: InvoicingRun,
+    ) -> list[IssuedInvoice]:
+        """The invoices one client needs: missed cycles, then the last ended one with any late usage."""
+        client, config, cycles = plan.client, plan.config, plan.cycles
+        target = cycles[-1]
         by_cycle = _records_by_cycle(usage, cycles)
         done = {invoice.period_start: invoice for invoice in invoiced}
+        drafts: list[IssuedInvoice] = []
         late: list[LateUsage] = []
         for cycle in cycles[:-1]:
             records = by_cycle[cycle.start]
             if cycle.start in done:
-                late_usage = _late_usage(cycle, records, invoiced, done[cycle.start].created_at)
+                late_usage = self._late_usage(cycle, records, invoiced, done[cycle.start].created_at)
                 if late_usage is not None:
                     late.append(late_usage)
             elif records:
-                self._issue(client, config, cycle, [record for record, _ in records], [], run)
+                drafts += self._issue(client, config, cycle, [record for record, _ in records], [], run)
         if target.start in done:
             run.already_invoiced.append(Skipped(client, done[target.start].reference, "already invoiced"))
-            return
-        self._issue(client, config, target, [record for record, _ in by_cycle[target.start]], late, run)
+            return drafts
+        return drafts + self._issue(
+            client, config, target, [record for record, _ in by_cycle[target.start]], late, run
+        )
+
+    def _late_usage(
+        self,
+        cycle: BillingCycle,
+        records: list[tuple[UsageRecord, datetime]],
+        invoiced: list[store.StoredInvoice],
+        invoiced_at: datetime,
+    ) -> LateUsage | None:
+        """The cycle's usage for re-pricing when any of it was collected after the cycle was invoiced."""
+        if not any(collected_at > invoiced_at for _, collected_at in records):
+            return None
+        with self._engine.connect() as connection:
+            lines = store.lines_of_invoices(connection, [invoice.id for invoice in invoiced])
+        currency = invoiced[0].currency
+        earlier = [_priced_line(line, cycle, currency) for line in lines if line.period_start == cycle.start]
+        return LateUsage(cycle, tuple(record for record, _ in records), tuple(earlier))
 
     def _issue(
         self,
@@ -182,27 +245,40 @@ class InvoicingService:
         records: list[UsageRecord],
         late: list[LateUsage],
         run: InvoicingRun,
-    ) -> None:
+    ) -> list[IssuedInvoice]:
+        """The invoice for one cycle, or nothing (held, skipped, no usage) with the reason in ``run``."""
         if not records and not late:
-            return
+            return []
         try:
             result = self._draft(client, config, cycle, records, late)
         except ValueError as error:
             run.held.append(Held(client, f"BB-{client.id}-{cycle.label}", (), problem=str(error)))
-            return
+            return []
         draft = result.draft
         if result.held:
             run.held.append(Held(client, draft.reference, result.errors))
-            return
+            return []
         if config.generate_invoices_after is not None and cycle.end <= _aware(config.generate_invoices_after):
             run.skipped.append(Skipped(client, draft.reference, "cycle ended before generate_invoices_after"))
-            return
+            return []
         if draft.is_empty or (draft.total == 0 and not config.invoice_zero_amounts):
             run.skipped.append(Skipped(client, draft.reference, "zero amount (invoice_zero_amounts is off)"))
-            return
-        issued = self._store(client, config, draft, run)
-        if issued is not None:
-            run.issued.append(issued)
+            return []
+        issued_at = local_midnight(run.invoice_date, self._zone)
+        internal = self._generates_invoices(config)
+        return [
+            IssuedInvoice(
+                client=client,
+                draft=draft,
+                issuer="bridge" if internal else "whmcs",
+                status="unpaid",
+                number=None,
+                proforma_number=None,
+                issued_at=issued_at,
+                due_at=issued_at + timedelta(days=config.invoice_due_days),
+                detail=config.invoice_detail,
+            )
+        ]
 
     def _draft(
         self,
@@ -228,44 +304,40 @@ class InvoicingService:
             billable_seconds_per_month=config.billable_seconds_per_month or None,
         )
 
-    def _store(
-        self, client: Client, config: ConfigurationSettings, draft: InvoiceDraft, run: InvoicingRun
-    ) -> IssuedInvoice | None:
-        """Write the invoice, its lines, its number or its outbox row, in one transaction."""
-        issued_at = local_midnight(run.invoice_date, self._zone)
-        due_at = issued_at + timedelta(days=config.invoice_due_days)
-        internal = self._generates_invoices(config)
+    def _store(self, pending: list[IssuedInvoice], run: InvoicingRun) -> None:
+        """Write the chunk's invoices, with their numbers or outbox rows, in one transaction."""
+        if not pending:
+            return
+        now = self._clock.now()
         with self._engine.connect() as connection:
             transaction = connection.begin()
-            try:
-                number, proforma = (
-                    self._numbers(connection, client, config, draft, issued_at) if internal else (None, None)
-                )
-                issued = IssuedInvoice(
-                    client=client,
-                    draft=draft,
-                    issuer="bridge" if internal else "whmcs",
-                    status="unpaid",
-                    number=number,
-                    proforma_number=proforma,
-                    issued_at=issued_at,
-                    due_at=due_at,
-                    detail=config.invoice_detail,
-                )
-                store.insert_invoice(connection, _invoice_row(issued, self._clock.now()), _line_rows(draft))
-                if not internal:
-                    self._enqueue_push(connection, issued)
-            except IntegrityError:
-                transaction.rollback()
-                run.already_invoiced.append(
-                    Skipped(client, draft.reference, "already invoiced by another run")
-                )
-                return None
+            for invoice in pending:
+                try:
+                    with connection.begin_nested():
+                        numbered = self._numbered(connection, invoice)
+                        store.insert_invoice(
+                            connection, _invoice_row(numbered, now), _line_rows(numbered.draft)
+                        )
+                        if numbered.issuer == "whmcs":
+                            self._enqueue_push(connection, numbered)
+                except IntegrityError:
+                    if not store.reference_exists(connection, invoice.draft.reference):
+                        raise
+                    reason = "already invoiced by another run"
+                    run.already_invoiced.append(Skipped(invoice.client, invoice.draft.reference, reason))
+                    continue
+                run.issued.append(numbered)
             if run.dry_run:
                 transaction.rollback()
             else:
                 transaction.commit()
-        return issued
+
+    def _numbered(self, connection: Connection, invoice: IssuedInvoice) -> IssuedInvoice:
+        if invoice.issuer != "bridge":
+            return invoice
+        config = self._configuration(invoice.client)
+        number, proforma = self._numbers(connection, invoice.client, config, invoice.draft, invoice.issued_at)
+        return replace(invoice, number=number, proforma_number=proforma)
 
     def _numbers(
         self,
@@ -310,7 +382,15 @@ class InvoicingService:
     # -- shared helpers ----------------------------------------------------------------------------
 
     def price_book(self, configuration: str) -> PriceBook:
-        """The prices in force for a configuration: [pricing], its overrides, SolusVM plan rates."""
+        """The prices in force for a configuration: [pricing], its overrides, SolusVM plan rates.
+
+        Read once per run and configuration: a run prices every client with the same book.
+        """
+        if configuration not in self._books:
+            self._books[configuration] = self._read_price_book(configuration)
+        return self._books[configuration]
+
+    def _read_price_book(self, configuration: str) -> PriceBook:
         pricing = self._settings.pricing
         override = pricing.overrides.get(configuration)
         flavors = {**pricing.flavors, **(override.flavors if override else {})}
@@ -387,30 +467,36 @@ class InvoicingService:
         return invoice
 
 
-def last_ended_cycle(
-    client: Client, config: ConfigurationSettings, zone: ZoneInfo, invoice_date: date
-) -> BillingCycle:
-    """The client's last billing cycle that ended by the start of ``invoice_date`` (billing time zone)."""
+@functools.lru_cache(maxsize=256)
+def _cycles_to_invoice(
+    anchor_day: int | None, zone: ZoneInfo, invoice_date: date, catch_up: int
+) -> tuple[BillingCycle, ...]:
+    """The last cycle ended by ``invoice_date`` and the ``catch_up`` before it (calendar when no anchor day).
+
+    Cached: in one run every calendar-month client (and every client of one anniversary day) shares them.
+    """
     midnight = local_midnight(invoice_date, zone)
-    cycle = client_cycle(client, config, zone, midnight - timedelta(microseconds=1))
-    return cycle if cycle.end <= midnight else previous_cycle(cycle)
-
-
-def client_cycle(
-    client: Client, config: ConfigurationSettings, zone: ZoneInfo, instant: datetime
-) -> BillingCycle:
-    """The client's billing cycle holding ``instant``: a calendar month, or from the client's start day."""
-    if config.billing_cycle_calendar:
-        return calendar_cycle_containing(instant, zone)
-    anchor = client.created_at.astimezone(zone).day
-    return anniversary_cycle_containing(instant, anchor, zone)
+    instant = midnight - timedelta(microseconds=1)
+    if anchor_day is None:
+        cycle = calendar_cycle_containing(instant, zone)
+    else:
+        cycle = anniversary_cycle_containing(instant, anchor_day, zone)
+    cycles = [cycle if cycle.end <= midnight else previous_cycle(cycle)]
+    for _ in range(catch_up):
+        cycles.insert(0, previous_cycle(cycles[0]))
+    return tuple(cycles)
 
 
 def render_number(template: str, number: int, on: datetime) -> str:
     """A number from the configuration's template: {{ number }}, {{ year }}, {{ month }}, {{ day }}."""
-    return _numbers.from_string(template).render(
+    return _number_template(template).render(
         number=number, year=f"{on.year:04d}", month=f"{on.month:02d}", day=f"{on.day:02d}"
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _number_template(template: str) -> Template:
+    return _numbers.from_string(template)
 
 
 def random_proforma_number(reference: str) -> str:
@@ -441,7 +527,7 @@ def _records_by_cycle(
     grouped: dict[datetime, list[tuple[UsageRecord, datetime]]] = {start: [] for start in starts}
     for row in usage:
         index = bisect.bisect_right(starts, row.window_start) - 1
-        if index < 0:
+        if index < 0 or row.window_start >= cycles[-1].end:  # a chunk reads the widest range of its clients
             continue
         record = UsageRecord(
             source=_source(row.source),
@@ -455,24 +541,6 @@ def _records_by_cycle(
         )
         grouped[starts[index]].append((record, row.collected_at))
     return grouped
-
-
-def _late_usage(
-    cycle: BillingCycle,
-    records: list[tuple[UsageRecord, datetime]],
-    invoiced: list[store.StoredInvoice],
-    invoiced_at: datetime,
-) -> LateUsage | None:
-    """The cycle's usage for re-pricing when any of it was collected after the cycle was invoiced."""
-    if not any(collected_at > invoiced_at for _, collected_at in records):
-        return None
-    lines = [
-        _priced_line(line, cycle, invoice.currency)
-        for invoice in invoiced
-        for line in invoice.lines
-        if line.period_start == cycle.start
-    ]
-    return LateUsage(cycle, tuple(record for record, _ in records), tuple(lines))
 
 
 def _priced_line(line: store.StoredLine, cycle: BillingCycle, currency: str) -> PricedLine:
@@ -513,6 +581,7 @@ def _invoice_row(issued: IssuedInvoice, now: datetime) -> dict[str, Any]:
         "currency": draft.currency,
         "status": issued.status,
         "issuer": issued.issuer,
+        "series": issued.client.configuration if issued.issuer == "bridge" else None,
         "number": issued.number,
         "proforma_number": issued.proforma_number,
         "issued_at": issued.issued_at,

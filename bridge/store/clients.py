@@ -54,6 +54,13 @@ def client_by_email(connection: Connection, email: str) -> Client | None:
     return _with_links(connection, [row])[0] if row else None
 
 
+def clients_after(connection: Connection, after_id: int, limit: int) -> list[Client]:
+    rows = connection.execute(
+        select(clients).where(clients.c.id > after_id).order_by(clients.c.id).limit(limit)
+    ).all()
+    return _with_links(connection, rows)
+
+
 def all_clients(connection: Connection) -> list[Client]:
     rows = connection.execute(select(clients).order_by(clients.c.id)).all()
     return _with_links(connection, rows)

@@ -45,6 +45,7 @@ class StoredInvoice:
     currency: str
     status: str
     issuer: str
+    series: str | None
     number: str | None
     proforma_number: str | None
     issued_at: datetime
@@ -81,10 +82,40 @@ def invoices_of_client(
     return [_invoice(connection, row, with_lines) for row in rows]
 
 
+def usage_invoices_of_clients(
+    connection: Connection, client_ids: list[int]
+) -> dict[int, list[StoredInvoice]]:
+    """The usage invoices that stand (not cancelled) of each client, without their lines."""
+    query = (
+        select(invoices)
+        .where(
+            invoices.c.client_id.in_(client_ids), invoices.c.kind == "usage", invoices.c.status != "cancelled"
+        )
+        .order_by(invoices.c.id)
+    )
+    found: dict[int, list[StoredInvoice]] = {}
+    for row in connection.execute(query):
+        found.setdefault(row.client_id, []).append(_invoice(connection, row, with_lines=False))
+    return found
+
+
+def lines_of_invoices(connection: Connection, invoice_ids: list[int]) -> list[StoredLine]:
+    query = (
+        select(invoice_lines)
+        .where(invoice_lines.c.invoice_id.in_(invoice_ids))
+        .order_by(invoice_lines.c.invoice_id, invoice_lines.c.position)
+    )
+    return [_line(row) for row in connection.execute(query)]
+
+
+def reference_exists(connection: Connection, reference: str) -> bool:
+    return connection.scalar(select(invoices.c.id).where(invoices.c.reference == reference)) is not None
+
+
 def invoice_by_any_number(connection: Connection, text: str) -> StoredInvoice | None:
-    """An invoice by its fiscal number, proforma number or reference."""
+    """An invoice by its fiscal number, proforma number or reference (the oldest, if series share a number)."""
     for column in (invoices.c.number, invoices.c.proforma_number, invoices.c.reference):
-        row = connection.execute(select(invoices).where(column == text)).first()
+        row = connection.execute(select(invoices).where(column == text).order_by(invoices.c.id)).first()
         if row is not None:
             return _invoice(connection, row, with_lines=True)
     return None
@@ -121,6 +152,12 @@ def _invoice(connection: Connection, row: Any, with_lines: bool) -> StoredInvoic
             for line in found
         )
     return StoredInvoice(**row._mapping, lines=lines)
+
+
+def _line(row: Any) -> StoredLine:
+    return StoredLine(
+        **{name: value for name, value in row._mapping.items() if name not in ("id", "invoice_id")}
+    )
 
 
 def take_number(connection: Connection, sequence: str, first: int) -> int:

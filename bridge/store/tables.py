@@ -123,8 +123,9 @@ invoices = Table(
     Column("currency", String(3), nullable=False),
     Column("status", String(16), nullable=False),
     Column("issuer", String(16), nullable=False),
-    Column("number", String(64), nullable=True, unique=True),
-    Column("proforma_number", String(64), nullable=True, unique=True),
+    Column("series", String(64), nullable=True),
+    Column("number", String(64), nullable=True),
+    Column("proforma_number", String(64), nullable=True),
     Column("issued_at", UTCDateTime(), nullable=False),
     Column("due_at", UTCDateTime(), nullable=False),
     Column("total", ExactDecimal(20, 8), nullable=False),
@@ -135,6 +136,8 @@ invoices = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index(None, "client_id", "kind", "period_start"),
     Index(None, "status"),
+    UniqueConstraint("series", "number"),
+    UniqueConstraint("series", "proforma_number"),
 )
 
 invoice_lines = Table(

@@ -166,8 +166,12 @@ def usage_of_owners(
     pairs = list(owners)
     if not pairs:
         return []
+    by_source: dict[str, list[str]] = {}
+    for source, owner in pairs:
+        by_source.setdefault(source, []).append(owner)
     wanted = [
-        and_(usage_records.c.source == source, usage_records.c.owner == owner) for source, owner in pairs
+        and_(usage_records.c.source == source, usage_records.c.owner.in_(owners))
+        for source, owners in by_source.items()
     ]
     query = (
         select(*_stored_columns())
@@ -175,7 +179,7 @@ def usage_of_owners(
         .where(or_(*wanted))
         .order_by(usage_records.c.source, usage_records.c.resource_id, usage_records.c.window_start)
     )
-    return [StoredUsage(**row._mapping) for row in connection.execute(query)]
+    return [StoredUsage(*row) for row in connection.execute(query)]  # positional: a month end reads millions
 
 
 @dataclass(frozen=True)

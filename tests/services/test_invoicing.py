@@ -305,3 +305,26 @@ def test_with_generate_invoices_off_the_invoice_goes_to_the_whmcs_outbox_in_the_
         }
     ]
     assert f"BB-{client.id}-2022-10" in payload["notes"]
+
+
+def test_calendar_and_anniversary_clients_in_one_run_each_get_only_their_cycle(
+    billing: Callable[..., Any], clock: FixedClock
+) -> None:
+    """One run reads the usage of many clients at once; a later cycle of one never leaks into another."""
+    app, service = billing(configurations={"anniversary": {"billing_cycle_calendar": False}})
+    clock.set(datetime(2022, 9, 20, tzinfo=UTC))
+    monthly = client_with(app, "ops@acme.com", project="p-1")
+    anniversary = app.clients.add(email="ops@beta.org", name="Beta", configuration="anniversary")
+    app.clients.link(str(anniversary.id), LinkKind.OPENSTACK_PROJECT, "p-2")
+    collect(app, hourly("a", "p-1", "m1.large", OCT, 24 * 40) + hourly("b", "p-2", "m1.large", OCT, 24 * 40))
+    clock.set(datetime(2022, 11, 21, tzinfo=UTC))
+    run = service.run(date(2022, 11, 21))
+    invoiced = [
+        (issued.client.id, issued.draft.cycle.label, issued.draft.lines[0].hours) for issued in run.issued
+    ]
+    assert invoiced == [
+        (monthly.id, "2022-10", Decimal(744)),
+        (anniversary.id, "2022-09-20", Decimal(24 * 19)),  # 1-20 October, caught up
+        (anniversary.id, "2022-10-20", Decimal(24 * 21)),  # to 10 November, where the usage ends
+    ]
+    assert [issued.number for issued in run.issued] == ["1", "1", "2"]  # each configuration numbers its own
