@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bridge.domain.clients import Client
-from bridge.domain.money import round_money
+from bridge.domain.money import minor_units, round_money
 from bridge.domain.pricing import PricedLine
 from bridge.services.invoicing import Held, InvoicingRun, IssuedInvoice, Skipped
 from bridge.settings import ConfigurationSettings
@@ -213,7 +213,7 @@ def _line(line: Line, currency: str, zone: ZoneInfo) -> dict[str, Any]:
         "billed_hours": _quantity(line.billed_hours),
         "tokens_per_hour": line.tokens_per_hour,
         "tokens": line.tokens,
-        "unit_price": _quantity(line.unit_price),
+        "unit_price": _price(line.unit_price, currency),
         "amount": _money(line.amount, currency),
         "capped": line.capped,
         "late": line.late,
@@ -229,6 +229,14 @@ def _quantity(value: Decimal) -> str:
     """Without trailing zeros and never in exponent form: 744.000000 -> "744", 0.00100 -> "0.001"."""
     text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _price(value: Decimal, currency: str) -> str:
+    """A unit price with at least the currency's decimals (0.10, not 0.1) and no trailing zeros beyond."""
+    text = _quantity(value)
+    places = len(text.partition(".")[2])
+    minimum = minor_units(currency)
+    return text if places >= minimum else format(value.quantize(Decimal(1).scaleb(-minimum)), "f")
 
 
 def _skipped(item: Skipped) -> dict[str, Any]:
