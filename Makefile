@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= settings.example.toml
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test browser lint typecheck pytest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,12 @@ run: $(STAMP)
 	$(BIN)/billing-bridge --config $(CONFIG) migrate
 	$(BIN)/billing-bridge --config $(CONFIG) run
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) browser lint typecheck pytest
+
+# Browser tests drive Debian's chromium through chromium-driver; install them from Debian's packages
+# when missing (needs root, as on CI). Without them the browser tests skip, unless BRIDGE_REQUIRE_SERVICES=1.
+browser:
+	@bash scripts/ensure-browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check bridge tests bench

@@ -199,3 +199,46 @@ client_agreements = Table(
     Column("changed_at", UTCDateTime(), nullable=False),
     Column("checked_at", UTCDateTime(), nullable=False),
 )
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("amount", ExactDecimal(20, 8), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reference", String(128), nullable=False, unique=True),
+    Column("description", Text(), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "client_id", "occurred_at"),
+)
+
+client_credit_states = Table(
+    "client_credit_states",
+    metadata,
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True),
+    Column("settled_until", UTCDateTime(), nullable=True),
+    Column("under_limit_since", UTCDateTime(), nullable=True),
+    Column("suspended_at", UTCDateTime(), nullable=True),
+    Column("shelved", Boolean, nullable=False),
+    Column("terminated_at", UTCDateTime(), nullable=True),
+    Column("notifications_sent", String(64), nullable=False),
+    Column("auto_invoicing", String(16), nullable=True),
+    Column("auto_invoice_amount", ExactDecimal(20, 8), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+client_notifications = Table(
+    "client_notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("reference", String(128), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("body", Text(), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
