@@ -34,10 +34,16 @@ class WhmcsSettings(Section):
     connect_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     send_invoice: bool = False
-    invoice_status: Literal["Unpaid", "Draft"] = "Draft"
+    invoice_status: Literal["Unpaid", "Draft"] = "Unpaid"
     payment_method: str | None = None
     agreement_gateways: list[str] = Field(default_factory=list)
     due_days: int = Field(default=14, ge=0, le=365)
+    default_country: str = "US"
+    currency_ids: dict[str, int] = Field(default_factory=dict)
+    push_concurrency: int = Field(default=4, ge=1, le=32)
+    push_attempts: int = Field(default=3, ge=1, le=10)
+    retry_wait_max_seconds: float = Field(default=8.0, ge=0, le=300)
+    alert_after_attempts: int = Field(default=5, ge=1, le=1000)
 
     @field_validator("url")
     @classmethod
@@ -65,6 +71,24 @@ class WhmcsSettings(Section):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
+
+    @field_validator("default_country")
+    @classmethod
+    def _iso_country(cls, value: str) -> str:
+        code = value.strip().upper()
+        if len(code) != 2 or not code.isalpha():
+            raise ValueError(f'{value!r} is not an ISO 3166-1 alpha-2 code; use e.g. "US" or "DE"')
+        return code
+
+    @field_validator("currency_ids")
+    @classmethod
+    def _currency_codes(cls, value: dict[str, int]) -> dict[str, int]:
+        for code, currency_id in value.items():
+            if len(code) != 3 or not code.isalpha() or not code.isupper() or currency_id < 1:
+                raise ValueError(
+                    f"{code} = {currency_id}: use an ISO 4217 code and WHMCS's currency id, e.g. EUR = 2"
+                )
+        return value
 
     @field_validator("agreement_gateways")
     @classmethod

@@ -19,7 +19,7 @@ def test_disabled_by_default_with_documented_defaults() -> None:
     assert settings.verify_tls is True
     assert (settings.connect_timeout_seconds, settings.read_timeout_seconds) == (5.0, 30.0)
     assert settings.send_invoice is False
-    assert settings.invoice_status == "Draft"
+    assert settings.invoice_status == "Unpaid"
     assert settings.agreement_gateways == []
     assert settings.due_days == 14
     assert settings.verify is True

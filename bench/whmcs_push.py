@@ -1,0 +1,180 @@
+"""Push throughput to WHMCS: 1,000 invoices to the fake WHMCS with 50 ms added to every call.
+
+    .venv/bin/python bench/whmcs_push.py [--invoices 1000] [--clients 200] [--latency-ms 50]
+                                         [--concurrency 8] [--status Unpaid|Draft] [--database URL]
+
+The real path runs: OutboxPusher over the store (SQLite in a temporary directory unless --database names
+another, empty and migrated) and real HTTP to the fake on 127.0.0.1. The clients are already linked to
+WHMCS clients (the steady state: monthly invoices of known clients), so the happy path is one
+CreateInvoice per invoice; with --status Draft it is CreateInvoice + UpdateInvoice publish (two calls).
+
+Printed: API calls per invoice, and the wall time beside the floor, calls x latency / concurrency (the time
+the calls alone take when every thread is always busy). Targets (Unpaid): <= 1.05 calls per invoice and
+wall <= 1.25 x floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import tenacity
+from sqlalchemy import insert
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bridge.clock import FixedClock
+from bridge.domain.clients import LinkKind
+from bridge.logs import configure as configure_logging
+from bridge.settings import parse_settings
+from bridge.store import clients as client_store
+from bridge.store.database import make_engine, migrate
+from bridge.store.outbox import EffectKind, OutboxState, enqueue, list_rows
+from bridge.store.tables import invoices
+from bridge.sync.outbox import OutboxPusher
+from bridge.whmcs import WhmcsClient
+from tests.fakes.whmcs import FakeWhmcs
+
+NOW = datetime(2022, 11, 1, 1, 0, tzinfo=UTC)
+CALLS_TARGET = 1.05
+WALL_TARGET = 1.25
+
+
+def prepare(url: str, fake: FakeWhmcs, invoice_count: int, client_count: int) -> None:
+    """Clients linked to WHMCS clients, and their invoices with create_invoice rows, as invoicing writes."""
+    engine = make_engine(url)
+    migrate(engine)
+    with WhmcsClient(fake.url, fake.identifier, fake.secret) as whmcs:
+        whmcs_ids = [
+            whmcs.add_client(
+                firstname="Client", lastname=str(n), email=f"c{n}@example.com", skip_validation=True
+            )
+            for n in range(client_count)
+        ]
+    with engine.begin() as connection:
+        for n, whmcs_id in enumerate(whmcs_ids):
+            client_id = client_store.insert_client(
+                connection,
+                email=f"c{n}@example.com",
+                name=f"Client {n}",
+                currency="USD",
+                configuration="default",
+                created_at=NOW,
+            )
+            client_store.insert_link(
+                connection,
+                client_id=client_id,
+                kind=LinkKind.WHMCS_CLIENT,
+                external_id=str(whmcs_id),
+                created_at=NOW,
+            )
+        for n in range(invoice_count):
+            client_id = n % client_count + 1
+            reference = f"BB-{client_id}-P{n // client_count:04d}"
+            amount = Decimal(n % 977 + 100) / 100
+            connection.execute(
+                insert(invoices).values(
+                    client_id=client_id,
+                    reference=reference,
+                    kind="usage",
+                    currency="USD",
+                    status="unpaid",
+                    issuer="whmcs",
+                    issued_at=NOW,
+                    due_at=NOW,
+                    total=amount,
+                    created_at=NOW,
+                )
+            )
+            enqueue(
+                connection,
+                client_id=client_id,
+                kind=EffectKind.CREATE_INVOICE,
+                reference=reference,
+                payload={
+                    "invoice_reference": reference,
+                    "date": "2022-11-01",
+                    "due_date": "2022-11-15",
+                    "items": [{"description": f"usage {reference}", "amount": amount, "taxed": False}],
+                    "notes": f"{reference}: usage",
+                },
+                now=NOW,
+            )
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--invoices", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--status", choices=["Unpaid", "Draft"], default="Unpaid")
+    parser.add_argument("--database", help="SQLAlchemy URL of an empty database (default: SQLite, temporary)")
+    args = parser.parse_args()
+    # As the daemon logs (info, JSON lines), to nowhere: the log's cost is measured, not the terminal's.
+    configure_logging("info", "json", stream=open(os.devnull, "w"))  # noqa: SIM115
+
+    with tempfile.TemporaryDirectory() as directory, FakeWhmcs() as fake:
+        url = args.database or f"sqlite:///{Path(directory) / 'bench.sqlite3'}"
+        prepare(url, fake, args.invoices, args.clients)
+        settings = parse_settings(
+            {
+                "database": {"url": url},
+                "whmcs": {
+                    "enabled": True,
+                    "url": fake.url,
+                    "identifier": fake.identifier,
+                    "secret": fake.secret,
+                    "invoice_status": args.status,
+                    "push_concurrency": args.concurrency,
+                    "retry_wait_max_seconds": 0,
+                },
+            }
+        )
+        engine = make_engine(url)
+        pusher = OutboxPusher(
+            engine,
+            FixedClock(NOW),
+            settings,
+            client_factory=lambda: WhmcsClient(
+                fake.url, fake.identifier, fake.secret, wait=tenacity.wait_none()
+            ),
+        )
+        fake.reset_calls()
+        fake.fail("slow", latency_ms=args.latency_ms, times=None)
+        began = time.perf_counter()
+        report = pusher.run()
+        wall = time.perf_counter() - began
+        calls = fake.call_count()
+        with engine.connect() as connection:
+            left = list_rows(connection, (OutboxState.PENDING, OutboxState.IN_DOUBT, OutboxState.FAILED))
+        engine.dispose()
+        pushed = len(fake.invoices)
+
+    floor = calls * args.latency_ms / 1000 / args.concurrency
+    per_invoice = calls / args.invoices
+    print(
+        f"{args.invoices} invoices of {args.clients} clients, {args.latency_ms} ms per call, "
+        f"{args.concurrency} threads, invoice_status {args.status}"
+    )
+    print(f"pushed       {pushed} invoices in WHMCS, {len(left)} rows left unsettled, {report.counts()}")
+    target = f"target <= {CALLS_TARGET}" if args.status == "Unpaid" else "Draft: CreateInvoice + publish"
+    print(f"API calls    {calls} = {per_invoice:.3f} per invoice ({target})")
+    print(f"wall         {wall:.2f} s")
+    print(f"floor        {floor:.2f} s = {calls} calls x {args.latency_ms} ms / {args.concurrency}")
+    print(f"wall/floor   {wall / floor:.3f} (target <= {WALL_TARGET})")
+    if pushed != args.invoices or left:
+        sys.exit("not every invoice was pushed exactly once")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""The outbox as the operator and the rest of the bridge meet it: client effects to enqueue, rows to list,
+retry or cancel, and the backlog that /metrics, /readyz and ``status`` report.
+
+Client effects are enqueued here (in the caller's transaction) so that the client change and its outbox
+row commit together; the push engine (bridge/sync/outbox.py) sends them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from bridge.clock import Clock
+from bridge.errors import InputError, NotFound
+from bridge.settings import Settings
+from bridge.store import outbox as store
+from bridge.store.outbox import Backlog, EffectKind, OutboxRow, OutboxState
+from bridge.store.whmcs import whmcs_client_id
+
+STATE_NAMES = {state.value.replace("_", "-"): state for state in OutboxState} | {
+    s.value: s for s in OutboxState
+}
+"""What ``--state`` accepts: ``in-doubt`` as the operator types it, ``in_doubt`` as JSON shows it."""
+
+
+def client_reference(client_id: int) -> str:
+    """The add_client reference: one WHMCS client per bridge client, ever."""
+    return f"BB-CLIENT-{client_id}"
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """WHMCS's first and last name from the bridge's one name: the last word is the last name."""
+    words = name.split()
+    if len(words) < 2:
+        return (words[0] if words else "", "")
+    return " ".join(words[:-1]), words[-1]
+
+
+def add_client_payload(email: str, name: str, currency: str) -> dict[str, Any]:
+    firstname, lastname = split_name(name)
+    return {"email": email, "firstname": firstname, "lastname": lastname, "currency": currency}
+
+
+def enqueue_add_client(
+    connection: Connection, *, client_id: int, email: str, name: str, currency: str, now: datetime
+) -> int:
+    """The row that creates (or finds by email) the client in WHMCS; idempotent per client."""
+    return store.enqueue(
+        connection,
+        client_id=client_id,
+        kind=EffectKind.ADD_CLIENT,
+        reference=client_reference(client_id),
+        payload=add_client_payload(email, name, currency),
+        now=now,
+    )
+
+
+def enqueue_update_client(
+    connection: Connection,
+    *,
+    client_id: int,
+    email: str | None = None,
+    name: str | None = None,
+    now: datetime,
+) -> int | None:
+    """The row that carries a name or email change to WHMCS, when the client is (or will be) there.
+
+    A client with neither a WHMCS link nor an add_client row gets nothing: the add_client the push writes
+    for it later is built from the client as it is then. References count up per client, so changing a
+    name back and forth sends every change.
+    """
+    known = whmcs_client_id(connection, client_id) is not None
+    if not known and store.by_reference(connection, client_reference(client_id)) is None:
+        return None
+    fields: dict[str, Any] = {}
+    if email is not None:
+        fields["email"] = email
+    if name is not None:
+        fields["firstname"], fields["lastname"] = split_name(name)
+    if not fields:
+        return None
+    number = store.count_kind(connection, client_id, EffectKind.UPDATE_CLIENT) + 1
+    return store.enqueue(
+        connection,
+        client_id=client_id,
+        kind=EffectKind.UPDATE_CLIENT,
+        reference=f"{client_reference(client_id)}-UPDATE-{number}",
+        payload=fields,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class ListedRow:
+    """A row as ``billing-bridge outbox`` shows it; ``blocked_by`` is the failed row of the same client it
+    waits behind (one client's rows go out in order)."""
+
+    row: OutboxRow
+    blocked_by: int | None
+
+
+class OutboxService:
+    def __init__(self, engine: Engine, clock: Clock, settings: Settings) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._settings = settings
+
+    def rows(self, state: str | None = None, *, limit: int = 500) -> list[ListedRow]:
+        """Rows in ``state`` (pending, in-doubt, failed, done, cancelled), or every unsettled row."""
+        states = store.UNSETTLED if state is None else (parse_state(state),)
+        with self._engine.connect() as connection:
+            rows = store.list_rows(connection, states, limit=limit)
+            failed = store.list_rows(connection, (OutboxState.FAILED,), limit=10_000)
+        return [ListedRow(row, _blocker(row, failed)) for row in rows]
+
+    def get(self, row_id: int) -> OutboxRow:
+        with self._engine.connect() as connection:
+            row = store.get(connection, row_id)
+        if row is None:
+            raise NotFound(f"no outbox row {row_id}; `billing-bridge outbox` lists them")
+        return row
+
+    def retry(self, row_id: int) -> OutboxRow:
+        """Make the row due at the next push; a failed row is looked up before it is sent again."""
+        row = self.get(row_id)
+        if row.state not in store.UNSETTLED:
+            raise InputError(f"outbox row {row_id} is {row.state.value}; only unsettled rows can be retried")
+        with self._engine.begin() as connection:
+            retried = store.retry(connection, row_id, self._clock.now())
+        assert retried is not None
+        return retried
+
+    def cancel(self, row_id: int) -> OutboxRow:
+        """Give up on the row: it is never sent. One in doubt may already be in WHMCS; check there."""
+        row = self.get(row_id)
+        if row.state not in store.UNSETTLED:
+            raise InputError(
+                f"outbox row {row_id} is {row.state.value}; only unsettled rows can be cancelled"
+            )
+        with self._engine.begin() as connection:
+            cancelled = store.cancel(connection, row_id, self._clock.now())
+        assert cancelled is not None
+        return cancelled
+
+    def backlog(self) -> Backlog:
+        with self._engine.connect() as connection:
+            return store.backlog(connection, self._settings.whmcs.alert_after_attempts)
+
+
+def _blocker(row: OutboxRow, failed: list[OutboxRow]) -> int | None:
+    """The failed row of the same client that goes before this due row (so holds it back), if any."""
+    if row.state not in store.DUE:
+        return None
+    for other in failed:
+        if other.client_id == row.client_id and (other.id < row.id or other.kind is EffectKind.ADD_CLIENT):
+            return other.id
+    return None
+
+
+def parse_state(state: str) -> OutboxState:
+    try:
+        return STATE_NAMES[state.strip().lower()]
+    except KeyError:
+        raise InputError(
+            f"--state {state!r} is not a state; use pending, in-doubt, failed, done or cancelled"
+        ) from None
+
+
+def readiness_problems(engine: Engine, settings: Settings) -> list[str]:
+    """Why /readyz should say "degraded": failed rows, and rows that keep failing. Empty when all is well."""
+    try:
+        with engine.connect() as connection:
+            backlog = store.backlog(connection, settings.whmcs.alert_after_attempts)
+    except SQLAlchemyError as error:
+        return [f"outbox backlog cannot be read: {str(getattr(error, 'orig', error)).splitlines()[0]}"]
+    problems = []
+    if backlog.failed:
+        problems.append(
+            f"{backlog.failed} outbox rows failed and wait for the operator: "
+            "`billing-bridge outbox --state failed`, then `outbox retry ID` or `outbox cancel ID`"
+        )
+    if backlog.stuck:
+        problems.append(
+            f"{backlog.stuck} outbox rows tried {settings.whmcs.alert_after_attempts}+ times without "
+            "success: `billing-bridge outbox` shows their last error"
+        )
+    return problems
+
+
+def backlog_summary(backlog: Backlog, now: datetime) -> dict[str, Any]:
+    """The outbox part of ``status --json`` and ``GET /status``."""
+    oldest = backlog.oldest_unsent_at
+    return {
+        "rows": dict(backlog.by_state),
+        "oldest_unsent_age_seconds": round((now - oldest).total_seconds(), 3) if oldest else None,
+        "max_attempts": backlog.max_attempts,
+        "stuck": backlog.stuck,
+    }

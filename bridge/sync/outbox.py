@@ -1,0 +1,550 @@
+"""The push: outbox rows to WHMCS, each effect applied exactly once; the ``push`` and ``payments_sync`` jobs.
+
+Row states and what moves them:
+
+=============  ==========================================================================================
+pending        written with the change that caused it (or sent and provably not received: connection
+               refused, connect timeout). Sent as is.
+in_doubt       a call may have been applied. Every row is marked in doubt and committed *before* its call
+               goes out, so a crash at any moment (SIGKILL included) leaves it here; an attempt on an
+               in-doubt row first looks the effect up by its reference and sends only if it is absent.
+done           WHMCS holds the effect; ``remote_id`` is its WHMCS id when WHMCS gives one.
+failed         WHMCS refused (``result=error``), a lookup found duplicates, or the payload cannot be sent.
+               Parked with the message for the operator: ``outbox retry ID`` (looked up, then sent if
+               absent) or ``outbox cancel ID``.
+cancelled      the operator gave up on it; never sent again.
+=============  ==========================================================================================
+
+Order and concurrency: one client's rows go out one at a time, oldest first, except that a client without
+a WHMCS link sends its add_client row first (its invoices need the WHMCS client id). A failed row, or one
+waiting for its back-off, holds back the client's later rows; other clients go on. Clients are worked in
+parallel, ``whmcs.push_concurrency`` at a time, each thread with its own WhmcsClient.
+
+Retries: a transport failure is retried within the run (tenacity: ``whmcs.push_attempts`` tries with
+jittered exponential waits capped at ``whmcs.retry_wait_max_seconds``); a row still unsettled then waits
+with a growing back-off (at most an hour) for a later run. An authentication or permission refusal
+(HTTP 403) stops the whole push at once, with one error and nothing marked failed.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_none, wait_random_exponential
+
+from bridge.clock import Clock
+from bridge.errors import BridgeError
+from bridge.logs import get_logger
+from bridge.services.outbox import client_reference, enqueue_add_client
+from bridge.services.payments import PaymentsReport, PaymentsSync
+from bridge.settings import Settings
+from bridge.store import outbox as store
+from bridge.store import whmcs as remote
+from bridge.store.outbox import EffectKind, OutboxRow, OutboxState
+from bridge.sync.jobs import JobContext
+from bridge.whmcs import effects
+from bridge.whmcs.client import WhmcsClient
+from bridge.whmcs.effects import EffectOptions, EffectRefused, Outcome, Target
+from bridge.whmcs.errors import (
+    WhmcsAuthError,
+    WhmcsBusinessError,
+    WhmcsDuplicateError,
+    WhmcsError,
+    WhmcsTransportError,
+)
+from bridge.whmcs.settings import WhmcsSettings
+from bridge.whmcs.transport import Wait
+
+log = get_logger(__name__)
+
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_CAP_SECONDS = 3600
+
+ClientFactory = Callable[[], WhmcsClient]
+Result = Literal["sent", "looked_up", "failed", "postponed", "blocked", "skipped", "planned"]
+
+
+class PushStopped(BridgeError):
+    """The push stopped before its end: WHMCS refused the bridge's credentials or permissions (nothing
+    was applied for the row at hand), or an unexpected failure. The message never holds a secret."""
+
+
+@dataclass(frozen=True)
+class RowNote:
+    """What happened to one row in this run, and why when it did not go out."""
+
+    row_id: int
+    client_id: int
+    kind: str
+    reference: str
+    result: Result
+    message: str | None = None
+    remote_id: str | None = None
+    action: str | None = None
+
+
+@dataclass(frozen=True)
+class PushReport:
+    """One push run. ``notes`` lists every row touched (or, with ``dry_run``, planned) in order per client;
+    ``enqueued`` the clients given an add_client row because an effect needed them in WHMCS."""
+
+    dry_run: bool
+    notes: tuple[RowNote, ...]
+    enqueued: tuple[int, ...]
+
+    def of(self, *results: Result) -> list[RowNote]:
+        return [note for note in self.notes if note.result in results]
+
+    @property
+    def trouble(self) -> bool:
+        """Whether any row failed or had to be put off in this run."""
+        return bool(self.of("failed", "postponed"))
+
+    def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for note in self.notes:
+            found[note.result] = found.get(note.result, 0) + 1
+        return found
+
+
+def retry_wait(settings: WhmcsSettings) -> Wait:
+    """Jittered exponential waits between tries of a call, capped by ``whmcs.retry_wait_max_seconds``."""
+    if settings.retry_wait_max_seconds <= 0:
+        return wait_none()
+    return wait_random_exponential(multiplier=0.5, max=settings.retry_wait_max_seconds)
+
+
+def make_client_factory(settings: WhmcsSettings) -> ClientFactory:
+    """New WhmcsClients for the ``[whmcs]`` section (one per push thread: a client is not thread-safe)."""
+    return lambda: WhmcsClient.from_settings(settings, wait=retry_wait(settings))
+
+
+class _Unsettled(Exception):
+    """One try of a row ended with its fate unknown or its call not delivered: try again."""
+
+    def __init__(self, state: OutboxState, message: str) -> None:
+        super().__init__(message)
+        self.state = state
+        self.message = message
+
+
+@dataclass
+class _Abort:
+    """Shared by the worker threads: the first fatal error stops every client's queue between rows."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set(self, error: BaseException) -> None:
+        with self.lock:
+            if self.error is None:
+                self.error = error
+        self.event.set()
+
+
+class OutboxPusher:
+    """Sends the outbox's due rows to WHMCS (see the module docstring for the rules).
+
+    ``client_factory`` makes one WhmcsClient per worker thread; ``sleep`` is what tenacity waits with
+    (tests pass a no-op or inject ``whmcs.retry_wait_max_seconds = 0``); ``rng`` draws the jitter of the
+    between-runs back-off; ``stopping`` ends the run between rows (daemon shutdown).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        settings: Settings,
+        *,
+        client_factory: ClientFactory | None = None,
+        sleep: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        whmcs = settings.whmcs
+        self._engine = engine
+        self._clock = clock
+        self._settings = settings
+        self._factory = client_factory or make_client_factory(whmcs)
+        self._options = EffectOptions.from_settings(whmcs, settings.billing.zone())
+        self._wait = retry_wait(whmcs)
+        self._sleep = sleep or time.sleep
+        self._attempts = whmcs.push_attempts
+        self._concurrency = whmcs.push_concurrency
+        self._rng = rng or random.Random()
+        self._stopping = stopping
+        self._local = threading.local()
+        self._made: list[WhmcsClient] = []
+        self._made_lock = threading.Lock()
+        self._abort = _Abort()
+        self._write_lock: AbstractContextManager[object] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
+
+    # -- the run ---------------------------------------------------------------------------------------
+
+    def run(self, *, dry_run: bool = False) -> PushReport:
+        """Push every due row; with ``dry_run``, say what would be sent and change nothing anywhere."""
+        self._abort = _Abort()
+        enqueued = self._enqueue_missing_clients(dry_run)
+        with self._engine.connect() as connection:
+            clients = store.clients_with_work(connection)
+        if dry_run:
+            notes = [note for client_id in clients for note in self._plan(client_id)]
+            return PushReport(True, tuple(notes), tuple(enqueued))
+        with (
+            self._clients_closed(),
+            ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="push") as pool,
+        ):
+            per_client = list(pool.map(self._push_client, clients))
+        report = PushReport(False, tuple(note for notes in per_client for note in notes), tuple(enqueued))
+        log.info("push finished", **report.counts(), clients=len(clients), enqueued=len(enqueued))
+        if self._abort.error is not None:
+            error = self._abort.error
+            if isinstance(error, WhmcsAuthError):
+                raise PushStopped(f"push stopped, nothing more was sent: {error}") from None
+            first_line = (str(error).splitlines() or [""])[0]  # a driver error's SQL and parameters stay out
+            raise PushStopped(
+                f"push stopped by an unexpected {type(error).__name__}: {first_line}"
+            ) from error
+        return report
+
+    def _enqueue_missing_clients(self, dry_run: bool) -> list[int]:
+        """Give every client with due rows but no WHMCS link and no add_client row one (matched by email
+        first when it is sent), so its invoices can go out."""
+        enqueued = []
+        with self._engine.connect() as connection:
+            candidates = store.clients_with_work(connection)
+        for client_id in candidates:
+            with self._engine.connect() as connection:
+                linked = remote.whmcs_client_id(connection, client_id) is not None
+                known = linked or store.by_reference(connection, client_reference(client_id)) is not None
+                identity = None if known else remote.client_identity(connection, client_id)
+            if identity is None:
+                continue
+            enqueued.append(client_id)
+            if dry_run:
+                continue
+            with self._writing() as connection:
+                enqueue_add_client(
+                    connection,
+                    client_id=client_id,
+                    email=identity.email,
+                    name=identity.name,
+                    currency=identity.currency,
+                    now=self._clock.now(),
+                )
+            log.info("add_client enqueued for a client WHMCS does not know yet", client=client_id)
+        return enqueued
+
+    # -- one client's queue ----------------------------------------------------------------------------
+
+    def _push_client(self, client_id: int) -> list[RowNote]:
+        notes: list[RowNote] = []
+        try:
+            with self._engine.connect() as connection:
+                rows = store.unsettled_rows(connection, client_id)
+                link = remote.whmcs_client_id(connection, client_id)
+            for row in _in_order(rows, link):
+                if self._abort.event.is_set() or self._stopping():
+                    break
+                blocker = self._blocker(row, link)
+                if blocker is not None:
+                    notes.append(blocker)
+                    break
+                note = self._settle(row, link)
+                notes.append(note)
+                if note.result not in ("sent", "looked_up"):
+                    break
+                if row.kind is EffectKind.ADD_CLIENT and note.remote_id is not None:
+                    link = int(note.remote_id)
+        except _Stop:
+            pass
+        except Exception as error:  # a bug or the database: stop everyone; the claimed row stays in doubt
+            log.error("push of a client failed", client=client_id, error=str(error), exc_info=True)
+            self._abort.set(error)
+        return notes
+
+    def _blocker(self, row: OutboxRow, link: int | None) -> RowNote | None:
+        """Why the row (and so the client's later rows) cannot go now, or None."""
+        if row.state is OutboxState.FAILED:
+            return _note(row, "blocked", f"waits behind failed row {row.id}: {row.last_error}")
+        if row.next_attempt_at > self._clock.now():
+            return _note(
+                row, "blocked", f"next attempt at {row.next_attempt_at.isoformat()}: {row.last_error}"
+            )
+        if row.kind is not EffectKind.ADD_CLIENT and link is None:
+            message = (
+                f"client {row.client_id} has no WHMCS client (its add_client row is settled or cancelled); "
+                f"link one with `billing-bridge client link {row.client_id} --whmcs-client ID`, then "
+                f"`billing-bridge outbox retry {row.id}`"
+            )
+            with self._writing() as connection:
+                store.mark_failed(connection, row.id, message, self._clock.now())
+            return _note(row, "failed", message)
+        return None
+
+    def _settle(self, row: OutboxRow, link: int | None) -> RowNote:
+        """Try the row up to ``push_attempts`` times in this run; then put it off with a back-off."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Unsettled),
+            reraise=True,
+            sleep=self._sleep,
+        )
+        loaded = [row]  # the first try uses the row as the queue read it; a retry reads it again
+        try:
+            note: RowNote = retrying(lambda: self._attempt(row.id, link, loaded.pop() if loaded else None))
+            return note
+        except _Unsettled as trouble:
+            now = self._clock.now()
+            with self._engine.connect() as connection:
+                current = store.get(connection, row.id)
+            later = now + self._backoff(current.attempts if current else row.attempts + self._attempts)
+            with self._writing() as connection:
+                store.mark_unsettled(connection, row.id, trouble.state, trouble.message, now, later)
+            log.warning(
+                "outbox row put off", row=row.id, kind=row.kind.value, state=trouble.state.value, until=later
+            )
+            return _note(row, "postponed", f"{trouble.message} (next attempt at {later.isoformat()})")
+
+    def _attempt(self, row_id: int, link: int | None, loaded: OutboxRow | None) -> RowNote:
+        """One try: claim (mark in doubt, committed), look up if it was in doubt, send if absent, record.
+
+        ``loaded`` is the row as just read, if it was; the claim only holds if its state is unchanged.
+        """
+        row = loaded
+        target = Target(whmcs_client_id=link)
+        if row is None or row.kind is EffectKind.ADD_PAYMENT:
+            with self._engine.connect() as connection:
+                row = store.get(connection, row_id)
+                if row is not None:
+                    target = self._target(connection, row, link)
+        if row is None:
+            return RowNote(row_id, 0, "", "", "skipped", "row is gone")
+        with self._writing() as connection:
+            claimed = store.claim(connection, row, self._clock.now())
+        if not claimed:
+            return _note(row, "skipped", "settled, cancelled or claimed elsewhere meanwhile")
+        in_doubt = row.state is OutboxState.IN_DOUBT
+        progressed: list[str] = []
+
+        def progress(remote_id: str) -> None:
+            progressed.append(remote_id)
+            self._record_progress(row, remote_id)
+
+        try:
+            outcome = effects.apply(
+                self._whmcs(),
+                row.kind.value,
+                row.reference,
+                row.payload,
+                target,
+                in_doubt=in_doubt,
+                remote_id=row.remote_id,
+                options=self._options,
+                progress=progress,
+            )
+        except WhmcsAuthError as error:
+            # Nothing was done for this row: leave it as it was for the next run, and stop everyone.
+            self._leave(row, row.state, str(error))
+            self._abort.set(error)
+            raise _Stop() from None
+        except (WhmcsBusinessError, WhmcsDuplicateError, EffectRefused) as error:
+            return self._fail(row, _message(error))
+        except (ValueError, TypeError) as error:  # a payload the client refuses before any call
+            return self._fail(row, f"cannot send this payload: {_message(error)}")
+        except WhmcsTransportError as error:
+            doubt = in_doubt or error.in_doubt or bool(progressed) or row.remote_id is not None
+            state = OutboxState.IN_DOUBT if doubt else OutboxState.PENDING
+            self._leave(row, state, str(error))
+            raise _Unsettled(state, str(error)) from None
+        except WhmcsError as error:  # any other WHMCS failure: unknown, so treat it as in doubt
+            self._leave(row, OutboxState.IN_DOUBT, str(error))
+            raise _Unsettled(OutboxState.IN_DOUBT, str(error)) from None
+        return self._finish(row, outcome)
+
+    def _target(self, connection: Connection, row: OutboxRow, link: int | None) -> Target:
+        invoice_id = None
+        if row.kind is EffectKind.ADD_PAYMENT:
+            reference = row.payload.get("invoice_reference")
+            invoice_id = (
+                remote.invoice_remote_id(connection, reference) if isinstance(reference, str) else None
+            )
+        return Target(whmcs_client_id=link, invoice_id=invoice_id)
+
+    def _record_progress(self, row: OutboxRow, remote_id: str) -> None:
+        """A first step's id (a draft invoice), committed before the next step's call."""
+        with self._writing() as connection:
+            store.record_progress(connection, row.id, remote_id, self._clock.now())
+            if row.kind is EffectKind.CREATE_INVOICE:
+                _link_invoice(connection, row, remote_id)
+
+    def _finish(self, row: OutboxRow, outcome: Outcome) -> RowNote:
+        """Record the effect (and what it means in the bridge: a link, an invoice's WHMCS id) at once."""
+        remote_id = outcome.remote_id or row.remote_id
+        now = self._clock.now()
+        try:
+            with self._writing() as connection:
+                # Written first: on SQLite the transaction then holds the write lock before it reads.
+                store.mark_done(connection, row.id, remote_id, now)
+                if row.kind is EffectKind.CREATE_INVOICE and remote_id is not None:
+                    _link_invoice(connection, row, remote_id)
+                if row.kind is EffectKind.ADD_CLIENT and remote_id is not None:
+                    problem = _link_client(connection, row.client_id, int(remote_id), now)
+                    if problem is not None:
+                        store.mark_failed(connection, row.id, problem, now)
+                        return _note(row, "failed", problem, remote_id)
+        except IntegrityError:
+            problem = f"WHMCS client {remote_id} is already linked to another bridge client"
+            with self._writing() as connection:
+                store.mark_failed(connection, row.id, problem, now)
+            return _note(row, "failed", problem, remote_id)
+        result: Result = "looked_up" if outcome.looked_up else "sent"
+        log.debug("outbox row done", row=row.id, kind=row.kind.value, remote_id=remote_id, result=result)
+        return _note(row, result, None, remote_id)
+
+    def _fail(self, row: OutboxRow, message: str) -> RowNote:
+        with self._writing() as connection:
+            store.mark_failed(connection, row.id, message, self._clock.now())
+        log.warning(
+            "outbox row failed", row=row.id, kind=row.kind.value, reference=row.reference, error=message
+        )
+        return _note(row, "failed", message)
+
+    def _leave(self, row: OutboxRow, state: OutboxState, message: str) -> None:
+        with self._writing() as connection:
+            store.mark_unsettled(connection, row.id, state, message, self._clock.now())
+
+    def _backoff(self, attempts: int) -> timedelta:
+        """Jittered exponential: about 30 s, 1 min, 2 min ... at most an hour between runs' tries."""
+        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** min(max(attempts - 1, 0), 12))
+        return timedelta(seconds=ceiling * self._rng.uniform(0.5, 1.0))
+
+    # -- dry run ---------------------------------------------------------------------------------------
+
+    def _plan(self, client_id: int) -> list[RowNote]:
+        with self._engine.connect() as connection:
+            rows = store.unsettled_rows(connection, client_id)
+            link = remote.whmcs_client_id(connection, client_id)
+        notes = []
+        now = self._clock.now()
+        blocked: str | None = None
+        for row in _in_order(rows, link):
+            if blocked is None and row.state is OutboxState.FAILED:
+                blocked = f"waits behind failed row {row.id}"
+            elif blocked is None and row.next_attempt_at > now:
+                blocked = f"waits until {row.next_attempt_at.isoformat()}"
+            action = effects.plan(
+                row.kind.value, row.payload, in_doubt=row.state is OutboxState.IN_DOUBT, options=self._options
+            )
+            notes.append(_note(row, "blocked" if blocked else "planned", blocked, row.remote_id, action))
+        return notes
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction. SQLite has one writer at a time and its busy handler sleeps (1 ms, 2 ms,
+        5 ms ... 100 ms) while it waits; the push's threads queue on a lock instead, handed over at once."""
+        with self._write_lock, self._engine.begin() as connection:
+            yield connection
+
+    # -- WHMCS clients, one per thread -----------------------------------------------------------------
+
+    def _whmcs(self) -> WhmcsClient:
+        client: WhmcsClient | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._factory()
+            self._local.client = client
+            with self._made_lock:
+                self._made.append(client)
+        return client
+
+    @contextmanager
+    def _clients_closed(self) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            with self._made_lock:
+                made, self._made = self._made, []
+            for client in made:
+                client.close()
+            self._local = threading.local()
+
+
+class _Stop(Exception):
+    """Unwinds a worker after a fatal error was recorded in the shared abort."""
+
+
+def _in_order(rows: list[OutboxRow], link: int | None) -> list[OutboxRow]:
+    """Oldest first, but a client not yet in WHMCS sends its add_client row before anything else."""
+    if link is not None:
+        return rows
+    first = [row for row in rows if row.kind is EffectKind.ADD_CLIENT]
+    return first + [row for row in rows if row.kind is not EffectKind.ADD_CLIENT]
+
+
+def _link_client(connection: Connection, client_id: int, whmcs_id: int, now: datetime) -> str | None:
+    """Link the client to its WHMCS client; a problem message if that WHMCS client belongs to another."""
+    current = remote.whmcs_client_id(connection, client_id)
+    if current is not None:
+        return None
+    owner = remote.whmcs_link_owner(connection, whmcs_id)
+    if owner is not None and owner != client_id:
+        return (
+            f"WHMCS client {whmcs_id} (same email) is already linked to bridge client {owner}; "
+            f"link client {client_id} by hand with `billing-bridge client link` and cancel this row"
+        )
+    remote.link_whmcs_client(connection, client_id, whmcs_id, now)
+    return None
+
+
+def _link_invoice(connection: Connection, row: OutboxRow, remote_id: str) -> None:
+    reference = row.payload.get("invoice_reference")
+    if isinstance(reference, str):
+        remote.set_invoice_remote_id(connection, reference, int(remote_id))
+
+
+def _note(
+    row: OutboxRow,
+    result: Result,
+    message: str | None,
+    remote_id: str | None = None,
+    action: str | None = None,
+) -> RowNote:
+    return RowNote(row.id, row.client_id, row.kind.value, row.reference, result, message, remote_id, action)
+
+
+def _message(error: Exception) -> str:
+    return str(error)[:1000]
+
+
+# -- jobs -----------------------------------------------------------------------------------------------
+
+
+def push_job(ctx: JobContext) -> dict[str, Any]:
+    """Push the outbox to WHMCS (nothing to do while whmcs.enabled is false)."""
+    if not ctx.settings.whmcs.enabled:
+        return {"skipped": "whmcs.enabled is false"}
+    report = OutboxPusher(ctx.engine, ctx.clock, ctx.settings, stopping=ctx.stopping).run()
+    ctx.checkpoint()
+    return report.counts()
+
+
+def payments_sync_job(ctx: JobContext) -> PaymentsReport | dict[str, str]:
+    """Read pushed invoices' payment and clients' agreements back from WHMCS."""
+    if not ctx.settings.whmcs.enabled:
+        return {"skipped": "whmcs.enabled is false"}
+    factory = make_client_factory(ctx.settings.whmcs)
+    return PaymentsSync(ctx.engine, ctx.clock, ctx.settings, client_factory=factory).run(ctx.checkpoint)

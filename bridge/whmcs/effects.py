@@ -1,0 +1,469 @@
+"""Each outbox effect as WHMCS calls: how it is sent, and how it is found again when its fate is unknown.
+
+No WHMCS write takes an idempotency key (research section 5), so every effect carries the bridge's
+deterministic reference somewhere WHMCS keeps it, and a write whose answer was lost is *looked up* by that
+reference before it is ever repeated:
+
+==============  ===========================================  ============================================
+kind            sent as                                      settled (in doubt) by
+==============  ===========================================  ============================================
+add_client      GetClientsDetails(email), then AddClient     the same email lookup, always done first
+                only if WHMCS has no client with that email
+update_client   UpdateClient                                 GetClientsDetails(clientid): fields equal?
+create_invoice  CreateInvoice (reference in ``notes``);      GetInvoice(id) when the id is known, else
+                Draft mode: CreateInvoice draft, then        GetInvoices(userid) matching ``notes``; a
+                UpdateInvoice publish                        draft found is published, nothing else sent
+cancel_invoice  GetInvoices(userid) matching ``notes``, then  the same lookup, always done first: found
+                UpdateInvoice status=Cancelled if it stands  Cancelled, or not found at all, is done
+add_credit      AddCredit (reference in ``description``)     GetCredits(clientid) matching ``description``
+add_payment     AddInvoicePayment (``transid`` = reference)  GetTransactions(transid, invoiceid)
+==============  ===========================================  ============================================
+
+This module knows the payloads (see :func:`apply`) and WHMCS; it knows nothing of the store. The caller
+(bridge/sync/outbox.py) resolves the WHMCS ids the effect needs into a :class:`Target`, and records the
+:class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bridge.whmcs.client import WhmcsClient
+from bridge.whmcs.errors import WhmcsBusinessError
+from bridge.whmcs.models import Client, Invoice, InvoiceLine
+from bridge.whmcs.reference import check_reference, contains_reference
+from bridge.whmcs.settings import WhmcsSettings
+
+ADD_CLIENT = "add_client"
+UPDATE_CLIENT = "update_client"
+CREATE_INVOICE = "create_invoice"
+CANCEL_INVOICE = "cancel_invoice"
+ADD_CREDIT = "add_credit"
+ADD_PAYMENT = "add_payment"
+KINDS = (ADD_CLIENT, UPDATE_CLIENT, CREATE_INVOICE, CANCEL_INVOICE, ADD_CREDIT, ADD_PAYMENT)
+CLIENT_FIELDS = ("email", "firstname", "lastname", "companyname")
+"""The client fields the bridge owns in WHMCS (AddClient and UpdateClient payloads)."""
+CENT = Decimal("0.01")
+
+Progress = Callable[[str], None]
+"""Records the remote id of a first step (a draft invoice) durably before the next step's call."""
+
+
+class EffectRefused(Exception):
+    """The effect cannot be sent as it stands: a payload the bridge cannot read, a WHMCS client or invoice
+    it needs and does not have, or a WHMCS client in another currency. Nothing was sent for it; the row is
+    parked for the operator with this message."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The WHMCS ids an effect needs: the client it belongs to and, for a payment, the invoice it pays."""
+
+    whmcs_client_id: int | None
+    invoice_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What WHMCS holds now. ``remote_id`` is the WHMCS id when WHMCS gives one (AddCredit and
+    AddInvoicePayment answer with none; a lookup gives the entry's id). ``looked_up`` is True when the
+    effect was found already applied, so this attempt sent nothing that creates a record."""
+
+    remote_id: str | None
+    looked_up: bool
+
+
+@dataclass(frozen=True)
+class EffectOptions:
+    """The ``[whmcs]`` settings effects depend on, and the time zone WHMCS reads dates in."""
+
+    invoice_status: str = "Draft"
+    send_invoice: bool = False
+    payment_method: str | None = None
+    default_country: str = "US"
+    currency_ids: Mapping[str, int] = field(default_factory=dict)
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+
+    @classmethod
+    def from_settings(cls, settings: WhmcsSettings, zone: ZoneInfo) -> EffectOptions:
+        return cls(
+            invoice_status=settings.invoice_status,
+            send_invoice=settings.send_invoice,
+            payment_method=settings.payment_method,
+            default_country=settings.default_country,
+            currency_ids=dict(settings.currency_ids),
+            zone=zone,
+        )
+
+    @property
+    def draft_first(self) -> bool:
+        return self.invoice_status == "Draft"
+
+
+def apply(
+    client: WhmcsClient,
+    kind: str,
+    reference: str,
+    payload: Mapping[str, Any],
+    target: Target,
+    *,
+    in_doubt: bool,
+    remote_id: str | None,
+    options: EffectOptions,
+    progress: Progress,
+) -> Outcome:
+    """Bring WHMCS to hold the effect exactly once, and say what it holds.
+
+    ``in_doubt`` says an earlier attempt may have been applied: the effect is looked up by ``reference``
+    first and sent only if absent. ``remote_id`` is what an earlier attempt recorded through ``progress``
+    (a draft invoice's id). Raises the client's typed errors (a transport error leaves the effect in doubt,
+    a business error means WHMCS refused it) or :class:`EffectRefused`.
+    """
+    check_reference(reference)
+    if kind == ADD_CLIENT:
+        return _add_client(client, payload, target, options)
+    if kind == UPDATE_CLIENT:
+        return _update_client(client, payload, target, in_doubt)
+    if kind == CREATE_INVOICE:
+        return _create_invoice(client, reference, payload, target, in_doubt, remote_id, options, progress)
+    if kind == CANCEL_INVOICE:
+        return _cancel_invoice(client, payload, target)
+    if kind == ADD_CREDIT:
+        return _add_credit(client, reference, payload, target, in_doubt)
+    if kind == ADD_PAYMENT:
+        return _add_payment(client, reference, payload, target, in_doubt, options)
+    raise EffectRefused(f"unknown effect kind {kind!r}")
+
+
+def plan(kind: str, payload: Mapping[str, Any], *, in_doubt: bool, options: EffectOptions) -> str:
+    """The calls :func:`apply` would make, in words, for ``push --dry-run``. Makes no call."""
+    lookup = {
+        UPDATE_CLIENT: "GetClientsDetails",
+        CREATE_INVOICE: "GetInvoices",
+        ADD_CREDIT: "GetCredits",
+        ADD_PAYMENT: "GetTransactions",
+    }
+    first = f"look up ({lookup[kind]}), then if absent: " if in_doubt and kind in lookup else ""
+    if kind == ADD_CLIENT:
+        return f"GetClientsDetails email={payload.get('email')}, then AddClient if WHMCS has no such client"
+    if kind == UPDATE_CLIENT:
+        changed = ", ".join(sorted(key for key in CLIENT_FIELDS if key in payload))
+        return f"{first}UpdateClient {changed}"
+    if kind == CREATE_INVOICE:
+        items = payload.get("items") or []
+        try:
+            total = sum((Decimal(str(item.get("amount"))) for item in items), Decimal(0))
+        except (InvalidOperation, AttributeError):
+            total = Decimal(0)
+        publish = " + UpdateInvoice publish" if options.draft_first else ""
+        return f"{first}CreateInvoice {len(items)} lines, total {total}{publish}"
+    if kind == CANCEL_INVOICE:
+        reference = payload.get("invoice_reference")
+        return f"GetInvoices matching {reference}, then UpdateInvoice status=Cancelled unless it is already"
+    if kind == ADD_CREDIT:
+        return f"{first}AddCredit {payload.get('amount')}"
+    if kind == ADD_PAYMENT:
+        return f"{first}AddInvoicePayment {payload.get('amount')} on {payload.get('invoice_reference')}"
+    return f"unknown effect kind {kind!r}"
+
+
+# -- clients --------------------------------------------------------------------------------------------
+
+
+def _add_client(
+    client: WhmcsClient, payload: Mapping[str, Any], target: Target, options: EffectOptions
+) -> Outcome:
+    """Match by email first (always: the lookup settles a lost AddClient too), create only if absent."""
+    if target.whmcs_client_id is not None:
+        return Outcome(str(target.whmcs_client_id), looked_up=True)
+    email = _text(payload, "email")
+    currency = _optional_text(payload, "currency")
+    existing = client.get_clients_details(email=email)
+    if existing is not None:
+        return _matched(existing, currency)
+    try:
+        new_id = client.add_client(
+            firstname=_optional_text(payload, "firstname") or email.split("@")[0],
+            lastname=_optional_text(payload, "lastname") or "",
+            email=email,
+            companyname=_optional_text(payload, "companyname"),
+            country=options.default_country,
+            currency_id=options.currency_ids.get(currency) if currency else None,
+            skip_validation=True,
+        )
+    except WhmcsBusinessError as error:
+        if not error.duplicate_email:
+            raise
+        existing = client.get_clients_details(email=email)
+        if existing is None:
+            raise
+        return _matched(existing, currency)
+    return Outcome(str(new_id), looked_up=False)
+
+
+def _matched(existing: Client, currency: str | None) -> Outcome:
+    """An existing WHMCS client is adopted only if it bills in the bridge client's currency."""
+    if currency and existing.currency_code and existing.currency_code.upper() != currency.upper():
+        raise EffectRefused(
+            f"WHMCS client {existing.id} ({existing.email}) bills in {existing.currency_code} but the "
+            f"bridge client bills in {currency}; change one of them, then `billing-bridge outbox retry`"
+        )
+    return Outcome(str(existing.id), looked_up=True)
+
+
+def _update_client(
+    client: WhmcsClient, payload: Mapping[str, Any], target: Target, in_doubt: bool
+) -> Outcome:
+    whmcs_id = _client_id(target)
+    fields = {key: _text(payload, key) for key in CLIENT_FIELDS if payload.get(key) is not None}
+    if not fields:
+        raise EffectRefused("update_client payload names no field to change")
+    if in_doubt:
+        current = client.get_clients_details(client_id=whmcs_id)
+        if current is None:
+            raise EffectRefused(f"WHMCS client {whmcs_id} no longer exists")
+        if _holds(current, fields):
+            return Outcome(str(whmcs_id), looked_up=True)
+    client.update_client(whmcs_id, **fields)
+    return Outcome(str(whmcs_id), looked_up=False)
+
+
+def _holds(current: Client, fields: Mapping[str, str]) -> bool:
+    have = {
+        "email": current.email.lower(),
+        "firstname": current.firstname,
+        "lastname": current.lastname,
+        "companyname": current.companyname,
+    }
+    return all(have[key] == (value.lower() if key == "email" else value) for key, value in fields.items())
+
+
+# -- invoices -------------------------------------------------------------------------------------------
+
+
+def _create_invoice(
+    client: WhmcsClient,
+    reference: str,
+    payload: Mapping[str, Any],
+    target: Target,
+    in_doubt: bool,
+    remote_id: str | None,
+    options: EffectOptions,
+    progress: Progress,
+) -> Outcome:
+    user_id = _client_id(target)
+    items = _items(payload)
+    day, due = _day(payload, "date"), _day(payload, "due_date")
+    notes = _with_reference(_optional_text(payload, "notes") or "", reference)
+    looked_up = False
+    existing: Invoice | None = None
+    if in_doubt:
+        if remote_id is not None:
+            existing = client.get_invoice(int(remote_id))
+            if existing is None:
+                raise EffectRefused(
+                    f"WHMCS invoice {remote_id}, created for {reference}, no longer exists; "
+                    "`billing-bridge outbox cancel` this row or recreate the invoice by hand"
+                )
+        else:
+            existing = client.find_invoice_by_reference(user_id, reference)
+            if existing is not None:
+                progress(str(existing.id))
+    if existing is not None:
+        looked_up = True
+        if existing.status != "Draft":
+            return Outcome(str(existing.id), looked_up=True)
+        invoice_id = existing.id
+    else:
+        created = client.create_invoice(
+            user_id,
+            items,
+            date=day,
+            due_date=due,
+            notes=notes,
+            send=options.send_invoice and not options.draft_first,
+            draft=options.draft_first,
+            payment_method=options.payment_method,
+        )
+        invoice_id = created.invoice_id
+        if created.status != "Draft":
+            return Outcome(str(invoice_id), looked_up=False)
+        progress(str(invoice_id))
+    _publish(client, invoice_id, send=options.send_invoice)
+    return Outcome(str(invoice_id), looked_up=looked_up)
+
+
+def _cancel_invoice(client: WhmcsClient, payload: Mapping[str, Any], target: Target) -> Outcome:
+    """Cancel an invoice the bridge replaced (issue 8), always looked up by its reference first.
+
+    One already cancelled, or none carrying the reference (its create_invoice never reached WHMCS), needs
+    no call; a paid one is refused, for the operator to refund or credit by hand.
+    """
+    invoice_reference = _text(payload, "invoice_reference")
+    try:
+        check_reference(invoice_reference)
+    except ValueError as error:
+        raise EffectRefused(f"cancel_invoice payload: {error}") from None
+    existing = client.find_invoice_by_reference(_client_id(target), invoice_reference)
+    if existing is None:
+        return Outcome(None, looked_up=True)
+    if existing.status == "Cancelled":
+        return Outcome(str(existing.id), looked_up=True)
+    if existing.status in ("Paid", "Refunded"):
+        raise EffectRefused(
+            f"WHMCS invoice {existing.id} ({invoice_reference}) is {existing.status} and was replaced by the "
+            "bridge; refund or credit it in WHMCS by hand, then `billing-bridge outbox cancel` this row"
+        )
+    client.update_invoice(existing.id, status="Cancelled")
+    return Outcome(str(existing.id), looked_up=False)
+
+
+def _publish(client: WhmcsClient, invoice_id: int, *, send: bool) -> None:
+    """Publish the draft; WHMCS refuses to publish a non-draft, which means an earlier try did it."""
+    try:
+        client.update_invoice(invoice_id, publish=not send, publish_and_send=send)
+    except WhmcsBusinessError:
+        current = client.get_invoice(invoice_id)
+        if current is not None and current.status != "Draft":
+            return
+        raise
+
+
+def _items(payload: Mapping[str, Any]) -> list[InvoiceLine]:
+    raw = payload.get("items")
+    if not isinstance(raw, list) or not raw:
+        raise EffectRefused("create_invoice payload has no items")
+    lines = []
+    for number, item in enumerate(raw, start=1):
+        if not isinstance(item, Mapping):
+            raise EffectRefused(f"create_invoice item {number} is not an object")
+        description = _text(item, "description")
+        amount = _cents(item, "amount", f"item {number} amount")
+        lines.append(InvoiceLine(description, amount, bool(item.get("taxed", False))))
+    return lines
+
+
+# -- credit and payments --------------------------------------------------------------------------------
+
+
+def _add_credit(
+    client: WhmcsClient, reference: str, payload: Mapping[str, Any], target: Target, in_doubt: bool
+) -> Outcome:
+    whmcs_id = _client_id(target)
+    amount = _cents(payload, "amount", "amount")
+    if amount <= 0:
+        raise EffectRefused(f"add_credit amount must be positive, got {amount}")
+    description = _with_reference(_optional_text(payload, "description") or "Credit", reference)
+    day = _day(payload, "date") if payload.get("date") else None
+    if in_doubt:
+        found = client.find_credit_by_reference(whmcs_id, reference)
+        if found is not None:
+            return Outcome(str(found.id), looked_up=True)
+    client.add_credit(whmcs_id, amount, description, day)
+    return Outcome(None, looked_up=False)
+
+
+def _add_payment(
+    client: WhmcsClient,
+    reference: str,
+    payload: Mapping[str, Any],
+    target: Target,
+    in_doubt: bool,
+    options: EffectOptions,
+) -> Outcome:
+    if target.invoice_id is None:
+        raise EffectRefused(
+            f"invoice {payload.get('invoice_reference')!r} has no WHMCS id: its create_invoice row has not "
+            "been pushed (or was cancelled)"
+        )
+    amount = _cents(payload, "amount", "amount")
+    if amount <= 0:
+        raise EffectRefused(f"add_payment amount must be positive, got {amount}")
+    gateway = _optional_text(payload, "gateway") or options.payment_method
+    if not gateway:
+        raise EffectRefused("add_payment needs a gateway: in the payload, or whmcs.payment_method")
+    fees = _cents(payload, "fees", "fees") if payload.get("fees") is not None else None
+    when = _wall_time(payload, "date", options.zone)
+    if in_doubt:
+        found = client.find_transaction(reference, invoice_id=target.invoice_id)
+        if found is not None:
+            return Outcome(str(found.id), looked_up=True)
+    client.add_invoice_payment(
+        target.invoice_id,
+        reference,
+        gateway,
+        amount,
+        when,
+        fees=fees,
+        send_confirmation=bool(payload.get("send_confirmation", True)),
+    )
+    return Outcome(None, looked_up=False)
+
+
+# -- payload readers ------------------------------------------------------------------------------------
+
+
+def _client_id(target: Target) -> int:
+    if target.whmcs_client_id is None:
+        raise EffectRefused("the client has no WHMCS client yet")
+    return target.whmcs_client_id
+
+
+def _text(payload: Mapping[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise EffectRefused(f"payload field {key!r} is missing or empty")
+    return value.strip()
+
+
+def _optional_text(payload: Mapping[str, Any], key: str) -> str | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise EffectRefused(f"payload field {key!r} is not text")
+    return value.strip() or None
+
+
+def _cents(payload: Mapping[str, Any], key: str, what: str) -> Decimal:
+    """An amount from its exact decimal string; one with fractions of a cent is refused, never rounded."""
+    value = payload.get(key)
+    if isinstance(value, bool) or not isinstance(value, str | Decimal | int):
+        raise EffectRefused(f'{what} must be a decimal string such as "12.30", got {value!r}')
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise EffectRefused(f"{what} {value!r} is not a number") from None
+    if not amount.is_finite() or amount != amount.quantize(CENT):
+        raise EffectRefused(f"{what} {value!r} is not an amount in cents")
+    return amount
+
+
+def _day(payload: Mapping[str, Any], key: str) -> date:
+    try:
+        return date.fromisoformat(_text(payload, key))
+    except ValueError:
+        raise EffectRefused(f"payload field {key!r} is not a date YYYY-MM-DD") from None
+
+
+def _wall_time(payload: Mapping[str, Any], key: str, zone: ZoneInfo) -> datetime:
+    """An ISO 8601 instant with an offset, as WHMCS's wall time (its dates carry no zone, section 7)."""
+    try:
+        instant = datetime.fromisoformat(_text(payload, key))
+    except ValueError:
+        raise EffectRefused(f"payload field {key!r} is not an ISO 8601 date-time") from None
+    if instant.tzinfo is None:
+        raise EffectRefused(f"payload field {key!r} has no UTC offset; the bridge never guesses a zone")
+    return instant.astimezone(zone).replace(tzinfo=None)
+
+
+def _with_reference(text: str, reference: str) -> str:
+    """The text as given when it carries the reference (the lookup finds it there), else with it added."""
+    if contains_reference(text, reference):
+        return text
+    return f"{text} ({reference})" if text else reference

@@ -1,0 +1,234 @@
+"""`billing-bridge push`, `outbox`, `payments-sync` and the client commands, as an operator uses them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from bridge.store.database import make_engine
+from bridge.store.outbox import OutboxState
+from bridge.whmcs import WhmcsClient
+from tests.cli.test_base import run_cli
+from tests.fakes.whmcs import FakeWhmcs
+from tests.support.whmcs_push import issue_invoice, row, rows, whmcs_invoices_carrying
+
+
+class FirstReplyDroppingWhmcs(FakeWhmcs):
+    """Applies every call, but the first time it sees a request it hangs up instead of answering."""
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.seen: set[tuple[tuple[str, str], ...]] = set()
+
+    def handle(self, params: dict[str, str]) -> tuple[int, str, bytes] | None:
+        key = tuple(sorted(params.items()))
+        with self._lock:
+            first = key not in self.seen
+            self.seen.add(key)
+        reply = super().handle(params)
+        return None if first else reply
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeWhmcs]:
+    with FakeWhmcs(hold_seconds=2.0) as server:
+        yield server
+
+
+def write_config(path: Path, database_url: str, fake: FakeWhmcs, **whmcs: object) -> Path:
+    extra = "".join(f"{key} = {json.dumps(value)}\n" for key, value in whmcs.items())
+    path.write_text(
+        f'[database]\nurl = "{database_url}"\n[logging]\nformat = "json"\n'
+        f'[whmcs]\nenabled = true\nurl = "{fake.url}"\nidentifier = "{fake.identifier}"\n'
+        f'secret = "{fake.secret}"\nretry_wait_max_seconds = 0\n{extra}'
+    )
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str, fake: FakeWhmcs) -> Path:
+    return write_config(tmp_path / "settings.toml", database_url, fake, invoice_status="Unpaid")
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def add_clients(capsys: pytest.CaptureFixture[str], config: Path, count: int) -> None:
+    for n in range(count):
+        code, _, err = run_cli(
+            capsys,
+            "--config",
+            str(config),
+            "client",
+            "add",
+            "--email",
+            f"c{n}@example.com",
+            "--name",
+            f"C {n}",
+        )
+        assert code == 0, err
+
+
+def test_push_creates_each_invoice_once_even_when_every_first_reply_is_dropped(
+    tmp_path: Path, database_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The acceptance test: invoices the bridge created, then `billing-bridge push`, against a fake that
+    applies every call but drops the reply the first time it sees it (writes and reads alike)."""
+    with FirstReplyDroppingWhmcs(hold_seconds=2.0) as fake:
+        config = write_config(tmp_path / "settings.toml", database_url, fake, invoice_status="Draft")
+        add_clients(capsys, config, 3)
+        references = [
+            issue_invoice(engine, client_id, period, ["10.00", "0.50"])
+            for client_id in (1, 2, 3)
+            for period in ("2022-09", "2022-10")
+        ]
+
+        code, out, err = run_cli(capsys, "--config", str(config), "push")
+
+        assert code == 0, out + err
+        assert "9 rows pushed" in out
+        assert len(fake.clients) == 3
+        for reference in references:
+            (invoice,) = whmcs_invoices_carrying(fake, reference)
+            assert (invoice.status, invoice.total) == ("Unpaid", Decimal("10.50"))
+        assert len(fake.invoices) == 6
+        assert {item.state for item in rows(engine)} == {OutboxState.DONE}
+
+
+def test_a_refused_row_is_listed_with_its_reason_then_retried_or_cancelled(
+    config: Path, engine: Engine, fake: FakeWhmcs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_clients(capsys, config, 2)
+    first = issue_invoice(engine, 1, "2022-10", ["10.00"])
+    later = issue_invoice(engine, 1, "2022-11", ["11.00"])
+    other = issue_invoice(engine, 2, "2022-10", ["12.00"])
+    fake.fail("error", action="CreateInvoice", message="Invalid Payment Method")
+    base = ["--config", str(config)]
+
+    code, out, _ = run_cli(capsys, *base, "push")
+
+    assert code == 1, "a failed row makes the push exit 1"
+    assert "CreateInvoice: WHMCS refused: Invalid Payment Method" in out
+    failed_id = (
+        row(engine, first).id if row(engine, first).state is OutboxState.FAILED else row(engine, other).id
+    )
+    code, out, _ = run_cli(capsys, *base, "outbox")
+    assert code == 0
+    assert f"#{failed_id:<6} failed" in out
+    assert "last error: whmcs /includes/api.php: CreateInvoice: WHMCS refused: Invalid Payment Method" in out
+    code, out, _ = run_cli(capsys, *base, "outbox", "--state", "failed", "--json")
+    (listed,) = json.loads(out)
+    assert (listed["id"], listed["state"], listed["kind"]) == (failed_id, "failed", "create_invoice")
+
+    code, out, _ = run_cli(capsys, *base, "outbox", "retry", str(failed_id))
+    assert code == 0
+    assert "is in-doubt; it goes at the next push" in out, "looked up in WHMCS first, so never sent twice"
+    code, out, _ = run_cli(capsys, *base, "push")
+    assert code == 0, out
+    for reference in (first, later, other):
+        assert len(whmcs_invoices_carrying(fake, reference)) == 1
+    code, out, _ = run_cli(capsys, *base, "outbox")
+    assert "no outbox rows waiting" in out
+
+    code, _, err = run_cli(capsys, *base, "outbox", "cancel", str(failed_id))
+    assert code == 2
+    assert f"outbox row {failed_id} is done; only unsettled rows can be cancelled" in err
+    issue_invoice(engine, 2, "2022-12", ["1.00"])
+    code, out, _ = run_cli(capsys, *base, "outbox", "cancel", str(row(engine, "BB-2-2022-12").id))
+    assert "cancelled; it will not be sent" in out
+    code, _, err = run_cli(capsys, *base, "outbox", "retry", "999")
+    assert (code, err.strip()) == (2, "error: no outbox row 999; `billing-bridge outbox` lists them")
+
+
+def test_push_stops_on_403_with_one_line_and_no_secret(
+    config: Path, engine: Engine, fake: FakeWhmcs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_clients(capsys, config, 2)
+    fake.fail("forbidden", times=None)
+
+    code, out, err = run_cli(capsys, "--config", str(config), "push")
+
+    assert code == 1
+    (message,) = [line for line in err.splitlines() if not line.startswith("{")]  # the rest are JSON logs
+    assert message.startswith("error: push stopped, nothing more was sent: whmcs /includes/api.php: ")
+    assert "Authentication Failed (HTTP 403); check whmcs.identifier and whmcs.secret" in message
+    assert fake.secret not in out + err
+    assert fake.call_count() <= 2, "stopped at the first refusal of each thread"
+
+
+def test_push_dry_run_lists_what_would_go_and_sends_nothing(
+    config: Path, engine: Engine, fake: FakeWhmcs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_clients(capsys, config, 1)
+    issue_invoice(engine, 1, "2022-10", ["10.00"])
+
+    code, out, _ = run_cli(capsys, "--config", str(config), "push", "--dry-run")
+
+    assert code == 0
+    assert "GetClientsDetails email=c0@example.com, then AddClient if WHMCS has no such client" in out
+    assert "CreateInvoice 1 lines, total 10.00" in out
+    assert "dry run: 2 rows would be sent, 0 wait; nothing was sent" in out
+    assert fake.call_count() == 0
+
+
+def test_push_needs_whmcs_enabled(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "off.toml"
+    path.write_text(f'[database]\nurl = "{database_url}"\n')
+
+    code, _, err = run_cli(capsys, "--config", str(path), "push")
+
+    assert code == 2
+    assert "whmcs.enabled is false" in err
+
+
+def test_a_renamed_client_is_renamed_in_whmcs_and_client_show_tells_its_agreement(
+    config: Path, engine: Engine, fake: FakeWhmcs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--config", str(config)]
+    add_clients(capsys, config, 1)
+    assert run_cli(capsys, *base, "push")[0] == 0
+    code, out, _ = run_cli(capsys, *base, "client", "show", "1")
+    assert "agreement      unknown (not read from WHMCS yet)" in out
+
+    run_cli(capsys, *base, "client", "update", "1", "--name", "Ada Byron", "--email", "ada@example.com")
+    fake.add_pay_method(1, gateway_name="stripe", remote_token="cus_1")
+    assert run_cli(capsys, *base, "push")[0] == 0
+    code, out, _ = run_cli(capsys, *base, "payments-sync")
+    assert code == 0
+    assert "1 agreements read, 1 changed" in out
+
+    (whmcs_client,) = fake.clients.values()
+    assert (whmcs_client.email, whmcs_client.fields["lastname"]) == ("ada@example.com", "Byron")
+    code, out, _ = run_cli(capsys, *base, "client", "show", "1")
+    assert "agreement      yes (since " in out
+    code, out, _ = run_cli(capsys, *base, "client", "show", "ada@example.com", "--json")
+    assert json.loads(out)["agreement"]["has_agreement"] is True
+
+
+def test_payments_sync_marks_a_paid_invoice_paid(
+    config: Path, engine: Engine, fake: FakeWhmcs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--config", str(config)]
+    add_clients(capsys, config, 1)
+    reference = issue_invoice(engine, 1, "2022-10", ["10.00"])
+    run_cli(capsys, *base, "push")
+    (invoice,) = whmcs_invoices_carrying(fake, reference)
+    with WhmcsClient(fake.url, fake.identifier, fake.secret) as whmcs:
+        whmcs.add_invoice_payment(invoice.id, "ch_1", "stripe", Decimal("10.00"), datetime(2022, 11, 2, 8))
+
+    code, out, _ = run_cli(capsys, *base, "payments-sync", "--json")
+
+    assert code == 0
+    assert json.loads(out)["paid"] == [reference]
