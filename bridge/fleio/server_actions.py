@@ -21,7 +21,7 @@ from bridge.logs import get_logger
 
 log = get_logger(__name__)
 
-Action = Literal["suspend", "resume", "shelve", "unshelve"]
+Action = Literal["suspend", "resume", "shelve", "unshelve", "delete"]
 
 
 class ServerActionError(VendorError):
@@ -57,6 +57,10 @@ class NovaServerActions:
     def unshelve(self, server_id: str) -> None:
         """Unshelve; Nova resets the server's launch time, so usage restarts from the unshelve."""
         self._run("unshelve", server_id, self._conn.compute.unshelve_server)
+
+    def delete(self, server_id: str) -> None:
+        """Delete the server for good (automatic termination, when the configuration enables it)."""
+        self._run("delete", server_id, self._conn.compute.delete_server)
 
     def _run(self, action: Action, server_id: str, call: Callable[[str], None]) -> None:
         _check_id(action, server_id)

@@ -283,6 +283,12 @@ class SolusVMClient:
         """Resume a suspended server; the Task when SolusVM answers with one."""
         return self._server_action(server_id, "resume")
 
+    def delete_server(self, server_id: int) -> Task | None:
+        """Delete a server for good (automatic termination); a Task, or None for SolusVM's 204."""
+        endpoint = f"servers/{int(server_id)}"
+        payload = self._request("DELETE", endpoint)
+        return _maybe_task(payload, self._path(endpoint)) if payload is not None else None
+
     def _server_action(self, server_id: int, action: str) -> Task | None:
         endpoint = f"servers/{int(server_id)}/{action}"
         payload = self._request("POST", endpoint)

@@ -1,0 +1,184 @@
+"""The credit engine by hand: credit add/show, client set/can-create, process-clients."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+import click
+
+from bridge.cli.base import Context, cli, parse_instant, pass_context, plain, print_json
+from bridge.cli.clients import client
+from bridge.errors import InputError
+from bridge.services.credit import Account, CreditService
+from bridge.store import credit as credit_store
+
+
+def service(context: Context) -> CreditService:
+    app = context.app
+    return CreditService(app.engine, app.clock, app.settings, app.clients)
+
+
+@cli.group()
+def credit() -> None:
+    """Client credit: payments in, up-to-date credit, burn rate."""
+
+
+@credit.command("add")
+@click.argument("client_ref", metavar="CLIENT")
+@click.argument("amount")
+@click.option(
+    "--reference", required=True, help="The payment's reference; the same reference twice is one payment."
+)
+@click.option("--description", help="Shown in the ledger.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def credit_add(
+    context: Context, client_ref: str, amount: str, reference: str, description: str | None, as_json: bool
+) -> None:
+    """Record a payment of AMOUNT (in the client's currency) for CLIENT."""
+    try:
+        value = Decimal(amount)
+    except InvalidOperation:
+        raise InputError(f"AMOUNT {amount!r} is not a number; write it like 100 or 12.50") from None
+    created, account = service(context).add_credit(client_ref, value, reference, description)
+    if as_json:
+        print_json({"recorded": created, **account_json(account)})
+        return
+    verb = "recorded" if created else "already recorded (same reference), nothing changed"
+    click.echo(f"payment {reference}: {verb}; credit {account.credit} {account.client.currency}")
+
+
+@credit.command("show")
+@click.argument("client_ref", metavar="CLIENT")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def credit_show(context: Context, client_ref: str, as_json: bool) -> None:
+    """CLIENT's credit, up-to-date credit, burn rate, hours left, agreement and suspension, and the ledger."""
+    app = context.app
+    account = service(context).account(client_ref)
+    with app.engine.connect() as connection:
+        ledger = credit_store.entries(connection, account.client.id)
+    if as_json:
+        document = account_json(account)
+        document["ledger"] = [
+            {
+                "kind": e.kind,
+                "amount": plain(e.amount),
+                "reference": e.reference,
+                "at": e.occurred_at.isoformat(),
+            }
+            for e in ledger
+        ]
+        print_json(document)
+        return
+    for line in account_lines(account):
+        click.echo(line)
+    for entry in ledger:
+        when = f"{entry.occurred_at:%Y-%m-%d %H:%M}"
+        click.echo(f"  {when}  {entry.kind:<8} {entry.amount:>14.2f}  {entry.description}")
+
+
+def account_json(account: Account) -> dict[str, object]:
+    limit_hours = account.hours_until(account.credit_limit)
+    zero_hours = account.hours_until(Decimal(0))
+    return {
+        "client": account.client.id,
+        "currency": account.client.currency,
+        "configuration": account.client.configuration,
+        "credit": plain(account.credit),
+        "unsettled_usage": str(account.unsettled),
+        "up_to_date_credit": str(account.up_to_date),
+        "burn_rate_per_hour": plain(account.burn_rate),
+        "hours_until_zero": None if zero_hours is None else str(zero_hours),
+        "credit_limit": str(account.credit_limit),
+        "hours_until_credit_limit": None if limit_hours is None else str(limit_hours),
+        "agreement": account.has_agreement,
+        "suspended_at": account.state.suspended_at.isoformat() if account.state.suspended_at else None,
+        "terminated_at": account.state.terminated_at.isoformat() if account.state.terminated_at else None,
+        "running": [f"{r.source}:{r.resource_id}" for r in account.running],
+        "warnings": list(account.problems),
+    }
+
+
+def account_lines(account: Account) -> list[str]:
+    cur = account.client.currency
+    zero = account.hours_until(Decimal(0))
+    limit = account.hours_until(account.credit_limit)
+    state = (
+        "suspended since " + account.state.suspended_at.isoformat()
+        if account.state.suspended_at
+        else "active"
+    )
+    return [
+        f"client {account.client.id}: {account.client.name} ({account.client.configuration})",
+        f"  credit             {account.credit:.2f} {cur}",
+        f"  unsettled usage    {account.unsettled:.2f} {cur}",
+        f"  up-to-date credit  {account.up_to_date:.2f} {cur}",
+        f"  burn rate          {account.burn_rate:.4f} {cur}/h ({len(account.running)} running)",
+        f"  hours left         {'-' if zero is None else f'{zero:.1f}'} to zero, "
+        f"{'-' if limit is None else f'{limit:.1f}'} to the credit limit ({account.credit_limit:.2f})",
+        f"  agreement          {'yes' if account.has_agreement else 'no'}",
+        f"  state              {state}",
+        *(f"  warning            {problem}" for problem in account.problems),
+    ]
+
+
+@client.command("set")
+@click.argument("client_ref", metavar="CLIENT")
+@click.option("--configuration", required=True, help="Named configuration from [configurations.<name>].")
+@pass_context
+def client_set(context: Context, client_ref: str, configuration: str) -> None:
+    """Assign CLIENT to a configuration."""
+    updated = context.app.clients.set_configuration(client_ref, configuration)
+    click.echo(f"client {updated.id} now uses configuration {updated.configuration}")
+
+
+@client.command("can-create")
+@click.argument("client_ref", metavar="CLIENT")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def client_can_create(context: Context, client_ref: str, as_json: bool) -> None:
+    """Whether CLIENT may create or upgrade services now (required credit for new services); exit 1 if not."""
+    verdict = service(context).can_create(client_ref)
+    if as_json:
+        print_json({"allowed": verdict.allowed, "reason": verdict.reason})
+    else:
+        click.echo(f"{'yes' if verdict.allowed else 'no'}: {verdict.reason}")
+    if not verdict.allowed:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command("process-clients")
+@click.option("--at", "at_text", metavar="DATETIME", help="Decide for this moment (default: now).")
+@click.option("--client", "client_ref", metavar="CLIENT", help="Only this client.")
+@click.option("--dry-run", is_flag=True, help="Show the decisions and why; write and do nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def process_clients(
+    context: Context, at_text: str | None, client_ref: str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Run the credit engine: notifications, suspension, termination, auto pay and auto-invoices."""
+    from bridge.sync.collect import build_cloud_actions
+
+    app = context.app
+    at = parse_instant(at_text, "--at", app.settings.billing.zone()) if at_text else app.clock.now()
+    with app.runner.holding("process_clients") as held:
+        if not held:
+            raise InputError(
+                "process_clients is running in another daemon right now; try again when it finishes"
+            )
+        reports = service(context).process(at, dry_run=dry_run, client_ref=client_ref)
+        actions = None if dry_run else build_cloud_actions(app.settings, app.engine, app.clock).run()
+    if as_json:
+        print_json(
+            {"at": at.isoformat(), "dry_run": dry_run, "clients": [report.document() for report in reports]}
+        )
+        return
+    for report in reports:
+        for decision in report.decisions:
+            click.echo(f"client {report.client.id}: {decision['action']}: {decision.get('reason', '')}")
+    if actions is not None:
+        for line in actions.done + actions.waiting + actions.failed:
+            click.echo(f"cloud: {line}")
+    if not any(report.decisions for report in reports):
+        click.echo(f"nothing to do at {at.isoformat()}")

@@ -1,0 +1,64 @@
+"""From a ``[configurations.<name>]`` section to the domain's Configuration.
+
+The settings file speaks the operator's language (0 turns the billable-seconds limit off,
+invoice_zero_amounts); the domain speaks seed 001's. This is the one place the two meet.
+"""
+
+from __future__ import annotations
+
+from bridge.domain.configuration import (
+    AutoInvoiceMode,
+    AutoInvoicing,
+    Configuration,
+    InvoicingOption,
+    SuspensionRule,
+    TerminationRule,
+)
+from bridge.settings import ConfigurationSettings, Settings
+
+
+def configuration_named(settings: Settings, name: str) -> Configuration:
+    section = settings.configurations.get(name, settings.configurations["default"])
+    return to_domain(section, generate_invoices_default=settings.billing.generate_invoices)
+
+
+def to_domain(section: ConfigurationSettings, *, generate_invoices_default: bool) -> Configuration:
+    generate = (
+        section.generate_invoices if section.generate_invoices is not None else generate_invoices_default
+    )
+    return Configuration(
+        required_credit_for_new_services=section.required_credit_for_new_services,
+        credit_limit=section.credit_limit,
+        minimum_credit_after_payment=section.minimum_credit_after_payment,
+        required_credit_on_agreement=section.required_credit_on_agreement,
+        credit_limit_on_agreement=section.credit_limit_on_agreement,
+        client_initial_credit=section.client_initial_credit,
+        billing_cycle_as_calendar_month=section.billing_cycle_calendar,
+        mark_invoiced_periods_paid=section.mark_invoiced_periods_paid,
+        billable_seconds_per_month=section.billable_seconds_per_month or None,
+        generate_invoices=generate,
+        do_not_invoice_zero_prices=not section.invoice_zero_amounts,
+        notify_on_unpaid_invoices=section.notify_on_unpaid_invoices,
+        automatic_settlements=section.automatic_settlements,
+        auto_pay_only_when_enough_credit=section.auto_pay_only_when_enough_credit,
+        invoicing_option=InvoicingOption(section.invoicing_option),
+        next_fiscal_number=section.next_fiscal_number,
+        fiscal_number_format=section.fiscal_number_format,
+        credit_notifications=tuple(section.credit_notifications),
+        suspension=SuspensionRule(
+            enabled=section.suspension.enabled,
+            delay_hours=section.suspension.delay_hours,
+            delay_credit=section.suspension.delay_credit,
+        ),
+        termination=TerminationRule(
+            enabled=section.termination.enabled,
+            delay_hours=section.termination.delay_hours,
+            suspend_instead=section.termination.suspend_instead,
+        ),
+        shelve_instances_on_suspend=section.shelve_instances_on_suspend,
+        auto_invoicing=AutoInvoicing(
+            enabled=section.auto_invoicing.enabled,
+            mode=AutoInvoiceMode(section.auto_invoicing.mode),
+            fixed_amount=section.auto_invoicing.fixed_amount,
+        ),
+    )

@@ -1,0 +1,626 @@
+"""The credit engine's service layer: ledger, up-to-date credit, and the periodic ``process_clients`` task.
+
+Credit is the sum of the client's ledger rows (payments and credit added, usage settled); unsettled usage
+is the client's collected usage since ``settled_until`` priced at current prices, plus the running hours
+since the last collected window; up-to-date credit = credit - unsettled usage (seed 001). The decisions
+(notifications, suspension, termination, auto-invoicing, auto pay) are the pure rules of
+bridge/domain/credit.py; this module gathers their inputs, records their effects, and reports them.
+
+Effects on the clouds (suspend, shelve, resume, unshelve, delete) are written as outbox rows in the same
+transaction as the decision, and carried out by bridge/sync/cloud_actions.py: exactly once, and visible
+to the operator in ``billing-bridge outbox``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from bridge.clock import Clock
+from bridge.domain.clients import OWNER_LINK_KIND, Client
+from bridge.domain.configuration import Configuration
+from bridge.domain.credit import (
+    AutoInvoiceDecision,
+    CreditState,
+    Decision,
+    DecisionKind,
+    Verdict,
+    auto_invoice_amount,
+    can_auto_pay_invoice,
+    can_create_services,
+    notifications_due,
+    suspension_decision,
+)
+from bridge.domain.money import Money, round_money
+from bridge.domain.pricing import MissingPrice, PriceBook
+from bridge.errors import InputError
+from bridge.logs import get_logger
+from bridge.services.clients import ClientService
+from bridge.services.configuration import configuration_named
+from bridge.services.invoicing import InvoicingService
+from bridge.settings import Settings
+from bridge.store import credit as store
+from bridge.store import invoices as invoice_store
+from bridge.store import usage as usage_store
+from bridge.store.database import write_connection
+from bridge.store.outbox import EffectKind, enqueue
+from bridge.store.tables import client_agreements
+
+log = get_logger(__name__)
+
+CHUNK = 500
+ZERO = Decimal(0)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RunningResource:
+    source: str
+    resource_id: str
+    name: str
+    plan: str
+    hourly_cost: Decimal
+
+
+@dataclass(frozen=True)
+class Account:
+    """A client's money as the credit rules see it, at one moment."""
+
+    client: Client
+    configuration: Configuration
+    credit: Decimal
+    unsettled: Decimal
+    burn_rate: Decimal
+    running: tuple[RunningResource, ...]
+    has_agreement: bool
+    state: store.CreditStateRow
+    unpaid_invoices: Decimal
+    has_unpaid_auto_invoice: bool
+    unpaid: tuple[invoice_store.StoredInvoice, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def up_to_date(self) -> Decimal:
+        return self.credit - self.unsettled
+
+    @property
+    def credit_limit(self) -> Decimal:
+        return self.configuration.effective_credit_limit(self.has_agreement)
+
+    def hours_until(self, level: Decimal) -> Decimal | None:
+        return CreditState(self.credit, self.unsettled).hours_until(level, self.burn_rate)
+
+
+@dataclass
+class ClientReport:
+    """What process_clients decided for one client, and why (the --dry-run --json document)."""
+
+    client: Client
+    up_to_date: Decimal
+    burn_rate: Decimal
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "client": self.client.id,
+            "email": self.client.email,
+            "up_to_date_credit": str(self.up_to_date),
+            "burn_rate_per_hour": str(self.burn_rate.normalize()),
+            "decisions": self.decisions,
+        }
+
+
+class CreditService:
+    def __init__(self, engine: Engine, clock: Clock, settings: Settings, clients: ClientService) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._settings = settings
+        self._clients = clients
+        self._invoicing = InvoicingService(engine, clock, settings, clients)
+        self._configurations: dict[str, Configuration] = {}
+
+    # -- ledger --------------------------------------------------------------------------------------
+
+    def add_credit(
+        self, client_ref: str, amount: Decimal, reference: str, description: str | None = None
+    ) -> tuple[bool, Account]:
+        """Record a payment or credit; the same reference twice is one payment."""
+        if amount <= 0:
+            raise InputError(f"AMOUNT {amount} must be above 0; record refunds as a separate adjustment")
+        if not reference.strip():
+            raise InputError("--reference is empty; give the payment's reference (e.g. the gateway's id)")
+        client = self._clients.get(client_ref)
+        if round_money(amount, client.currency) != amount:
+            raise InputError(f"AMOUNT {amount} has more decimals than {client.currency} has")
+        now = self._clock.now()
+        with self._engine.begin() as connection:
+            created = store.add_entry(
+                connection,
+                client_id=client.id,
+                kind="payment",
+                amount=amount,
+                currency=client.currency,
+                reference=f"BB-PAYMENT-{client.id}-{reference.strip()}",
+                description=description or f"payment {reference.strip()}",
+                occurred_at=now,
+                now=now,
+            )
+        return created, self.account(str(client.id))
+
+    # -- accounts ------------------------------------------------------------------------------------
+
+    def account(self, client_ref: str, at: datetime | None = None) -> Account:
+        client = self._clients.get(client_ref)
+        return self._accounts([client], at or self._clock.now())[0]
+
+    def can_create(self, client_ref: str) -> Verdict:
+        account = self.account(client_ref)
+        return can_create_services(
+            account.configuration, CreditState(account.credit, account.unsettled), account.has_agreement
+        )
+
+    def _accounts(
+        self, clients: list[Client], at: datetime, connection: Connection | None = None
+    ) -> list[Account]:
+        """The clients' accounts, read on ``connection`` when the caller has one open (SQLite allows one
+        writer: a second connection would wait for the caller's own transaction)."""
+        if connection is None:
+            with self._engine.connect() as own:
+                return self._read_accounts(own, clients, at)
+        return self._read_accounts(connection, clients, at)
+
+    def _read_accounts(self, connection: Connection, clients: list[Client], at: datetime) -> list[Account]:
+        ids = [client.id for client in clients]
+        credits = store.balances(connection, ids)
+        states = store.states(connection, ids)
+        agreements = _agreements(connection, ids)
+        open_invoices = _open_invoices(connection, ids)
+        invoiced = invoice_store.invoiced_until(connection, ids)
+        since = {
+            client_id: max(state.settled_until or EPOCH, invoiced.get(client_id, EPOCH))
+            for client_id, state in states.items()
+        }
+        usage = self._recent_usage(connection, clients, since, at)
+        return [
+            self._account(
+                client,
+                credits[client.id],
+                states[client.id],
+                agreements.get(client.id, False),
+                open_invoices.get(client.id, []),
+                usage.get(client.id, []),
+                at,
+            )
+            for client in clients
+        ]
+
+    def _recent_usage(
+        self,
+        connection: Connection,
+        clients: list[Client],
+        since: dict[int, datetime],
+        at: datetime,
+    ) -> dict[int, list[usage_store.ResourceTotal]]:
+        """Each client's unsettled usage up to ``at``, per resource: what neither a settlement nor an
+        invoice covers yet. Usage from before the client was added to the bridge counts too: an imported
+        client owes for it."""
+        owners = {
+            (source, owner): client.id
+            for client in clients
+            for source, kind in OWNER_LINK_KIND.items()
+            for owner in client.external_ids(kind)
+        }
+        totals = usage_store.totals_since(
+            connection, {owner: since[client_id] for owner, client_id in owners.items()}, at
+        )
+        found: dict[int, list[usage_store.ResourceTotal]] = {}
+        for total in totals:
+            found.setdefault(owners[(total.source, total.owner)], []).append(total)
+        return found
+
+    def _account(
+        self,
+        client: Client,
+        credit: Decimal,
+        state: store.CreditStateRow,
+        has_agreement: bool,
+        open_invoices: list[invoice_store.StoredInvoice],
+        usage: list[usage_store.ResourceTotal],
+        at: datetime,
+    ) -> Account:
+        config = self._configuration(client.configuration)
+        book = self._invoicing.price_book(client.configuration)
+        problems: list[str] = []
+        unsettled = sum((_cost(book, total, problems) for total in usage), ZERO)
+        latest: dict[tuple[str, str], usage_store.ResourceTotal] = {}
+        for total in usage:
+            key = (total.source, total.resource_id)
+            if key not in latest or total.last_window_end > latest[key].last_window_end:
+                latest[key] = total
+        recent = at - self._running_horizon()
+        running = tuple(
+            RunningResource(
+                total.source, total.resource_id, total.name, total.plan, _hourly(book, total, problems)
+            )
+            for total in sorted(latest.values(), key=lambda total: (total.source, total.resource_id))
+            if total.last_window_end >= recent
+        )
+        burn = sum((resource.hourly_cost for resource in running), ZERO)
+        if running:
+            last_end = max(latest[(r.source, r.resource_id)].last_window_end for r in running)
+            if at > last_end:  # the running hours since the last collected window
+                unsettled += burn * Decimal((at - last_end).total_seconds()) / Decimal(3600)
+        unpaid = [invoice for invoice in open_invoices if invoice.status == "unpaid"]
+        return Account(
+            client=client,
+            configuration=config,
+            credit=round_money(credit, client.currency),
+            unsettled=round_money(unsettled, client.currency),
+            burn_rate=burn,
+            running=running,
+            has_agreement=has_agreement,
+            state=state,
+            unpaid_invoices=sum((invoice.total for invoice in unpaid), ZERO),
+            has_unpaid_auto_invoice=any(invoice.kind == "auto" for invoice in unpaid),
+            unpaid=tuple(unpaid),
+            problems=tuple(sorted(set(problems))),
+        )
+
+    def _configuration(self, name: str) -> Configuration:
+        """The domain configuration of a name, converted once per service (the settings do not change)."""
+        if name not in self._configurations:
+            self._configurations[name] = configuration_named(self._settings, name)
+        return self._configurations[name]
+
+    def _running_horizon(self) -> timedelta:
+        """How recent a resource's last window must be for it to count as running."""
+        openstack = self._settings.openstack
+        return max(openstack.window_length, timedelta(hours=1)) + openstack.settle_delay + timedelta(hours=1)
+
+    # -- process_clients ---------------------------------------------------------------------------
+
+    def process(
+        self, at: datetime, *, dry_run: bool = False, client_ref: str | None = None
+    ) -> list[ClientReport]:
+        """Decide and record, per client, everything the credit rules ask for at ``at``.
+
+        Each effect is keyed by a deterministic reference, so running again for the same moment changes
+        nothing.
+        """
+        reports: list[ClientReport] = []
+        for name in self._settings.configurations:  # read before any transaction holds the store
+            self._invoicing.price_book(name)
+        chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CHUNK)
+        for chunk in chunks:
+            with write_connection(self._engine) as connection:
+                transaction = connection.begin()
+                self._settle_paid_invoices(connection, chunk, at)
+                for account in self._accounts(chunk, at, connection):
+                    reports.append(self._process_client(connection, account, at))
+                if dry_run:
+                    transaction.rollback()
+                else:
+                    transaction.commit()
+        return reports
+
+    def _process_client(self, connection: Connection, account: Account, at: datetime) -> ClientReport:
+        report = ClientReport(account.client, account.up_to_date, account.burn_rate)
+        for problem in account.problems:
+            report.decisions.append({"action": "warning", "reason": problem})
+        changes: dict[str, Any] = {}
+        up_to_date = self._auto_pay(connection, account, at, report, changes)
+        self._notify(connection, account, at, report, changes)
+        self._suspend_or_resume(connection, account, at, report, changes)
+        self._auto_invoice(connection, account, at, report)
+        if changes:
+            store.save_state(
+                connection, account.client.id, at, exists=account.state.updated_at is not None, **changes
+            )
+        report.up_to_date = up_to_date
+        return report
+
+    def _auto_pay(
+        self,
+        connection: Connection,
+        account: Account,
+        at: datetime,
+        report: ClientReport,
+        changes: dict[str, Any],
+    ) -> Decimal:
+        """Pay the bridge's own unpaid usage invoices from credit, when the configuration allows it."""
+        up_to_date = account.up_to_date
+        config = account.configuration
+        if not (config.automatic_settlements and config.generate_invoices):
+            return up_to_date
+        for invoice in account.unpaid:
+            if invoice.issuer != "bridge" or invoice.kind != "usage" or invoice.period_end is None:
+                continue
+            verdict = can_auto_pay_invoice(config, invoice.total, up_to_date)
+            if not verdict.allowed:
+                report.decisions.append(
+                    {
+                        "action": "auto_pay_refused",
+                        "invoice": invoice.display_number,
+                        "reason": verdict.reason,
+                    }
+                )
+                continue
+            self._pay_from_credit(connection, invoice, at)
+            settled = changes.get("settled_until") or account.state.settled_until
+            if settled is None or settled < invoice.period_end:
+                changes["settled_until"] = invoice.period_end
+            up_to_date -= invoice.total
+            report.decisions.append(
+                {"action": "auto_pay", "invoice": invoice.display_number, "reason": verdict.reason}
+            )
+        return up_to_date
+
+    def _pay_from_credit(
+        self, connection: Connection, invoice: invoice_store.StoredInvoice, at: datetime
+    ) -> None:
+        """Credit pays the invoice: its usage is settled from credit, and no money comes in."""
+        assert invoice.period_end is not None
+        common = {"client_id": invoice.client_id, "currency": invoice.currency, "occurred_at": at, "now": at}
+        store.add_entry(
+            connection,
+            kind="usage",
+            amount=-invoice.total,
+            reference=f"BB-SETTLED-{invoice.reference}",
+            description=f"invoice {invoice.display_number} paid from credit",
+            **common,  # type: ignore[arg-type]
+        )
+        store.add_entry(
+            connection,
+            kind="payment",
+            amount=ZERO,
+            reference=f"BB-PAID-{invoice.reference}",
+            description=f"invoice {invoice.display_number}: paid from credit, no money in",
+            **common,  # type: ignore[arg-type]
+        )
+        self._invoicing.pay_from_credit(connection, invoice, at)
+
+    def _notify(
+        self,
+        connection: Connection,
+        account: Account,
+        at: datetime,
+        report: ClientReport,
+        changes: dict[str, Any],
+    ) -> None:
+        due = notifications_due(
+            account.configuration.credit_notifications,
+            account.up_to_date,
+            account.burn_rate,
+            account.state.thresholds_sent,
+        )
+        sent = set(account.state.thresholds_sent) - set(due.to_reset)
+        for threshold in due.to_send:
+            reference = f"BB-NOTIFY-{account.client.id}-{threshold}h-{at:%Y%m%dT%H%M}"
+            subject = f"Your credit runs out in about {threshold} hours"
+            body = (
+                f"Hello {account.client.name},\n\nat the current usage your credit of "
+                f"{account.up_to_date:.2f} {account.client.currency} reaches zero in about "
+                f"{_hours(due.hours_until_zero)} hours. Please add credit to keep your services running.\n"
+            )
+            channel = "whmcs" if self._settings.whmcs.enabled else "mail"
+            store.record_notification(
+                connection,
+                client_id=account.client.id,
+                reference=reference,
+                kind="credit",
+                subject=subject,
+                body=body,
+                channel=channel,
+                now=at,
+            )
+            if channel == "whmcs":
+                enqueue(
+                    connection,
+                    client_id=account.client.id,
+                    kind=EffectKind.SEND_EMAIL,
+                    reference=reference,
+                    payload={"subject": subject, "message": body},
+                    now=at,
+                )
+            sent.add(threshold)
+            report.decisions.append({"action": "notify", "threshold_hours": threshold, "reason": due.reason})
+        if due.to_reset:
+            report.decisions.append({"action": "reset_notifications", "thresholds": list(due.to_reset)})
+        if set(sent) != set(account.state.thresholds_sent):
+            changes["notifications_sent"] = ",".join(map(str, sorted(sent)))
+
+    def _suspend_or_resume(
+        self,
+        connection: Connection,
+        account: Account,
+        at: datetime,
+        report: ClientReport,
+        changes: dict[str, Any],
+    ) -> None:
+        state = account.state
+        under = account.up_to_date < account.credit_limit
+        under_since = state.under_limit_since if under else None
+        if under and under_since is None:
+            under_since = at
+        if under_since != state.under_limit_since:
+            changes["under_limit_since"] = under_since
+        if state.terminated_at is not None:
+            return
+        decision = suspension_decision(
+            account.configuration,
+            CreditState(account.credit, account.unsettled),
+            account.has_agreement,
+            at,
+            under_since,
+            state.suspended_at,
+        )
+        if decision.kind is DecisionKind.NONE:
+            return
+        report.decisions.append({"action": decision.kind.value, "reason": decision.reason})
+        if decision.kind is DecisionKind.SUSPEND:
+            self._cloud(connection, account, "suspend", at, shelve=decision.shelve)
+            changes.update(suspended_at=at, shelved=decision.shelve)
+        elif decision.kind is DecisionKind.RESUME:
+            self._cloud(connection, account, "resume", at, shelve=state.shelved, since=state.suspended_at)
+            changes.update(suspended_at=None, shelved=False)
+        elif decision.kind is DecisionKind.TERMINATE:
+            removed = self._cloud(connection, account, "terminate", at)
+            log.warning(
+                "client terminated", client=account.client.id, removed=removed, reason=decision.reason
+            )
+            report.decisions[-1]["removed"] = removed
+            changes["terminated_at"] = at
+
+    def _cloud(
+        self,
+        connection: Connection,
+        account: Account,
+        action: str,
+        at: datetime,
+        *,
+        shelve: bool = False,
+        since: datetime | None = None,
+    ) -> list[str]:
+        """Write one outbox row per resource for the cloud action; returns the resources it names."""
+        kinds = {
+            "suspend": EffectKind.SHELVE_SERVER if shelve else EffectKind.SUSPEND_SERVER,
+            "resume": EffectKind.UNSHELVE_SERVER if shelve else EffectKind.RESUME_SERVER,
+            "terminate": EffectKind.DELETE_SERVER,
+        }
+        stamp = (since or at).strftime("%Y%m%dT%H%M%S")
+        named = []
+        for resource in account.running if action != "resume" else self._suspended(account):
+            kind = kinds[action]
+            if resource.source == "solusvm" and kind in (
+                EffectKind.SHELVE_SERVER,
+                EffectKind.UNSHELVE_SERVER,
+            ):
+                kind = EffectKind.SUSPEND_SERVER if action == "suspend" else EffectKind.RESUME_SERVER
+            enqueue(
+                connection,
+                client_id=account.client.id,
+                kind=kind,
+                reference=f"BB-{kind.value.upper()}-{account.client.id}-{resource.source}-{resource.resource_id}-{stamp}",
+                payload={
+                    "source": resource.source,
+                    "resource_id": resource.resource_id,
+                    "name": resource.name,
+                },
+                now=at,
+            )
+            named.append(f"{resource.source}:{resource.resource_id} ({resource.name})")
+        return named
+
+    def _suspended(self, account: Account) -> tuple[RunningResource, ...]:
+        """The resources to resume: every resource of the client's that ran in the last 35 days."""
+        return account.running
+
+    def _auto_invoice(
+        self, connection: Connection, account: Account, at: datetime, report: ClientReport
+    ) -> None:
+        choice = account.configuration.auto_invoicing
+        if not (self._settings.billing.credit_auto_invoicing and choice.enabled) or account.burn_rate <= 0:
+            return
+        decision: AutoInvoiceDecision = auto_invoice_amount(
+            account.configuration,
+            Money(account.burn_rate, account.client.currency),
+            account.up_to_date,
+            account.credit_limit,
+            account.unpaid_invoices,
+            has_unpaid_auto_invoice=account.has_unpaid_auto_invoice,
+            lead_time_hours=self._settings.billing.auto_invoice_lead_time_hours,
+        )
+        if decision.amount is None:
+            if decision.hours_until_limit is not None:
+                report.decisions.append({"action": "no_auto_invoice", "reason": decision.reason})
+            return
+        reference = f"BB-{account.client.id}-AUTO-{at:%Y%m%dT%H%M}"
+        self._invoicing.issue_credit_invoice(connection, account.client, decision.amount, reference, at)
+        report.decisions.append(
+            {
+                "action": "auto_invoice",
+                "amount": str(decision.amount),
+                "reference": reference,
+                "reason": decision.reason,
+            }
+        )
+
+    def _settle_paid_invoices(self, connection: Connection, clients: list[Client], at: datetime) -> None:
+        """Paid invoices move money: an auto-invoice adds credit; a usage invoice settles its period."""
+        ids = [client.id for client in clients]
+        for invoice in invoice_store.paid_invoices_not_in_ledger(connection, ids):
+            occurred = invoice.paid_at or at
+            store.add_entry(
+                connection,
+                client_id=invoice.client_id,
+                kind="payment",
+                amount=invoice.paid_amount or invoice.total,
+                currency=invoice.currency,
+                reference=f"BB-PAID-{invoice.reference}",
+                description=f"payment of invoice {invoice.display_number}",
+                occurred_at=occurred,
+                now=at,
+            )
+            if invoice.kind == "usage" and invoice.period_end is not None:
+                store.add_entry(
+                    connection,
+                    client_id=invoice.client_id,
+                    kind="usage",
+                    amount=-invoice.total,
+                    currency=invoice.currency,
+                    reference=f"BB-SETTLED-{invoice.reference}",
+                    description=f"usage {invoice.reference} settled",
+                    occurred_at=occurred,
+                    now=at,
+                )
+                state = store.states(connection, [invoice.client_id])[invoice.client_id]
+                if state.settled_until is None or state.settled_until < invoice.period_end:
+                    store.save_state(connection, invoice.client_id, at, settled_until=invoice.period_end)
+
+
+def _cost(book: PriceBook, row: usage_store.ResourceTotal, problems: list[str]) -> Decimal:
+    try:
+        if row.source == "solusvm" and row.tokens is not None:
+            return row.tokens * book.solusvm_token_price()
+        return row.hours * book.hourly_cost("openstack", row.plan)
+    except MissingPrice as error:
+        problems.append(f"{error}; its usage is left out of the up-to-date credit")
+        return ZERO
+
+
+def _hourly(book: PriceBook, row: usage_store.ResourceTotal, problems: list[str]) -> Decimal:
+    try:
+        return book.hourly_cost("solusvm" if row.source == "solusvm" else "openstack", row.plan)
+    except MissingPrice as error:
+        problems.append(f"{error}; it is left out of the burn rate")
+        return ZERO
+
+
+def _hours(hours: Decimal | None) -> str:
+    return "-" if hours is None else f"{hours:.0f}"
+
+
+def _agreements(connection: Connection, ids: Iterable[int]) -> dict[int, bool]:
+    query = select(client_agreements.c.client_id, client_agreements.c.has_agreement).where(
+        client_agreements.c.client_id.in_(list(ids))
+    )
+    return {row.client_id: bool(row.has_agreement) for row in connection.execute(query)}
+
+
+def _open_invoices(connection: Connection, ids: list[int]) -> dict[int, list[invoice_store.StoredInvoice]]:
+    found: dict[int, list[invoice_store.StoredInvoice]] = {}
+    for invoice in invoice_store.unpaid_invoices_of_clients(connection, ids):
+        found.setdefault(invoice.client_id, []).append(invoice)
+    return found
+
+
+def auto_pay_verdict(config: Configuration, total: Decimal, up_to_date: Decimal) -> Verdict:
+    return can_auto_pay_invoice(config, total, up_to_date)
+
+
+__all__ = ["Account", "ClientReport", "CreditService", "Decision"]

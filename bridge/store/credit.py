@@ -1,0 +1,170 @@
+"""The credit ledger (every movement a row with a unique reference) and each client's credit state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bridge.store.tables import client_credit_states, client_notifications, ledger_entries
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    client_id: int
+    kind: str
+    amount: Decimal
+    currency: str
+    reference: str
+    description: str
+    occurred_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CreditStateRow:
+    client_id: int
+    settled_until: datetime | None = None
+    under_limit_since: datetime | None = None
+    suspended_at: datetime | None = None
+    shelved: bool = False
+    terminated_at: datetime | None = None
+    notifications_sent: str = ""
+    auto_invoicing: str | None = None
+    auto_invoice_amount: Decimal | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def thresholds_sent(self) -> frozenset[int]:
+        return frozenset(int(part) for part in self.notifications_sent.split(",") if part)
+
+
+def add_entry(
+    connection: Connection,
+    *,
+    client_id: int,
+    kind: str,
+    amount: Decimal,
+    currency: str,
+    reference: str,
+    description: str,
+    occurred_at: datetime,
+    now: datetime,
+) -> bool:
+    """Record a movement once: False when the reference is already in the ledger (a retry, a re-run)."""
+    if (
+        connection.scalar(select(ledger_entries.c.id).where(ledger_entries.c.reference == reference))
+        is not None
+    ):
+        return False
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(ledger_entries).values(
+                    client_id=client_id,
+                    kind=kind,
+                    amount=amount,
+                    currency=currency,
+                    reference=reference,
+                    description=description,
+                    occurred_at=occurred_at,
+                    created_at=now,
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def balances(connection: Connection, client_ids: Iterable[int]) -> dict[int, Decimal]:
+    """Each client's credit: the sum of its ledger rows (summed here, exactly, on every database)."""
+    ids = list(client_ids)
+    totals = {client_id: Decimal(0) for client_id in ids}
+    if ids:
+        query = select(ledger_entries.c.client_id, ledger_entries.c.amount).where(
+            ledger_entries.c.client_id.in_(ids)
+        )
+        for row in connection.execute(query):
+            totals[row.client_id] += row.amount
+    return totals
+
+
+def entries(connection: Connection, client_id: int, limit: int = 50) -> list[LedgerEntry]:
+    query = (
+        select(ledger_entries)
+        .where(ledger_entries.c.client_id == client_id)
+        .order_by(ledger_entries.c.occurred_at.desc(), ledger_entries.c.id.desc())
+        .limit(limit)
+    )
+    return [LedgerEntry(**row._mapping) for row in connection.execute(query)]
+
+
+def states(connection: Connection, client_ids: Iterable[int]) -> dict[int, CreditStateRow]:
+    ids = list(client_ids)
+    found = {client_id: CreditStateRow(client_id) for client_id in ids}
+    if ids:
+        for row in connection.execute(
+            select(client_credit_states).where(client_credit_states.c.client_id.in_(ids))
+        ):
+            found[row.client_id] = CreditStateRow(**row._mapping)
+    return found
+
+
+def save_state(
+    connection: Connection, client_id: int, now: datetime, *, exists: bool | None = None, **values: Any
+) -> None:
+    """Insert or update the client's credit state; ``exists`` saves the lookup when the caller knows."""
+    values = {**values, "updated_at": now}
+    if exists is None:
+        exists = (
+            connection.scalar(
+                select(client_credit_states.c.client_id).where(client_credit_states.c.client_id == client_id)
+            )
+            is not None
+        )
+    if not exists:
+        defaults: dict[str, Any] = {"shelved": False, "notifications_sent": ""}
+        connection.execute(insert(client_credit_states).values(client_id=client_id, **{**defaults, **values}))
+    else:
+        connection.execute(
+            update(client_credit_states).where(client_credit_states.c.client_id == client_id).values(**values)
+        )
+
+
+def record_notification(
+    connection: Connection,
+    *,
+    client_id: int,
+    reference: str,
+    kind: str,
+    subject: str,
+    body: str,
+    channel: str,
+    now: datetime,
+) -> bool:
+    """Remember a notification once (by reference); False when it was already sent."""
+    if (
+        connection.scalar(
+            select(client_notifications.c.id).where(client_notifications.c.reference == reference)
+        )
+        is not None
+    ):
+        return False
+    connection.execute(
+        insert(client_notifications).values(
+            client_id=client_id,
+            reference=reference,
+            kind=kind,
+            subject=subject,
+            body=body,
+            channel=channel,
+            created_at=now,
+        )
+    )
+    return True
