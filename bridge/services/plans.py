@@ -1,0 +1,728 @@
+"""Assigning pricing plans and adding discounts, and recalculating the invoices they reach (seed 003).
+
+What "the open invoice" means here. The bridge bills post-pay: a period's usage invoice is issued after the
+period ends (bridge/services/invoicing.py), so the current period has no invoice in the store yet. Its
+*open invoice* is the invoice that period's usage so far would make; a plan or discount given with
+``--start current-period`` replaces it in the sense that the invoice, when issued, is computed with the new
+terms from the period's start (``--dry-run`` shows it before and after). ``--start previous-period``
+reaches the invoice already issued for the previous period, allowed only while it is in its grace period
+(``billing.grace_period_days`` after the period ended): that invoice, being issued and immutable, is never
+edited. It is cancelled and replaced by a new invoice computed from all the period's usage with the new
+terms, under the next reference (``BB-<client>-<label>-R1``, ``-R2``, ...), with a new number and
+``replaces_id`` pointing at the old one; late usage of earlier periods it carried is carried over
+unchanged. A paid invoice, or one whose period's late usage was billed on a later invoice, is refused.
+Any other start applies from that moment on, splitting the period it falls in (bridge/domain/plans.py).
+
+WHMCS. When the replaced invoice went to WHMCS, the replacement goes through the outbox in the same
+transaction: if the old invoice's create_invoice row is still pending (never sent, so WHMCS holds nothing
+to edit) it is withdrawn; otherwise a ``cancel_invoice`` row (reference ``<old reference>-cancel``) cancels
+it in WHMCS, after looking it up by reference. Then a create_invoice row issues the replacement. Drafts
+never stand in WHMCS (the create_invoice effect publishes its draft at once), so "edit a draft" is the
+withdrawn row; everything sent is cancelled and re-issued, each exactly once through the outbox.
+
+A recalculation that would change nothing (the same terms given again, or an invoice that already has
+them) changes nothing, so re-running a command is harmless.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine
+
+from bridge.clock import Clock
+from bridge.domain.clients import OWNER_LINK_KIND, Client
+from bridge.domain.cycles import BillingCycle, anniversary_cycle_containing, calendar_cycle_containing
+from bridge.domain.invoicing import DraftResult, InvoiceDraft
+from bridge.domain.money import parse_money
+from bridge.domain.plans import (
+    DEFAULT_PLAN,
+    DISCOUNT_SOURCES,
+    ClientTerms,
+    CopiedLine,
+    Discount,
+    PlanAssignment,
+    PriceSchedule,
+    ResolvedStart,
+    draft_with_terms,
+    resolve_start,
+)
+from bridge.domain.pricing import PriceBook
+from bridge.errors import InputError
+from bridge.logs import get_logger
+from bridge.services.clients import ClientService
+from bridge.services.invoicing import InvoicingService, invoice_items, random_proforma_number, render_number
+from bridge.settings import ConfigurationSettings, Settings
+from bridge.store import invoices as invoice_store
+from bridge.store import plans as store
+from bridge.store import usage as usage_store
+from bridge.store.invoices import StoredInvoice, StoredLine
+from bridge.store.outbox import EffectKind, enqueue
+from bridge.usage.records import Source, UsageRecord, Window
+
+log = get_logger(__name__)
+
+InvoiceState = Literal["open", "issued", "not issued"]
+Books = dict[str, PriceBook]
+
+
+@dataclass(frozen=True)
+class LineView:
+    """One invoice line as the client reads it."""
+
+    reference: str
+    description: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class InvoiceChange:
+    """One invoice before and after the new terms.
+
+    ``state``: ``open`` (the current period, not issued yet), ``issued`` (the previous period's invoice),
+    ``not issued`` (the previous period has no invoice yet: it will be issued with the new terms).
+    ``action`` says what was (or, on a dry run, would be) done; ``replacement`` is the new invoice's
+    reference when the issued one is replaced. ``problems`` lists usage that could not be priced.
+    """
+
+    period: str
+    state: InvoiceState
+    currency: str
+    old_total: Decimal
+    new_total: Decimal
+    old_lines: tuple[LineView, ...]
+    new_lines: tuple[LineView, ...]
+    action: str
+    reference: str | None = None
+    replacement: str | None = None
+    replacement_number: str | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def difference(self) -> Decimal:
+        return self.new_total - self.old_total
+
+
+@dataclass(frozen=True)
+class Recalculation:
+    """What a plan assignment or discount did: whether the terms changed, and each invoice it reaches."""
+
+    client: Client
+    change: str
+    start: ResolvedStart
+    recorded: bool
+    dry_run: bool
+    invoices: tuple[InvoiceChange, ...]
+
+
+@dataclass(frozen=True)
+class PlanView:
+    name: str
+    description: str
+    flavors: dict[str, Decimal]
+    token_price: Decimal | None
+    fees: dict[str, Decimal]
+
+
+def client_cycle(settings: Settings, client: Client, instant: datetime) -> BillingCycle:
+    """The client's usage billing cycle containing ``instant``: calendar months or its anniversary."""
+    config = configuration_of(settings, client)
+    zone = settings.billing.zone()
+    if config.billing_cycle_calendar:
+        return calendar_cycle_containing(instant, zone)
+    return anniversary_cycle_containing(instant, client.created_at.astimezone(zone).day, zone)
+
+
+def configuration_of(settings: Settings, client: Client) -> ConfigurationSettings:
+    return settings.configurations.get(client.configuration, settings.configurations["default"])
+
+
+def issuer_of(settings: Settings, config: ConfigurationSettings) -> str:
+    """``bridge`` when the bridge issues the configuration's invoices, ``whmcs`` when WHMCS does."""
+    internal = config.generate_invoices
+    if internal is None:
+        internal = settings.billing.generate_invoices
+    return "bridge" if internal else "whmcs"
+
+
+class PlansService:
+    """Plan assignments and discounts, and the recalculation of the invoices they reach (module docstring).
+
+    Each change runs in one transaction with the client's row locked, so a recalculation and its outbox
+    rows are written together or not at all, and ``--dry-run`` is the same work rolled back.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        settings: Settings,
+        clients: ClientService,
+        invoicing: InvoicingService,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._settings = settings
+        self._clients = clients
+        self._invoicing = invoicing
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def plans(self) -> list[PlanView]:
+        """The default plan ([pricing]) and every ``[plans.<name>]``, by name after the default."""
+        pricing = self._settings.pricing
+        found = [
+            PlanView(DEFAULT_PLAN, "the [pricing] price book", dict(pricing.flavors), pricing.token_price, {})
+        ]
+        for name, plan in sorted(self._settings.plans.items()):
+            found.append(
+                PlanView(name, plan.description, dict(plan.flavors), plan.token_price, dict(plan.fees))
+            )
+        return found
+
+    def terms(self, client_ref: str) -> tuple[Client, ClientTerms]:
+        client = self._clients.get(client_ref)
+        with self._engine.connect() as connection:
+            return client, store.terms_of_client(connection, client.id)
+
+    # -- changing ----------------------------------------------------------------------------------------
+
+    def assign(self, client_ref: str, plan: str, start: str, *, dry_run: bool = False) -> Recalculation:
+        """Put the client on ``plan`` from ``start`` and recalculate the invoices that reaches."""
+        plan = plan.strip()
+        if plan != DEFAULT_PLAN and plan not in self._settings.plans:
+            known = ", ".join([DEFAULT_PLAN, *sorted(self._settings.plans)])
+            raise InputError(
+                f"plan {plan!r} is not defined; use one of: {known} (add a [plans.{plan}] table to define it)"
+            )
+        client = self._clients.get(client_ref)
+
+        def record(connection: Connection, at: datetime) -> None:
+            store.insert_assignment(connection, client.id, PlanAssignment(plan, at), self._clock.now())
+
+        return self._change(
+            client,
+            f"plan {plan}",
+            start,
+            lambda terms, at: terms.with_assignment(plan, at),
+            record,
+            dry_run=dry_run,
+        )
+
+    def add_discount(
+        self,
+        client_ref: str,
+        *,
+        percent: str | None,
+        amount: str | None,
+        start: str,
+        end: datetime | None = None,
+        source: str | None = None,
+        resource_kind: str | None = None,
+        dry_run: bool = False,
+    ) -> Recalculation:
+        """Give the client a discount from ``start`` and recalculate the invoices that reaches."""
+        if (percent is None) == (amount is None):
+            raise InputError(
+                "give exactly one of --percent (e.g. --percent 10) or --amount (e.g. --amount 5.00)"
+            )
+        option, text = ("--percent", percent) if percent is not None else ("--amount", amount)
+        assert text is not None
+        try:
+            value = parse_money(text)
+        except ValueError as error:
+            raise InputError(f"{option}: {error}") from None
+        kind: Literal["percentage", "fixed"] = "percentage" if percent is not None else "fixed"
+        if kind == "percentage" and not Decimal(0) < value <= Decimal(100):
+            raise InputError(
+                f"--percent {text} is not a percentage above 0 and at most 100; e.g. --percent 10"
+            )
+        if kind == "fixed" and value <= 0:
+            raise InputError(f"--amount {text} is not an amount above 0; e.g. --amount 5.00")
+        if source is not None and source not in DISCOUNT_SOURCES:
+            raise InputError(f"--source {source!r} is unknown; use one of {', '.join(DISCOUNT_SOURCES)}")
+        if resource_kind is not None and not resource_kind.strip():
+            raise InputError(
+                "--resource-kind is empty; give a flavor, a SolusVM plan id or a subscription name"
+            )
+        resource_kind = resource_kind.strip() if resource_kind is not None else None
+        client = self._clients.get(client_ref)
+        label = Discount(kind, value, self._clock.now(), None, source, resource_kind).label
+
+        def discount_from(at: datetime) -> Discount:
+            if end is not None and end <= at:
+                raise InputError(
+                    f"--end {end.isoformat()} is not after the start {at.isoformat()}; "
+                    "give a later end or none"
+                )
+            return Discount(kind, value, at, end, source, resource_kind)
+
+        def record(connection: Connection, at: datetime) -> None:
+            store.insert_discount(connection, client.id, discount_from(at), self._clock.now())
+
+        return self._change(
+            client,
+            f"discount {label}",
+            start,
+            lambda terms, at: terms.with_discount(discount_from(at)),
+            record,
+            dry_run=dry_run,
+        )
+
+    def _change(
+        self,
+        client: Client,
+        change: str,
+        start_text: str,
+        terms_after: Callable[[ClientTerms, datetime], ClientTerms],
+        record: Callable[[Connection, datetime], None],
+        *,
+        dry_run: bool,
+    ) -> Recalculation:
+        now = self._clock.now()
+        current = client_cycle(self._settings, client, now)
+        try:
+            start = resolve_start(start_text, now, current, self._settings.billing.grace_period_days)
+        except ValueError as error:
+            raise InputError(str(error)) from None
+        config = configuration_of(self._settings, client)
+        books = self._books(client)  # read before the transaction: it must not open a second connection
+        with self._engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                store.lock_client(connection, client.id)
+                old = store.terms_of_client(connection, client.id)
+                new = terms_after(old, start.at)
+                recorded = new != old
+                if recorded:
+                    record(connection, start.at)
+                invoices: list[InvoiceChange] = []
+                if start.reaches_previous:
+                    invoices.append(
+                        self._issued(connection, client, config, books, start.previous, old, new, dry_run)
+                    )
+                invoices.append(self._open(connection, client, config, books, current, old, new))
+            except BaseException:
+                transaction.rollback()
+                raise
+            if dry_run:
+                transaction.rollback()
+            else:
+                transaction.commit()
+        if recorded and not dry_run:
+            log.info("client terms changed", client=client.id, change=change, start=start.at.isoformat())
+        return Recalculation(client, change, start, recorded, dry_run, tuple(invoices))
+
+    # -- the invoices a change reaches -------------------------------------------------------------------
+
+    def _open(
+        self,
+        connection: Connection,
+        client: Client,
+        config: ConfigurationSettings,
+        books: Books,
+        cycle: BillingCycle,
+        old: ClientTerms,
+        new: ClientTerms,
+    ) -> InvoiceChange:
+        """The current period's open invoice: its usage so far, under the old terms and the new."""
+        records = self._records(connection, client, cycle.start, min(cycle.end, self._clock.now()))
+        before = self._draft(client, config, books, cycle, records, old)
+        after = self._draft(client, config, books, cycle, records, new)
+        same = _views(before.draft.lines) == _views(after.draft.lines)
+        return InvoiceChange(
+            period=cycle.label,
+            state="open",
+            currency=client.currency,
+            old_total=before.draft.total,
+            new_total=after.draft.total,
+            old_lines=_views(before.draft.lines),
+            new_lines=_views(after.draft.lines),
+            action="unchanged" if same else "computed with the new terms when issued",
+            problems=_problems(after),
+        )
+
+    def _issued(
+        self,
+        connection: Connection,
+        client: Client,
+        config: ConfigurationSettings,
+        books: Books,
+        cycle: BillingCycle,
+        old: ClientTerms,
+        new: ClientTerms,
+        dry_run: bool,
+    ) -> InvoiceChange:
+        """The previous period's invoice, in its grace period: replaced if the new terms change it."""
+        records = self._records(connection, client, cycle.start, cycle.end)
+        standing = store.standing_usage_invoice(connection, client.id, cycle.start)
+        if standing is None:
+            before = self._draft(client, config, books, cycle, records, old)
+            after = self._draft(client, config, books, cycle, records, new)
+            same = _views(before.draft.lines) == _views(after.draft.lines)
+            return InvoiceChange(
+                period=cycle.label,
+                state="not issued",
+                currency=client.currency,
+                old_total=before.draft.total,
+                new_total=after.draft.total,
+                old_lines=_views(before.draft.lines),
+                new_lines=_views(after.draft.lines),
+                action="unchanged" if same else "issued with the new terms",
+                problems=_problems(after),
+            )
+        self._require_replaceable(connection, client, cycle, standing)
+        result = self._draft(client, config, books, cycle, records, new)
+        if result.held:
+            reasons = "; ".join(_problems(result))
+            raise InputError(
+                f"the recalculated invoice of {cycle.label} cannot be priced ({reasons}); fix the settings "
+                "and try again. Nothing was changed"
+            )
+        carried = [_copied(line, client.currency, cycle.zone) for line in standing.lines if line.late]
+        draft = InvoiceDraft(str(client.id), client.currency, cycle, (*result.draft.lines, *carried))
+        old_lines = tuple(
+            LineView(line.line_reference, line.description, line.amount) for line in standing.lines
+        )
+        new_lines = _views(draft.lines)
+        change = InvoiceChange(
+            period=cycle.label,
+            state="issued",
+            currency=client.currency,
+            old_total=standing.total,
+            new_total=draft.total,
+            old_lines=old_lines,
+            new_lines=new_lines,
+            action="unchanged",
+            reference=standing.reference,
+        )
+        if _same(old_lines, new_lines):
+            return change
+        reference = _replacement_reference(connection, standing.reference)
+        if dry_run:
+            return _with(change, action="would be cancelled and replaced", replacement=reference)
+        number = self._replace(connection, client, config, standing, draft, reference)
+        return _with(
+            change, action="cancelled and replaced", replacement=reference, replacement_number=number
+        )
+
+    def _require_replaceable(
+        self, connection: Connection, client: Client, cycle: BillingCycle, standing: StoredInvoice
+    ) -> None:
+        if standing.status == "paid":
+            raise InputError(
+                f"invoice {standing.display_number} of {cycle.label} is paid, so it is not recalculated; "
+                "give the plan or discount with --start current-period (or credit the client). "
+                "Nothing was changed"
+            )
+        later = store.late_lines_elsewhere(connection, client.id, cycle.start, standing.id)
+        if later:
+            raise InputError(
+                f"late usage of {cycle.label} was billed on {', '.join(later)} already, so "
+                f"{standing.reference} cannot be recalculated alone; use --start current-period. "
+                "Nothing was changed"
+            )
+
+    def _replace(
+        self,
+        connection: Connection,
+        client: Client,
+        config: ConfigurationSettings,
+        standing: StoredInvoice,
+        draft: InvoiceDraft,
+        reference: str,
+    ) -> str | None:
+        """Cancel ``standing`` and issue ``draft`` in its place as ``reference``; its number, if any."""
+        now = self._clock.now()
+        invoice_store.set_status(connection, standing.id, status="cancelled")
+        issued = issue_invoice(
+            connection,
+            settings=self._settings,
+            client=client,
+            config=config,
+            reference=reference,
+            kind="usage",
+            period=(draft.cycle.start, draft.cycle.end),
+            issuer=standing.issuer,
+            lines=line_rows(draft),
+            total=draft.total,
+            items=invoice_items(draft, config.invoice_detail),
+            notes=f"{reference}: usage {draft.cycle.label} (recalculated)",
+            replaces_id=standing.id,
+            now=now,
+            before_push=lambda: self._cancel_in_whmcs(connection, client, standing, now),
+        )
+        log.info(
+            "invoice replaced",
+            client=client.id,
+            replaced=standing.reference,
+            replacement=reference,
+            old_total=str(standing.total),
+            new_total=str(draft.total),
+        )
+        return issued.number
+
+    def _cancel_in_whmcs(
+        self, connection: Connection, client: Client, standing: StoredInvoice, now: datetime
+    ) -> None:
+        """Withdraw the old invoice's push if it never went out; otherwise cancel it in WHMCS (outbox)."""
+        if store.withdraw_unsent_push(connection, standing.reference, now):
+            return
+        enqueue(
+            connection,
+            client_id=client.id,
+            kind=EffectKind.CANCEL_INVOICE,
+            reference=f"{standing.reference}-cancel",
+            payload={"invoice_reference": standing.reference, "remote_id": standing.remote_id},
+            now=now,
+        )
+
+    # -- helpers -----------------------------------------------------------------------------------------
+
+    def _books(self, client: Client) -> Books:
+        """The price book of the default plan and of every configured plan, for the client's configuration."""
+        book_of = functools.partial(self._invoicing.price_book, client.configuration)
+        return {plan: book_of(plan) for plan in [DEFAULT_PLAN, *self._settings.plans]}
+
+    def _draft(
+        self,
+        client: Client,
+        config: ConfigurationSettings,
+        books: Books,
+        cycle: BillingCycle,
+        records: Sequence[UsageRecord],
+        terms: ClientTerms,
+    ) -> DraftResult:
+        def book_of(plan: str) -> PriceBook:
+            if plan not in books:
+                raise ValueError(
+                    f"pricing plan {plan!r} is not in the settings; add [plans.{plan}] back or assign the "
+                    "client another plan"
+                )
+            return books[plan]
+
+        try:
+            schedule = PriceSchedule.build(terms, book_of)
+            return draft_with_terms(
+                str(client.id),
+                client.currency,
+                cycle,
+                records,
+                schedule,
+                billable_seconds_per_month=config.billable_seconds_per_month or None,
+            )
+        except ValueError as error:
+            raise InputError(f"client {client.id} cannot be priced: {error}") from None
+
+    def _records(
+        self, connection: Connection, client: Client, start: datetime, end: datetime
+    ) -> list[UsageRecord]:
+        owners = [
+            (source, owner) for source, kind in OWNER_LINK_KIND.items() for owner in client.external_ids(kind)
+        ]
+        if end <= start:
+            return []
+        return [
+            UsageRecord(
+                source=_source(row.source),
+                resource_id=row.resource_id,
+                resource_name=row.resource_name,
+                owner=row.owner,
+                plan=row.plan,
+                window=Window(row.window_start, row.window_end),
+                hours=row.hours,
+                tokens=row.tokens,
+            )
+            for row in usage_store.usage_of_owners(connection, owners, start, end)
+            if row.window_end <= end
+        ]
+
+
+# -- issuing an invoice (replacements here, recurring charges in periods.py) -------------------------------
+
+
+@dataclass(frozen=True)
+class Issued:
+    """An invoice just written: its id, and the number the client sees (None when WHMCS numbers it)."""
+
+    id: int
+    number: str | None
+
+
+def issue_invoice(
+    connection: Connection,
+    *,
+    settings: Settings,
+    client: Client,
+    config: ConfigurationSettings,
+    reference: str,
+    kind: str,
+    period: tuple[datetime, datetime] | None,
+    issuer: str,
+    lines: list[dict[str, Any]],
+    total: Decimal,
+    items: list[tuple[str, Decimal]],
+    notes: str,
+    now: datetime,
+    replaces_id: int | None = None,
+    before_push: Callable[[], None] = lambda: None,
+) -> Issued:
+    """Write one invoice dated ``now`` in the caller's transaction, numbered by the bridge (``issuer``
+    ``bridge``, its configuration's numbering) or with its create_invoice outbox row (``whmcs``).
+
+    ``before_push`` runs just before that row is written (a replaced invoice's cancellation goes first).
+    """
+    zone = settings.billing.zone()
+    number, proforma = (None, None)
+    if issuer == "bridge":
+        number, proforma = _numbers(connection, client, config, reference, now.astimezone(zone))
+    due_at = now + timedelta(days=config.invoice_due_days)
+    invoice_id = invoice_store.insert_invoice(
+        connection,
+        {
+            "client_id": client.id,
+            "reference": reference,
+            "kind": kind,
+            "period_start": period[0] if period else None,
+            "period_end": period[1] if period else None,
+            "currency": client.currency,
+            "status": "unpaid",
+            "issuer": issuer,
+            "series": client.configuration if issuer == "bridge" else None,
+            "number": number,
+            "proforma_number": proforma,
+            "issued_at": now,
+            "due_at": due_at,
+            "total": total,
+            "replaces_id": replaces_id,
+            "created_at": now,
+        },
+        lines,
+    )
+    if issuer != "whmcs":
+        return Issued(invoice_id, number or proforma)
+    before_push()
+    enqueue(
+        connection,
+        client_id=client.id,
+        kind=EffectKind.CREATE_INVOICE,
+        reference=reference,
+        payload={
+            "invoice_reference": reference,
+            "date": now.astimezone(zone).date().isoformat(),
+            "due_date": due_at.astimezone(zone).date().isoformat(),
+            "items": [{"description": text, "amount": amount, "taxed": False} for text, amount in items],
+            "notes": notes,
+        },
+        now=now,
+    )
+    return Issued(invoice_id, None)
+
+
+def _numbers(
+    connection: Connection, client: Client, config: ConfigurationSettings, reference: str, local: datetime
+) -> tuple[str | None, str | None]:
+    """(fiscal number, proforma number) as the configuration's invoicing option says (as invoicing does)."""
+    if config.invoicing_option == "always_fiscal":
+        sequence = invoice_store.take_number(
+            connection, f"fiscal:{client.configuration}", config.next_fiscal_number
+        )
+        return render_number(config.fiscal_number_format, sequence, local), None
+    if config.invoicing_option == "proforma_then_fiscal":
+        sequence = invoice_store.take_number(connection, f"proforma:{client.configuration}", 1)
+        return None, render_number(config.proforma_number_format, sequence, local)
+    return None, random_proforma_number(reference)
+
+
+def line_rows(draft: InvoiceDraft) -> list[dict[str, Any]]:
+    """The stored lines of a usage draft, in its line order."""
+    return [
+        {
+            "position": position,
+            "line_reference": line.reference,
+            "source": line.source,
+            "resource_id": line.resource_id,
+            "resource_name": line.resource_name,
+            "plan": line.plan,
+            "period_start": line.period.start,
+            "period_end": line.period.end,
+            "hours": line.hours.quantize(Decimal("0.00000001")),
+            "billed_hours": line.billed_hours,
+            "unit_price": line.unit_price,
+            "tokens_per_hour": line.tokens_per_hour,
+            "tokens": line.tokens,
+            "amount": line.amount,
+            "capped": line.capped,
+            "late": line.late,
+            "description": line.description(),
+        }
+        for position, line in enumerate(draft.lines, 1)
+    ]
+
+
+def _replacement_reference(connection: Connection, reference: str) -> str:
+    """``BB-1-2022-10`` -> ``BB-1-2022-10-R1``; the next ``-R<n>`` when replacements exist already."""
+    base = re.sub(r"-R\d+$", "", reference)
+    taken = [
+        int(match.group(1))
+        for found in store.references_starting(connection, f"{base}-R")
+        if (match := re.fullmatch(re.escape(base) + r"-R(\d+)", found))
+    ]
+    return f"{base}-R{max(taken, default=0) + 1}"
+
+
+def _copied(line: StoredLine, currency: str, zone: str) -> CopiedLine:
+    return CopiedLine(
+        source=_source(line.source),
+        resource_id=line.resource_id,
+        resource_name=line.resource_name,
+        plan=line.plan,
+        period=BillingCycle(line.period_start, line.period_end, zone),
+        hours=line.hours,
+        billed_hours=line.billed_hours,
+        unit_price=line.unit_price,
+        amount=line.amount,
+        currency=currency,
+        capped=line.capped,
+        tokens_per_hour=line.tokens_per_hour,
+        tokens=line.tokens,
+        late=line.late,
+        stored_reference=line.line_reference,
+        stored_description=line.description,
+    )
+
+
+def _views(lines: Sequence[Any]) -> tuple[LineView, ...]:
+    return tuple(LineView(line.reference, line.description(), line.amount) for line in lines)
+
+
+def _same(old: Sequence[LineView], new: Sequence[LineView]) -> bool:
+    def key(view: LineView) -> tuple[str, str, Decimal]:
+        return (view.reference, view.description, view.amount.normalize())
+
+    return sorted(map(key, old)) == sorted(map(key, new))
+
+
+def _problems(result: DraftResult) -> tuple[str, ...]:
+    return tuple(
+        f"{error.source} {error.resource_name} ({error.resource_id}): {error.reason}"
+        for error in result.errors
+    )
+
+
+def _with(change: InvoiceChange, **values: Any) -> InvoiceChange:
+    return replace(change, **values)
+
+
+def _source(value: str) -> Source:
+    if value == "openstack":
+        return "openstack"
+    if value == "solusvm":
+        return "solusvm"
+    raise ValueError(f"unknown usage source {value!r} in the store")
