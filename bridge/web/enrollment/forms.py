@@ -1,0 +1,112 @@
+"""The sign-up form: what each field must be, and messages a person can act on.
+
+The password is checked for length, a mix of letters and digits, and the obvious guesses (the email's
+name, the person's name, well-known passwords). It is never echoed back into the form or a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import SecretStr
+
+from bridge.services.enrollment import SignUp
+
+MAX_NAME = 200
+MAX_EMAIL = 254
+MAX_PASSWORD = 128
+COMMON_PASSWORDS = frozenset(
+    {
+        "password",
+        "password1",
+        "password12",
+        "password123",
+        "passw0rd",
+        "p@ssw0rd",
+        "qwerty123",
+        "qwertyuiop",
+        "1q2w3e4r5t",
+        "123456789a",
+        "a123456789",
+        "abc1234567",
+        "iloveyou1",
+        "letmein123",
+        "welcome123",
+        "changeme123",
+        "admin12345",
+        "solusvm123",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SignUpForm:
+    """The outcome of reading the form: a :class:`SignUp`, or the errors per field and the values to show
+    again (never the password)."""
+
+    sign_up: SignUp | None
+    errors: dict[str, str] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)
+
+
+def read_sign_up(form: Mapping[str, str], *, min_length: int) -> SignUpForm:
+    name = " ".join(form.get("name", "").split())
+    company = " ".join(form.get("company", "").split())
+    raw_email = form.get("email", "").strip()
+    password = form.get("password", "")
+    confirm = form.get("password_confirm", "")
+    values = {"name": name, "company": company, "email": raw_email}
+    errors: dict[str, str] = {}
+
+    if not name:
+        errors["name"] = "Enter your name."
+    elif len(name) > MAX_NAME or not name.isprintable():
+        errors["name"] = f"Enter your name in at most {MAX_NAME} ordinary characters."
+    if len(company) > MAX_NAME or not company.isprintable():
+        errors["company"] = f"Enter the company name in at most {MAX_NAME} ordinary characters."
+
+    email = ""
+    if not raw_email:
+        errors["email"] = "Enter your email address."
+    else:
+        try:
+            email = validate_email(raw_email, check_deliverability=False).normalized.lower()
+        except EmailNotValidError:
+            errors["email"] = "Enter a valid email address, like name@example.com."
+        else:
+            if len(email) > MAX_EMAIL:
+                errors["email"] = f"Enter an email address of at most {MAX_EMAIL} characters."
+
+    problem = password_problem(password, min_length=min_length, email=email or raw_email, name=name)
+    if problem:
+        errors["password"] = problem
+    elif password != confirm:
+        errors["password_confirm"] = "The two passwords differ; type the same password twice."
+
+    if errors:
+        return SignUpForm(None, errors, values)
+    return SignUpForm(
+        SignUp(name=name, company=company, email=email, password=SecretStr(password)), {}, values
+    )
+
+
+def password_problem(password: str, *, min_length: int, email: str, name: str) -> str | None:
+    """Why the password is too weak, or None."""
+    if not password:
+        return "Choose a password."
+    if len(password) < min_length:
+        return f"Use at least {min_length} characters for the password."
+    if len(password) > MAX_PASSWORD:
+        return f"Use at most {MAX_PASSWORD} characters for the password."
+    if not any(char.isalpha() for char in password) or not any(char.isdigit() for char in password):
+        return "Use both letters and digits in the password."
+    lowered = password.casefold()
+    if lowered in COMMON_PASSWORDS or len(set(lowered)) < 4:
+        return "This password is too easy to guess; choose another."
+    local_part = email.split("@", 1)[0].casefold()
+    guesses = [local_part, *name.casefold().split()]
+    if any(len(guess) >= 4 and guess in lowered for guess in guesses):
+        return "Do not use your name or email address in the password."
+    return None
