@@ -97,8 +97,8 @@ def run_month_end(directory: Path) -> None:
     """The child process: invoice October 2022 for every client, then print time and peak RSS."""
     from bridge.bootstrap import build_app
     from bridge.clock import FixedClock
-    from bridge.services.invoicing import InvoicingService
     from bridge.logs import configure
+    from bridge.services.invoicing import InvoicingService
     from bridge.settings import load_settings
 
     configure("warning", "json")

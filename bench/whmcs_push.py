@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,10 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bridge.clock import FixedClock
 from bridge.domain.clients import LinkKind
 from bridge.logs import configure as configure_logging
+from bridge.services.invoicing import enqueue_create_invoice
 from bridge.settings import parse_settings
 from bridge.store import clients as client_store
 from bridge.store.database import make_engine, migrate
-from bridge.store.outbox import EffectKind, OutboxState, enqueue, list_rows
+from bridge.store.outbox import OutboxState, list_rows
 from bridge.store.tables import invoices
 from bridge.sync.outbox import OutboxPusher
 from bridge.whmcs import WhmcsClient
@@ -92,18 +93,14 @@ def prepare(url: str, fake: FakeWhmcs, invoice_count: int, client_count: int) ->
                     created_at=NOW,
                 )
             )
-            enqueue(
+            enqueue_create_invoice(
                 connection,
                 client_id=client_id,
-                kind=EffectKind.CREATE_INVOICE,
                 reference=reference,
-                payload={
-                    "invoice_reference": reference,
-                    "date": "2022-11-01",
-                    "due_date": "2022-11-15",
-                    "items": [{"description": f"usage {reference}", "amount": amount, "taxed": False}],
-                    "notes": f"{reference}: usage",
-                },
+                issued_on=date(2022, 11, 1),
+                due_on=date(2022, 11, 15),
+                items=[(f"usage {reference}", amount)],
+                notes=f"{reference}: usage",
                 now=NOW,
             )
     engine.dispose()

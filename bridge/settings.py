@@ -11,12 +11,22 @@ import os
 import tomllib
 from datetime import datetime
 from decimal import Decimal
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
 
@@ -77,6 +87,11 @@ class BillingSettings(Section):
     currency: str = Field("USD", description="ISO 4217 code of new clients' currency")
     generate_invoices: bool = Field(True, description="issue invoices in the bridge; false = push to WHMCS")
     catch_up_cycles: int = Field(3, ge=0, le=36, description="earlier cycles an invoice run also catches up")
+    credit_auto_invoicing: bool = Field(True, description="the credit auto-invoicing feature (seed 000)")
+    auto_invoice_lead_time_hours: int = Field(120, ge=1, description="hours before credit runs out")
+    grace_period_days: int = Field(
+        3, ge=0, le=27, description="days after a period ends in which its invoice may be recalculated"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -124,6 +139,106 @@ def split_address(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+class EnrollmentSettings(Section):
+    """The sign-up pages and single sign-on into SolusVM (seed 002), served on their own address.
+
+    ``public_url`` is the address customers use (behind the reverse proxy); links in mails and the
+    WHMCS panel are built from it, never from a request's Host header. Empty: ``http://<listen>``.
+    ``secret_key`` signs the session cookie and the links; unset, a random key is kept in
+    ``<state_dir>/enrollment.key``. ``smtp_host`` empty writes mails as files to ``mail_sink_dir``.
+    """
+
+    section = "enrollment"
+
+    enabled: bool = Field(True, description="serve the sign-up pages (on loopback unless listen says else)")
+    listen: str = Field("127.0.0.1:9181", description='"host:port" of the sign-up pages')
+    public_url: str = Field("", description="the address customers use; empty = http://<listen>")
+    company_name: str = Field("", description="shown on the pages and in mails")
+    logo_url: str = Field("", description="https URL or /path of the logo; empty = the name only")
+    template_dir: str = Field("", description="directory of templates that replace the bundled ones")
+    terms_url: str = Field("", description="the Terms of Service; empty = the terms.html template")
+    terms_version: str = Field("1", min_length=1, max_length=64)
+    postpay_terms_url: str = Field("", description="post-pay T&C; empty = the postpay_terms.html template")
+    postpay_terms_version: str | None = Field(None, max_length=64, description="set to ask for post-pay T&C")
+    link_ttl_hours: int = Field(24, ge=1, le=168, description="lifetime of the mailed sign-up link")
+    sso_link_ttl_minutes: int = Field(30, ge=1, le=1440, description="lifetime of a one-time login link")
+    session_hours: int = Field(12, ge=1, le=720, description="how long a signed-in browser stays signed in")
+    secret_key: SecretStr | None = Field(None, description="signs cookies and links; 32+ characters")
+    panel_token: SecretStr | None = Field(None, description="Bearer token of the WHMCS panel endpoint")
+    smtp_host: str = Field("", description="SMTP server; empty = write mails to mail_sink_dir")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_from: str = Field("", description='From address, e.g. "Example Cloud <cloud@example.com>"')
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
+    mail_sink_dir: str = Field("", description="where mails go without SMTP; empty = <state_dir>/mail")
+    trusted_proxies: list[str] = Field(default_factory=list, description="proxies whose X-Forwarded-* count")
+    signup_limit_per_ip: int = Field(10, ge=1, description="sign-up and link requests per IP per window")
+    signup_limit_per_email: int = Field(3, ge=1, description="sign-up and link requests per email per window")
+    rate_limit_window_minutes: int = Field(60, ge=1, le=1440)
+    password_min_length: int = Field(10, ge=8, le=64)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, listen: str) -> str:
+        split_address(listen)
+        return listen
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str) -> str:
+        if not url:
+            return url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"{url!r} is not a base URL; use e.g. https://signup.example.com")
+        if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+            raise ValueError(f"{url!r} uses plain http; use https:// (the sign-up form carries passwords)")
+        return url.rstrip("/")
+
+    @field_validator("logo_url", "terms_url", "postpay_terms_url")
+    @classmethod
+    def _link(cls, url: str) -> str:
+        if url and not url.startswith(("https://", "http://", "/")):
+            raise ValueError(f"{url!r} is not a link; use an https:// URL or a /path on this site")
+        return url
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value()) < 32:
+            raise ValueError("is shorter than 32 characters; make one with `openssl rand -hex 32`")
+        return key
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{proxy!r} is not an IP address or network, e.g. 10.0.0.5 or 10.0.0.0/24"
+                ) from None
+        return proxies
+
+    @model_validator(mode="after")
+    def _complete(self) -> EnrollmentSettings:
+        if self.postpay_terms_url and self.postpay_terms_version is None:
+            raise ValueError("postpay_terms_url is set without postpay_terms_version; set both")
+        if self.smtp_host and not self.smtp_from:
+            raise ValueError('smtp_host is set without smtp_from; set e.g. smtp_from = "cloud@example.com"')
+        return self
+
+    def base_url(self) -> str:
+        """The address customers use, without a trailing slash."""
+        if self.public_url:
+            return self.public_url
+        host, port = split_address(self.listen)
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
 class ScheduleSettings(Section):
     """Cron expressions (minute hour day month weekday) in billing.timezone, or "off", per job."""
 
@@ -133,6 +248,13 @@ class ScheduleSettings(Section):
         "*/15 * * * *", description="collect usage; SolusVM uptime is observed on each run"
     )
     invoicing: str = Field("30 0 * * *", description="invoice ended cycles; calendar months end on the 1st")
+    push: str = Field("*/5 * * * *", description="push pending outbox rows to WHMCS")
+    payments_sync: str = Field("7 * * * *", description="read paid invoices and agreements from WHMCS")
+    process_clients: str = Field(
+        "*/10 * * * *", description="credit notifications, suspension, auto-invoices"
+    )
+    enrollment: str = Field("*/10 * * * *", description="create SolusVM users that sign-up had to defer")
+    recurring: str = Field("45 0 * * *", description="bill recurring fees of billing periods due today")
     housekeeping: str = Field("17 3 * * *", description="prune old job runs")
 
     @field_validator("*")
@@ -194,7 +316,69 @@ class PricingSettings(Section):
         return flavors
 
 
+class PlanSettings(Section):
+    """A named pricing plan (issue 8): prices that replace the default book's for clients assigned to it.
+
+    Flavors and the token price it leaves out are the default book's (with the client's configuration
+    overrides); ``fees`` prices recurring subscriptions by name, per billing period.
+    """
+
+    section = "plans"
+
+    description: str = Field("", description="what the plan is, for `billing-bridge plan list`")
+    token_price: Decimal | None = Field(None, ge=0, description="price of one SolusVM token")
+    flavors: dict[str, Decimal] = Field(
+        default_factory=dict, description="OpenStack flavor -> price per hour"
+    )
+    fees: dict[str, Decimal] = Field(
+        default_factory=dict, description="subscription name -> fee per billing period"
+    )
+
+    @field_validator("flavors", "fees")
+    @classmethod
+    def _not_negative(cls, prices: dict[str, Decimal]) -> dict[str, Decimal]:
+        for name, price in prices.items():
+            if price < 0:
+                raise ValueError(f'the price of "{name}" is negative ({price})')
+        return prices
+
+
 InvoicingOption = Literal["always_fiscal", "proforma_then_fiscal", "proforma_random"]
+
+
+class SuspensionSettings(Section):
+    """Automatic suspension when up-to-date credit is under the credit limit; delays: first match wins.
+
+    Off unless enabled: post-pay clients run below a credit limit of 0 by design.
+    """
+
+    section = "configurations.suspension"
+
+    enabled: bool = False
+    delay_hours: int | None = Field(None, ge=0, description="not before this many hours under the limit")
+    delay_credit: Decimal | None = Field(None, ge=0, description="not before this far under the limit")
+
+
+class TerminationSettings(Section):
+    """Automatic termination after suspension; off unless enabled (it deletes the client's servers)."""
+
+    section = "configurations.termination"
+
+    enabled: bool = False
+    delay_hours: int = Field(0, ge=0, description="hours after suspension")
+    suspend_instead: bool = Field(False, description="keep the client suspended instead of terminating")
+
+
+class AutoInvoicingSettings(Section):
+    """Credit auto-invoicing (seed 000): an invoice before credit reaches the limit."""
+
+    section = "configurations.auto_invoicing"
+
+    enabled: bool = False
+    mode: Literal["estimated", "fixed"] = Field(
+        "estimated", description="estimated 30-day consumption, or fixed"
+    )
+    fixed_amount: Decimal | None = Field(None, gt=0)
 
 
 class ConfigurationSettings(Section):
@@ -219,6 +403,31 @@ class ConfigurationSettings(Section):
     invoice_due_days: int = Field(14, ge=0, description="days from an invoice's date to its due date")
     company_name: str = ""
     company_details: str = ""
+    credit_limit: Decimal = Field(Decimal(0), description="notify, suspend, terminate under this")
+    required_credit_for_new_services: Decimal = Decimal(0)
+    minimum_credit_after_payment: Decimal = Decimal(0)
+    credit_limit_on_agreement: Decimal | None = None
+    required_credit_on_agreement: Decimal | None = None
+    mark_invoiced_periods_paid: bool = False
+    notify_on_unpaid_invoices: bool = False
+    automatic_settlements: bool = True
+    auto_pay_only_when_enough_credit: bool = False
+    credit_notifications: list[int] = Field(
+        default_factory=list, max_length=3, description="hours before zero"
+    )
+    shelve_instances_on_suspend: bool = False
+    suspension: SuspensionSettings = SuspensionSettings()
+    termination: TerminationSettings = TerminationSettings()
+    auto_invoicing: AutoInvoicingSettings = AutoInvoicingSettings()
+    client_initial_credit: Decimal = Field(Decimal(0), ge=0, description="credit a client gets at sign-up")
+    auto_order_on_signup: bool = Field(False, description="order auto_order_service when a client signs up")
+    auto_order_service: str = Field("", max_length=128, description="the service ordered at sign-up")
+
+    @model_validator(mode="after")
+    def _auto_order_named(self) -> ConfigurationSettings:
+        if self.auto_order_on_signup and not self.auto_order_service.strip():
+            raise ValueError("auto_order_on_signup = true needs auto_order_service; name the service")
+        return self
 
     @field_validator("fiscal_number_format", "proforma_number_format")
     @classmethod
@@ -237,12 +446,14 @@ class Settings(BaseModel):
     database: DatabaseSettings = DatabaseSettings()
     billing: BillingSettings = BillingSettings()
     health: HealthSettings = HealthSettings()
+    enrollment: EnrollmentSettings = EnrollmentSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     logging: LoggingSettings = LoggingSettings()
     openstack: OpenStackSettings = OpenStackSettings()
     solusvm: SolusVMSettings = SolusVMSettings()
     whmcs: WhmcsSettings = WhmcsSettings()
     pricing: PricingSettings = PricingSettings()
+    plans: dict[str, PlanSettings] = Field(default_factory=dict)
     configurations: dict[str, ConfigurationSettings] = Field(
         default_factory=lambda: {"default": ConfigurationSettings()}
     )
@@ -251,6 +462,13 @@ class Settings(BaseModel):
     @classmethod
     def _has_default(cls, value: dict[str, ConfigurationSettings]) -> dict[str, ConfigurationSettings]:
         return {"default": ConfigurationSettings(), **value}
+
+    @field_validator("plans")
+    @classmethod
+    def _default_is_pricing(cls, value: dict[str, PlanSettings]) -> dict[str, PlanSettings]:
+        if "default" in value:
+            raise ValueError("the default plan is [pricing]; give this plan another name than 'default'")
+        return value
 
     def database_url(self) -> str:
         """The URL to connect with, password included; never log it (use :func:`masked_database_url`)."""

@@ -11,6 +11,7 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BridgeError, InputError
 from bridge.logs import configure as configure_logging
 from bridge.logs import masker
 from bridge.settings import Settings, config_path, load_settings
+from bridge.store.database import require_schema_at_head
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Context:
 
     config: str | None
     debug: bool
+    needs_schema: bool = False
     _app: App | None = field(default=None, init=False)
 
     @property
@@ -43,10 +46,15 @@ class Context:
             settings = load_settings(config_path(self.config))
             configure_logging("debug" if self.debug else settings.logging.level, settings.logging.format)
             self._app = build_app(settings)
+            if self.needs_schema:
+                require_schema_at_head(self._app.engine)
         return self._app
 
 
 pass_context = click.make_pass_decorator(Context)
+
+SCHEMA_FREE = {"migrate", "status", "check-config", "version", "run"}
+"""Commands that work (or say what to do) with a schema behind the code; all others refuse first."""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -59,7 +67,7 @@ pass_context = click.make_pass_decorator(Context)
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
     """billing-bridge: bills OpenStack and SolusVM 2 usage, exactly once, into WHMCS or its own invoices."""
-    ctx.obj = Context(config=config, debug=debug)
+    ctx.obj = Context(config=config, debug=debug, needs_schema=ctx.invoked_subcommand not in SCHEMA_FREE)
     ctx.call_on_close(lambda: ctx.obj._app.close() if ctx.obj._app else None)
 
 
@@ -73,6 +81,12 @@ def json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return str(value)
+
+
+def plain(value: Decimal) -> str:
+    """A Decimal as an operator reads it: no trailing zeros and never exponent form (10, not 1E+1)."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def parse_instant(value: str, option: str, zone: ZoneInfo) -> datetime:

@@ -9,6 +9,8 @@ import click
 from bridge.cli.base import Context, cli, pass_context, print_json
 from bridge.domain.clients import Client, LinkKind
 from bridge.errors import InputError
+from bridge.services.payments import agreement_of
+from bridge.store.whmcs import Agreement
 
 
 @cli.group()
@@ -82,8 +84,55 @@ def client_list(context: Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_context
 def client_show(context: Context, client_ref: str, as_json: bool) -> None:
-    """Show one client (by id or email)."""
-    _print_client(context.app.clients.get(client_ref), as_json)
+    """Show one client (by id or email): links, agreement, credit, burn rate, hours left, suspension."""
+    from bridge.cli.credit import account_json, account_lines, service
+
+    found = context.app.clients.get(client_ref)
+    agreement = agreement_of(context.app.engine, found.id)
+    account = service(context).account(str(found.id))
+    if as_json:
+        print_json(
+            {**_client_json(found), "agreement": _agreement_json(agreement), "credit": account_json(account)}
+        )
+        return
+    _print_client(found, as_json)
+    click.echo(f"  agreement      {_agreement_text(agreement)}")
+    for line in account_lines(account)[1:]:
+        if not line.lstrip().startswith("agreement"):  # shown above, with when it was last read
+            click.echo(line)
+
+
+@client.command("update")
+@click.argument("client_ref", metavar="CLIENT")
+@click.option("--email", help="The client's new email.")
+@click.option("--name", help="The client's new name.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def client_update(
+    context: Context, client_ref: str, email: str | None, name: str | None, as_json: bool
+) -> None:
+    """Change CLIENT's email or name (with WHMCS on, the next push sends it with UpdateClient)."""
+    if email is None and name is None:
+        raise InputError("give --email or --name (or both)")
+    _print_client(context.app.clients.update(client_ref, email=email, name=name), as_json)
+
+
+def _agreement_json(agreement: Agreement | None) -> dict[str, Any] | None:
+    if agreement is None:
+        return None
+    return {
+        "has_agreement": agreement.has_agreement,
+        "changed_at": agreement.changed_at.isoformat(),
+        "checked_at": agreement.checked_at.isoformat(),
+    }
+
+
+def _agreement_text(agreement: Agreement | None) -> str:
+    """The agreement status for the credit engine, as last read from WHMCS (payments_sync)."""
+    if agreement is None:
+        return "unknown (not read from WHMCS yet)"
+    state = "yes" if agreement.has_agreement else "no"
+    return f"{state} (since {agreement.changed_at.isoformat()}, last read {agreement.checked_at.isoformat()})"
 
 
 def _client_json(item: Client) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Imports every command module, so each registers its commands on the group."""
 
-from bridge.cli import clients, daemon, invoices, usage
+from bridge.cli import clients, credit, daemon, enrollment, invoices, outbox, plans, usage
 
-__all__ = ["clients", "daemon", "invoices", "usage"]
+__all__ = ["clients", "credit", "daemon", "enrollment", "invoices", "outbox", "plans", "usage"]

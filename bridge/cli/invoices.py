@@ -6,7 +6,7 @@ from datetime import date
 
 import click
 
-from bridge.cli.base import Context, cli, parse_instant, pass_context, print_json
+from bridge.cli.base import Context, cli, parse_instant, pass_context, plain, print_json
 from bridge.errors import BridgeError, InputError
 from bridge.services.invoice_documents import render_html, run_document, stored_document
 from bridge.services.invoicing import InvoicingRun, InvoicingService
@@ -107,7 +107,7 @@ def invoice_list(context: Context, client_ref: str | None, status: str | None, a
                     "client": item.client_id,
                     "status": item.status,
                     "issuer": item.issuer,
-                    "total": str(item.total.normalize()),
+                    "total": plain(item.total),
                     "currency": item.currency,
                     "date": item.issued_at.date().isoformat(),
                 }
@@ -120,7 +120,7 @@ def invoice_list(context: Context, client_ref: str | None, status: str | None, a
     for item in found:
         click.echo(
             f"{item.display_number:<20} client {item.client_id:<6} {item.status:<9} {item.issuer:<6} "
-            f"{item.total.normalize():>12} {item.currency}  {item.reference}"
+            f"{plain(item.total):>12} {item.currency}  {item.reference}"
         )
 
 

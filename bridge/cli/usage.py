@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from bridge.cli.base import Context, cli, parse_instant, pass_context, print_json
+from bridge.cli.base import Context, cli, parse_instant, pass_context, plain, print_json
 from bridge.domain.clients import OWNER_LINK_KIND, LinkKind
 from bridge.errors import BridgeError, InputError
 from bridge.services.clients import import_accounts
@@ -105,7 +105,7 @@ def usage_show(context: Context, client_ref: str, start: str, end: str, as_json:
         entry["hours"] = entry.get("hours", Decimal(0)) + row.hours
         if row.tokens is not None:
             entry["tokens"] = entry.get("tokens", Decimal(0)) + row.tokens
-    resources = [{**entry, "hours": _plain(entry["hours"])} | _tokens(entry) for entry in totals.values()]
+    resources = [{**entry, "hours": plain(entry["hours"])} | _tokens(entry) for entry in totals.values()]
     if as_json:
         print_json({"client": client.id, "from": start_at, "to": end_at, "resources": resources})
         return
@@ -119,14 +119,8 @@ def usage_show(context: Context, client_ref: str, start: str, end: str, as_json:
         )
 
 
-def _plain(value: Decimal) -> str:
-    """A quantity without trailing zeros (but never in exponent form): 744.00000000 -> 744."""
-    text = format(value.normalize(), "f")
-    return text
-
-
 def _tokens(entry: dict[str, Any]) -> dict[str, str]:
-    return {"tokens": _plain(entry["tokens"])} if "tokens" in entry else {}
+    return {"tokens": plain(entry["tokens"])} if "tokens" in entry else {}
 
 
 @usage.command("unlinked")

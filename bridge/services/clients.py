@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from bridge.clock import Clock
 from bridge.domain.clients import Client, LinkKind
 from bridge.errors import InputError, NotFound
+from bridge.services.outbox import enqueue_add_client, enqueue_update_client
 from bridge.settings import Settings
 from bridge.store import clients as store
 
@@ -45,11 +46,50 @@ class ClientService:
                     configuration=configuration,
                     created_at=self._clock.now(),
                 )
+                if self._settings.whmcs.enabled:
+                    enqueue_add_client(
+                        connection,
+                        client_id=client_id,
+                        email=email,
+                        name=name,
+                        currency=currency,
+                        now=self._clock.now(),
+                    )
         except IntegrityError:
             raise InputError(
                 f"a client with email {email} already exists; see `billing-bridge client show {email}`"
             ) from None
         return self.get(str(client_id))
+
+    def update(self, reference: str, *, email: str | None = None, name: str | None = None) -> Client:
+        """Change the client's email and/or name; with WHMCS on, the change goes out with UpdateClient
+        (its outbox row is written in the same transaction)."""
+        client = self.get(reference)
+        changes: dict[str, str] = {}
+        if email is not None and normalise_email(email) != client.email:
+            changes["email"] = normalise_email(email)
+        if name is not None and name.strip() != client.name:
+            if not name.strip():
+                raise InputError("--name is empty; give the client's name, e.g. --name 'Acme Ltd'")
+            changes["name"] = name.strip()
+        if not changes:
+            return client
+        try:
+            with self._engine.begin() as connection:
+                store.update_client(connection, client.id, **changes)
+                if self._settings.whmcs.enabled:
+                    enqueue_update_client(
+                        connection,
+                        client_id=client.id,
+                        email=changes.get("email"),
+                        name=changes.get("name"),
+                        now=self._clock.now(),
+                    )
+        except IntegrityError:
+            if "email" in changes:
+                raise InputError(f"a client with email {changes['email']} already exists") from None
+            raise InputError(f"client {client.id} was changed by someone else meanwhile; try again") from None
+        return self.get(str(client.id))
 
     def link(self, reference: str, kind: LinkKind, external_id: str) -> Client:
         """Tie an external account to the client; an id owned by another client is refused."""
@@ -90,6 +130,14 @@ class ClientService:
         if client is None:
             raise NotFound(f"no client {reference!r}; `billing-bridge client list` shows the clients")
         return client
+
+    def set_configuration(self, reference: str, configuration: str) -> Client:
+        """Move the client to another named configuration (its credit rules and invoicing change with it)."""
+        self._require_configuration(configuration)
+        client = self.get(reference)
+        with self._engine.begin() as connection:
+            store.set_configuration(connection, client.id, configuration)
+        return self.get(str(client.id))
 
     def chunks(self, size: int) -> Iterator[list[Client]]:
         """Every client, ``size`` at a time in id order, so a run over 100,000 clients holds few in memory."""

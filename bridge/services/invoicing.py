@@ -44,13 +44,16 @@ from bridge.domain.cycles import (
 )
 from bridge.domain.invoicing import DraftResult, InvoiceDraft, LateUsage, draft_invoice
 from bridge.domain.money import round_money
+from bridge.domain.plans import DEFAULT_PLAN, ClientTerms, PriceSchedule, draft_with_terms
 from bridge.domain.pricing import PlanRate, PriceBook, PricedLine, UnpricedResource
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
 from bridge.settings import ConfigurationSettings, Settings
 from bridge.store import invoices as store
+from bridge.store import plans as plans_store
 from bridge.store import usage as usage_store
+from bridge.store.database import write_connection
 from bridge.store.outbox import EffectKind, enqueue
 from bridge.usage.records import Source, UsageRecord, Window
 
@@ -128,6 +131,7 @@ class InvoicingService:
         self._clients = clients
         self._zone = settings.billing.zone()
         self._books: dict[str, PriceBook] = {}
+        self._terms: dict[int, ClientTerms] = {}  # the current chunk's clients with plans or discounts
 
     def run(
         self,
@@ -171,6 +175,7 @@ class InvoicingService:
         with self._engine.connect() as connection:
             usage = usage_store.usage_of_owners(connection, owners, start, end)
             invoiced = store.usage_invoices_of_clients(connection, [plan.client.id for plan in plans])
+            self._terms = plans_store.terms_of_clients(connection, [plan.client.id for plan in plans])
         by_owner: dict[tuple[str, str], list[usage_store.StoredUsage]] = {}
         for row in usage:
             by_owner.setdefault((row.source, row.owner), []).append(row)
@@ -294,6 +299,18 @@ class InvoicingService:
                 f"client {client.id} is billed in {client.currency} but the prices are in {book.currency}; "
                 "change the client's currency or add prices in it"
             )
+        terms = self._terms.get(client.id)
+        if terms is not None and not terms.is_plain:
+            schedule = PriceSchedule.build(terms, functools.partial(self.price_book, client.configuration))
+            return draft_with_terms(
+                str(client.id),
+                client.currency,
+                cycle,
+                records,
+                schedule,
+                late_usage=late,
+                billable_seconds_per_month=config.billable_seconds_per_month or None,
+            )
         return draft_invoice(
             str(client.id),
             client.currency,
@@ -309,7 +326,7 @@ class InvoicingService:
         if not pending:
             return
         now = self._clock.now()
-        with self._engine.connect() as connection:
+        with write_connection(self._engine) as connection:
             transaction = connection.begin()
             for invoice in pending:
                 try:
@@ -336,59 +353,123 @@ class InvoicingService:
         if invoice.issuer != "bridge":
             return invoice
         config = self._configuration(invoice.client)
-        number, proforma = self._numbers(connection, invoice.client, config, invoice.draft, invoice.issued_at)
+        local = invoice.issued_at.astimezone(self._zone)
+        number, proforma = invoice_numbers(connection, invoice.client, config, invoice.draft.reference, local)
         return replace(invoice, number=number, proforma_number=proforma)
-
-    def _numbers(
-        self,
-        connection: Connection,
-        client: Client,
-        config: ConfigurationSettings,
-        draft: InvoiceDraft,
-        issued_at: datetime,
-    ) -> tuple[str | None, str | None]:
-        """(fiscal number, proforma number) as the configuration's invoicing option says."""
-        local = issued_at.astimezone(self._zone)
-        if config.invoicing_option == "always_fiscal":
-            sequence = store.take_number(
-                connection, f"fiscal:{client.configuration}", config.next_fiscal_number
-            )
-            return render_number(config.fiscal_number_format, sequence, local), None
-        if config.invoicing_option == "proforma_then_fiscal":
-            sequence = store.take_number(connection, f"proforma:{client.configuration}", 1)
-            return None, render_number(config.proforma_number_format, sequence, local)
-        return None, random_proforma_number(draft.reference)
 
     def _enqueue_push(self, connection: Connection, issued: IssuedInvoice) -> None:
         draft = issued.draft
-        enqueue(
+        enqueue_create_invoice(
             connection,
             client_id=issued.client.id,
-            kind=EffectKind.CREATE_INVOICE,
             reference=draft.reference,
-            payload={
-                "invoice_reference": draft.reference,
-                "date": issued.issued_at.astimezone(self._zone).date().isoformat(),
-                "due_date": issued.due_at.astimezone(self._zone).date().isoformat(),
-                "items": [
-                    {"description": description, "amount": amount, "taxed": False}
-                    for description, amount in invoice_items(draft, issued.detail)
-                ],
-                "notes": f"{draft.reference}: usage {draft.cycle.label}",
-            },
+            issued_on=issued.issued_at.astimezone(self._zone).date(),
+            due_on=issued.due_at.astimezone(self._zone).date(),
+            items=invoice_items(draft, issued.detail),
+            notes=f"{draft.reference}: usage {draft.cycle.label}",
             now=self._clock.now(),
         )
 
+    def issue_credit_invoice(
+        self, connection: Connection, client: Client, amount: Decimal, reference: str, at: datetime
+    ) -> None:
+        """A credit-addition invoice (a credit auto-invoice, seed 000) in the caller's transaction.
+
+        Numbered by the bridge, or handed to the WHMCS push, like a usage invoice.
+        """
+        config = self._configuration(client)
+        internal = self._generates_invoices(config)
+        issued_at = at
+        due_at = at + timedelta(days=config.invoice_due_days)
+        description = f"Credit for the next 30 days of usage ({reference})"
+        number, proforma = (None, None)
+        if internal:
+            number, proforma = invoice_numbers(
+                connection, client, config, reference, at.astimezone(self._zone)
+            )
+        store.insert_invoice(
+            connection,
+            {
+                "client_id": client.id,
+                "reference": reference,
+                "kind": "auto",
+                "period_start": None,
+                "period_end": None,
+                "currency": client.currency,
+                "status": "unpaid",
+                "issuer": "bridge" if internal else "whmcs",
+                "series": client.configuration if internal else None,
+                "number": number,
+                "proforma_number": proforma,
+                "issued_at": issued_at,
+                "due_at": due_at,
+                "total": amount,
+                "created_at": at,
+            },
+            [
+                {
+                    "position": 1,
+                    "line_reference": f"credit:{reference}",
+                    "source": "credit",
+                    "resource_id": "credit",
+                    "resource_name": "Credit",
+                    "plan": "",
+                    "period_start": at,
+                    "period_end": at,
+                    "hours": Decimal(0),
+                    "billed_hours": Decimal(0),
+                    "unit_price": amount,
+                    "tokens_per_hour": None,
+                    "tokens": None,
+                    "amount": amount,
+                    "capped": False,
+                    "late": False,
+                    "description": description,
+                }
+            ],
+        )
+        if not internal:
+            local_day = at.astimezone(self._zone).date()
+            enqueue_create_invoice(
+                connection,
+                client_id=client.id,
+                reference=reference,
+                issued_on=local_day,
+                due_on=local_day + timedelta(days=config.invoice_due_days),
+                items=[(description, amount)],
+                notes=f"{reference}: credit auto-invoice",
+                now=at,
+            )
+
+    def pay_from_credit(self, connection: Connection, invoice: store.StoredInvoice, at: datetime) -> None:
+        """Mark an invoice paid from the client's credit (automatic settlements, seed 001)."""
+        store.set_status(connection, invoice.id, status="paid", paid_at=at, paid_amount=invoice.total)
+
     # -- shared helpers ----------------------------------------------------------------------------
 
-    def price_book(self, configuration: str) -> PriceBook:
-        """The prices in force for a configuration: [pricing], its overrides, SolusVM plan rates.
+    def price_book(self, configuration: str, plan: str = DEFAULT_PLAN) -> PriceBook:
+        """The prices in force for a configuration: [pricing], its overrides, SolusVM plan rates; with a
+        ``plan``, that plan's prices over them (``[plans.<plan>]``; ValueError if it is not defined).
 
-        Read once per run and configuration: a run prices every client with the same book.
+        Read once per run, configuration and plan: a run prices every client of one plan with the same book.
         """
-        if configuration not in self._books:
-            self._books[configuration] = self._read_price_book(configuration)
-        return self._books[configuration]
+        key = configuration if plan == DEFAULT_PLAN else f"{configuration}\0{plan}"
+        if key not in self._books:
+            if plan == DEFAULT_PLAN:
+                self._books[key] = self._read_price_book(configuration)
+            else:
+                self._books[key] = self._plan_book(self.price_book(configuration), plan)
+        return self._books[key]
+
+    def _plan_book(self, base: PriceBook, plan: str) -> PriceBook:
+        settings = self._settings.plans.get(plan)
+        if settings is None:
+            raise ValueError(
+                f"pricing plan {plan!r} is not in the settings; add [plans.{plan}] back or assign the client "
+                "another plan with `billing-bridge plan assign`"
+            )
+        token_price = settings.token_price if settings.token_price is not None else base.token_price
+        return PriceBook(base.currency, {**base.flavor_prices, **settings.flavors}, token_price, base.plans)
 
     def _read_price_book(self, configuration: str) -> PriceBook:
         pricing = self._settings.pricing
@@ -424,6 +505,8 @@ class InvoicingService:
     ) -> store.StoredInvoice:
         """Record a payment; a proforma becomes fiscal with the next fiscal number, dated the payment day."""
         paid_at = paid_at or self._clock.now()
+        client = self._clients.get(str(self.find(number).client_id))
+        config = self._configuration(client)
         with self._engine.begin() as connection:
             invoice = self._require(connection, number)
             _require_transition(invoice, "paid")
@@ -432,8 +515,6 @@ class InvoicingService:
                 "paid_at": paid_at,
                 "paid_amount": amount or invoice.total,
             }
-            client = self._clients.get(str(invoice.client_id))
-            config = self._configuration(client)
             if (
                 invoice.issuer == "bridge"
                 and invoice.number is None
@@ -485,6 +566,48 @@ def _cycles_to_invoice(
     for _ in range(catch_up):
         cycles.insert(0, previous_cycle(cycles[0]))
     return tuple(cycles)
+
+
+def invoice_numbers(
+    connection: Connection, client: Client, config: ConfigurationSettings, reference: str, local: datetime
+) -> tuple[str | None, str | None]:
+    """(fiscal number, proforma number) as the configuration's invoicing option says, in the caller's
+    transaction (so a rollback gives a sequence number back: fiscal numbering has no gaps)."""
+    if config.invoicing_option == "always_fiscal":
+        sequence = store.take_number(connection, f"fiscal:{client.configuration}", config.next_fiscal_number)
+        return render_number(config.fiscal_number_format, sequence, local), None
+    if config.invoicing_option == "proforma_then_fiscal":
+        sequence = store.take_number(connection, f"proforma:{client.configuration}", 1)
+        return None, render_number(config.proforma_number_format, sequence, local)
+    return None, random_proforma_number(reference)
+
+
+def enqueue_create_invoice(
+    connection: Connection,
+    *,
+    client_id: int,
+    reference: str,
+    issued_on: date,
+    due_on: date,
+    items: Iterable[tuple[str, Decimal]],
+    notes: str,
+    now: datetime,
+) -> None:
+    """The outbox row that creates an invoice in WHMCS (the payload bridge/whmcs/effects.py reads)."""
+    enqueue(
+        connection,
+        client_id=client_id,
+        kind=EffectKind.CREATE_INVOICE,
+        reference=reference,
+        payload={
+            "invoice_reference": reference,
+            "date": issued_on.isoformat(),
+            "due_date": due_on.isoformat(),
+            "items": [{"description": text, "amount": amount, "taxed": False} for text, amount in items],
+            "notes": notes,
+        },
+        now=now,
+    )
 
 
 def render_number(template: str, number: int, on: datetime) -> str:

@@ -57,7 +57,12 @@ from bridge.domain.pricing import PriceBook
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.invoicing import InvoicingService, invoice_items, random_proforma_number, render_number
+from bridge.services.invoicing import (
+    InvoicingService,
+    enqueue_create_invoice,
+    invoice_items,
+    invoice_numbers,
+)
 from bridge.settings import ConfigurationSettings, Settings
 from bridge.store import invoices as invoice_store
 from bridge.store import plans as store
@@ -581,7 +586,7 @@ def issue_invoice(
     zone = settings.billing.zone()
     number, proforma = (None, None)
     if issuer == "bridge":
-        number, proforma = _numbers(connection, client, config, reference, now.astimezone(zone))
+        number, proforma = invoice_numbers(connection, client, config, reference, now.astimezone(zone))
     due_at = now + timedelta(days=config.invoice_due_days)
     invoice_id = invoice_store.insert_invoice(
         connection,
@@ -608,36 +613,17 @@ def issue_invoice(
     if issuer != "whmcs":
         return Issued(invoice_id, number or proforma)
     before_push()
-    enqueue(
+    enqueue_create_invoice(
         connection,
         client_id=client.id,
-        kind=EffectKind.CREATE_INVOICE,
         reference=reference,
-        payload={
-            "invoice_reference": reference,
-            "date": now.astimezone(zone).date().isoformat(),
-            "due_date": due_at.astimezone(zone).date().isoformat(),
-            "items": [{"description": text, "amount": amount, "taxed": False} for text, amount in items],
-            "notes": notes,
-        },
+        issued_on=now.astimezone(zone).date(),
+        due_on=due_at.astimezone(zone).date(),
+        items=items,
+        notes=notes,
         now=now,
     )
     return Issued(invoice_id, None)
-
-
-def _numbers(
-    connection: Connection, client: Client, config: ConfigurationSettings, reference: str, local: datetime
-) -> tuple[str | None, str | None]:
-    """(fiscal number, proforma number) as the configuration's invoicing option says (as invoicing does)."""
-    if config.invoicing_option == "always_fiscal":
-        sequence = invoice_store.take_number(
-            connection, f"fiscal:{client.configuration}", config.next_fiscal_number
-        )
-        return render_number(config.fiscal_number_format, sequence, local), None
-    if config.invoicing_option == "proforma_then_fiscal":
-        sequence = invoice_store.take_number(connection, f"proforma:{client.configuration}", 1)
-        return None, render_number(config.proforma_number_format, sequence, local)
-    return None, random_proforma_number(reference)
 
 
 def line_rows(draft: InvoiceDraft) -> list[dict[str, Any]]:

@@ -15,8 +15,10 @@ from sqlalchemy import Engine
 from bridge import __version__
 from bridge.clock import Clock
 from bridge.errors import BridgeError
+from bridge.services.outbox import backlog_summary
 from bridge.settings import JOB_OFF, Settings
 from bridge.store import jobs as store
+from bridge.store import outbox as outbox_store
 from bridge.store import usage as usage_store
 from bridge.store.database import schema_state
 from bridge.usage.records import SOURCES
@@ -85,6 +87,10 @@ def status_report(
         report["uptime_seconds"] = round((now - started_at).total_seconds(), 3)
     report["jobs"] = [_job_json(status) for status in job_statuses(engine, clock, settings, jobs)]
     report["usage"] = usage_sources(engine, now) if report["database"].get("at_head") else {}
+    if report["database"].get("at_head"):
+        with engine.connect() as connection:
+            backlog = outbox_store.backlog(connection, settings.whmcs.alert_after_attempts)
+        report["outbox"] = backlog_summary(backlog, now)
     report.update(extra or {})
     return report
 
@@ -166,6 +172,7 @@ class StoreCollector(Collector):
         yield success
         yield duration
         yield from self._usage()
+        yield from self._outbox()
 
     def _usage(self) -> Iterator[Metric]:
         names = {
@@ -192,3 +199,23 @@ class StoreCollector(Collector):
                 families["records"].add_metric([source], mark.records_collected)
                 families["error"].add_metric([source], 1 if mark.last_error else 0)
         yield from families.values()
+
+    def _outbox(self) -> Iterator[Metric]:
+        """The push backlog: rows by state, how long the oldest unsent row has waited, the most tries."""
+        rows = GaugeMetricFamily("billing_bridge_outbox_rows", "Outbox rows by state", labels=["state"])
+        oldest = GaugeMetricFamily(
+            "billing_bridge_outbox_oldest_unsent_age_seconds",
+            "Age of the oldest pending or in-doubt outbox row (0 when none)",
+        )
+        attempts = GaugeMetricFamily(
+            "billing_bridge_outbox_max_attempts",
+            "Most tries of any pending or in-doubt outbox row (alert on a row that keeps failing)",
+        )
+        with self._engine.connect() as connection:
+            backlog = outbox_store.backlog(connection, alert_after=1)
+        for state, count in backlog.by_state.items():
+            rows.add_metric([state], count)
+        unsent = backlog.oldest_unsent_at
+        oldest.add_metric([], (self._clock.now() - unsent).total_seconds() if unsent else 0.0)
+        attempts.add_metric([], backlog.max_attempts)
+        yield from (rows, oldest, attempts)

@@ -21,6 +21,7 @@ from bridge.errors import InputError, VendorError
 from bridge.logs import get_logger
 from bridge.solusvm.collector import SolusVMObserver
 from bridge.store import usage as store
+from bridge.store.database import write_connection
 from bridge.usage.records import Source, UsageCollector, UsageRecord, Window
 
 log = get_logger(__name__)
@@ -160,7 +161,7 @@ class UsageSync:
         now = self.clock.now()
         end = until or batch[-1][0].end
         count = sum(len(records) for _, records in batch)
-        with self.engine.connect() as connection:
+        with write_connection(self.engine) as connection:
             transaction = connection.begin()
             for window, records in batch:
                 for hour_window, hour_records in _by_window(window, records):

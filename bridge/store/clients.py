@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, insert, select, update
 
 from bridge.domain.clients import Client, ClientLink, LinkKind
 from bridge.store.tables import client_links, clients
@@ -34,6 +34,15 @@ def insert_link(
             client_id=client_id, kind=kind.value, external_id=external_id, created_at=created_at
         )
     )
+
+
+def update_client(connection: Connection, client_id: int, **values: str) -> None:
+    """Change the client's email and/or name."""
+    connection.execute(update(clients).where(clients.c.id == client_id).values(**values))
+
+
+def set_configuration(connection: Connection, client_id: int, configuration: str) -> None:
+    connection.execute(update(clients).where(clients.c.id == client_id).values(configuration=configuration))
 
 
 def find_link_owner(connection: Connection, kind: LinkKind, external_id: str) -> int | None:

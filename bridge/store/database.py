@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -51,7 +51,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "")
+    connection.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+SQLITE_BEGIN = "sqlite_begin"
+
+
+def write_connection(engine: Engine) -> Connection:
+    """A connection for a transaction that reads and then writes.
+
+    On SQLite its transaction takes the write lock at BEGIN (IMMEDIATE), so it waits for another writer
+    instead of failing with "database is locked" half-way; plain reads stay concurrent. Other databases
+    lock rows as usual.
+    """
+    return engine.connect().execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
 
 
 def ensure_sqlite_directory(url: str) -> None:

@@ -8,9 +8,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, exists, func, insert, literal, select, type_coerce, update
 
-from bridge.store.tables import invoice_lines, invoices, number_sequences
+from bridge.store.tables import invoice_lines, invoices, ledger_entries, number_sequences
+from bridge.store.types import UTCDateTime
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,43 @@ def usage_invoices_of_clients(
     return found
 
 
+def paid_invoices_not_in_ledger(connection: Connection, client_ids: list[int]) -> list[StoredInvoice]:
+    """Paid invoices whose payment the credit ledger has not recorded yet (``BB-PAID-<reference>``).
+
+    Each run reads only what is new, however many invoices were paid before.
+    """
+    booked = select(ledger_entries.c.id).where(
+        ledger_entries.c.reference == literal("BB-PAID-") + invoices.c.reference
+    )
+    query = select(invoices).where(
+        invoices.c.client_id.in_(client_ids), invoices.c.status == "paid", ~exists(booked)
+    )
+    rows = connection.execute(query.order_by(invoices.c.id))
+    return [_invoice(connection, row, with_lines=False) for row in rows]
+
+
+def unpaid_invoices_of_clients(connection: Connection, client_ids: list[int]) -> list[StoredInvoice]:
+    query = select(invoices).where(invoices.c.client_id.in_(client_ids), invoices.c.status == "unpaid")
+    return [
+        _invoice(connection, row, with_lines=False)
+        for row in connection.execute(query.order_by(invoices.c.id))
+    ]
+
+
+def invoiced_until(connection: Connection, client_ids: list[int]) -> dict[int, datetime]:
+    """Per client, the end of the last period a standing usage invoice covers (its usage is invoiced)."""
+    query = (
+        select(
+            invoices.c.client_id, type_coerce(func.max(invoices.c.period_end), UTCDateTime()).label("until")
+        )
+        .where(
+            invoices.c.client_id.in_(client_ids), invoices.c.kind == "usage", invoices.c.status != "cancelled"
+        )
+        .group_by(invoices.c.client_id)
+    )
+    return {row.client_id: row.until for row in connection.execute(query) if row.until is not None}
+
+
 def lines_of_invoices(connection: Connection, invoice_ids: list[int]) -> list[StoredLine]:
     query = (
         select(invoice_lines)
@@ -113,7 +151,7 @@ def reference_exists(connection: Connection, reference: str) -> bool:
 
 
 def invoice_by_any_number(connection: Connection, text: str) -> StoredInvoice | None:
-    """An invoice by its fiscal number, proforma number or reference (the oldest, if series share a number)."""
+    """An invoice by its fiscal number, proforma number or reference (the oldest if series share one)."""
     for column in (invoices.c.number, invoices.c.proforma_number, invoices.c.reference):
         row = connection.execute(select(invoices).where(column == text).order_by(invoices.c.id)).first()
         if row is not None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, case, func, insert, select, update
 
 from bridge.store.tables import outbox
 
@@ -23,8 +23,27 @@ class EffectKind(StrEnum):
     ADD_CLIENT = "add_client"
     UPDATE_CLIENT = "update_client"
     CREATE_INVOICE = "create_invoice"
+    CANCEL_INVOICE = "cancel_invoice"  # a replaced invoice (issue 8): payload invoice_reference, remote_id
     ADD_CREDIT = "add_credit"
     ADD_PAYMENT = "add_payment"
+    SEND_EMAIL = "send_email"
+    SUSPEND_SERVER = "suspend_server"
+    RESUME_SERVER = "resume_server"
+    SHELVE_SERVER = "shelve_server"
+    UNSHELVE_SERVER = "unshelve_server"
+    DELETE_SERVER = "delete_server"
+
+
+CLOUD_KINDS = frozenset(
+    {
+        EffectKind.SUSPEND_SERVER,
+        EffectKind.RESUME_SERVER,
+        EffectKind.SHELVE_SERVER,
+        EffectKind.UNSHELVE_SERVER,
+        EffectKind.DELETE_SERVER,
+    }
+)
+"""Effects on the clouds (bridge/sync/cloud_actions.py); every other kind goes to WHMCS."""
 
 
 class OutboxState(StrEnum):
@@ -107,3 +126,195 @@ def row_from(record: Any) -> OutboxRow:
     data["state"] = OutboxState(data["state"])
     data["payload"] = decode_payload(data["payload"])
     return OutboxRow(**data)
+
+
+# -- reading and moving rows (the push engine, the operator's CLI and the metrics) ----------------------
+
+UNSETTLED = (OutboxState.PENDING, OutboxState.IN_DOUBT, OutboxState.FAILED)
+"""States that still need something: sending, looking up, or the operator."""
+DUE = (OutboxState.PENDING, OutboxState.IN_DOUBT)
+"""States the push works on by itself."""
+
+
+def _values(states: tuple[OutboxState, ...]) -> list[str]:
+    return [state.value for state in states]
+
+
+def get(connection: Connection, row_id: int) -> OutboxRow | None:
+    record = connection.execute(select(outbox).where(outbox.c.id == row_id)).first()
+    return row_from(record) if record is not None else None
+
+
+def by_reference(connection: Connection, reference: str) -> OutboxRow | None:
+    record = connection.execute(select(outbox).where(outbox.c.reference == reference)).first()
+    return row_from(record) if record is not None else None
+
+
+def clients_with_work(connection: Connection) -> list[int]:
+    """Clients with pending or in-doubt rows, the one waiting longest first."""
+    query = (
+        select(outbox.c.client_id, func.min(outbox.c.id).label("first"))
+        .where(outbox.c.state.in_(_values(DUE)))
+        .group_by(outbox.c.client_id)
+        .order_by("first")
+    )
+    return [int(row.client_id) for row in connection.execute(query)]
+
+
+def unsettled_rows(connection: Connection, client_id: int) -> list[OutboxRow]:
+    """The client's pending, in-doubt and failed rows, oldest first."""
+    query = (
+        select(outbox)
+        .where(outbox.c.client_id == client_id, outbox.c.state.in_(_values(UNSETTLED)))
+        .order_by(outbox.c.id)
+    )
+    return [row_from(record) for record in connection.execute(query)]
+
+
+def list_rows(
+    connection: Connection, states: tuple[OutboxState, ...] = UNSETTLED, *, limit: int = 500
+) -> list[OutboxRow]:
+    query = select(outbox).where(outbox.c.state.in_(_values(states))).order_by(outbox.c.id).limit(limit)
+    return [row_from(record) for record in connection.execute(query)]
+
+
+def claim(connection: Connection, row: OutboxRow, now: datetime) -> bool:
+    """Mark the row in doubt *before* its call goes out, counting the attempt.
+
+    Committed ahead of the call, so a crash at any moment after it leaves a row that is looked up before
+    it is sent again. ``row`` is the row as just read; the claim holds only if its state is unchanged
+    (not cancelled, retried or claimed meanwhile). A single UPDATE, so on SQLite it takes the write lock
+    first and never has to upgrade a stale read snapshot.
+    """
+    if row.state not in DUE:
+        return False
+    changed = connection.execute(
+        update(outbox)
+        .where(outbox.c.id == row.id, outbox.c.state == row.state.value)
+        .values(state=OutboxState.IN_DOUBT.value, attempts=outbox.c.attempts + 1, updated_at=now)
+    ).rowcount
+    return bool(changed == 1)
+
+
+def record_progress(connection: Connection, row_id: int, remote_id: str, now: datetime) -> None:
+    """Keep the remote id of a multi-step effect's first step (a draft invoice before it is published)."""
+    connection.execute(
+        update(outbox).where(outbox.c.id == row_id).values(remote_id=remote_id, updated_at=now)
+    )
+
+
+def mark_done(connection: Connection, row_id: int, remote_id: str | None, now: datetime) -> None:
+    values: dict[str, Any] = {"state": OutboxState.DONE.value, "updated_at": now, "done_at": now}
+    if remote_id is not None:
+        values["remote_id"] = remote_id
+    connection.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
+
+
+def mark_failed(connection: Connection, row_id: int, message: str, now: datetime) -> None:
+    """Park the row for the operator (``outbox retry`` / ``outbox cancel``)."""
+    connection.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id)
+        .values(state=OutboxState.FAILED.value, last_error=message, updated_at=now)
+    )
+
+
+def mark_unsettled(
+    connection: Connection,
+    row_id: int,
+    state: OutboxState,
+    message: str,
+    now: datetime,
+    next_attempt_at: datetime | None = None,
+) -> None:
+    """Leave the row pending (provably not applied) or in doubt, with why, and when to try again."""
+    if state not in DUE:
+        raise ValueError(f"mark_unsettled takes pending or in_doubt, not {state.value}")
+    values: dict[str, Any] = {"state": state.value, "last_error": message, "updated_at": now}
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
+    connection.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
+
+
+def retry(connection: Connection, row_id: int, now: datetime) -> OutboxRow | None:
+    """Make an unsettled row due now with a fresh attempt count; a failed row becomes in doubt, so the
+    push looks its reference up before sending (whatever made it fail, it can never be sent twice).
+    Returns the row as it now is, or None if it does not exist."""
+    connection.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.state.in_(_values(UNSETTLED)))
+        .values(
+            state=case(
+                (outbox.c.state == OutboxState.FAILED.value, OutboxState.IN_DOUBT.value),
+                else_=outbox.c.state,
+            ),
+            attempts=0,
+            next_attempt_at=now,
+            updated_at=now,
+        )
+    )
+    return get(connection, row_id)
+
+
+def cancel(connection: Connection, row_id: int, now: datetime) -> OutboxRow | None:
+    """Drop an unsettled row (pending, in doubt or failed); settled rows are left as they are."""
+    connection.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.state.in_(_values(UNSETTLED)))
+        .values(state=OutboxState.CANCELLED.value, updated_at=now)
+    )
+    return get(connection, row_id)
+
+
+def count_kind(connection: Connection, client_id: int, kind: EffectKind) -> int:
+    return int(
+        connection.scalar(
+            select(func.count()).where(outbox.c.client_id == client_id, outbox.c.kind == kind.value)
+        )
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The outbox at a glance, for /metrics, /readyz and ``status``.
+
+    ``oldest_unsent_at`` is when the oldest pending or in-doubt row was written; ``stuck`` counts pending
+    or in-doubt rows tried at least ``alert_after`` times.
+    """
+
+    by_state: dict[str, int]
+    oldest_unsent_at: datetime | None
+    max_attempts: int
+    stuck: int
+
+    @property
+    def failed(self) -> int:
+        return self.by_state.get(OutboxState.FAILED.value, 0)
+
+
+def backlog(connection: Connection, alert_after: int) -> Backlog:
+    counts = {state.value: 0 for state in OutboxState}
+    for state, count in connection.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state)):
+        counts[str(state)] = int(count)
+    due = outbox.c.state.in_(_values(DUE))
+    oldest, most = connection.execute(
+        select(func.min(outbox.c.created_at), func.max(outbox.c.attempts)).where(due)
+    ).one()
+    stuck = connection.scalar(select(func.count()).where(due, outbox.c.attempts >= alert_after))
+    return Backlog(
+        by_state=counts,
+        oldest_unsent_at=_aware(oldest),
+        max_attempts=int(most or 0),
+        stuck=int(stuck or 0),
+    )
+
+
+def _aware(value: Any) -> datetime | None:
+    """An aggregate (MIN) bypasses the column type on some drivers; give it back aware in UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -241,4 +242,127 @@ client_notifications = Table(
     Column("body", Text(), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# -- enrollment (migration 0007): sign-up requests, their single-use links, terms acceptance ---------------
+
+enrollments = Table(
+    "enrollments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("company", String(200), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("sealed_password", Text(), nullable=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=True, unique=True),
+    Column("solusvm_state", String(16), nullable=False),
+    Column("solusvm_user_id", String(32), nullable=True),
+    Column("solusvm_error", Text(), nullable=True),
+    Column("solusvm_attempts", Integer, nullable=False),
+    Column("solusvm_claimed_until", UTCDateTime(), nullable=True),
+    Column("auto_order_service", String(128), nullable=True),
+    Column("requested_at", UTCDateTime(), nullable=False),
+    Column("accepted_at", UTCDateTime(), nullable=True),
+    Column("activated_at", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "state", "solusvm_state"),
+)
+
+enrollment_tokens = Table(
+    "enrollment_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("purpose", String(16), nullable=False),
+    Column("enrollment_id", Integer, ForeignKey("enrollments.id", ondelete="CASCADE"), nullable=True),
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Index(None, "enrollment_id"),
+    Index(None, "client_id"),
+    Index(None, "expires_at"),
+)
+
+terms_acceptances = Table(
+    "terms_acceptances",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("enrollment_id", Integer, ForeignKey("enrollments.id", ondelete="CASCADE"), nullable=False),
+    Column("document", String(32), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("accepted_at", UTCDateTime(), nullable=False),
+    Column("accepted_from", String(64), nullable=True),
+    UniqueConstraint("enrollment_id", "document", "version"),
+)
+
+# -- pricing plans, discounts, billing periods and subscriptions (migration 0006, issue 8) ------------------
+
+client_terms = Table(
+    "client_terms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("plan", String(64), nullable=True),
+    Column("discount_type", String(16), nullable=True),
+    Column("value", ExactDecimal(20, 8), nullable=True),
+    Column("source", String(16), nullable=True),
+    Column("resource_kind", String(128), nullable=True),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("ends_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "client_id", "starts_at"),
+)
+
+billing_periods = Table(
+    "billing_periods",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("frequency", String(8), nullable=False),
+    Column("invoice_day", Integer, nullable=False),
+    Column("invoice_month", Integer, nullable=True),
+    Column("periods", Integer, nullable=True),
+    Column("charged", Integer, nullable=False),
+    Column("started_on", Date(), nullable=False),
+    Column("next_recharge_on", Date(), nullable=False),
+    Column("ended_on", Date(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "client_id"),
+    Index(None, "next_recharge_on"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("period_id", Integer, ForeignKey("billing_periods.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("frequency", String(8), nullable=False),
+    Column("amount", ExactDecimal(20, 8), nullable=False),
+    Column("prorate", Boolean, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("billed_until", Date(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "client_id"),
+    Index(None, "period_id"),
+)
+
+subscription_charges = Table(
+    "subscription_charges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscription_id", Integer, ForeignKey("subscriptions.id"), nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("amount", ExactDecimal(20, 8), nullable=False),
+    Column("prorate", Boolean, nullable=False),
+    Column("added_on", Date(), nullable=False),
+    Column("span_start", Date(), nullable=False),
+    Column("bill_until", Date(), nullable=False),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "subscription_id"),
 )

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, type_coerce, update
+from sqlalchemy import Connection, Integer, and_, cast, func, insert, or_, select, type_coerce, update
 
 from bridge.domain.clients import OWNER_LINK_KIND
 from bridge.store.tables import client_links, solusvm_plans, usage_records, usage_watermarks
@@ -162,24 +162,26 @@ def record_error(connection: Connection, source: str, error: str, now: datetime)
 def usage_of_owners(
     connection: Connection, owners: Iterable[tuple[str, str]], start: datetime, end: datetime
 ) -> list[StoredUsage]:
-    """Every record of the given (source, owner) pairs whose window starts in [start, end)."""
-    pairs = list(owners)
+    """Every record of the given (source, owner) pairs whose window starts in [start, end).
+
+    The query names owners only (sources are matched here): a ``source =`` term would let the database
+    range over every client's rows through the unique (source, window start, resource) index instead of
+    seeking the few owners asked for through (owner, window start).
+    """
+    pairs = set(owners)
     if not pairs:
         return []
-    by_source: dict[str, list[str]] = {}
-    for source, owner in pairs:
-        by_source.setdefault(source, []).append(owner)
-    wanted = [
-        and_(usage_records.c.source == source, usage_records.c.owner.in_(owners))
-        for source, owners in by_source.items()
-    ]
     query = (
         select(*_stored_columns())
         .where(usage_records.c.window_start >= start, usage_records.c.window_start < end)
-        .where(or_(*wanted))
+        .where(usage_records.c.owner.in_(sorted({owner for _, owner in pairs})))
         .order_by(usage_records.c.source, usage_records.c.resource_id, usage_records.c.window_start)
     )
-    return [StoredUsage(*row) for row in connection.execute(query)]  # positional: a month end reads millions
+    return [
+        StoredUsage(*row)  # positional: a month end reads millions
+        for row in connection.execute(query)
+        if (row.source, row.owner) in pairs
+    ]
 
 
 @dataclass(frozen=True)
@@ -253,3 +255,84 @@ def save_plan_rates(connection: Connection, rates: Sequence[PlanRate]) -> None:
 
 def plan_rates(connection: Connection) -> dict[str, PlanRate]:
     return {row.plan_id: PlanRate(**row._mapping) for row in connection.execute(select(solusvm_plans))}
+
+
+@dataclass(frozen=True)
+class ResourceTotal:
+    """One resource's usage on one plan since a point in time: what the credit engine needs of it."""
+
+    source: str
+    owner: str
+    resource_id: str
+    plan: str
+    name: str
+    hours: Decimal
+    tokens: Decimal | None
+    last_window_end: datetime
+
+
+def totals_since(
+    connection: Connection, owners_since: dict[tuple[str, str], datetime], until: datetime
+) -> list[ResourceTotal]:
+    """Per resource and plan, the hours (and tokens) of windows starting in [owner's since, until).
+
+    Summed by the database, exactly: NUMERIC on MariaDB and PostgreSQL; on SQLite, where the columns hold
+    decimal text with exactly eight places, as integers of 10**-8 (SQLite would sum the text as floats).
+    """
+    if not owners_since:
+        return []
+    by_since: dict[datetime, set[str]] = {}
+    for (_source, owner), since in owners_since.items():
+        by_since.setdefault(since, set()).add(owner)
+    wanted = [
+        and_(usage_records.c.owner.in_(sorted(owners)), usage_records.c.window_start >= since)
+        for since, owners in by_since.items()
+    ]
+    sqlite = connection.dialect.name == "sqlite"
+    query = (
+        select(
+            usage_records.c.source,
+            usage_records.c.owner,
+            usage_records.c.resource_id,
+            usage_records.c.plan,
+            func.max(usage_records.c.resource_name).label("name"),
+            _exact_sum(usage_records.c.hours, sqlite).label("hours"),
+            _exact_sum(usage_records.c.tokens, sqlite).label("tokens"),
+            type_coerce(func.max(usage_records.c.window_end), UTCDateTime()).label("last_window_end"),
+        )
+        .where(usage_records.c.window_start < until, or_(*wanted))
+        .group_by(
+            usage_records.c.source, usage_records.c.owner, usage_records.c.resource_id, usage_records.c.plan
+        )
+    )
+    rows = [row for row in connection.execute(query) if (row.source, row.owner) in owners_since]
+    return [
+        ResourceTotal(
+            row.source,
+            row.owner,
+            row.resource_id,
+            row.plan,
+            row.name,
+            _from_sum(row.hours, sqlite) or Decimal(0),
+            _from_sum(row.tokens, sqlite),
+            row.last_window_end,
+        )
+        for row in rows
+    ]
+
+
+_PLACES = Decimal("0.00000001")
+
+
+def _exact_sum(column: Any, sqlite: bool) -> Any:
+    if sqlite:
+        return func.sum(cast(func.replace(column, ".", ""), Integer))
+    return func.sum(column)
+
+
+def _from_sum(value: Any, sqlite: bool) -> Decimal | None:
+    if value is None:
+        return None
+    if sqlite:
+        return (Decimal(int(value)) * _PLACES).quantize(_PLACES)
+    return Decimal(value).quantize(_PLACES)

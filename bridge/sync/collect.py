@@ -10,6 +10,7 @@ from bridge.clock import Clock
 from bridge.errors import BridgeError
 from bridge.services.usage import SourceReport, UsageSync
 from bridge.settings import Settings
+from bridge.sync.cloud_actions import CloudActions
 from bridge.sync.jobs import JobContext
 
 
@@ -50,3 +51,31 @@ def usage_sync_job(ctx: JobContext) -> list[SourceReport]:
     if failed:
         raise BridgeError("; ".join(f"{report.source}: {report.error}" for report in failed))
     return reports
+
+
+def build_cloud_actions(settings: Settings, engine: Engine, clock: Clock) -> CloudActions:
+    """The executor of the credit engine's cloud effects, for each enabled cloud."""
+    openstack = None
+    if settings.openstack.enabled:
+        from bridge.fleio.connection import connect
+        from bridge.fleio.server_actions import NovaServerActions
+
+        openstack = NovaServerActions(connect(settings.openstack))
+    solusvm = None
+    if settings.solusvm.enabled:
+        from bridge.solusvm.client import SolusVMClient
+
+        solusvm = SolusVMClient.from_settings(settings.solusvm, clock=clock)
+    return CloudActions(engine, clock, openstack=openstack, solusvm=solusvm)
+
+
+def process_clients_job(ctx: JobContext) -> int:
+    """The credit engine's periodic task (seed 001): decide for every client, then act on the clouds."""
+    from bridge.services.clients import ClientService
+    from bridge.services.credit import CreditService
+
+    clients = ClientService(ctx.engine, ctx.clock, ctx.settings)
+    reports = CreditService(ctx.engine, ctx.clock, ctx.settings, clients).process(ctx.clock.now())
+    ctx.checkpoint()
+    build_cloud_actions(ctx.settings, ctx.engine, ctx.clock).run()
+    return sum(len(report.decisions) for report in reports)

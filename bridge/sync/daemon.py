@@ -19,10 +19,12 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bridge.bootstrap import App
 from bridge.logs import get_logger
+from bridge.services.outbox import readiness_problems
 from bridge.services.status import status_report
 from bridge.settings import JOB_OFF, split_address
 from bridge.store.database import require_schema_at_head
 from bridge.sync.systemd import SystemdNotifier
+from bridge.web.enrollment import EnrollmentSite, start_enrollment
 from bridge.web.health import HealthApp, HealthServer
 
 log = get_logger(__name__)
@@ -40,6 +42,7 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 6 * 3600},
         )
         self.health: HealthServer | None = None
+        self.enrollment: EnrollmentSite | None = None
         self._watchdog: threading.Thread | None = None
 
     def start(self) -> None:
@@ -56,6 +59,8 @@ class Daemon:
         self.scheduler.start()
         if self.app.settings.health.enabled:
             self._start_health()
+        if self.app.settings.enrollment.enabled:
+            self.enrollment = start_enrollment(self.app)
         self.notifier.ready()
         interval = self.notifier.watchdog_interval()
         if interval:
@@ -85,6 +90,8 @@ class Daemon:
             self.scheduler.shutdown(wait=True)
         if self.health is not None:
             self.health.stop()
+        if self.enrollment is not None:
+            self.enrollment.stop()
         log.info("daemon stopped")
 
     def status(self) -> dict[str, Any]:
@@ -110,6 +117,7 @@ class Daemon:
             self.app.metrics,
             is_alive=lambda: bool(self.scheduler.running),
             status=self.status,
+            readiness_problems=lambda: readiness_problems(self.app.engine, self.app.settings),
             admin_token=token.get_secret_value() if token else None,
         )
         self.health = HealthServer(app, host, port)

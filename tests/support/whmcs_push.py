@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
+from bridge.services.invoicing import enqueue_create_invoice
 from bridge.store.outbox import EffectKind, OutboxRow, OutboxState, enqueue, list_rows
 from bridge.store.tables import invoices
 from tests.fakes.whmcs import CLIENT_FIELDS, FakeClient, FakeInvoice, FakeWhmcs
@@ -64,21 +65,14 @@ def issue_invoice(
                 created_at=now,
             )
         )
-        enqueue(
+        enqueue_create_invoice(
             connection,
             client_id=client_id,
-            kind=EffectKind.CREATE_INVOICE,
             reference=reference,
-            payload={
-                "invoice_reference": reference,
-                "date": "2022-11-01",
-                "due_date": "2022-11-15",
-                "items": [
-                    {"description": f"vm-{n} {period}", "amount": amount, "taxed": False}
-                    for n, amount in enumerate(lines, 1)
-                ],
-                "notes": f"{reference}: usage {period}",
-            },
+            issued_on=date(2022, 11, 1),
+            due_on=date(2022, 11, 15),
+            items=[(f"vm-{n} {period}", amount) for n, amount in enumerate(lines, 1)],
+            notes=f"{reference}: usage {period}",
             now=now,
         )
     return reference

@@ -49,9 +49,11 @@ def test_daemon_notifies_systemd_serves_health_and_exits_0_on_sigterm(
     port = free_port()
     config = tmp_path / "settings.toml"
     config.write_text(
+        f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n'
         f'[database]\nurl = "{database_url}"\n'
         f'[health]\nlisten = "127.0.0.1:{port}"\n'
         '[logging]\nformat = "json"\n'
+        "[enrollment]\nenabled = false\n"
     )
     env = {**os.environ, "NOTIFY_SOCKET": socket_path, "WATCHDOG_USEC": "200000"}
     env.pop("WATCHDOG_PID", None)
