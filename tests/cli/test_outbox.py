@@ -232,3 +232,44 @@ def test_payments_sync_marks_a_paid_invoice_paid(
 
     assert code == 0
     assert json.loads(out)["paid"] == [reference]
+
+
+def test_invoice_date_then_push_creates_each_october_invoice_once_though_every_first_reply_drops(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 6's acceptance: `invoice --date 2022-11-01` then `push`, through the real invoicing run."""
+    from datetime import UTC
+
+    from bridge.bootstrap import build_app
+    from bridge.settings import load_settings
+    from tests.services.test_credit import run_vm
+
+    with FirstReplyDroppingWhmcs(hold_seconds=2.0) as fake:
+        config = write_config(tmp_path / "settings.toml", database_url, fake)
+        config.write_text(
+            config.read_text()
+            + '[billing]\ngenerate_invoices = false\n[pricing.flavors]\n"m1.large" = 0.10\n'
+        )
+        cfg = ["--config", str(config)]
+        add_clients(capsys, config, 2)
+        for client in (1, 2):
+            assert (
+                run_cli(capsys, *cfg, "client", "link", str(client), "--openstack-project", f"p-{client}")[0]
+                == 0
+            )
+        app = build_app(load_settings(config))
+        run_vm(app, "p-1", "m1.large", 100, start=datetime(2022, 10, 3, tzinfo=UTC), vm="vm-a")
+        run_vm(app, "p-2", "m1.large", 30, start=datetime(2022, 10, 9, tzinfo=UTC), vm="vm-b")
+        app.close()
+
+        code, out, err = run_cli(capsys, *cfg, "invoice", "--date", "2022-11-01")
+        assert code == 0, err
+        assert "to WHMCS (BB-1-2022-10)" in out and "to WHMCS (BB-2-2022-10)" in out
+        code, out, err = run_cli(capsys, *cfg, "push")
+        assert code == 0, out + err
+        assert run_cli(capsys, *cfg, "push")[0] == 0  # a second push sends nothing new
+
+    for reference, total in (("BB-1-2022-10", Decimal("10.00")), ("BB-2-2022-10", Decimal("3.00"))):
+        (invoice,) = whmcs_invoices_carrying(fake, reference)
+        assert invoice.total == total
+    assert len(fake.invoices) == 2 and len(fake.clients) == 2
