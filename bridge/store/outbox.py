@@ -154,7 +154,7 @@ def clients_with_work(connection: Connection) -> list[int]:
     """Clients with pending or in-doubt rows, the one waiting longest first."""
     query = (
         select(outbox.c.client_id, func.min(outbox.c.id).label("first"))
-        .where(outbox.c.state.in_(_values(DUE)))
+        .where(outbox.c.state.in_(_values(DUE)), outbox.c.kind.notin_([kind.value for kind in CLOUD_KINDS]))
         .group_by(outbox.c.client_id)
         .order_by("first")
     )
@@ -165,7 +165,13 @@ def unsettled_rows(connection: Connection, client_id: int) -> list[OutboxRow]:
     """The client's pending, in-doubt and failed rows, oldest first."""
     query = (
         select(outbox)
-        .where(outbox.c.client_id == client_id, outbox.c.state.in_(_values(UNSETTLED)))
+        .where(
+            outbox.c.client_id == client_id,
+            outbox.c.state.in_(_values(UNSETTLED)),
+            outbox.c.kind.notin_(
+                [kind.value for kind in CLOUD_KINDS]
+            ),  # carried out by sync/cloud_actions.py
+        )
         .order_by(outbox.c.id)
     )
     return [row_from(record) for record in connection.execute(query)]

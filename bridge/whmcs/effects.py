@@ -33,11 +33,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bridge.logs import get_logger
 from bridge.whmcs.client import WhmcsClient
 from bridge.whmcs.errors import WhmcsBusinessError
 from bridge.whmcs.models import Client, Invoice, InvoiceLine
 from bridge.whmcs.reference import check_reference, contains_reference
 from bridge.whmcs.settings import WhmcsSettings
+
+log = get_logger(__name__)
 
 ADD_CLIENT = "add_client"
 UPDATE_CLIENT = "update_client"
@@ -45,7 +48,8 @@ CREATE_INVOICE = "create_invoice"
 CANCEL_INVOICE = "cancel_invoice"
 ADD_CREDIT = "add_credit"
 ADD_PAYMENT = "add_payment"
-KINDS = (ADD_CLIENT, UPDATE_CLIENT, CREATE_INVOICE, CANCEL_INVOICE, ADD_CREDIT, ADD_PAYMENT)
+SEND_EMAIL = "send_email"
+KINDS = (ADD_CLIENT, UPDATE_CLIENT, CREATE_INVOICE, CANCEL_INVOICE, ADD_CREDIT, ADD_PAYMENT, SEND_EMAIL)
 CLIENT_FIELDS = ("email", "firstname", "lastname", "companyname")
 """The client fields the bridge owns in WHMCS (AddClient and UpdateClient payloads)."""
 CENT = Decimal("0.01")
@@ -137,6 +141,8 @@ def apply(
         return _add_credit(client, reference, payload, target, in_doubt)
     if kind == ADD_PAYMENT:
         return _add_payment(client, reference, payload, target, in_doubt, options)
+    if kind == SEND_EMAIL:
+        return _send_email(client, reference, payload, target, in_doubt)
     raise EffectRefused(f"unknown effect kind {kind!r}")
 
 
@@ -169,6 +175,8 @@ def plan(kind: str, payload: Mapping[str, Any], *, in_doubt: bool, options: Effe
         return f"{first}AddCredit {payload.get('amount')}"
     if kind == ADD_PAYMENT:
         return f"{first}AddInvoicePayment {payload.get('amount')} on {payload.get('invoice_reference')}"
+    if kind == SEND_EMAIL:
+        return f"SendEmail {payload.get('subject')!r} (not repeated when in doubt: WHMCS cannot look one up)"
     return f"unknown effect kind {kind!r}"
 
 
@@ -365,6 +373,22 @@ def _add_credit(
         if found is not None:
             return Outcome(str(found.id), looked_up=True)
     client.add_credit(whmcs_id, amount, description, day)
+    return Outcome(None, looked_up=False)
+
+
+def _send_email(
+    client: WhmcsClient, reference: str, payload: Mapping[str, Any], target: Target, in_doubt: bool
+) -> Outcome:
+    """A custom general email (a credit notification). WHMCS keeps no record to look one up by, so an
+    email whose first attempt may have been sent is not sent again: a missed mail is logged, a second
+    copy of "your credit runs low" would be worse."""
+    if in_doubt:
+        log.warning("email possibly not sent; not repeated", reference=reference)
+        return Outcome(None, looked_up=True)
+    message = _text(payload, "message").replace("\n", "<br>")
+    client.send_email(
+        _client_id(target), custom_type="general", subject=_text(payload, "subject"), html_message=message
+    )
     return Outcome(None, looked_up=False)
 
 

@@ -273,3 +273,38 @@ def test_invoice_date_then_push_creates_each_october_invoice_once_though_every_f
         (invoice,) = whmcs_invoices_carrying(fake, reference)
         assert invoice.total == total
     assert len(fake.invoices) == 2 and len(fake.clients) == 2
+
+
+def test_a_credit_notification_goes_out_through_whmcs_once_and_cloud_rows_never_block_the_push(
+    tmp_path: Path, database_url: str, engine: Engine, fake: FakeWhmcs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC
+
+    from bridge.bootstrap import build_app
+    from bridge.settings import load_settings
+    from tests.services.test_credit import run_vm
+
+    config = write_config(tmp_path / "settings.toml", database_url, fake)
+    config.write_text(
+        config.read_text()
+        + '[pricing.flavors]\n"m1.large" = 1.00\n'
+        + "[configurations.default]\ncredit_notifications = [48]\n"
+        + "[configurations.default.suspension]\nenabled = true\n"
+    )
+    cfg = ["--config", str(config)]
+    add_clients(capsys, config, 1)
+    run_cli(capsys, *cfg, "client", "link", "1", "--openstack-project", "p-1")
+    app = build_app(load_settings(config))
+    run_vm(app, "p-1", "m1.large", 5, start=datetime(2026, 3, 2, tzinfo=UTC))
+    app.close()
+    run_cli(capsys, *cfg, "credit", "add", "1", "3", "--reference", "bank-7")
+
+    code, out, _ = run_cli(capsys, *cfg, "process-clients", "--at", "2026-03-02T05:00:00Z")
+    assert code == 0 and "notify" in out and "suspend" in out
+    assert "cloud: suspend_server openstack:vm-1: openstack.enabled is false" in out
+    assert run_cli(capsys, *cfg, "push")[0] == 0
+    assert run_cli(capsys, *cfg, "push")[0] == 0
+    assert [email.subject for email in fake.emails] == ["Your credit runs out in about 48 hours"]
+    states = {item.kind.value: item.state for item in rows(engine)}
+    assert states["send_email"] is OutboxState.DONE and states["add_client"] is OutboxState.DONE
+    assert states["suspend_server"] is OutboxState.PENDING  # waits for the cloud, not for WHMCS
