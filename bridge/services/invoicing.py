@@ -333,7 +333,7 @@ class InvoicingService:
                     with connection.begin_nested():
                         numbered = self._numbered(connection, invoice)
                         store.insert_invoice(
-                            connection, _invoice_row(numbered, now), _line_rows(numbered.draft)
+                            connection, _invoice_row(numbered, now), line_rows(numbered.draft)
                         )
                         if numbered.issuer == "whmcs":
                             self._enqueue_push(connection, numbered)
@@ -714,7 +714,8 @@ def _invoice_row(issued: IssuedInvoice, now: datetime) -> dict[str, Any]:
     }
 
 
-def _line_rows(draft: InvoiceDraft) -> list[dict[str, Any]]:
+def line_rows(draft: InvoiceDraft) -> list[dict[str, Any]]:
+    """The stored lines of a usage draft, in its line order (usage invoices and their replacements)."""
     return [
         {
             "position": position,

@@ -62,6 +62,7 @@ from bridge.services.invoicing import (
     enqueue_create_invoice,
     invoice_items,
     invoice_numbers,
+    line_rows,
 )
 from bridge.settings import ConfigurationSettings, Settings
 from bridge.store import invoices as invoice_store
@@ -624,32 +625,6 @@ def issue_invoice(
         now=now,
     )
     return Issued(invoice_id, None)
-
-
-def line_rows(draft: InvoiceDraft) -> list[dict[str, Any]]:
-    """The stored lines of a usage draft, in its line order."""
-    return [
-        {
-            "position": position,
-            "line_reference": line.reference,
-            "source": line.source,
-            "resource_id": line.resource_id,
-            "resource_name": line.resource_name,
-            "plan": line.plan,
-            "period_start": line.period.start,
-            "period_end": line.period.end,
-            "hours": line.hours.quantize(Decimal("0.00000001")),
-            "billed_hours": line.billed_hours,
-            "unit_price": line.unit_price,
-            "tokens_per_hour": line.tokens_per_hour,
-            "tokens": line.tokens,
-            "amount": line.amount,
-            "capped": line.capped,
-            "late": line.late,
-            "description": line.description(),
-        }
-        for position, line in enumerate(draft.lines, 1)
-    ]
 
 
 def _replacement_reference(connection: Connection, reference: str) -> str:

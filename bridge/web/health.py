@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import hmac
 import json
-import socket
-import socketserver
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -23,6 +19,7 @@ from sqlalchemy import Engine
 from bridge.errors import BridgeError
 from bridge.logs import get_logger
 from bridge.store.database import schema_state
+from bridge.web.server import BackgroundServer
 
 log = get_logger(__name__)
 
@@ -127,36 +124,10 @@ def _json(start_response: StartResponse, status: str, document: dict[str, Any]) 
     return [body]
 
 
-class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _ThreadingServer6(_ThreadingServer):
-    address_family = socket.AF_INET6
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("health request", line=format % args)
-
-
-class HealthServer:
-    """Serves a WSGI app on a background thread until :meth:`stop`."""
+class HealthServer(BackgroundServer):
+    """The operator endpoint's server (request lines logged at debug level)."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int) -> None:
-        server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
-        self._server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(
+            app, host, port, name="health", log_request=lambda line: log.debug("health request", line=line)
+        )
