@@ -48,8 +48,8 @@ from bridge.store import credit as store
 from bridge.store import invoices as invoice_store
 from bridge.store import usage as usage_store
 from bridge.store.database import write_connection
-from bridge.store.outbox import EffectKind, enqueue
-from bridge.store.tables import client_agreements
+from bridge.store.outbox import EffectKind, decode_payload, enqueue
+from bridge.store.tables import client_agreements, outbox
 
 log = get_logger(__name__)
 
@@ -469,7 +469,7 @@ class CreditService:
             self._cloud(connection, account, "resume", at, shelve=state.shelved, since=state.suspended_at)
             changes.update(suspended_at=None, shelved=False)
         elif decision.kind is DecisionKind.TERMINATE:
-            removed = self._cloud(connection, account, "terminate", at)
+            removed = self._cloud(connection, account, "terminate", at, since=state.suspended_at)
             log.warning(
                 "client terminated", client=account.client.id, removed=removed, reason=decision.reason
             )
@@ -494,7 +494,10 @@ class CreditService:
         }
         stamp = (since or at).strftime("%Y%m%dT%H%M%S")
         named = []
-        for resource in account.running if action != "resume" else self._suspended(account):
+        acted_on = (
+            account.running if action == "suspend" else _suspended_resources(connection, account, since)
+        )
+        for resource in acted_on:
             kind = kinds[action]
             if resource.source == "solusvm" and kind in (
                 EffectKind.SHELVE_SERVER,
@@ -515,10 +518,6 @@ class CreditService:
             )
             named.append(f"{resource.source}:{resource.resource_id} ({resource.name})")
         return named
-
-    def _suspended(self, account: Account) -> tuple[RunningResource, ...]:
-        """The resources to resume: every resource of the client's that ran in the last 35 days."""
-        return account.running
 
     def _auto_invoice(
         self, connection: Connection, account: Account, at: datetime, report: ClientReport
@@ -581,6 +580,33 @@ class CreditService:
                 state = store.states(connection, [invoice.client_id])[invoice.client_id]
                 if state.settled_until is None or state.settled_until < invoice.period_end:
                     store.save_state(connection, invoice.client_id, at, settled_until=invoice.period_end)
+
+
+def _suspended_resources(
+    connection: Connection, account: Account, since: datetime | None
+) -> tuple[RunningResource, ...]:
+    """The resources the client's last suspension acted on (its outbox rows), to resume or terminate.
+
+    Not the resources running now: a suspended SolusVM server stops reporting as running, so it would
+    be neither resumed nor removed.
+    """
+    if since is None:
+        return ()
+    query = (
+        select(outbox.c.payload)
+        .where(
+            outbox.c.client_id == account.client.id,
+            outbox.c.kind.in_([EffectKind.SUSPEND_SERVER.value, EffectKind.SHELVE_SERVER.value]),
+            outbox.c.created_at >= since,
+        )
+        .order_by(outbox.c.id)
+    )
+    found: dict[tuple[str, str], RunningResource] = {}
+    for (text,) in connection.execute(query):
+        payload = decode_payload(text)
+        key = (str(payload["source"]), str(payload["resource_id"]))
+        found[key] = RunningResource(key[0], key[1], str(payload.get("name", key[1])), "", ZERO)
+    return tuple(found.values())
 
 
 def _cost(book: PriceBook, row: usage_store.ResourceTotal, problems: list[str]) -> Decimal:

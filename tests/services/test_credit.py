@@ -193,6 +193,26 @@ def test_suspension_waits_for_the_delay_by_hours_or_by_credit_whichever_matches_
     assert "suspend" in decisions(service, START + timedelta(hours=16))  # $6 under: the credit delay matched
 
 
+def test_a_suspended_solusvm_server_that_no_longer_reports_running_is_still_resumed(
+    credit: Callable[..., Any],
+) -> None:
+    """A suspended SolusVM server stops showing as running; resume acts on what the suspension suspended."""
+    app, service, _ = credit({"suspension": {"enabled": True}}, pricing={"token_price": "0.01"})
+    app.clients.link("1", LinkKind.SOLUSVM_USER, "42")
+    with app.engine.begin() as connection:
+        for hour in range(3):
+            window = Window(START + timedelta(hours=hour), START + timedelta(hours=hour + 1))
+            record = UsageRecord("solusvm", "7", "solus-7", "42", "1", window, Decimal(1), Decimal(100))
+            usage_store.ingest_window(connection, "solusvm", window, [record], window.end)
+        usage_store.save_plan_rates(connection, [usage_store.PlanRate("1", "small", 100, 0, START)])
+    assert decisions(service, START + timedelta(hours=3)) == ["suspend"]
+    service.add_credit("1", Decimal(50), "paid")
+    assert decisions(service, START + timedelta(days=2)) == ["resume"]  # no usage for two days by now
+    with app.engine.connect() as connection:
+        kinds = [row.kind for row in connection.execute(select(outbox.c.kind).order_by(outbox.c.id))]
+    assert kinds == ["suspend_server", "resume_server"]
+
+
 def test_a_suspended_client_is_shelved_and_unshelved_after_paying(credit: Callable[..., Any]) -> None:
     from tests.fakes.nova import FakeOpenStack
 
@@ -239,9 +259,7 @@ def test_termination_comes_only_after_its_delay_since_suspension(
     assert "terminate" not in decisions(service, START + timedelta(hours=49))
     reports = service.process(START + timedelta(hours=50, minutes=1))
     (terminate,) = [d for r in reports for d in r.decisions if d["action"] == "terminate"]
-    assert (
-        terminate["removed"] == []
-    )  # the VM stopped reporting usage two days ago: nothing running to remove
+    assert terminate["removed"] == ["openstack:vm-1 (name-vm-1)"]  # what the suspension acted on
 
 
 def test_suspend_instead_of_termination_keeps_the_client_suspended(credit: Callable[..., Any]) -> None:
