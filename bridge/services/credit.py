@@ -364,23 +364,26 @@ class CreditService:
         self, connection: Connection, invoice: invoice_store.StoredInvoice, at: datetime
     ) -> None:
         """Credit pays the invoice: its usage is settled from credit, and no money comes in."""
-        assert invoice.period_end is not None
-        common = {"client_id": invoice.client_id, "currency": invoice.currency, "occurred_at": at, "now": at}
-        store.add_entry(
+        number = invoice.display_number
+        _book(
             connection,
-            kind="usage",
-            amount=-invoice.total,
-            reference=f"BB-SETTLED-{invoice.reference}",
-            description=f"invoice {invoice.display_number} paid from credit",
-            **common,  # type: ignore[arg-type]
+            invoice,
+            "usage",
+            -invoice.total,
+            "BB-SETTLED",
+            f"invoice {number} paid from credit",
+            at,
+            at,
         )
-        store.add_entry(
+        _book(
             connection,
-            kind="payment",
-            amount=ZERO,
-            reference=f"BB-PAID-{invoice.reference}",
-            description=f"invoice {invoice.display_number}: paid from credit, no money in",
-            **common,  # type: ignore[arg-type]
+            invoice,
+            "payment",
+            ZERO,
+            "BB-PAID",
+            f"invoice {number}: paid from credit, no money in",
+            at,
+            at,
         )
         self._invoicing.pay_from_credit(connection, invoice, at)
 
@@ -554,32 +557,39 @@ class CreditService:
         ids = [client.id for client in clients]
         for invoice in invoice_store.paid_invoices_not_in_ledger(connection, ids):
             occurred = invoice.paid_at or at
-            store.add_entry(
-                connection,
-                client_id=invoice.client_id,
-                kind="payment",
-                amount=invoice.paid_amount or invoice.total,
-                currency=invoice.currency,
-                reference=f"BB-PAID-{invoice.reference}",
-                description=f"payment of invoice {invoice.display_number}",
-                occurred_at=occurred,
-                now=at,
-            )
+            paid = invoice.paid_amount or invoice.total
+            description = f"payment of invoice {invoice.display_number}"
+            _book(connection, invoice, "payment", paid, "BB-PAID", description, occurred, at)
             if invoice.kind == "usage" and invoice.period_end is not None:
-                store.add_entry(
-                    connection,
-                    client_id=invoice.client_id,
-                    kind="usage",
-                    amount=-invoice.total,
-                    currency=invoice.currency,
-                    reference=f"BB-SETTLED-{invoice.reference}",
-                    description=f"usage {invoice.reference} settled",
-                    occurred_at=occurred,
-                    now=at,
-                )
+                description = f"usage {invoice.reference} settled"
+                _book(connection, invoice, "usage", -invoice.total, "BB-SETTLED", description, occurred, at)
                 state = store.states(connection, [invoice.client_id])[invoice.client_id]
                 if state.settled_until is None or state.settled_until < invoice.period_end:
                     store.save_state(connection, invoice.client_id, at, settled_until=invoice.period_end)
+
+
+def _book(
+    connection: Connection,
+    invoice: invoice_store.StoredInvoice,
+    kind: str,
+    amount: Decimal,
+    prefix: str,
+    description: str,
+    occurred_at: datetime,
+    now: datetime,
+) -> None:
+    """One ledger row about ``invoice``, under the reference ``<prefix>-<invoice reference>`` (once only)."""
+    store.add_entry(
+        connection,
+        client_id=invoice.client_id,
+        kind=kind,
+        amount=amount,
+        currency=invoice.currency,
+        reference=f"{prefix}-{invoice.reference}",
+        description=description,
+        occurred_at=occurred_at,
+        now=now,
+    )
 
 
 def _suspended_resources(
@@ -643,10 +653,6 @@ def _open_invoices(connection: Connection, ids: list[int]) -> dict[int, list[inv
     for invoice in invoice_store.unpaid_invoices_of_clients(connection, ids):
         found.setdefault(invoice.client_id, []).append(invoice)
     return found
-
-
-def auto_pay_verdict(config: Configuration, total: Decimal, up_to_date: Decimal) -> Verdict:
-    return can_auto_pay_invoice(config, total, up_to_date)
 
 
 __all__ = ["Account", "ClientReport", "CreditService", "Decision"]
