@@ -55,7 +55,7 @@ from bridge.store import plans as plans_store
 from bridge.store import usage as usage_store
 from bridge.store.database import write_connection
 from bridge.store.outbox import EffectKind, enqueue
-from bridge.usage.records import Source, UsageRecord, Window
+from bridge.usage.records import UsageRecord, Window, as_source
 
 log = get_logger(__name__)
 
@@ -653,7 +653,7 @@ def _records_by_cycle(
         if index < 0 or row.window_start >= cycles[-1].end:  # a chunk reads the widest range of its clients
             continue
         record = UsageRecord(
-            source=_source(row.source),
+            source=as_source(row.source),
             resource_id=row.resource_id,
             resource_name=row.resource_name,
             owner=row.owner,
@@ -668,7 +668,7 @@ def _records_by_cycle(
 
 def _priced_line(line: store.StoredLine, cycle: BillingCycle, currency: str) -> PricedLine:
     return PricedLine(
-        source=_source(line.source),
+        source=as_source(line.source),
         resource_id=line.resource_id,
         resource_name=line.resource_name,
         plan=line.plan,
@@ -683,14 +683,6 @@ def _priced_line(line: store.StoredLine, cycle: BillingCycle, currency: str) -> 
         tokens=line.tokens,
         late=line.late,
     )
-
-
-def _source(value: str) -> Source:
-    if value == "openstack":
-        return "openstack"
-    if value == "solusvm":
-        return "solusvm"
-    raise ValueError(f"unknown usage source {value!r} in the store")
 
 
 def _invoice_row(issued: IssuedInvoice, now: datetime) -> dict[str, Any]:

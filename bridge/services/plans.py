@@ -70,7 +70,7 @@ from bridge.store import plans as store
 from bridge.store import usage as usage_store
 from bridge.store.invoices import StoredInvoice, StoredLine
 from bridge.store.outbox import EffectKind, enqueue
-from bridge.usage.records import Source, UsageRecord, Window
+from bridge.usage.records import UsageRecord, Window, as_source
 
 log = get_logger(__name__)
 
@@ -536,7 +536,7 @@ class PlansService:
             return []
         return [
             UsageRecord(
-                source=_source(row.source),
+                source=as_source(row.source),
                 resource_id=row.resource_id,
                 resource_name=row.resource_name,
                 owner=row.owner,
@@ -640,7 +640,7 @@ def _replacement_reference(connection: Connection, reference: str) -> str:
 
 def _copied(line: StoredLine, currency: str, zone: str) -> CopiedLine:
     return CopiedLine(
-        source=_source(line.source),
+        source=as_source(line.source),
         resource_id=line.resource_id,
         resource_name=line.resource_name,
         plan=line.plan,
@@ -679,11 +679,3 @@ def _problems(result: DraftResult) -> tuple[str, ...]:
 
 def _with(change: InvoiceChange, **values: Any) -> InvoiceChange:
     return replace(change, **values)
-
-
-def _source(value: str) -> Source:
-    if value == "openstack":
-        return "openstack"
-    if value == "solusvm":
-        return "solusvm"
-    raise ValueError(f"unknown usage source {value!r} in the store")

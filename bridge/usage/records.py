@@ -13,6 +13,15 @@ Source = Literal["openstack", "solusvm"]
 SOURCES: tuple[Source, ...] = ("openstack", "solusvm")
 
 
+def as_source(value: str) -> Source:
+    """A source name read back from the store, checked (a typo there must not price as another cloud)."""
+    if value == "openstack":
+        return "openstack"
+    if value == "solusvm":
+        return "solusvm"
+    raise ValueError(f"unknown usage source {value!r} in the store")
+
+
 @dataclass(frozen=True)
 class Window:
     """A half-open collection window [start, end) in UTC."""
