@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= settings.example.toml
 
-.PHONY: run test browser lint typecheck pytest clean
+.PHONY: run test browser lint typecheck pytest reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+# The reliability suite at full size: crash injection, the vendor fault matrix, the bad-input table.
+# (make test runs the same tables at CI size through pytest.)
+reliability: $(STAMP)
+	$(BIN)/python -m tests.reliability --size full
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
