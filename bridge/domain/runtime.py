@@ -20,8 +20,9 @@ instant: the poll sees the event's outcome). Each gap between two consecutive it
    and running at T2 => running for all of [T1, T2]; running at T1 and a ``stop`` event at T2 => running
    until T2. A daemon down for three days therefore loses nothing when the server ran throughout;
 2. the gap is *unknown* when the later item is a poll that saw another state (the change happened at a
-   moment no record gives), or when an event without a timestamp may lie in the gap and leads to another
-   state than the one carried (see below);
+   moment no record gives), when the later item is a change that cannot follow the carried state (a
+   start after "running": a stop went unrecorded), or when an event without a timestamp may lie in the
+   gap and leads to another state than the one carried (see below);
 3. nothing is carried past the last item: a server that disappears is billed until its delete event,
    or, without one, until the last moment it was seen running.
 
@@ -29,9 +30,10 @@ Unknown time is never billed. **A change without a timestamp** is placed at the 
 evidence allows when it ends billing (a stop, a suspension, a deletion) and at the latest when it
 begins billing (a start, a resumption): in both cases the gap it may lie in bills nothing, so the rule
 never bills time the evidence does not support, and a gap it cannot lie in keeps its carried state, so
-the rule never drops time the evidence supports. An event's bounds are its own (``not_before``,
-``not_after``: when the sync first saw it, when the task was queued) tightened by its neighbours in its
-log (:func:`bound_by_log_order`): a task cannot have finished before an earlier task of the same log.
+the rule never drops time the evidence supports. An event's bounds are its own (``not_before``: when
+the task was queued, or the last sync that did not list it; ``not_after``: the first sync that did)
+tightened by its neighbours in its log (:func:`bound_by_log_order`): a record lies after the records of
+the same log before it and before those after it.
 
 **States.** ``RUNNING`` is billed; ``STOPPED`` and ``GONE`` (deleted, or never created) are not;
 ``SUSPENDED`` is billed only when the caller says so (``suspended_billed``: issue 15 makes it a setting,
