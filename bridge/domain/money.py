@@ -70,7 +70,13 @@ def tax_amount(base: Decimal, rate_percent: Decimal, currency: str) -> Decimal:
     """
     _require_decimal(base, "tax base")
     _require_decimal(rate_percent, "tax rate")
-    return round_money(base * rate_percent / _HUNDRED, currency)
+    return (base * rate_percent / _HUNDRED).quantize(_minor_unit(currency), rounding=ROUND_HALF_UP)
+
+
+def is_rounded(amount: Decimal, currency: str) -> bool:
+    """Whether ``amount`` already has no more precision than the minor unit of ``currency`` (0.33, not
+    0.333): what an invoice line must be before tax is computed on it. Checks; never rounds."""
+    return amount == amount.quantize(_minor_unit(currency))
 
 
 _HUNDRED = Decimal(100)

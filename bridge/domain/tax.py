@@ -35,7 +35,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bridge.clock import as_utc
-from bridge.domain.money import check_currency, round_money, tax_amount
+from bridge.domain.money import is_rounded, round_money, tax_amount
 
 EU_MEMBER_STATES = frozenset({
     "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
@@ -70,6 +70,8 @@ class TaxRule:
     country: str
     name: str
     rate: Decimal
+    label: str = field(init=False, repr=False, compare=False)
+    """How the rule reads on an invoice: ``VAT 19 %``."""
 
     def __post_init__(self) -> None:
         check_country(self.country)
@@ -77,11 +79,7 @@ class TaxRule:
             raise ValueError(f"the tax rule of {self.country} needs a name such as 'VAT'")
         if not isinstance(self.rate, Decimal) or not _ZERO <= self.rate < _HUNDRED:
             raise ValueError(f"the tax rate of {self.country} must be a Decimal percent in [0, 100)")
-
-    @property
-    def label(self) -> str:
-        """How the rule reads on an invoice: ``VAT 19 %``."""
-        return f"{self.name} {self.rate.normalize():f} %"
+        object.__setattr__(self, "label", _label(self.name, self.rate))
 
 
 @dataclass(frozen=True)
@@ -320,12 +318,13 @@ class TaxLine:
 
     @property
     def label(self) -> str:
-        return f"{self.name} {self.rate.normalize():f} %"
+        return _label(self.name, self.rate)
 
 
 @dataclass(frozen=True)
 class InvoiceTaxes:
-    """An invoice's subtotal (net), its tax lines, its total, and why it is taxed as it is.
+    """An invoice's subtotal (net), its tax lines, their sum ``tax`` (0.00 when there are none), its
+    ``total`` (subtotal + tax, never rounded again), and why it is taxed as it is. Made by :func:`tax_lines`.
 
     ``reverse_charge`` is the note an exempt EU business invoice must carry, with the client's VAT ID.
     """
@@ -333,17 +332,10 @@ class InvoiceTaxes:
     currency: str
     subtotal: Decimal
     lines: tuple[TaxLine, ...]
+    tax: Decimal
+    total: Decimal
     why: str
     reverse_charge: str | None = None
-
-    @property
-    def tax(self) -> Decimal:
-        """The sum of the tax lines (0.00 when there are none), in the currency's minor unit."""
-        return round_money(sum((line.amount for line in self.lines), _ZERO), self.currency)
-
-    @property
-    def total(self) -> Decimal:
-        return self.subtotal + self.tax
 
 
 def tax_lines(
@@ -360,13 +352,13 @@ def tax_lines(
     none; an exempt EU business gets the reverse-charge note with its VAT ID. ``currency`` is needed only
     for an invoice without lines. Raises ValueError for lines in two currencies or an unrounded line.
     """
-    invoice_currency = _invoice_currency(lines, currency)
-    subtotal = _subtotal(lines, invoice_currency)
+    invoice_currency, zero, subtotal = _subtotal(lines, currency)
     rule, why = _applicable_rule(rules, identity, purpose)
     if rule is None:
-        return InvoiceTaxes(invoice_currency, subtotal, (), why, _reverse_charge(identity))
-    tax = TaxLine(rule.name, rule.rate, subtotal, tax_amount(subtotal, rule.rate, invoice_currency))
-    return InvoiceTaxes(invoice_currency, subtotal, (tax,), why)
+        return InvoiceTaxes(invoice_currency, subtotal, (), zero, subtotal, why, _reverse_charge(identity))
+    tax = tax_amount(subtotal, rule.rate, invoice_currency)
+    line = TaxLine(rule.name, rule.rate, subtotal, tax)
+    return InvoiceTaxes(invoice_currency, subtotal, (line,), tax, subtotal + tax, why)
 
 
 def is_taxed(
@@ -388,7 +380,7 @@ def _applicable_rule(
     rule = rules.rule_for(identity.country)
     if rule is None:
         return None, f"no tax rule for {identity.country}"
-    return rule, f"{rule.label} of {rule.country}"
+    return rule, rule.label
 
 
 def _reverse_charge(identity: ClientTaxIdentity) -> str | None:
@@ -400,27 +392,24 @@ def _reverse_charge(identity: ClientTaxIdentity) -> str | None:
     return f"{REVERSE_CHARGE_TEXT} Customer VAT ID: {identity.vat_id}."
 
 
-def _invoice_currency(lines: Sequence[TaxableLine], currency: str | None) -> str:
-    found = {line.currency for line in lines}
-    if currency is not None:
-        found.add(check_currency(currency))
-    if len(found) != 1:
-        raise ValueError(
-            "an invoice's lines are in one currency; got " + (", ".join(sorted(found)) or "none")
-        )
-    return found.pop()
-
-
-def _subtotal(lines: Sequence[TaxableLine], currency: str) -> Decimal:
-    subtotal = round_money(_ZERO, currency)
+def _subtotal(lines: Sequence[TaxableLine], currency: str | None) -> tuple[str, Decimal, Decimal]:
+    """The invoice's currency, its zero (0.00) and the sum of its lines; refuses a second currency or an
+    unrounded line."""
+    invoice_currency = currency if currency is not None else lines[0].currency if lines else None
+    if invoice_currency is None:
+        raise ValueError("an invoice without lines needs its currency")
+    zero = subtotal = round_money(_ZERO, invoice_currency)
     for line in lines:
-        if round_money(line.amount, currency) != line.amount:
+        if line.currency != invoice_currency:
+            both = ", ".join(sorted((invoice_currency, line.currency)))
+            raise ValueError(f"an invoice's lines are in one currency; got {both}")
+        if not is_rounded(line.amount, invoice_currency):
             raise ValueError(
-                f"line amount {line.amount} is not rounded to the minor unit of {currency}; "
+                f"line amount {line.amount} is not rounded to the minor unit of {invoice_currency}; "
                 "round each line once (money.round_money) before taxing the invoice"
             )
         subtotal += line.amount
-    return subtotal
+    return invoice_currency, zero, subtotal
 
 
 def check_country(code: str) -> str:
@@ -432,6 +421,10 @@ def check_country(code: str) -> str:
     if not isinstance(code, str) or len(code) != 2 or not code.isalpha() or not code.isupper():
         raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code such as 'DE'")
     return code
+
+
+def _label(name: str, rate: Decimal) -> str:
+    return f"{name} {rate.normalize():f} %"
 
 
 def _instant(at: datetime) -> str:
