@@ -237,6 +237,7 @@ class FakeWhmcs:
         self._ids: Counter[str] = Counter()
         self._lock = threading.RLock()
         self._stopping = threading.Event()
+        self._server: _Server | None = None
         self._running: ServerThread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -251,6 +252,7 @@ class FakeWhmcs:
     def start(self) -> None:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
+        self._server = server
         self._running = ServerThread(server, "fake-whmcs")
 
     def stop(self) -> None:
