@@ -15,6 +15,9 @@ from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.domain.clients import LinkKind
 from bridge.errors import VendorError
+from bridge.fleio.connection import connect
+from bridge.fleio.nova_usage import NovaUsageCollector
+from bridge.fleio.settings import OpenStackSettings
 from bridge.services.usage import UsageSync
 from bridge.solusvm.client import SolusVMClient
 from bridge.solusvm.collector import SolusVMObserver
@@ -22,6 +25,7 @@ from bridge.store import usage as store
 from bridge.store.tables import usage_records, usage_watermarks
 from bridge.sync.jobs import JobStopped
 from bridge.usage.records import UsageRecord, Window
+from tests.fakes.nova import FakeOpenStack, Fault
 from tests.fakes.solusvm import FakeSolusVM
 
 OCT = datetime(2022, 10, 1, tzinfo=UTC)
@@ -207,7 +211,9 @@ def test_solusvm_bills_each_started_hour_once_however_often_it_is_observed(
     user = solus.add_user("ann@example.com")
     plan = solus.add_plan("small", tokens_per_hour=7, tokens_per_month=5000)
     solus.add_server("web-1", user_id=user["id"], plan_id=plan["id"], created_at="2022-10-01T09:50:00Z")
-    solus.add_server("off-1", user_id=user["id"], plan_id=plan["id"], status="stopped")
+    solus.add_server(
+        "off-1", user_id=user["id"], plan_id=plan["id"], status="stopped", created_at="2022-09-01T00:00:00Z"
+    )
     client = SolusVMClient(solus.url, solus.token, sleep=lambda _s: None)
     sync = UsageSync(app.engine, clock, ZoneInfo("UTC"), solusvm=SolusVMObserver(client))
     for minute in (5, 20, 55):
@@ -227,3 +233,31 @@ def test_solusvm_bills_each_started_hour_once_however_often_it_is_observed(
         ("web-1", 11, Decimal(7)),
     ]
     assert rates[str(plan["id"])].tokens_per_month == 5000
+
+
+def test_impossible_nova_hours_are_not_stored_and_the_window_is_collected_again_later(
+    app: App, clock: FixedClock
+) -> None:
+    """Nova once reported 25 h for a 1 h window and the bridge stored (and would have billed) them."""
+    with FakeOpenStack(FixedClock(NOV)) as fake:
+        fake.create_server("p-1", at=OCT - timedelta(days=1), server_id="i-1")
+        settings = OpenStackSettings(**fake.section())
+        nova = NovaUsageCollector(connect(settings), clock=clock, sleep=lambda _: None)
+        sync = UsageSync(app.engine, clock, ZoneInfo("UTC"), openstack=nova)
+        sync.run(("openstack",), start=OCT, until=OCT + timedelta(hours=2))
+        fake.fail_next(Fault.server_field("hours", 25.0))
+
+        (refused,) = sync.run(("openstack",), until=OCT + timedelta(hours=4))
+
+        assert refused.error is not None
+        assert "field 'tenant_usages[0].server_usages[0].hours': is 25.0 for instance i-1" in refused.error
+        with app.engine.connect() as connection:
+            mark = store.watermark(connection, "openstack")
+        assert mark is not None and mark.collected_until == OCT + timedelta(hours=2)
+        assert mark.last_error == refused.error
+        assert hours_by_instance(app.engine) == {"i-1": Decimal(2)}
+
+        (resumed,) = sync.run(("openstack",), until=OCT + timedelta(hours=4))
+
+    assert (resumed.error, resumed.collected_from) == (None, OCT + timedelta(hours=2))
+    assert hours_by_instance(app.engine) == {"i-1": Decimal(4)}
