@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,11 +29,13 @@ from bridge.fleio.settings import OpenStackSettings
 from bridge.services.usage import UsageSync
 from bridge.solusvm.client import SolusVMClient
 from bridge.solusvm.collector import SolusVMObserver
+from bridge.store import jobs as job_store
 from bridge.store import usage as store
+from bridge.store.database import make_engine
 from bridge.store.tables import usage_records, usage_watermarks
 from bridge.sync.jobs import JobStopped
 from bridge.usage.records import UsageRecord, Window
-from tests.fakes.nova import FakeOpenStack, Fault
+from tests.fakes.nova import FakeOpenStack, Fault, RecordedRequest
 from tests.fakes.solusvm import FakeSolusVM
 
 OCT = datetime(2022, 10, 1, tzinfo=UTC)
@@ -104,7 +114,6 @@ def test_a_crash_between_windows_resumes_with_no_gap_and_no_overlap(
         ZoneInfo("UTC"),
         openstack=nova,
         checkpoint=crash_after_ten_windows,
-        batch_records=6,
     )
     with pytest.raises(JobStopped):
         crashing.run(("openstack",), until=NOV)
@@ -261,3 +270,46 @@ def test_impossible_nova_hours_are_not_stored_and_the_window_is_collected_again_
 
     assert (resumed.error, resumed.collected_from) == (None, OCT + timedelta(hours=2))
     assert hours_by_instance(app.engine) == {"i-1": Decimal(4)}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_crash_loop_still_moves_the_watermark_with_every_run(tmp_path: Path, database_url: str) -> None:
+    """Sync used to commit batches of 20,000 records: a run killed (SIGKILL, no cleanup) before its first
+    batch kept nothing, so a crash loop never progressed. Each run here is killed while reading its third
+    window and must keep the two windows it read."""
+    binary = Path(sys.executable).parent / "billing-bridge"
+    runs: list[subprocess.Popen[bytes]] = []
+    seen = {"usage requests": 0}
+    lock = threading.Lock()
+
+    def kill_the_run_at_every_third_window(_request: RecordedRequest) -> None:
+        with lock:
+            seen["usage requests"] += 1
+            third = seen["usage requests"] % 3 == 0
+        if third:
+            os.kill(runs[-1].pid, signal.SIGKILL)
+
+    marks = []
+    engine = make_engine(database_url)
+    with FakeOpenStack(FixedClock(NOV)) as fake:
+        fake.create_server("p-1", at=OCT, server_id="i-1")
+        fake.before_usage = kill_the_run_at_every_third_window
+        config = tmp_path / "settings.toml"
+        section = "".join(f"{key} = {json.dumps(value)}\n" for key, value in fake.section().items())
+        config.write_text(f'[database]\nurl = "{database_url}"\n[openstack]\n{section}')
+        for _ in range(3):
+            sync = ["sync", "--source", "openstack", "--until", "2022-10-02"]
+            command = [str(binary), "--config", str(config), *sync]
+            runs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            assert runs[-1].wait(timeout=300) == -signal.SIGKILL, "the run was not killed mid-window"
+            with engine.begin() as connection:
+                mark = store.watermark(connection, "openstack")
+                # The dead run's lease lapses (as lease_seconds would let it) before the next run starts.
+                job_store.release_lease(
+                    connection, "job:usage_sync", f"{socket.gethostname()}:{runs[-1].pid}"
+                )
+            marks.append(mark.collected_until if mark else None)
+    engine.dispose()
+
+    first = datetime(2022, 9, 1, tzinfo=UTC)  # a fresh store starts a billing month before --until's
+    assert marks == [first + timedelta(hours=2), first + timedelta(hours=4), first + timedelta(hours=6)]
