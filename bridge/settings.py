@@ -63,6 +63,12 @@ class DatabaseSettings(Section):
     )
     password: SecretStr | None = Field(None, description="password added to url when url has none")
     connect_timeout_seconds: int = Field(10, ge=1)
+    lock_timeout_seconds: int = Field(
+        30, ge=1, le=3600, description="longest wait for a lock another transaction holds"
+    )
+    statement_timeout_seconds: int = Field(
+        600, ge=0, le=86400, description="MariaDB/PostgreSQL cancel longer statements; 0 = no limit"
+    )
 
     @field_validator("url")
     @classmethod

@@ -35,6 +35,7 @@ from bridge.store.database import make_engine
 from bridge.store.tables import usage_records, usage_watermarks
 from bridge.sync.jobs import JobStopped
 from bridge.usage.records import UsageRecord, Window
+from tests.cli.test_base import run_cli
 from tests.fakes.nova import FakeOpenStack, Fault, RecordedRequest
 from tests.fakes.solusvm import FakeSolusVM
 
@@ -313,3 +314,38 @@ def test_a_crash_loop_still_moves_the_watermark_with_every_run(tmp_path: Path, d
 
     first = datetime(2022, 9, 1, tzinfo=UTC)  # a fresh store starts a billing month before --until's
     assert marks == [first + timedelta(hours=2), first + timedelta(hours=4), first + timedelta(hours=6)]
+
+
+def test_a_sync_blocked_by_another_transaction_fails_with_one_line_naming_the_timeout(
+    tmp_path: Path, database_url: str, backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run blocked by another transaction used to wait forever on MariaDB and PostgreSQL."""
+    with FakeOpenStack(FixedClock(NOV)) as fake:
+        fake.create_server("p-1", at=OCT, server_id="i-1")
+        config = tmp_path / "settings.toml"
+        section = "".join(f"{key} = {json.dumps(value)}\n" for key, value in fake.section().items())
+        config.write_text(
+            f'[database]\nurl = "{database_url}"\nlock_timeout_seconds = 1\n'
+            f'[logging]\nlevel = "warning"\n[openstack]\n{section}'
+        )
+        sync = ["--config", str(config), "sync", "--source", "openstack", "--from", "2022-10-01"]
+        assert run_cli(capsys, *sync, "--until", "2022-10-01T01:00Z")[0] == 0
+        blocker = make_engine(database_url)
+        with blocker.connect() as holder:
+            holder.begin()
+            if backend == "sqlite":
+                holder.exec_driver_sql("UPDATE usage_watermarks SET records_collected = records_collected")
+            else:
+                holder.execute(select(usage_watermarks).with_for_update())
+
+            code, _, err = run_cli(capsys, *sync, "--until", "2022-10-01T03:00Z")
+
+            holder.rollback()
+        blocker.dispose()
+
+    assert code == 1
+    assert err.count("\n") == 1, err
+    assert err.startswith(
+        "error: database: waited more than database.lock_timeout_seconds (1 s) for a lock another "
+        "transaction holds, so this transaction was rolled back;"
+    )
