@@ -163,8 +163,11 @@ class NovaUsageCollector:
         settings: OpenStackSettings,
         *,
         clock: Clock | None = None,
+        sleep: Sleep = time.sleep,
     ) -> NovaUsageCollector:
-        return cls(conn, clock=clock, settle_delay=settings.settle_delay)
+        """A collector for ``[openstack]``; ``sleep`` is its wait between retries (the daemon passes one that
+        ends at shutdown)."""
+        return cls(conn, clock=clock, settle_delay=settings.settle_delay, sleep=sleep)
 
     def collect(self, window: Window) -> list[UsageRecord]:
         """One record per instance that ran in ``window``, sorted by (project, instance).
