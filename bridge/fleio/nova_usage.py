@@ -167,7 +167,13 @@ class NovaUsageCollector:
     ) -> NovaUsageCollector:
         """A collector for ``[openstack]``; ``sleep`` is its wait between retries (the daemon passes one that
         ends at shutdown)."""
-        return cls(conn, clock=clock, settle_delay=settings.settle_delay, sleep=sleep)
+        return cls(
+            conn,
+            clock=clock,
+            settle_delay=settings.settle_delay,
+            retry_wait=wait_exponential_jitter(max=settings.retry_wait_max_seconds),
+            sleep=sleep,
+        )
 
     def collect(self, window: Window) -> list[UsageRecord]:
         """One record per instance that ran in ``window``, sorted by (project, instance).

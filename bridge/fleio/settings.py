@@ -53,6 +53,9 @@ class OpenStackSettings(Section):
     timeout_seconds: int = Field(
         default=60, ge=1, le=300, description="limit on each Keystone and Nova request (connect and read)"
     )
+    retry_wait_max_seconds: float = Field(
+        default=30, ge=0, le=300, description="longest back-off between tries of a usage request; 0 = none"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> OpenStackSettings:

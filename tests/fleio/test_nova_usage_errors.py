@@ -183,6 +183,18 @@ def test_an_html_error_page_that_persists_is_reported_by_status(
     assert _collect_error(collector).problem == "Nova answered HTTP 502 5 times; giving up"
 
 
+def test_the_back_off_between_tries_is_capped_by_the_setting(
+    fake: FakeOpenStack, conn: openstack.connection.Connection, clock: FixedClock, server: str
+) -> None:
+    sleeps: list[float] = []
+    settings = OpenStackSettings(**fake.section(retry_wait_max_seconds=0.5))
+    collector = NovaUsageCollector.from_settings(conn, settings, clock=clock, sleep=sleeps.append)
+    fake.fail_next(Fault.http(503), times=4)
+
+    assert hours_by_id(collector.collect(WINDOW)) == {server: Decimal("1.0")}
+    assert len(sleeps) == 4 and max(sleeps) == 0.5
+
+
 def test_a_page_cut_off_mid_body_is_retried(
     fake: FakeOpenStack, collector: NovaUsageCollector, server: str, sleeps: list[float]
 ) -> None:
