@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from bridge.settings import ScheduleSettings
+from bridge.errors import ConfigError
+from bridge.settings import ScheduleSettings, parse_settings
 from tests.fakes.silent import SilentServer
 
 BIN = Path(sys.executable).parent / "billing-bridge"
@@ -173,3 +174,13 @@ def test_sigterm_ends_the_retries_against_an_unreachable_vendor_at_once(
     assert '"event": "job stopped between steps for shutdown"' in log
     assert "abandoned at shutdown" not in log
     assert '"abandoned": []' in log
+
+
+def test_run_on_start_names_only_jobs_the_daemon_has() -> None:
+    assert parse_settings({"daemon": {"run_on_start": ["usage_sync", "push"]}}).daemon.run_on_start == [
+        "usage_sync",
+        "push",
+    ]
+    with pytest.raises(ConfigError) as raised:
+        parse_settings({"daemon": {"run_on_start": ["usage-sync"]}})
+    assert "daemon.run_on_start: unknown job 'usage-sync'; use job names from [schedule]" in str(raised.value)
