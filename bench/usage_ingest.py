@@ -116,9 +116,7 @@ def main() -> None:
     verdict = "OK" if ratio >= TARGET else "BELOW TARGET"
     print(f"usage rows: {rows:,} ({args.instances:,} instances x {args.hours} hourly windows), SQLite")
     print(f"floor:  {floor_rate:>10,.0f} rows/s  ({floor:.2f} s, one plain Core executemany)")
-    print(
-        f"ingest: {ingest_rate:>10,.0f} rows/s  ({ingest:.2f} s, UsageSync, doubling batches of windows)"
-    )
+    print(f"ingest: {ingest_rate:>10,.0f} rows/s  ({ingest:.2f} s, UsageSync, doubling batches of windows)")
     print(f"ratio:  {ratio:.0%} of the floor (target >= {TARGET:.0%}): {verdict}")
 
 
