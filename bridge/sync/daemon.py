@@ -38,7 +38,10 @@ log = get_logger(__name__)
 
 
 class RunningJobs:
-    """The jobs running in the scheduler's threads, so that shutdown can wait for them, up to a limit."""
+    """The jobs running in the scheduler's threads, so that shutdown can wait for them, up to a limit.
+
+    A run the scheduler hands over once shutdown began (it was queued behind busy threads) never starts.
+    """
 
     def __init__(self, runner: JobRunner) -> None:
         self._runner = runner
@@ -47,6 +50,9 @@ class RunningJobs:
 
     def run(self, name: str) -> JobOutcome:
         with self._changed:
+            if self._runner.stop_event.is_set():
+                log.info("job not started: the daemon is shutting down", job=name)
+                return JobOutcome(name, "skipped", error="the daemon is shutting down")
             self._running[name] += 1
         try:
             return self._runner.run(name)
