@@ -45,7 +45,13 @@ class App:
 def build_app(settings: Settings, *, clock: Clock | None = None, owner: str | None = None) -> App:
     """The bridge wired from ``settings``; connects lazily, so building it touches nothing."""
     masker.register(settings.secret_values())
-    engine = make_engine(settings.database_url(), connect_timeout=settings.database.connect_timeout_seconds)
+    database = settings.database
+    engine = make_engine(
+        settings.database_url(),
+        connect_timeout=database.connect_timeout_seconds,
+        lock_timeout=database.lock_timeout_seconds,
+        statement_timeout=database.statement_timeout_seconds,
+    )
     return App(
         settings=settings,
         clock=clock or SystemClock(),

@@ -51,7 +51,21 @@ class DaemonSettings(Section):
     )
     lease_seconds: int = Field(300, ge=30, description="how long a job's lease lasts before it is renewed")
     job_run_retention_days: int = Field(90, ge=1, description="job_runs rows older than this are pruned")
-    shutdown_timeout_seconds: int = Field(25, ge=1, le=120, description="time a job step gets to finish")
+    shutdown_timeout_seconds: int = Field(
+        25, ge=1, le=120, description="on SIGTERM, time running jobs get before they are abandoned"
+    )
+    run_on_start: list[str] = Field(
+        default_factory=list, description="jobs run once as soon as the daemon starts, besides their schedule"
+    )
+
+    @field_validator("run_on_start")
+    @classmethod
+    def _known_jobs(cls, names: list[str]) -> list[str]:
+        known = list(ScheduleSettings.model_fields)
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ValueError(f"unknown job {unknown[0]!r}; use job names from [schedule]: {', '.join(known)}")
+        return names
 
     def resolved_state_dir(self) -> Path:
         return Path(self.state_dir or os.environ.get("STATE_DIRECTORY", "") or "var")
@@ -65,6 +79,12 @@ class DatabaseSettings(Section):
     )
     password: SecretStr | None = Field(None, description="password added to url when url has none")
     connect_timeout_seconds: int = Field(10, ge=1)
+    lock_timeout_seconds: int = Field(
+        30, ge=1, le=3600, description="longest wait for a lock another transaction holds"
+    )
+    statement_timeout_seconds: int = Field(
+        600, ge=0, le=86400, description="MariaDB/PostgreSQL cancel longer statements; 0 = no limit"
+    )
 
     @field_validator("url")
     @classmethod

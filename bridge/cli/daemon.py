@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import click
 
 from bridge import __version__
 from bridge.cli.base import Context, cli, pass_context, print_json
-from bridge.errors import BridgeError
+from bridge.errors import EXIT_OK, BridgeError
 from bridge.services.status import status_report
 from bridge.settings import config_path, load_settings
 from bridge.store.database import ensure_sqlite_directory, migrate, sqlite_file_missing
@@ -64,6 +66,12 @@ def run(context: Context) -> None:
     daemon = Daemon(app)
     daemon.start()
     daemon.run_until_stopped()
+    if daemon.abandoned:
+        # A job thread is still stuck (e.g. in a vendor's socket read) and the interpreter would wait for it
+        # at exit: end the process now, as the shutdown timeout promises.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
 
 
 @cli.command()

@@ -13,6 +13,14 @@ Billing is on ``hours`` = ``min(terminated_at, end) - max(launched_at, start)``,
 suspend and shelve do not reduce it; a resize, rebuild or unshelve resets ``launched_at``, so the hours
 before such an event in a window not yet collected are lost (see the research notes). Collect each window
 once it has settled, promptly.
+
+Implausible answers are refused as a :class:`~bridge.errors.VendorError` naming the field, so the window
+is neither stored nor billed and is asked for again on the next run (see :func:`_check_plausible`): hours
+beyond what ``started_at``/``ended_at`` allow inside the window (so never more than the window's length),
+an instance started after the window or ended before it, a server usage filed under another project, an
+instance listed twice with different figures, a project total that stops before the window's end (Nova's
+clock behind ours), and paging that does not advance (a next link back to a page already read, or an
+empty page with a next link).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -44,6 +52,7 @@ from bridge.usage.records import Source, UsageRecord, Window
 log = get_logger(__name__)
 
 USAGE_PATH = "/os-simple-tenant-usage"
+LINKS = "tenant_usages_links"
 #: 2.40 adds limit/marker paging and ``tenant_usages_links``; below it Nova silently truncates at max_limit.
 MICROVERSION = "2.40"
 NOVA_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
@@ -57,15 +66,25 @@ def nova_time(instant: datetime) -> str:
     return as_utc(instant).replace(tzinfo=None).strftime(NOVA_TIME_FORMAT)
 
 
+#: Nova computes hours in float; an answer may exceed the exact span by this much and still be believed.
+HOURS_TOLERANCE = Decimal("0.000001")
+
+
 @dataclass(frozen=True)
 class ServerUsage:
-    """One ``server_usages[]`` entry, reduced to what billing needs."""
+    """One ``server_usages[]`` entry, reduced to what billing needs (and what its plausibility needs)."""
 
     instance_id: str
     name: str
     tenant_id: str
     flavor: str
     hours: Decimal
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    def same_figures(self, other: ServerUsage) -> bool:
+        """Whether two listings of one instance bill the same (a rename between pages does not matter)."""
+        return (self.tenant_id, self.flavor, self.hours) == (other.tenant_id, other.flavor, other.hours)
 
 
 @dataclass(frozen=True)
@@ -144,8 +163,17 @@ class NovaUsageCollector:
         settings: OpenStackSettings,
         *,
         clock: Clock | None = None,
+        sleep: Sleep = time.sleep,
     ) -> NovaUsageCollector:
-        return cls(conn, clock=clock, settle_delay=settings.settle_delay)
+        """A collector for ``[openstack]``; ``sleep`` is its wait between retries (the daemon passes one that
+        ends at shutdown)."""
+        return cls(
+            conn,
+            clock=clock,
+            settle_delay=settings.settle_delay,
+            retry_wait=wait_exponential_jitter(max=settings.retry_wait_max_seconds),
+            sleep=sleep,
+        )
 
     def collect(self, window: Window) -> list[UsageRecord]:
         """One record per instance that ran in ``window``, sorted by (project, instance).
@@ -198,27 +226,41 @@ class NovaUsageCollector:
             )
 
     def _all_servers(self, window: Window) -> Iterator[ServerUsage]:
-        """Every page's server usages, following ``next`` links until a page has none."""
+        """Every page's server usages, following ``next`` links until a page has none.
+
+        Paging must advance: a next link on an empty page, or one whose marker repeats an earlier marker
+        or names an instance read on an earlier page (a link back), is refused rather than followed.
+        """
         params = {"start": nova_time(window.start), "end": nova_time(window.end), "detailed": "1"}
         if self._page_size is not None:
             params["limit"] = str(self._page_size)
         seen_markers: set[str] = set()
+        earlier_pages: set[str] = set()
         marker: str | None = None
         for _ in range(self._max_pages):
-            page = self._fetch_page(params if marker is None else {**params, "marker": marker})
+            page = self._fetch_page(params if marker is None else {**params, "marker": marker}, window)
             yield from page.servers
             if page.next_marker is None:
                 return
-            if page.next_marker in seen_markers:
-                raise VendorError(SOURCE, USAGE_PATH, "paging did not advance (a next link repeats a marker)")
+            if not page.servers:
+                raise VendorError(SOURCE, USAGE_PATH, "an empty page has a next link", field=LINKS)
+            if page.next_marker in seen_markers or page.next_marker in earlier_pages:
+                raise VendorError(
+                    SOURCE,
+                    USAGE_PATH,
+                    f"paging did not advance (the next link's marker {page.next_marker} points back at a "
+                    "page already read)",
+                    field=LINKS,
+                )
             seen_markers.add(page.next_marker)
+            earlier_pages.update(server.instance_id for server in page.servers)
             marker = page.next_marker
         raise VendorError(SOURCE, USAGE_PATH, f"more than {self._max_pages} pages; paging does not end")
 
-    def _fetch_page(self, params: Mapping[str, str]) -> _Page:
+    def _fetch_page(self, params: Mapping[str, str], window: Window) -> _Page:
         response = self._get_with_retries(params)
         _raise_for_status(response)
-        return _parse_page(_json_body(response))
+        return _parse_page(_json_body(response), window)
 
     def _get_with_retries(self, params: Mapping[str, str]) -> requests.Response:
         retrying = Retrying(
@@ -277,7 +319,10 @@ class NovaUsageCollector:
 
 
 def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, _TransientStatus | ks_exceptions.RetriableConnectionFailure):
+    """5xx, 429, a failed or timed-out connection, or an answer cut off mid-body (UnknownConnectionError is
+    how keystoneauth reports a body that ended early): a usage GET changes nothing, so it may be repeated."""
+    connection = ks_exceptions.RetriableConnectionFailure | ks_exceptions.UnknownConnectionError
+    if isinstance(error, _TransientStatus | connection):
         return True
     return isinstance(error, ks_exceptions.HttpError) and (
         error.http_status == 429 or (error.http_status or 0) >= 500
@@ -296,14 +341,17 @@ def _log_retry(state: RetryCallState) -> None:
 
 
 def _keep_first(by_instance: dict[str, ServerUsage], server: ServerUsage) -> None:
-    """Dedupe by instance id; a second, different copy (data moved between pages) is logged, not billed."""
+    """Dedupe by instance id: an identical second copy is dropped; one with other figures is refused, since
+    which of the two Nova meant cannot be known."""
     first = by_instance.setdefault(server.instance_id, server)
-    if first != server:
-        log.warning(
-            "openstack.usage.duplicate_instance",
-            instance_id=server.instance_id,
-            kept_hours=str(first.hours),
-            dropped_hours=str(server.hours),
+    if not first.same_figures(server):
+        raise VendorError(
+            SOURCE,
+            USAGE_PATH,
+            f"instance {server.instance_id} is listed twice with different figures ({first.hours} h of "
+            f"{first.flavor} in project {first.tenant_id}, then {server.hours} h of {server.flavor} in "
+            f"project {server.tenant_id})",
+            field="server_usages[].instance_id",
         )
 
 
@@ -380,7 +428,7 @@ def _json_body(response: requests.Response) -> Any:
 # --- the payload -----------------------------------------------------------------------------------------
 
 
-def _parse_page(body: Any) -> _Page:
+def _parse_page(body: Any, window: Window) -> _Page:
     if not isinstance(body, dict):
         raise VendorError(SOURCE, USAGE_PATH, "the JSON body is not an object")
     usages = _field(body, "tenant_usages", list, "tenant_usages")
@@ -389,10 +437,14 @@ def _parse_page(body: Any) -> _Page:
         where = f"tenant_usages[{i}]"
         if not isinstance(usage, dict):
             raise VendorError(SOURCE, USAGE_PATH, "is not an object", field=where)
-        _field(usage, "tenant_id", str, f"{where}.tenant_id")
+        tenant_id = _field(usage, "tenant_id", str, f"{where}.tenant_id")
+        _check_period(usage, where, window)
         hint = " (is detailed=1 honoured?)"
         listed = _field(usage, "server_usages", list, f"{where}.server_usages", hint=hint)
-        servers.extend(_server(entry, f"{where}.server_usages[{j}]") for j, entry in enumerate(listed))
+        for j, entry in enumerate(listed):
+            server = _server(entry, f"{where}.server_usages[{j}]")
+            _check_plausible(server, tenant_id, window, f"{where}.server_usages[{j}]")
+            servers.append(server)
     return _Page(tuple(servers), _next_marker(body))
 
 
@@ -407,7 +459,100 @@ def _server(entry: Any, where: str) -> ServerUsage:
         tenant_id=_field(entry, "tenant_id", str, f"{where}.tenant_id", hint=of),
         flavor=_field(entry, "flavor", str, f"{where}.flavor", hint=of),
         hours=_hours(entry, f"{where}.hours", of),
+        started_at=_required_instant(entry, "started_at", f"{where}.started_at", of),
+        ended_at=_instant(entry, "ended_at", f"{where}.ended_at", of),
     )
+
+
+def _check_period(usage: dict[str, Any], where: str, window: Window) -> None:
+    """A project's ``start``/``stop`` (when given) must be the window asked for.
+
+    Nova clamps a future end to its own "now": a ``stop`` before the window's end means Nova's clock is
+    behind ours and the hours are not final yet, so the window must not be stored as complete.
+    """
+    for key, wanted in (("start", window.start), ("stop", window.end)):
+        if usage.get(key) is None:
+            continue
+        seen = _required_instant(usage, key, f"{where}.{key}", "")
+        if seen != wanted:
+            behind = "; Nova's clock is behind ours, so these hours are not final" if seen < wanted else ""
+            raise VendorError(
+                SOURCE,
+                USAGE_PATH,
+                f"is {nova_time(seen)}, not the window's {key} {nova_time(wanted)}{behind}",
+                field=f"{where}.{key}",
+            )
+
+
+def _check_plausible(server: ServerUsage, tenant_id: str, window: Window, where: str) -> None:
+    """Refuse a server usage no correct Nova sends for ``window``, naming the field at fault."""
+    of = f" for instance {server.instance_id}"
+    if server.tenant_id != tenant_id:
+        raise VendorError(
+            SOURCE,
+            USAGE_PATH,
+            f"is {server.tenant_id}{of}, listed under project {tenant_id}",
+            field=f"{where}.tenant_id",
+        )
+    started, ended = server.started_at, server.ended_at
+    if started is not None and started >= window.end:
+        raise VendorError(
+            SOURCE,
+            USAGE_PATH,
+            f"is {nova_time(started)}{of}, not before the window's end {nova_time(window.end)}",
+            field=f"{where}.started_at",
+        )
+    if ended is not None and (ended <= window.start or (started is not None and ended < started)):
+        raise VendorError(
+            SOURCE,
+            USAGE_PATH,
+            f"is {nova_time(ended)}{of}, before the window or before its started_at",
+            field=f"{where}.ended_at",
+        )
+    window_hours = _hours_between(window.start, window.end)
+    if server.hours > window_hours + HOURS_TOLERANCE:
+        raise VendorError(
+            SOURCE,
+            USAGE_PATH,
+            f"is {server.hours}{of}, more than the window's {window_hours} hours",
+            field=f"{where}.hours",
+        )
+    if started is not None:
+        span = _hours_between(max(started, window.start), min(ended or window.end, window.end))
+        if server.hours > span + HOURS_TOLERANCE:
+            raise VendorError(
+                SOURCE,
+                USAGE_PATH,
+                f"is {server.hours}{of}, more than the {span} hours its started_at and ended_at leave "
+                "in the window",
+                field=f"{where}.hours",
+            )
+
+
+def _hours_between(start: datetime, end: datetime) -> Decimal:
+    seconds = (end - start) // timedelta(microseconds=1)
+    return (Decimal(seconds) / Decimal(3_600_000_000)).normalize()
+
+
+def _instant(entry: dict[str, Any], key: str, where: str, of: str) -> datetime | None:
+    """A Nova timestamp (naive UTC ISO 8601, with or without microseconds), or None for null."""
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise VendorError(SOURCE, USAGE_PATH, f"is not a timestamp string{of}", field=where)
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
+    except ValueError:
+        raise VendorError(SOURCE, USAGE_PATH, f"{value!r} is not a timestamp{of}", field=where) from None
+    return as_utc(parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed)
+
+
+def _required_instant(entry: dict[str, Any], key: str, where: str, of: str) -> datetime:
+    instant = _instant(entry, key, where, of)
+    if instant is None:
+        raise VendorError(SOURCE, USAGE_PATH, f"missing{of}", field=where)
+    return instant
 
 
 def _name(entry: dict[str, Any], where: str, of: str) -> str:
@@ -448,12 +593,12 @@ def _next_marker(body: dict[str, Any]) -> str | None:
     """The ``marker`` of the ``next`` link in ``tenant_usages_links``; None on the last page."""
     links = body.get("tenant_usages_links") or []
     if not isinstance(links, list):
-        raise VendorError(SOURCE, USAGE_PATH, "is not a list", field="tenant_usages_links")
+        raise VendorError(SOURCE, USAGE_PATH, "is not a list", field=LINKS)
     for link in links:
         if isinstance(link, dict) and link.get("rel") == "next":
             href = link.get("href")
             markers = parse_qs(urlsplit(href).query).get("marker") if isinstance(href, str) else None
             if not markers or not markers[0]:
-                raise VendorError(SOURCE, USAGE_PATH, "next link has no marker", field="tenant_usages_links")
+                raise VendorError(SOURCE, USAGE_PATH, "next link has no marker", field=LINKS)
             return markers[0]
     return None

@@ -50,7 +50,12 @@ class OpenStackSettings(Section):
     settle_delay_minutes: int = Field(default=15, ge=0)
     verify_tls: bool = True
     ca_bundle: str | None = None
-    timeout_seconds: int = Field(default=60, ge=1)
+    timeout_seconds: int = Field(
+        default=60, ge=1, le=300, description="limit on each Keystone and Nova request (connect and read)"
+    )
+    retry_wait_max_seconds: float = Field(
+        default=30, ge=0, le=300, description="longest back-off between tries of a usage request; 0 = none"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> OpenStackSettings:

@@ -5,6 +5,11 @@ up to ``--until`` or now, but only windows that ended more than ``openstack.sett
 A fresh store starts at the beginning of the billing month before the last window's month, so the
 first invoice is complete. SolusVM is observed (bridge/solusvm/collector.py). A vendor error stops that
 source with one clear log line and leaves its watermark where it was; the other source goes on.
+
+Windows are committed in batches that double: the first window alone, then as many windows as are
+already committed in this run (1, 1, 2, 4, 8 ...), never more than ``batch_records`` records. So a run
+that is killed (SIGKILL runs no cleanup) keeps at least its first window and about half of what it read:
+a crash loop still makes progress, while a long catch-up commits rarely enough to ingest at speed.
 """
 
 from __future__ import annotations
@@ -74,7 +79,7 @@ class UsageSync:
     def _collect_openstack(
         self, until: datetime | None, start: datetime | None, dry_run: bool
     ) -> SourceReport:
-        """Collect window by window; complete windows are written in batches, each with its watermark.
+        """Collect window by window, committing doubling batches (see the module docstring).
 
         Whatever ends the loop (a vendor error, a shutdown between windows), the windows already
         collected are written first, so the next run resumes right after them.
@@ -97,13 +102,18 @@ class UsageSync:
                         self._store(report, batch, dry_run)
                         batch = []
                     return self._failed(report, error)
-                if sum(len(records) for _, records in batch) >= self.batch_records:
+                if self._batch_full(batch, committed=report.windows):
                     self._store(report, batch, dry_run)
                     batch = []
         finally:
             if batch:
                 self._store(report, batch, dry_run)
         return report
+
+    def _batch_full(self, batch: list[tuple[Window, list[UsageRecord]]], *, committed: int) -> bool:
+        """Commit once the batch holds as many windows as this run committed so far (at least one), or
+        ``batch_records`` records."""
+        return len(batch) >= max(1, committed) or sum(len(r) for _, r in batch) >= self.batch_records
 
     def openstack_windows(self, until: datetime | None, start: datetime | None) -> list[Window]:
         """The settled windows to collect, aligned to the window size, from the watermark or ``start``."""

@@ -3,7 +3,9 @@
 Contract (see shared/research/solusvm2-api.md for the sources): base ``<url>/api/v1/``, headers
 ``Authorization: Bearer <token>``, ``Accept`` and ``Content-Type: application/json``; objects come under
 ``data``; lists are Laravel pages followed with ``?page=N`` until ``meta.last_page`` (no ``meta`` means
-one page).
+one page). Paging must add up: a ``meta.last_page`` beyond what ``meta.total`` and ``meta.per_page`` allow,
+a page that answers for another page number, or an empty page before the last one is refused after that
+one request, never followed to the end a broken ``meta`` promises.
 
 Money is never a float: every JSON number is parsed as :class:`~decimal.Decimal`, and token amounts,
 which SolusVM defines as integers, are refused when they are not whole.
@@ -391,9 +393,9 @@ class SolusVMClient:
         while True:
             query = {**params, "page": str(page), "per_page": str(self._per_page)}
             payload = self._request("GET", endpoint, params=query)
-            for item in _Reader.items_of(payload, path, page):
-                yield parse(item)
-            last_page = _last_page(payload, path)
+            items = list(_Reader.items_of(payload, path, page))
+            last_page = _last_page(payload, path, page, has_items=bool(items))
+            yield from (parse(item) for item in items)
             if page >= last_page:
                 return
             if page >= MAX_PAGES:
@@ -616,8 +618,8 @@ def _validation_errors(value: object) -> dict[str, list[str]]:
     return errors
 
 
-def _last_page(payload: Any, path: str) -> int:
-    """``meta.last_page``, or 0 when the answer has no ``meta`` (a single page: stop after it)."""
+def _last_page(payload: Any, path: str, page: int, *, has_items: bool) -> int:
+    """``meta.last_page`` once the page's ``meta`` adds up, or 0 when there is no ``meta`` (one page)."""
     meta = payload.get("meta") if isinstance(payload, dict) else None
     if meta is None:
         return 0
@@ -625,7 +627,31 @@ def _last_page(payload: Any, path: str) -> int:
         raise VendorError(SOURCE, path, "is not a JSON object", field="meta")
     if "last_page" not in meta:
         raise VendorError(SOURCE, path, "missing from the page", field="meta.last_page")
-    return _as_int(meta["last_page"], path, "meta.last_page", "the page")
+    last_page = _as_int(meta["last_page"], path, "meta.last_page", f"page {page}")
+    _check_paging(meta, path, page, last_page)
+    if not has_items and page < last_page:
+        problem = f"page {page} is empty but meta.last_page is {last_page}"
+        raise VendorError(SOURCE, path, problem, field="data")
+    return last_page
+
+
+def _check_paging(meta: Mapping[str, Any], path: str, page: int, last_page: int) -> None:
+    """Laravel answers the page asked for, with ``last_page = max(1, ceil(total / per_page))``."""
+    where = f"page {page}"
+    current = meta.get("current_page")
+    if current is not None and _as_int(current, path, "meta.current_page", where) != page:
+        problem = f"is {current} on the answer for page {page}"
+        raise VendorError(SOURCE, path, problem, field="meta.current_page")
+    if meta.get("total") is None or meta.get("per_page") is None:
+        return
+    total = _as_int(meta["total"], path, "meta.total", where)
+    per_page = _as_int(meta["per_page"], path, "meta.per_page", where)
+    if total < 0 or per_page < 1:
+        raise VendorError(SOURCE, path, f"total {total} at per_page {per_page} is impossible", field="meta")
+    pages = max(1, -(-total // per_page))
+    if last_page > pages:
+        problem = f"is {last_page}, but {total} items at {per_page} per page make {pages} page(s)"
+        raise VendorError(SOURCE, path, problem, field="meta.last_page")
 
 
 def _unique(items: Iterable[T], key: Callable[[T], int]) -> list[T]:

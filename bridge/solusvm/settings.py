@@ -75,8 +75,8 @@ class SolusVMSettings(Section):
     @field_validator("connect_timeout_seconds", "read_timeout_seconds", "max_retry_wait_seconds")
     @classmethod
     def _check_positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be a number of seconds above 0")
+        if not 0 < value <= 600:
+            raise ValueError("must be a number of seconds above 0 and at most 600")
         return value
 
     @field_validator("per_page")

@@ -1,7 +1,15 @@
-"""Connecting to the store and keeping its schema at the code's revision (Alembic)."""
+"""Connecting to the store and keeping its schema at the code's revision (Alembic).
+
+Every connection waits at most ``database.lock_timeout_seconds`` for a lock another transaction holds,
+and (MariaDB, PostgreSQL) lets no statement run longer than ``database.statement_timeout_seconds``; a run
+that hits either, or whose connection is lost mid-statement (a database restart), fails with one
+:class:`~bridge.errors.BridgeError` line naming the setting or the cause, instead of waiting forever or
+printing the driver's multi-line error. Its transaction is rolled back, so nothing is half-written.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.errors import BridgeError
@@ -19,35 +27,139 @@ from bridge.errors import BridgeError
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str, *, connect_timeout: int = 10) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+DEFAULT_LOCK_TIMEOUT = 30
+DEFAULT_STATEMENT_TIMEOUT = 600
+
+_PG_LOCK_NOT_AVAILABLE = "55P03"
+_PG_QUERY_CANCELED = "57014"
+_MYSQL_LOCK_WAIT_TIMEOUT = 1205
+_MYSQL_STATEMENT_TIMEOUTS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
+
+
+class DatabaseTimeout(BridgeError):
+    """A statement waited longer than a lock or statement timeout allows; the message names the setting."""
+
+
+class DatabaseConnectionLost(BridgeError):
+    """The database closed the connection mid-run (a restart, an administrator ending the session)."""
+
+
+def make_engine(
+    url: str,
+    *,
+    connect_timeout: int = 10,
+    lock_timeout: int = DEFAULT_LOCK_TIMEOUT,
+    statement_timeout: int = DEFAULT_STATEMENT_TIMEOUT,
+) -> Engine:
+    """An engine for ``url`` with the lock and statement timeouts set on every connection (seconds;
+    ``statement_timeout = 0`` means none). SQLite gets WAL, a busy timeout of ``lock_timeout`` and
+    enforced foreign keys."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": backend != "sqlite"}
     if backend == "sqlite":
-        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        kwargs["connect_args"] = {"timeout": lock_timeout, "check_same_thread": False}
     elif backend in ("mysql", "mariadb"):
         kwargs["connect_args"] = {"connect_timeout": connect_timeout, "charset": "utf8mb4"}
         kwargs["pool_recycle"] = 3600
         kwargs["isolation_level"] = "READ COMMITTED"
     elif backend == "postgresql":
-        kwargs["connect_args"] = {"connect_timeout": connect_timeout}
+        options = f"-c lock_timeout={lock_timeout * 1000} -c statement_timeout={statement_timeout * 1000}"
+        kwargs["connect_args"] = {"connect_timeout": connect_timeout, "options": options}
     engine = create_engine(parsed, **kwargs)
     if backend == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(lock_timeout))
         event.listen(engine, "begin", _sqlite_begin)
+    elif backend in ("mysql", "mariadb"):
+        event.listen(engine, "connect", _mysql_timeouts(lock_timeout, statement_timeout))
+    event.listen(engine, "handle_error", _one_line_errors(lock_timeout, statement_timeout))
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # pysqlite's own transaction handling breaks SAVEPOINT (and so rollbacks of nested work): the bridge
-    # emits BEGIN itself, as SQLAlchemy's documentation for pysqlite recommends.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _mysql_timeouts(lock_timeout: int, statement_timeout: int) -> Callable[[Any, Any], None]:
+    """Session timeouts: row locks (InnoDB) and metadata locks, and MariaDB's or MySQL's statement limit."""
+
+    def set_timeouts(dbapi_connection: Any, _record: Any) -> None:
+        mariadb = "mariadb" in dbapi_connection.get_server_info().lower()
+        statement = (
+            f"max_statement_time = {statement_timeout}"
+            if mariadb
+            else f"max_execution_time = {statement_timeout * 1000}"
+        )
+        cursor = dbapi_connection.cursor()
+        cursor.execute(
+            f"SET SESSION innodb_lock_wait_timeout = {lock_timeout}, lock_wait_timeout = {lock_timeout}, "
+            f"{statement}"
+        )
+        cursor.close()
+
+    return set_timeouts
+
+
+def _one_line_errors(lock_timeout: int, statement_timeout: int) -> Callable[[ExceptionContext], Any]:
+    """Turn a lock or statement timeout, or a connection lost mid-statement, into one clear BridgeError."""
+
+    def translate(context: ExceptionContext) -> BridgeError | None:
+        if context.is_pre_ping:
+            return None  # the pool reconnects on its own
+        original = context.original_exception
+        kind = _timeout_kind(original)
+        if kind == "lock":
+            return DatabaseTimeout(
+                f"database: waited more than database.lock_timeout_seconds ({lock_timeout} s) for a lock "
+                "another transaction holds, so this transaction was rolled back; find the blocking session "
+                "(pg_stat_activity, SHOW PROCESSLIST, another billing-bridge) or raise the setting"
+            )
+        if kind == "statement":
+            return DatabaseTimeout(
+                f"database: a statement ran longer than database.statement_timeout_seconds "
+                f"({statement_timeout} s) and was cancelled, so this transaction was rolled back; raise the "
+                "setting for a store this large (or for a long migration)"
+            )
+        if context.is_disconnect and context.connection is not None:
+            return DatabaseConnectionLost(
+                f"database connection lost mid-run ({_first_line(original)}); the unfinished transaction "
+                "was rolled back, run again once the database is back"
+            )
+        return None
+
+    return translate
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _timeout_kind(error: BaseException) -> str | None:
+    """``"lock"`` or ``"statement"`` for a driver error that is one of the timeouts, else None."""
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate == _PG_LOCK_NOT_AVAILABLE:
+        return "lock"
+    if sqlstate == _PG_QUERY_CANCELED and "statement timeout" in str(error):
+        return "statement"
+    code = error.args[0] if error.args and isinstance(error.args[0], int) else None
+    if code == _MYSQL_LOCK_WAIT_TIMEOUT:
+        return "lock"
+    if code in _MYSQL_STATEMENT_TIMEOUTS:
+        return "statement"
+    if type(error).__name__ == "OperationalError" and str(error) == "database is locked":
+        return "lock"  # SQLite: the busy timeout ran out
+    return None
+
+
+def _sqlite_pragmas(lock_timeout: int) -> Callable[[Any, Any], None]:
+    def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling breaks SAVEPOINT (and so rollbacks of nested work): the
+        # bridge emits BEGIN itself, as SQLAlchemy's documentation for pysqlite recommends.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={lock_timeout * 1000}")
+        cursor.close()
+
+    return set_pragmas
 
 
 def _sqlite_begin(connection: Any) -> None:

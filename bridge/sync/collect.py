@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from sqlalchemy import Engine
@@ -12,26 +13,32 @@ from bridge.services.usage import SourceReport, UsageSync
 from bridge.settings import Settings
 from bridge.sync.cloud_actions import CloudActions
 from bridge.sync.jobs import JobContext
+from bridge.sync.waits import Sleep, stop_aware_sleep
 
 
 def build_usage_sync(
-    settings: Settings, engine: Engine, clock: Clock, checkpoint: Callable[[], None] = lambda: None
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    checkpoint: Callable[[], None] = lambda: None,
+    sleep: Sleep = time.sleep,
 ) -> UsageSync:
-    """A UsageSync with a collector for each enabled cloud (the SDKs are imported only when enabled)."""
+    """A UsageSync with a collector for each enabled cloud (the SDKs are imported only when enabled);
+    ``sleep`` is the clients' wait between retries (a job passes one that ends at shutdown)."""
     openstack = None
     if settings.openstack.enabled:
         from bridge.fleio.connection import connect
         from bridge.fleio.nova_usage import NovaUsageCollector
 
         openstack = NovaUsageCollector.from_settings(
-            connect(settings.openstack), settings.openstack, clock=clock
+            connect(settings.openstack), settings.openstack, clock=clock, sleep=sleep
         )
     solusvm = None
     if settings.solusvm.enabled:
         from bridge.solusvm.client import SolusVMClient
         from bridge.solusvm.collector import SolusVMObserver
 
-        solusvm = SolusVMObserver(SolusVMClient.from_settings(settings.solusvm, clock=clock))
+        solusvm = SolusVMObserver(SolusVMClient.from_settings(settings.solusvm, clock=clock, sleep=sleep))
     return UsageSync(
         engine,
         clock,
@@ -46,14 +53,17 @@ def build_usage_sync(
 
 def usage_sync_job(ctx: JobContext) -> list[SourceReport]:
     """Collect every enabled source up to now; a source that failed fails the run (and shows on /status)."""
-    reports = build_usage_sync(ctx.settings, ctx.engine, ctx.clock, ctx.checkpoint).run()
+    sleep = stop_aware_sleep(ctx.stop_event)
+    reports = build_usage_sync(ctx.settings, ctx.engine, ctx.clock, ctx.checkpoint, sleep).run()
     failed = [report for report in reports if report.error]
     if failed:
         raise BridgeError("; ".join(f"{report.source}: {report.error}" for report in failed))
     return reports
 
 
-def build_cloud_actions(settings: Settings, engine: Engine, clock: Clock) -> CloudActions:
+def build_cloud_actions(
+    settings: Settings, engine: Engine, clock: Clock, sleep: Sleep = time.sleep
+) -> CloudActions:
     """The executor of the credit engine's cloud effects, for each enabled cloud."""
     openstack = None
     if settings.openstack.enabled:
@@ -65,7 +75,7 @@ def build_cloud_actions(settings: Settings, engine: Engine, clock: Clock) -> Clo
     if settings.solusvm.enabled:
         from bridge.solusvm.client import SolusVMClient
 
-        solusvm = SolusVMClient.from_settings(settings.solusvm, clock=clock)
+        solusvm = SolusVMClient.from_settings(settings.solusvm, clock=clock, sleep=sleep)
     return CloudActions(engine, clock, openstack=openstack, solusvm=solusvm)
 
 
@@ -77,5 +87,5 @@ def process_clients_job(ctx: JobContext) -> int:
     clients = ClientService(ctx.engine, ctx.clock, ctx.settings)
     reports = CreditService(ctx.engine, ctx.clock, ctx.settings, clients).process(ctx.clock.now())
     ctx.checkpoint()
-    build_cloud_actions(ctx.settings, ctx.engine, ctx.clock).run()
+    build_cloud_actions(ctx.settings, ctx.engine, ctx.clock, stop_aware_sleep(ctx.stop_event)).run()
     return sum(len(report.decisions) for report in reports)

@@ -1,14 +1,20 @@
 """The long-running daemon: APScheduler runs the registered jobs on their cron schedules.
 
 One instance per job at a time (and, through leases, across daemons), missed runs coalesced into one,
-a failing job recorded and logged but never fatal. SIGTERM/SIGINT let the current job step finish and
-end the process with status 0.
+a failing job recorded and logged but never fatal. ``daemon.run_on_start`` names jobs run once at start.
+
+SIGTERM/SIGINT set the stop event: retry waits in the vendor clients end at once (they sleep on it) and
+jobs stop at their next checkpoint. Running jobs get ``daemon.shutdown_timeout_seconds`` to get there;
+a job still running after that (stuck in a vendor's socket read, say) is abandoned, logged by name, and
+the process exits 0 all the same (:attr:`Daemon.abandoned`; ``billing-bridge run`` then ends the process
+without waiting for that thread). An abandoned job's lease lapses after ``daemon.lease_seconds``.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from collections import Counter
 from datetime import datetime
 from types import FrameType
 from typing import Any
@@ -23,11 +29,45 @@ from bridge.services.outbox import readiness_problems
 from bridge.services.status import status_report
 from bridge.settings import JOB_OFF, split_address
 from bridge.store.database import require_schema_at_head
+from bridge.sync.jobs import JobOutcome, JobRunner
 from bridge.sync.systemd import SystemdNotifier
 from bridge.web.enrollment import EnrollmentSite, start_enrollment
 from bridge.web.health import HealthApp, HealthServer
 
 log = get_logger(__name__)
+
+
+class RunningJobs:
+    """The jobs running in the scheduler's threads, so that shutdown can wait for them, up to a limit.
+
+    A run the scheduler hands over once shutdown began (it was queued behind busy threads) never starts.
+    """
+
+    def __init__(self, runner: JobRunner) -> None:
+        self._runner = runner
+        self._running: Counter[str] = Counter()
+        self._changed = threading.Condition()
+
+    def run(self, name: str) -> JobOutcome:
+        with self._changed:
+            if self._runner.stop_event.is_set():
+                log.info("job not started: the daemon is shutting down", job=name)
+                return JobOutcome(name, "skipped", error="the daemon is shutting down")
+            self._running[name] += 1
+        try:
+            return self._runner.run(name)
+        finally:
+            with self._changed:
+                self._running[name] -= 1
+                if not self._running[name]:
+                    del self._running[name]
+                self._changed.notify_all()
+
+    def wait_until_idle(self, timeout: float) -> list[str]:
+        """Wait up to ``timeout`` seconds for every running job to end; the names still running."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._running, timeout)
+            return sorted(self._running)
 
 
 class Daemon:
@@ -44,6 +84,8 @@ class Daemon:
         self.health: HealthServer | None = None
         self.enrollment: EnrollmentSite | None = None
         self._watchdog: threading.Thread | None = None
+        self.running = RunningJobs(app.runner)
+        self.abandoned: list[str] = []  # jobs still running when shutdown gave up waiting for them
 
     def start(self) -> None:
         """Check the schema, schedule the jobs, serve health, and tell systemd we are ready."""
@@ -55,7 +97,12 @@ class Daemon:
                 log.info("job not scheduled (off)", job=name)
                 continue
             trigger = CronTrigger.from_crontab(expression, timezone=self.app.settings.billing.zone())
-            self.scheduler.add_job(self.app.runner.run, trigger, args=[name], id=name, name=name)
+            self.scheduler.add_job(self.running.run, trigger, args=[name], id=name, name=name)
+        for name in self.app.settings.daemon.run_on_start:
+            run_date = self.app.clock.now()
+            self.scheduler.add_job(
+                self.running.run, "date", run_date=run_date, args=[name], id=f"{name}@start", name=name
+            )
         self.scheduler.start()
         if self.app.settings.health.enabled:
             self._start_health()
@@ -83,16 +130,25 @@ class Daemon:
         self.stop_event.set()
 
     def shutdown(self) -> None:
+        """Stop scheduling, end retries, give running jobs the shutdown timeout, then stop serving."""
         self.notifier.stopping()
-        log.info("daemon stopping: letting the current job step finish")
+        timeout = self.app.settings.daemon.shutdown_timeout_seconds
+        log.info("daemon stopping: letting running jobs reach their next step", timeout_seconds=timeout)
         self.stop_event.set()
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
+            self.scheduler.shutdown(wait=False)
+        self.abandoned = self.running.wait_until_idle(timeout)
+        for name in self.abandoned:
+            log.warning(
+                "job abandoned at shutdown: still running after daemon.shutdown_timeout_seconds",
+                job=name,
+                timeout_seconds=timeout,
+            )
         if self.health is not None:
             self.health.stop()
         if self.enrollment is not None:
             self.enrollment.stop()
-        log.info("daemon stopped")
+        log.info("daemon stopped", abandoned=self.abandoned)
 
     def status(self) -> dict[str, Any]:
         report = status_report(

@@ -52,6 +52,7 @@ from bridge.store import outbox as store
 from bridge.store import whmcs as remote
 from bridge.store.outbox import EffectKind, OutboxRow, OutboxState
 from bridge.sync.jobs import JobContext
+from bridge.sync.waits import stop_aware_sleep
 from bridge.whmcs import effects
 from bridge.whmcs.client import WhmcsClient
 from bridge.whmcs.effects import EffectOptions, EffectRefused, Outcome, Target
@@ -537,7 +538,8 @@ def push_job(ctx: JobContext) -> dict[str, Any]:
     """Push the outbox to WHMCS (nothing to do while whmcs.enabled is false)."""
     if not ctx.settings.whmcs.enabled:
         return {"skipped": "whmcs.enabled is false"}
-    report = OutboxPusher(ctx.engine, ctx.clock, ctx.settings, stopping=ctx.stopping).run()
+    sleep = stop_aware_sleep(ctx.stop_event)  # the retry waits end at shutdown
+    report = OutboxPusher(ctx.engine, ctx.clock, ctx.settings, stopping=ctx.stopping, sleep=sleep).run()
     ctx.checkpoint()
     return report.counts()
 

@@ -20,6 +20,7 @@ add_invoice_payment    find_transaction(trans_id)
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -87,6 +88,7 @@ class WhmcsClient:
         wait: Wait | None = None,
         session: requests.Session | None = None,
         page_size: int = 100,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -103,6 +105,7 @@ class WhmcsClient:
             read_attempts=read_attempts,
             wait=wait,
             session=session,
+            sleep=sleep,
         )
 
     @classmethod
@@ -113,6 +116,7 @@ class WhmcsClient:
         read_attempts: int = 4,
         wait: Wait | None = None,
         session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> WhmcsClient:
         """A client for the ``[whmcs]`` section; refuses a section without url, identifier or secret."""
         if settings.url is None or settings.identifier is None or settings.secret is None:
@@ -128,6 +132,7 @@ class WhmcsClient:
             read_attempts=read_attempts,
             wait=wait,
             session=session,
+            sleep=sleep,
         )
 
     def __repr__(self) -> str:

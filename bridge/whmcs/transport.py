@@ -54,7 +54,8 @@ class Transport:
     """Posts actions to ``<url>/includes/api.php`` and returns the decoded success body.
 
     ``read_attempts`` bounds the tries of a read (1 = no retry); ``wait`` is the tenacity wait strategy
-    between them (tests pass ``tenacity.wait_none()``).
+    between them (tests pass ``tenacity.wait_none()``) and ``sleep`` what waits it out (the daemon passes a
+    sleep that ends at shutdown).
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class Transport:
         read_attempts: int = 4,
         wait: Wait | None = None,
         session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if read_attempts < 1:
             raise ValueError("read_attempts must be at least 1")
@@ -81,6 +83,7 @@ class Transport:
         self._timeout = (connect_timeout, read_timeout)
         self._read_attempts = read_attempts
         self._wait = wait if wait is not None else default_wait()
+        self._sleep = sleep
         self._session = session if session is not None else _new_session()
 
     def close(self) -> None:
@@ -95,6 +98,7 @@ class Transport:
             stop=stop_after_attempt(self._read_attempts),
             wait=self._wait,
             retry=retry_if_exception(_retryable),
+            sleep=self._sleep,
             before_sleep=_log_retry,
             reraise=True,
         )

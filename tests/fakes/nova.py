@@ -15,8 +15,13 @@ What it reproduces, after ``openstack/nova`` (``nova/api/openstack/compute/simpl
   computed as Nova does, in float: ``(min(terminated_at, end) - max(launched_at, start)) / 3600``;
 * ``POST /servers/{id}/action`` for suspend, resume, shelve, shelveOffload, unshelve, os-stop, os-start,
   with Nova's state checks (409) and launch-time reset on unshelve;
-* fault injection for the next N compute API answers: HTTP 500/401/403/429 (with Retry-After), an HTML
-  page, a payload missing a field, or a dropped connection.
+* fault injection for the next N compute API answers: HTTP 500/401/403/429/503 (with Retry-After), an
+  HTML page, a payload missing a field, a dropped connection, a page cut off mid-body, a field of every
+  server usage replaced (``hours = 25.0`` in a one-hour window), an empty page that still has a next link,
+  and token expiry (Keystone forgets every token it issued, so the request gets Keystone's 401);
+* fault injection for the next N token requests (``POST /v3/auth/tokens``): any HTTP status;
+* ``before_usage``: a hook called with each usage request before it is answered (to act mid-run, e.g.
+  kill the bridge's database connections).
 
 Payload field names follow Nova's api_samples ``os-simple-tenant-usage/v2.40`` (Apache-2.0, openstack/nova).
 """
@@ -26,7 +31,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid as uuid_module
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -100,7 +105,9 @@ class ActionCall:
     microversion: str | None
 
 
-FaultKind = Literal["status", "html", "missing_field", "disconnect"]
+FaultKind = Literal[
+    "status", "html", "missing_field", "disconnect", "cut_off", "server_field", "empty_with_next", "expire"
+]
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,7 @@ class Fault:
     status: int = 200
     retry_after: str | None = None
     field: str | None = None
+    value: Any = None
 
     @classmethod
     def http(cls, status: int) -> Fault:
@@ -145,6 +153,26 @@ class Fault:
     @classmethod
     def disconnect(cls) -> Fault:
         return cls("disconnect")
+
+    @classmethod
+    def cut_off(cls) -> Fault:
+        """The answer's headers promise the whole body, but the connection closes halfway through it."""
+        return cls("cut_off")
+
+    @classmethod
+    def server_field(cls, name: str, value: Any) -> Fault:
+        """Every ``server_usages[]`` entry of the answer carries ``name = value`` (e.g. hours 25.0)."""
+        return cls("server_field", field=name, value=value)
+
+    @classmethod
+    def empty_with_next(cls) -> Fault:
+        """An empty page (no tenant usages) whose ``tenant_usages_links`` still has a next link."""
+        return cls("empty_with_next")
+
+    @classmethod
+    def token_expired(cls) -> Fault:
+        """Keystone forgets every token issued so far: this request (and any with an old token) gets 401."""
+        return cls("expire")
 
 
 class NovaError(Exception):
@@ -224,6 +252,8 @@ class FakeOpenStack:
         self._instances: dict[str, Instance] = {}
         self._tokens: set[str] = set()
         self._faults: list[Fault] = []
+        self._identity_faults: list[int] = []
+        self.before_usage: Callable[[RecordedRequest], None] | None = None
         self._requests: list[RecordedRequest] = []
         self._actions: list[ActionCall] = []
         self._lock = threading.RLock()
@@ -270,6 +300,18 @@ class FakeOpenStack:
     def compute_url(self) -> str:
         return f"{self.origin}{COMPUTE_V21}"
 
+    def section(self, **overrides: Any) -> dict[str, Any]:
+        """The ``[openstack]`` settings that reach this fake with its own credentials."""
+        return {
+            "enabled": True,
+            "auth_url": self.auth_url,
+            "username": self.username,
+            "password": self.password,
+            "project_name": self.project_name,
+            "region_name": self.region,
+            **overrides,
+        }
+
     # -- what tests read --
 
     @property
@@ -293,6 +335,19 @@ class FakeOpenStack:
         """Make the next ``times`` compute API answers (not discovery, not Keystone) misbehave."""
         with self._lock:
             self._faults.extend([fault] * times)
+
+    def fail_token_requests(self, status: int, times: int = 1) -> None:
+        """Answer the next ``times`` token requests with ``status`` (401 refuses, 5xx is Keystone failing)."""
+        with self._lock:
+            self._identity_faults.extend([status] * times)
+
+    def token_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == f"{IDENTITY}/v3/auth/tokens"]
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._identity_faults.clear()
 
     # -- instance lifecycle, as Nova records it --
 
@@ -382,6 +437,14 @@ class FakeOpenStack:
     def _take_fault(self) -> Fault | None:
         with self._lock:
             return self._faults.pop(0) if self._faults else None
+
+    def _take_identity_fault(self) -> int | None:
+        with self._lock:
+            return self._identity_faults.pop(0) if self._identity_faults else None
+
+    def _expire_tokens(self) -> None:
+        with self._lock:
+            self._tokens.clear()
 
     def _issue_token(self) -> str:
         token = uuid_module.uuid4().hex
@@ -565,6 +628,7 @@ class _Answer:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
     content_type: str = "application/json"
+    cut_off: bool = False
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -615,6 +679,10 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in answer.headers.items():
             self.send_header(key, value)
         self.end_headers()
+        if answer.cut_off:
+            self.wfile.write(payload[: len(payload) // 2])
+            self.close_connection = True
+            return
         self.wfile.write(payload)
 
 
@@ -663,6 +731,13 @@ class _Router:
         return _Answer(200, {"version": self._identity_version_doc()})
 
     def _issue_token(self) -> _Answer:
+        status = self.fake._take_identity_fault()
+        if status == 401:
+            return _Answer(401, UNAUTHORIZED_BODY)
+        if status is not None:
+            title = "Service Unavailable" if status == 503 else "Internal Server Error"
+            error = {"code": status, "title": title, "message": "An unexpected error prevented the request."}
+            return _Answer(status, {"error": error})
         try:
             identity = json.loads(self.request.body)["auth"]["identity"]
         except (ValueError, KeyError, TypeError):
@@ -725,8 +800,12 @@ class _Router:
     # -- Nova API --
 
     def _compute_api(self, subpath: str, method: str) -> _Answer | None:
+        if self.fake.before_usage is not None and subpath.startswith("/os-simple-tenant-usage"):
+            self.fake.before_usage(self.request)
         fault = self.fake._take_fault()
-        if fault is not None and fault.kind != "missing_field":
+        if fault is not None and fault.kind == "expire":
+            self.fake._expire_tokens()
+        elif fault is not None and fault.kind in ("status", "html", "disconnect"):
             return _fault_answer(fault)
         if not self.fake._token_valid(self.request.header("X-Auth-Token")):
             return _Answer(401, UNAUTHORIZED_BODY, headers={"WWW-Authenticate": "Keystone uri='unset'"})
@@ -743,9 +822,7 @@ class _Router:
                 "Vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version",
             }
         )
-        if fault is not None and fault.field is not None:
-            answer.body = drop_field(answer.body, fault.field)
-        return answer
+        return _late_fault(fault, answer)
 
     def _nova(self, subpath: str, method: str, version: tuple[int, int]) -> _Answer:
         parts = subpath.strip("/").split("/")
@@ -785,6 +862,24 @@ def _fault_answer(fault: Fault) -> _Answer | None:
     )
     headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
     return _Answer(fault.status, NovaError(fault.status, message).body(), headers=headers)
+
+
+def _late_fault(fault: Fault | None, answer: _Answer) -> _Answer:
+    """A fault that alters an answer already computed (Nova did the work; the reply is what goes wrong)."""
+    if fault is None:
+        return answer
+    if fault.kind == "missing_field" and fault.field is not None:
+        answer.body = drop_field(answer.body, fault.field)
+    elif fault.kind == "server_field" and fault.field is not None and isinstance(answer.body, dict):
+        for usage in answer.body.get("tenant_usages", []):
+            for server in usage.get("server_usages", []):
+                server[fault.field] = fault.value
+    elif fault.kind == "empty_with_next" and isinstance(answer.body, dict):
+        href = f"{COMPUTE_V21}/os-simple-tenant-usage?detailed=1&marker={uuid_module.uuid4()}"
+        answer.body = {"tenant_usages": [], "tenant_usages_links": [{"rel": "next", "href": href}]}
+    elif fault.kind == "cut_off":
+        answer.cut_off = True
+    return answer
 
 
 class _UsageQuery:

@@ -28,7 +28,9 @@ documented filters. Switches, read when a list is served: ``timestamps`` = ``"is
 Faults are queued and hit the next matching requests (optionally only one method and/or a path
 substring): :meth:`FakeSolusVM.fail_next`, :meth:`~FakeSolusVM.rate_limit_next`,
 :meth:`~FakeSolusVM.html_next`, :meth:`~FakeSolusVM.drop_field_next`,
-:meth:`~FakeSolusVM.commit_then_drop_next`. Every request is recorded in :attr:`FakeSolusVM.requests`.
+:meth:`~FakeSolusVM.commit_then_drop_next`, :meth:`~FakeSolusVM.inflate_paging_next` (a ``meta`` that
+promises more pages than there are; the pages beyond the real last one are empty, as Laravel answers
+them). Every request is recorded in :attr:`FakeSolusVM.requests`.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class _Fault:
     status: int = 500
     retry_after: str | None = None
     field: str | None = None
+    meta: dict[str, int] | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method != method:
@@ -391,6 +394,13 @@ class FakeSolusVM:
     ) -> None:
         """The next ``n`` matching requests are applied, then the connection is closed without an answer."""
         self._add_fault(_Fault("commit_then_drop", n, method, path))
+
+    def inflate_paging_next(
+        self, last_page: int, total: int | None = None, n: int = 1, *, path: str | None = None
+    ) -> None:
+        """The next ``n`` matching list answers claim ``meta.last_page`` (and, when given, ``meta.total``)."""
+        meta = {"last_page": last_page} | ({"total": total} if total is not None else {})
+        self._add_fault(_Fault("meta", n, "GET", path, meta=meta))
 
     def _add_fault(self, fault: _Fault) -> None:
         with self._lock:
@@ -709,6 +719,8 @@ def _late_fault(fault: _Fault | None, reply: _Reply) -> _Reply:
         return reply
     if fault.kind == "commit_then_drop":
         return _Reply(reply.status, drop=True)
+    if fault.kind == "meta" and fault.meta and isinstance(reply.body, dict) and "meta" in reply.body:
+        reply.body["meta"].update(fault.meta)
     if fault.kind == "drop_field" and fault.field and isinstance(reply.body, dict):
         data = reply.body.get("data")
         for item in data if isinstance(data, list) else [data]:

@@ -269,13 +269,7 @@ def test_a_full_last_page_is_followed_by_an_empty_one(
 def test_next_links_to_an_internal_host_are_not_followed_only_their_marker(clock: FixedClock) -> None:
     with FakeOpenStack(clock, max_limit=2, link_base="http://nova-internal.invalid:8774/v2.1") as fake:
         created = {fake.create_server("p1", at=at(6)) for _ in range(3)}
-        settings = OpenStackSettings(
-            enabled=True,
-            auth_url=fake.auth_url,
-            username=fake.username,
-            password=fake.password,
-            project_name=fake.project_name,
-        )
+        settings = OpenStackSettings(**fake.section())
         collector = NovaUsageCollector(connect(settings), clock=clock, retry_wait=wait_none())
         records = collector.collect(WINDOW)
 
@@ -286,13 +280,7 @@ def test_next_links_to_an_internal_host_are_not_followed_only_their_marker(clock
 def test_an_unversioned_compute_endpoint_in_the_catalog_is_discovered(clock: FixedClock) -> None:
     with FakeOpenStack(clock, unversioned_catalog=True) as fake:
         server = fake.create_server("p1", at=at(6))
-        settings = OpenStackSettings(
-            enabled=True,
-            auth_url=fake.auth_url,
-            username=fake.username,
-            password=fake.password,
-            project_name=fake.project_name,
-        )
+        settings = OpenStackSettings(**fake.section())
         collector = NovaUsageCollector(connect(settings), clock=clock, retry_wait=wait_none())
         records = collector.collect(WINDOW)
 

@@ -183,6 +183,71 @@ def test_an_html_error_page_that_persists_is_reported_by_status(
     assert _collect_error(collector).problem == "Nova answered HTTP 502 5 times; giving up"
 
 
+def test_the_back_off_between_tries_is_capped_by_the_setting(
+    fake: FakeOpenStack, conn: openstack.connection.Connection, clock: FixedClock, server: str
+) -> None:
+    sleeps: list[float] = []
+    settings = OpenStackSettings(**fake.section(retry_wait_max_seconds=0.5))
+    collector = NovaUsageCollector.from_settings(conn, settings, clock=clock, sleep=sleeps.append)
+    fake.fail_next(Fault.http(503), times=4)
+
+    assert hours_by_id(collector.collect(WINDOW)) == {server: Decimal("1.0")}
+    assert len(sleeps) == 4 and max(sleeps) == 0.5
+
+
+def test_a_page_cut_off_mid_body_is_retried(
+    fake: FakeOpenStack, collector: NovaUsageCollector, server: str, sleeps: list[float]
+) -> None:
+    fake.fail_next(Fault.cut_off())
+
+    assert hours_by_id(collector.collect(WINDOW)) == {server: Decimal("1.0")}
+    assert len(fake.usage_requests()) == 2
+
+
+def test_a_token_that_expires_mid_run_is_renewed_and_the_run_goes_on(
+    fake: FakeOpenStack, collector: NovaUsageCollector, server: str, sleeps: list[float]
+) -> None:
+    collector.collect(WINDOW)
+    fake.fail_next(Fault.token_expired())
+
+    assert hours_by_id(collector.collect(WINDOW)) == {server: Decimal("1.0")}
+    assert len(fake.token_requests()) == 2
+    assert sleeps == []
+
+
+def test_a_keystone_that_fails_once_is_retried(
+    fake: FakeOpenStack, collector: NovaUsageCollector, server: str, sleeps: list[float]
+) -> None:
+    fake.fail_token_requests(503)
+
+    assert hours_by_id(collector.collect(WINDOW)) == {server: Decimal("1.0")}
+    assert len(fake.token_requests()) == 2
+    assert sleeps == [0]
+
+
+# --- implausible answers: refused, never billed ---------------------------------------------------------
+
+
+def test_25_hours_in_a_one_hour_window_are_refused_naming_the_field(
+    fake: FakeOpenStack, collector: NovaUsageCollector, server: str
+) -> None:
+    fake.fail_next(Fault.server_field("hours", 25.0))
+
+    error = _collect_error(collector)
+
+    assert error.field == "tenant_usages[0].server_usages[0].hours"
+    assert error.problem == f"is 25.0 for instance {server}, more than the window's 1 hours"
+
+
+def test_an_empty_page_with_a_next_link_is_refused_after_one_request(
+    fake: FakeOpenStack, collector: NovaUsageCollector, server: str
+) -> None:
+    fake.fail_next(Fault.empty_with_next(), times=3)
+
+    assert _collect_error(collector).problem == "an empty page has a next link"
+    assert len(fake.usage_requests()) == 1
+
+
 # --- bodies we cannot use ---------------------------------------------------------------------------------
 
 

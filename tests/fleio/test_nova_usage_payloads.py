@@ -12,7 +12,6 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from structlog.testing import capture_logs
 from tenacity import wait_none
 
 from bridge.clock import FixedClock
@@ -56,12 +55,16 @@ def _collector(*pages: dict[str, Any] | bytes) -> tuple[NovaUsageCollector, _Stu
 
 
 def _server(instance_id: str, hours: Any = 1.0, **overrides: Any) -> dict[str, Any]:
+    """A server usage as Nova sends it for WINDOW (09:00-10:00), launched at 06:00 and still running."""
     return {
         "instance_id": instance_id,
         "name": f"vm-{instance_id}",
         "tenant_id": "p1",
         "flavor": "m1.small",
         "hours": hours,
+        "started_at": "2024-06-01T06:00:00.000000",
+        "ended_at": None,
+        "state": "active",
         **overrides,
     }
 
@@ -81,12 +84,11 @@ def _error(*pages: dict[str, Any] | bytes) -> VendorError:
     return raised.value
 
 
-def test_the_same_instance_on_two_pages_is_kept_once_and_a_conflict_logged() -> None:
+def test_the_same_instance_on_two_pages_with_the_same_figures_is_kept_once() -> None:
     collector, compute = _collector(
-        _page(_server("a"), _server("b"), next_marker="b"), _page(_server("b", 0.5), _server("c"))
+        _page(_server("a"), _server("b"), next_marker="b"), _page(_server("b", name="renamed"), _server("c"))
     )
-    with capture_logs() as events:
-        records = collector.collect(WINDOW)
+    records = collector.collect(WINDOW)
 
     assert [(r.resource_id, r.hours) for r in records] == [
         ("a", Decimal("1.0")),
@@ -94,13 +96,44 @@ def test_the_same_instance_on_two_pages_is_kept_once_and_a_conflict_logged() -> 
         ("c", Decimal("1.0")),
     ]
     assert compute.calls[1]["marker"] == "b"
-    [warning] = [e for e in events if e["event"] == "openstack.usage.duplicate_instance"]
-    assert warning["instance_id"] == "b"
+
+
+def test_the_same_instance_listed_twice_with_different_hours_is_refused() -> None:
+    error = _error(_page(_server("a"), _server("b"), next_marker="b"), _page(_server("b", 0.5)))
+    assert error.field == "server_usages[].instance_id"
+    assert "instance b is listed twice with different figures" in error.problem
 
 
 def test_a_next_link_that_repeats_a_marker_stops_the_paging() -> None:
     error = _error(_page(_server("a"), next_marker="a"), _page(_server("b"), next_marker="a"))
     assert "paging did not advance" in error.problem
+    assert error.field == "tenant_usages_links"
+
+
+def test_a_next_link_back_to_a_page_already_read_stops_the_paging() -> None:
+    collector, compute = _collector(
+        _page(_server("a"), _server("b"), next_marker="b"),
+        _page(_server("c"), _server("d"), next_marker="a"),
+        _page(_server("b"), _server("c"), next_marker="c"),
+    )
+    with pytest.raises(VendorError) as raised:
+        collector.collect(WINDOW)
+    assert "points back at a page already read" in raised.value.problem
+    assert len(compute.calls) == 2
+
+
+def test_an_empty_page_with_a_next_link_is_refused_after_one_request() -> None:
+    empty: dict[str, Any] = {
+        "tenant_usages": [],
+        "tenant_usages_links": [
+            {"rel": "next", "href": "http://nova/v2.1/os-simple-tenant-usage?detailed=1&marker=zzz"}
+        ],
+    }
+    collector, compute = _collector(empty, empty)
+    with pytest.raises(VendorError) as raised:
+        collector.collect(WINDOW)
+    assert raised.value.problem == "an empty page has a next link"
+    assert len(compute.calls) == 1
 
 
 def test_a_next_link_without_a_marker_is_an_error() -> None:
@@ -117,8 +150,8 @@ def test_hours_keep_every_digit_nova_printed() -> None:
 
 
 def test_an_integer_zero_is_zero_hours_and_skipped() -> None:
-    collector, _ = _collector(_page(_server("a", hours=0), _server("b", hours=2)))
-    assert [(r.resource_id, r.hours) for r in collector.collect(WINDOW)] == [("b", Decimal(2))]
+    collector, _ = _collector(_page(_server("a", hours=0), _server("b", hours=1)))
+    assert [(r.resource_id, r.hours) for r in collector.collect(WINDOW)] == [("b", Decimal(1))]
 
 
 @pytest.mark.parametrize(
@@ -129,6 +162,86 @@ def test_bad_hours_are_named(hours: Any, problem: str) -> None:
     error = _error(_page(_server("a", hours=hours)))
     assert error.field == "tenant_usages[0].server_usages[0].hours"
     assert problem in error.problem and "instance a" in error.problem
+
+
+# --- implausible figures: refused, naming the field -------------------------------------------------------
+
+IMPLAUSIBLE = {
+    "25 hours in a 1 hour window": (
+        _server("a", hours=25.0),
+        "tenant_usages[0].server_usages[0].hours",
+        "is 25.0 for instance a, more than the window's 1 hours",
+    ),
+    "more hours than since started_at": (
+        _server("a", hours=1.0, started_at="2024-06-01T09:30:00"),
+        "tenant_usages[0].server_usages[0].hours",
+        "more than the 0.5 hours its started_at and ended_at leave in the window",
+    ),
+    "more hours than until ended_at": (
+        _server("a", hours=0.75, ended_at="2024-06-01T09:30:00.000000", state="terminated"),
+        "tenant_usages[0].server_usages[0].hours",
+        "more than the 0.5 hours",
+    ),
+    "started after the window": (
+        _server("a", hours=0.0, started_at="2024-06-01T10:00:00.000000"),
+        "tenant_usages[0].server_usages[0].started_at",
+        "not before the window's end",
+    ),
+    "ended before the window": (
+        _server("a", hours=0.0, ended_at="2024-06-01T08:00:00.000000"),
+        "tenant_usages[0].server_usages[0].ended_at",
+        "before the window or before its started_at",
+    ),
+    "ended before it started": (
+        _server("a", hours=0.0, started_at="2024-06-01T09:40:00", ended_at="2024-06-01T09:20:00"),
+        "tenant_usages[0].server_usages[0].ended_at",
+        "before the window or before its started_at",
+    ),
+    "a server of another project": (
+        _server("a", tenant_id="p2"),
+        "tenant_usages[0].server_usages[0].tenant_id",
+        "is p2 for instance a, listed under project p1",
+    ),
+    "no started_at": (
+        {key: value for key, value in _server("a").items() if key != "started_at"},
+        "tenant_usages[0].server_usages[0].started_at",
+        "missing for instance a",
+    ),
+    "a started_at that is not a time": (
+        _server("a", started_at="yesterday"),
+        "tenant_usages[0].server_usages[0].started_at",
+        "'yesterday' is not a timestamp for instance a",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", IMPLAUSIBLE)
+def test_implausible_figures_are_refused_naming_the_field(case: str) -> None:
+    server, field_name, problem = IMPLAUSIBLE[case]
+    error = _error(_page(server))
+    assert error.field == field_name
+    assert problem in error.problem
+
+
+def test_a_whole_window_of_float_hours_is_believed() -> None:
+    collector, _ = _collector(_page(_server("a", hours=1.0000000000000002)))
+    assert [r.resource_id for r in collector.collect(WINDOW)] == ["a"]
+
+
+def test_a_project_period_that_stops_before_the_window_end_is_refused() -> None:
+    """Nova clamps the end to its own now: a stop before ours means its clock lags and hours still move."""
+    body = _page(_server("a", hours=0.5))
+    body["tenant_usages"][0].update(start="2024-06-01T09:00:00.000000", stop="2024-06-01T09:30:00.000000")
+    error = _error(body)
+    assert error.field == "tenant_usages[0].stop"
+    assert "Nova's clock is behind ours" in error.problem
+
+
+def test_a_project_period_of_the_window_asked_for_is_believed() -> None:
+    body = _page(_server("a"))
+    body["tenant_usages"][0].update(start="2024-06-01T09:00:00", stop="2024-06-01T10:00:00.000000")
+    collector, _ = _collector(body)
+    assert len(collector.collect(WINDOW)) == 1
 
 
 def test_nan_hours_are_not_json_we_accept() -> None:
@@ -164,13 +277,7 @@ def test_every_instance_is_collected_exactly_once_whatever_the_paging(
     clock = FixedClock(NOW)
     with FakeOpenStack(clock, max_limit=max_limit) as fake:
         created = {fake.create_server(f"p{n}", at=at(6)) for n in projects}
-        settings_ = OpenStackSettings(
-            enabled=True,
-            auth_url=fake.auth_url,
-            username=fake.username,
-            password=fake.password,
-            project_name=fake.project_name,
-        )
+        settings_ = OpenStackSettings(**fake.section())
         conn = connect(settings_)
         collector = NovaUsageCollector(conn, clock=clock, page_size=page_size, retry_wait=wait_none())
         records = collector.collect(WINDOW)

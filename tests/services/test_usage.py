@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,13 +23,20 @@ from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.domain.clients import LinkKind
 from bridge.errors import VendorError
+from bridge.fleio.connection import connect
+from bridge.fleio.nova_usage import NovaUsageCollector
+from bridge.fleio.settings import OpenStackSettings
 from bridge.services.usage import UsageSync
 from bridge.solusvm.client import SolusVMClient
 from bridge.solusvm.collector import SolusVMObserver
+from bridge.store import jobs as job_store
 from bridge.store import usage as store
+from bridge.store.database import make_engine
 from bridge.store.tables import usage_records, usage_watermarks
 from bridge.sync.jobs import JobStopped
 from bridge.usage.records import UsageRecord, Window
+from tests.cli.test_base import run_cli
+from tests.fakes.nova import FakeOpenStack, Fault, RecordedRequest
 from tests.fakes.solusvm import FakeSolusVM
 
 OCT = datetime(2022, 10, 1, tzinfo=UTC)
@@ -100,7 +115,6 @@ def test_a_crash_between_windows_resumes_with_no_gap_and_no_overlap(
         ZoneInfo("UTC"),
         openstack=nova,
         checkpoint=crash_after_ten_windows,
-        batch_records=6,
     )
     with pytest.raises(JobStopped):
         crashing.run(("openstack",), until=NOV)
@@ -207,7 +221,9 @@ def test_solusvm_bills_each_started_hour_once_however_often_it_is_observed(
     user = solus.add_user("ann@example.com")
     plan = solus.add_plan("small", tokens_per_hour=7, tokens_per_month=5000)
     solus.add_server("web-1", user_id=user["id"], plan_id=plan["id"], created_at="2022-10-01T09:50:00Z")
-    solus.add_server("off-1", user_id=user["id"], plan_id=plan["id"], status="stopped")
+    solus.add_server(
+        "off-1", user_id=user["id"], plan_id=plan["id"], status="stopped", created_at="2022-09-01T00:00:00Z"
+    )
     client = SolusVMClient(solus.url, solus.token, sleep=lambda _s: None)
     sync = UsageSync(app.engine, clock, ZoneInfo("UTC"), solusvm=SolusVMObserver(client))
     for minute in (5, 20, 55):
@@ -227,3 +243,109 @@ def test_solusvm_bills_each_started_hour_once_however_often_it_is_observed(
         ("web-1", 11, Decimal(7)),
     ]
     assert rates[str(plan["id"])].tokens_per_month == 5000
+
+
+def test_impossible_nova_hours_are_not_stored_and_the_window_is_collected_again_later(
+    app: App, clock: FixedClock
+) -> None:
+    """Nova once reported 25 h for a 1 h window and the bridge stored (and would have billed) them."""
+    with FakeOpenStack(FixedClock(NOV)) as fake:
+        fake.create_server("p-1", at=OCT - timedelta(days=1), server_id="i-1")
+        settings = OpenStackSettings(**fake.section())
+        nova = NovaUsageCollector(connect(settings), clock=clock, sleep=lambda _: None)
+        sync = UsageSync(app.engine, clock, ZoneInfo("UTC"), openstack=nova)
+        sync.run(("openstack",), start=OCT, until=OCT + timedelta(hours=2))
+        fake.fail_next(Fault.server_field("hours", 25.0))
+
+        (refused,) = sync.run(("openstack",), until=OCT + timedelta(hours=4))
+
+        assert refused.error is not None
+        assert "field 'tenant_usages[0].server_usages[0].hours': is 25.0 for instance i-1" in refused.error
+        with app.engine.connect() as connection:
+            mark = store.watermark(connection, "openstack")
+        assert mark is not None and mark.collected_until == OCT + timedelta(hours=2)
+        assert mark.last_error == refused.error
+        assert hours_by_instance(app.engine) == {"i-1": Decimal(2)}
+
+        (resumed,) = sync.run(("openstack",), until=OCT + timedelta(hours=4))
+
+    assert (resumed.error, resumed.collected_from) == (None, OCT + timedelta(hours=2))
+    assert hours_by_instance(app.engine) == {"i-1": Decimal(4)}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_crash_loop_still_moves_the_watermark_with_every_run(tmp_path: Path, database_url: str) -> None:
+    """Sync used to commit batches of 20,000 records: a run killed (SIGKILL, no cleanup) before its first
+    batch kept nothing, so a crash loop never progressed. Each run here is killed while reading its third
+    window and must keep the two windows it read."""
+    binary = Path(sys.executable).parent / "billing-bridge"
+    runs: list[subprocess.Popen[bytes]] = []
+    seen = {"usage requests": 0}
+    lock = threading.Lock()
+
+    def kill_the_run_at_every_third_window(_request: RecordedRequest) -> None:
+        with lock:
+            seen["usage requests"] += 1
+            third = seen["usage requests"] % 3 == 0
+        if third:
+            os.kill(runs[-1].pid, signal.SIGKILL)
+
+    marks = []
+    engine = make_engine(database_url)
+    with FakeOpenStack(FixedClock(NOV)) as fake:
+        fake.create_server("p-1", at=OCT, server_id="i-1")
+        fake.before_usage = kill_the_run_at_every_third_window
+        config = tmp_path / "settings.toml"
+        section = "".join(f"{key} = {json.dumps(value)}\n" for key, value in fake.section().items())
+        config.write_text(f'[database]\nurl = "{database_url}"\n[openstack]\n{section}')
+        for _ in range(3):
+            sync = ["sync", "--source", "openstack", "--until", "2022-10-02"]
+            command = [str(binary), "--config", str(config), *sync]
+            runs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            assert runs[-1].wait(timeout=300) == -signal.SIGKILL, "the run was not killed mid-window"
+            with engine.begin() as connection:
+                mark = store.watermark(connection, "openstack")
+                # The dead run's lease lapses (as lease_seconds would let it) before the next run starts.
+                job_store.release_lease(
+                    connection, "job:usage_sync", f"{socket.gethostname()}:{runs[-1].pid}"
+                )
+            marks.append(mark.collected_until if mark else None)
+    engine.dispose()
+
+    first = datetime(2022, 9, 1, tzinfo=UTC)  # a fresh store starts a billing month before --until's
+    assert marks == [first + timedelta(hours=2), first + timedelta(hours=4), first + timedelta(hours=6)]
+
+
+def test_a_sync_blocked_by_another_transaction_fails_with_one_line_naming_the_timeout(
+    tmp_path: Path, database_url: str, backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run blocked by another transaction used to wait forever on MariaDB and PostgreSQL."""
+    with FakeOpenStack(FixedClock(NOV)) as fake:
+        fake.create_server("p-1", at=OCT, server_id="i-1")
+        config = tmp_path / "settings.toml"
+        section = "".join(f"{key} = {json.dumps(value)}\n" for key, value in fake.section().items())
+        config.write_text(
+            f'[database]\nurl = "{database_url}"\nlock_timeout_seconds = 1\n'
+            f'[logging]\nlevel = "warning"\n[openstack]\n{section}'
+        )
+        sync = ["--config", str(config), "sync", "--source", "openstack", "--from", "2022-10-01"]
+        assert run_cli(capsys, *sync, "--until", "2022-10-01T01:00Z")[0] == 0
+        blocker = make_engine(database_url)
+        with blocker.connect() as holder:
+            holder.begin()
+            if backend == "sqlite":
+                holder.exec_driver_sql("UPDATE usage_watermarks SET records_collected = records_collected")
+            else:
+                holder.execute(select(usage_watermarks).with_for_update())
+
+            code, _, err = run_cli(capsys, *sync, "--until", "2022-10-01T03:00Z")
+
+            holder.rollback()
+        blocker.dispose()
+
+    assert code == 1
+    assert err.count("\n") == 1, err
+    assert err.startswith(
+        "error: database: waited more than database.lock_timeout_seconds (1 s) for a lock another "
+        "transaction holds, so this transaction was rolled back;"
+    )

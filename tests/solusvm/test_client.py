@@ -96,6 +96,45 @@ def test_a_list_without_meta_is_one_page(make_client: ClientFactory) -> None:
         assert len(node.requests_to("GET", "/api/v1/plans")) == 1
 
 
+def test_a_last_page_beyond_what_meta_total_allows_is_refused_after_one_request(
+    fake: FakeSolusVM, client: SolusVMClient
+) -> None:
+    """A node that claimed 10**9 pages once made the bridge send 10,000 requests for empty pages."""
+    seed_servers(fake, 3)
+    fake.inflate_paging_next(10**9, path="/api/v1/servers")
+
+    with pytest.raises(VendorError) as raised:
+        client.servers()
+
+    assert raised.value.field == "meta.last_page"
+    assert "is 1000000000, but 3 items at 100 per page make 1 page(s)" in raised.value.problem
+    assert len(fake.requests_to("GET", "/api/v1/servers")) == 1
+
+
+def test_an_empty_page_before_the_last_one_is_refused(fake: FakeSolusVM, client: SolusVMClient) -> None:
+    seed_servers(fake, 3)
+    fake.inflate_paging_next(10**9, total=10**11, n=2, path="/api/v1/servers")
+
+    with pytest.raises(VendorError) as raised:
+        client.servers()
+
+    assert raised.value.field == "data"
+    assert raised.value.problem == "page 2 is empty but meta.last_page is 1000000000"
+    assert len(fake.requests_to("GET", "/api/v1/servers")) == 2
+
+
+def test_a_list_that_shrinks_while_read_ends_at_its_new_last_page(make_client: ClientFactory) -> None:
+    with FakeSolusVM(per_page=2) as node:
+        seed_servers(node, 4)
+        client = make_client(url=node.url, token=node.token)
+        node.inflate_paging_next(2, total=4)  # page 1 as read before two servers were deleted
+        for server_id in (3, 4):
+            del node.servers[server_id]
+        servers = client.servers()
+        assert [server.id for server in servers] == [1, 2]
+        assert len(node.requests_to("GET", "/api/v1/servers")) == 2
+
+
 def test_requests_carry_the_contract_headers(fake: FakeSolusVM, client: SolusVMClient) -> None:
     client.plans()
     headers = fake.requests[0].headers

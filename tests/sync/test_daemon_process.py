@@ -1,4 +1,5 @@
-"""The daemon as systemd runs it: READY=1, WATCHDOG=1 pings, health on its port, SIGTERM -> exit 0."""
+"""The daemon as systemd runs it: READY=1, WATCHDOG=1 pings, health on its port, SIGTERM -> exit 0, also
+while a vendor never answers or keeps refusing (systemd kills a daemon that overstays TimeoutStopSec)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from bridge.errors import ConfigError
+from bridge.settings import ScheduleSettings, parse_settings
+from tests.fakes.silent import SilentServer
 
 BIN = Path(sys.executable).parent / "billing-bridge"
 
@@ -76,3 +81,106 @@ def test_daemon_notifies_systemd_serves_health_and_exits_0_on_sigterm(
             process.wait()
     stderr = process.stderr.read().decode() if process.stderr else ""
     assert '"event": "daemon stopped"' in stderr
+
+
+SHUTDOWN_TIMEOUT = 2
+HANG_GUARD = 120  # seconds: only so that a hanging daemon fails the test instead of blocking CI
+
+
+def daemon_config(tmp_path: Path, database_url: str, vendor: str) -> Path:
+    """Settings with every schedule off, ``usage_sync`` run at start, and ``vendor`` (a TOML section)."""
+    schedules = "".join(f'{name} = "off"\n' for name in ScheduleSettings.model_fields)
+    config = tmp_path / "settings.toml"
+    config.write_text(
+        f'[daemon]\nstate_dir = "{tmp_path / "state"}"\nshutdown_timeout_seconds = {SHUTDOWN_TIMEOUT}\n'
+        'run_on_start = ["usage_sync"]\n'
+        f'[database]\nurl = "{database_url}"\n'
+        "[health]\nenabled = false\n[enrollment]\nenabled = false\n"
+        '[logging]\nformat = "json"\n'
+        f"[schedule]\n{schedules}{vendor}"
+    )
+    return config
+
+
+def stop_and_wait(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then the exit status; the wait is bounded (configured timeout + margin) as a hang guard."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=SHUTDOWN_TIMEOUT + HANG_GUARD)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail("the daemon did not exit after SIGTERM", pytrace=False)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_sigterm_while_a_vendor_never_answers_exits_0_naming_the_abandoned_job(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Keystone accepts the connection and never replies: the job is stuck in a socket read, yet the
+    daemon exits 0 once daemon.shutdown_timeout_seconds has passed, having logged the job it abandoned."""
+    with SilentServer() as keystone:
+        vendor = (
+            f'[openstack]\nenabled = true\nauth_url = "{keystone.url}/v3"\nusername = "billing"\n'
+            'password = "fake-Passw0rd"\nproject_name = "admin"\ntimeout_seconds = 300\n'
+        )
+        config = daemon_config(tmp_path, database_url, vendor)
+        with (tmp_path / "stderr.log").open("wb") as stderr:
+            process = subprocess.Popen([str(BIN), "--config", str(config), "run"], stderr=stderr)
+            try:
+                assert keystone.requested.wait(timeout=HANG_GUARD), "usage_sync never reached OpenStack"
+                code = stop_and_wait(process)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    log = (tmp_path / "stderr.log").read_text()
+
+    assert code == 0
+    [abandoned] = [line for line in log.splitlines() if '"job abandoned at shutdown' in line]
+    assert '"job": "usage_sync"' in abandoned
+    assert f'"timeout_seconds": {SHUTDOWN_TIMEOUT}' in abandoned
+    assert '"event": "daemon stopped"' in log
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_sigterm_ends_the_retries_against_an_unreachable_vendor_at_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    """SolusVM refuses every connection and the client retries with growing waits (minutes in all): the
+    waits end at SIGTERM, so the job stops at once and nothing is abandoned."""
+    vendor = (
+        f'[solusvm]\nenabled = true\nurl = "http://127.0.0.1:{free_port()}"\ntoken = "fake-token"\n'
+        "max_attempts = 20\nmax_retry_wait_seconds = 60\n"
+    )
+    config = daemon_config(tmp_path, database_url, vendor)
+    process = subprocess.Popen([str(BIN), "--config", str(config), "run"], stderr=subprocess.PIPE)
+    try:
+        assert process.stderr is not None
+        seen = []
+        for line in process.stderr:
+            seen.append(line.decode())
+            if '"event": "solusvm.retry"' in seen[-1]:
+                break
+        code = stop_and_wait(process)
+        seen.extend(line.decode() for line in process.stderr)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = "".join(seen)
+
+    assert code == 0
+    assert '"event": "job stopped between steps for shutdown"' in log
+    assert "abandoned at shutdown" not in log
+    assert '"abandoned": []' in log
+
+
+def test_run_on_start_names_only_jobs_the_daemon_has() -> None:
+    assert parse_settings({"daemon": {"run_on_start": ["usage_sync", "push"]}}).daemon.run_on_start == [
+        "usage_sync",
+        "push",
+    ]
+    with pytest.raises(ConfigError) as raised:
+        parse_settings({"daemon": {"run_on_start": ["usage-sync"]}})
+    assert "daemon.run_on_start: unknown job 'usage-sync'; use job names from [schedule]" in str(raised.value)
