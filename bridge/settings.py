@@ -13,12 +13,13 @@ from datetime import datetime
 from decimal import Decimal
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -30,6 +31,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
 
+from bridge.domain.bounds import COUNT_MAX, ID_MAX, check_amount
 from bridge.errors import ConfigError
 from bridge.fleio.settings import OpenStackSettings
 from bridge.settings_base import Section, is_secret_field
@@ -39,6 +41,17 @@ from bridge.whmcs.settings import WhmcsSettings
 DEFAULT_CONFIG = "settings.toml"
 CONFIG_ENV = "BRIDGE_CONFIG"
 JOB_OFF = "off"
+
+
+def _bounded_amount(value: Decimal) -> Decimal:
+    return check_amount(value, "the amount")
+
+
+Amount = Annotated[Decimal, AfterValidator(_bounded_amount)]
+TOKENS_MAX = 1_000_000_000
+"""Token rates above this would overflow an invoice line's token count."""
+"""A price, fee or credit amount: finite, with no more decimal places than the store keeps and within the
+bounds of bridge/domain/bounds.py, so a value `check-config` accepts never stops an invoicing run."""
 
 
 class DaemonSettings(Section):
@@ -282,8 +295,8 @@ class PlanRateSettings(Section):
 
     section = "pricing.solusvm_plans"
 
-    tokens_per_hour: int = Field(ge=0)
-    tokens_per_month: int | None = Field(None, ge=0, description="monthly cap; unset = no cap")
+    tokens_per_hour: int = Field(ge=0, le=TOKENS_MAX)
+    tokens_per_month: int | None = Field(None, ge=0, le=TOKENS_MAX, description="monthly cap; unset = no cap")
 
 
 class PriceOverrides(Section):
@@ -291,8 +304,8 @@ class PriceOverrides(Section):
 
     section = "pricing.overrides"
 
-    token_price: Decimal | None = Field(None, ge=0)
-    flavors: dict[str, Decimal] = Field(default_factory=dict)
+    token_price: Amount | None = Field(None, ge=0)
+    flavors: dict[str, Amount] = Field(default_factory=dict)
 
 
 class PricingSettings(Section):
@@ -300,10 +313,8 @@ class PricingSettings(Section):
 
     section = "pricing"
 
-    token_price: Decimal | None = Field(None, ge=0, description="price of one SolusVM token, e.g. 0.00100")
-    flavors: dict[str, Decimal] = Field(
-        default_factory=dict, description="OpenStack flavor -> price per hour"
-    )
+    token_price: Amount | None = Field(None, ge=0, description="price of one SolusVM token, e.g. 0.00100")
+    flavors: dict[str, Amount] = Field(default_factory=dict, description="OpenStack flavor -> price per hour")
     solusvm_plans: dict[str, PlanRateSettings] = Field(default_factory=dict)
     overrides: dict[str, PriceOverrides] = Field(default_factory=dict)
 
@@ -326,11 +337,9 @@ class PlanSettings(Section):
     section = "plans"
 
     description: str = Field("", description="what the plan is, for `billing-bridge plan list`")
-    token_price: Decimal | None = Field(None, ge=0, description="price of one SolusVM token")
-    flavors: dict[str, Decimal] = Field(
-        default_factory=dict, description="OpenStack flavor -> price per hour"
-    )
-    fees: dict[str, Decimal] = Field(
+    token_price: Amount | None = Field(None, ge=0, description="price of one SolusVM token")
+    flavors: dict[str, Amount] = Field(default_factory=dict, description="OpenStack flavor -> price per hour")
+    fees: dict[str, Amount] = Field(
         default_factory=dict, description="subscription name -> fee per billing period"
     )
 
@@ -356,7 +365,7 @@ class SuspensionSettings(Section):
 
     enabled: bool = False
     delay_hours: int | None = Field(None, ge=0, description="not before this many hours under the limit")
-    delay_credit: Decimal | None = Field(None, ge=0, description="not before this far under the limit")
+    delay_credit: Amount | None = Field(None, ge=0, description="not before this far under the limit")
 
 
 class TerminationSettings(Section):
@@ -378,7 +387,7 @@ class AutoInvoicingSettings(Section):
     mode: Literal["estimated", "fixed"] = Field(
         "estimated", description="estimated 30-day consumption, or fixed"
     )
-    fixed_amount: Decimal | None = Field(None, gt=0)
+    fixed_amount: Amount | None = Field(None, gt=0)
 
 
 class ConfigurationSettings(Section):
@@ -397,29 +406,31 @@ class ConfigurationSettings(Section):
     fiscal_number_format: str = Field(
         "{{ number }}", description="{{ number }} {{ year }} {{ month }} {{ day }}"
     )
-    next_fiscal_number: int = Field(1, ge=1, description="the first fiscal number, when none was issued yet")
+    next_fiscal_number: int = Field(
+        1, ge=1, le=ID_MAX, description="the first fiscal number, when none was issued yet"
+    )
     proforma_number_format: str = "P{{ number }}"
     invoice_detail: Literal["detailed", "simple"] = "detailed"
     invoice_due_days: int = Field(14, ge=0, description="days from an invoice's date to its due date")
     company_name: str = ""
     company_details: str = ""
-    credit_limit: Decimal = Field(Decimal(0), description="notify, suspend, terminate under this")
-    required_credit_for_new_services: Decimal = Decimal(0)
-    minimum_credit_after_payment: Decimal = Decimal(0)
-    credit_limit_on_agreement: Decimal | None = None
-    required_credit_on_agreement: Decimal | None = None
+    credit_limit: Amount = Field(Decimal(0), description="notify, suspend, terminate under this")
+    required_credit_for_new_services: Amount = Decimal(0)
+    minimum_credit_after_payment: Amount = Decimal(0)
+    credit_limit_on_agreement: Amount | None = None
+    required_credit_on_agreement: Amount | None = None
     mark_invoiced_periods_paid: bool = False
     notify_on_unpaid_invoices: bool = False
     automatic_settlements: bool = True
     auto_pay_only_when_enough_credit: bool = False
-    credit_notifications: list[int] = Field(
+    credit_notifications: list[Annotated[int, Field(ge=1, le=COUNT_MAX)]] = Field(
         default_factory=list, max_length=3, description="hours before zero"
     )
     shelve_instances_on_suspend: bool = False
     suspension: SuspensionSettings = SuspensionSettings()
     termination: TerminationSettings = TerminationSettings()
     auto_invoicing: AutoInvoicingSettings = AutoInvoicingSettings()
-    client_initial_credit: Decimal = Field(Decimal(0), ge=0, description="credit a client gets at sign-up")
+    client_initial_credit: Amount = Field(Decimal(0), ge=0, description="credit a client gets at sign-up")
     auto_order_on_signup: bool = Field(False, description="order auto_order_service when a client signs up")
     auto_order_service: str = Field("", max_length=128, description="the service ordered at sign-up")
 

@@ -34,8 +34,8 @@ def sync(
     app = context.app
     zone = app.settings.billing.zone()
     sources = parse_sources(source)
-    until_at = parse_instant(until, "--until", zone) if until else None
-    start_at = parse_instant(start, "--from", zone) if start else None
+    until_at = parse_instant(until, "--until", zone) if until is not None else None
+    start_at = parse_instant(start, "--from", zone) if start is not None else None
     with app.runner.holding("usage_sync") as held:
         if not held:
             raise BridgeError("usage_sync is running in another daemon right now; try again when it finishes")
