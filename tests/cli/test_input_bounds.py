@@ -111,7 +111,7 @@ def test_a_price_finer_than_the_store_keeps_is_refused_by_check_config(
     code, _, err = run_cli(capsys, "--config", str(path), "check-config")
     assert code == 2
     assert err.count("\n") == 1
-    assert 'pricing.flavors.m1.small: the amount \'0.0000000001\' has 10 decimal places; use at most 8' in err
+    assert "pricing.flavors.m1.small: the amount '0.0000000001' has 10 decimal places; use at most 8" in err
 
 
 def test_status_without_a_database_file_says_to_migrate_in_one_line_and_creates_nothing(
