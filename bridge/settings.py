@@ -8,6 +8,7 @@ with its value, and the fix; secrets never appear in it. settings.example.toml d
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from datetime import datetime
 from decimal import Decimal
@@ -34,7 +35,7 @@ from sqlalchemy.engine import make_url
 from bridge.domain.bounds import COUNT_MAX, ID_MAX, check_amount
 from bridge.errors import ConfigError
 from bridge.fleio.settings import OpenStackSettings
-from bridge.settings_base import Section, is_secret_field
+from bridge.settings_base import Section, is_loopback_host, is_secret_field
 from bridge.solusvm.settings import SolusVMSettings
 from bridge.whmcs.settings import WhmcsSettings
 
@@ -134,7 +135,14 @@ class HealthSettings(Section):
     enabled: bool = True
     listen: str = Field("127.0.0.1:9180", description='"host:port" of the operator endpoint')
     admin_token: SecretStr | None = Field(
-        None, description="when set, /status and /metrics need it as Bearer"
+        None, description="when set, /status and /metrics need it as Bearer; required beyond loopback"
+    )
+    tls_cert_file: str = Field(
+        "", description="PEM certificate: the endpoint speaks HTTPS (with tls_key_file)"
+    )
+    tls_key_file: str = Field("", description="PEM private key of tls_cert_file")
+    allow_insecure_listen: bool = Field(
+        False, description="a lab only: plain HTTP on a non-loopback address (the token still required)"
     )
 
     @field_validator("listen")
@@ -142,6 +150,38 @@ class HealthSettings(Section):
     def _host_port(cls, listen: str) -> str:
         split_address(listen)
         return listen
+
+    @model_validator(mode="after")
+    def _private_or_protected(self) -> HealthSettings:
+        """Nothing listens beyond loopback without a token and TLS (or the explicit lab opt-in)."""
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("health.tls_cert_file and health.tls_key_file go together; set both or neither")
+        if self.tls_cert_file:
+            try:
+                ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                    self.tls_cert_file, self.tls_key_file
+                )
+            except (OSError, ssl.SSLError) as error:
+                raise ValueError(
+                    f"health.tls_cert_file/tls_key_file: cannot load a certificate and its key ({error}); "
+                    "give PEM files the bridge's user can read"
+                ) from None
+        host, _ = split_address(self.listen)
+        if not self.enabled or is_loopback_host(host):
+            return self
+        if self.admin_token is None or not self.admin_token.get_secret_value().strip():
+            raise ValueError(
+                f"health.admin_token is required: health.listen {self.listen!r} is reachable from other "
+                'hosts; set admin_token_file = "/path" (or BRIDGE_HEALTH_ADMIN_TOKEN), or listen on 127.0.0.1'
+            )
+        if not self.tls_cert_file and not self.allow_insecure_listen:
+            raise ValueError(
+                f"health.tls_cert_file is required: health.listen {self.listen!r} is reachable from other "
+                "hosts and the admin token must not cross the network in clear text; set tls_cert_file and "
+                "tls_key_file, listen on 127.0.0.1 behind a TLS proxy, or set allow_insecure_listen = true "
+                "for a lab"
+            )
+        return self
 
 
 def split_address(listen: str) -> tuple[str, int]:
@@ -189,8 +229,18 @@ class EnrollmentSettings(Section):
     trusted_proxies: list[str] = Field(default_factory=list, description="proxies whose X-Forwarded-* count")
     signup_limit_per_ip: int = Field(10, ge=1, description="sign-up and link requests per IP per window")
     signup_limit_per_email: int = Field(3, ge=1, description="sign-up and link requests per email per window")
+    link_limit_per_ip: int = Field(
+        30, ge=1, description="opened sign-up and login links and single sign-ons per IP per window"
+    )
     rate_limit_window_minutes: int = Field(60, ge=1, le=1440)
     password_min_length: int = Field(10, ge=8, le=64)
+    workers: int = Field(16, ge=1, le=256, description="requests served at once; more wait their turn")
+    request_timeout_seconds: int = Field(
+        10, ge=1, le=300, description="time a client gets to send its whole request (headers and form)"
+    )
+    allow_insecure_listen: bool = Field(
+        False, description="a lab only: a non-loopback listen without an https public_url"
+    )
 
     @field_validator("listen")
     @classmethod
@@ -238,6 +288,15 @@ class EnrollmentSettings(Section):
 
     @model_validator(mode="after")
     def _complete(self) -> EnrollmentSettings:
+        host, _ = split_address(self.listen)
+        secure = self.public_url.startswith("https://")
+        if self.enabled and not is_loopback_host(host) and not secure and not self.allow_insecure_listen:
+            raise ValueError(
+                f"enrollment.public_url must be https:// when enrollment.listen {self.listen!r} is reachable "
+                "from other hosts (the session cookie is Secure only then and the form carries passwords); "
+                'set public_url = "https://signup.example.com" (TLS at your proxy), listen on 127.0.0.1, '
+                "or set allow_insecure_listen = true for a lab"
+            )
         if self.postpay_terms_url and self.postpay_terms_version is None:
             raise ValueError("postpay_terms_url is set without postpay_terms_version; set both")
         if self.smtp_host and not self.smtp_from:
