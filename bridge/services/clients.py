@@ -187,12 +187,16 @@ def import_accounts(
 ) -> ImportResult:
     """Give every external account (id, email, name) a client: link one with the same email, else add one.
 
-    Idempotent: an account already linked is left alone, so the import can run again at any time.
+    Idempotent: an account already linked is left alone, so the import can run again at any time. Every
+    new account is checked against the bounds first, so one bad account changes nothing at all.
     """
     created: list[Client] = []
     linked: list[Client] = []
     already = 0
     known = {link.external_id for client in service.all() for link in client.links if link.kind == kind}
+    for external_id, email, name in accounts:
+        if external_id not in known:
+            _check_account(kind, external_id, email, name)
     for external_id, email, name in accounts:
         if external_id in known:
             already += 1
@@ -205,3 +209,14 @@ def import_accounts(
         else:
             linked.append(service.link(str(existing.id), kind, external_id))
     return ImportResult(created, linked, already)
+
+
+def _check_account(kind: LinkKind, external_id: str, email: str, name: str) -> None:
+    """Raise InputError naming the account and its field when it is outside the bounds of a client."""
+    account = f"{kind.value} {shown(external_id)}"
+    try:
+        checked(check_text, external_id, "id", max_length=IDENTIFIER_MAX)
+        normalise_email(email)
+        client_name(name or email)
+    except InputError as error:
+        raise InputError(f"{account}: {error}") from None
