@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pycountry
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     AfterValidator,
@@ -37,6 +38,7 @@ from bridge.errors import ConfigError
 from bridge.fleio.settings import OpenStackSettings
 from bridge.settings_base import Section, is_loopback_host, is_secret_field
 from bridge.solusvm.settings import SolusVMSettings
+from bridge.vies.settings import ViesSettings
 from bridge.whmcs.settings import WhmcsSettings
 
 DEFAULT_CONFIG = "settings.toml"
@@ -507,6 +509,90 @@ class ConfigurationSettings(Section):
         return template
 
 
+_COUNTRY_HINTS = {"EL": "Greece is GR (EL is only its VAT prefix)", "UK": "the United Kingdom is GB"}
+
+
+def iso_country(code: str) -> str:
+    """``code`` in capitals if it is an ISO 3166-1 alpha-2 country (pycountry's list), else a ValueError."""
+    upper = code.strip().upper()
+    if len(upper) == 2 and pycountry.countries.get(alpha_2=upper) is not None:
+        return upper
+    hint = _COUNTRY_HINTS.get(upper, 'use an ISO 3166-1 alpha-2 code such as "DE" or "FR"')
+    raise ValueError(f"{code!r} is not a country code; {hint}")
+
+
+class TaxRuleSettings(Section):
+    """The tax of one country: ``[taxes.rules.DE]`` name = "VAT", rate = "19" (percent)."""
+
+    section = "taxes.rules"
+
+    name: str = Field(min_length=1, max_length=64, description='the name invoices show, e.g. "VAT"')
+    rate: Decimal = Field(description='percent of the net amount, in [0, 100): "19", "8.1"')
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError('is blank; name the tax as invoices show it, e.g. name = "VAT"')
+        return name.strip()
+
+    @field_validator("rate")
+    @classmethod
+    def _percent(cls, rate: Decimal) -> Decimal:
+        if not rate.is_finite() or not Decimal(0) <= rate < Decimal(100):
+            raise ValueError(f'{rate} is outside [0, 100); write the percentage, e.g. rate = "19" for 19 %')
+        return rate
+
+
+class TaxSettings(Section):
+    """Taxes (issue 16, seed 001). Prices are tax-exclusive: tax is added on top of the net amounts.
+
+    Off by default. Invoices issued by the bridge get tax lines from these rules; in WHMCS mode WHMCS
+    applies its own tax rules and the bridge only sets each item's ``taxed`` flag.
+    """
+
+    section = "taxes"
+
+    enabled: bool = Field(False, description="compute taxes; false = no invoice carries tax")
+    home_country: str = Field("", description="the provider's country: its clients are always taxed")
+    rules: dict[str, TaxRuleSettings] = Field(default_factory=dict, description="country -> name and rate")
+    tax_on_add_credit_invoices: bool = Field(False, description="add tax on top of credit a client buys")
+    auto_eu_exemption: bool = Field(False, description="exempt EU businesses whose VAT ID VIES confirms")
+    revalidation_interval_hours: int = Field(24, ge=1, le=48, description="how often VIES is asked again")
+
+    @field_validator("home_country")
+    @classmethod
+    def _home_iso(cls, code: str) -> str:
+        return iso_country(code) if code.strip() else ""
+
+    @field_validator("rules")
+    @classmethod
+    def _rule_countries(cls, rules: dict[str, TaxRuleSettings]) -> dict[str, TaxRuleSettings]:
+        by_country: dict[str, TaxRuleSettings] = {}
+        for key, rule in rules.items():
+            try:
+                country = iso_country(key)
+            except ValueError as error:
+                raise ValueError(f"[taxes.rules.{key}]: {error}") from None
+            if country in by_country:
+                raise ValueError(f"[taxes.rules.{key}] repeats the rule of {country}; keep one")
+            by_country[country] = rule
+        return by_country
+
+    @model_validator(mode="after")
+    def _home_has_a_rule(self) -> TaxSettings:
+        if self.enabled and not self.home_country:
+            raise ValueError(
+                'taxes.home_country is required when taxes.enabled = true; set e.g. home_country = "DE"'
+            )
+        if self.home_country and self.home_country not in self.rules:
+            raise ValueError(
+                f"taxes.home_country {self.home_country!r} has no tax rule; "
+                f'add [taxes.rules.{self.home_country}] with name = "VAT" and its rate'
+            )
+        return self
+
+
 class Settings(BaseModel):
     """The whole settings file."""
 
@@ -522,6 +608,8 @@ class Settings(BaseModel):
     openstack: OpenStackSettings = OpenStackSettings()
     solusvm: SolusVMSettings = SolusVMSettings()
     whmcs: WhmcsSettings = WhmcsSettings()
+    vies: ViesSettings = ViesSettings()
+    taxes: TaxSettings = TaxSettings()
     pricing: PricingSettings = PricingSettings()
     plans: dict[str, PlanSettings] = Field(default_factory=dict)
     configurations: dict[str, ConfigurationSettings] = Field(

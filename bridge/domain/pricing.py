@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from types import MappingProxyType
@@ -89,6 +89,12 @@ class PlanRate:
         _require_count(self.tokens_per_hour, "tokens_per_hour")
         if self.tokens_per_month is not None:
             _require_count(self.tokens_per_month, "tokens_per_month")
+
+
+def capped_tokens(hours: int, rate: PlanRate) -> int:
+    """min(hours x tokens_per_hour, tokens_per_month): 744 h x 7 = 5208 -> 5000 at a cap of 5000."""
+    uncapped = hours * rate.tokens_per_hour
+    return uncapped if rate.tokens_per_month is None else min(uncapped, rate.tokens_per_month)
 
 
 @dataclass(frozen=True)
@@ -347,8 +353,7 @@ def _solusvm_line(usage: _PlanUsage, cycle: BillingCycle, book: PriceBook, cap_a
     token_price = book.solusvm_token_price()
     billed_hours = usage.hours.to_integral_value(rounding=ROUND_CEILING)
     uncapped = int(billed_hours) * rate.tokens_per_hour
-    monthly = rate.tokens_per_month if cap_applies else None
-    tokens = uncapped if monthly is None else min(uncapped, monthly)
+    tokens = capped_tokens(int(billed_hours), rate if cap_applies else replace(rate, tokens_per_month=None))
     return PricedLine(
         source=usage.source,
         resource_id=usage.resource_id,

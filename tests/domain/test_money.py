@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.domain.money import Money, minor_units, money_sum, parse_money, round_money
+from bridge.domain.money import Money, minor_units, money_sum, parse_money, round_money, tax_amount
 
 
 class TestTheRoundingRule:
@@ -144,3 +144,15 @@ def test_rounding_lands_on_the_minor_unit_within_half_of_it(amount: Decimal, cur
     assert rounded.as_tuple().exponent == -minor_units(currency)
     assert abs(rounded - amount) <= unit / 2
     assert round_money(rounded, currency) == rounded
+
+
+class TestTaxAmount:
+    """Tax is rounded once per invoice per rate, by the same rule as the lines."""
+
+    def test_the_tax_of_a_rounded_base_is_rounded_half_up_once(self) -> None:
+        assert tax_amount(Decimal("0.99"), Decimal("19"), "EUR") == Decimal("0.19")  # 0.1881
+        assert tax_amount(Decimal("0.50"), Decimal("19"), "EUR") == Decimal("0.10")  # 0.095
+
+    def test_a_float_rate_is_refused(self) -> None:
+        with pytest.raises(TypeError, match="tax rate must be a Decimal"):
+            tax_amount(Decimal("1.00"), 19.0, "EUR")  # type: ignore[arg-type]

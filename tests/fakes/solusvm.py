@@ -13,6 +13,18 @@ Use it as a context manager::
         user = fake.add_user("ann@example.com")
         client = SolusVMClient(fake.url, fake.token)
 
+**Server lifecycle.** :meth:`FakeSolusVM.create_server`, :meth:`~FakeSolusVM.start_server`,
+:meth:`~FakeSolusVM.stop_server`, :meth:`~FakeSolusVM.restart_server`,
+:meth:`~FakeSolusVM.suspend_server`, :meth:`~FakeSolusVM.resume_server`,
+:meth:`~FakeSolusVM.delete_server` (and the API's POST/DELETE on servers, which call them) change a
+server at the instant of the fake's ``clock`` and record what SolusVM records: a Task (``vm-start``...,
+status ``done``) in ``GET tasks`` and, for creation, deletion and additional IPs, an entry in
+``GET activity_logs`` (docs/solusvm-runtime.md). Both lists are Laravel pages, newest first, with the
+documented filters. Switches, read when a list is served: ``timestamps`` = ``"iso"`` (ISO 8601 strings),
+``"php"`` (PHP date objects ``{date, timezone_type, timezone}``, as an early SDK read them) or ``"none"``
+(no ``created_at``/``started_at``/``finished_at`` at all, as the current SDK's Task has none); and
+``record_events = False`` makes the lifecycle record nothing, as a node whose logs were pruned.
+
 Faults are queued and hit the next matching requests (optionally only one method and/or a path
 substring): :meth:`FakeSolusVM.fail_next`, :meth:`~FakeSolusVM.rate_limit_next`,
 :meth:`~FakeSolusVM.html_next`, :meth:`~FakeSolusVM.drop_field_next`,
@@ -27,9 +39,12 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
+
+from bridge.clock import Clock, FixedClock
 
 API = "/api/v1/"
 DEFAULT_TOKEN = "fake-solusvm-api-token-7f3a9c"
@@ -38,6 +53,8 @@ USER_STATUSES = ("active", "locked", "suspended")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 Json = dict[str, Any]
+Timestamps = Literal["iso", "php", "none"]
+TASK_TIMESTAMPS = ("created_at", "started_at", "finished_at")
 
 
 @dataclass(frozen=True)
@@ -90,15 +107,26 @@ class FakeSolusVM:
     """
 
     def __init__(
-        self, token: str = DEFAULT_TOKEN, *, per_page: int = 15, unpaginated: frozenset[str] = frozenset()
+        self,
+        token: str = DEFAULT_TOKEN,
+        *,
+        per_page: int = 15,
+        unpaginated: frozenset[str] = frozenset(),
+        clock: Clock | None = None,
+        timestamps: Timestamps = "iso",
+        record_events: bool = True,
     ) -> None:
         self.token = token
         self.per_page = per_page
         self.unpaginated = set(unpaginated)
+        self.clock: Clock = clock or FixedClock(datetime(2024, 1, 1, tzinfo=UTC))
+        self.timestamps: Timestamps = timestamps
+        self.record_events = record_events
         self.users: dict[int, Json] = {}
         self.plans: dict[int, Json] = {}
         self.servers: dict[int, Json] = {}
-        self.tasks: dict[int, Json] = {}
+        self.tasks: dict[int, Json] = {}  # instants kept as datetimes, rendered per ``timestamps``
+        self.activity_logs: dict[int, Json] = {}
         self.passwords: dict[int, str] = {}
         self.login_tokens: list[tuple[int, str]] = []
         self.requests: list[RecordedRequest] = []
@@ -241,6 +269,97 @@ class FakeSolusVM:
             self.servers[server_id] = server
             return server
 
+    # ------------------------------------------------------------------ lifecycle
+
+    def create_server(
+        self, name: str, *, user_id: int, plan_id: int, additional_ips: int = 0, is_suspended: bool = False
+    ) -> Json:
+        """A server created now, running: a ``vm-create`` task, a ``compute_resource_vm_created`` entry."""
+        with self._lock:
+            now = self.clock.now()
+            server = self.add_server(
+                name, user_id=user_id, plan_id=plan_id, is_suspended=is_suspended, created_at=_iso(now)
+            )
+            for extra in range(additional_ips):
+                server["ip_addresses"]["ipv4"].append(
+                    {"id": 1000 * server["id"] + extra, "ip": "198.51.100.1"}
+                )
+            self._record(server, "vm-create", "compute_resource_vm_created")
+            return server
+
+    def start_server(self, server_id: int) -> Json:
+        return self._act(server_id, "vm-start", status="started")
+
+    def stop_server(self, server_id: int) -> Json:
+        return self._act(server_id, "vm-stop", status="stopped")
+
+    def restart_server(self, server_id: int) -> Json:
+        return self._act(server_id, "vm-restart", status="started")
+
+    def suspend_server(self, server_id: int) -> Json:
+        return self._act(server_id, "vm-suspend", is_suspended=True)
+
+    def resume_server(self, server_id: int) -> Json:
+        return self._act(server_id, "vm-resume", is_suspended=False)
+
+    def delete_server(self, server_id: int) -> Json:
+        """The server leaves the list; a ``vm-delete`` task and a ``..._vm_delete_requested`` entry."""
+        with self._lock:
+            server = self._find(self.servers, str(server_id))
+            task = self._record(server, "vm-delete", "compute_resource_vm_delete_requested")
+            del self.servers[server["id"]]
+            return task
+
+    def add_additional_ip(self, server_id: int) -> None:
+        with self._lock:
+            server = self._find(self.servers, str(server_id))
+            server["ip_addresses"]["ipv4"].append({"id": 1000 * server_id + 999, "ip": "198.51.100.2"})
+            self._record(server, None, "additional_ip_created")
+
+    def remove_additional_ip(self, server_id: int) -> None:
+        with self._lock:
+            server = self._find(self.servers, str(server_id))
+            server["ip_addresses"]["ipv4"].pop()
+            self._record(server, None, "additional_ip_deleted")
+
+    def _act(self, server_id: int, action: str, **changes: Any) -> Json:
+        with self._lock:
+            server = self._find(self.servers, str(server_id))
+            server.update(changes)
+            return self._record(server, action, None)
+
+    def _record(self, server: Json, action: str | None, event: str | None) -> Json:
+        """The task (returned; empty when none) and the activity-log entry the change leaves, at now."""
+        now = self.clock.now()
+        task: Json = {}
+        if action is not None:
+            task = {
+                "id": self._next_id("task"),
+                "compute_resource_id": 1,
+                "queue": "default",
+                "action": action,
+                "status": "done",
+                "output": "",
+                "progress": 100,
+                "duration": 0,
+                **dict.fromkeys(TASK_TIMESTAMPS, now),
+                "_server_id": server["id"],
+            }
+            if self.record_events:
+                self.tasks[task["id"]] = task
+        if event is not None and self.record_events:
+            owner = self.users.get(server["user_id"], {"email": None})
+            entry_id = self._next_id("activity")
+            self.activity_logs[entry_id] = {
+                "id": entry_id,
+                "event": event,
+                "user_email": owner["email"],
+                "created_at": now,
+                "data": {"compute_resource_vm_id": server["id"], "name": server["name"]},
+                "_user_id": server["user_id"],
+            }
+        return task
+
     # ------------------------------------------------------------------ faults
 
     def fail_next(
@@ -349,38 +468,77 @@ class FakeSolusVM:
         return _Reply(200, {"data": self._server_json(self._find(self.servers, segments[1]))})
 
     def server_action(self, segments: list[str], *_: Any) -> _Reply:
-        server = self._find(self.servers, segments[1])
-        action = segments[2]
-        if action == "suspend":
-            server["is_suspended"] = True
-        elif action == "resume":
-            server["is_suspended"] = False
-        elif action == "start":
-            server["status"] = "started"
-        elif action == "stop":
-            server["status"] = "stopped"
+        self._find(self.servers, segments[1])
+        act = {
+            "suspend": self.suspend_server,
+            "resume": self.resume_server,
+            "start": self.start_server,
+            "stop": self.stop_server,
+            "restart": self.restart_server,
+        }[segments[2]]
         # Unverified: the real suspend/resume may answer with the server instead of a Task.
-        return _Reply(200, {"data": self._new_task(action, server["id"])})
+        return _Reply(200, {"data": self._accepted(act(int(segments[1])))})
 
-    def _new_task(self, action: str, server_id: int) -> Json:
-        task_id = self._next_id("task")
-        task = {
-            "id": task_id,
-            "compute_resource_id": 1,
-            "queue": "default",
-            "action": action,
-            "status": "pending",
-            "output": "",
-            "progress": 0,
-            "duration": 0,
-            "server_id": server_id,
-            "created_at": DEFAULT_CREATED_AT,
-        }
-        self.tasks[task_id] = task
-        return task
+    def delete_server_route(self, segments: list[str], *_: Any) -> _Reply:
+        self._find(self.servers, segments[1])
+        return _Reply(200, {"data": self._accepted(self.delete_server(int(segments[1])))})
+
+    def _accepted(self, task: Json) -> Json:
+        """The task as the action's answer shows it: just queued (the fake applies it at once)."""
+        answer = self._task_json(task)
+        answer.update(status="pending", progress=0, finished_at=None)
+        return answer
+
+    def _task_json(self, task: Json) -> Json:
+        out = {key: value for key, value in task.items() if not key.startswith("_")}
+        for key in TASK_TIMESTAMPS:
+            self._render_instant(out, key)
+        return out
+
+    def _entry_json(self, entry: Json) -> Json:
+        out = {key: value for key, value in entry.items() if not key.startswith("_")}
+        self._render_instant(out, "created_at")
+        return out
+
+    def _render_instant(self, item: Json, key: str) -> None:
+        instant = item.pop(key)
+        if not isinstance(instant, datetime):
+            item[key] = instant  # a value a test put there, served as it is
+        elif self.timestamps == "iso":
+            item[key] = _iso(instant)
+        elif self.timestamps == "php":
+            local = instant.astimezone(UTC).replace(tzinfo=None)
+            item[key] = {
+                "date": local.isoformat(sep=" ", timespec="microseconds"),
+                "timezone_type": 3,
+                "timezone": "UTC",
+            }
 
     def get_task(self, segments: list[str], *_: Any) -> _Reply:
-        return _Reply(200, {"data": self._find(self.tasks, segments[1])})
+        return _Reply(200, {"data": self._task_json(self._find(self.tasks, segments[1]))})
+
+    def list_tasks(self, _: list[str], query: dict[str, list[str]], __: Any, path: str) -> _Reply:
+        items = sorted(self.tasks.values(), key=lambda t: -t["id"])
+        filters = {
+            "filter[compute_resource_vm_id]": "_server_id",
+            "filter[compute_resource_id]": "compute_resource_id",
+            "filter[action]": "action",
+            "filter[status]": "status",
+        }
+        for parameter, key in filters.items():
+            wanted = _first(query, parameter)
+            if wanted:
+                items = [t for t in items if str(t[key]) == wanted]
+        return _Reply(200, self._page([self._task_json(t) for t in items], query, path))
+
+    def list_activity_logs(self, _: list[str], query: dict[str, list[str]], __: Any, path: str) -> _Reply:
+        items = sorted(self.activity_logs.values(), key=lambda e: -e["id"])
+        user, event = _first(query, "filter[user_id]"), _first(query, "filter[event]")
+        if user:
+            items = [e for e in items if str(e["_user_id"]) == user]
+        if event:
+            items = [e for e in items if e["event"] == event]
+        return _Reply(200, self._page([self._entry_json(e) for e in items], query, path))
 
     def list_plans(self, _: list[str], query: dict[str, list[str]], __: Any, path: str) -> _Reply:
         return _Reply(200, self._page(sorted(self.plans.values(), key=lambda p: p["id"]), query, path))
@@ -492,7 +650,11 @@ _ROUTES: dict[tuple[str, tuple[str, ...]], Route] = {
     ("POST", ("servers", "#", "resume")): FakeSolusVM.server_action,
     ("POST", ("servers", "#", "start")): FakeSolusVM.server_action,
     ("POST", ("servers", "#", "stop")): FakeSolusVM.server_action,
+    ("POST", ("servers", "#", "restart")): FakeSolusVM.server_action,
+    ("DELETE", ("servers", "#")): FakeSolusVM.delete_server_route,
+    ("GET", ("tasks",)): FakeSolusVM.list_tasks,
     ("GET", ("tasks", "#")): FakeSolusVM.get_task,
+    ("GET", ("activity_logs",)): FakeSolusVM.list_activity_logs,
     ("GET", ("plans",)): FakeSolusVM.list_plans,
     ("GET", ("plans", "#")): FakeSolusVM.get_plan,
     ("GET", ("users",)): FakeSolusVM.list_users,
@@ -500,6 +662,11 @@ _ROUTES: dict[tuple[str, tuple[str, ...]], Route] = {
     ("POST", ("users",)): FakeSolusVM.create_user,
     ("POST", ("users", "#", "tokens")): FakeSolusVM.create_token,
 }
+
+
+def _iso(instant: datetime) -> str:
+    """An instant as Laravel serialises dates: ``2022-10-10T08:30:00.000000Z``."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _shape(segments: list[str]) -> tuple[str, ...]:

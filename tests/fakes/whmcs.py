@@ -27,9 +27,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qsl
+
+from tests.fakes.http import ReplyingHandler, ServerThread
 
 FaultKind = Literal["http_500", "html", "forbidden", "error", "reply", "slow", "timeout", "commit_then_drop"]
 ListStyle = Literal["list", "indexed", "bare"]
@@ -236,7 +238,7 @@ class FakeWhmcs:
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._running: ServerThread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -251,25 +253,18 @@ class FakeWhmcs:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
+        self._running = ServerThread(server, "fake-whmcs")
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._running is not None:
+            self._running.stop()
 
     @property
     def url(self) -> str:
         """The base URL, as ``whmcs.url`` takes it (the client appends /includes/api.php)."""
-        assert self._server is not None, "start the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        assert self._running is not None, "start the fake first"
+        return self._running.url
 
     # -- test helpers ----------------------------------------------------------------------------------
 
@@ -892,36 +887,21 @@ class _Server(ThreadingHTTPServer):
     fake: FakeWhmcs
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ReplyingHandler):
     """Reads the form, lets the fake answer, and writes the reply (or hangs up when told to)."""
 
     server_version = "Apache"
-    timeout = 10
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         form = self.rfile.read(length).decode("utf-8", "replace")
         if self.path.split("?")[0] != API_PATH:
-            self._reply(404, "text/html", b"<html><body><h1>Not Found</h1></body></html>")
+            self.reply(404, "text/html", b"<html><body><h1>Not Found</h1></body></html>")
             return
         params = dict(parse_qsl(form, keep_blank_values=True))
         server = self.server
         assert isinstance(server, _Server)
-        reply = server.fake.handle(params)
-        if reply is None:
-            self.close_connection = True
-            return
-        self._reply(*reply)
-
-    def _reply(self, status: int, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request log on stderr."""
+        self.answer(server.fake.handle(params))
 
 
 def _json_reply(status: int, body: dict[str, Any]) -> tuple[int, str, bytes]:

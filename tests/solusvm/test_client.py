@@ -293,12 +293,12 @@ def test_suspend_and_resume(fake: FakeSolusVM, client: SolusVMClient) -> None:
     seed_servers(fake, 1)
 
     task = client.suspend_server(1)
-    assert task == Task(id=1, action="suspend", status="pending")
+    assert task == Task(id=1, action="vm-suspend", status="pending")
     assert fake.servers[1]["is_suspended"] is True
     assert client.server(1).is_suspended is True
 
     resumed = client.resume_server(1)
-    assert resumed is not None and resumed.action == "resume"
+    assert resumed is not None and resumed.action == "vm-resume"
     assert fake.servers[1]["is_suspended"] is False
 
 
