@@ -6,6 +6,11 @@ the field, the argument) and how to fix it, and it never carries a secret.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
@@ -47,3 +52,12 @@ class VendorError(BridgeError):
         if field:
             where += f" field {field!r}"
         super().__init__(f"{where}: {problem}")
+
+
+def checked(check: Callable[..., T], value: Any, field: str, **limits: Any) -> T:
+    """``check(value, field, **limits)`` (a pure check of bridge/domain/bounds.py), its ValueError raised
+    as the operator's :class:`InputError` with the same one-line message."""
+    try:
+        return check(value, field, **limits)
+    except ValueError as error:
+        raise InputError(str(error)) from None

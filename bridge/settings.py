@@ -8,18 +8,20 @@ with its value, and the fix; secrets never appear in it. settings.example.toml d
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from datetime import datetime
 from decimal import Decimal
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pycountry
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,9 +33,10 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
 
+from bridge.domain.bounds import COUNT_MAX, ID_MAX, check_amount
 from bridge.errors import ConfigError
 from bridge.fleio.settings import OpenStackSettings
-from bridge.settings_base import Section, is_secret_field
+from bridge.settings_base import Section, is_loopback_host, is_secret_field
 from bridge.solusvm.settings import SolusVMSettings
 from bridge.vies.settings import ViesSettings
 from bridge.whmcs.settings import WhmcsSettings
@@ -41,6 +44,17 @@ from bridge.whmcs.settings import WhmcsSettings
 DEFAULT_CONFIG = "settings.toml"
 CONFIG_ENV = "BRIDGE_CONFIG"
 JOB_OFF = "off"
+
+
+def _bounded_amount(value: Decimal) -> Decimal:
+    return check_amount(value, "the amount")
+
+
+Amount = Annotated[Decimal, AfterValidator(_bounded_amount)]
+TOKENS_MAX = 1_000_000_000
+"""Token rates above this would overflow an invoice line's token count."""
+"""A price, fee or credit amount: finite, with no more decimal places than the store keeps and within the
+bounds of bridge/domain/bounds.py, so a value `check-config` accepts never stops an invoicing run."""
 
 
 class DaemonSettings(Section):
@@ -143,7 +157,14 @@ class HealthSettings(Section):
     enabled: bool = True
     listen: str = Field("127.0.0.1:9180", description='"host:port" of the operator endpoint')
     admin_token: SecretStr | None = Field(
-        None, description="when set, /status and /metrics need it as Bearer"
+        None, description="when set, /status and /metrics need it as Bearer; required beyond loopback"
+    )
+    tls_cert_file: str = Field(
+        "", description="PEM certificate: the endpoint speaks HTTPS (with tls_key_file)"
+    )
+    tls_key_file: str = Field("", description="PEM private key of tls_cert_file")
+    allow_insecure_listen: bool = Field(
+        False, description="a lab only: plain HTTP on a non-loopback address (the token still required)"
     )
 
     @field_validator("listen")
@@ -151,6 +172,38 @@ class HealthSettings(Section):
     def _host_port(cls, listen: str) -> str:
         split_address(listen)
         return listen
+
+    @model_validator(mode="after")
+    def _private_or_protected(self) -> HealthSettings:
+        """Nothing listens beyond loopback without a token and TLS (or the explicit lab opt-in)."""
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("health.tls_cert_file and health.tls_key_file go together; set both or neither")
+        if self.tls_cert_file:
+            try:
+                ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                    self.tls_cert_file, self.tls_key_file
+                )
+            except (OSError, ssl.SSLError) as error:
+                raise ValueError(
+                    f"health.tls_cert_file/tls_key_file: cannot load a certificate and its key ({error}); "
+                    "give PEM files the bridge's user can read"
+                ) from None
+        host, _ = split_address(self.listen)
+        if not self.enabled or is_loopback_host(host):
+            return self
+        if self.admin_token is None or not self.admin_token.get_secret_value().strip():
+            raise ValueError(
+                f"health.admin_token is required: health.listen {self.listen!r} is reachable from other "
+                'hosts; set admin_token_file = "/path" (or BRIDGE_HEALTH_ADMIN_TOKEN), or listen on 127.0.0.1'
+            )
+        if not self.tls_cert_file and not self.allow_insecure_listen:
+            raise ValueError(
+                f"health.tls_cert_file is required: health.listen {self.listen!r} is reachable from other "
+                "hosts and the admin token must not cross the network in clear text; set tls_cert_file and "
+                "tls_key_file, listen on 127.0.0.1 behind a TLS proxy, or set allow_insecure_listen = true "
+                "for a lab"
+            )
+        return self
 
 
 def split_address(listen: str) -> tuple[str, int]:
@@ -198,8 +251,18 @@ class EnrollmentSettings(Section):
     trusted_proxies: list[str] = Field(default_factory=list, description="proxies whose X-Forwarded-* count")
     signup_limit_per_ip: int = Field(10, ge=1, description="sign-up and link requests per IP per window")
     signup_limit_per_email: int = Field(3, ge=1, description="sign-up and link requests per email per window")
+    link_limit_per_ip: int = Field(
+        30, ge=1, description="opened sign-up and login links and single sign-ons per IP per window"
+    )
     rate_limit_window_minutes: int = Field(60, ge=1, le=1440)
     password_min_length: int = Field(10, ge=8, le=64)
+    workers: int = Field(16, ge=1, le=256, description="requests served at once; more wait their turn")
+    request_timeout_seconds: int = Field(
+        10, ge=1, le=300, description="time a client gets to send its whole request (headers and form)"
+    )
+    allow_insecure_listen: bool = Field(
+        False, description="a lab only: a non-loopback listen without an https public_url"
+    )
 
     @field_validator("listen")
     @classmethod
@@ -247,6 +310,15 @@ class EnrollmentSettings(Section):
 
     @model_validator(mode="after")
     def _complete(self) -> EnrollmentSettings:
+        host, _ = split_address(self.listen)
+        secure = self.public_url.startswith("https://")
+        if self.enabled and not is_loopback_host(host) and not secure and not self.allow_insecure_listen:
+            raise ValueError(
+                f"enrollment.public_url must be https:// when enrollment.listen {self.listen!r} is reachable "
+                "from other hosts (the session cookie is Secure only then and the form carries passwords); "
+                'set public_url = "https://signup.example.com" (TLS at your proxy), listen on 127.0.0.1, '
+                "or set allow_insecure_listen = true for a lab"
+            )
         if self.postpay_terms_url and self.postpay_terms_version is None:
             raise ValueError("postpay_terms_url is set without postpay_terms_version; set both")
         if self.smtp_host and not self.smtp_from:
@@ -304,8 +376,8 @@ class PlanRateSettings(Section):
 
     section = "pricing.solusvm_plans"
 
-    tokens_per_hour: int = Field(ge=0)
-    tokens_per_month: int | None = Field(None, ge=0, description="monthly cap; unset = no cap")
+    tokens_per_hour: int = Field(ge=0, le=TOKENS_MAX)
+    tokens_per_month: int | None = Field(None, ge=0, le=TOKENS_MAX, description="monthly cap; unset = no cap")
 
 
 class PriceOverrides(Section):
@@ -313,8 +385,8 @@ class PriceOverrides(Section):
 
     section = "pricing.overrides"
 
-    token_price: Decimal | None = Field(None, ge=0)
-    flavors: dict[str, Decimal] = Field(default_factory=dict)
+    token_price: Amount | None = Field(None, ge=0)
+    flavors: dict[str, Amount] = Field(default_factory=dict)
 
 
 class PricingSettings(Section):
@@ -322,10 +394,8 @@ class PricingSettings(Section):
 
     section = "pricing"
 
-    token_price: Decimal | None = Field(None, ge=0, description="price of one SolusVM token, e.g. 0.00100")
-    flavors: dict[str, Decimal] = Field(
-        default_factory=dict, description="OpenStack flavor -> price per hour"
-    )
+    token_price: Amount | None = Field(None, ge=0, description="price of one SolusVM token, e.g. 0.00100")
+    flavors: dict[str, Amount] = Field(default_factory=dict, description="OpenStack flavor -> price per hour")
     solusvm_plans: dict[str, PlanRateSettings] = Field(default_factory=dict)
     overrides: dict[str, PriceOverrides] = Field(default_factory=dict)
 
@@ -348,11 +418,9 @@ class PlanSettings(Section):
     section = "plans"
 
     description: str = Field("", description="what the plan is, for `billing-bridge plan list`")
-    token_price: Decimal | None = Field(None, ge=0, description="price of one SolusVM token")
-    flavors: dict[str, Decimal] = Field(
-        default_factory=dict, description="OpenStack flavor -> price per hour"
-    )
-    fees: dict[str, Decimal] = Field(
+    token_price: Amount | None = Field(None, ge=0, description="price of one SolusVM token")
+    flavors: dict[str, Amount] = Field(default_factory=dict, description="OpenStack flavor -> price per hour")
+    fees: dict[str, Amount] = Field(
         default_factory=dict, description="subscription name -> fee per billing period"
     )
 
@@ -378,7 +446,7 @@ class SuspensionSettings(Section):
 
     enabled: bool = False
     delay_hours: int | None = Field(None, ge=0, description="not before this many hours under the limit")
-    delay_credit: Decimal | None = Field(None, ge=0, description="not before this far under the limit")
+    delay_credit: Amount | None = Field(None, ge=0, description="not before this far under the limit")
 
 
 class TerminationSettings(Section):
@@ -400,7 +468,7 @@ class AutoInvoicingSettings(Section):
     mode: Literal["estimated", "fixed"] = Field(
         "estimated", description="estimated 30-day consumption, or fixed"
     )
-    fixed_amount: Decimal | None = Field(None, gt=0)
+    fixed_amount: Amount | None = Field(None, gt=0)
 
 
 class ConfigurationSettings(Section):
@@ -419,29 +487,31 @@ class ConfigurationSettings(Section):
     fiscal_number_format: str = Field(
         "{{ number }}", description="{{ number }} {{ year }} {{ month }} {{ day }}"
     )
-    next_fiscal_number: int = Field(1, ge=1, description="the first fiscal number, when none was issued yet")
+    next_fiscal_number: int = Field(
+        1, ge=1, le=ID_MAX, description="the first fiscal number, when none was issued yet"
+    )
     proforma_number_format: str = "P{{ number }}"
     invoice_detail: Literal["detailed", "simple"] = "detailed"
     invoice_due_days: int = Field(14, ge=0, description="days from an invoice's date to its due date")
     company_name: str = ""
     company_details: str = ""
-    credit_limit: Decimal = Field(Decimal(0), description="notify, suspend, terminate under this")
-    required_credit_for_new_services: Decimal = Decimal(0)
-    minimum_credit_after_payment: Decimal = Decimal(0)
-    credit_limit_on_agreement: Decimal | None = None
-    required_credit_on_agreement: Decimal | None = None
+    credit_limit: Amount = Field(Decimal(0), description="notify, suspend, terminate under this")
+    required_credit_for_new_services: Amount = Decimal(0)
+    minimum_credit_after_payment: Amount = Decimal(0)
+    credit_limit_on_agreement: Amount | None = None
+    required_credit_on_agreement: Amount | None = None
     mark_invoiced_periods_paid: bool = False
     notify_on_unpaid_invoices: bool = False
     automatic_settlements: bool = True
     auto_pay_only_when_enough_credit: bool = False
-    credit_notifications: list[int] = Field(
+    credit_notifications: list[Annotated[int, Field(ge=1, le=COUNT_MAX)]] = Field(
         default_factory=list, max_length=3, description="hours before zero"
     )
     shelve_instances_on_suspend: bool = False
     suspension: SuspensionSettings = SuspensionSettings()
     termination: TerminationSettings = TerminationSettings()
     auto_invoicing: AutoInvoicingSettings = AutoInvoicingSettings()
-    client_initial_credit: Decimal = Field(Decimal(0), ge=0, description="credit a client gets at sign-up")
+    client_initial_credit: Amount = Field(Decimal(0), ge=0, description="credit a client gets at sign-up")
     auto_order_on_signup: bool = Field(False, description="order auto_order_service when a client signs up")
     auto_order_service: str = Field("", max_length=128, description="the service ordered at sign-up")
 

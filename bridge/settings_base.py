@@ -8,6 +8,7 @@ an error (a typo must not silently fall back to a default), and every :class:`~p
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import types
 import typing
@@ -63,3 +64,14 @@ def _read_secret_file(section: str, key: str, path: object) -> str:
         raise ValueError(
             f"cannot read {key} {path!r} ({error.strerror}); make the file readable by the bridge's user"
         ) from None
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1): traffic that stays on the host."""
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

@@ -136,3 +136,54 @@ def test_the_example_documents_every_configuration_key() -> None:
     commented = set(re.findall(r"^#\s*(\w+)\s*=", block, flags=re.MULTILINE))
     missing = set(ConfigurationSettings.model_fields) - written - commented
     assert not missing, f"[configurations.default] does not document {sorted(missing)}"
+
+
+INSECURE = {
+    "WHMCS over http to another host": (
+        {"whmcs": {"url": "http://billing.example.com"}},
+        "whmcs.url 'http://billing.example.com' is plain http to another host",
+        {"whmcs": {"url": "http://billing.example.com", "allow_insecure_url": True}},
+    ),
+    "SolusVM over http to another host": (
+        {"solusvm": {"url": "http://solus.example.com"}},
+        "solusvm.url: url 'http://solus.example.com' uses plain http",
+        {"solusvm": {"url": "http://127.0.0.1:8080"}},
+    ),
+    "the health endpoint on all addresses without a token": (
+        {"health": {"listen": "0.0.0.0:9180"}},
+        "health.admin_token is required: health.listen '0.0.0.0:9180' is reachable from other hosts",
+        {"health": {"listen": "127.0.0.1:9180"}},
+    ),
+    "the health endpoint on all addresses with a token but plain HTTP": (
+        {"health": {"listen": "[::]:9180", "admin_token": "a" * 32}},
+        "health.tls_cert_file is required: health.listen '[::]:9180' is reachable from other hosts",
+        {"health": {"listen": "[::]:9180", "admin_token": "a" * 32, "allow_insecure_listen": True}},
+    ),
+    "the sign-up site on all addresses without an https public_url": (
+        {"enrollment": {"listen": "192.0.2.10:9181"}},
+        "enrollment.public_url must be https:// when enrollment.listen '192.0.2.10:9181' is reachable",
+        {"enrollment": {"listen": "192.0.2.10:9181", "public_url": "https://signup.example.com"}},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", INSECURE)
+def test_a_secret_or_a_session_in_clear_text_beyond_loopback_is_refused_naming_the_key(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.cli.test_base import run_cli
+
+    refused, message, accepted = INSECURE[case]
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_settings(refused)
+    parse_settings(accepted)  # the safe form, or the explicit lab opt-in, is accepted
+
+    section, values = next(iter(refused.items()))
+    path = tmp_path / "settings.toml"
+    path.write_text(f"[{section}]\n" + "".join(f"{key} = {_toml(value)}\n" for key, value in values.items()))
+    code, _, err = run_cli(capsys, "--config", str(path), "check-config")
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def _toml(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else f'"{value}"'

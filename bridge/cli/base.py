@@ -10,7 +10,7 @@ import json
 import sys
 import traceback
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,7 +20,16 @@ import click
 from dateutil.parser import isoparse
 
 from bridge.bootstrap import App, build_app
-from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BridgeError, InputError
+from bridge.domain.bounds import (
+    COUNT_MAX,
+    ID_MAX,
+    check_day,
+    check_instant,
+    check_text,
+    parse_amount,
+    shown,
+)
+from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BridgeError, InputError, VendorError, checked
 from bridge.logs import configure as configure_logging
 from bridge.logs import masker
 from bridge.settings import Settings, config_path, load_settings
@@ -90,16 +99,47 @@ def plain(value: Decimal) -> str:
 
 
 def parse_instant(value: str, option: str, zone: ZoneInfo) -> datetime:
-    """An ISO date or date-time from the command line; a date or naive time is read in ``zone``."""
+    """An ISO date or date-time from the command line; a date or naive time is read in ``zone``.
+
+    Empty text is refused (it never means "now"), and so is a date outside the bounds.
+    """
     try:
-        parsed = isoparse(value)
-    except ValueError:
+        parsed = isoparse(value.strip())
+    except (ValueError, OverflowError):
         raise InputError(
-            f"{option} {value!r} is not a date or date-time; use e.g. 2022-11-01 or 2022-11-01T00:00:00Z"
+            f"{option} {shown(value)} is not a date or date-time; use e.g. 2022-11-01 or 2022-11-01T00:00:00Z"
         ) from None
+    checked(check_instant, parsed, option)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
     return parsed.astimezone(UTC)
+
+
+def parse_day(value: str, option: str) -> date:
+    """A calendar date (YYYY-MM-DD) from the command line, within the bounds; empty text is refused."""
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(
+            f"{option} {shown(value)} is not a date; use YYYY-MM-DD, e.g. {option} 2022-11-01"
+        ) from None
+    return checked(check_day, day, option)
+
+
+def amount_argument(value: str, option: str) -> Decimal:
+    """An amount from the command line (plain digits, within the bounds)."""
+    return checked(parse_amount, value, option)
+
+
+def text_argument(value: str, option: str, max_length: int) -> str:
+    """Text from the command line: stripped, not empty, at most ``max_length``, no control characters."""
+    return checked(check_text, value, option, max_length=max_length)
+
+
+ID = click.IntRange(1, ID_MAX)
+"""The click type of a store id argument (outbox row, billing period, subscription)."""
+COUNT = click.IntRange(1, COUNT_MAX)
+"""The click type of a count (a term in periods, a list's length)."""
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -117,9 +157,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except click.Abort:
         click.echo("aborted", err=True)
         sys.exit(EXIT_FAILURE)
-    except click.ClickException as error:
-        error.show()
+    except click.ClickException as error:  # a usage error: one line naming the argument
+        click.echo(f"error: {masker.mask_text(error.format_message())}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    except VendorError as error:  # a reply we refuse names its field: bad input from the vendor
+        _fail(error, EXIT_BAD_INPUT if error.field else error.exit_code, debug)
     except BridgeError as error:
         _fail(error, error.exit_code, debug)
     except Exception as error:  # a bug or an unexpected failure: one line, traceback with --debug

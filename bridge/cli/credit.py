@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import click
 
-from bridge.cli.base import Context, cli, parse_instant, pass_context, plain, print_json
+from bridge.cli.base import (
+    Context,
+    amount_argument,
+    cli,
+    parse_instant,
+    pass_context,
+    plain,
+    print_json,
+)
 from bridge.cli.clients import client
 from bridge.errors import InputError
 from bridge.services.credit import Account, CreditService
@@ -36,10 +44,7 @@ def credit_add(
     context: Context, client_ref: str, amount: str, reference: str, description: str | None, as_json: bool
 ) -> None:
     """Record a payment of AMOUNT (in the client's currency) for CLIENT."""
-    try:
-        value = Decimal(amount)
-    except InvalidOperation:
-        raise InputError(f"AMOUNT {amount!r} is not a number; write it like 100 or 12.50") from None
+    value = amount_argument(amount, "AMOUNT")
     created, account = service(context).add_credit(client_ref, value, reference, description)
     if as_json:
         print_json({"recorded": created, **account_json(account)})
@@ -161,7 +166,8 @@ def process_clients(
     from bridge.sync.collect import build_cloud_actions
 
     app = context.app
-    at = parse_instant(at_text, "--at", app.settings.billing.zone()) if at_text else app.clock.now()
+    zone = app.settings.billing.zone()
+    at = parse_instant(at_text, "--at", zone) if at_text is not None else app.clock.now()
     with app.runner.holding("process_clients") as held:
         if not held:
             raise InputError(

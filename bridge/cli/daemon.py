@@ -13,7 +13,12 @@ from bridge.cli.base import Context, cli, pass_context, print_json
 from bridge.errors import EXIT_OK, BridgeError
 from bridge.services.status import status_report
 from bridge.settings import config_path, load_settings
-from bridge.store.database import ensure_sqlite_directory, migrate, sqlite_file_missing
+from bridge.store.database import (
+    ensure_sqlite_directory,
+    migrate,
+    require_schema_at_head,
+    sqlite_file_missing,
+)
 
 
 @cli.command()
@@ -83,8 +88,15 @@ def status(context: Context, as_json: bool) -> None:
     report = status_report(app.engine, app.clock, app.settings, list(app.jobs))
     if as_json:
         print_json(report)
-        return
     database = report["database"]
+    if not database["ok"]:
+        raise BridgeError(
+            f"{database['error']} ({database['url']}); check [database] url and that the server runs"
+        )
+    if not database["at_head"]:
+        require_schema_at_head(app.engine)
+    if as_json:
+        return
     click.echo(f"billing-bridge {report['version']}  database {database['url']}")
     if database["ok"]:
         state = "at head" if database["at_head"] else f"BEHIND (head {database['schema_head']}): run migrate"

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from bridge.bootstrap import App
-from bridge.cli.base import Context, cli, pass_context, print_json
+from bridge.cli.base import COUNT, Context, cli, pass_context, print_json
 from bridge.cli.clients import client
 from bridge.errors import InputError
 from bridge.services.enrollment import EnrollmentService, build_enrollment
@@ -45,7 +45,7 @@ def enrollment() -> None:
 
 
 @enrollment.command("list")
-@click.option("--limit", default=100, show_default=True, help="How many, newest first.")
+@click.option("--limit", default=100, type=COUNT, show_default=True, help="How many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_context
 def enrollment_list(context: Context, limit: int, as_json: bool) -> None:

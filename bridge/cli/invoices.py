@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
+from zoneinfo import ZoneInfo
 
 import click
 
-from bridge.cli.base import Context, cli, parse_instant, pass_context, plain, print_json
-from bridge.errors import BridgeError, InputError
+from bridge.cli.base import (
+    Context,
+    cli,
+    parse_day,
+    parse_instant,
+    pass_context,
+    plain,
+    print_json,
+    text_argument,
+)
+from bridge.domain.bounds import IDENTIFIER_MAX
+from bridge.errors import BridgeError
 from bridge.services.invoice_documents import render_html, run_document, stored_document
 from bridge.services.invoicing import InvoicingRun, InvoicingService
 from bridge.store.invoices import list_invoices
@@ -38,8 +48,8 @@ def invoice(
     context: Context = ctx.obj
     app = context.app
     day = (
-        _parse_date(invoice_date)
-        if invoice_date
+        parse_day(invoice_date, "--date")
+        if invoice_date is not None
         else app.clock.now().astimezone(app.settings.billing.zone()).date()
     )
     with app.runner.holding("invoicing") as held:
@@ -49,25 +59,20 @@ def invoice(
     if as_json:
         print_json(run_document(run, app.settings.billing.zone()))
     else:
-        _describe(run)
+        _describe(run, app.settings.billing.zone())
     if run.held:
         raise click.exceptions.Exit(1)
 
 
-def _parse_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"--date {text!r} is not a date; use YYYY-MM-DD, e.g. --date 2022-11-01") from None
-
-
-def _describe(run: InvoicingRun) -> None:
+def _describe(run: InvoicingRun, zone: ZoneInfo) -> None:
     verb = "would invoice" if run.dry_run else "invoiced"
     for issued in run.issued:
         draft = issued.draft
         number = issued.number or issued.proforma_number or f"to WHMCS ({draft.reference})"
+        ends = draft.cycle.end.astimezone(zone).isoformat(timespec="minutes")
+        preview = f"PREVIEW, the cycle ends {ends}: " if issued.preview else ""
         click.echo(
-            f"{verb} client {issued.client.id} {draft.cycle.label}: {draft.total} {draft.currency}, "
+            f"{preview}{verb} client {issued.client.id} {draft.cycle.label}: {draft.total} {draft.currency}, "
             f"{len(draft.lines)} lines, {number}"
         )
     for item in run.already_invoiced:
@@ -132,7 +137,7 @@ def invoice_list(context: Context, client_ref: str | None, status: str | None, a
 def invoice_show(context: Context, number: str, as_json: bool, as_html: bool) -> None:
     """Show one invoice by its number, proforma number or reference."""
     app = context.app
-    stored = service(context).find(number)
+    stored = service(context).find(_number(number))
     client = app.clients.get(str(stored.client_id))
     document = stored_document(stored, client, app.settings.billing.zone())
     if as_html:
@@ -160,8 +165,8 @@ def invoice_show(context: Context, number: str, as_json: bool, as_html: bool) ->
 def invoice_pay(context: Context, number: str, paid_on: str | None) -> None:
     """Record that an invoice was paid (a proforma becomes fiscal with the next number)."""
     app = context.app
-    paid_at = parse_instant(paid_on, "--date", app.settings.billing.zone()) if paid_on else None
-    paid = service(context).mark_paid(number, paid_at=paid_at)
+    paid_at = parse_instant(paid_on, "--date", app.settings.billing.zone()) if paid_on is not None else None
+    paid = service(context).mark_paid(_number(number), paid_at=paid_at)
     click.echo(f"invoice {paid.display_number} paid ({paid.reference})")
 
 
@@ -170,5 +175,10 @@ def invoice_pay(context: Context, number: str, paid_on: str | None) -> None:
 @pass_context
 def invoice_cancel(context: Context, number: str) -> None:
     """Cancel an unpaid invoice (its number stays used: fiscal numbering has no gaps)."""
-    cancelled = service(context).cancel(number)
+    cancelled = service(context).cancel(_number(number))
     click.echo(f"invoice {cancelled.display_number} cancelled")
+
+
+def _number(text: str) -> str:
+    """NUMBER as the store can look it up (an invoice number, proforma number or reference)."""
+    return text_argument(text, "NUMBER", IDENTIFIER_MAX)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from bridge.bootstrap import App
-from bridge.cli.base import Context, cli, pass_context, print_json
+from bridge.cli.base import ID, Context, cli, pass_context, print_json
 from bridge.errors import BridgeError, InputError
 from bridge.services.outbox import ListedRow, OutboxService
 from bridge.store.outbox import OutboxRow
@@ -109,7 +109,7 @@ def outbox(click_context: click.Context, state: str | None, as_json: bool) -> No
 
 
 @outbox.command("retry")
-@click.argument("row_id", metavar="ID", type=int)
+@click.argument("row_id", metavar="ID", type=ID)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_context
 def outbox_retry(context: Context, row_id: int, as_json: bool) -> None:
@@ -125,7 +125,7 @@ def outbox_retry(context: Context, row_id: int, as_json: bool) -> None:
 
 
 @outbox.command("cancel")
-@click.argument("row_id", metavar="ID", type=int)
+@click.argument("row_id", metavar="ID", type=ID)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_context
 def outbox_cancel(context: Context, row_id: int, as_json: bool) -> None:

@@ -11,10 +11,23 @@ from typing import Any
 
 import click
 
-from bridge.cli.base import Context, cli, parse_instant, pass_context, plain, print_json
+from bridge.cli.base import (
+    COUNT,
+    ID,
+    Context,
+    amount_argument,
+    cli,
+    parse_day,
+    parse_instant,
+    pass_context,
+    plain,
+    print_json,
+    text_argument,
+)
+from bridge.domain.bounds import DESCRIPTION_MAX, IDENTIFIER_MAX, check_instant, shown
 from bridge.domain.money import round_money
 from bridge.domain.plans import DISCOUNT_SOURCES, ClientTerms, PeriodSpan
-from bridge.errors import BridgeError, InputError
+from bridge.errors import BridgeError, InputError, checked
 from bridge.services.invoicing import InvoicingService
 from bridge.services.periods import DateChange, NewPeriod, PeriodsService, PeriodView, Recharged
 from bridge.services.plans import InvoiceChange, PlansService, Recalculation
@@ -157,6 +170,12 @@ def discount_add(
 ) -> None:
     """Give CLIENT a discount from --start; the invoices it reaches are recalculated."""
     ends = _instant(end, "--end", context) if end is not None else None
+    if percent is not None:
+        amount_argument(percent, "--percent")
+    if amount is not None:
+        amount_argument(amount, "--amount")
+    if resource_kind is not None and resource_kind.strip():
+        resource_kind = text_argument(resource_kind, "--resource-kind", IDENTIFIER_MAX)
     service = plans_service(context)
     result: Recalculation = _holding_invoicing(
         context,
@@ -224,7 +243,7 @@ def period() -> None:
 @click.option("--frequency", required=True, type=click.Choice(["monthly", "yearly"]))
 @click.option("--invoice-day", required=True, type=int, metavar="D", help="Day of the month, 1 to 31.")
 @click.option("--invoice-month", type=int, metavar="M", help="Month 1 to 12 (yearly periods only).")
-@click.option("--periods", type=int, metavar="N", help="Number of periods (term); open-ended if left out.")
+@click.option("--periods", type=COUNT, metavar="N", help="Number of periods (term); open-ended if left out.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_context
 def period_create(
@@ -268,7 +287,7 @@ def period_list(context: Context, client_ref: str, as_json: bool) -> None:
 
 
 @period.command("modify")
-@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("period_id", metavar="PERIOD", type=ID)
 @click.option("--invoice-day", required=True, type=int, metavar="D", help="The new day of the month.")
 @click.option("--invoice-month", type=int, metavar="M", help="The new month (yearly periods only).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
@@ -291,13 +310,13 @@ def period_modify(
 
 
 @period.command("move")
-@click.argument("subscription_id", metavar="SUBSCRIPTION", type=int)
-@click.option("--to", "to", type=int, metavar="PERIOD", help="An existing period of the same frequency.")
+@click.argument("subscription_id", metavar="SUBSCRIPTION", type=ID)
+@click.option("--to", "to", type=ID, metavar="PERIOD", help="An existing period of the same frequency.")
 @click.option("--new", "new", is_flag=True, help="Into a new period (give --invoice-day ...).")
 @click.option("--frequency", type=click.Choice(["monthly", "yearly"]), help="With --new; must be the same.")
 @click.option("--invoice-day", type=int, metavar="D", help="With --new: day of the month.")
 @click.option("--invoice-month", type=int, metavar="M", help="With --new: month (yearly).")
-@click.option("--periods", type=int, metavar="N", help="With --new: number of periods.")
+@click.option("--periods", type=COUNT, metavar="N", help="With --new: number of periods.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_context
 def period_move(
@@ -327,7 +346,7 @@ def period_move(
 
 
 @period.command("delete")
-@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("period_id", metavar="PERIOD", type=ID)
 @pass_context
 def period_delete(context: Context, period_id: int) -> None:
     """Delete an empty billing period, for good (it cannot be restored)."""
@@ -344,7 +363,7 @@ def period_delete(context: Context, period_id: int) -> None:
 @pass_context
 def period_recharge(context: Context, on: str | None, dry_run: bool, as_json: bool) -> None:
     """Bill every billing period whose recharge date has come, one invoice per period and date."""
-    day = _date(on) if on else None
+    day = parse_day(on, "--date") if on is not None else None
     service = periods_service(context)
     done: list[Recharged] = _holding_invoicing(
         context, dry_run, lambda: service.recharge(day, dry_run=dry_run)
@@ -375,7 +394,7 @@ def subscription() -> None:
 @click.argument("client_ref", metavar="CLIENT")
 @click.option("--name", required=True, help="The subscription's name (a plan's fees.<name> prices it).")
 @click.option("--amount", required=True, metavar="AMOUNT", help="Fee per period when the plan sets none.")
-@click.option("--period", "period_id", required=True, type=int, metavar="PERIOD", help="Its billing period.")
+@click.option("--period", "period_id", required=True, type=ID, metavar="PERIOD", help="Its billing period.")
 @click.option("--prorate", is_flag=True, help="Prorate the first, partial period.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_context
@@ -383,6 +402,8 @@ def subscription_add(
     context: Context, client_ref: str, name: str, amount: str, period_id: int, prorate: bool, as_json: bool
 ) -> None:
     """Subscribe CLIENT to a recurring fee in one of its billing periods."""
+    amount_argument(amount, "--amount")
+    name = text_argument(name, "--name", IDENTIFIER_MAX)
     added = periods_service(context).subscribe(
         client_ref, name=name, amount=amount, period_id=period_id, prorate=prorate
     )
@@ -393,7 +414,7 @@ def subscription_add(
 
 
 @subscription.command("charge")
-@click.argument("subscription_id", metavar="SUBSCRIPTION", type=int)
+@click.argument("subscription_id", metavar="SUBSCRIPTION", type=ID)
 @click.option("--amount", required=True, metavar="AMOUNT", help="The charge, for a whole period if prorated.")
 @click.option("--description", required=True, help="What the charge is for.")
 @click.option("--prorate", is_flag=True, help="Prorate from today to the billing date in force now.")
@@ -403,6 +424,8 @@ def subscription_charge(
     context: Context, subscription_id: int, amount: str, description: str, prorate: bool, as_json: bool
 ) -> None:
     """Add a one-off charge to SUBSCRIPTION, billed at the end of its billing period."""
+    amount_argument(amount, "--amount")
+    description = text_argument(description, "--description", DESCRIPTION_MAX)
     view = periods_service(context).charge(
         subscription_id, amount=amount, description=description, prorate=prorate
     )
@@ -607,18 +630,12 @@ def _money(amount: Decimal, currency: str) -> str:
 def _instant(text: str, option: str, context: Context) -> datetime:
     """Seconds since 1970, or an ISO date or date-time (a date or naive time in billing.timezone)."""
     value = text.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         try:
-            return datetime.fromtimestamp(int(value), UTC)
+            instant = datetime.fromtimestamp(int(value), UTC)
         except (OverflowError, OSError, ValueError):
             raise InputError(
-                f"{option} {text!r} is out of range; give seconds since 1970-01-01 UTC"
+                f"{option} {shown(text)} is out of range; give seconds since 1970-01-01 UTC"
             ) from None
+        return checked(check_instant, instant, option)
     return parse_instant(value, option, context.app.settings.billing.zone())
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"--date {text!r} is not a date; use YYYY-MM-DD, e.g. --date 2022-11-01") from None

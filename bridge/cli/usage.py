@@ -11,7 +11,7 @@ import click
 
 from bridge.cli.base import Context, cli, parse_instant, pass_context, plain, print_json
 from bridge.domain.clients import OWNER_LINK_KIND, LinkKind
-from bridge.errors import BridgeError, InputError
+from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BridgeError, InputError
 from bridge.services.clients import import_accounts
 from bridge.services.usage import SourceReport, parse_sources
 from bridge.store import usage as store
@@ -34,8 +34,8 @@ def sync(
     app = context.app
     zone = app.settings.billing.zone()
     sources = parse_sources(source)
-    until_at = parse_instant(until, "--until", zone) if until else None
-    start_at = parse_instant(start, "--from", zone) if start else None
+    until_at = parse_instant(until, "--until", zone) if until is not None else None
+    start_at = parse_instant(start, "--from", zone) if start is not None else None
     with app.runner.holding("usage_sync") as held:
         if not held:
             raise BridgeError("usage_sync is running in another daemon right now; try again when it finishes")
@@ -47,8 +47,10 @@ def sync(
     else:
         for report in reports:
             click.echo(_describe(report))
+    if any(report.refused_field for report in reports):  # a reply refused for a named field: bad input
+        raise click.exceptions.Exit(EXIT_BAD_INPUT)
     if any(report.error for report in reports):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(EXIT_FAILURE)
 
 
 def _describe(report: SourceReport) -> str:

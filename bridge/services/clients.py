@@ -10,8 +10,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bridge.clock import Clock
+from bridge.domain.bounds import EMAIL_MAX, IDENTIFIER_MAX, NAME_MAX, check_text, parse_id, shown
 from bridge.domain.clients import Client, LinkKind
-from bridge.errors import InputError, NotFound
+from bridge.errors import InputError, NotFound, checked
 from bridge.services.outbox import enqueue_add_client, enqueue_update_client
 from bridge.settings import Settings
 from bridge.store import clients as store
@@ -28,12 +29,10 @@ class ClientService:
     ) -> Client:
         """Create a client; a duplicate email, an unknown configuration or a bad currency changes nothing."""
         email = normalise_email(email)
-        name = name.strip()
-        if not name:
-            raise InputError("--name is empty; give the client's name, e.g. --name 'Acme Ltd'")
+        name = client_name(name)
         currency = (currency or self._settings.billing.currency).upper()
-        if len(currency) != 3 or not currency.isalpha():
-            raise InputError(f"--currency {currency!r} is not an ISO 4217 code; use e.g. USD or EUR")
+        if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
+            raise InputError(f"--currency {shown(currency)} is not an ISO 4217 code; use e.g. USD or EUR")
         configuration = configuration or "default"
         self._require_configuration(configuration)
         try:
@@ -68,10 +67,8 @@ class ClientService:
         changes: dict[str, str] = {}
         if email is not None and normalise_email(email) != client.email:
             changes["email"] = normalise_email(email)
-        if name is not None and name.strip() != client.name:
-            if not name.strip():
-                raise InputError("--name is empty; give the client's name, e.g. --name 'Acme Ltd'")
-            changes["name"] = name.strip()
+        if name is not None and client_name(name) != client.name:
+            changes["name"] = client_name(name)
         if not changes:
             return client
         try:
@@ -93,9 +90,9 @@ class ClientService:
 
     def link(self, reference: str, kind: LinkKind, external_id: str) -> Client:
         """Tie an external account to the client; an id owned by another client is refused."""
-        external_id = external_id.strip()
-        if not external_id:
+        if not external_id.strip():
             raise InputError(f"the {kind.value} id is empty; give the id from the external system")
+        external_id = checked(check_text, external_id, f"the {kind.value} id", max_length=IDENTIFIER_MAX)
         client = self.get(reference)
         if external_id in client.external_ids(kind):
             return client
@@ -122,11 +119,12 @@ class ClientService:
 
     def get(self, reference: str) -> Client:
         """A client by its bridge id or its email."""
+        reference = checked(check_text, reference, "CLIENT", max_length=EMAIL_MAX)
         with self._engine.connect() as connection:
-            if reference.isdigit():
-                client = store.client_by_id(connection, int(reference))
+            if reference.isascii() and reference.isdigit():
+                client = store.client_by_id(connection, checked(parse_id, reference, "CLIENT"))
             else:
-                client = store.client_by_email(connection, reference.strip().lower())
+                client = store.client_by_email(connection, reference.lower())
         if client is None:
             raise NotFound(f"no client {reference!r}; `billing-bridge client list` shows the clients")
         return client
@@ -157,14 +155,24 @@ class ClientService:
     def _require_configuration(self, name: str) -> None:
         if name not in self._settings.configurations:
             known = ", ".join(sorted(self._settings.configurations))
-            raise InputError(f"--configuration {name!r} is not defined; use one of: {known}")
+            raise InputError(f"--configuration {shown(name)} is not defined; use one of: {known}")
 
 
 def normalise_email(email: str) -> str:
+    """The address in the form the store keeps (lower case), within the bounds of an email."""
+    address = checked(check_text, email, "--email", max_length=EMAIL_MAX)
     try:
-        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+        normalised = validate_email(address, check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
-        raise InputError(f"--email {email!r} is not a valid address ({error})") from None
+        raise InputError(f"--email {shown(email)} is not a valid address ({error})") from None
+    return checked(check_text, normalised, "--email", max_length=EMAIL_MAX)
+
+
+def client_name(name: str) -> str:
+    """A client's name as it is kept: stripped, not empty, within the bounds of a name."""
+    if not name.strip():
+        raise InputError("--name is empty; give the client's name, e.g. --name 'Acme Ltd'")
+    return checked(check_text, name, "--name", max_length=NAME_MAX)
 
 
 @dataclass(frozen=True)
@@ -179,12 +187,16 @@ def import_accounts(
 ) -> ImportResult:
     """Give every external account (id, email, name) a client: link one with the same email, else add one.
 
-    Idempotent: an account already linked is left alone, so the import can run again at any time.
+    Idempotent: an account already linked is left alone, so the import can run again at any time. Every
+    new account is checked against the bounds first, so one bad account changes nothing at all.
     """
     created: list[Client] = []
     linked: list[Client] = []
     already = 0
     known = {link.external_id for client in service.all() for link in client.links if link.kind == kind}
+    for external_id, email, name in accounts:
+        if external_id not in known:
+            _check_account(kind, external_id, email, name)
     for external_id, email, name in accounts:
         if external_id in known:
             already += 1
@@ -197,3 +209,14 @@ def import_accounts(
         else:
             linked.append(service.link(str(existing.id), kind, external_id))
     return ImportResult(created, linked, already)
+
+
+def _check_account(kind: LinkKind, external_id: str, email: str, name: str) -> None:
+    """Raise InputError naming the account and its field when it is outside the bounds of a client."""
+    account = f"{kind.value} {shown(external_id)}"
+    try:
+        checked(check_text, external_id, "id", max_length=IDENTIFIER_MAX)
+        normalise_email(email)
+        client_name(name or email)
+    except InputError as error:
+        raise InputError(f"{account}: {error}") from None

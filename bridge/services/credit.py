@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from bridge.clock import Clock
+from bridge.domain.bounds import DESCRIPTION_MAX, REFERENCE_MAX, check_amount, check_text
 from bridge.domain.clients import OWNER_LINK_KIND, Client
 from bridge.domain.configuration import Configuration
 from bridge.domain.credit import (
@@ -38,7 +39,7 @@ from bridge.domain.credit import (
 )
 from bridge.domain.money import Money, round_money
 from bridge.domain.pricing import MissingPrice, PriceBook
-from bridge.errors import InputError
+from bridge.errors import InputError, checked
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
 from bridge.services.configuration import configuration_named
@@ -130,10 +131,14 @@ class CreditService:
         self, client_ref: str, amount: Decimal, reference: str, description: str | None = None
     ) -> tuple[bool, Account]:
         """Record a payment or credit; the same reference twice is one payment."""
+        checked(check_amount, amount, "AMOUNT")
         if amount <= 0:
             raise InputError(f"AMOUNT {amount} must be above 0; record refunds as a separate adjustment")
         if not reference.strip():
             raise InputError("--reference is empty; give the payment's reference (e.g. the gateway's id)")
+        reference = checked(check_text, reference, "--reference", max_length=REFERENCE_MAX)
+        if description is not None:
+            description = checked(check_text, description, "--description", max_length=DESCRIPTION_MAX)
         client = self._clients.get(client_ref)
         if round_money(amount, client.currency) != amount:
             raise InputError(f"AMOUNT {amount} has more decimals than {client.currency} has")
@@ -145,8 +150,8 @@ class CreditService:
                 kind="payment",
                 amount=amount,
                 currency=client.currency,
-                reference=f"BB-PAYMENT-{client.id}-{reference.strip()}",
-                description=description or f"payment {reference.strip()}",
+                reference=f"BB-PAYMENT-{client.id}-{reference}",
+                description=description or f"payment {reference}",
                 occurred_at=now,
                 now=now,
             )

@@ -399,11 +399,20 @@ class EnrollmentService:
             return LinkCheck(LinkState.EXPIRED, enrollment)
         return LinkCheck(LinkState.VALID, enrollment)
 
-    def accept(self, token: str, accepted: Collection[str], accepted_from: str | None) -> Enrollment:
+    def accept(
+        self,
+        token: str,
+        accepted: Collection[str],
+        accepted_from: str | None,
+        browser: str | None = None,
+    ) -> Enrollment:
         """Use the link: record the accepted terms and make the client and its SolusVM user, once.
 
-        A second call with the same link within :data:`REPLAY_GRACE` (a reload, a double submit) makes
-        nothing and returns the same enrollment; later it raises :class:`LinkProblem` (used).
+        ``browser`` is a secret the using browser holds (the pages pass its session's CSRF token); the
+        first use records a digest of it with the link. A second call with the same link and the same
+        browser within :data:`REPLAY_GRACE` (a reload, a double submit) makes nothing and returns the same
+        enrollment; from any other browser, or later, it raises :class:`LinkProblem` (used), so a link
+        seen by someone else never signs them in.
         """
         now = self._clock.now()
         checked = self.check(token)
@@ -423,6 +432,7 @@ class EnrollmentService:
                 digest = self._keys.digest(TokenPurpose.VERIFY, token)
                 replay = not store.consume(connection, digest, TokenPurpose.VERIFY, now)
                 if not replay:
+                    self._bind_browser(connection, enrollment.id, token, browser, now)
                     for document in self.documents():
                         store.record_acceptance(
                             connection,
@@ -438,10 +448,41 @@ class EnrollmentService:
                 if again.state is not LinkState.USED:
                     raise LinkProblem(again.state, enrollment)
         if replay:
+            if not self._bound_to(token, browser, now):
+                log.warning(
+                    "sign-up link used again from another browser; refused", enrollment_id=enrollment.id
+                )
+                raise LinkProblem(LinkState.USED, enrollment)
             log.info("sign-up link used again; nothing is made twice", enrollment_id=enrollment.id)
             return self.finish(enrollment.id, provision=False)
         log.info("terms accepted", enrollment_id=enrollment.id)
         return self.finish(enrollment.id, self._unseal(token, enrollment), claim_held=True)
+
+    def _bind_browser(
+        self, connection: Connection, enrollment_id: int, token: str, browser: str | None, now: datetime
+    ) -> None:
+        """Remember (as a keyed digest, until the grace ends) which browser used the link."""
+        if browser:
+            store.insert_token(
+                connection,
+                digest=self._keys.digest(TokenPurpose.BROWSER, f"{token}\0{browser}"),
+                purpose=TokenPurpose.BROWSER,
+                enrollment_id=enrollment_id,
+                now=now,
+                expires_at=now + REPLAY_GRACE,
+            )
+
+    def _bound_to(self, token: str, browser: str | None, now: datetime) -> bool:
+        """Whether ``browser`` is the one that used the link, within the grace."""
+        if not browser:
+            return False
+        with self._engine.connect() as connection:
+            found = store.token_by_digest(
+                connection,
+                self._keys.digest(TokenPurpose.BROWSER, f"{token}\0{browser}"),
+                TokenPurpose.BROWSER,
+            )
+        return found is not None and found.expires_at > now
 
     def finish(
         self,

@@ -99,7 +99,7 @@ def run_document(run: InvoicingRun, zone: ZoneInfo) -> dict[str, Any]:
     return {
         "invoice_date": run.invoice_date.isoformat(),
         "dry_run": run.dry_run,
-        "invoices": [issued_document(issued, zone) for issued in run.issued],
+        "invoices": [{**issued_document(issued, zone), "preview": issued.preview} for issued in run.issued],
         "already_invoiced": [_skipped(item) for item in run.already_invoiced],
         "held": [_held(item) for item in run.held],
         "skipped": [_skipped(item) for item in run.skipped],

@@ -7,6 +7,12 @@ invoiced (a missed run) are invoiced too, each on its own invoice. Usage that ar
 invoiced is billed on the next invoice, on lines marked late with their original period; an issued
 invoice is never changed.
 
+Only ended cycles: an invoice is dated its run's invoice date (local midnight), and every cycle a run
+looks at ends by then, so a run whose invoice date is still to come would issue invoices for cycles that
+have not ended (and the rest of such a cycle would later turn into "late usage"). The service refuses
+such a run with :class:`CycleNotEnded`, whoever asks (the CLI, the daemon's job, a catch-up of
+anniversary cycles); ``dry_run`` may preview it, each such invoice marked ``preview``.
+
 Exactly once: an invoice's reference is derived from client and cycle and is unique in the store, so a
 re-run, a second daemon or a catch-up finds it and creates nothing. With ``generate_invoices`` on, the
 bridge numbers the invoice itself (gap-free, in the invoice's own transaction); off, the same
@@ -83,9 +89,17 @@ class _ClientPlan:
     cycles: list[BillingCycle]
 
 
+class CycleNotEnded(InputError):
+    """A run asked to issue invoices for a billing cycle that has not ended yet."""
+
+
 @dataclass(frozen=True)
 class IssuedInvoice:
-    """An invoice this run created (or, with --dry-run, would create)."""
+    """An invoice this run created (or, with --dry-run, would create).
+
+    ``preview`` marks a dry run's invoice for a cycle that has not ended yet: what it would hold if the
+    cycle ended now; a real run never issues it.
+    """
 
     client: Client
     draft: InvoiceDraft
@@ -96,6 +110,7 @@ class IssuedInvoice:
     issued_at: datetime
     due_at: datetime
     detail: str
+    preview: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,6 +161,8 @@ class InvoicingService:
         Clients are taken in chunks: their usage is read in one query and their invoices are written in one
         transaction (a savepoint each, so one that another run created first is skipped, not fatal).
         """
+        if not dry_run:
+            self._refuse_open_cycles(invoice_date)
         run = InvoicingRun(invoice_date, dry_run)
         self._books = {}
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
@@ -162,6 +179,27 @@ class InvoicingService:
             skipped=len(run.skipped),
         )
         return run
+
+    def _refuse_open_cycles(self, invoice_date: date) -> None:
+        """Raise :class:`CycleNotEnded` when ``invoice_date`` is still to come.
+
+        Every cycle of a run ends by the invoice date's local midnight (and its invoices carry that date),
+        so a run is safe exactly when that midnight has passed; the message names the cycle that ends then.
+        """
+        now = self._clock.now()
+        midnight = local_midnight(invoice_date, self._zone)
+        if midnight <= now:
+            return
+        cycle = calendar_cycle_containing(midnight - timedelta(microseconds=1), self._zone)
+        if cycle.end != midnight:
+            cycle = anniversary_cycle_containing(
+                midnight - timedelta(microseconds=1), invoice_date.day, self._zone
+            )
+        raise CycleNotEnded(
+            f"invoice date {invoice_date.isoformat()} is still to come: billing cycle {cycle.label} ends "
+            f"{_local(cycle.end, self._zone)}, after now ({_local(now, self._zone)}); an unended cycle is "
+            "never invoiced: invoice it once it has ended, or preview it with --dry-run"
+        )
 
     # -- a chunk of clients ----------------------------------------------------------------------
 
@@ -270,6 +308,9 @@ class InvoicingService:
             run.skipped.append(Skipped(client, draft.reference, "zero amount (invoice_zero_amounts is off)"))
             return []
         issued_at = local_midnight(run.invoice_date, self._zone)
+        ended = cycle.end <= self._clock.now()
+        if not ended and not run.dry_run:  # run() refuses such a date first; this keeps the rule local
+            raise CycleNotEnded(f"billing cycle {cycle.label} ends {_local(cycle.end, self._zone)}: not yet")
         internal = self._generates_invoices(config)
         return [
             IssuedInvoice(
@@ -282,6 +323,7 @@ class InvoicingService:
                 issued_at=issued_at,
                 due_at=issued_at + timedelta(days=config.invoice_due_days),
                 detail=config.invoice_detail,
+                preview=not ended,
             )
         ]
 
@@ -735,6 +777,11 @@ def line_rows(draft: InvoiceDraft) -> list[dict[str, Any]]:
 def _require_transition(invoice: store.StoredInvoice, to: str) -> None:
     if to not in TRANSITIONS.get(invoice.status, frozenset()):
         raise InputError(f"invoice {invoice.display_number} is {invoice.status}; it cannot become {to}")
+
+
+def _local(instant: datetime, zone: ZoneInfo) -> str:
+    """An instant as the operator reads it: ISO in the billing time zone, to the minute."""
+    return instant.astimezone(zone).isoformat(timespec="minutes")
 
 
 def _aware(instant: datetime) -> datetime:

@@ -85,9 +85,12 @@ def status_report(
     if started_at is not None:
         report["started_at"] = started_at.isoformat()
         report["uptime_seconds"] = round((now - started_at).total_seconds(), 3)
-    report["jobs"] = [_job_json(status) for status in job_statuses(engine, clock, settings, jobs)]
-    report["usage"] = usage_sources(engine, now) if report["database"].get("at_head") else {}
-    if report["database"].get("at_head"):
+    at_head = report["database"].get("at_head")  # job runs, usage and the outbox need the schema
+    report["jobs"] = (
+        [_job_json(status) for status in job_statuses(engine, clock, settings, jobs)] if at_head else []
+    )
+    report["usage"] = usage_sources(engine, now) if at_head else {}
+    if at_head:
         with engine.connect() as connection:
             backlog = outbox_store.backlog(connection, settings.whmcs.alert_after_attempts)
         report["outbox"] = backlog_summary(backlog, now)

@@ -45,6 +45,8 @@ class SourceReport:
     collected_from: datetime | None = None
     collected_until: datetime | None = None
     error: str | None = None
+    refused_field: str | None = None
+    """The reply field a vendor error named: the vendor sent something implausible, not nothing."""
     skipped: str | None = None
 
 
@@ -193,6 +195,7 @@ class UsageSync:
 
     def _failed(self, report: SourceReport, error: VendorError) -> SourceReport:
         report.error = str(error)
+        report.refused_field = error.field
         log.error("usage collection failed", source=report.source, error=str(error))
         if not report.dry_run:
             with self.engine.begin() as connection:

@@ -14,18 +14,16 @@ answers is the client's concern.
 
 from __future__ import annotations
 
-import ipaddress
 import string
 from typing import ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr, field_validator, model_validator
 
-from bridge.settings_base import Section
+from bridge.settings_base import Section, is_loopback_host
 
 DEFAULT_SSO_URL_TEMPLATE = "{url}/auth/by_token?token={token}"
 SSO_PLACEHOLDERS = frozenset({"url", "token"})
-LOOPBACK_HOSTS = frozenset({"localhost"})
 
 
 class SolusVMSettings(Section):
@@ -132,7 +130,7 @@ def normalise_base_url(value: str) -> str:
         raise ValueError(
             f"url {value!r} is not an http(s) URL; use the management node, e.g. https://solus.example.com"
         )
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback_host(host):
         raise ValueError(
             f"url {value!r} uses plain http; use https:// so the API token is not sent in clear text"
         )
@@ -164,12 +162,3 @@ def check_sso_template(template: str) -> None:
         )
     if "token" not in fields:
         raise ValueError("sso_url_template must contain {token}, or the link cannot log anyone in")
-
-
-def _is_loopback(host: str) -> bool:
-    if host in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

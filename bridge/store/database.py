@@ -212,7 +212,12 @@ class SchemaState:
 
 
 def schema_state(engine: Engine) -> SchemaState:
-    """Where the database's schema stands against the code; raises BridgeError if it does not answer."""
+    """Where the database's schema stands against the code; raises BridgeError if it does not answer.
+
+    A SQLite file that does not exist is an empty database: reading it would create it, so it is not read.
+    """
+    if sqlite_file_missing(engine.url.render_as_string(hide_password=False)):
+        return SchemaState(current=None, head=head_revision())
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()

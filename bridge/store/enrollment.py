@@ -43,6 +43,8 @@ class SolusVMState(StrEnum):
 class TokenPurpose(StrEnum):
     VERIFY = "verify"
     LOGIN = "login"
+    BROWSER = "browser"
+    """The browser that used a sign-up link: only it may replay the link during the grace."""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from bridge.store.database import require_schema_at_head
 from bridge.sync.jobs import JobOutcome, JobRunner
 from bridge.sync.systemd import SystemdNotifier
 from bridge.web.enrollment import EnrollmentSite, start_enrollment
-from bridge.web.health import HealthApp, HealthServer
+from bridge.web.health import HealthApp, HealthServer, tls_context
 
 log = get_logger(__name__)
 
@@ -176,7 +176,7 @@ class Daemon:
             readiness_problems=lambda: readiness_problems(self.app.engine, self.app.settings),
             admin_token=token.get_secret_value() if token else None,
         )
-        self.health = HealthServer(app, host, port)
+        self.health = HealthServer(app, host, port, tls=tls_context(self.app.settings.health))
         self.health.start()
 
     def _health_address(self) -> str | None:

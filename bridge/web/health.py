@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import Engine
 
 from bridge.errors import BridgeError
 from bridge.logs import get_logger
+from bridge.settings import HealthSettings
 from bridge.store.database import schema_state
 from bridge.web.server import BackgroundServer
 
@@ -125,9 +127,31 @@ def _json(start_response: StartResponse, status: str, document: dict[str, Any]) 
 
 
 class HealthServer(BackgroundServer):
-    """The operator endpoint's server (request lines logged at debug level)."""
+    """The operator endpoint's server (request lines logged at debug level); HTTPS with ``tls``."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int) -> None:
+    def __init__(
+        self, app: Callable[..., Iterable[bytes]], host: str, port: int, *, tls: ssl.SSLContext | None = None
+    ) -> None:
         super().__init__(
-            app, host, port, name="health", log_request=lambda line: log.debug("health request", line=line)
+            app,
+            host,
+            port,
+            name="health",
+            log_request=lambda line: log.debug("health request", line=line),
+            workers=HEALTH_WORKERS,
+            tls=tls,
         )
+
+
+HEALTH_WORKERS = 4
+"""Scrapes and probes served at once: a few, for Prometheus and the service manager."""
+
+
+def tls_context(settings: HealthSettings) -> ssl.SSLContext | None:
+    """The server's TLS context from ``health.tls_cert_file``/``tls_key_file`` (checked when the settings
+    were read); None when they are unset."""
+    if not settings.tls_cert_file:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    return context

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from bridge.settings_base import Section
+from bridge.settings_base import Section, is_loopback_host
 
 _API_SUFFIX = "/includes/api.php"
 
@@ -31,6 +31,7 @@ class WhmcsSettings(Section):
     access_key: SecretStr | None = None
     verify_tls: bool = True
     ca_bundle: str | None = None
+    allow_insecure_url: bool = False
     connect_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     send_invoice: bool = False
@@ -97,6 +98,11 @@ class WhmcsSettings(Section):
 
     @model_validator(mode="after")
     def _required_when_enabled(self) -> WhmcsSettings:
+        if self.url and _plain_http_to_another_host(self.url) and not self.allow_insecure_url:
+            raise ValueError(
+                f"whmcs.url {self.url!r} is plain http to another host, so the API secret would cross "
+                "the network in clear text; use https://, or set whmcs.allow_insecure_url = true for a lab"
+            )
         if self.ca_bundle is not None and not self.verify_tls:
             raise ValueError("whmcs.ca_bundle is set but whmcs.verify_tls is false; remove one of them")
         if not self.enabled:
@@ -122,3 +128,8 @@ class WhmcsSettings(Section):
     def verify(self) -> bool | str:
         """What ``requests`` takes as ``verify``: the CA bundle path if one is set, else the flag."""
         return self.ca_bundle if self.ca_bundle is not None else self.verify_tls
+
+
+def _plain_http_to_another_host(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "http" and not is_loopback_host(parts.hostname or "")

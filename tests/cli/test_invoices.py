@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from bridge.store.database import make_engine
+from bridge.store.usage import ingest_window
+from bridge.usage.records import UsageRecord, Window
 from tests.cli.test_base import run_cli
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -81,3 +86,31 @@ def test_a_bad_date_is_refused_with_the_format(
         2,
         "error: --date '2022-13-01' is not a date; use YYYY-MM-DD, e.g. --date 2022-11-01",
     )
+
+
+def test_a_date_whose_cycle_has_not_ended_exits_2_with_its_end_and_dry_run_labels_a_preview(
+    october: list[str], database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing on the wall clock ends before 2999: the cycle of --date 2999-12-01 is still to come."""
+    code, _, err = run_cli(capsys, *october, "invoice", "--date", "2999-12-01")
+    assert code == 2 and err.count("\n") == 1
+    assert "billing cycle 2999-11 ends 2999-12-01T00:00+00:00, after now" in err
+    assert "preview it with --dry-run" in err
+    assert run_cli(capsys, *october, "invoice", "list", "--json")[1].strip() == "[]"
+
+    code, out, _ = run_cli(capsys, *october, "invoice", "--date", "2022-11-01", "--dry-run")
+    assert code == 0 and "would invoice client 1 2022-10" in out and "PREVIEW" not in out
+
+    november = datetime(2999, 11, 5, tzinfo=UTC)
+    window = Window(november, november + timedelta(hours=1))
+    record = UsageRecord("openstack", "x" * 8, "web-9", "p-1", "m1.small", window, Decimal(1), None)
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        ingest_window(connection, "openstack", window, [record], november)
+    engine.dispose()
+    code, out, _ = run_cli(capsys, *october, "invoice", "--date", "2999-12-01", "--dry-run")
+    assert code == 0
+    assert "PREVIEW, the cycle ends 2999-12-01T00:00+00:00: would invoice client 1 2999-11" in out
+    code, out, _ = run_cli(capsys, *october, "invoice", "--date", "2999-12-01", "--dry-run", "--json")
+    assert [entry["preview"] for entry in json.loads(out)["invoices"]] == [True]
+    assert run_cli(capsys, *october, "invoice", "list", "--json")[1].strip() == "[]"

@@ -92,7 +92,7 @@ def test_sync_dry_run_json_reports_and_writes_nothing(
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_a_vendor_error_exits_1_names_the_source_and_moves_no_watermark(
+def test_a_reply_refused_for_a_field_exits_2_names_the_source_and_moves_no_watermark(
     config: Path, database_url: str, nova: FakeOpenStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.fakes.nova import Fault
@@ -110,7 +110,7 @@ def test_a_vendor_error_exits_1_names_the_source_and_moves_no_watermark(
         "--until",
         "2022-10-01T02:00:00Z",
     )
-    assert code == 1
+    assert code == 2
     field = "'tenant_usages[0].server_usages[0].hours'"
     assert f"openstack: stopped: openstack /os-simple-tenant-usage field {field}" in out
     assert nova.password not in out + err

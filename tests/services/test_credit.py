@@ -27,7 +27,7 @@ from bridge.sync.cloud_actions import CloudActions
 from bridge.usage.records import UsageRecord, Window
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
-TEN_A_DAY = "0.41666666666666666667"  # $10 a day, per hour
+TEN_A_DAY = "0.41666667"  # $10 a day, per hour (to the 8 places the store keeps)
 
 
 def run_vm(

@@ -15,7 +15,7 @@ from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.domain.clients import Client, LinkKind
 from bridge.services.invoice_documents import run_document
-from bridge.services.invoicing import InvoicingService
+from bridge.services.invoicing import CycleNotEnded, InvoicingService
 from bridge.store import usage as usage_store
 from bridge.store.outbox import decode_payload
 from bridge.store.tables import invoices, outbox
@@ -152,6 +152,7 @@ def test_an_anniversary_client_started_on_jan_31_is_invoiced_for_february_to_the
         datetime(2024, 2, 29, tzinfo=UTC),
     )
     assert issued.draft.reference == f"BB-{client.id}-2024-01-31"
+    clock.set(datetime(2024, 3, 31, 1, tzinfo=UTC))
     nothing_yet = service.run(date(2024, 3, 30))
     (march,) = service.run(date(2024, 3, 31)).issued
     assert [item.reference for item in nothing_yet.already_invoiced] == [issued.draft.reference]
@@ -194,10 +195,13 @@ def test_late_usage_goes_on_the_next_invoice_marked_with_its_period_and_the_issu
     assert len(stored.lines) == 1
 
 
-def test_a_missed_run_is_caught_up_with_one_invoice_per_cycle(billing: Callable[..., Any]) -> None:
+def test_a_missed_run_is_caught_up_with_one_invoice_per_cycle(
+    billing: Callable[..., Any], clock: FixedClock
+) -> None:
     app, service = billing()
     client_with(app, "ops@acme.com", project="p-1")
     collect(app, hourly("a", "p-1", "m1.large", OCT, 10) + hourly("a", "p-1", "m1.large", NOV, 20))
+    clock.set(datetime(2022, 12, 1, 2, tzinfo=UTC))
     run = service.run(date(2022, 12, 1))
     assert [(issued.draft.cycle.label, issued.draft.total) for issued in run.issued] == [
         ("2022-10", Decimal("1.00")),
@@ -328,3 +332,56 @@ def test_calendar_and_anniversary_clients_in_one_run_each_get_only_their_cycle(
         (anniversary.id, "2022-10-20", Decimal(24 * 21)),  # to 10 November, where the usage ends
     ]
     assert [issued.number for issued in run.issued] == ["1", "1", "2"]  # each configuration numbers its own
+
+
+def test_a_cycle_that_has_not_ended_is_never_issued_and_a_dry_run_only_previews_it(
+    billing: Callable[..., Any], clock: FixedClock
+) -> None:
+    """On 2 December, `invoice --date 2027-01-01` must not issue December: it has not ended."""
+    app, service = billing()
+    client_with(app, "ops@acme.com", project="p-1")
+    december = datetime(2026, 12, 1, tzinfo=UTC)
+    collect(app, hourly("a", "p-1", "m1.large", december - timedelta(days=30), 10))  # November
+    collect(app, hourly("a", "p-1", "m1.large", december, 24))
+    clock.set(datetime(2026, 12, 2, 9, tzinfo=UTC))
+
+    with pytest.raises(CycleNotEnded) as refused:
+        service.run(date(2027, 1, 1))
+    assert refused.value.exit_code == 2
+    assert "billing cycle 2026-12 ends 2027-01-01T00:00+00:00, after now (2026-12-02T09:00+00:00)" in str(
+        refused.value
+    )
+    with app.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(invoices)) == 0, "nothing issued"
+
+    preview = service.run(date(2027, 1, 1), dry_run=True)
+    assert [(item.draft.cycle.label, item.preview) for item in preview.issued] == [
+        ("2026-11", False),
+        ("2026-12", True),
+    ]
+    document = run_document(preview, app.settings.billing.zone())
+    assert [entry["preview"] for entry in document["invoices"]] == [False, True]
+
+    collect(app, hourly("a", "p-1", "m1.large", december + timedelta(days=2), 24))  # the rest of December
+    clock.set(datetime(2027, 1, 1, 0, 30, tzinfo=UTC))
+    issued = service.run(date(2027, 1, 1)).issued
+    assert [(item.draft.cycle.label, item.draft.lines[0].hours) for item in issued] == [
+        ("2026-11", Decimal(10)),
+        ("2026-12", Decimal(48)),
+    ]
+    assert not any(line.late for item in issued for line in item.draft.lines), "December was never early"
+
+
+def test_an_anniversary_cycle_still_running_is_refused_whichever_caller_asks(
+    billing: Callable[..., Any], clock: FixedClock
+) -> None:
+    app, service = billing(configurations={"default": {"billing_cycle_calendar": False}})
+    clock.set(datetime(2026, 11, 10, tzinfo=UTC))
+    client_with(app, "ops@acme.com", project="p-1")
+    collect(app, hourly("a", "p-1", "m1.large", datetime(2026, 11, 10, 1, tzinfo=UTC), 24))
+    clock.set(datetime(2026, 12, 9, 23, tzinfo=UTC))  # one hour before the cycle of the 10th ends
+    with pytest.raises(CycleNotEnded, match="billing cycle 2026-11-10 ends 2026-12-10T00:00"):
+        service.run(date(2026, 12, 10))
+    clock.set(datetime(2026, 12, 10, 0, 1, tzinfo=UTC))
+    (issued,) = service.run(date(2026, 12, 10)).issued
+    assert issued.draft.cycle.label == "2026-11-10" and not issued.preview

@@ -73,12 +73,20 @@ class Site:
 
 @contextmanager
 def running_site(make_app: Callable[..., App], **sections: dict[str, Any]) -> Iterator[Site]:
-    """The sign-up site of an app built from ``sections``, served on a free port until the block ends."""
+    """The sign-up site of an app built from ``sections``, served on a free port until the block ends;
+    its server has the workers and request time of ``enrollment`` as the daemon gives them."""
     enrollment = {"listen": f"127.0.0.1:{free_port()}", **sections.pop("enrollment", {})}
     app = make_app(enrollment=enrollment, **sections)
     service = build_site_service(app.engine, app.clock, app.settings, app.clients)
-    host, port = split_address(app.settings.enrollment.listen)
-    server = EnrollmentServer(create_app(service, app.settings, app.clock), host, port)
+    config = app.settings.enrollment
+    host, port = split_address(config.listen)
+    server = EnrollmentServer(
+        create_app(service, app.settings, app.clock),
+        host,
+        port,
+        workers=config.workers,
+        request_timeout=config.request_timeout_seconds,
+    )
     server.start()
     try:
         yield Site(app, service, f"http://127.0.0.1:{port}")

@@ -4,7 +4,10 @@ SolusVM once and nowhere else."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -204,3 +207,86 @@ def _dump(app: App) -> str:
         return "\n".join(
             repr(tuple(row)) for table in metadata.sorted_tables for row in connection.execute(select(table))
         )
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the web layer: one database is enough
+def test_a_used_link_signs_in_only_the_browser_that_used_it_even_within_the_grace(
+    site: Site, solus: FakeSolusVM
+) -> None:
+    """The link is in a mailbox, a proxy log, a shoulder away: sending it again from another browser a
+    minute after the client used it must not sign that browser in, nor lead it into SolusVM."""
+    client = requests.Session()
+    sign_up(site, client)
+    link = site.last_link(EMAIL)
+    page = client.get(link, timeout=10)
+    data = {"csrf_token": csrf_of(page.text), "accept_terms": "yes", "accept_postpay_terms": "yes"}
+    assert "Welcome, Ada Lovelace" in client.post(link, data=data, timeout=10).text
+    site.app.clock.advance(timedelta(minutes=1))
+
+    stranger = requests.Session()
+    own_form = stranger.get(site.url("/signup"), timeout=10)
+    replay = stranger.post(link, data={**data, "csrf_token": csrf_of(own_form.text)}, timeout=10)
+    assert replay.status_code == 410
+    assert "This link has already been used" in replay.text
+    assert stranger.get(site.url("/welcome"), timeout=10).url == site.url("/"), "not signed in"
+    sso = stranger.get(site.url("/sso"), allow_redirects=False, timeout=10)
+    assert (sso.status_code, sso.headers["Location"]) == (303, "/")
+    assert solus.login_tokens == [], "no SolusVM login token was made for the stranger"
+
+    again = client.post(link, data=data, timeout=10)  # the client's own browser re-sends the form
+    assert again.status_code == 200 and "Welcome, Ada Lovelace" in again.text
+    assert len(site.app.clients.all()) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the web layer: one database is enough
+def test_link_and_sso_urls_are_rate_limited_per_address(
+    make_app: Callable[..., App], solus: FakeSolusVM
+) -> None:
+    with running_site(make_app, solusvm=solusvm_section(solus), enrollment={"link_limit_per_ip": 3}) as site:
+        guesser = requests.Session()
+        answers = [guesser.get(site.url(f"/verify/guess-{number}"), timeout=10) for number in range(3)]
+        assert [answer.status_code for answer in answers] == [404, 404, 404]
+        for path in ("/verify/guess-3", "/sso/guess-4"):
+            limited = guesser.get(site.url(path), timeout=10)
+            assert limited.status_code == 429, path
+            assert limited.headers["Retry-After"] == "3600"
+        site.app.clock.advance(timedelta(minutes=60))
+        assert guesser.get(site.url("/verify/guess-5"), timeout=10).status_code == 404, "the window slid"
+
+
+def _half_a_request(site: Site) -> socket.socket:
+    """A connection that sends the request line and one header, then nothing more (slowloris)."""
+    slow = socket.create_connection(("127.0.0.1", int(site.base.rsplit(":", 1)[1])))
+    slow.settimeout(60)  # a guard against a hang if the server never answers; not a timing assertion
+    slow.sendall(b"GET /signup HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    return slow
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the web layer: one database is enough
+def test_a_client_sending_its_request_slowly_is_hung_up_on_and_frees_its_worker(
+    make_app: Callable[..., App],
+) -> None:
+    settings = {"workers": 1, "request_timeout_seconds": 1}
+    with running_site(make_app, enrollment=settings) as site:
+        slow = _half_a_request(site)  # takes the one worker
+        served = requests.get(site.url("/signup"), timeout=60)  # waits its turn, then is served
+        assert served.status_code == 200
+        assert slow.recv(1024) == b"", "the server hung up on the slow client without an answer"
+        slow.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the web layer: one database is enough
+def test_many_slow_clients_never_grow_the_server_beyond_its_workers(make_app: Callable[..., App]) -> None:
+    settings = {"workers": 2, "request_timeout_seconds": 1}
+    before = set(threading.enumerate())
+    with running_site(make_app, enrollment=settings) as site:
+        slow = [_half_a_request(site) for _ in range(8)]  # more than the workers and their queue hold
+        for connection in slow:  # each is hung up on in turn (or, beyond the queue, closed at once)
+            with contextlib.suppress(ConnectionResetError):
+                assert connection.recv(1024) == b""
+            connection.close()
+        serving = [
+            thread for thread in set(threading.enumerate()) - before if thread.name.startswith("enrollment_")
+        ]
+        assert 1 <= len(serving) <= 2, "two workers served every connection"
+        assert requests.get(site.url("/signup"), timeout=60).status_code == 200

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from bridge.bootstrap import App, build_app
 from bridge.sync.daemon import Daemon
@@ -124,3 +131,53 @@ def test_status_and_metrics_show_each_usage_source_watermark_lag_and_error(daemo
     assert 'billing_bridge_usage_lag_seconds{source="openstack"} 7200.0' in metrics
     assert 'billing_bridge_usage_records_collected{source="openstack"} 1488.0' in metrics
     assert 'billing_bridge_usage_last_collection_failed{source="solusvm"} 1.0' in metrics
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files (as an operator's CA would hand them out)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bridge health")])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(datetime(2020, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2999, 1, 1, tzinfo=UTC))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "health.crt", directory / "health.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def test_with_a_certificate_the_endpoint_speaks_https_only(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    health = {
+        "listen": "127.0.0.1:0",
+        "admin_token": TOKEN,
+        "tls_cert_file": str(cert),
+        "tls_key_file": str(key),
+    }
+    running = Daemon(make_app(health=health), notifier=SystemdNotifier({}))
+    running.start()
+    try:
+        assert running.health is not None
+        url = f"127.0.0.1:{running.health.port}/status"
+        answer = requests.get(
+            f"https://{url}", headers={"Authorization": f"Bearer {TOKEN}"}, verify=cert, timeout=10
+        )
+        assert answer.status_code == 200 and answer.json()["scheduler_running"] is True
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://{url}", timeout=10)
+    finally:
+        running.shutdown()

@@ -54,7 +54,13 @@ def start_enrollment(app: App) -> EnrollmentSite:
     host, port = split_address(settings.enrollment.listen)
     server: EnrollmentServer | None
     try:
-        server = EnrollmentServer(create_app(service, settings, app.clock), host, port)
+        server = EnrollmentServer(
+            create_app(service, settings, app.clock),
+            host,
+            port,
+            workers=settings.enrollment.workers,
+            request_timeout=settings.enrollment.request_timeout_seconds,
+        )
     except OSError as error:
         log.error(
             "sign-up pages not served: cannot listen; set enrollment.listen to a free address",

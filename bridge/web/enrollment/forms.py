@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from email_validator import EmailNotValidError, validate_email
 from pydantic import SecretStr
 
+from bridge.domain.bounds import EMAIL_MAX, NAME_MAX
 from bridge.services.enrollment import SignUp
 
-MAX_NAME = 200
-MAX_EMAIL = 254
+MAX_NAME = NAME_MAX
+MAX_EMAIL = EMAIL_MAX
 MAX_PASSWORD = 128
 COMMON_PASSWORDS = frozenset(
     {

@@ -23,13 +23,26 @@ def redact(text: str) -> str:
 
 
 class EnrollmentServer(BackgroundServer):
-    """The sign-up pages' server; raises OSError when it cannot listen."""
+    """The sign-up pages' server; raises OSError when it cannot listen.
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int) -> None:
+    ``workers`` and ``request_timeout`` are ``enrollment.workers`` and ``enrollment.request_timeout_seconds``.
+    """
+
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        host: str,
+        port: int,
+        *,
+        workers: int = 16,
+        request_timeout: float = 10.0,
+    ) -> None:
         super().__init__(
             app,
             host,
             port,
             name="enrollment",
             log_request=lambda line: log.debug("enrollment request", line=redact(line)),
+            workers=workers,
+            request_timeout=request_timeout,
         )

@@ -84,6 +84,9 @@ def sent() -> Page:
 
 @blueprint.get("/verify/<token>")
 def verify(token: str) -> Page:
+    wait = _link_limit()
+    if wait is not None:
+        return _too_many(wait)
     checked = site().service.check(token)
     if checked.state is LinkState.VALID and checked.enrollment is not None:
         return _terms_page(token, checked.enrollment, missing=[])
@@ -94,12 +97,16 @@ def verify(token: str) -> Page:
 
 @blueprint.post("/verify/<token>")
 def accept(token: str) -> Page:
+    wait = _link_limit()
+    if wait is not None:
+        return _too_many(wait)
     service = site().service
     accepted = {
         document.key for document in service.documents() if request.form.get(f"accept_{document.key}")
     }
+    browser = session.get("csrf")  # the browser's own secret, checked against the form by the CSRF guard
     try:
-        enrollment = service.accept(token, accepted, _ip())
+        enrollment = service.accept(token, accepted, _ip(), browser if isinstance(browser, str) else None)
     except TermsNotAccepted as problem:
         checked = service.check(token)
         assert checked.enrollment is not None
@@ -170,6 +177,9 @@ def sso() -> Page:
     client_id = _client_id()
     if client_id is None:
         return redirect("/", code=303)
+    wait = _link_limit()
+    if wait is not None:
+        return _too_many(wait)
     try:
         url = site().service.sso_url(client_id)
     except (NotEnrolled, NotFound):
@@ -183,6 +193,9 @@ def sso() -> Page:
 @blueprint.get("/sso/<token>")
 def sso_link(token: str) -> Page:
     """A one-time login link (from the WHMCS client area or support staff): sign in, then go to SolusVM."""
+    wait = _link_limit()
+    if wait is not None:
+        return _too_many(wait)
     try:
         client_id = site().service.use_login_link(token)
     except LinkProblem as problem:
@@ -232,6 +245,12 @@ def panel() -> Response | tuple[Response, int]:
 
 def _ip() -> str:
     return request.remote_addr or "unknown"
+
+
+def _link_limit() -> timedelta | None:
+    """Count one use of a token URL (a sign-up or login link, single sign-on) against the address's limit,
+    so links cannot be guessed or SolusVM login tokens minted without end; the wait when over it."""
+    return site().limiter.allow([(f"link-ip:{_ip()}", site().settings.enrollment.link_limit_per_ip)])
 
 
 def _min_length() -> int:
