@@ -68,6 +68,12 @@ def nova_time(instant: datetime) -> str:
 
 #: Nova computes hours in float; an answer may exceed the exact span by this much and still be believed.
 HOURS_TOLERANCE = Decimal("0.000001")
+MAX_ID_LENGTH = 64
+"""Instance and project ids: Nova's are UUIDs (36 characters); usage_records keeps 64."""
+MAX_FLAVOR_LENGTH = 128
+"""Flavor names as the store keeps them (usage_records.plan)."""
+MAX_NAME_LENGTH = 255
+"""Nova's display_name column is 255 characters (usage_records.resource_name keeps as many)."""
 
 
 @dataclass(frozen=True)
@@ -451,13 +457,13 @@ def _parse_page(body: Any, window: Window) -> _Page:
 def _server(entry: Any, where: str) -> ServerUsage:
     if not isinstance(entry, dict):
         raise VendorError(SOURCE, USAGE_PATH, "is not an object", field=where)
-    instance_id = _field(entry, "instance_id", str, f"{where}.instance_id")
+    instance_id = _text(entry, "instance_id", f"{where}.instance_id", MAX_ID_LENGTH)
     of = f" for instance {instance_id}"
     return ServerUsage(
         instance_id=instance_id,
         name=_name(entry, f"{where}.name", of),
-        tenant_id=_field(entry, "tenant_id", str, f"{where}.tenant_id", hint=of),
-        flavor=_field(entry, "flavor", str, f"{where}.flavor", hint=of),
+        tenant_id=_text(entry, "tenant_id", f"{where}.tenant_id", MAX_ID_LENGTH, hint=of),
+        flavor=_text(entry, "flavor", f"{where}.flavor", MAX_FLAVOR_LENGTH, hint=of),
         hours=_hours(entry, f"{where}.hours", of),
         started_at=_required_instant(entry, "started_at", f"{where}.started_at", of),
         ended_at=_instant(entry, "ended_at", f"{where}.ended_at", of),
@@ -564,6 +570,23 @@ def _name(entry: dict[str, Any], where: str, of: str) -> str:
         return ""
     if not isinstance(value, str):
         raise VendorError(SOURCE, USAGE_PATH, f"is not a str{of}", field=where)
+    return _within(value, MAX_NAME_LENGTH, where, of)
+
+
+def _text(obj: dict[str, Any], key: str, where: str, max_length: int, *, hint: str = "") -> str:
+    """A required string field no longer than ``max_length`` characters."""
+    value: str = _field(obj, key, str, where, hint=hint)
+    return _within(value, max_length, where, hint)
+
+
+def _within(value: str, max_length: int, where: str, hint: str) -> str:
+    if len(value) > max_length:
+        raise VendorError(
+            SOURCE,
+            USAGE_PATH,
+            f"is {len(value)} characters long{hint}; Nova keeps at most {max_length}",
+            field=where,
+        )
     return value
 
 

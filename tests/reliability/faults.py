@@ -585,15 +585,15 @@ FAULTS: tuple[VendorFault, ...] = (
     VendorFault("Nova drops the connection mid-run", "nova", on_usage_request(2, Fault.disconnect()), 0),
     VendorFault("Nova partial page (body cut off)", "nova", on_usage_request(2, Fault.cut_off()), 0),
     VendorFault(
-        "Nova reports 25 h in a 1 h window", "nova", on_usage_request(2, Fault.server_field("hours", 25.0)), 1
+        "Nova reports 25 h in a 1 h window", "nova", on_usage_request(2, Fault.server_field("hours", 25.0)), 2
     ),
     VendorFault(
         "Nova lists a server under another project",
         "nova",
         on_usage_request(2, Fault.server_field("tenant_id", "p-other")),
-        1,
+        2,
     ),
-    VendorFault("Nova empty page with a next link", "nova", on_usage_request(2, Fault.empty_with_next()), 1),
+    VendorFault("Nova empty page with a next link", "nova", on_usage_request(2, Fault.empty_with_next()), 2),
     # SolusVM, under `sync --source solusvm`
     VendorFault(
         "SolusVM 429 with Retry-After: 1",
@@ -608,15 +608,15 @@ FAULTS: tuple[VendorFault, ...] = (
         "SolusVM last_page 10^9, empty pages",
         "solusvm",
         lambda w: w.solus.inflate_paging_next(10**9, total=10**11, n=100, path="/api/v1/servers"),
-        1,
+        2,
     ),
     VendorFault(
         "SolusVM last_page 10^9, honest total",
         "solusvm",
         lambda w: w.solus.inflate_paging_next(10**9, n=100, path="/api/v1/servers"),
-        1,
+        2,
     ),
-    VendorFault("SolusVM server created in the future", "solusvm", created_in_the_future, 1, fix=clock_fixed),
+    VendorFault("SolusVM server created in the future", "solusvm", created_in_the_future, 2, fix=clock_fixed),
     VendorFault("SolusVM answers an HTML login page", "solusvm", lambda w: w.solus.html_next(), 1),
     # The database
     VendorFault(
