@@ -120,10 +120,9 @@ def _segment(bucket: Bucket, hours: Decimal, whole: Decimal) -> Segment:
 
 def _row(result: ClientResult) -> ClientRow:
     hours = result.hours
-    segments = tuple(
-        _segment(bucket, amount, hours) for bucket in Bucket if (amount := result.hours_in(bucket))
-    )
-    not_billed = sum((result.hours_in(bucket) for bucket in NOT_BILLED), Decimal(0))
+    totals = result.by_bucket()
+    segments = tuple(_segment(bucket, amount, hours) for bucket, amount in totals.items() if amount)
+    not_billed = sum((totals[bucket] for bucket in NOT_BILLED), Decimal(0))
     return ClientRow(result, segments, not_billed, result.resources)
 
 

@@ -54,7 +54,6 @@ from typing import Any, Final, TextIO
 
 from bridge.domain.reconciliation import (
     NOT_BILLED,
-    Bucket,
     ClientResult,
     CloudCheck,
     Defect,
@@ -67,7 +66,6 @@ from bridge.domain.reconciliation import (
 from bridge.reports.labels import amount_value, hours_value
 
 FORMAT: Final = "billing-bridge.reconciliation/1"
-_BUCKETS: Final = tuple(Bucket)
 
 
 def render_json(report: Report) -> str:
@@ -132,7 +130,7 @@ def client_document(result: ClientResult) -> dict[str, Any]:
         "owners": list(result.owners),
         "hours": hours_value(result.hours),
         "billed": hours_value(result.billed_hours),
-        "buckets": {bucket.value: hours_value(result.hours_in(bucket)) for bucket in _BUCKETS},
+        "buckets": {bucket.value: hours_value(hours) for bucket, hours in result.by_bucket().items()},
         "amount": amount_value(result.amount),
         "defects": [_defect(defect) for defect in result.defects],
         "invoices": [

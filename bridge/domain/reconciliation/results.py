@@ -126,6 +126,14 @@ class ClientResult:
     def hours_in(self, bucket: Bucket) -> Decimal:
         return sum((r.hours_in(bucket) for r in self.resources), ZERO)
 
+    def by_bucket(self) -> dict[Bucket, Decimal]:
+        """Hours per bucket, every bucket listed, in one pass over the placements."""
+        totals = dict.fromkeys(Bucket, ZERO)
+        for resource in self.resources:
+            for placement in resource.placements:
+                totals[placement.bucket] += placement.hours
+        return totals
+
     @property
     def defects(self) -> tuple[Defect, ...]:
         return tuple(defect for r in self.resources for defect in r.defects)
