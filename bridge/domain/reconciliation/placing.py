@@ -223,7 +223,6 @@ class _Allocation:
     """A resource's month hours being handed out; ``share`` maps hours of the whole cycle to the month."""
 
     def __init__(self, month_hours: Decimal, outside: Decimal) -> None:
-        self.total = month_hours
         self.left = month_hours
         self.share = _ONE if outside == 0 else month_hours / (month_hours + outside)
         self.placements: list[Placement] = []
