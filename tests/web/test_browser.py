@@ -1,9 +1,8 @@
 """A real browser through the six steps: Debian's chromium, driven by Debian's chromedriver, clicks
 through the pages served by the bridge, with a screenshot of each page in test-artifacts/enrollment/.
 
-Skipped when chromium or chromedriver is missing, unless BRIDGE_REQUIRE_SERVICES=1 (then it fails);
-`make test` installs both from Debian (scripts/ensure-browser). Nothing is ever downloaded: the driver and
-the browser are given by path, so Selenium Manager is never asked.
+Skipped when chromium or chromedriver is missing, unless BRIDGE_REQUIRE_SERVICES=1 (then it fails); see
+tests/support/browser.py.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -22,40 +19,16 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from bridge.bootstrap import App
 from tests.fakes.solusvm import FakeSolusVM
-from tests.support.databases import services_required
+from tests.support.browser import start_chromium
 from tests.web.enrollment_site import PASSWORD, Site, running_site, solusvm_section
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "enrollment"
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1100,900",
-)
 EMAIL = "ada@example.com"
 
 
 @pytest.fixture
 def chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriver]:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        message = f"{CHROMIUM} or {CHROMEDRIVER} is missing (`make browser` installs Debian's chromium)"
-        if services_required():
-            pytest.fail(f"{message}; BRIDGE_REQUIRE_SERVICES=1 requires them", pytrace=False)
-        pytest.skip(message)
-    monkeypatch.setenv("SE_OFFLINE", "true")  # belt and braces: Selenium Manager must not download
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (*FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
+    driver = start_chromium(tmp_path / "chromium-profile", monkeypatch)
     yield driver
     driver.quit()
 

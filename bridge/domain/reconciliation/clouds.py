@@ -1,0 +1,115 @@
+"""The cloud side: what Nova and SolusVM say about the month, against the hours collected.
+
+Nova's ``os-simple-tenant-usage`` gives each project's hours for a whole month in one query, but counts a
+server only from its last ``launched_at``, which a resize, rebuild, unshelve or rescue sets again
+(research/openstack-usage.md, section 4). :func:`forgotten_hours` recovers the hours Nova forgot from the
+server's instance actions, so Nova's figure plus those hours can be held against the hours the bridge
+collected window by window. SolusVM publishes no usage, so its side compares the servers the bridge saw
+with those it collected and billed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from decimal import Decimal
+from typing import Final
+
+from bridge.clock import as_utc
+from bridge.domain.pricing import quantize_hours
+from bridge.domain.reconciliation.evidence import (
+    ZERO,
+    InstanceAction,
+    Month,
+    NovaProjectHours,
+    NovaServerHistory,
+    SolusVMServerSeen,
+    hours_between,
+)
+from bridge.domain.reconciliation.results import (
+    LISTED_AT_MOST,
+    ForgottenServer,
+    NovaCheck,
+    ProjectCheck,
+    SolusVMCheck,
+)
+
+NOVA_TOLERANCE_HOURS: Final = Decimal("0.01")
+"""Nova reports hours as floats; a project within 36 seconds of the collected hours matches."""
+NOVA_RESETS: Final = frozenset({"resize", "confirmResize", "revertResize", "rebuild", "unshelve", "rescue"})
+"""Instance actions after which Nova's ``launched_at`` starts again (research/openstack-usage.md s. 4)."""
+
+
+def forgotten_hours(history: NovaServerHistory, month: Month) -> tuple[Decimal, InstanceAction | None]:
+    """The hours of ``month`` Nova's monthly figure no longer counts for a server, and the action to blame.
+
+    Nova counts ``min(terminated, end) - max(launched_at, start)`` and a resize, rebuild, unshelve or
+    rescue sets ``launched_at`` again, so the time from the server's first launch (or the month's start)
+    to the last such action inside the month is forgotten.
+    """
+    resets = sorted(
+        (action for action in history.actions if action.action in NOVA_RESETS),
+        key=lambda action: action.at,
+    )
+    inside = [action for action in resets if month.start < as_utc(action.at) <= month.end]
+    if not inside:
+        return ZERO, None
+    last = inside[-1]
+    since = max(month.start, as_utc(history.launched_at))
+    until = as_utc(last.at)
+    if history.ended_at is not None:
+        until = min(until, as_utc(history.ended_at))
+    if until <= since:
+        return ZERO, last
+    return quantize_hours(hours_between(since, until)), last
+
+
+def nova_check(
+    month: Month,
+    projects: Sequence[NovaProjectHours],
+    servers: Sequence[NovaServerHistory],
+    collected: Mapping[str, Decimal],
+) -> NovaCheck:
+    """Nova's hours per project plus the forgotten ones, against ``collected`` (project id -> hours)."""
+    recovered: list[ForgottenServer] = []
+    forgotten: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for history in servers:
+        hours, action = forgotten_hours(history, month)
+        if hours > 0 and action is not None:
+            forgotten[history.project_id] += hours
+            server = ForgottenServer(
+                history.project_id, history.server_id, history.name, action.action, action.at, hours
+            )
+            recovered.append(server)
+    nova = {project.project_id: project.hours for project in projects}
+    checks = [
+        ProjectCheck(project, nova.get(project, ZERO), forgotten[project], collected.get(project, ZERO))
+        for project in sorted(set(nova) | {project for project, hours in collected.items() if hours > 0})
+    ]
+    mismatches = [check for check in checks if abs(check.difference) > NOVA_TOLERANCE_HOURS]
+    return NovaCheck(
+        projects=len(checks),
+        matching=len(checks) - len(mismatches),
+        nova_hours=sum(nova.values(), ZERO),
+        forgotten_hours=sum(forgotten.values(), ZERO),
+        collected_hours=sum(collected.values(), ZERO),
+        mismatches=tuple(mismatches[:LISTED_AT_MOST]),
+        recovered=tuple(recovered[:LISTED_AT_MOST]),
+    )
+
+
+def solusvm_check(
+    servers: Sequence[SolusVMServerSeen], collected: AbstractSet[str], billed: AbstractSet[str]
+) -> SolusVMCheck:
+    """The servers seen in the month against those with collected hours and those billed."""
+    seen = {server.server_id for server in servers}
+    return SolusVMCheck(
+        seen=len(seen),
+        collected=len(collected),
+        billed=len(billed),
+        observed_hours=sum(server.observed_hours for server in servers),
+        inferred_hours=sum(server.inferred_hours for server in servers),
+        seen_not_collected=tuple(sorted(seen - collected)[:LISTED_AT_MOST]),
+        collected_not_seen=tuple(sorted(collected - seen)[:LISTED_AT_MOST]),
+    )
