@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= settings.example.toml
 
-.PHONY: run test browser lint typecheck pytest reliability clean
+.PHONY: run test system-packages browser lint typecheck pytest reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +17,15 @@ run: $(STAMP)
 	$(BIN)/billing-bridge --config $(CONFIG) migrate
 	$(BIN)/billing-bridge --config $(CONFIG) run
 
-test: $(STAMP) browser lint typecheck pytest
+test: $(STAMP) system-packages lint typecheck pytest
 
-# Browser tests drive Debian's chromium through chromium-driver; install them from Debian's packages
-# when missing (needs root, as on CI). Without them the browser tests skip, unless BRIDGE_REQUIRE_SERVICES=1.
-browser:
-	@bash scripts/ensure-browser
+# Debian's packages outside Python: chromium and chromium-driver for the browser tests, WeasyPrint's Pango,
+# HarfBuzz and fonts for PDF invoices, poppler-utils for the PDF tests. Installed when missing (needs root,
+# as on CI); without them those tests skip, unless BRIDGE_REQUIRE_SERVICES=1.
+system-packages:
+	@bash scripts/ensure-system-packages
+
+browser: system-packages
 
 lint: $(STAMP)
 	$(BIN)/ruff check bridge tests bench

@@ -2,8 +2,8 @@
 through the pages served by the bridge, with a screenshot of each page in test-artifacts/enrollment/.
 
 Skipped when chromium or chromedriver is missing, unless BRIDGE_REQUIRE_SERVICES=1 (then it fails);
-`make test` installs both from Debian (scripts/ensure-browser). Nothing is ever downloaded: the driver and
-the browser are given by path, so Selenium Manager is never asked.
+`make test` installs both from Debian (scripts/ensure-system-packages). Nothing is ever downloaded: the
+driver and the browser are given by path, so Selenium Manager is never asked.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ EMAIL = "ada@example.com"
 @pytest.fixture
 def chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriver]:
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        message = f"{CHROMIUM} or {CHROMEDRIVER} is missing (`make browser` installs Debian's chromium)"
+        message = f"{CHROMIUM} or {CHROMEDRIVER} is missing (`make system-packages` installs them)"
         if services_required():
             pytest.fail(f"{message}; BRIDGE_REQUIRE_SERVICES=1 requires them", pytrace=False)
         pytest.skip(message)
