@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from tests.cli.test_base import run_cli
+from tests.test_systemd_units import unit
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
@@ -81,3 +84,14 @@ def test_a_bad_date_is_refused_with_the_format(
         2,
         "error: --date '2022-13-01' is not a date; use YYYY-MM-DD, e.g. --date 2022-11-01",
     )
+
+
+def test_the_monthly_systemd_units_command_at_the_timers_hour_invoices_the_month_that_ended(
+    october: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (command,) = unit("billing-bridge-invoice.service")["Service"]["ExecStart"]
+    arguments = command.split()[1:]
+    with time_machine.travel(datetime(2022, 11, 1, 12, 0, tzinfo=UTC), tick=False):
+        code, out, _ = run_cli(capsys, *october, *arguments)
+    assert code == 0
+    assert out.startswith("invoiced client 1 2022-10: 31.08 USD")
