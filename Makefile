@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CONFIG ?= settings.example.toml
+CONFIG ?= settings.toml
 
 .PHONY: run test system-packages browser lint typecheck pytest reliability clean
 
@@ -13,7 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The settings the operator commands read by default (./settings.toml): the example's, on first use.
+settings.toml:
+	cp settings.example.toml settings.toml
+
+run: $(STAMP) settings.toml
 	$(BIN)/billing-bridge --config $(CONFIG) migrate
 	$(BIN)/billing-bridge --config $(CONFIG) run
 
