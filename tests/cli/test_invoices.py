@@ -11,7 +11,7 @@ import pytest
 import time_machine
 
 from tests.cli.test_base import run_cli
-from tests.test_systemd_units import unit
+from tests.sync.test_systemd import UNITS, parse_unit
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
@@ -89,7 +89,7 @@ def test_a_bad_date_is_refused_with_the_format(
 def test_the_monthly_systemd_units_command_at_the_timers_hour_invoices_the_month_that_ended(
     october: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (command,) = unit("billing-bridge-invoice.service")["Service"]["ExecStart"]
+    (command,) = parse_unit(UNITS / "billing-bridge-invoice.service")["Service"]["ExecStart"]
     arguments = command.split()[1:]
     with time_machine.travel(datetime(2022, 11, 1, 12, 0, tzinfo=UTC), tick=False):
         code, out, _ = run_cli(capsys, *october, *arguments)
