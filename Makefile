@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CONFIG ?= settings.example.toml
+CONFIG ?= settings.toml
 
-.PHONY: run test browser lint typecheck pytest reliability clean
+.PHONY: run test system-packages browser lint typecheck pytest reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,16 +13,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The settings the operator commands read by default (./settings.toml): the example's, on first use.
+settings.toml:
+	cp settings.example.toml settings.toml
+
+run: $(STAMP) settings.toml
 	$(BIN)/billing-bridge --config $(CONFIG) migrate
 	$(BIN)/billing-bridge --config $(CONFIG) run
 
-test: $(STAMP) browser lint typecheck pytest
+test: $(STAMP) system-packages lint typecheck pytest
 
-# Browser tests drive Debian's chromium through chromium-driver; install them from Debian's packages
-# when missing (needs root, as on CI). Without them the browser tests skip, unless BRIDGE_REQUIRE_SERVICES=1.
-browser:
-	@bash scripts/ensure-browser
+# Debian's packages outside Python: chromium and chromium-driver for the browser tests, WeasyPrint's Pango,
+# HarfBuzz and fonts for PDF invoices, poppler-utils for the PDF tests. Installed when missing (needs root,
+# as on CI); without them those tests skip, unless BRIDGE_REQUIRE_SERVICES=1.
+system-packages:
+	@bash scripts/ensure-system-packages
+
+browser: system-packages
 
 lint: $(STAMP)
 	$(BIN)/ruff check bridge tests bench

@@ -39,9 +39,11 @@ from bridge.fleio.settings import OpenStackSettings
 from bridge.settings_base import Section, is_loopback_host, is_secret_field
 from bridge.solusvm.settings import SolusVMSettings
 from bridge.vies.settings import ViesSettings
+from bridge.vies.vatid import VIES_PREFIXES, InvalidVatId, parse_vat_id
 from bridge.whmcs.settings import WhmcsSettings
 
 DEFAULT_CONFIG = "settings.toml"
+LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg")
 CONFIG_ENV = "BRIDGE_CONFIG"
 JOB_OFF = "off"
 
@@ -495,6 +497,11 @@ class ConfigurationSettings(Section):
     invoice_due_days: int = Field(14, ge=0, description="days from an invoice's date to its due date")
     company_name: str = ""
     company_details: str = ""
+    company_address: str = Field("", description="postal address, one line per line of the address")
+    company_vat_id: str = Field("", description="the provider's VAT ID, e.g. DE136695976")
+    company_bank_details: str = Field("", description="where clients pay: bank, IBAN, BIC")
+    company_logo: str = Field("", description="absolute path of a PNG, JPEG or SVG logo for invoices")
+    invoice_footer: str = Field("", description="printed at the foot of every invoice page")
     credit_limit: Amount = Field(Decimal(0), description="notify, suspend, terminate under this")
     required_credit_for_new_services: Amount = Decimal(0)
     minimum_credit_after_payment: Amount = Decimal(0)
@@ -520,6 +527,37 @@ class ConfigurationSettings(Section):
         if self.auto_order_on_signup and not self.auto_order_service.strip():
             raise ValueError("auto_order_on_signup = true needs auto_order_service; name the service")
         return self
+
+    @field_validator("company_vat_id")
+    @classmethod
+    def _provider_vat_id(cls, text: str) -> str:
+        """An EU VAT ID is checked offline (python-stdnum) and kept compact; another is printed as written."""
+        written = text.strip()
+        prefix = "".join(written.split())[:2].upper()
+        if not written or prefix not in VIES_PREFIXES | {"GR"}:
+            return written
+        try:
+            return str(parse_vat_id(written, field="company_vat_id"))
+        except InvalidVatId as error:
+            raise ValueError(f"{error.text!r} {error.problem}") from None
+
+    @field_validator("company_logo")
+    @classmethod
+    def _logo_file(cls, path: str) -> str:
+        if not path:
+            return path
+        logo = Path(path)
+        if not logo.is_absolute():
+            raise ValueError(
+                f"{path!r} is not an absolute path; give the full path, e.g. /etc/billing-bridge/logo.png"
+            )
+        if logo.suffix.lower() not in LOGO_SUFFIXES:
+            raise ValueError(
+                f"{path!r} is not a PNG, JPEG or SVG file; use one of {', '.join(LOGO_SUFFIXES)}"
+            )
+        if not logo.is_file():
+            raise ValueError(f"{path!r} is not a file; put the logo there or correct the path")
+        return path
 
     @field_validator("fiscal_number_format", "proforma_number_format")
     @classmethod

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from bridge.documents.company import company_block
 from bridge.domain.clients import Client
 from bridge.domain.money import minor_units, round_money
 from bridge.domain.pricing import PricedLine
@@ -268,5 +269,6 @@ def render_html(document: dict[str, Any], config: ConfigurationSettings) -> str:
         invoice=document,
         company_name=config.company_name or "Your hosting company",
         company_details=config.company_details,
+        company=company_block(config),
         detailed=config.invoice_detail == "detailed",
     )

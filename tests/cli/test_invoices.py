@@ -9,11 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from bridge.store.database import make_engine
 from bridge.store.usage import ingest_window
 from bridge.usage.records import UsageRecord, Window
 from tests.cli.test_base import run_cli
+from tests.sync.test_systemd import UNITS, parse_unit
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
@@ -114,3 +116,14 @@ def test_a_date_whose_cycle_has_not_ended_exits_2_with_its_end_and_dry_run_label
     code, out, _ = run_cli(capsys, *october, "invoice", "--date", "2999-12-01", "--dry-run", "--json")
     assert [entry["preview"] for entry in json.loads(out)["invoices"]] == [True]
     assert run_cli(capsys, *october, "invoice", "list", "--json")[1].strip() == "[]"
+
+
+def test_the_monthly_systemd_units_command_at_the_timers_hour_invoices_the_month_that_ended(
+    october: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (command,) = parse_unit(UNITS / "billing-bridge-invoice.service")["Service"]["ExecStart"]
+    arguments = command.split()[1:]
+    with time_machine.travel(datetime(2022, 11, 1, 12, 0, tzinfo=UTC), tick=False):
+        code, out, _ = run_cli(capsys, *october, *arguments)
+    assert code == 0
+    assert out.startswith("invoiced client 1 2022-10: 31.08 USD")

@@ -1,8 +1,8 @@
 """Debian's chromium driven by Debian's chromedriver, headless, for the browser tests.
 
 Skipped when chromium or chromedriver is missing, unless BRIDGE_REQUIRE_SERVICES=1 (then it fails);
-`make test` installs both from Debian (scripts/ensure-browser). Nothing is ever downloaded: the driver and
-the browser are given by path, so Selenium Manager is never asked.
+`make test` installs both from Debian (scripts/ensure-system-packages). Nothing is ever downloaded: the
+driver and the browser are given by path, so Selenium Manager is never asked.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ FLAGS = (
 def start_chromium(profile: Path, monkeypatch: pytest.MonkeyPatch, window: str = "1100,900") -> WebDriver:
     """A headless chromium with its profile in ``profile``; skips (or fails) when it is not installed."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        message = f"{CHROMIUM} or {CHROMEDRIVER} is missing (`make browser` installs Debian's chromium)"
+        message = f"{CHROMIUM} or {CHROMEDRIVER} is missing (`make system-packages` installs them)"
         if services_required():
             pytest.fail(f"{message}; BRIDGE_REQUIRE_SERVICES=1 requires them", pytrace=False)
         pytest.skip(message)
