@@ -82,6 +82,7 @@ class Transport:
         self._read_attempts = read_attempts
         self._wait = wait if wait is not None else default_wait()
         self._session = session if session is not None else _new_session()
+        self.guard: Callable[[], None] = _unguarded
 
     def close(self) -> None:
         self._session.close()
@@ -117,6 +118,7 @@ class Transport:
         return form
 
     def _send(self, action: str, form: dict[str, str], *, write: bool) -> dict[str, Any]:
+        self.guard()  # the caller's last word before anything leaves: a lost lease stops it here
         started = time.monotonic()
         try:
             response = self._session.post(
@@ -174,6 +176,10 @@ class Transport:
         if result != "success":
             raise WhmcsResponseError(action, "answer says neither success nor error", in_doubt=write)
         return body
+
+
+def _unguarded() -> None:
+    """No guard: every call may go."""
 
 
 def _new_session() -> requests.Session:
