@@ -291,7 +291,7 @@ class FakeWhmcs:
         self.now = now
         self.unique_emails = unique_emails
         self.calls: Counter[str] = Counter()
-        self.seen = 0
+        self.received = 0
         self.products: Counter[int] = Counter()
         self.requests: list[Request] = []
         self.clients: dict[int, FakeClient] = {}
@@ -469,7 +469,7 @@ class FakeWhmcs:
         action = params.get("action", "")
         with self._lock:
             self.calls[action] += 1
-            self.seen += 1
+            self.received += 1
             self.requests.append(Request(action, _without_credentials(params)))
             trap = self._take_trap(action)
             fault = self._take_fault(action) if trap is None else None
@@ -491,7 +491,7 @@ class FakeWhmcs:
 
     def _take_trap(self, action: str) -> Trap | None:
         for trap in self._traps:
-            if self.seen >= trap.at_call and (not trap.writes_only or action in WRITES):
+            if self.received >= trap.at_call and (not trap.writes_only or action in WRITES):
                 self._traps.remove(trap)
                 return trap
         return None

@@ -114,7 +114,7 @@ def test_a_push_killed_at_twenty_random_moments_still_creates_each_invoice_once(
     while len(points) < KILLS and runs < MAX_RUNS:
         runs += 1
         shared.set(clock.advance(RESTART))
-        at_call = fake.seen + rng.randint(1, 12)
+        at_call = fake.received + rng.randint(1, 12)
         phase = rng.choice(PHASES)
         victim = Victim()
         fake.trap(Trap(at_call, phase, victim.kill))

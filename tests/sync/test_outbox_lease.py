@@ -62,7 +62,7 @@ def test_a_paused_push_whose_lease_expired_sends_nothing_more_and_whmcs_holds_on
     slow, other = (issue_invoice(second.engine, client, "2022-10", ["12.34"]) for client in clients)
     shared = FileClock(tmp_path / "clock")
     shared.set(clock.now())
-    fake.trap(Trap(fake.seen + 1, "hold", lambda: None, writes_only=True))  # WHMCS is slow to apply it
+    fake.trap(Trap(fake.received + 1, "hold", lambda: None, writes_only=True))  # WHMCS is slow to apply it
 
     first = forkserver.Process(  # type: ignore[attr-defined]
         target=_push_once, args=(database_url, whmcs, str(tmp_path / "clock"), "daemon-a")
