@@ -1,6 +1,6 @@
 """``make reliability``: builds and prints the three tables at full size; exit 1 if any total is off.
 
-    python -m tests.reliability [--size ci|full] [--only crash|faults|bad_input]
+python -m tests.reliability [--size ci|full] [--only crash|faults|bad_input]
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ events the harness registers on the child's engine (the bridge itself has no tes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -31,6 +32,26 @@ EXIT_FAILED = 3
 """The child's exit code when its job run failed (a lease lost, a stopped push)."""
 
 Moment = Literal["statement", "commit", "after_commit"]
+HANG_GUARD_SECONDS = 120.0
+"""Only to turn a hung child (or a trap that never springs) into a clear failure; nothing is timed."""
+
+
+class Victim:
+    """The child process a vendor fake kills, known once it has started (a trap may spring before)."""
+
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        self._known = threading.Event()
+
+    def aim(self, pid: int | None) -> None:
+        self._pid = pid
+        self._known.set()
+
+    def kill(self) -> None:
+        if not self._known.wait(HANG_GUARD_SECONDS) or self._pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):  # it finished first
+            os.kill(self._pid, signal.SIGKILL)
 
 
 class FileClock:

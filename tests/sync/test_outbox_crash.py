@@ -11,12 +11,9 @@ rows a kill left in doubt are looked up by the next run.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
-import os
 import random
 import signal
-import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -36,7 +33,7 @@ from tests.support.whmcs_push import (
     whmcs_invoices_carrying,
     whmcs_section,
 )
-from tests.sync.crash_pusher import OWNER, FileClock
+from tests.sync.crash_pusher import HANG_GUARD_SECONDS, OWNER, FileClock, Victim
 
 SEED = 20221101
 CLIENTS = 20
@@ -45,29 +42,9 @@ KILLS = 20
 MAX_RUNS = 3 * KILLS
 """Runs the loop may take to reach KILLS kill points (a run that finishes first ends the loop)."""
 PHASES: tuple[TrapPhase, ...] = ("before", "applied", "after")
-HANG_GUARD_SECONDS = 120.0
-"""Only to turn a hung child into a clear failure; no assertion is about how long anything took."""
 SETTLE = timedelta(seconds=60)
 RESTART = SETTLE + timedelta(seconds=1)
 """How far the shared clock moves between two runs: past the settle time and the 30 s lease."""
-
-
-class Victim:
-    """The child process a trap kills, known once it has started (a trap may spring before)."""
-
-    def __init__(self) -> None:
-        self._pid: int | None = None
-        self._known = threading.Event()
-
-    def aim(self, pid: int | None) -> None:
-        self._pid = pid
-        self._known.set()
-
-    def kill(self) -> None:
-        if not self._known.wait(HANG_GUARD_SECONDS) or self._pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError):  # it finished first
-            os.kill(self._pid, signal.SIGKILL)
 
 
 @pytest.fixture

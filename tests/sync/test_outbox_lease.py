@@ -24,12 +24,10 @@ from bridge.clock import FixedClock
 from bridge.store.outbox import OutboxState
 from tests.fakes.whmcs import FakeWhmcs, Trap
 from tests.support.whmcs_push import issue_invoice, row, whmcs_invoices_carrying, whmcs_section
-from tests.sync.crash_pusher import EXIT_FAILED, FileClock
+from tests.sync.crash_pusher import EXIT_FAILED, HANG_GUARD_SECONDS, FileClock
 
 LEASE = timedelta(seconds=30)
 SETTLE = timedelta(seconds=120)
-HANG_GUARD_SECONDS = 120.0
-"""Only to turn a hung child into a clear failure; no assertion is about how long anything took."""
 
 
 @pytest.fixture
