@@ -369,7 +369,8 @@ class Verdict:
         if count <= 0:
             return
         setattr(self, kind, getattr(self, kind) + count)
-        self.problems.append(f"{kind}: {what}")
+        if what:
+            self.problems.append(f"{kind}: {what}")
 
 
 def compare(reference: Outcome, episode: Outcome) -> Verdict:
