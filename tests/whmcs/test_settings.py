@@ -103,7 +103,7 @@ def test_check_config_refuses_a_settle_time_not_longer_than_the_read_timeout(
         f"[whmcs]\nread_timeout_seconds = 30\nin_doubt_settle_seconds = {settle}\n"
     )
 
-    code, out, err = run_cli(capsys, "--config", str(path), "check-config")
+    code, _, err = run_cli(capsys, "--config", str(path), "check-config")
 
     assert code == 2
     (line,) = err.strip().splitlines()
