@@ -13,7 +13,8 @@ in_doubt       a call may have been applied. Every row is claimed (marked in dou
                duplicate (bridge/whmcs/effects.py). Never looked up and re-sent in the same breath.
 done           WHMCS holds the effect; ``remote_id`` is its WHMCS id when WHMCS gives one (a "success" with
                an id such as ``0`` or ``-7`` is refused as a vendor error: the row stays in doubt).
-failed         WHMCS refused (``result=error``), a lookup found duplicates, or the payload cannot be sent.
+failed         WHMCS refused (``result=error``), a lookup found a duplicate it cannot cancel (paid), or the
+               payload cannot be sent.
                Parked with the message for the operator: ``outbox retry ID`` (looked up, then sent if
                absent) or ``outbox cancel ID``.
 cancelled      the operator gave up on it; never sent again.
