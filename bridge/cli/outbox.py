@@ -31,14 +31,14 @@ def push(context: Context, dry_run: bool, as_json: bool) -> None:
     """
     app = context.app
     _require_whmcs(app)
-    pusher = OutboxPusher(app.engine, app.clock, app.settings)
+    pusher = OutboxPusher(app.engine, app.clock, app.settings, metrics=app.metrics)
     if dry_run:
         report = pusher.run(dry_run=True)
     else:
-        with app.runner.holding("push") as held:
-            if not held:
+        with app.runner.holding("push") as lease:
+            if lease is None:
                 raise BridgeError("push is running in another daemon right now; try again when it finishes")
-            report = pusher.run()
+            report = pusher.run(lease=lease)
     if as_json:
         print_json(
             {

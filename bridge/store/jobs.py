@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bridge.store.tables import job_runs, leases
@@ -28,32 +29,56 @@ class JobRun:
         return (self.finished_at - self.started_at).total_seconds()
 
 
-def try_acquire_lease(connection: Connection, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
-    """Take (or renew) the lease ``name`` for ``owner`` unless another owner holds an unexpired one.
+def try_acquire_lease(
+    connection: Connection, name: str, owner: str, now: datetime, ttl: timedelta
+) -> str | None:
+    """Take the lease ``name`` for ``owner`` unless another owner holds an unexpired one; the new token.
 
-    Race-safe on all three databases: the update only matches a free or own lease, and two first-time
-    inserts collide on the primary key, so exactly one caller wins.
+    Every acquisition gets a new random token, also when ``owner`` takes over its own lease (a daemon
+    restarted under the same name): the token, not the owner, is what the holder's writes are fenced on
+    (:func:`holds`), so a paused earlier holder can no longer write. Race-safe on all three databases:
+    the update only matches a free or own lease, and two first-time inserts collide on the primary key,
+    so exactly one caller wins.
     """
-    values = {"owner": owner, "acquired_at": now, "expires_at": now + ttl}
+    token = secrets.token_hex(16)
+    values = {"owner": owner, "acquired_at": now, "expires_at": now + ttl, "token": token}
     taken = connection.execute(
         update(leases)
         .where(leases.c.name == name, or_(leases.c.expires_at <= now, leases.c.owner == owner))
         .values(**values)
     )
     if taken.rowcount == 1:
-        return True
+        return token
     if connection.scalar(select(func.count()).select_from(leases).where(leases.c.name == name)):
-        return False
+        return None
     try:
         with connection.begin_nested():
             connection.execute(insert(leases).values(name=name, **values))
     except IntegrityError:
-        return False
-    return True
+        return None
+    return token
 
 
-def release_lease(connection: Connection, name: str, owner: str) -> None:
-    connection.execute(delete(leases).where(leases.c.name == name, leases.c.owner == owner))
+def renew_lease(connection: Connection, name: str, token: str, now: datetime, ttl: timedelta) -> bool:
+    """Extend the lease held with ``token``; False if it expired before ``now`` or another holder took it
+    (the holder must then stop before its next external call)."""
+    renewed = connection.execute(
+        update(leases)
+        .where(leases.c.name == name, leases.c.token == token, leases.c.expires_at > now)
+        .values(expires_at=now + ttl)
+    )
+    return bool(renewed.rowcount == 1)
+
+
+def holds(name: str, token: str, now: datetime) -> ColumnElement[bool]:
+    """A condition true while the lease ``name`` is held with ``token`` and unexpired at ``now``: the fence
+    every write of a lease holder carries in its WHERE clause, checked in the same statement."""
+    return exists().where(leases.c.name == name, leases.c.token == token, leases.c.expires_at > now)
+
+
+def release_lease(connection: Connection, name: str, token: str) -> None:
+    """Give the lease up, if it is still the one taken with ``token``."""
+    connection.execute(delete(leases).where(leases.c.name == name, leases.c.token == token))
 
 
 def start_run(connection: Connection, job: str, owner: str, now: datetime) -> int:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, case, func, insert, or_, select, true, update
 
+from bridge.store.jobs import holds
 from bridge.store.tables import outbox
 
 
@@ -69,6 +70,30 @@ class OutboxRow:
     updated_at: datetime
     next_attempt_at: datetime
     done_at: datetime | None
+    lease_token: str | None = None
+    claimed_at: datetime | None = None
+
+    def settles_at(self, settle: timedelta) -> datetime | None:
+        """When an in-doubt row may be looked up: ``settle`` after its last claim (WHMCS can no longer be
+        applying that call by then). None when the row is not waiting for that."""
+        if self.state is not OutboxState.IN_DOUBT or self.claimed_at is None:
+            return None
+        return self.claimed_at + settle
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The lease a writer holds (``job:push`` and the token of this acquisition). A fenced write changes a
+    row only while that lease is still held, unexpired at the writer's now, and (after the claim) only a
+    row claimed with that token: a push that lost its lease can change nothing."""
+
+    lease: str
+    token: str
+
+
+class FencedOut(Exception):
+    """A fenced write matched no row: the lease was lost or the row is no longer this holder's claim.
+    Nothing was written; the holder must stop before its next external call."""
 
 
 def enqueue(
@@ -184,45 +209,106 @@ def list_rows(
     return [row_from(record) for record in connection.execute(query)]
 
 
-def claim(connection: Connection, row: OutboxRow, now: datetime) -> bool:
-    """Mark the row in doubt *before* its call goes out, counting the attempt.
+def claim(connection: Connection, row: OutboxRow, fence: Fence, now: datetime, settle: timedelta) -> bool:
+    """Mark the row in doubt *before* its call goes out, counting the attempt and recording the claimant.
 
     Committed ahead of the call, so a crash at any moment after it leaves a row that is looked up before
-    it is sent again. ``row`` is the row as just read; the claim holds only if its state is unchanged
-    (not cancelled, retried or claimed meanwhile). A single UPDATE, so on SQLite it takes the write lock
-    first and never has to upgrade a stale read snapshot.
+    it is sent again. A compare-and-set: ``row`` is the row as just read, and the claim holds only if its
+    state and claimant are unchanged (not cancelled, retried or claimed meanwhile), the fence's lease is
+    still held, and, for a row in doubt, ``settle`` has passed since its last claim (a call in flight, or
+    one WHMCS may still be applying, is never looked up, let alone sent again). A single UPDATE, so on
+    SQLite it takes the write lock first and never has to upgrade a stale read snapshot.
     """
     if row.state not in DUE:
         return False
+    settled: ColumnElement[bool] = true()
+    if row.state is OutboxState.IN_DOUBT:
+        settled = or_(outbox.c.claimed_at.is_(None), outbox.c.claimed_at <= now - settle)
     changed = connection.execute(
         update(outbox)
-        .where(outbox.c.id == row.id, outbox.c.state == row.state.value)
-        .values(state=OutboxState.IN_DOUBT.value, attempts=outbox.c.attempts + 1, updated_at=now)
+        .where(
+            outbox.c.id == row.id,
+            outbox.c.state == row.state.value,
+            outbox.c.lease_token.is_not_distinct_from(row.lease_token),
+            settled,
+            holds(fence.lease, fence.token, now),
+        )
+        .values(
+            state=OutboxState.IN_DOUBT.value,
+            attempts=outbox.c.attempts + 1,
+            updated_at=now,
+            lease_token=fence.token,
+            claimed_at=now,
+        )
     ).rowcount
     return bool(changed == 1)
 
 
-def record_progress(connection: Connection, row_id: int, remote_id: str, now: datetime) -> None:
-    """Keep the remote id of a multi-step effect's first step (a draft invoice before it is published)."""
-    connection.execute(
-        update(outbox).where(outbox.c.id == row_id).values(remote_id=remote_id, updated_at=now)
+def _claimed(row_id: int, fence: Fence | None, now: datetime) -> ColumnElement[bool]:
+    """The row as its claimant may still change it: still due (in doubt since the claim, or left pending by
+    it), claimed with the fence's token, the lease held. Without a fence (a row set by hand, never by a
+    push): any row still due."""
+    if fence is None:
+        return and_(outbox.c.id == row_id, outbox.c.state.in_(_values(DUE)))
+    return and_(
+        outbox.c.id == row_id,
+        outbox.c.state.in_(_values(DUE)),
+        outbox.c.lease_token == fence.token,
+        holds(fence.lease, fence.token, now),
     )
 
 
-def mark_done(connection: Connection, row_id: int, remote_id: str | None, now: datetime) -> None:
-    values: dict[str, Any] = {"state": OutboxState.DONE.value, "updated_at": now, "done_at": now}
+def _settle(connection: Connection, row_id: int, fence: Fence | None, now: datetime, **values: Any) -> None:
+    changed = connection.execute(
+        update(outbox).where(_claimed(row_id, fence, now)).values(updated_at=now, **values)
+    ).rowcount
+    if changed != 1:
+        raise FencedOut(f"outbox row {row_id} is no longer this push's claim (lease lost or taken over)")
+
+
+def record_progress(
+    connection: Connection, row_id: int, remote_id: str, now: datetime, fence: Fence | None = None
+) -> None:
+    """Keep the remote id of a multi-step effect's first step (a draft invoice before it is published)."""
+    _settle(connection, row_id, fence, now, remote_id=remote_id)
+
+
+def mark_done(
+    connection: Connection, row_id: int, remote_id: str | None, now: datetime, fence: Fence | None = None
+) -> None:
+    """Settle the row as applied. Raises :class:`FencedOut` (and writes nothing) unless the row is still
+    the fence holder's claim."""
+    values: dict[str, Any] = {"state": OutboxState.DONE.value, "done_at": now}
     if remote_id is not None:
         values["remote_id"] = remote_id
-    connection.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
+    _settle(connection, row_id, fence, now, **values)
 
 
-def mark_failed(connection: Connection, row_id: int, message: str, now: datetime) -> None:
-    """Park the row for the operator (``outbox retry`` / ``outbox cancel``)."""
-    connection.execute(
-        update(outbox)
-        .where(outbox.c.id == row_id)
-        .values(state=OutboxState.FAILED.value, last_error=message, updated_at=now)
+def mark_failed(
+    connection: Connection, row_id: int, message: str, now: datetime, fence: Fence | None = None
+) -> None:
+    """Park the claimed row for the operator (``outbox retry`` / ``outbox cancel``). WHMCS answered every
+    call of the attempt (it refused, or the bridge refused to send), so no call is in flight: a retried
+    row is looked up at the next push, with no settle time to wait."""
+    _settle(
+        connection, row_id, fence, now, state=OutboxState.FAILED.value, last_error=message, claimed_at=None
     )
+
+
+def park(connection: Connection, row: OutboxRow, fence: Fence, message: str, now: datetime) -> bool:
+    """Park a row the push did not claim (it cannot go as it stands), if it is unchanged since ``row`` was
+    read and the lease is held; False otherwise."""
+    changed = connection.execute(
+        update(outbox)
+        .where(
+            outbox.c.id == row.id,
+            outbox.c.state == row.state.value,
+            outbox.c.lease_token.is_not_distinct_from(row.lease_token),
+            holds(fence.lease, fence.token, now),
+        )
+        .values(state=OutboxState.FAILED.value, last_error=message, updated_at=now)
+    ).rowcount
+    return bool(changed == 1)
 
 
 def mark_unsettled(
@@ -232,14 +318,15 @@ def mark_unsettled(
     message: str,
     now: datetime,
     next_attempt_at: datetime | None = None,
+    fence: Fence | None = None,
 ) -> None:
-    """Leave the row pending (provably not applied) or in doubt, with why, and when to try again."""
+    """Leave the claimed row pending (provably not applied) or in doubt, with why, and when to try again."""
     if state not in DUE:
         raise ValueError(f"mark_unsettled takes pending or in_doubt, not {state.value}")
-    values: dict[str, Any] = {"state": state.value, "last_error": message, "updated_at": now}
+    values: dict[str, Any] = {"state": state.value, "last_error": message}
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
-    connection.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
+    _settle(connection, row_id, fence, now, **values)
 
 
 def retry(connection: Connection, row_id: int, now: datetime) -> OutboxRow | None:

@@ -70,6 +70,8 @@ leases = Table(
     Column("owner", String(128), nullable=False),
     Column("acquired_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+    # A new random token per acquisition: what fences the holder's writes (bridge/store/jobs.py).
+    Column("token", String(64), nullable=True),
 )
 
 usage_records = Table(
@@ -189,6 +191,10 @@ outbox = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("done_at", UTCDateTime(), nullable=True),
+    # The lease token of the push that last claimed the row, and when: an in-doubt row is looked up only
+    # whmcs.in_doubt_settle_seconds after its claim, and only by the holder of the current lease.
+    Column("lease_token", String(64), nullable=True),
+    Column("claimed_at", UTCDateTime(), nullable=True),
     Index(None, "state", "client_id", "id"),
 )
 

@@ -11,13 +11,15 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.clock import Clock
+from bridge.errors import BridgeError
 from bridge.logs import get_logger, masker
 from bridge.settings import Settings
 from bridge.store import jobs as store
@@ -31,22 +33,100 @@ class JobStopped(Exception):
     """Raised by :meth:`JobContext.checkpoint` when the daemon is shutting down between steps."""
 
 
+class LeaseLost(BridgeError):
+    """The run's lease expired (a renewal failed or came too late) or another holder took it: the run stops
+    before its next external call, leaving what it was doing for the new holder to settle."""
+
+
+class Lease:
+    """One acquisition of a job's lease: its name, its token (new at every acquisition) and when it
+    expires as far as this holder knows. Shared by the holder's threads and its renewer; thread-safe.
+
+    :meth:`check` is the holder's guard before every external call: it raises :class:`LeaseLost` once a
+    renewal failed, or once the clock reaches the expiry (a renewal that has not come in time, say after
+    the process was paused). The store's fenced writes check the same lease in the database.
+    """
+
+    def __init__(self, name: str, token: str, owner: str, clock: Clock, expires_at: datetime) -> None:
+        self.name = name
+        self.token = token
+        self.owner = owner
+        self._clock = clock
+        self._expires_at = expires_at
+        self._lost: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def expires_at(self) -> datetime:
+        with self._lock:
+            return self._expires_at
+
+    def renewed(self, expires_at: datetime) -> None:
+        with self._lock:
+            if self._lost is None:
+                self._expires_at = expires_at
+
+    def lose(self, reason: str) -> None:
+        with self._lock:
+            if self._lost is None:
+                self._lost = reason
+
+    def check(self) -> None:
+        """Raise :class:`LeaseLost` unless the lease is still held, unexpired by the clock."""
+        with self._lock:
+            lost, expires_at = self._lost, self._expires_at
+        if lost is None and self._clock.now() >= expires_at:
+            lost = f"it expired at {expires_at.isoformat()} before a renewal came in"
+        if lost is not None:
+            self.lose(lost)
+            raise LeaseLost(f"lease {self.name} lost: {lost}; stopped before the next external call")
+
+    def __repr__(self) -> str:  # the token is no secret, but it is noise in logs
+        return f"Lease({self.name!r}, owner={self.owner!r})"
+
+
+@contextmanager
+def hold_lease(engine: Engine, clock: Clock, name: str, owner: str, ttl: timedelta) -> Iterator[Lease | None]:
+    """Hold the lease ``name`` for the block, renewed every third of ``ttl``; None if another holds it."""
+    now = clock.now()
+    with engine.begin() as connection:
+        token = store.try_acquire_lease(connection, name, owner, now, ttl)
+    if token is None:
+        yield None
+        return
+    lease = Lease(name, token, owner, clock, now + ttl)
+    keeper = _LeaseKeeper(engine, clock, lease, ttl)
+    keeper.start()
+    try:
+        yield lease
+    finally:
+        keeper.stop()
+        with engine.begin() as connection:
+            store.release_lease(connection, name, token)
+
+
 @dataclass
 class JobContext:
-    """What a running job may use: the clock, the store, the settings, and the stop signal."""
+    """What a running job may use: the clock, the store, the settings, the stop signal, the lease it runs
+    under (None only when a test calls a job function directly) and the metrics registry."""
 
     clock: Clock
     engine: Engine
     settings: Settings
     stop_event: threading.Event = field(default_factory=threading.Event)
+    lease: Lease | None = None
+    metrics: CollectorRegistry | None = None
 
     def stopping(self) -> bool:
         return self.stop_event.is_set()
 
     def checkpoint(self) -> None:
-        """Call between steps: a shutdown ends the job here, with the finished steps committed."""
+        """Call between steps: a shutdown ends the job here, with the finished steps committed; so does a
+        lost lease (:class:`LeaseLost`), since another runner may have the job by now."""
         if self.stop_event.is_set():
             raise JobStopped()
+        if self.lease is not None:
+            self.lease.check()
 
 
 @dataclass(frozen=True)
@@ -85,6 +165,7 @@ class JobRunner:
         self.jobs = jobs
         self.stop_event = stop_event or threading.Event()
         self.lease_ttl = timedelta(seconds=settings.daemon.lease_seconds)
+        self.metrics = metrics
         self.runs_total = Counter(
             "billing_bridge_job_runs",
             "Job runs by this process, by outcome",
@@ -97,8 +178,8 @@ class JobRunner:
 
     def run(self, name: str) -> JobOutcome:
         spec = self.jobs[name]
-        with self.holding(name) as held:
-            if not held:
+        with self.holding(name) as lease:
+            if lease is None:
                 log.info("job skipped: another daemon holds its lease", job=name)
                 self.runs_total.labels(job=name, status="skipped").inc()
                 return JobOutcome(name, "skipped")
@@ -106,7 +187,7 @@ class JobRunner:
                 run_id = store.start_run(connection, name, self.owner, self.clock.now())
             outcome = JobOutcome(name, "failed", error="interrupted")
             try:
-                outcome = self._call(spec)
+                outcome = self._call(spec, lease)
             finally:
                 with self.engine.begin() as connection:
                     store.finish_run(connection, run_id, outcome.status, self.clock.now(), outcome.error)
@@ -114,32 +195,24 @@ class JobRunner:
         return outcome
 
     @contextmanager
-    def holding(self, name: str) -> Iterator[bool]:
-        """Hold the job's lease for the block (renewed while it runs); yields False if another holds it.
+    def holding(self, name: str) -> Iterator[Lease | None]:
+        """Hold the job's lease ``job:<name>`` for the block (renewed while it runs); None if another
+        holds it.
 
         The CLI takes the same lease as the daemon's job, so a manual `billing-bridge sync` never runs
         beside the scheduled one.
         """
-        lease = f"job:{name}"
-        with self.engine.begin() as connection:
-            held = store.try_acquire_lease(connection, lease, self.owner, self.clock.now(), self.lease_ttl)
-        if not held:
-            yield False
-            return
-        keeper = _LeaseKeeper(self, lease)
-        keeper.start()
-        try:
-            yield True
-        finally:
-            keeper.stop()
-            with self.engine.begin() as connection:
-                store.release_lease(connection, lease, self.owner)
+        with hold_lease(self.engine, self.clock, job_lease(name), self.owner, self.lease_ttl) as lease:
+            yield lease
 
-    def _call(self, spec: JobSpec) -> JobOutcome:
-        ctx = JobContext(self.clock, self.engine, self.settings, self.stop_event)
+    def _call(self, spec: JobSpec, lease: Lease | None = None) -> JobOutcome:
+        ctx = JobContext(self.clock, self.engine, self.settings, self.stop_event, lease, self.metrics)
         log.info("job started", job=spec.name)
         try:
             result = spec.run(ctx)
+        except LeaseLost as error:
+            log.error("job stopped: its lease was lost", job=spec.name, error=str(error))
+            return JobOutcome(spec.name, "failed", error=str(error))
         except JobStopped:
             log.info("job stopped between steps for shutdown", job=spec.name)
             return JobOutcome(spec.name, "failed", error="stopped for shutdown before finishing")
@@ -151,14 +224,23 @@ class JobRunner:
         return JobOutcome(spec.name, "succeeded", result=result)
 
 
-class _LeaseKeeper:
-    """Renews a running job's lease so a long run is not taken over by another daemon."""
+def job_lease(name: str) -> str:
+    """The lease a job (and the CLI command doing the same work) runs under."""
+    return f"job:{name}"
 
-    def __init__(self, runner: JobRunner, lease: str) -> None:
-        self._runner = runner
+
+class _LeaseKeeper:
+    """Renews a running job's lease every third of its time, so a long run is not taken over; a renewal
+    that finds the lease expired or taken marks it lost, and the run stops before its next external call.
+    A renewal that cannot reach the database is tried again; the lease then ends at its last expiry."""
+
+    def __init__(self, engine: Engine, clock: Clock, lease: Lease, ttl: timedelta) -> None:
+        self._engine = engine
+        self._clock = clock
         self._lease = lease
+        self._ttl = ttl
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name=f"lease-{lease}", daemon=True)
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{lease.name}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -168,10 +250,18 @@ class _LeaseKeeper:
         self._thread.join()
 
     def _renew(self) -> None:
-        interval = self._runner.lease_ttl.total_seconds() / 3
+        interval = self._ttl.total_seconds() / 3
+        lease = self._lease
         while not self._done.wait(interval):
-            runner = self._runner
-            with runner.engine.begin() as connection:
-                store.try_acquire_lease(
-                    connection, self._lease, runner.owner, runner.clock.now(), runner.lease_ttl
-                )
+            now = self._clock.now()
+            try:
+                with self._engine.begin() as connection:
+                    renewed = store.renew_lease(connection, lease.name, lease.token, now, self._ttl)
+            except SQLAlchemyError as error:
+                log.warning("lease renewal failed; tried again", lease=lease.name, error=str(error)[:200])
+                continue
+            if not renewed:
+                log.error("lease lost: expired before its renewal, or taken over", lease=lease.name)
+                lease.lose(f"the renewal at {now.isoformat()} found it expired or taken over")
+                return
+            lease.renewed(now + self._ttl)

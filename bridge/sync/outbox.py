@@ -5,11 +5,16 @@ Row states and what moves them:
 =============  ==========================================================================================
 pending        written with the change that caused it (or sent and provably not received: connection
                refused, connect timeout). Sent as is.
-in_doubt       a call may have been applied. Every row is marked in doubt and committed *before* its call
-               goes out, so a crash at any moment (SIGKILL included) leaves it here; an attempt on an
-               in-doubt row first looks the effect up by its reference and sends only if it is absent.
-done           WHMCS holds the effect; ``remote_id`` is its WHMCS id when WHMCS gives one.
-failed         WHMCS refused (``result=error``), a lookup found duplicates, or the payload cannot be sent.
+in_doubt       a call may have been applied. Every row is claimed (marked in doubt, with the push's lease
+               token and the time) and committed *before* its call goes out, so a crash at any moment
+               (SIGKILL included) leaves it here. It waits ``whmcs.in_doubt_settle_seconds`` (longer than
+               the read timeout) after its claim, so WHMCS can no longer be applying the call; then an
+               attempt looks the effect up by its reference, sends only if it is absent, and sweeps for a
+               duplicate (bridge/whmcs/effects.py). Never looked up and re-sent in the same breath.
+done           WHMCS holds the effect; ``remote_id`` is its WHMCS id when WHMCS gives one (a "success" with
+               an id such as ``0`` or ``-7`` is refused as a vendor error: the row stays in doubt).
+failed         WHMCS refused (``result=error``), a lookup found a duplicate it cannot cancel (paid), or the
+               payload cannot be sent.
                Parked with the message for the operator: ``outbox retry ID`` (looked up, then sent if
                absent) or ``outbox cancel ID``.
 cancelled      the operator gave up on it; never sent again.
@@ -20,17 +25,28 @@ a WHMCS link sends its add_client row first (its invoices need the WHMCS client 
 waiting for its back-off, holds back the client's later rows; other clients go on. Clients are worked in
 parallel, ``whmcs.push_concurrency`` at a time, each thread with its own WhmcsClient.
 
-Retries: a transport failure is retried within the run (tenacity: ``whmcs.push_attempts`` tries with
-jittered exponential waits capped at ``whmcs.retry_wait_max_seconds``); a row still unsettled then waits
-with a growing back-off (at most an hour) for a later run. An authentication or permission refusal
-(HTTP 403) stops the whole push at once, with one error and nothing marked failed.
+Retries: a call that provably never reached WHMCS (connection refused, connect timeout) is retried within
+the run (tenacity: ``whmcs.push_attempts`` tries with jittered exponential waits capped at
+``whmcs.retry_wait_max_seconds``); a row left in doubt is not (see above). A row still unsettled waits with
+a growing back-off (at most an hour; an in-doubt one at least the settle time) for a later run. An
+authentication or permission refusal (HTTP 403) stops the whole push at once, with one error and nothing
+marked failed.
+
+Fencing: a push runs under the lease ``job:push`` (the daemon's job, the CLI and a bare
+:meth:`OutboxPusher.run` alike). Every claim and every settle is a compare-and-set on the row, the token
+of this acquisition and the lease still being held unexpired; and before every WHMCS call the lease is
+checked against the clock. A push whose lease renewal failed or came late (a paused process) stops before
+its next call, leaving its in-flight row in doubt for the new holder to look up after the settle time.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -38,9 +54,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_none, wait_random_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none, wait_random_exponential
 
 from bridge.clock import Clock
 from bridge.errors import BridgeError
@@ -50,12 +67,12 @@ from bridge.services.payments import PaymentsReport, PaymentsSync
 from bridge.settings import Settings
 from bridge.store import outbox as store
 from bridge.store import whmcs as remote
-from bridge.store.outbox import EffectKind, OutboxRow, OutboxState
-from bridge.sync.jobs import JobContext
+from bridge.store.outbox import EffectKind, Fence, FencedOut, OutboxRow, OutboxState
+from bridge.sync.jobs import JobContext, Lease, LeaseLost, hold_lease, job_lease
 from bridge.sync.waits import stop_aware_sleep
 from bridge.whmcs import effects
 from bridge.whmcs.client import WhmcsClient
-from bridge.whmcs.effects import EffectOptions, EffectRefused, Outcome, Target
+from bridge.whmcs.effects import Duplicate, EffectOptions, EffectRefused, Outcome, Target
 from bridge.whmcs.errors import (
     WhmcsAuthError,
     WhmcsBusinessError,
@@ -77,7 +94,38 @@ Result = Literal["sent", "looked_up", "failed", "postponed", "blocked", "skipped
 
 class PushStopped(BridgeError):
     """The push stopped before its end: WHMCS refused the bridge's credentials or permissions (nothing
-    was applied for the row at hand), or an unexpected failure. The message never holds a secret."""
+    was applied for the row at hand), its lease was lost or taken, or an unexpected failure. The message
+    never holds a secret."""
+
+
+_DUPLICATE_COUNTERS: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
+_COUNTERS_LOCK = threading.Lock()
+
+
+def duplicates_counter(registry: CollectorRegistry | None) -> Counter:
+    """``billing_bridge_whmcs_duplicates_total{kind, outcome}``: records WHMCS held twice for one reference,
+    found when an in-doubt row was settled, by what became of the later one (``cancelled``, or ``left``
+    for the operator). Registered once per registry (the app's, so /metrics shows it)."""
+    if registry is None:
+        return _new_duplicates_counter(None)
+    with _COUNTERS_LOCK:
+        counter = _DUPLICATE_COUNTERS.get(registry)
+        if counter is None:
+            counter = _DUPLICATE_COUNTERS[registry] = _new_duplicates_counter(registry)
+        return counter
+
+
+def _new_duplicates_counter(registry: CollectorRegistry | None) -> Counter:
+    counter = Counter(
+        "billing_bridge_whmcs_duplicates",
+        "Invoices and clients WHMCS held twice for one reference, found settling an in-doubt row",
+        ["kind", "outcome"],
+        registry=registry,
+    )
+    for kind in ("invoice", "client"):
+        for outcome in ("cancelled", "left"):
+            counter.labels(kind=kind, outcome=outcome)
+    return counter
 
 
 @dataclass(frozen=True)
@@ -159,7 +207,9 @@ class OutboxPusher:
 
     ``client_factory`` makes one WhmcsClient per worker thread; ``sleep`` is what tenacity waits with
     (tests pass a no-op or inject ``whmcs.retry_wait_max_seconds = 0``); ``rng`` draws the jitter of the
-    between-runs back-off; ``stopping`` ends the run between rows (daemon shutdown).
+    between-runs back-off; ``stopping`` ends the run between rows (daemon shutdown); ``metrics`` is the
+    registry the duplicates counter is on; ``owner`` names this process when :meth:`run` takes the lease
+    itself.
     """
 
     def __init__(
@@ -172,6 +222,8 @@ class OutboxPusher:
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         stopping: Callable[[], bool] = lambda: False,
+        metrics: CollectorRegistry | None = None,
+        owner: str | None = None,
     ) -> None:
         whmcs = settings.whmcs
         self._engine = engine
@@ -185,6 +237,11 @@ class OutboxPusher:
         self._concurrency = whmcs.push_concurrency
         self._rng = rng or random.Random()
         self._stopping = stopping
+        self._settle_time = timedelta(seconds=whmcs.in_doubt_settle_seconds)
+        self._lease_ttl = timedelta(seconds=settings.daemon.lease_seconds)
+        self._owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self._duplicates = duplicates_counter(metrics)
+        self._lease: Lease | None = None
         self._local = threading.local()
         self._made: list[WhmcsClient] = []
         self._made_lock = threading.Lock()
@@ -195,15 +252,30 @@ class OutboxPusher:
 
     # -- the run ---------------------------------------------------------------------------------------
 
-    def run(self, *, dry_run: bool = False) -> PushReport:
-        """Push every due row; with ``dry_run``, say what would be sent and change nothing anywhere."""
-        self._abort = _Abort()
-        enqueued = self._enqueue_missing_clients(dry_run)
-        with self._engine.connect() as connection:
-            clients = store.clients_with_work(connection)
+    def run(self, *, dry_run: bool = False, lease: Lease | None = None) -> PushReport:
+        """Push every due row under ``lease`` (``job:push``; taken here for the run when not given); with
+        ``dry_run``, say what would be sent and change nothing anywhere."""
         if dry_run:
+            with self._engine.connect() as connection:
+                clients = store.clients_with_work(connection)
+            enqueued = self._enqueue_missing_clients(dry_run=True)
             notes = [note for client_id in clients for note in self._plan(client_id)]
             return PushReport(True, tuple(notes), tuple(enqueued))
+        if lease is not None:
+            return self._run(lease)
+        name = job_lease("push")
+        with hold_lease(self._engine, self._clock, name, self._owner, self._lease_ttl) as taken:
+            if taken is None:
+                raise PushStopped(f"push is running elsewhere (it holds the lease {name}); try again later")
+            return self._run(taken)
+
+    def _run(self, lease: Lease) -> PushReport:
+        self._abort = _Abort()
+        self._lease = lease
+        lease.check()
+        enqueued = self._enqueue_missing_clients(dry_run=False)
+        with self._engine.connect() as connection:
+            clients = store.clients_with_work(connection)
         with (
             self._clients_closed(),
             ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="push") as pool,
@@ -213,7 +285,7 @@ class OutboxPusher:
         log.info("push finished", **report.counts(), clients=len(clients), enqueued=len(enqueued))
         if self._abort.error is not None:
             error = self._abort.error
-            if isinstance(error, WhmcsAuthError):
+            if isinstance(error, WhmcsAuthError | LeaseLost):
                 raise PushStopped(f"push stopped, nothing more was sent: {error}") from None
             first_line = (str(error).splitlines() or [""])[0]  # a driver error's SQL and parameters stay out
             raise PushStopped(
@@ -260,6 +332,7 @@ class OutboxPusher:
             for row in _in_order(rows, link):
                 if self._abort.event.is_set() or self._stopping():
                     break
+                self._held().check()
                 blocker = self._blocker(row, link)
                 if blocker is not None:
                     notes.append(blocker)
@@ -272,6 +345,11 @@ class OutboxPusher:
                     link = int(note.remote_id)
         except _Stop:
             pass
+        except (LeaseLost, FencedOut) as error:  # another push has the rows now: stop before any call
+            lost = str(error) if isinstance(error, LeaseLost) else f"a fenced write was refused: {error}"
+            self._held().lose(lost)
+            log.error("push stopped: its lease was lost", client=client_id, error=lost)
+            self._abort.set(error if isinstance(error, LeaseLost) else LeaseLost(lost))
         except Exception as error:  # a bug or the database: stop everyone; the claimed row stays in doubt
             log.error("push of a client failed", client=client_id, error=str(error), exc_info=True)
             self._abort.set(error)
@@ -281,10 +359,9 @@ class OutboxPusher:
         """Why the row (and so the client's later rows) cannot go now, or None."""
         if row.state is OutboxState.FAILED:
             return _note(row, "blocked", f"waits behind failed row {row.id}: {row.last_error}")
-        if row.next_attempt_at > self._clock.now():
-            return _note(
-                row, "blocked", f"next attempt at {row.next_attempt_at.isoformat()}: {row.last_error}"
-            )
+        waiting = self._waiting(row, self._clock.now())
+        if waiting is not None:
+            return _note(row, "blocked", f"{waiting}: {row.last_error}")
         if row.kind is not EffectKind.ADD_CLIENT and link is None:
             message = (
                 f"client {row.client_id} has no WHMCS client (its add_client row is settled or cancelled); "
@@ -292,16 +369,32 @@ class OutboxPusher:
                 f"`billing-bridge outbox retry {row.id}`"
             )
             with self._writing() as connection:
-                store.mark_failed(connection, row.id, message, self._clock.now())
+                parked = store.park(connection, row, self._fence, message, self._clock.now())
+            if not parked:
+                return _note(row, "skipped", "settled, cancelled or claimed elsewhere meanwhile")
             return _note(row, "failed", message)
         return None
 
+    def _waiting(self, row: OutboxRow, now: datetime) -> str | None:
+        """Why the row is not due yet (its back-off, or an in-doubt call WHMCS may still be applying)."""
+        settles = row.settles_at(self._settle_time)
+        if settles is not None and settles > now:
+            return (
+                f"in doubt since {_moment(row.claimed_at)}; looked up at {settles.isoformat()}, once WHMCS "
+                "can no longer be applying the call (whmcs.in_doubt_settle_seconds)"
+            )
+        if row.next_attempt_at > now:
+            return f"next attempt at {row.next_attempt_at.isoformat()}"
+        return None
+
     def _settle(self, row: OutboxRow, link: int | None) -> RowNote:
-        """Try the row up to ``push_attempts`` times in this run; then put it off with a back-off."""
+        """Try the row up to ``push_attempts`` times in this run while its call provably never reached
+        WHMCS; a row left in doubt is put off at once (at least the settle time), as is one still unsent
+        after the last try."""
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts),
             wait=self._wait,
-            retry=retry_if_exception_type(_Unsettled),
+            retry=retry_if_exception(_unsent),
             reraise=True,
             sleep=self._sleep,
         )
@@ -314,8 +407,12 @@ class OutboxPusher:
             with self._engine.connect() as connection:
                 current = store.get(connection, row.id)
             later = now + self._backoff(current.attempts if current else row.attempts + self._attempts)
+            if trouble.state is OutboxState.IN_DOUBT:
+                later = max(later, now + self._settle_time)
             with self._writing() as connection:
-                store.mark_unsettled(connection, row.id, trouble.state, trouble.message, now, later)
+                store.mark_unsettled(
+                    connection, row.id, trouble.state, trouble.message, now, later, fence=self._fence
+                )
             log.warning(
                 "outbox row put off", row=row.id, kind=row.kind.value, state=trouble.state.value, until=later
             )
@@ -335,8 +432,10 @@ class OutboxPusher:
                     target = self._target(connection, row, link)
         if row is None:
             return RowNote(row_id, 0, "", "", "skipped", "row is gone")
+        if self._waiting(row, self._clock.now()) is not None:  # a retry that read the row again
+            return _note(row, "skipped", "not due: claimed meanwhile, or waiting to be looked up")
         with self._writing() as connection:
-            claimed = store.claim(connection, row, self._clock.now())
+            claimed = store.claim(connection, row, self._fence, self._clock.now(), self._settle_time)
         if not claimed:
             return _note(row, "skipped", "settled, cancelled or claimed elsewhere meanwhile")
         in_doubt = row.state is OutboxState.IN_DOUBT
@@ -357,6 +456,7 @@ class OutboxPusher:
                 remote_id=row.remote_id,
                 options=self._options,
                 progress=progress,
+                duplicates=lambda found: self._report_duplicate(row, found),
             )
         except WhmcsAuthError as error:
             # Nothing was done for this row: leave it as it was for the next run, and stop everyone.
@@ -389,7 +489,7 @@ class OutboxPusher:
     def _record_progress(self, row: OutboxRow, remote_id: str) -> None:
         """A first step's id (a draft invoice), committed before the next step's call."""
         with self._writing() as connection:
-            store.record_progress(connection, row.id, remote_id, self._clock.now())
+            store.record_progress(connection, row.id, remote_id, self._clock.now(), fence=self._fence)
             if row.kind is EffectKind.CREATE_INVOICE:
                 _link_invoice(connection, row, remote_id)
 
@@ -400,18 +500,18 @@ class OutboxPusher:
         try:
             with self._writing() as connection:
                 # Written first: on SQLite the transaction then holds the write lock before it reads.
-                store.mark_done(connection, row.id, remote_id, now)
+                store.mark_done(connection, row.id, remote_id, now, fence=self._fence)
                 if row.kind is EffectKind.CREATE_INVOICE and remote_id is not None:
                     _link_invoice(connection, row, remote_id)
                 if row.kind is EffectKind.ADD_CLIENT and remote_id is not None:
                     problem = _link_client(connection, row.client_id, int(remote_id), now)
                     if problem is not None:
-                        store.mark_failed(connection, row.id, problem, now)
+                        store.mark_failed(connection, row.id, problem, now, fence=self._fence)
                         return _note(row, "failed", problem, remote_id)
         except IntegrityError:
             problem = f"WHMCS client {remote_id} is already linked to another bridge client"
             with self._writing() as connection:
-                store.mark_failed(connection, row.id, problem, now)
+                store.mark_failed(connection, row.id, problem, now, fence=self._fence)
             return _note(row, "failed", problem, remote_id)
         result: Result = "looked_up" if outcome.looked_up else "sent"
         log.debug("outbox row done", row=row.id, kind=row.kind.value, remote_id=remote_id, result=result)
@@ -419,7 +519,7 @@ class OutboxPusher:
 
     def _fail(self, row: OutboxRow, message: str) -> RowNote:
         with self._writing() as connection:
-            store.mark_failed(connection, row.id, message, self._clock.now())
+            store.mark_failed(connection, row.id, message, self._clock.now(), fence=self._fence)
         log.warning(
             "outbox row failed", row=row.id, kind=row.kind.value, reference=row.reference, error=message
         )
@@ -427,7 +527,33 @@ class OutboxPusher:
 
     def _leave(self, row: OutboxRow, state: OutboxState, message: str) -> None:
         with self._writing() as connection:
-            store.mark_unsettled(connection, row.id, state, message, self._clock.now())
+            store.mark_unsettled(connection, row.id, state, message, self._clock.now(), fence=self._fence)
+
+    def _report_duplicate(self, row: OutboxRow, found: Duplicate) -> None:
+        """WHMCS held the effect twice: an error for the operator, and the counter on /metrics."""
+        log.error(
+            "duplicate in WHMCS after an in-doubt call",
+            row=row.id,
+            kind=found.kind,
+            reference=found.reference,
+            kept=found.kept,
+            cancelled=list(found.cancelled),
+            left_for_operator=list(found.left),
+        )
+        if found.cancelled:
+            self._duplicates.labels(kind=found.kind, outcome="cancelled").inc(len(found.cancelled))
+        if found.left:
+            self._duplicates.labels(kind=found.kind, outcome="left").inc(len(found.left))
+
+    def _held(self) -> Lease:
+        assert self._lease is not None, "only called while a run holds its lease"
+        return self._lease
+
+    @property
+    def _fence(self) -> Fence:
+        """What every write on a row is fenced on: this run's lease and its token."""
+        lease = self._held()
+        return Fence(lease.name, lease.token)
 
     def _backoff(self, attempts: int) -> timedelta:
         """Jittered exponential: about 30 s, 1 min, 2 min ... at most an hour between runs' tries."""
@@ -446,8 +572,8 @@ class OutboxPusher:
         for row in _in_order(rows, link):
             if blocked is None and row.state is OutboxState.FAILED:
                 blocked = f"waits behind failed row {row.id}"
-            elif blocked is None and row.next_attempt_at > now:
-                blocked = f"waits until {row.next_attempt_at.isoformat()}"
+            elif blocked is None and (waiting := self._waiting(row, now)) is not None:
+                blocked = f"waits: {waiting}"
             action = effects.plan(
                 row.kind.value, row.payload, in_doubt=row.state is OutboxState.IN_DOUBT, options=self._options
             )
@@ -467,6 +593,7 @@ class OutboxPusher:
         client: WhmcsClient | None = getattr(self._local, "client", None)
         if client is None:
             client = self._factory()
+            client.guard_calls(self._held().check)
             self._local.client = client
             with self._made_lock:
                 self._made.append(client)
@@ -486,6 +613,15 @@ class OutboxPusher:
 
 class _Stop(Exception):
     """Unwinds a worker after a fatal error was recorded in the shared abort."""
+
+
+def _unsent(error: BaseException) -> bool:
+    """A try worth repeating in this run: its call provably never reached WHMCS."""
+    return isinstance(error, _Unsettled) and error.state is OutboxState.PENDING
+
+
+def _moment(instant: datetime | None) -> str:
+    return instant.isoformat() if instant is not None else "an earlier run"
 
 
 def _in_order(rows: list[OutboxRow], link: int | None) -> list[OutboxRow]:
@@ -539,7 +675,10 @@ def push_job(ctx: JobContext) -> dict[str, Any]:
     if not ctx.settings.whmcs.enabled:
         return {"skipped": "whmcs.enabled is false"}
     sleep = stop_aware_sleep(ctx.stop_event)  # the retry waits end at shutdown
-    report = OutboxPusher(ctx.engine, ctx.clock, ctx.settings, stopping=ctx.stopping, sleep=sleep).run()
+    pusher = OutboxPusher(
+        ctx.engine, ctx.clock, ctx.settings, stopping=ctx.stopping, sleep=sleep, metrics=ctx.metrics
+    )
+    report = pusher.run(lease=ctx.lease)
     ctx.checkpoint()
     return report.counts()
 

@@ -31,6 +31,7 @@ from typing import Any, Literal, TypeVar
 import requests
 
 from bridge.errors import ConfigError
+from bridge.logs import get_logger
 from bridge.whmcs.errors import WhmcsBusinessError, WhmcsDuplicateError, WhmcsResponseError
 from bridge.whmcs.models import (
     Client,
@@ -51,10 +52,11 @@ from bridge.whmcs.models import (
 )
 from bridge.whmcs.reference import check_reference, contains_reference
 from bridge.whmcs.settings import WhmcsSettings
-from bridge.whmcs.shapes import ShapeError, as_list, format_amount, to_int, to_money, to_str
+from bridge.whmcs.shapes import ShapeError, as_list, format_amount, to_id, to_int, to_money, to_str
 from bridge.whmcs.transport import FormValue, Transport, Wait
 
 T = TypeVar("T")
+log = get_logger(__name__)
 
 InvoiceStatus = Literal["Draft", "Unpaid", "Paid", "Cancelled", "Refunded", "Collections", "Payment Pending"]
 EmailType = Literal["general", "product", "domain", "invoice", "support", "affiliate"]
@@ -150,6 +152,11 @@ class WhmcsClient:
         """Close the pooled connections."""
         self._transport.close()
 
+    def guard_calls(self, check: Callable[[], None]) -> None:
+        """Call ``check`` before every request (each try of a read included); what it raises stops the
+        call before anything is sent. The push checks its lease here."""
+        self._transport.guard = check
+
     def call(self, action: str, params: Mapping[str, FormValue | None], *, write: bool) -> dict[str, Any]:
         """Any action, raw: the decoded success body. ``write=True`` sends once and never retries."""
         return self._transport.call(action, params, write=write)
@@ -187,6 +194,33 @@ class WhmcsClient:
             return ClientPage(clients=clients, total=total, start=start)
 
         return self._parse(action, False, parse)
+
+    def find_clients_by_email(self, email: str) -> tuple[Client, ...]:
+        """Every client whose email is exactly ``email`` (case-insensitively), oldest first.
+
+        GetClients searches by prefix, so the matches are filtered here; WHMCS checks an email is unused
+        in AddClient, not in its database, so two AddClient calls that overlap can both pass that check.
+        """
+        wanted = email.strip().lower()
+        found: dict[int, Client] = {}
+        for _ in range(_MAX_PAGES):
+            page = self.get_clients(search=email, limitstart=len(found), limitnum=self.page_size)
+            fresh = [client for client in page.clients if client.id not in found]
+            found.update((client.id, client) for client in page.clients)
+            if not fresh or len(found) >= page.total:
+                break
+        return tuple(found[key] for key in sorted(found) if found[key].email.strip().lower() == wanted)
+
+    def count_products(self, client_id: int) -> int:
+        """How many products and services the client has (GetClientsProducts ``totalresults``)."""
+        action = "GetClientsProducts"
+        body = self.call(action, {"clientid": client_id, "limitnum": 1}, write=False)
+        return self._parse(action, False, lambda: to_int(body.get("totalresults", 0), "totalresults"))
+
+    def close_client(self, client_id: int) -> None:
+        """CloseClient: WHMCS sets the client Closed, cancels its invoices and ends its products. Only
+        for a client that holds nothing (the caller checks): it cannot be undone by the API."""
+        self.call("CloseClient", {"clientid": client_id}, write=True)
 
     def add_client(
         self,
@@ -533,10 +567,16 @@ class WhmcsClient:
             ) from None
 
     def _required_id(self, action: str, body: Mapping[str, Any], key: str) -> int:
-        """The id a write answered with; a success without it is in doubt (research section 2)."""
-        if body.get(key) in (None, ""):
-            raise WhmcsResponseError(action, f"success without {key}", in_doubt=True, field=key)
-        return self._parse(action, True, lambda: to_int(body[key], key))
+        """The id a write answered with. A success without one, or with one that is no id (``0``, ``-7``,
+        text), is refused as a vendor error and in doubt: the write may have been applied, so the caller
+        looks its reference up later instead of recording a made-up id (research section 2)."""
+        try:
+            if body.get(key) in (None, ""):
+                raise WhmcsResponseError(action, f"success without {key}", in_doubt=True, field=key)
+            return self._parse(action, True, lambda: to_id(body[key], key))
+        except WhmcsResponseError as error:
+            log.warning("whmcs.reply_refused", action=action, field=key, error=str(error))
+            raise
 
 
 def _numbered_lines(items: Sequence[InvoiceLine | tuple[str, Decimal, bool]]) -> dict[str, FormValue]:

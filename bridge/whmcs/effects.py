@@ -7,17 +7,26 @@ reference before it is ever repeated:
 ==============  ===========================================  ============================================
 kind            sent as                                      settled (in doubt) by
 ==============  ===========================================  ============================================
-add_client      GetClientsDetails(email), then AddClient     the same email lookup, always done first
-                only if WHMCS has no client with that email
+add_client      GetClientsDetails(email), then AddClient     GetClients(email): every client with that
+                only if WHMCS has no client with that email  email, the earliest kept
 update_client   UpdateClient                                 GetClientsDetails(clientid): fields equal?
 create_invoice  CreateInvoice (reference in ``notes``);      GetInvoice(id) when the id is known, else
-                Draft mode: CreateInvoice draft, then        GetInvoices(userid) matching ``notes``; a
-                UpdateInvoice publish                        draft found is published, nothing else sent
+                Draft mode: CreateInvoice draft, then        GetInvoices(userid) matching ``notes``, the
+                UpdateInvoice publish                        earliest kept; a draft found is published
 cancel_invoice  GetInvoices(userid) matching ``notes``, then  the same lookup, always done first: found
                 UpdateInvoice status=Cancelled if it stands  Cancelled, or not found at all, is done
 add_credit      AddCredit (reference in ``description``)     GetCredits(clientid) matching ``description``
 add_payment     AddInvoicePayment (``transid`` = reference)  GetTransactions(transid, invoiceid)
 ==============  ===========================================  ============================================
+
+A row is in doubt only until a lookup made after WHMCS can no longer be applying its call says what
+WHMCS holds (the push waits ``whmcs.in_doubt_settle_seconds`` for that). Should a call be applied later
+still, after the lookup found nothing and the effect was sent again, WHMCS holds it twice: so every
+in-doubt settlement of an invoice or a client ends with a sweep by its reference (or email) that keeps the
+earliest record and cancels the later ones through the API (UpdateInvoice status=Cancelled; CloseClient
+for a client that holds no invoice and no product), reported through ``duplicates``. A later record that
+cannot be cancelled safely (a paid invoice, a client in use) is never linked, and the row is parked for
+the operator.
 
 This module knows the payloads (see :func:`apply`) and WHMCS; it knows nothing of the store. The caller
 (bridge/sync/outbox.py) resolves the WHMCS ids the effect needs into a :class:`Target`, and records the
@@ -56,6 +65,31 @@ CENT = Decimal("0.01")
 
 Progress = Callable[[str], None]
 """Records the remote id of a first step (a draft invoice) durably before the next step's call."""
+
+CANCELLABLE = ("Draft", "Unpaid")
+"""Invoice statuses a duplicate may be cancelled from: nothing has been paid on it."""
+PAID = ("Paid", "Refunded", "Collections", "Payment Pending")
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """WHMCS held a record twice for one reference (``kind`` ``invoice`` or ``client``): ``kept`` is the
+    one the bridge links, ``cancelled`` the later ones it cancelled (or closed), ``left`` those it could
+    not cancel safely (paid, or a client in use), which the operator must resolve."""
+
+    kind: str
+    reference: str
+    kept: int
+    cancelled: tuple[int, ...]
+    left: tuple[int, ...]
+
+
+Duplicates = Callable[[Duplicate], None]
+"""Told of every duplicate found by an in-doubt settlement (the push logs and counts them)."""
+
+
+def _ignore(duplicate: Duplicate) -> None:
+    """Duplicates nobody listens for are still resolved; only the report is dropped."""
 
 
 class EffectRefused(Exception):
@@ -120,21 +154,24 @@ def apply(
     remote_id: str | None,
     options: EffectOptions,
     progress: Progress,
+    duplicates: Duplicates = _ignore,
 ) -> Outcome:
     """Bring WHMCS to hold the effect exactly once, and say what it holds.
 
     ``in_doubt`` says an earlier attempt may have been applied: the effect is looked up by ``reference``
-    first and sent only if absent. ``remote_id`` is what an earlier attempt recorded through ``progress``
-    (a draft invoice's id). Raises the client's typed errors (a transport error leaves the effect in doubt,
-    a business error means WHMCS refused it) or :class:`EffectRefused`.
+    first and sent only if absent, and an invoice or client is then swept for duplicates (see the module
+    docstring; each found is reported to ``duplicates``). ``remote_id`` is what an earlier attempt recorded
+    through ``progress`` (a draft invoice's id). Raises the client's typed errors (a transport error leaves
+    the effect in doubt, a business error means WHMCS refused it) or :class:`EffectRefused`.
     """
     check_reference(reference)
     if kind == ADD_CLIENT:
-        return _add_client(client, payload, target, options)
+        return _add_client(client, reference, payload, target, options, in_doubt, duplicates)
     if kind == UPDATE_CLIENT:
         return _update_client(client, payload, target, in_doubt)
     if kind == CREATE_INVOICE:
-        return _create_invoice(client, reference, payload, target, in_doubt, remote_id, options, progress)
+        invoice = _Invoice(client, reference, payload, target, options, progress, duplicates)
+        return invoice.settle(remote_id) if in_doubt else invoice.send()
     if kind == CANCEL_INVOICE:
         return _cancel_invoice(client, payload, target)
     if kind == ADD_CREDIT:
@@ -184,14 +221,25 @@ def plan(kind: str, payload: Mapping[str, Any], *, in_doubt: bool, options: Effe
 
 
 def _add_client(
-    client: WhmcsClient, payload: Mapping[str, Any], target: Target, options: EffectOptions
+    client: WhmcsClient,
+    reference: str,
+    payload: Mapping[str, Any],
+    target: Target,
+    options: EffectOptions,
+    in_doubt: bool,
+    duplicates: Duplicates,
 ) -> Outcome:
-    """Match by email first (always: the lookup settles a lost AddClient too), create only if absent."""
+    """Match by email first (always: the lookup settles a lost AddClient too), create only if absent; in
+    doubt, every client with the email is looked at, the earliest kept and the later ones retired."""
     if target.whmcs_client_id is not None:
         return Outcome(str(target.whmcs_client_id), looked_up=True)
     email = _text(payload, "email")
     currency = _optional_text(payload, "currency")
-    existing = client.get_clients_details(email=email)
+    if in_doubt:
+        kept = _one_client(client, reference, email, duplicates)
+        existing = client.get_clients_details(client_id=kept) if kept is not None else None
+    else:
+        existing = client.get_clients_details(email=email)
     if existing is not None:
         return _matched(existing, currency)
     try:
@@ -211,7 +259,36 @@ def _add_client(
         if existing is None:
             raise
         return _matched(existing, currency)
+    if in_doubt:  # an earlier AddClient may have been applied after all: keep the earliest
+        kept = _one_client(client, reference, email, duplicates)
+        if kept is not None and kept != new_id:
+            return Outcome(str(kept), looked_up=True)
     return Outcome(str(new_id), looked_up=False)
+
+
+def _one_client(client: WhmcsClient, reference: str, email: str, duplicates: Duplicates) -> int | None:
+    """The earliest WHMCS client with ``email``, after retiring any later ones; None when there is none.
+
+    A later client is closed (CloseClient) only if it holds no invoice and no product, so closing it
+    cancels nothing a customer or an admin made; otherwise it is left for the operator. Either way it is
+    never linked, and it is reported.
+    """
+    found = client.find_clients_by_email(email)
+    if len(found) < 2:
+        return found[0].id if found else None
+    kept, later = found[0], found[1:]
+    closed, left = [], []
+    for extra in later:
+        if extra.status == "Closed":
+            continue
+        if client.get_invoices(extra.id) or client.count_products(extra.id):
+            left.append(extra.id)
+        else:
+            client.close_client(extra.id)
+            closed.append(extra.id)
+    if closed or left:
+        duplicates(Duplicate("client", reference, kept.id, tuple(closed), tuple(left)))
+    return kept.id
 
 
 def _matched(existing: Client, currency: str | None) -> Outcome:
@@ -254,56 +331,103 @@ def _holds(current: Client, fields: Mapping[str, str]) -> bool:
 # -- invoices -------------------------------------------------------------------------------------------
 
 
-def _create_invoice(
-    client: WhmcsClient,
-    reference: str,
-    payload: Mapping[str, Any],
-    target: Target,
-    in_doubt: bool,
-    remote_id: str | None,
-    options: EffectOptions,
-    progress: Progress,
-) -> Outcome:
-    user_id = _client_id(target)
-    items = _items(payload)
-    day, due = _day(payload, "date"), _day(payload, "due_date")
-    notes = _with_reference(_optional_text(payload, "notes") or "", reference)
-    looked_up = False
-    existing: Invoice | None = None
-    if in_doubt:
+class _Invoice:
+    """One create_invoice effect: sent, or settled after doubt (looked up, sent only if absent, swept)."""
+
+    def __init__(
+        self,
+        client: WhmcsClient,
+        reference: str,
+        payload: Mapping[str, Any],
+        target: Target,
+        options: EffectOptions,
+        progress: Progress,
+        duplicates: Duplicates,
+    ) -> None:
+        self.client = client
+        self.reference = reference
+        self.payload = payload
+        self.user_id = _client_id(target)
+        self.items = _items(payload)  # read before any call: a payload that cannot go sends nothing
+        self.day, self.due = _day(payload, "date"), _day(payload, "due_date")
+        self.options = options
+        self.progress = progress
+        self.duplicates = duplicates
+
+    def send(self) -> Outcome:
+        """A row never tried (or provably not received): CreateInvoice, then publish a draft."""
+        invoice_id, status = self._create()
+        return self._published(invoice_id, status, looked_up=False)
+
+    def settle(self, remote_id: str | None) -> Outcome:
+        """A row whose earlier call may have been applied: find it (by the draft id recorded, else by the
+        reference), create it only if absent, and sweep for a duplicate after creating."""
         if remote_id is not None:
-            existing = client.get_invoice(int(remote_id))
+            existing = self.client.get_invoice(int(remote_id))
             if existing is None:
                 raise EffectRefused(
-                    f"WHMCS invoice {remote_id}, created for {reference}, no longer exists; "
+                    f"WHMCS invoice {remote_id}, created for {self.reference}, no longer exists; "
                     "`billing-bridge outbox cancel` this row or recreate the invoice by hand"
                 )
         else:
-            existing = client.find_invoice_by_reference(user_id, reference)
-            if existing is not None:
-                progress(str(existing.id))
-    if existing is not None:
-        looked_up = True
-        if existing.status != "Draft":
-            return Outcome(str(existing.id), looked_up=True)
-        invoice_id = existing.id
-    else:
-        created = client.create_invoice(
-            user_id,
-            items,
-            date=day,
-            due_date=due,
-            notes=notes,
+            existing = self._one()
+            if existing is not None and existing.status == "Draft":
+                self.progress(str(existing.id))
+        if existing is not None:
+            return self._published(existing.id, existing.status, looked_up=True)
+        invoice_id, status = self._create()
+        kept = self._one()  # an earlier CreateInvoice may have been applied after all: keep the earliest
+        if kept is not None and kept.id != invoice_id:
+            return self._published(kept.id, kept.status, looked_up=True)
+        return self._published(invoice_id, status, looked_up=False)
+
+    def _create(self) -> tuple[int, str]:
+        options = self.options
+        created = self.client.create_invoice(
+            self.user_id,
+            self.items,
+            date=self.day,
+            due_date=self.due,
+            notes=_with_reference(_optional_text(self.payload, "notes") or "", self.reference),
             send=options.send_invoice and not options.draft_first,
             draft=options.draft_first,
             payment_method=options.payment_method,
         )
-        invoice_id = created.invoice_id
-        if created.status != "Draft":
-            return Outcome(str(invoice_id), looked_up=False)
-        progress(str(invoice_id))
-    _publish(client, invoice_id, send=options.send_invoice)
-    return Outcome(str(invoice_id), looked_up=looked_up)
+        if created.status == "Draft":
+            self.progress(str(created.invoice_id))
+        return created.invoice_id, created.status
+
+    def _published(self, invoice_id: int, status: str, *, looked_up: bool) -> Outcome:
+        if status == "Draft":
+            _publish(self.client, invoice_id, send=self.options.send_invoice)
+        return Outcome(str(invoice_id), looked_up=looked_up)
+
+    def _one(self) -> Invoice | None:
+        """The invoice carrying the reference, after cancelling any later live one; None when none does.
+
+        The earliest live invoice is kept (a paid one before any unpaid one); later Draft or Unpaid ones
+        are cancelled. A later one that was paid cannot be cancelled: reported, and the row is refused
+        for the operator. Only cancelled ones: the last (an operator who cancelled it resolved it).
+        """
+        matches = self.client.find_invoices_by_reference(self.user_id, self.reference)
+        live = [invoice for invoice in matches if invoice.status != "Cancelled"]
+        if len(live) < 2:
+            return live[0] if live else (matches[-1] if matches else None)
+        paid = [invoice for invoice in live if invoice.status in PAID]
+        kept = paid[0] if paid else live[0]
+        later = [invoice for invoice in live if invoice.id != kept.id]
+        cancelled = [invoice.id for invoice in later if invoice.status in CANCELLABLE]
+        left = [invoice.id for invoice in later if invoice.status not in CANCELLABLE]
+        for invoice_id in cancelled:
+            self.client.update_invoice(invoice_id, status="Cancelled")
+        self.duplicates(Duplicate("invoice", self.reference, kept.id, tuple(cancelled), tuple(left)))
+        if left:
+            listed = ", ".join(str(invoice_id) for invoice_id in left)
+            raise EffectRefused(
+                f"WHMCS holds {len(live)} invoices carrying {self.reference}: kept {kept.id}, cannot cancel "
+                f"{listed} (paid); refund or credit in WHMCS, then `billing-bridge outbox retry` this row"
+            )
+        return kept
 
 
 def _cancel_invoice(client: WhmcsClient, payload: Mapping[str, Any], target: Target) -> Outcome:

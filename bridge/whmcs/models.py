@@ -20,6 +20,7 @@ from bridge.whmcs.shapes import (
     to_bool,
     to_date,
     to_datetime,
+    to_id,
     to_int,
     to_money,
     to_str,
@@ -172,6 +173,10 @@ class Fields:
     def integer(self, key: str, default: int | None = None) -> int:
         return self._get(key, to_int, default)
 
+    def identifier(self, key: str) -> int:
+        """A record id, required and positive."""
+        return self._get(key, to_id, None)
+
     def amount(self, key: str, default: Decimal | None = None) -> Decimal:
         return self._get(key, to_money, default)
 
@@ -196,7 +201,7 @@ def parse_client(data: Mapping[str, Any], path: str) -> Client:
     f = Fields(data, path)
     currency = data.get("currency")
     return Client(
-        id=f.integer("id") if "id" in data else f.integer("userid"),
+        id=f.identifier("id") if "id" in data else f.identifier("userid"),
         email=f.text("email"),
         firstname=f.text("firstname"),
         lastname=f.text("lastname"),
@@ -213,7 +218,7 @@ def parse_summary_client(data: Mapping[str, Any], path: str) -> Client:
     """A client from GetClients, which has no currency, credit or gateway."""
     f = Fields(data, path)
     return Client(
-        id=f.integer("id"),
+        id=f.identifier("id"),
         email=f.text("email"),
         firstname=f.text("firstname"),
         lastname=f.text("lastname"),
@@ -237,7 +242,7 @@ def parse_item(data: Mapping[str, Any], path: str) -> InvoiceItem:
 def parse_transaction(data: Mapping[str, Any], path: str) -> Transaction:
     f = Fields(data, path)
     return Transaction(
-        id=f.integer("id"),
+        id=f.identifier("id"),
         user_id=f.integer("userid", 0),
         gateway=f.text("gateway"),
         date=f.moment("date"),
@@ -255,8 +260,8 @@ def parse_invoice(data: Mapping[str, Any], path: str) -> Invoice:
     """An invoice from a GetInvoices entry (key ``id``) or a whole GetInvoice body (key ``invoiceid``)."""
     f = Fields(data, path)
     return Invoice(
-        id=f.integer("id") if "id" in data else f.integer("invoiceid"),
-        user_id=f.integer("userid"),
+        id=f.identifier("id") if "id" in data else f.identifier("invoiceid"),
+        user_id=f.identifier("userid"),
         invoice_num=f.text("invoicenum"),
         status=f.text("status"),
         date=f.day("date"),
@@ -279,7 +284,7 @@ def parse_invoice(data: Mapping[str, Any], path: str) -> Invoice:
 def parse_credit(data: Mapping[str, Any], path: str) -> Credit:
     f = Fields(data, path)
     return Credit(
-        id=f.integer("id"),
+        id=f.identifier("id"),
         date=f.day("date"),
         description=f.text("description"),
         amount=f.amount("amount"),

@@ -34,6 +34,7 @@ class WhmcsSettings(Section):
     allow_insecure_url: bool = False
     connect_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    in_doubt_settle_seconds: float = Field(default=900.0, gt=0, le=86_400)
     send_invoice: bool = False
     invoice_status: Literal["Unpaid", "Draft"] = "Unpaid"
     payment_method: str | None = None
@@ -105,6 +106,13 @@ class WhmcsSettings(Section):
             )
         if self.ca_bundle is not None and not self.verify_tls:
             raise ValueError("whmcs.ca_bundle is set but whmcs.verify_tls is false; remove one of them")
+        if self.in_doubt_settle_seconds <= self.read_timeout_seconds:
+            raise ValueError(
+                f"whmcs.in_doubt_settle_seconds ({self.in_doubt_settle_seconds:g}) must be longer than "
+                f"whmcs.read_timeout_seconds ({self.read_timeout_seconds:g}): a call whose answer was lost "
+                "is looked up only once WHMCS can no longer be applying it; raise it (default 900) or "
+                "lower the read timeout"
+            )
         if not self.enabled:
             return self
         if self.url is None:

@@ -106,6 +106,15 @@ def to_int(value: Any, field: str) -> int:
     raise ShapeError(field, f"expected an integer, got {_describe(value)}")
 
 
+def to_id(value: Any, field: str) -> int:
+    """A WHMCS record id: a positive integer (WHMCS numbers records from 1). ``0``, ``-7`` or text that is
+    no number is not an id; a success answer carrying one is refused, never recorded."""
+    number = to_int(value, field)
+    if number < 1:
+        raise ShapeError(field, f"expected a positive id, got {_describe(value)}")
+    return number
+
+
 def to_money(value: Any, field: str) -> Decimal:
     """An exact Decimal from ``"15.95"``, ``15.95`` (a Decimal already, by ``parse_float``) or ``15``."""
     if isinstance(value, bool):

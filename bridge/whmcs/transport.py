@@ -85,6 +85,7 @@ class Transport:
         self._wait = wait if wait is not None else default_wait()
         self._sleep = sleep
         self._session = session if session is not None else _new_session()
+        self.guard: Callable[[], None] = _unguarded
 
     def close(self) -> None:
         self._session.close()
@@ -121,6 +122,7 @@ class Transport:
         return form
 
     def _send(self, action: str, form: dict[str, str], *, write: bool) -> dict[str, Any]:
+        self.guard()  # the caller's last word before anything leaves: a lost lease stops it here
         started = time.monotonic()
         try:
             response = self._session.post(
@@ -178,6 +180,10 @@ class Transport:
         if result != "success":
             raise WhmcsResponseError(action, "answer says neither success nor error", in_doubt=write)
         return body
+
+
+def _unguarded() -> None:
+    """No guard: every call may go."""
 
 
 def _new_session() -> requests.Session:

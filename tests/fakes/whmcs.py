@@ -6,9 +6,15 @@ examples (``"invoiceid": "1"``), nested lists (``invoices.invoice[]``), paging b
 (default 25), ``result=error`` with WHMCS's own messages, and a 403 JSON body on bad credentials.
 
 Faults can be injected per action or for every action, for the next N calls (or every call): HTTP 500, an
-HTML page, 403, ``result=error`` with a given message, added latency, a timeout (the reply is held longer
-than the client waits, and the action is not applied), and commit-then-drop (the action is applied, then
-the connection is closed without a reply). Calls are counted per action.
+HTML page, 403, ``result=error`` with a given message, a reply of the test's making (applied or not),
+added latency, a timeout (the reply is held until the client gives up and hangs up, and the action is not
+applied), commit-then-drop (the action is applied, then the connection is closed without a reply), and
+slow replies that apply the call late: ``slow_apply`` applies it once the client has given up waiting
+(past its read timeout), ``hold`` keeps it until the test calls :meth:`FakeWhmcs.release_held` (while, say,
+the caller's process is paused). Both are driven by events (the client hanging up, the test releasing),
+never by a sleep. A :class:`Trap` springs a callback (kill the calling process, say) at the Nth call,
+before the call is applied, after it is applied but unanswered, or after the answer. Calls are counted
+per action.
 
 Use it as a context manager::
 
@@ -21,19 +27,33 @@ from __future__ import annotations
 
 import json
 import re
+import select
+import socket
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from tests.fakes.http import ReplyingHandler, ServerThread
-
-FaultKind = Literal["http_500", "html", "forbidden", "error", "reply", "slow", "timeout", "commit_then_drop"]
+FaultKind = Literal[
+    "http_500",
+    "html",
+    "forbidden",
+    "error",
+    "reply",
+    "commit_then_reply",
+    "slow",
+    "timeout",
+    "commit_then_drop",
+    "slow_apply",
+    "hold",
+]
+TrapPhase = Literal["before", "applied", "after", "hold"]
 ListStyle = Literal["list", "indexed", "bare"]
 EmptyStyle = Literal["nested", "list", "object", "string"]
 JsonTypes = Literal["docs", "native"]
@@ -71,6 +91,23 @@ CLIENT_FIELDS = (
     "status",
     "language",
 )
+WRITES = frozenset(
+    {
+        "AddClient",
+        "UpdateClient",
+        "CloseClient",
+        "CreateInvoice",
+        "UpdateInvoice",
+        "AddCredit",
+        "AddInvoicePayment",
+        "AddTransaction",
+        "SendEmail",
+    }
+)
+"""The actions that change WHMCS (a trap can be limited to them)."""
+HANG_GUARD_SECONDS = 60.0
+"""The longest a held call waits for its release or for the client to hang up: a guard against a test that
+hangs, never a timing the tests rely on."""
 ADD_CLIENT_REQUIRED = (
     ("address1", "You did not enter your  address line 1"),
     ("city", "You did not enter your city"),
@@ -79,6 +116,29 @@ ADD_CLIENT_REQUIRED = (
     ("country", "You did not enter your country"),
     ("phonenumber", "You did not enter your phone number"),
 )
+
+
+@dataclass
+class Trap:
+    """Springs ``spring`` at the ``at_call``-th call the fake receives (counting every action, or only
+    writes with ``writes_only``): ``before`` the call is applied (then hangs up, nothing applied),
+    ``applied`` (applied, then hangs up unanswered), ``after`` the answer was written, or ``hold``: the
+    call is held unapplied (springing tells the test) until :meth:`FakeWhmcs.release_held`."""
+
+    at_call: int
+    phase: TrapPhase
+    spring: Callable[[], None]
+    writes_only: bool = False
+
+
+@dataclass
+class HeldCall:
+    """A call the fake holds back: applied (and answered, if anyone still listens) once released."""
+
+    action: str
+    params: dict[str, str]
+    released: threading.Event = field(default_factory=threading.Event)
+    applied: threading.Event = field(default_factory=threading.Event)
 
 
 class ApiError(Exception):
@@ -199,10 +259,13 @@ class FakeWhmcs:
     """The fake server and its state. All public methods are thread-safe.
 
     ``identifier``/``secret`` are the credentials it accepts; ``access_key``, when set, must also be sent
-    (else 403 ``Invalid IP``, as when the IP allow-list is not bypassed). ``hold_seconds`` is how long a
-    ``timeout`` fault holds the reply: longer than the client's read timeout. ``list_style`` and
-    ``empty_style`` pick among WHMCS's list shapes, ``json_types`` between the documentation's strings and
-    native JSON ints and numbers. ``now`` is the fake's clock (naive, WHMCS's local time).
+    (else 403 ``Invalid IP``, as when the IP allow-list is not bypassed). ``hold_seconds`` bounds how long
+    a ``timeout`` or ``slow_apply`` fault waits for the client to hang up, should it never do so (a guard;
+    the client's read timeout ends the wait). ``list_style`` and ``empty_style`` pick among WHMCS's list
+    shapes, ``json_types`` between the documentation's strings and native JSON ints and numbers. ``now``
+    is the fake's clock (naive, WHMCS's local time). ``unique_emails`` False lets AddClient create a
+    client with an email already used, as when two AddClient calls overlap inside WHMCS (it checks the
+    email in PHP before inserting, not with a database constraint).
     """
 
     def __init__(
@@ -216,6 +279,7 @@ class FakeWhmcs:
         empty_style: EmptyStyle = "nested",
         json_types: JsonTypes = "docs",
         now: Callable[[], datetime] = datetime.now,
+        unique_emails: bool = True,
     ) -> None:
         self.identifier = identifier
         self.secret = secret
@@ -225,7 +289,10 @@ class FakeWhmcs:
         self.empty_style = empty_style
         self.json_types = json_types
         self.now = now
+        self.unique_emails = unique_emails
         self.calls: Counter[str] = Counter()
+        self.received = 0
+        self.products: Counter[int] = Counter()
         self.requests: list[Request] = []
         self.clients: dict[int, FakeClient] = {}
         self.invoices: dict[int, FakeInvoice] = {}
@@ -234,11 +301,15 @@ class FakeWhmcs:
         self.pay_methods: dict[int, FakePayMethod] = {}
         self.emails: list[SentEmail] = []
         self._faults: list[Fault] = []
+        self._traps: list[Trap] = []
+        self._held: list[HeldCall] = []
+        self._held_changed = threading.Condition()
+        self._local = threading.local()
         self._ids: Counter[str] = Counter()
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._server: _Server | None = None
-        self._running: ServerThread | None = None
+        self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -253,18 +324,36 @@ class FakeWhmcs:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
         self._server = server
-        self._running = ServerThread(server, "fake-whmcs")
+        report = server.handle_error
+
+        def quiet(request: Any, address: Any) -> None:
+            """A reply to a client that gave up (or was killed) fails with a broken pipe: expected."""
+            if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+                report(request, address)
+
+        server.handle_error = quiet  # type: ignore[assignment,method-assign]
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._running is not None:
-            self._running.stop()
+        with self._held_changed:
+            for held in self._held:
+                held.released.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     @property
     def url(self) -> str:
         """The base URL, as ``whmcs.url`` takes it (the client appends /includes/api.php)."""
-        assert self._running is not None, "start the fake first"
-        return self._running.url
+        assert self._server is not None, "start the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     # -- test helpers ----------------------------------------------------------------------------------
 
@@ -281,14 +370,52 @@ class FakeWhmcs:
         """Inject a fault for the next ``times`` calls of ``action`` (any action when None; every call
         when ``times`` is None). ``message`` is the text of ``error``/``forbidden``; ``latency_ms`` the
         delay of ``slow`` (which then answers normally); ``body`` the JSON that ``reply`` answers with
-        (HTTP 200, nothing applied), for answers WHMCS is not documented to give. Faults are matched in
-        the order injected."""
+        (HTTP 200, nothing applied; ``commit_then_reply``: applied), for answers WHMCS is not documented
+        to give. Faults are matched in the order injected."""
         with self._lock:
             self._faults.append(Fault(kind, action, times, message, latency_ms, body))
 
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def trap(self, trap: Trap) -> None:
+        """Arm ``trap`` (it springs once)."""
+        with self._lock:
+            self._traps.append(trap)
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._traps.clear()
+
+    def held(self) -> list[HeldCall]:
+        """The calls held now, oldest first (``hold`` faults and traps)."""
+        with self._held_changed:
+            return [call for call in self._held if not call.released.is_set()]
+
+    def wait_held(self, count: int = 1) -> list[HeldCall]:
+        """Block until ``count`` calls are held; fails (a hang guard, not a timing) if none comes."""
+        with self._held_changed:
+            if not self._held_changed.wait_for(lambda: len(self.held()) >= count, HANG_GUARD_SECONDS):
+                raise AssertionError(f"no {count} held WHMCS calls came in; the caller hangs")
+            return self.held()
+
+    def release_held(self) -> int:
+        """Apply every held call (answering it if its caller still listens); returns how many. Returns
+        once each is applied."""
+        with self._held_changed:
+            calls = self.held()
+            for call in calls:
+                call.released.set()
+        for call in calls:
+            if not call.applied.wait(HANG_GUARD_SECONDS):
+                raise AssertionError(f"held {call.action} was not applied after its release")
+        return len(calls)
+
+    def add_product(self, client_id: int) -> None:
+        """Give the client a product or service (counted only: GetClientsProducts' total)."""
+        with self._lock:
+            self.products[client_id] += 1
 
     def call_count(self, action: str | None = None) -> int:
         """Calls of ``action`` so far (all calls when None), faulted ones included."""
@@ -342,14 +469,70 @@ class FakeWhmcs:
         action = params.get("action", "")
         with self._lock:
             self.calls[action] += 1
+            self.received += 1
             self.requests.append(Request(action, _without_credentials(params)))
-            fault = self._take_fault(action)
+            trap = self._take_trap(action)
+            fault = self._take_fault(action) if trap is None else None
+        if trap is not None:
+            return self._sprung(trap, params)
         if fault is not None and fault.kind == "slow":
             self._stopping.wait(fault.latency_ms / 1000)
             fault = None
         if fault is not None:
             return self._faulted(fault, params)
         return self._answer(params)
+
+    def after_reply(self) -> None:
+        """Called by the HTTP handler once a reply is written (an ``after`` trap springs here)."""
+        spring: Callable[[], None] | None = getattr(self._local, "after", None)
+        self._local.after = None
+        if spring is not None:
+            spring()
+
+    def _take_trap(self, action: str) -> Trap | None:
+        for trap in self._traps:
+            if self.received >= trap.at_call and (not trap.writes_only or action in WRITES):
+                self._traps.remove(trap)
+                return trap
+        return None
+
+    def _sprung(self, trap: Trap, params: dict[str, str]) -> tuple[int, str, bytes] | None:
+        if trap.phase == "before":
+            trap.spring()
+            return None
+        if trap.phase == "hold":
+            return self._hold(params, trap.spring)
+        reply = self._answer(params)
+        if trap.phase == "applied":
+            trap.spring()
+            return None
+        self._local.after = trap.spring
+        return reply
+
+    def _hold(
+        self, params: dict[str, str], spring: Callable[[], None] = lambda: None
+    ) -> tuple[int, str, bytes]:
+        """Hold the call unapplied until the test releases it; then apply it and answer."""
+        call = HeldCall(params.get("action", ""), _without_credentials(params))
+        with self._held_changed:
+            self._held.append(call)
+            self._held_changed.notify_all()
+        spring()
+        if not call.released.wait(HANG_GUARD_SECONDS):
+            raise AssertionError(f"held {call.action} was never released")
+        try:
+            return self._answer(params)
+        finally:
+            call.applied.set()
+
+    def _wait_for_hangup(self) -> None:
+        """Wait until the client closes the connection (its read timeout ended its wait), at most
+        ``hold_seconds``; at once when no connection is known (a direct call of :meth:`handle`)."""
+        connection: socket.socket | None = getattr(self._local, "connection", None)
+        if connection is None:
+            self._stopping.wait(self.hold_seconds)
+            return
+        _wait_until_closed(connection, self.hold_seconds, self._stopping)
 
     def _take_fault(self, action: str) -> Fault | None:
         for fault in self._faults:
@@ -370,9 +553,18 @@ class FakeWhmcs:
             return _json_reply(200, {"result": "error", "message": fault.message or "An error occurred"})
         if fault.kind == "reply":
             return _json_reply(200, fault.body or {})
+        if fault.kind == "commit_then_reply":
+            self._answer(params)
+            return _json_reply(200, fault.body or {})
         if fault.kind == "timeout":
-            self._stopping.wait(self.hold_seconds)
+            self._wait_for_hangup()
             return None
+        if fault.kind == "slow_apply":  # WHMCS still working when the client gave up: applied late
+            self._wait_for_hangup()
+            self._answer(params)
+            return None
+        if fault.kind == "hold":
+            return self._hold(params)
         self._answer(params)  # commit_then_drop: apply, then hang up without a word
         return None
 
@@ -468,7 +660,7 @@ class FakeWhmcs:
         for key, message in ADD_CLIENT_REQUIRED:
             if not skip and not p.get(key, "").strip():
                 raise ApiError(message)
-        if self._client_by_email(email) is not None:
+        if self.unique_emails and self._client_by_email(email) is not None:
             raise ApiError("A user already exists with that email address")
         client_id = self._next_id("client")
         fields = {key: p.get(key, "") for key in CLIENT_FIELDS}
@@ -523,6 +715,27 @@ class FakeWhmcs:
             "credit": self._money(client.credit),
         }
         return {"client": details}
+
+    def get_clients_products(self, p: dict[str, str]) -> dict[str, Any]:
+        """Only the count: the fake keeps no products, just how many each client has."""
+        client = self.clients.get(_int(p.get("clientid", "")))
+        total = self.products[client.id] if client is not None else 0
+        return {
+            "clientid": self._id(client.id if client else 0),
+            "totalresults": self._id(total),
+            "startnumber": self._id(0),
+            "numreturned": self._id(0),
+            "products": "",
+        }
+
+    def close_client(self, p: dict[str, str]) -> dict[str, Any]:
+        """Closed, its unpaid and draft invoices cancelled (WHMCS also ends its products)."""
+        client = self._client(p)
+        client.fields["status"] = "Closed"
+        for invoice in self.invoices.values():
+            if invoice.userid == client.id and invoice.status in ("Unpaid", "Draft"):
+                invoice.status = "Cancelled"
+        return {"clientid": self._id(client.id)}
 
     def update_client(self, p: dict[str, str]) -> dict[str, Any]:
         if p.get("clientid"):
@@ -858,6 +1071,8 @@ _ACTIONS: dict[str, Callable[[FakeWhmcs, dict[str, str]], dict[str, Any]]] = {
     "AddClient": FakeWhmcs.add_client,
     "GetClients": FakeWhmcs.get_clients,
     "GetClientsDetails": FakeWhmcs.get_clients_details,
+    "GetClientsProducts": FakeWhmcs.get_clients_products,
+    "CloseClient": FakeWhmcs.close_client,
     "UpdateClient": FakeWhmcs.update_client,
     "CreateInvoice": FakeWhmcs.create_invoice,
     "UpdateInvoice": FakeWhmcs.update_invoice,
@@ -887,21 +1102,59 @@ class _Server(ThreadingHTTPServer):
     fake: FakeWhmcs
 
 
-class _Handler(ReplyingHandler):
+class _Handler(BaseHTTPRequestHandler):
     """Reads the form, lets the fake answer, and writes the reply (or hangs up when told to)."""
 
     server_version = "Apache"
+    timeout = 10
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         form = self.rfile.read(length).decode("utf-8", "replace")
         if self.path.split("?")[0] != API_PATH:
-            self.reply(404, "text/html", b"<html><body><h1>Not Found</h1></body></html>")
+            self._reply(404, "text/html", b"<html><body><h1>Not Found</h1></body></html>")
             return
         params = dict(parse_qsl(form, keep_blank_values=True))
         server = self.server
         assert isinstance(server, _Server)
-        self.answer(server.fake.handle(params))
+        fake = server.fake
+        fake._local.connection = self.connection
+        try:
+            reply = fake.handle(params)
+        finally:
+            fake._local.connection = None
+        if reply is None:
+            self.close_connection = True
+            return
+        self._reply(*reply)
+        self.wfile.flush()
+        fake.after_reply()
+
+    def _reply(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the per-request log on stderr."""
+
+
+def _wait_until_closed(connection: socket.socket, bound: float, stopping: threading.Event) -> None:
+    """Return once the peer has closed ``connection`` (a read sees end of file), the fake stops, or
+    ``bound`` seconds passed. Polls in short slices only to notice the fake stopping."""
+    waited = 0.0
+    while waited < bound and not stopping.is_set():
+        readable, _, _ = select.select([connection], [], [], 0.05)
+        waited += 0.05
+        if readable:
+            try:
+                if connection.recv(1, socket.MSG_PEEK) == b"":
+                    return
+            except OSError:
+                return
+            return  # the client sent more (it will not, over HTTP/1.0): stop holding
 
 
 def _json_reply(status: int, body: dict[str, Any]) -> tuple[int, str, bytes]:

@@ -12,12 +12,6 @@ from tests.reliability.faults import FAULTS, MIN_FAULTS, FaultResult, healthy, r
 
 Outcome = FaultResult | BaseException
 
-#: Rows that wait for another branch's fix; the lead removes an entry once that branch is merged.
-PENDING = {
-    # needs h1-outbox: in-doubt rows settled only by lookups after the settle time (issue 12, point 1)
-    "WHMCS applies a call after the read timeout": "needs h1-outbox",
-}
-
 
 @pytest.fixture(scope="module")
 def ci_rows() -> dict[str, Outcome]:
@@ -41,12 +35,7 @@ def _row(ci_rows: dict[str, Outcome], name: str) -> FaultResult:
 
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(fault.name, marks=pytest.mark.xfail(reason=PENDING[fault.name], strict=False))
-        if fault.name in PENDING
-        else fault.name
-        for fault in FAULTS
-    ],
+    [fault.name for fault in FAULTS],
 )
 def test_the_fault_is_handled_without_duplicate_or_loss(ci_rows: dict[str, Outcome], name: str) -> None:
     result = _row(ci_rows, name)
@@ -60,9 +49,6 @@ def test_the_matrix_has_a_row_for_each_of_at_least_20_vendor_faults() -> None:
     assert len(set(names)) == len(names) >= MIN_FAULTS
 
 
-@pytest.mark.xfail(
-    reason="needs h1-outbox: the slow-apply row shows a duplicate until it is merged", strict=False
-)
 def test_the_ci_table_is_healthy(ci_rows: dict[str, Outcome]) -> None:
     table = table_of([_row(ci_rows, fault.name) for fault in FAULTS])
     assert healthy(table), table.render()

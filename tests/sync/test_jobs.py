@@ -7,11 +7,12 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.store import jobs as store
-from bridge.sync.jobs import JobContext, JobRunner, JobSpec
+from bridge.sync.jobs import JobContext, JobRunner, JobSpec, LeaseLost
 
 
 def runner_for(app: App, owner: str, jobs: dict[str, JobSpec]) -> JobRunner:
@@ -122,3 +123,52 @@ def test_job_metrics_count_runs_by_outcome(app: App) -> None:
     assert app.metrics.get_sample_value(
         "billing_bridge_job_last_success_timestamp_seconds", {"job": "housekeeping"}
     )
+
+
+def test_every_acquisition_gets_a_new_token_and_only_the_current_one_renews(
+    app: App, clock: FixedClock
+) -> None:
+    ttl = timedelta(minutes=5)
+    with app.engine.begin() as connection:
+        first = store.try_acquire_lease(connection, "job:x", "daemon:1", clock.now(), ttl)
+        again = store.try_acquire_lease(connection, "job:x", "daemon:1", clock.now(), ttl)  # restarted
+    assert first and again and first != again
+    with app.engine.begin() as connection:
+        assert not store.renew_lease(connection, "job:x", first, clock.now(), ttl), "fenced off"
+        assert store.renew_lease(connection, "job:x", again, clock.now(), ttl)
+    clock.advance(ttl)
+    with app.engine.begin() as connection:
+        assert not store.renew_lease(connection, "job:x", again, clock.now(), ttl), "a renewal too late"
+
+
+def test_a_lease_past_its_expiry_stops_the_run_at_its_next_checkpoint(app: App, clock: FixedClock) -> None:
+    """A renewal that did not come in time (the process was paused, the database unreachable): the run
+    stops before its next external call, and the job is recorded as failed, naming the lease."""
+    steps: list[str] = []
+
+    def long_job(ctx: JobContext) -> None:
+        steps.append("first call")
+        clock.advance(timedelta(seconds=app.settings.daemon.lease_seconds))
+        ctx.checkpoint()
+        steps.append("second call")
+
+    outcome = runner_for(app, "d1", {"long": JobSpec("long", "outlives its lease", long_job)}).run("long")
+
+    assert steps == ["first call"]
+    assert outcome.status == "failed"
+    assert "lease job:long lost: it expired at" in (outcome.error or "")
+
+
+def test_a_lease_taken_over_fails_the_holders_checks_and_fenced_writes(app: App, clock: FixedClock) -> None:
+    with app.runner.holding("push") as lease:
+        assert lease is not None
+        lease.check()
+        clock.advance(timedelta(seconds=app.settings.daemon.lease_seconds))
+        with app.engine.begin() as connection:  # another daemon, once the lease expired
+            assert store.try_acquire_lease(
+                connection, "job:push", "other:2", clock.now(), timedelta(minutes=5)
+            )
+        with pytest.raises(LeaseLost):
+            lease.check()
+        with app.engine.connect() as connection:
+            assert not connection.scalar(select(store.holds(lease.name, lease.token, clock.now())))

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
 
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.domain.clients import LinkKind
 from bridge.services.outbox import OutboxService, readiness_problems
-from bridge.store.outbox import EffectKind, OutboxState, claim
+from bridge.store.outbox import EffectKind, Fence, OutboxState, claim
 from bridge.sync.daemon import Daemon
 from bridge.sync.outbox import OutboxPusher, PushReport, PushStopped
 from bridge.sync.systemd import SystemdNotifier
@@ -35,6 +36,9 @@ from tests.support.whmcs_push import (
     whmcs_invoices_carrying,
     whmcs_section,
 )
+
+SETTLE = timedelta(seconds=900)
+"""whmcs.in_doubt_settle_seconds by default: an in-doubt row is looked up this long after its claim."""
 
 
 @pytest.fixture
@@ -152,10 +156,11 @@ SCENARIOS = ["AddClient", "UpdateClient", "CreateInvoice", "UpdateInvoice", "Add
 
 @pytest.mark.parametrize("action", SCENARIOS)
 def test_a_reply_lost_after_whmcs_applied_the_call_never_doubles_the_effect(
-    action: str, make_app: Callable[..., App], fake: FakeWhmcs
+    action: str, make_app: Callable[..., App], fake: FakeWhmcs, clock: FixedClock
 ) -> None:
-    """Commit-then-drop once: WHMCS applies the call and the bridge never hears; after the retry (a lookup
-    by reference, then a send only if absent) WHMCS holds exactly one client / invoice / credit / payment."""
+    """Commit-then-drop once: WHMCS applies the call and the bridge never hears. The row waits in doubt
+    (no lookup, no second send in the same run); once the settle time has passed, a lookup by reference
+    finds the effect, and WHMCS holds exactly one client / invoice / credit / payment."""
     draft = action == "UpdateInvoice"
     app = make_app(whmcs=whmcs_section(fake, invoice_status="Draft" if draft else "Unpaid"))
     if action == "AddClient":
@@ -187,6 +192,14 @@ def test_a_reply_lost_after_whmcs_applied_the_call_never_doubles_the_effect(
     calls_before = fake.call_count(action)
     fake.fail("commit_then_drop", action=action)
 
+    first = push(app)
+
+    assert [note.result for note in first.of("postponed")] == ["postponed"]
+    assert fake.call_count(action) == calls_before + 1
+    clock.advance(SETTLE - timedelta(seconds=1))
+    assert push(app).of("blocked"), "not looked up while WHMCS might still be applying it"
+    clock.advance(timedelta(seconds=1))
+
     report = push(app)
 
     assert report.of("failed", "postponed") == []
@@ -212,20 +225,23 @@ def test_a_reply_lost_after_whmcs_applied_the_call_never_doubles_the_effect(
         assert fake.invoices[1].status == "Paid"
 
 
-def test_a_write_that_timed_out_unapplied_is_sent_again_once(
-    make_app: Callable[..., App], fake: FakeWhmcs
+def test_a_write_that_timed_out_unapplied_is_sent_again_once_after_the_settle_time(
+    make_app: Callable[..., App], fake: FakeWhmcs, clock: FixedClock
 ) -> None:
     app = make_app(whmcs=whmcs_section(fake, read_timeout_seconds=0.25))
     client_id = _linked_client(app)
     reference = issue_invoice(app.engine, client_id, "2022-10", ["9.99"])
-    fake.fail("timeout", action="CreateInvoice")  # held past the client's wait, and not applied
+    fake.fail("timeout", action="CreateInvoice")  # held until the client gives up, and not applied
 
+    assert [note.result for note in push(app).notes] == ["postponed"]
+    assert (fake.call_count("CreateInvoice"), fake.call_count("GetInvoices")) == (1, 0)
+    clock.advance(SETTLE)
     report = push(app)
 
     assert [note.result for note in report.notes] == ["sent"]
     assert len(whmcs_invoices_carrying(fake, reference)) == 1
     assert fake.call_count("CreateInvoice") == 2
-    assert fake.call_count("GetInvoices") == 1, "looked up before the second send"
+    assert fake.call_count("GetInvoices") == 2, "looked up before the second send, and swept after it"
 
 
 def test_draft_mode_creates_a_draft_then_publishes_and_emails_it(
@@ -297,12 +313,16 @@ def test_a_refused_invoice_parks_its_client_and_leaves_the_others_pushed(
     assert readiness_problems(app.engine, app.settings) == []
 
 
-def test_a_retried_failed_row_is_looked_up_first_and_not_sent_twice(bridge: App, fake: FakeWhmcs) -> None:
+def test_a_retried_failed_row_is_looked_up_first_and_not_sent_twice(
+    bridge: App, fake: FakeWhmcs, clock: FixedClock
+) -> None:
     client_id = _linked_client(bridge)
     reference = issue_invoice(bridge.engine, client_id, "2022-10", ["10.00"])
-    # WHMCS created the invoice but answered with an error (a plugin hook failing after the insert).
+    # WHMCS created the invoice but the answer was lost, and its lookup then answered with an error.
     fake.fail("commit_then_drop", action="CreateInvoice")
     fake.fail("error", action="GetInvoices", message="Database hiccup", times=1)
+    push(bridge)
+    clock.advance(SETTLE)
     report = push(bridge)
     assert report.of("failed")[0].reference == reference
 
@@ -338,10 +358,10 @@ def test_an_auth_refusal_stops_the_push_with_one_clear_error_and_no_secret(
     assert {item.state for item in rows(bridge.engine)} == {OutboxState.DONE}
 
 
-def test_a_call_that_never_left_stays_pending_and_waits_with_growing_back_off(
+def test_a_row_whose_lookup_keeps_failing_stays_in_doubt_and_is_never_sent_again(
     make_app: Callable[..., App], fake: FakeWhmcs, clock: FixedClock
 ) -> None:
-    app = make_app(whmcs=whmcs_section(fake, push_attempts=2, alert_after_attempts=4))
+    app = make_app(whmcs=whmcs_section(fake, push_attempts=2, alert_after_attempts=3))
     client_id = _linked_client(app)
     reference = issue_invoice(app.engine, client_id, "2022-10", ["1.00"])
     fake.fail("http_500", action="GetInvoices", times=None)
@@ -351,27 +371,47 @@ def test_a_call_that_never_left_stays_pending_and_waits_with_growing_back_off(
 
     assert len(report.of("postponed")) == 1
     stored = row(app.engine, reference)
-    assert (stored.state, stored.attempts) == (OutboxState.IN_DOUBT, 2)
-    assert "HTTP 500" in (stored.last_error or "")
-    first_wait = stored.next_attempt_at - clock.now()
-    assert timedelta(seconds=15) <= first_wait <= timedelta(seconds=60)
+    assert (stored.state, stored.attempts) == (OutboxState.IN_DOUBT, 1), "an in-doubt row is not retried"
+    assert stored.next_attempt_at - clock.now() >= SETTLE
     calls = fake.call_count()
     assert push(app).of("blocked"), "not due yet"
     assert fake.call_count() == calls
     assert readiness_problems(app.engine, app.settings) == []
 
-    clock.advance(timedelta(hours=1))
-    push(app)
+    for _ in range(2):
+        clock.advance(timedelta(hours=1))
+        push(app)
     stored = row(app.engine, reference)
-    assert stored.attempts == 4
-    assert stored.next_attempt_at - clock.now() > first_wait, "the wait grows"
-    assert "tried 4+ times" in readiness_problems(app.engine, app.settings)[0]
+    assert (stored.state, stored.attempts) == (OutboxState.IN_DOUBT, 3)
+    assert "HTTP 500" in (stored.last_error or "")
+    assert "tried 3+ times" in readiness_problems(app.engine, app.settings)[0]
 
     fake.clear_faults()
     clock.advance(timedelta(hours=1))
     push(app)
     assert len(whmcs_invoices_carrying(fake, reference)) == 1, "found by the lookup, not sent again"
     assert fake.call_count("CreateInvoice") == 1
+
+
+def test_a_call_that_never_left_is_tried_again_in_the_run_then_waits_with_growing_back_off(
+    make_app: Callable[..., App], fake: FakeWhmcs, clock: FixedClock
+) -> None:
+    app = make_app(whmcs=whmcs_section(fake, push_attempts=2))
+    client_id = _linked_client(app)
+    reference = issue_invoice(app.engine, client_id, "2022-10", ["1.00"])
+    fake.stop()
+
+    push(app)
+    stored = row(app.engine, reference)
+    assert (stored.state, stored.attempts) == (OutboxState.PENDING, 2), "tried twice: it never left"
+    first_wait = stored.next_attempt_at - clock.now()
+    assert timedelta(seconds=15) <= first_wait <= timedelta(seconds=60)
+
+    clock.advance(timedelta(hours=1))
+    push(app)
+    stored = row(app.engine, reference)
+    assert (stored.state, stored.attempts) == (OutboxState.PENDING, 4)
+    assert stored.next_attempt_at - clock.now() > first_wait, "the wait grows"
 
 
 def test_connection_refused_leaves_the_row_pending_not_in_doubt(
@@ -390,28 +430,90 @@ def test_connection_refused_leaves_the_row_pending_not_in_doubt(
     assert "connection refused" in (stored.last_error or "")
 
 
-def test_several_invoices_carrying_one_reference_park_the_row_for_the_operator(
-    bridge: App, fake: FakeWhmcs
+def test_a_second_invoice_carrying_the_reference_is_cancelled_logged_and_counted(
+    bridge: App, fake: FakeWhmcs, clock: FixedClock
 ) -> None:
     client_id = _linked_client(bridge)
     reference = issue_invoice(bridge.engine, client_id, "2022-10", ["1.00"])
-    with bridge.engine.begin() as connection:  # the push claimed the row, sent it, and crashed
-        assert claim(connection, row(bridge.engine, reference), bridge.clock.now())
-    with WhmcsClient(fake.url, fake.identifier, fake.secret) as whmcs:  # and an admin copied the invoice
-        for _ in range(2):
-            whmcs.create_invoice(
-                1,
-                [("vm", Decimal("1.00"), False)],
-                date=ISSUED.date(),
-                due_date=ISSUED.date(),
-                notes=reference,
-            )
+    claim_and_crash(bridge, reference)  # the push claimed the row, sent it, and crashed
+    first, second = (admin_invoice(fake, reference) for _ in range(2))  # and WHMCS holds it twice
+    clock.advance(SETTLE)
 
-    report = push(bridge)
+    with capture_logs() as logs:
+        outcome = bridge.runner.run("push")
 
-    (failed,) = report.of("failed")
-    assert f"2 invoices carry reference '{reference}' (ids 1, 2)" in (failed.message or "")
+    assert outcome.status == "succeeded"
+    assert (row(bridge.engine, reference).state, row(bridge.engine, reference).remote_id) == (
+        OutboxState.DONE,
+        str(first),
+    )
+    assert fake.invoices[first].status == "Unpaid"
+    assert fake.invoices[second].status == "Cancelled", "the later one is cancelled through the API"
+    cancel = fake.last_params("UpdateInvoice")
+    assert (cancel["invoiceid"], cancel["status"]) == (str(second), "Cancelled")
+    (error,) = [entry for entry in logs if entry["log_level"] == "error"]
+    assert (error["kind"], error["reference"], error["kept"], error["cancelled"]) == (
+        "invoice",
+        reference,
+        first,
+        [second],
+    )
+    assert duplicates(bridge, "invoice", "cancelled") == 1
     assert fake.call_count("CreateInvoice") == 2, "the bridge itself sent none"
+
+
+def test_a_paid_second_invoice_is_kept_and_the_unpaid_first_cancelled_but_two_paid_park_the_row(
+    bridge: App, fake: FakeWhmcs, clock: FixedClock
+) -> None:
+    client_id = _linked_client(bridge)
+    october = issue_invoice(bridge.engine, client_id, "2022-10", ["1.00"])
+    claim_and_crash(bridge, october)
+    unpaid, paid = admin_invoice(fake, october), admin_invoice(fake, october, status="Paid")
+    clock.advance(SETTLE)
+
+    bridge.runner.run("push")
+
+    assert row(bridge.engine, october).remote_id == str(paid)
+    assert fake.invoices[unpaid].status == "Cancelled"
+
+    november = issue_invoice(bridge.engine, client_id, "2022-11", ["1.00"])
+    claim_and_crash(bridge, november)
+    first, second = (admin_invoice(fake, november, status="Paid") for _ in range(2))
+    clock.advance(SETTLE)
+
+    bridge.runner.run("push")
+
+    stored = row(bridge.engine, november)
+    assert stored.state is OutboxState.FAILED
+    assert f"kept {first}, cannot cancel {second} (paid)" in (stored.last_error or "")
+    assert duplicates(bridge, "invoice", "left") == 1
+
+
+def claim_and_crash(app: App, reference: str) -> None:
+    """What a push that sent the row's call and was killed leaves behind: the row claimed, in doubt."""
+    with app.runner.holding("push") as lease, app.engine.begin() as connection:
+        assert lease is not None
+        assert claim(
+            connection, row(app.engine, reference), Fence(lease.name, lease.token), app.clock.now(), SETTLE
+        )
+
+
+def admin_invoice(fake: FakeWhmcs, reference: str, *, status: str = "Unpaid") -> int:
+    """An invoice carrying ``reference`` that reached WHMCS some other way (a late call, an admin)."""
+    with WhmcsClient(fake.url, fake.identifier, fake.secret) as whmcs:
+        invoice_id = whmcs.create_invoice(
+            1, [("vm", Decimal("1.00"), False)], date=ISSUED.date(), due_date=ISSUED.date(), notes=reference
+        ).invoice_id
+        if status != "Unpaid":
+            whmcs.update_invoice(invoice_id, status=status)  # type: ignore[arg-type]
+    return invoice_id
+
+
+def duplicates(app: App, kind: str, outcome: str) -> float | None:
+    """billing_bridge_whmcs_duplicates_total as /metrics shows it."""
+    return app.metrics.get_sample_value(
+        "billing_bridge_whmcs_duplicates_total", {"kind": kind, "outcome": outcome}
+    )
 
 
 def test_a_payment_goes_after_its_invoice_and_on_it(bridge: App, fake: FakeWhmcs) -> None:

@@ -82,3 +82,31 @@ def test_client_from_settings_and_from_incomplete_settings() -> None:
     client.close()
     with pytest.raises(ConfigError, match=r"whmcs\.url"):
         WhmcsClient.from_settings(WhmcsSettings())
+
+
+def test_the_settle_time_defaults_well_past_the_read_timeout() -> None:
+    settings = WhmcsSettings()
+    assert settings.in_doubt_settle_seconds == 900.0 > settings.read_timeout_seconds
+
+
+@pytest.mark.parametrize("settle", ["30", "12.5"])
+def test_check_config_refuses_a_settle_time_not_longer_than_the_read_timeout(
+    settle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Looking an in-doubt call up before WHMCS can have finished applying it would find nothing and send
+    it again: exit 2, one line naming the key and the fix, nothing created."""
+    from tests.cli.test_base import run_cli
+
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "bridge.sqlite3"}"\n'
+        f"[whmcs]\nread_timeout_seconds = 30\nin_doubt_settle_seconds = {settle}\n"
+    )
+
+    code, _, err = run_cli(capsys, "--config", str(path), "check-config")
+
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert f"whmcs.in_doubt_settle_seconds ({settle.removesuffix('.0')}) must be longer than" in line
+    assert "whmcs.read_timeout_seconds (30)" in line
+    assert not (tmp_path / "bridge.sqlite3").exists()
