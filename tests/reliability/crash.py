@@ -215,10 +215,11 @@ def start_vendors() -> Vendors:
         nova.delete(db, at=start + timedelta(hours=rng.randint(20, 300)))
     nova.create_server("p-unlinked", at=datetime(2022, 10, 20, tzinfo=UTC), name="stray", server_id="stray")
     plan = solusvm.add_plan("small", tokens_per_hour=3)
+    created = "2022-09-01T00:00:00.000000Z"  # before the runs' clock: a future created_at is refused
     for n in range(2):
         user = solusvm.add_user(f"client{n}@example.com")
-        solusvm.add_server(f"vps-{n}", user_id=user["id"], plan_id=plan["id"])
-    solusvm.add_server("vps-off", user_id=1, plan_id=plan["id"], status="stopped")
+        solusvm.add_server(f"vps-{n}", user_id=user["id"], plan_id=plan["id"], created_at=created)
+    solusvm.add_server("vps-off", user_id=1, plan_id=plan["id"], status="stopped", created_at=created)
     return Vendors(nova, solusvm, stack)
 
 

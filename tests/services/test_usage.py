@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
@@ -29,10 +28,9 @@ from bridge.fleio.settings import OpenStackSettings
 from bridge.services.usage import UsageSync
 from bridge.solusvm.client import SolusVMClient
 from bridge.solusvm.collector import SolusVMObserver
-from bridge.store import jobs as job_store
 from bridge.store import usage as store
 from bridge.store.database import make_engine
-from bridge.store.tables import usage_records, usage_watermarks
+from bridge.store.tables import leases, usage_records, usage_watermarks
 from bridge.sync.jobs import JobStopped
 from bridge.usage.records import UsageRecord, Window
 from tests.cli.test_base import run_cli
@@ -291,6 +289,7 @@ def test_a_crash_loop_still_moves_the_watermark_with_every_run(tmp_path: Path, d
             os.kill(runs[-1].pid, signal.SIGKILL)
 
     marks = []
+    first_lapse = datetime(2000, 1, 1, tzinfo=UTC)
     engine = make_engine(database_url)
     with FakeOpenStack(FixedClock(NOV)) as fake:
         fake.create_server("p-1", at=OCT, server_id="i-1")
@@ -306,8 +305,8 @@ def test_a_crash_loop_still_moves_the_watermark_with_every_run(tmp_path: Path, d
             with engine.begin() as connection:
                 mark = store.watermark(connection, "openstack")
                 # The dead run's lease lapses (as lease_seconds would let it) before the next run starts.
-                job_store.release_lease(
-                    connection, "job:usage_sync", f"{socket.gethostname()}:{runs[-1].pid}"
+                connection.execute(
+                    update(leases).where(leases.c.name == "job:usage_sync").values(expires_at=first_lapse)
                 )
             marks.append(mark.collected_until if mark else None)
     engine.dispose()
