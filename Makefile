@@ -38,8 +38,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# One pytest worker per core (xdist), each with its own databases. A test file stays on one worker
+# (--dist loadfile), so a module's fixture, such as the fault matrix, runs once.
+PYTEST_WORKERS ?= auto
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 # The reliability suite at full size: crash injection, the vendor fault matrix, the bad-input table.
 # (make test runs the same tables at CI size through pytest.)
