@@ -12,31 +12,26 @@ remembered at each call site:
 
 Any exception leaving the block rolls the transaction back and propagates unchanged.
 
-The store's functions take the transaction's connection (``store.insert_invoice(tx.connection, ...)``):
-they already are the repositories, one module per aggregate, and binding ~100 of them to a ``Tx`` would
-duplicate their signatures without changing what any of them does.
+A :class:`Tx` is the transaction's connection, and the store's functions take it as they are
+(``store.insert_invoice(tx, ...)``): they already are the repositories, one module per aggregate, and
+binding ~100 of them to a wrapper would duplicate their signatures without changing what any of them does.
+So a call site changes in one line (where its transaction opens) and its body not at all. A nested
+``tx.begin_nested()`` is a savepoint inside the unit of work, not a transaction of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from sqlalchemy import Connection, Engine
 
 from bridge.store.database import SQLITE_BEGIN
 
-
-@dataclass(frozen=True)
-class Tx:
-    """One open transaction: what the store's functions are given."""
-
-    connection: Connection
-
-    def savepoint(self) -> AbstractContextManager[object]:
-        """A nested transaction: an exception inside undoes only the block's writes, then propagates."""
-        return self.connection.begin_nested()
+Tx: TypeAlias = Connection
+"""One open transaction, as the store's functions take it (services name this type, not SQLAlchemy's)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +44,7 @@ class UnitOfWork:
     def reading(self) -> Iterator[Tx]:
         """A transaction that only reads; never committed, so a stray write is discarded."""
         with self.engine.connect() as connection:
-            yield Tx(connection)
+            yield connection
 
     @contextmanager
     def writing(self, *, dry_run: bool = False) -> Iterator[Tx]:
@@ -58,7 +53,7 @@ class UnitOfWork:
         with self.engine.connect().execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}) as connection:
             transaction = connection.begin()
             try:
-                yield Tx(connection)
+                yield connection
             except BaseException:
                 transaction.rollback()
                 raise

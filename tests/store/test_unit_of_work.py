@@ -29,12 +29,12 @@ def uow(engine: Engine) -> UnitOfWork:
 
 def add_client(tx: Tx, email: str) -> None:
     row = {"email": email, "name": email, "currency": "EUR", "configuration": "default", "created_at": AT}
-    tx.connection.execute(insert(clients).values(**row))
+    tx.execute(insert(clients).values(**row))
 
 
 def emails(uow: UnitOfWork) -> list[str]:
     with uow.reading() as tx:
-        return sorted(tx.connection.execute(select(clients.c.email)).scalars())
+        return sorted(tx.execute(select(clients.c.email)).scalars())
 
 
 class Boom(Exception):
@@ -50,7 +50,7 @@ def test_a_write_is_committed_at_the_end_of_the_block(uow: UnitOfWork) -> None:
 def test_a_dry_run_runs_the_same_writes_and_leaves_nothing(uow: UnitOfWork) -> None:
     with uow.writing(dry_run=True) as tx:
         add_client(tx, "a@example.com")
-        assert tx.connection.execute(select(func.count()).select_from(clients)).scalar() == 1
+        assert tx.execute(select(func.count()).select_from(clients)).scalar() == 1
     assert emails(uow) == []
 
 
@@ -64,7 +64,7 @@ def test_an_exception_rolls_the_transaction_back_and_propagates(uow: UnitOfWork)
 def test_a_failed_savepoint_undoes_only_its_own_writes(uow: UnitOfWork) -> None:
     with uow.writing() as tx:
         add_client(tx, "kept@example.com")
-        with pytest.raises(Boom), tx.savepoint():
+        with pytest.raises(Boom), tx.begin_nested():
             add_client(tx, "undone@example.com")
             raise Boom
     assert emails(uow) == ["kept@example.com"]
@@ -91,7 +91,7 @@ def test_on_sqlite_a_writer_holds_the_write_lock_from_its_begin(uow: UnitOfWork,
 def test_on_sqlite_a_reader_does_not_hold_back_a_writer(uow: UnitOfWork, database_url: str) -> None:
     impatient = make_engine(database_url, lock_timeout=0)
     with uow.reading() as reading:
-        reading.connection.execute(select(clients.c.email)).all()
+        reading.execute(select(clients.c.email)).all()
         with UnitOfWork(impatient).writing() as tx:
             add_client(tx, "writer@example.com")
     impatient.dispose()
