@@ -35,10 +35,10 @@ EVERY_BACKEND: dict[str, tuple[str, ...]] = {
     # precision, aware datetimes, FOR UPDATE / BEGIN IMMEDIATE) is proven there once per repository.
     "tests/store/": (),
     # Two transactions at once: each database waits for a lock, and gives up, in its own way.
-    "tests/services/test_usage.py": (
+    "tests/usage/test_sync.py": (
         "test_a_sync_blocked_by_another_transaction_fails_with_one_line_naming_the_timeout",
     ),
-    "tests/sync/test_outbox.py": ("test_one_clients_rows_stay_in_order_while_clients_go_in_parallel",),
+    "tests/sync/test_push.py": ("test_one_clients_rows_stay_in_order_while_clients_go_in_parallel",),
     # Leases and fencing: racing UPDATEs and INSERTs whose outcome rests on each database's isolation.
     "tests/sync/test_jobs.py": (
         "test_two_daemons_never_run_the_same_job_at_once",
@@ -48,9 +48,9 @@ EVERY_BACKEND: dict[str, tuple[str, ...]] = {
         "test_a_lease_past_its_expiry_stops_the_run_at_its_next_checkpoint",
         "test_a_lease_taken_over_fails_the_holders_checks_and_fenced_writes",
     ),
-    "tests/sync/test_outbox_lease.py": (),
+    "tests/sync/test_push_lease.py": (),
     # Crash tests: processes killed mid-transaction, and what each database keeps of it.
-    "tests/sync/test_outbox_crash.py": (),
+    "tests/sync/test_push_crash.py": (),
     # Issue 12's promise in the test's name: text each database would truncate, refuse or keep.
     "tests/cli/test_input_bounds.py": (
         "test_a_name_too_long_or_with_control_characters_exits_2_on_every_database",
