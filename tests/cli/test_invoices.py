@@ -17,8 +17,6 @@ from bridge.store.usage import ingest_window
 from tests.cli.test_base import run_cli
 from tests.sync.test_systemd import UNITS, parse_unit
 
-pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-
 
 @pytest.fixture
 def october(config: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:

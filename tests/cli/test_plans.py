@@ -18,9 +18,6 @@ from bridge.store import usage as usage_store
 from bridge.store.database import make_engine
 from tests.cli.test_base import run_cli
 from tests.services.test_invoicing import NOV, OCT, hourly
-from tests.support.databases import BACKENDS
-
-pytestmark = pytest.mark.parametrize("backend", BACKENDS)
 
 
 @pytest.fixture
