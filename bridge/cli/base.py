@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import click
 from dateutil.parser import isoparse
 
-from bridge.bootstrap import App, build_app
+from bridge.bootstrap import App, build_app, secret_masker
 from bridge.domain.bounds import (
     COUNT_MAX,
     ID_MAX,
@@ -30,8 +30,8 @@ from bridge.domain.bounds import (
     shown,
 )
 from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BridgeError, InputError, VendorError, checked
+from bridge.logs import SecretMasker
 from bridge.logs import configure as configure_logging
-from bridge.logs import masker
 from bridge.settings import Settings, config_path, load_settings
 from bridge.store.database import require_schema_at_head
 
@@ -40,10 +40,16 @@ from bridge.store.database import require_schema_at_head
 class Context:
     """Settings and the app, built on first use so ``--help`` and ``version`` need no settings file."""
 
-    config: str | None
-    debug: bool
+    config: str | None = None
+    debug: bool = False
     needs_schema: bool = False
     _app: App | None = field(default=None, init=False)
+    _masker: SecretMasker = field(default_factory=SecretMasker, init=False)
+
+    @property
+    def masker(self) -> SecretMasker:
+        """Masks the secrets of the loaded settings (none are known, so none can show, before that)."""
+        return self._masker
 
     @property
     def settings(self) -> Settings:
@@ -53,8 +59,10 @@ class Context:
     def app(self) -> App:
         if self._app is None:
             settings = load_settings(config_path(self.config))
-            configure_logging("debug" if self.debug else settings.logging.level, settings.logging.format)
-            self._app = build_app(settings)
+            self._masker = secret_masker(settings)
+            level = "debug" if self.debug else settings.logging.level
+            configure_logging(level, settings.logging.format, masker=self._masker)
+            self._app = build_app(settings, masker=self._masker)
             if self.needs_schema:
                 require_schema_at_head(self._app.engine)
         return self._app
@@ -76,7 +84,9 @@ SCHEMA_FREE = {"migrate", "status", "check-config", "version", "run"}
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
     """billing-bridge: bills OpenStack and SolusVM 2 usage, exactly once, into WHMCS or its own invoices."""
-    ctx.obj = Context(config=config, debug=debug, needs_schema=ctx.invoked_subcommand not in SCHEMA_FREE)
+    context = ctx.ensure_object(Context)  # made by main(), which masks its errors with it
+    context.config, context.debug = config, debug
+    context.needs_schema = ctx.invoked_subcommand not in SCHEMA_FREE
     ctx.call_on_close(lambda: ctx.obj._app.close() if ctx.obj._app else None)
 
 
@@ -147,9 +157,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     import bridge.cli.commands  # noqa: F401  (registers the commands on the group)
 
+    context = Context()
     try:
         # Outside standalone mode click returns (not raises) the code of a command's Exit.
-        returned = cli.main(args=argv, prog_name="billing-bridge", standalone_mode=False)
+        returned = cli.main(args=argv, prog_name="billing-bridge", standalone_mode=False, obj=context)
         if isinstance(returned, int) and returned:
             sys.exit(returned)
     except click.exceptions.Exit as done:
@@ -158,18 +169,18 @@ def main(argv: list[str] | None = None) -> NoReturn:
         click.echo("aborted", err=True)
         sys.exit(EXIT_FAILURE)
     except click.ClickException as error:  # a usage error: one line naming the argument
-        click.echo(f"error: {masker.mask_text(error.format_message())}", err=True)
+        click.echo(f"error: {context.masker.mask_text(error.format_message())}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except VendorError as error:  # a reply we refuse names its field: bad input from the vendor
-        _fail(error, EXIT_BAD_INPUT if error.field else error.exit_code, debug)
+        _fail(error, EXIT_BAD_INPUT if error.field else error.exit_code, debug, context.masker)
     except BridgeError as error:
-        _fail(error, error.exit_code, debug)
+        _fail(error, error.exit_code, debug, context.masker)
     except Exception as error:  # a bug or an unexpected failure: one line, traceback with --debug
-        _fail(error, EXIT_FAILURE, debug, prefix=f"unexpected {type(error).__name__}: ")
+        _fail(error, EXIT_FAILURE, debug, context.masker, prefix=f"unexpected {type(error).__name__}: ")
     sys.exit(0)
 
 
-def _fail(error: BaseException, code: int, debug: bool, prefix: str = "") -> NoReturn:
+def _fail(error: BaseException, code: int, debug: bool, masker: SecretMasker, prefix: str = "") -> NoReturn:
     if debug:
         traceback.print_exc()
     click.echo(f"error: {prefix}{masker.mask_text(str(error))}", err=True)

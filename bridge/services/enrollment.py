@@ -47,7 +47,7 @@ from sqlalchemy.exc import IntegrityError
 from bridge.clock import Clock
 from bridge.domain.clients import Client, LinkKind
 from bridge.errors import BridgeError, InputError, NotFound, VendorError
-from bridge.logs import get_logger, masker
+from bridge.logs import get_logger
 from bridge.services.clients import ClientService
 from bridge.settings import Settings
 from bridge.solusvm.client import SolusVMClient, SolusVMValidationError
@@ -221,9 +221,21 @@ def secret_key(settings: Settings) -> bytes:
         else:
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(secrets.token_hex(32))
-    key = Path(path).read_text(encoding="utf-8").strip()
-    masker.register([key])
-    return key.encode()
+    return Path(path).read_text(encoding="utf-8").strip().encode()
+
+
+def stored_secret_key(settings: Settings) -> str | None:
+    """The generated key already kept in the state directory, for the log masker; reads, never makes one.
+
+    None when ``enrollment.secret_key`` is set (a setting: masked with the others), when no key was made
+    yet, or when this user may not read it (an operator's shell: then it cannot leak from here either).
+    """
+    if settings.enrollment.secret_key is not None:
+        return None
+    try:
+        return (settings.daemon.resolved_state_dir() / KEY_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def solusvm_factory(settings: Settings, clock: Clock) -> Callable[[], SolusVMClient] | None:
