@@ -31,7 +31,7 @@ from bridge.domain.pricing import (
     UnpricedResource,
     price_usage,
 )
-from bridge.usage.records import SOURCES, Source, UsageRecord
+from bridge.domain.usage import SOURCES, Source, UsageRecord
 
 
 @dataclass(frozen=True)
