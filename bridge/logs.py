@@ -14,8 +14,6 @@ import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-import structlog
-
 MASK = "***"
 CHATTY_LIBRARIES = ("alembic", "urllib3", "keystoneauth", "stevedore", "apscheduler.scheduler")
 """Libraries whose INFO lines are noise for an operator; shown only with --debug."""
@@ -59,6 +57,8 @@ def configure(
 
     Without an explicit ``stream``, ``sys.stderr`` is looked up at each write (pytest replaces it).
     """
+    import structlog  # here and in get_logger, not at the top: the CLI's --help needs neither
+
     as_json = fmt == "json" or (fmt == "auto" and not (stream or sys.stderr).isatty())
     renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     stamped: list[Any] = [
@@ -114,4 +114,6 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def get_logger(name: str) -> Any:
+    import structlog
+
     return structlog.get_logger(name)

@@ -2,6 +2,9 @@
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad input. Errors are one line on stderr; ``--debug`` adds the
 traceback.
+
+Light on purpose: the settings, the app and a command's module are imported when a command needs them
+(:mod:`bridge.cli.commands`), so ``--help`` and ``version`` cost little more than starting Python.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
-from dateutil.parser import isoparse
 
-from bridge.bootstrap import App, build_app, secret_masker
+from bridge import __version__
+from bridge.cli.commands import COMMANDS, LazyGroup
 from bridge.domain.bounds import (
     COUNT_MAX,
     ID_MAX,
@@ -31,9 +34,10 @@ from bridge.domain.bounds import (
 )
 from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BridgeError, InputError, VendorError, checked
 from bridge.logs import SecretMasker
-from bridge.logs import configure as configure_logging
-from bridge.settings import Settings, config_path, load_settings
-from bridge.store.database import require_schema_at_head
+
+if TYPE_CHECKING:
+    from bridge.bootstrap import App
+    from bridge.settings import Settings
 
 
 @dataclass
@@ -58,6 +62,11 @@ class Context:
     @property
     def app(self) -> App:
         if self._app is None:
+            from bridge.bootstrap import build_app, secret_masker
+            from bridge.logs import configure as configure_logging
+            from bridge.settings import config_path, load_settings
+            from bridge.store.database import require_schema_at_head
+
             settings = load_settings(config_path(self.config))
             self._masker = secret_masker(settings)
             level = "debug" if self.debug else settings.logging.level
@@ -74,7 +83,11 @@ SCHEMA_FREE = {"migrate", "status", "check-config", "version", "run"}
 """Commands that work (or say what to do) with a schema behind the code; all others refuse first."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--config",
     metavar="PATH",
@@ -88,6 +101,12 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
     context.config, context.debug = config, debug
     context.needs_schema = ctx.invoked_subcommand not in SCHEMA_FREE
     ctx.call_on_close(lambda: ctx.obj._app.close() if ctx.obj._app else None)
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(f"billing-bridge {__version__}")
 
 
 def print_json(document: Any) -> None:
@@ -113,6 +132,8 @@ def parse_instant(value: str, option: str, zone: ZoneInfo) -> datetime:
 
     Empty text is refused (it never means "now"), and so is a date outside the bounds.
     """
+    from dateutil.parser import isoparse
+
     try:
         parsed = isoparse(value.strip())
     except (ValueError, OverflowError):
@@ -155,8 +176,6 @@ COUNT = click.IntRange(1, COUNT_MAX)
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: maps errors to exit codes and one clean line on stderr."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    import bridge.cli.commands  # noqa: F401  (registers the commands on the group)
-
     context = Context()
     try:
         # Outside standalone mode click returns (not raises) the code of a command's Exit.
