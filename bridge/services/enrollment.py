@@ -38,8 +38,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -183,6 +181,8 @@ class LinkKeys:
 
     def seal(self, token: str, password: SecretStr, email: str) -> str:
         nonce = os.urandom(12)
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # ~10 MB: loaded at the first sign-up
+
         sealed = AESGCM(self._mac(b"seal", token)).encrypt(
             nonce, password.get_secret_value().encode(), email.encode()
         )
@@ -190,6 +190,9 @@ class LinkKeys:
 
     def unseal(self, token: str, sealed: str, email: str) -> SecretStr | None:
         """The password, or None when the seal does not open (another token, a changed secret key)."""
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         raw = base64.urlsafe_b64decode(sealed.encode())
         try:
             plain = AESGCM(self._mac(b"seal", token)).decrypt(raw[:12], raw[12:], email.encode())
