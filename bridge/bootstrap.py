@@ -18,6 +18,7 @@ from bridge.services.clients import ClientService
 from bridge.services.status import StoreCollector
 from bridge.settings import Settings
 from bridge.store.database import make_engine
+from bridge.store.unit_of_work import UnitOfWork
 from bridge.sync.jobs import JobRunner
 from bridge.sync.registry import registry
 
@@ -31,12 +32,13 @@ class App:
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
+        self.uow = UnitOfWork(self.engine)
         self.jobs = registry()
         self.runner = JobRunner(
-            self.engine, self.clock, self.settings, self.owner, jobs=self.jobs, metrics=self.metrics
+            self.uow, self.clock, self.settings, self.owner, jobs=self.jobs, metrics=self.metrics
         )
         self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
-        self.clients = ClientService(self.engine, self.clock, self.settings)
+        self.clients = ClientService(self.uow, self.clock, self.settings)
 
     def close(self) -> None:
         self.engine.dispose()
