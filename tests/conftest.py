@@ -11,7 +11,6 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,8 @@ from bridge.logs import CHATTY_LIBRARIES
 from bridge.settings import Settings, parse_settings
 from bridge.store.database import make_engine, migrate
 from bridge.store.tables import metadata
+from tests.support.clock import START
 from tests.support.databases import BACKENDS, server_database
-
-START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 EVERY_BACKEND: dict[str, tuple[str, ...]] = {
     # The store: the repository contract suite (one module per store module), the migrations, the column

@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
 from bridge.sync.registry import registry
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(exited.value.code or 0), captured.out, captured.err
+from tests.support.cli import run_cli
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from bridge.services.invoicing import InvoicingService
 from bridge.services.periods import NewPeriod, PeriodsService
 from bridge.services.plans import PlansService
 from bridge.store.tables import invoice_lines, invoices, subscriptions
-from tests.services.test_invoicing import PRICING
+from tests.support.invoicing import PRICING
 
 PLANS = {"gold": {"fees": {"support": "8.00"}}}
 

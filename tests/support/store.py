@@ -8,8 +8,9 @@ from typing import Any
 
 from bridge.store import clients, invoices
 from bridge.store.unit_of_work import Tx
+from tests.support.clock import START
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+NOW = START
 OCTOBER = (datetime(2022, 10, 1, tzinfo=UTC), datetime(2022, 11, 1, tzinfo=UTC))
 
 
