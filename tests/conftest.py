@@ -96,6 +96,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 raise pytest.UsageError(f"EVERY_BACKEND names {name}, which is no test in {path}")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``make test`` (pytest-xdist, ``--dist loadgroup``) tests go to whichever worker is free, but
+    the tests of a module that share a module-scoped fixture (the fault matrix, the bad-input table, a
+    forkserver) stay on one worker, so the fixture is built once."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        definitions = getattr(item, "_fixtureinfo", None)
+        if definitions is None:
+            continue
+        if any(defs[-1].scope == "module" for defs in definitions.name2fixturedefs.values() if defs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     """The CLI configures logging for the whole process; give the next test the state it found."""
