@@ -107,7 +107,7 @@ class Daemon:
         if self.app.settings.health.enabled:
             self._start_health()
         if self.app.settings.enrollment.enabled:
-            self.enrollment = start_enrollment(self.app)
+            self.enrollment = start_enrollment(self.app.enrollment, self.app.settings, self.app.clock)
         self.notifier.ready()
         interval = self.notifier.watchdog_interval()
         if interval:

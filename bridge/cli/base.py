@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -35,6 +36,10 @@ from bridge.logs import masker
 from bridge.settings import Settings, config_path, load_settings
 from bridge.store.database import require_schema_at_head
 
+AppFactory = Callable[[Settings], App]
+"""Builds the app from the loaded settings: :func:`~bridge.bootstrap.build_app`, or a test's wrapper of it
+that injects a clock or a vendor fake."""
+
 
 @dataclass
 class Context:
@@ -43,6 +48,7 @@ class Context:
     config: str | None
     debug: bool
     needs_schema: bool = False
+    app_factory: AppFactory = build_app
     _app: App | None = field(default=None, init=False)
 
     @property
@@ -54,7 +60,7 @@ class Context:
         if self._app is None:
             settings = load_settings(config_path(self.config))
             configure_logging("debug" if self.debug else settings.logging.level, settings.logging.format)
-            self._app = build_app(settings)
+            self._app = self.app_factory(settings)
             if self.needs_schema:
                 require_schema_at_head(self._app.engine)
         return self._app
@@ -76,7 +82,9 @@ SCHEMA_FREE = {"migrate", "status", "check-config", "version", "run"}
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
     """billing-bridge: bills OpenStack and SolusVM 2 usage, exactly once, into WHMCS or its own invoices."""
-    ctx.obj = Context(config=config, debug=debug, needs_schema=ctx.invoked_subcommand not in SCHEMA_FREE)
+    factory = ctx.obj if callable(ctx.obj) else build_app  # main()'s app_factory, passed in as the object
+    needs_schema = ctx.invoked_subcommand not in SCHEMA_FREE
+    ctx.obj = Context(config=config, debug=debug, needs_schema=needs_schema, app_factory=factory)
     ctx.call_on_close(lambda: ctx.obj._app.close() if ctx.obj._app else None)
 
 
@@ -142,14 +150,15 @@ COUNT = click.IntRange(1, COUNT_MAX)
 """The click type of a count (a term in periods, a list's length)."""
 
 
-def main(argv: list[str] | None = None) -> NoReturn:
-    """Console entry point: maps errors to exit codes and one clean line on stderr."""
+def main(argv: list[str] | None = None, *, app_factory: AppFactory | None = None) -> NoReturn:
+    """Console entry point: maps errors to exit codes and one clean line on stderr. ``app_factory``
+    builds the app from the settings (default :func:`~bridge.bootstrap.build_app`; tests inject edges)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     import bridge.cli.commands  # noqa: F401  (registers the commands on the group)
 
     try:
         # Outside standalone mode click returns (not raises) the code of a command's Exit.
-        returned = cli.main(args=argv, prog_name="billing-bridge", standalone_mode=False)
+        returned = cli.main(args=argv, prog_name="billing-bridge", standalone_mode=False, obj=app_factory)
         if isinstance(returned, int) and returned:
             sys.exit(returned)
     except click.exceptions.Exit as done:
