@@ -26,9 +26,10 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from bridge.clock import Clock, SystemClock
-from bridge.logs import masker
+from bridge.logs import SecretMasker
 from bridge.services.clients import ClientService
 from bridge.services.credit import CreditService
+from bridge.services.enrollment import stored_secret_key
 from bridge.services.invoicing import InvoicingService
 from bridge.services.outbox import OutboxService
 from bridge.services.payments import PaymentsSync
@@ -71,6 +72,8 @@ class App:
     clock: Clock
     engine: Engine
     owner: str
+    masker: SecretMasker
+    """Masks the secrets in force; the logs and every printed error use this one."""
     openstack_connection: OpenStackFactory
     solusvm_client: SolusVMFactory
     whmcs_client: WhmcsFactory
@@ -80,7 +83,7 @@ class App:
     def __post_init__(self) -> None:
         self.uow = UnitOfWork(self.engine)
         self.jobs = registry()
-        self.runner = JobRunner(self, self.owner, jobs=self.jobs, metrics=self.metrics)
+        self.runner = JobRunner(self, self.owner, jobs=self.jobs, metrics=self.metrics, masker=self.masker)
         self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
 
     # -- services: made once, on first use --------------------------------------------------------------
@@ -203,9 +206,10 @@ def build_app(
     solusvm_client: SolusVMFactory | None = None,
     whmcs_client: WhmcsFactory | None = None,
     mail_transport: TransportFactory | None = None,
+    masker: SecretMasker | None = None,
 ) -> App:
-    """The bridge wired from ``settings``; each edge left out is made from the settings."""
-    masker.register(settings.secret_values())
+    """The bridge wired from ``settings``; each edge left out is made from the settings. Connects lazily,
+    so building it touches nothing."""
     database = settings.database
     engine = make_engine(
         settings.database_url(),
@@ -223,7 +227,14 @@ def build_app(
         solusvm_client=solusvm_client or _solusvm_client(settings, clock),
         whmcs_client=whmcs_client or _whmcs_client(settings),
         mail_transport=mail_transport or _mail_transport(settings, clock),
+        masker=masker or secret_masker(settings),
     )
+
+
+def secret_masker(settings: Settings) -> SecretMasker:
+    """The masker of every secret in ``settings``, and of the sign-up key the daemon generated."""
+    generated = stored_secret_key(settings)
+    return SecretMasker([*settings.secret_values(), *([generated] if generated else [])])
 
 
 # -- the vendor edges made from settings (their modules are imported when first used) --------------------

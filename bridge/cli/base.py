@@ -2,6 +2,9 @@
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad input. Errors are one line on stderr; ``--debug`` adds the
 traceback.
+
+Light on purpose: the settings, the app and a command's module are imported when a command needs them
+(:mod:`bridge.cli.commands`), so ``--help`` and ``version`` cost little more than starting Python.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
-from dateutil.parser import isoparse
 
-from bridge.bootstrap import App, build_app
+from bridge import __version__
+from bridge.cli.commands import COMMANDS, LazyGroup
 from bridge.domain.bounds import (
     COUNT_MAX,
     ID_MAX,
@@ -31,25 +34,32 @@ from bridge.domain.bounds import (
     shown,
 )
 from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BridgeError, InputError, VendorError, checked
-from bridge.logs import configure as configure_logging
-from bridge.logs import masker
-from bridge.settings import Settings, config_path, load_settings
-from bridge.store.database import require_schema_at_head
+from bridge.logs import SecretMasker
 
-AppFactory = Callable[[Settings], App]
-"""Builds the app from the loaded settings: :func:`~bridge.bootstrap.build_app`, or a test's wrapper of it
-that injects a clock or a vendor fake."""
+if TYPE_CHECKING:
+    from bridge.bootstrap import App
+    from bridge.settings import Settings
+
+AppFactory = Callable[..., "App"]
+"""Builds the app from the loaded settings and the masker (``factory(settings, masker=...)``):
+:func:`~bridge.bootstrap.build_app`, or a test's wrapper of it that injects a clock or a vendor fake."""
 
 
 @dataclass
 class Context:
     """Settings and the app, built on first use so ``--help`` and ``version`` need no settings file."""
 
-    config: str | None
-    debug: bool
+    config: str | None = None
+    debug: bool = False
     needs_schema: bool = False
-    app_factory: AppFactory = build_app
+    app_factory: AppFactory | None = None
     _app: App | None = field(default=None, init=False)
+    _masker: SecretMasker = field(default_factory=SecretMasker, init=False)
+
+    @property
+    def masker(self) -> SecretMasker:
+        """Masks the secrets of the loaded settings (none are known, so none can show, before that)."""
+        return self._masker
 
     @property
     def settings(self) -> Settings:
@@ -58,9 +68,17 @@ class Context:
     @property
     def app(self) -> App:
         if self._app is None:
+            from bridge.bootstrap import build_app, secret_masker
+            from bridge.logs import configure as configure_logging
+            from bridge.settings import config_path, load_settings
+            from bridge.store.database import require_schema_at_head
+
             settings = load_settings(config_path(self.config))
-            configure_logging("debug" if self.debug else settings.logging.level, settings.logging.format)
-            self._app = self.app_factory(settings)
+            self._masker = secret_masker(settings)
+            level = "debug" if self.debug else settings.logging.level
+            configure_logging(level, settings.logging.format, masker=self._masker)
+            factory = self.app_factory or build_app
+            self._app = factory(settings, masker=self._masker)
             if self.needs_schema:
                 require_schema_at_head(self._app.engine)
         return self._app
@@ -72,7 +90,11 @@ SCHEMA_FREE = {"migrate", "status", "check-config", "version", "run"}
 """Commands that work (or say what to do) with a schema behind the code; all others refuse first."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--config",
     metavar="PATH",
@@ -82,10 +104,16 @@ SCHEMA_FREE = {"migrate", "status", "check-config", "version", "run"}
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
     """billing-bridge: bills OpenStack and SolusVM 2 usage, exactly once, into WHMCS or its own invoices."""
-    factory = ctx.obj if callable(ctx.obj) else build_app  # main()'s app_factory, passed in as the object
-    needs_schema = ctx.invoked_subcommand not in SCHEMA_FREE
-    ctx.obj = Context(config=config, debug=debug, needs_schema=needs_schema, app_factory=factory)
+    context = ctx.ensure_object(Context)  # made by main(), which masks its errors with it
+    context.config, context.debug = config, debug
+    context.needs_schema = ctx.invoked_subcommand not in SCHEMA_FREE
     ctx.call_on_close(lambda: ctx.obj._app.close() if ctx.obj._app else None)
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(f"billing-bridge {__version__}")
 
 
 def print_json(document: Any) -> None:
@@ -111,6 +139,8 @@ def parse_instant(value: str, option: str, zone: ZoneInfo) -> datetime:
 
     Empty text is refused (it never means "now"), and so is a date outside the bounds.
     """
+    from dateutil.parser import isoparse
+
     try:
         parsed = isoparse(value.strip())
     except (ValueError, OverflowError):
@@ -154,11 +184,10 @@ def main(argv: list[str] | None = None, *, app_factory: AppFactory | None = None
     """Console entry point: maps errors to exit codes and one clean line on stderr. ``app_factory``
     builds the app from the settings (default :func:`~bridge.bootstrap.build_app`; tests inject edges)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    import bridge.cli.commands  # noqa: F401  (registers the commands on the group)
-
+    context = Context(app_factory=app_factory)
     try:
         # Outside standalone mode click returns (not raises) the code of a command's Exit.
-        returned = cli.main(args=argv, prog_name="billing-bridge", standalone_mode=False, obj=app_factory)
+        returned = cli.main(args=argv, prog_name="billing-bridge", standalone_mode=False, obj=context)
         if isinstance(returned, int) and returned:
             sys.exit(returned)
     except click.exceptions.Exit as done:
@@ -167,18 +196,18 @@ def main(argv: list[str] | None = None, *, app_factory: AppFactory | None = None
         click.echo("aborted", err=True)
         sys.exit(EXIT_FAILURE)
     except click.ClickException as error:  # a usage error: one line naming the argument
-        click.echo(f"error: {masker.mask_text(error.format_message())}", err=True)
+        click.echo(f"error: {context.masker.mask_text(error.format_message())}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except VendorError as error:  # a reply we refuse names its field: bad input from the vendor
-        _fail(error, EXIT_BAD_INPUT if error.field else error.exit_code, debug)
+        _fail(error, EXIT_BAD_INPUT if error.field else error.exit_code, debug, context.masker)
     except BridgeError as error:
-        _fail(error, error.exit_code, debug)
+        _fail(error, error.exit_code, debug, context.masker)
     except Exception as error:  # a bug or an unexpected failure: one line, traceback with --debug
-        _fail(error, EXIT_FAILURE, debug, prefix=f"unexpected {type(error).__name__}: ")
+        _fail(error, EXIT_FAILURE, debug, context.masker, prefix=f"unexpected {type(error).__name__}: ")
     sys.exit(0)
 
 
-def _fail(error: BaseException, code: int, debug: bool, prefix: str = "") -> NoReturn:
+def _fail(error: BaseException, code: int, debug: bool, masker: SecretMasker, prefix: str = "") -> NoReturn:
     if debug:
         traceback.print_exc()
     click.echo(f"error: {prefix}{masker.mask_text(str(error))}", err=True)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -35,8 +36,8 @@ Cli = Callable[..., tuple[int, str, str]]
 def cli(clock: FixedClock, capsys: pytest.CaptureFixture[str]) -> Cli:
     """`billing-bridge ARGS` with the test's clock, injected where the CLI builds the app."""
 
-    def build(settings: Settings) -> App:
-        return build_app(settings, clock=clock)
+    def build(settings: Settings, **edges: Any) -> App:
+        return build_app(settings, clock=clock, **edges)
 
     return lambda *args: run_cli(capsys, *args, app_factory=build)
 
