@@ -90,7 +90,14 @@ class App:
 
     @cached_property
     def clients(self) -> ClientService:
-        return ClientService(self.uow, self.clock, self.settings)
+        settings = self.settings
+        return ClientService(
+            self.uow,
+            self.clock,
+            currency=settings.billing.currency,
+            configurations=settings.configurations,
+            whmcs_enabled=settings.whmcs.enabled,
+        )
 
     @cached_property
     def invoicing(self) -> InvoicingService:
@@ -113,11 +120,19 @@ class App:
 
     @cached_property
     def outbox(self) -> OutboxService:
-        return OutboxService(self.uow, self.clock, self.settings)
+        return OutboxService(
+            self.uow, self.clock, alert_after_attempts=self.settings.whmcs.alert_after_attempts
+        )
 
     @cached_property
     def payments(self) -> PaymentsSync:
-        return PaymentsSync(self.uow, self.clock, self.settings, client_factory=self.whmcs_client)
+        return PaymentsSync(
+            self.uow,
+            self.clock,
+            zone=self.settings.billing.zone(),
+            agreement_gateways=self.settings.whmcs.agreement_gateways,
+            client_factory=self.whmcs_client,
+        )
 
     @cached_property
     def enrollment(self) -> EnrollmentService:

@@ -19,7 +19,6 @@ from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.daemon import Daemon
 from bridge.domain.clients import LinkKind
-from bridge.services.outbox import readiness_problems
 from bridge.store.outbox import EffectKind, Fence, OutboxState, claim
 from bridge.sync.push import PushReport, PushStopped
 from bridge.sync.systemd import SystemdNotifier
@@ -314,7 +313,7 @@ def test_a_refused_invoice_parks_its_client_and_leaves_the_others_pushed(
     )
     for reference in ("BB-2-2022-10", "BB-2-2022-11", "BB-3-2022-10", "BB-3-2022-11"):
         assert len(whmcs_invoices_carrying(fake, reference)) == 1
-    assert "1 outbox rows failed" in readiness_problems(app.uow, app.settings)[0]
+    assert "1 outbox rows failed" in app.outbox.readiness_problems()[0]
     listed = app.outbox.rows()
     assert [(item.row.reference, item.blocked_by) for item in listed] == [
         ("BB-1-2022-10", None),
@@ -326,7 +325,7 @@ def test_a_refused_invoice_parks_its_client_and_leaves_the_others_pushed(
 
     assert len(whmcs_invoices_carrying(fake, "BB-1-2022-10")) == 1
     assert len(whmcs_invoices_carrying(fake, "BB-1-2022-11")) == 1
-    assert readiness_problems(app.uow, app.settings) == []
+    assert app.outbox.readiness_problems() == []
 
 
 def test_a_retried_failed_row_is_looked_up_first_and_not_sent_twice(
@@ -392,7 +391,7 @@ def test_a_row_whose_lookup_keeps_failing_stays_in_doubt_and_is_never_sent_again
     calls = fake.call_count()
     assert push(app).of("blocked"), "not due yet"
     assert fake.call_count() == calls
-    assert readiness_problems(app.uow, app.settings) == []
+    assert app.outbox.readiness_problems() == []
 
     for _ in range(2):
         clock.advance(timedelta(hours=1))
@@ -400,7 +399,7 @@ def test_a_row_whose_lookup_keeps_failing_stays_in_doubt_and_is_never_sent_again
     stored = row(app.engine, reference)
     assert (stored.state, stored.attempts) == (OutboxState.IN_DOUBT, 3)
     assert "HTTP 500" in (stored.last_error or "")
-    assert "tried 3+ times" in readiness_problems(app.uow, app.settings)[0]
+    assert "tried 3+ times" in app.outbox.readiness_problems()[0]
 
     fake.clear_faults()
     clock.advance(timedelta(hours=1))
