@@ -15,14 +15,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.clock import Clock
 from bridge.errors import BridgeError
 from bridge.logs import SecretMasker, get_logger
 from bridge.settings import Settings
 from bridge.store import jobs as store
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import StoreError, UnitOfWork
 
 if TYPE_CHECKING:
     from bridge.services.credit import CreditService
@@ -304,7 +303,7 @@ class _LeaseKeeper:
             try:
                 with self._uow.writing() as connection:
                     renewed = store.renew_lease(connection, lease.name, lease.token, now, self._ttl)
-            except SQLAlchemyError as error:
+            except StoreError as error:
                 log.warning("lease renewal failed; tried again", lease=lease.name, error=str(error)[:200])
                 continue
             if not renewed:
