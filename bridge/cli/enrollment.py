@@ -10,12 +10,12 @@ from bridge.bootstrap import App
 from bridge.cli.base import COUNT, Context, cli, pass_context, print_json
 from bridge.cli.clients import client
 from bridge.errors import InputError
-from bridge.services.enrollment import EnrollmentService, build_enrollment
+from bridge.services.enrollment import EnrollmentService
 from bridge.store.enrollment import Enrollment
 
 
 def _service(app: App) -> EnrollmentService:
-    return build_enrollment(app.uow, app.clock, app.settings, app.clients)
+    return app.enrollment
 
 
 @client.command("sso-link")

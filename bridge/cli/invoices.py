@@ -24,8 +24,7 @@ from bridge.store.invoices import list_invoices
 
 
 def service(context: Context) -> InvoicingService:
-    app = context.app
-    return InvoicingService(app.uow, app.clock, app.settings, app.clients)
+    return context.app.invoicing
 
 
 @cli.group(invoke_without_command=True)

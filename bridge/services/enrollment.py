@@ -242,13 +242,6 @@ def stored_secret_key(settings: Settings) -> str | None:
         return None
 
 
-def solusvm_factory(settings: Settings, clock: Clock) -> Callable[[], SolusVMClient] | None:
-    """A maker of SolusVM clients (one per call: a client is not thread-safe), or None when SolusVM is off."""
-    if not settings.solusvm.enabled:
-        return None
-    return lambda: SolusVMClient.from_settings(settings.solusvm, clock=clock)
-
-
 class EnrollmentService:
     """The sign-up flow and single sign-on; safe to share between the web server's threads."""
 
@@ -761,24 +754,3 @@ class EnrollmentService:
     def recent(self, limit: int = 100) -> list[Enrollment]:
         with self._uow.reading() as connection:
             return store.listed(connection, limit)
-
-
-def build_enrollment(
-    uow: UnitOfWork,
-    clock: Clock,
-    settings: Settings,
-    clients: ClientService,
-    *,
-    mail: EnrollmentMail | None = None,
-    solusvm: Callable[[], SolusVMClient] | None = None,
-) -> EnrollmentService:
-    """The service wired from settings: the signing key, and SolusVM when ``[solusvm]`` is enabled."""
-    return EnrollmentService(
-        uow,
-        clock,
-        settings,
-        clients,
-        LinkKeys(secret_key(settings)),
-        mail=mail,
-        solusvm=solusvm or solusvm_factory(settings, clock),
-    )

@@ -27,11 +27,19 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bridge.store.database import SQLITE_BEGIN
 
 Tx: TypeAlias = Connection
 """One open transaction, as the store's functions take it (services name this type, not SQLAlchemy's)."""
+
+Conflict: TypeAlias = IntegrityError
+"""A write broke a unique or foreign-key rule: most often another run wrote the same row first. The unit
+of work has rolled back (or the savepoint has); the caller decides what that means."""
+
+StoreError: TypeAlias = SQLAlchemyError
+"""The store could not do what was asked (not reachable, a timeout); its transaction was rolled back."""
 
 
 @dataclass(frozen=True)

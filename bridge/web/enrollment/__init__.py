@@ -1,22 +1,19 @@
 """The post-pay sign-up pages and single sign-on into SolusVM (issue 9), served by the daemon.
 
-:func:`start_enrollment` wires the service, the mailer, the Flask app and the server from settings, and
-schedules the retry of SolusVM users that sign-up had to defer (``[schedule] enrollment``).
+:func:`start_enrollment` serves the app's enrollment service (built in :mod:`bridge.bootstrap`, with its
+mailer) through the Flask app and the server; the registry's ``enrollment`` job retries the SolusVM users
+that sign-up had to defer (``[schedule] enrollment``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bridge.bootstrap import App
 from bridge.clock import Clock
 from bridge.logs import get_logger
-from bridge.services.clients import ClientService
-from bridge.services.enrollment import EnrollmentService, build_enrollment
+from bridge.services.enrollment import EnrollmentService
 from bridge.settings import Settings, split_address
-from bridge.store.unit_of_work import UnitOfWork
-from bridge.web.enrollment.app import create_app, mail_templates
-from bridge.web.enrollment.mailer import TemplateMail, transport_for
+from bridge.web.enrollment.app import create_app
 from bridge.web.enrollment.server import EnrollmentServer
 
 log = get_logger(__name__)
@@ -34,27 +31,17 @@ class EnrollmentSite:
             self.server.stop()
 
 
-def build_site_service(
-    uow: UnitOfWork, clock: Clock, settings: Settings, clients: ClientService
-) -> EnrollmentService:
-    """The enrollment service with the mailer of the settings (SMTP, or the file sink)."""
-    mail = TemplateMail(mail_templates(settings), transport_for(settings, clock), settings, clock)
-    return build_enrollment(uow, clock, settings, clients, mail=mail)
-
-
-def start_enrollment(app: App) -> EnrollmentSite:
+def start_enrollment(service: EnrollmentService, settings: Settings, clock: Clock) -> EnrollmentSite:
     """Serve the sign-up pages on ``enrollment.listen`` (the registry's ``enrollment`` job does retries).
 
     A port that cannot be bound is logged as an error and leaves billing running (the site is off until
     the daemon restarts with a free address): the daemon's first duty is billing.
     """
-    settings = app.settings
-    service = build_site_service(app.uow, app.clock, settings, app.clients)
     host, port = split_address(settings.enrollment.listen)
     server: EnrollmentServer | None
     try:
         server = EnrollmentServer(
-            create_app(service, settings, app.clock),
+            create_app(service, settings, clock),
             host,
             port,
             workers=settings.enrollment.workers,
