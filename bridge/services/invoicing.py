@@ -48,10 +48,10 @@ from bridge.domain.cycles import (
     local_midnight,
     previous_cycle,
 )
-from bridge.domain.invoicing import DraftResult, InvoiceDraft, LateUsage, draft_invoice
+from bridge.domain.invoicing import DraftResult, InvoiceDraft, LateUsage, draft_invoice, draft_with_terms
 from bridge.domain.money import round_money
-from bridge.domain.plans import DEFAULT_PLAN, ClientTerms, PriceSchedule, draft_with_terms
 from bridge.domain.pricing import PlanRate, PriceBook, PricedLine, UnpricedResource
+from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService

@@ -12,7 +12,7 @@ like usage invoices. A subscription's fee is its plan's ``fees.<name>`` if the c
 one, else its own amount, less the client's discounts on ``fees``.
 
 Changing the billing date follows seed 004 exactly: the current span keeps its start and now ends on the
-first new invoice day after today, with no proration for the change itself (bridge/domain/plans.py);
+first new invoice day after today, with no proration for the change itself (bridge/domain/periods.py);
 charges added before the change stay prorated to the old date, charges added after use the new one.
 """
 
@@ -30,8 +30,7 @@ from bridge.clock import Clock
 from bridge.domain.clients import Client
 from bridge.domain.cycles import BillingPeriod, local_midnight
 from bridge.domain.money import parse_money
-from bridge.domain.plans import (
-    DEFAULT_PLAN,
+from bridge.domain.periods import (
     Charge,
     PeriodSpan,
     RecurringItem,
@@ -39,6 +38,7 @@ from bridge.domain.plans import (
     fee_value,
     period_of,
 )
+from bridge.domain.terms import DEFAULT_PLAN
 from bridge.errors import InputError, NotFound
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService

@@ -11,7 +11,7 @@ edited. It is cancelled and replaced by a new invoice computed from all the peri
 terms, under the next reference (``BB-<client>-<label>-R1``, ``-R2``, ...), with a new number and
 ``replaces_id`` pointing at the old one; late usage of earlier periods it carried is carried over
 unchanged. A paid invoice, or one whose period's late usage was billed on a later invoice, is refused.
-Any other start applies from that moment on, splitting the period it falls in (bridge/domain/plans.py).
+Any other start applies from that moment on, splitting the period it falls in (bridge/domain/terms.py).
 
 WHMCS. When the replaced invoice went to WHMCS, the replacement goes through the outbox in the same
 transaction: if the old invoice's create_invoice row is still pending (never sent, so WHMCS holds nothing
@@ -39,9 +39,10 @@ from sqlalchemy import Connection, Engine
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
 from bridge.domain.cycles import BillingCycle, anniversary_cycle_containing, calendar_cycle_containing
-from bridge.domain.invoicing import DraftResult, InvoiceDraft
+from bridge.domain.invoicing import DraftResult, InvoiceDraft, draft_with_terms
 from bridge.domain.money import parse_money
-from bridge.domain.plans import (
+from bridge.domain.pricing import PriceBook
+from bridge.domain.terms import (
     DEFAULT_PLAN,
     DISCOUNT_SOURCES,
     ClientTerms,
@@ -50,10 +51,8 @@ from bridge.domain.plans import (
     PlanAssignment,
     PriceSchedule,
     ResolvedStart,
-    draft_with_terms,
     resolve_start,
 )
-from bridge.domain.pricing import PriceBook
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
