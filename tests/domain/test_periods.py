@@ -10,13 +10,17 @@ import pytest
 from bridge.domain.cycles import BillingPeriod
 from bridge.domain.periods import (
     Charge,
+    PendingCharge,
     PeriodSpan,
+    Recharge,
     RecurringItem,
+    Subscription,
     discounted_items,
     fee_value,
     period_of,
+    recharge,
 )
-from bridge.domain.terms import Discount
+from bridge.domain.terms import ClientTerms, Discount, PlanAssignment
 from tests.domain.builders import utc
 
 
@@ -115,3 +119,105 @@ def test_recurring_items_take_fee_discounts_by_subscription_name() -> None:
         (Decimal("9.00"), ", 10% off"),
         (Decimal("4.00"), ""),
     ]
+
+
+# -- a recharge -------------------------------------------------------------------------------------------
+
+MONTHLY_ON_1ST = PeriodSpan(BillingPeriod.monthly(1), date(2022, 10, 1), date(2022, 11, 1))
+
+
+def support(**fields: object) -> Subscription:
+    values: dict[str, object] = {
+        "id": 3,
+        "name": "support",
+        "amount": Decimal("30.00"),
+        "prorate": False,
+        "started_on": date(2022, 9, 20),
+        "billed_until": date(2022, 10, 1),
+    }
+    values.update(fields)
+    return Subscription(**values)  # type: ignore[arg-type]
+
+
+def recharged(
+    subscriptions: list[Subscription],
+    *,
+    charges: tuple[PendingCharge, ...] = (),
+    terms: ClientTerms | None = None,
+    plan_fees: dict[str, dict[str, Decimal]] | None = None,
+    periods: int | None = None,
+    charged: int = 0,
+    zero: bool = False,
+) -> Recharge:
+    return recharge(
+        client_id=42,
+        period_id=7,
+        span=MONTHLY_ON_1ST,
+        charged=charged,
+        periods=periods,
+        subscriptions=subscriptions,
+        charges=charges,
+        terms=terms or ClientTerms(),
+        plan_fees=plan_fees or {},
+        currency="EUR",
+        invoice_zero_amounts=zero,
+        zone="Europe/Berlin",
+    )
+
+
+def test_a_recharge_bills_the_span_that_ends_on_the_recharge_date_and_starts_the_next() -> None:
+    done = recharged([support()])
+    assert done.invoice is not None
+    assert done.invoice.reference == "BB-42-P7-2022-11-01"
+    assert done.invoice.notes == "BB-42-P7-2022-11-01: recurring charges 2022-10-01 to 2022-10-31"
+    assert [(item.description, item.amount) for item in done.invoice.items] == [
+        ("support 2022-10-01 to 2022-10-31", Decimal("30.00"))
+    ]
+    (line,) = done.invoice.lines
+    assert (line.source, line.line_reference, line.resource_id) == ("fees", "fee:3", "subscription:3")
+    assert done.invoice.period == (utc(2022, 9, 30, 22), utc(2022, 10, 31, 23))
+    assert done.next_span == PeriodSpan(BillingPeriod.monthly(1), date(2022, 11, 1), date(2022, 12, 1))
+    assert (done.subscriptions, done.charged, done.ended_on) == ((3,), 1, None)
+
+
+def test_the_plan_in_force_at_the_span_end_sets_the_fee_and_fee_discounts_apply() -> None:
+    terms = ClientTerms(
+        assignments=(PlanAssignment("gold", utc(2022, 10, 15)),),
+        discounts=(Discount("percentage", Decimal(10), utc(2022, 10, 1), source="fees"),),
+    )
+    done = recharged([support()], terms=terms, plan_fees={"gold": {"support": Decimal("20.00")}})
+    assert done.invoice is not None
+    assert [(item.description, item.amount) for item in done.invoice.items] == [
+        ("support 2022-10-01 to 2022-10-31, 10% off", Decimal("18.00"))
+    ]
+    assert done.invoice.lines[0].plan == "gold"
+
+
+def test_a_charge_added_during_the_span_is_billed_with_it_and_marked_billed() -> None:
+    charge = PendingCharge(
+        9, 3, "setup", Charge.added(Decimal("10.00"), date(2022, 10, 16), MONTHLY_ON_1ST, True)
+    )
+    done = recharged([support()], charges=(charge,))
+    assert done.invoice is not None
+    assert [(item.description, item.amount) for item in done.invoice.items][1] == (
+        "setup, prorated 2022-10-16 to 2022-11-01",
+        Decimal("5.16"),
+    )
+    assert done.charges == (9,)
+
+
+def test_a_subscription_started_on_the_recharge_day_waits_for_the_next_one() -> None:
+    done = recharged([support(started_on=date(2022, 11, 1), billed_until=None)])
+    assert done.invoice is None and done.subscriptions == () and done.total == 0
+
+
+def test_a_zero_recharge_issues_no_invoice_unless_the_configuration_issues_zero_invoices() -> None:
+    free = [support(amount=Decimal(0))]
+    assert recharged(free).invoice is None
+    assert recharged(free, zero=True).invoice is not None
+
+
+def test_an_empty_period_only_moves_its_dates_and_the_last_recharge_ends_a_limited_one() -> None:
+    empty = recharged([])
+    assert (empty.invoice, empty.charged, empty.next_span.started_on) == (None, None, date(2022, 11, 1))
+    assert recharged([support()], periods=3, charged=2).ended_on == date(2022, 11, 1)
