@@ -115,7 +115,7 @@ def pricing_rates(resources: int, records_per_resource: int) -> tuple[float, flo
     """Lines per second: the domain's price_usage, and a plain Decimal loop over the same records."""
     from bridge.domain.cycles import calendar_cycle_containing
     from bridge.domain.pricing import PriceBook, price_usage
-    from bridge.usage.records import UsageRecord, Window
+    from bridge.domain.usage import UsageRecord, Window
 
     cycle = calendar_cycle_containing(OCT, "UTC")
     book = PriceBook("USD", {"m1.small": PRICE})

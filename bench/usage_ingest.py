@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 
 from bridge.clock import FixedClock
-from bridge.services.usage import UsageSync
+from bridge.domain.usage import Source, UsageRecord, Window
 from bridge.store.database import make_engine, migrate
 from bridge.store.tables import usage_records
-from bridge.usage.records import Source, UsageRecord, Window
+from bridge.usage.sync import UsageSync
 
 START = datetime(2022, 10, 1, tzinfo=UTC)
 TARGET = 0.70

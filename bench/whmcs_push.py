@@ -38,7 +38,7 @@ from bridge.store import clients as client_store
 from bridge.store.database import make_engine, migrate
 from bridge.store.outbox import OutboxState, list_rows
 from bridge.store.tables import invoices
-from bridge.sync.outbox import OutboxPusher
+from bridge.sync.push import OutboxPusher
 from bridge.whmcs import WhmcsClient
 from tests.fakes.whmcs import FakeWhmcs
 

@@ -10,6 +10,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from bridge.domain.instants import as_utc
+
 
 class Clock(Protocol):
     def now(self) -> datetime:
@@ -43,12 +45,3 @@ class FixedClock:
         with self._lock:
             self._now += delta
             return self._now
-
-
-def as_utc(instant: datetime) -> datetime:
-    """The same instant in UTC; a naive datetime is refused rather than guessed."""
-    if instant.tzinfo is UTC:
-        return instant
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError(f"naive datetime {instant.isoformat()} has no time zone; pass an aware datetime")
-    return instant.astimezone(UTC)

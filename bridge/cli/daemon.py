@@ -61,7 +61,7 @@ def migrate_command(context: Context) -> None:
 @pass_context
 def run(context: Context) -> None:
     """Run the daemon: scheduled jobs and the health endpoint, until SIGTERM."""
-    from bridge.sync.daemon import Daemon
+    from bridge.daemon import Daemon
 
     app = context.app
     if sqlite_file_missing(app.settings.database_url()):

@@ -16,9 +16,9 @@ from bridge.cli.base import (
     print_json,
     text_argument,
 )
+from bridge.documents.invoices import render_html, run_document, stored_document
 from bridge.domain.bounds import IDENTIFIER_MAX
 from bridge.errors import BridgeError
-from bridge.services.invoice_documents import render_html, run_document, stored_document
 from bridge.services.invoicing import InvoicingRun, InvoicingService
 from bridge.store.invoices import list_invoices
 

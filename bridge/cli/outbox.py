@@ -12,7 +12,7 @@ from bridge.cli.base import ID, Context, cli, pass_context, print_json
 from bridge.errors import BridgeError, InputError
 from bridge.services.outbox import ListedRow, OutboxService
 from bridge.store.outbox import OutboxRow
-from bridge.sync.outbox import OutboxPusher, PushReport, RowNote, make_client_factory
+from bridge.sync.push import OutboxPusher, PushReport, RowNote, make_client_factory
 
 
 def _require_whmcs(app: App) -> None:

@@ -13,9 +13,9 @@ from bridge.cli.base import Context, cli, parse_instant, pass_context, plain, pr
 from bridge.domain.clients import OWNER_LINK_KIND, LinkKind
 from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BridgeError, InputError
 from bridge.services.clients import import_accounts
-from bridge.services.usage import SourceReport, parse_sources
 from bridge.store import usage as store
 from bridge.sync.collect import build_usage_sync
+from bridge.usage.sync import SourceReport, parse_sources
 
 
 @cli.command("sync")

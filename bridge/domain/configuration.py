@@ -23,7 +23,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal, TypeVar
 
-from bridge.clock import as_utc
+from bridge.domain.instants import as_utc
 from bridge.domain.pricing import DEFAULT_BILLABLE_SECONDS_PER_MONTH
 
 MAX_CREDIT_NOTIFICATIONS = 3  # "a total of three notifications can be created" (seed 001)

@@ -28,8 +28,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
-from bridge.clock import as_utc
 from bridge.domain.configuration import AutoInvoiceMode, AutoInvoicing, Configuration
+from bridge.domain.instants import as_utc
 from bridge.domain.money import Money, round_money
 from bridge.domain.pricing import MissingPrice, PriceBook, estimated_monthly_cost, quantize_hours
 

@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bridge.clock import as_utc
+from bridge.domain.instants import as_utc
 
 Frequency = Literal["monthly", "yearly"]
 TimeZone = str | ZoneInfo

@@ -50,7 +50,7 @@ from bridge.domain.pricing import (
 )
 from bridge.domain.references import usage_invoice
 from bridge.domain.terms import PriceSchedule, discounted_lines, price_with_terms
-from bridge.usage.records import SOURCES, Source, UsageRecord
+from bridge.domain.usage import SOURCES, Source, UsageRecord
 
 Status = Literal["draft", "unpaid", "paid", "cancelled"]
 TRANSITIONS: Mapping[str, frozenset[str]] = {

@@ -35,7 +35,7 @@ from typing import Literal, NoReturn
 
 from bridge.domain.cycles import BillingCycle
 from bridge.domain.money import Money, check_currency, round_money
-from bridge.usage.records import SOURCES, Source, UsageRecord, Window
+from bridge.domain.usage import SOURCES, Source, UsageRecord, Window
 
 DEFAULT_BILLABLE_SECONDS_PER_MONTH = 2_400_000
 HOURS_PLACES = 6

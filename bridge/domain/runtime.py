@@ -64,7 +64,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final, TypeVar
 
-from bridge.clock import as_utc
+from bridge.domain.instants import as_utc
 from bridge.domain.pricing import PlanRate, capped_tokens
 
 HOUR: Final = timedelta(hours=1)

@@ -34,7 +34,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
-from bridge.clock import as_utc
+from bridge.domain.instants import as_utc
 from bridge.domain.money import is_rounded, round_money, tax_amount
 
 EU_MEMBER_STATES = frozenset({

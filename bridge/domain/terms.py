@@ -39,8 +39,8 @@ from types import MappingProxyType
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bridge.clock import as_utc
 from bridge.domain.cycles import BillingCycle, local_midnight, previous_cycle
+from bridge.domain.instants import as_utc
 from bridge.domain.money import round_money
 from bridge.domain.pricing import (
     DEFAULT_BILLABLE_SECONDS_PER_MONTH,
@@ -53,7 +53,7 @@ from bridge.domain.pricing import (
     price_usage,
     quantize_hours,
 )
-from bridge.usage.records import UsageRecord
+from bridge.domain.usage import UsageRecord
 
 DEFAULT_PLAN = "default"
 """The plan every client is on until another is assigned: the ``[pricing]`` price book."""

@@ -42,12 +42,13 @@ from openstack import exceptions as os_exceptions
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-from bridge.clock import Clock, SystemClock, as_utc
+from bridge.clock import Clock, SystemClock
+from bridge.domain.instants import as_utc
+from bridge.domain.usage import Source, UsageRecord, Window
 from bridge.errors import VendorError
 from bridge.fleio._vendor import SOURCE, describe_error, scrub
 from bridge.fleio.settings import OpenStackSettings
 from bridge.logs import get_logger
-from bridge.usage.records import Source, UsageRecord, Window
 
 log = get_logger(__name__)
 
@@ -121,7 +122,7 @@ class _TransientStatus(Exception):
 
 
 class NovaUsageCollector:
-    """The :class:`~bridge.usage.records.UsageCollector` for OpenStack (``source = "openstack"``).
+    """The :class:`~bridge.domain.usage.UsageCollector` for OpenStack (``source = "openstack"``).
 
     ``conn`` is an openstacksdk connection whose user has the admin role (listing every project's usage
     is admin-only). ``settle_delay``: :meth:`collect` refuses a window that ended less than this long ago

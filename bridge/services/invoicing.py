@@ -52,6 +52,7 @@ from bridge.domain.invoicing import DraftResult, InvoiceDraft, LateUsage, draft_
 from bridge.domain.money import round_money
 from bridge.domain.pricing import PlanRate, PriceBook, PricedLine, UnpricedResource
 from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
+from bridge.domain.usage import UsageRecord, Window, as_source
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
@@ -61,7 +62,6 @@ from bridge.store import plans as plans_store
 from bridge.store import usage as usage_store
 from bridge.store.database import write_connection
 from bridge.store.outbox import EffectKind, enqueue
-from bridge.usage.records import UsageRecord, Window, as_source
 
 log = get_logger(__name__)
 

@@ -2,7 +2,7 @@
 retry or cancel, and the backlog that /metrics, /readyz and ``status`` report.
 
 Client effects are enqueued here (in the caller's transaction) so that the client change and its outbox
-row commit together; the push engine (bridge/sync/outbox.py) sends them.
+row commit together; the push engine (bridge/sync/push.py) sends them.
 """
 
 from __future__ import annotations

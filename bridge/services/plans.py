@@ -53,6 +53,7 @@ from bridge.domain.terms import (
     ResolvedStart,
     resolve_start,
 )
+from bridge.domain.usage import UsageRecord, Window, as_source
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
@@ -69,7 +70,6 @@ from bridge.store import plans as store
 from bridge.store import usage as usage_store
 from bridge.store.invoices import StoredInvoice, StoredLine
 from bridge.store.outbox import EffectKind, enqueue
-from bridge.usage.records import UsageRecord, Window, as_source
 
 log = get_logger(__name__)
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from bridge import __version__
 from bridge.clock import Clock
+from bridge.domain.usage import SOURCES
 from bridge.errors import BridgeError
 from bridge.services.outbox import backlog_summary
 from bridge.settings import JOB_OFF, Settings
@@ -21,7 +22,6 @@ from bridge.store import jobs as store
 from bridge.store import outbox as outbox_store
 from bridge.store import usage as usage_store
 from bridge.store.database import schema_state
-from bridge.usage.records import SOURCES
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from bridge.domain.usage import Source, UsageRecord, Window
 from bridge.errors import VendorError
 from bridge.solusvm.client import Plan, Server, SolusVMClient
 from bridge.solusvm.uptime import HOUR, hour_start, observe, records_for_server
-from bridge.usage.records import Source, UsageRecord, Window
 
 #: How far SolusVM's clock may run ahead of ours before a ``created_at`` "in the future" is refused.
 CLOCK_SKEW: Final = timedelta(minutes=5)

@@ -19,7 +19,7 @@ hour is unverified; this is our definition.
 **Windows.** An hour belongs to the collection window that holds its *start*. Windows that tile time
 therefore bill every hour exactly once, also when a window edge is not on the hour (a month in a
 ``+05:30`` zone): the hour across the edge is billed in the window in which it begins. Each billed hour
-becomes one :class:`~bridge.usage.records.UsageRecord` whose window is that hour, with ``hours = 1`` and
+becomes one :class:`~bridge.domain.usage.UsageRecord` whose window is that hour, with ``hours = 1`` and
 ``tokens`` = the ``tokens_per_hour`` of the plan the server was on in that hour: the plan of the last
 running observation in the hour, or for an hour billed only because the server was created in it, the
 server's plan as given.
@@ -47,9 +47,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from bridge.clock import as_utc
+from bridge.domain.instants import as_utc
+from bridge.domain.usage import UsageRecord, Window
 from bridge.solusvm.client import STATUS_STARTED, Plan, Server
-from bridge.usage.records import UsageRecord, Window
 
 HOUR: Final = timedelta(hours=1)
 

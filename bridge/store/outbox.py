@@ -1,7 +1,7 @@
 """The outbox: every effect on an external system, written in the transaction of the change that causes it.
 
 A row is the intent (kind, deterministic reference, JSON payload with money as strings). The push job
-(bridge/sync/outbox.py) sends rows in order per client and records the remote id; a call whose fate is
+(bridge/sync/push.py) sends rows in order per client and records the remote id; a call whose fate is
 unknown leaves the row ``in_doubt``, and it is settled by looking the reference up before any repeat.
 """
 

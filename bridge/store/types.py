@@ -11,7 +11,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from bridge.clock import as_utc
+from bridge.domain.instants import as_utc
 
 
 class UTCDateTime(TypeDecorator[datetime]):

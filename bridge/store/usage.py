@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, Integer, and_, cast, func, insert, or_, select, type_coerce, update
 
 from bridge.domain.clients import OWNER_LINK_KIND
+from bridge.domain.usage import Source, UsageRecord, Window
 from bridge.store.tables import client_links, solusvm_plans, usage_records, usage_watermarks
 from bridge.store.types import UTCDateTime
-from bridge.usage.records import Source, UsageRecord, Window
 
 HOURS_PLACES = Decimal("0.00000001")  # the store keeps hours to 8 places (36 microseconds)
 

@@ -9,11 +9,11 @@ from sqlalchemy import Engine
 
 from bridge.clock import Clock
 from bridge.errors import BridgeError
-from bridge.services.usage import SourceReport, UsageSync
 from bridge.settings import Settings
 from bridge.sync.cloud_actions import CloudActions
 from bridge.sync.jobs import JobContext
 from bridge.sync.waits import Sleep, stop_aware_sleep
+from bridge.usage.sync import SourceReport, UsageSync
 
 
 def build_usage_sync(

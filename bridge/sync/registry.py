@@ -9,7 +9,7 @@ from bridge.logs import get_logger
 from bridge.store import jobs as store
 from bridge.sync.collect import process_clients_job, usage_sync_job
 from bridge.sync.jobs import JobContext, JobSpec
-from bridge.sync.outbox import payments_sync_job, push_job
+from bridge.sync.push import payments_sync_job, push_job
 
 log = get_logger(__name__)
 

@@ -1,1 +1,2 @@
-"""Usage records and the collector port: what any cloud must give the bridge to be billed."""
+"""Usage sync: the port every cloud implements (``ports``) and the loop that collects usage windows into the
+store with their watermarks (``sync``)."""

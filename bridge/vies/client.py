@@ -26,7 +26,7 @@ import requests
 import structlog
 
 import bridge
-from bridge.clock import as_utc
+from bridge.domain.instants import as_utc
 from bridge.vies.answers import REQUESTER_FIELD, ViesAnswer, ViesInvalidInput, ViesUnavailable, ViesVerdict
 from bridge.vies.settings import ViesSettings
 from bridge.vies.vatid import VatId, parse_vat_id

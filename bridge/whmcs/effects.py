@@ -29,7 +29,7 @@ cannot be cancelled safely (a paid invoice, a client in use) is never linked, an
 the operator.
 
 This module knows the payloads (see :func:`apply`) and WHMCS; it knows nothing of the store. The caller
-(bridge/sync/outbox.py) resolves the WHMCS ids the effect needs into a :class:`Target`, and records the
+(bridge/sync/push.py) resolves the WHMCS ids the effect needs into a :class:`Target`, and records the
 :class:`Outcome`.
 """
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import time_machine
 
+from bridge.domain.usage import UsageRecord, Window
 from bridge.store.database import make_engine
 from bridge.store.usage import ingest_window
-from bridge.usage.records import UsageRecord, Window
 from tests.cli.test_base import run_cli
 from tests.sync.test_systemd import UNITS, parse_unit
 

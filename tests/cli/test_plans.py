@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 
 from bridge.bootstrap import App, build_app
 from bridge.clock import FixedClock
+from bridge.domain.usage import UsageRecord
 from bridge.settings import Settings
 from bridge.store import usage as usage_store
 from bridge.store.database import make_engine
-from bridge.usage.records import UsageRecord
 from tests.cli.test_base import run_cli
 from tests.services.test_invoicing import NOV, OCT, hourly
 from tests.support.databases import BACKENDS

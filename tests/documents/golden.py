@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bridge.documents.invoices import stored_document
 from bridge.documents.taxes import with_taxes
 from bridge.domain.clients import Client
 from bridge.domain.money import round_money
@@ -24,7 +25,6 @@ from bridge.domain.tax import (
     TaxRules,
     tax_lines,
 )
-from bridge.services.invoice_documents import stored_document
 from bridge.settings import ConfigurationSettings
 from bridge.store.invoices import StoredInvoice, StoredLine
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bridge.documents.invoices import render_html
 from bridge.documents.pdf import render_pdf
 from bridge.errors import BridgeError
-from bridge.services.invoice_documents import render_html
 from tests.documents.conftest import pdf_text, poppler
 from tests.documents.golden import (
     FRENCH_BUSINESS,

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from bridge.domain.cycles import BillingCycle
 from bridge.domain.pricing import PlanRate, PriceBook
-from bridge.usage.records import Source, UsageRecord, Window
+from bridge.domain.usage import Source, UsageRecord, Window
 
 HOUR = timedelta(hours=1)
 

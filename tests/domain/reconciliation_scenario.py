@@ -45,7 +45,7 @@ from bridge.domain.reconciliation import (
     SuspendedSpan,
     Unpriced,
 )
-from bridge.usage.records import Source
+from bridge.domain.usage import Source
 
 
 def utc(month: int, day: int, hour: int = 0, year: int = 2022) -> datetime:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from bridge.domain.cycles import anniversary_cycle_containing, cycle_for_invoice_date, next_cycle
 from bridge.domain.invoicing import DraftResult, InvoiceDraft, LateUsage, draft_invoice, price_late_usage
 from bridge.domain.pricing import PricedLine, price_usage
-from bridge.usage.records import UsageRecord
+from bridge.domain.usage import UsageRecord
 from tests.domain.builders import HOUR, book, usage, utc, whole_cycle
 
 OCTOBER = cycle_for_invoice_date(date(2022, 11, 1), "Europe/Berlin")

@@ -32,7 +32,7 @@ from bridge.domain.invoicing import (
 )
 from bridge.domain.pricing import PricedLine
 from bridge.domain.terms import ClientTerms, Discount, PriceSchedule
-from bridge.usage.records import UsageRecord
+from bridge.domain.usage import UsageRecord
 from tests.domain.builders import HOUR, book, usage, utc, whole_cycle
 
 ZONE = "Europe/Berlin"

@@ -27,7 +27,7 @@ from bridge.domain.pricing import (
     price_resource,
     price_usage,
 )
-from bridge.usage.records import SOURCES, UsageRecord
+from bridge.domain.usage import SOURCES, UsageRecord
 from tests.domain.builders import HOUR, book, daily, usage, utc, whole_cycle
 
 JANUARY = calendar_cycle_containing(utc(2024, 1, 15), "UTC")  # 31 days, 744 h

@@ -40,7 +40,8 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from keystoneauth1.fixture import V3Token
 
-from bridge.clock import Clock, as_utc
+from bridge.clock import Clock
+from bridge.domain.instants import as_utc
 
 MAX_MICROVERSION = (2, 95)
 MIN_MICROVERSION = (2, 1)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from bridge.domain.usage import UsageRecord, Window
 from bridge.fleio.settings import OpenStackSettings
-from bridge.usage.records import UsageRecord, Window
 
 #: "Now" for every test: long after WINDOW ended, so it has settled.
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)

@@ -11,10 +11,10 @@ import pytest
 from tenacity import wait_none
 
 from bridge.clock import FixedClock
+from bridge.domain.usage import Window
 from bridge.fleio.connection import connect
 from bridge.fleio.nova_usage import NovaUsageCollector, nova_time
 from bridge.fleio.settings import OpenStackSettings
-from bridge.usage.records import Window
 from tests.fakes.nova import FakeOpenStack
 from tests.fleio.helpers import WINDOW, at, changed, hours_by_id, nova_hours
 

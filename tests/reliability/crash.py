@@ -103,7 +103,7 @@ PRELOAD = [
     "bridge.solusvm.client",
     "bridge.solusvm.collector",
     "bridge.services.invoicing",
-    "bridge.sync.outbox",
+    "bridge.sync.push",
 ]
 """What the forkserver imports once, so each of the many restarts costs a fork, not the imports."""
 

@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.domain.clients import Client, LinkKind
+from bridge.domain.usage import UsageRecord, Window
 from bridge.services.credit import CreditService
 from bridge.store import usage as usage_store
 from bridge.store.tables import (
@@ -24,7 +25,6 @@ from bridge.store.tables import (
     outbox,
 )
 from bridge.sync.cloud_actions import CloudActions
-from bridge.usage.records import UsageRecord, Window
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 TEN_A_DAY = "0.41666667"  # $10 a day, per hour (to the 8 places the store keeps)

@@ -13,13 +13,13 @@ from sqlalchemy import func, select
 
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
+from bridge.documents.invoices import run_document
 from bridge.domain.clients import Client, LinkKind
-from bridge.services.invoice_documents import run_document
+from bridge.domain.usage import UsageRecord, Window
 from bridge.services.invoicing import CycleNotEnded, InvoicingService
 from bridge.store import usage as usage_store
 from bridge.store.outbox import decode_payload
 from bridge.store.tables import invoices, outbox
-from bridge.usage.records import UsageRecord, Window
 
 OCT = datetime(2022, 10, 1, tzinfo=UTC)
 NOV = datetime(2022, 11, 1, tzinfo=UTC)

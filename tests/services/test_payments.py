@@ -12,7 +12,7 @@ import pytest
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.services.payments import PaymentsSync, agreement_of
-from bridge.sync.outbox import OutboxPusher, make_client_factory
+from bridge.sync.push import OutboxPusher, make_client_factory
 from bridge.whmcs import WhmcsClient
 from bridge.whmcs.errors import WhmcsAuthError
 from tests.fakes.whmcs import FakeWhmcs

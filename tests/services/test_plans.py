@@ -19,7 +19,7 @@ from bridge.services.plans import PlansService
 from bridge.store import outbox as outbox_store
 from bridge.store import plans as plans_store
 from bridge.store.tables import client_terms, invoices, outbox
-from bridge.sync.outbox import OutboxPusher
+from bridge.sync.push import OutboxPusher
 from tests.fakes.whmcs import FakeWhmcs
 from tests.services.test_invoicing import NOV, OCT, PRICING, client_with, collect, hourly
 from tests.support.whmcs_push import whmcs_section

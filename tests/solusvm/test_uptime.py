@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.domain.usage import UsageRecord, Window
 from bridge.solusvm.client import Plan, Server
 from bridge.solusvm.uptime import (
     Observation,
@@ -18,7 +19,6 @@ from bridge.solusvm.uptime import (
     records_for_server,
     to_usage_records,
 )
-from bridge.usage.records import UsageRecord, Window
 
 MARCH = Window(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC))
 LONG_AGO = datetime(2023, 1, 1, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """Database waits are bounded and their failures are one line: statement timeouts and lost connections.
 
-(A lock held by another transaction is tested through `sync` in tests/services/test_usage.py.)
+(A lock held by another transaction is tested through `sync` in tests/usage/test_sync.py.)
 """
 
 from __future__ import annotations

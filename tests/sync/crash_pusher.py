@@ -22,7 +22,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine, event
 
 from bridge.bootstrap import build_app
-from bridge.clock import as_utc
+from bridge.domain.instants import as_utc
 from bridge.logs import configure
 from bridge.settings import parse_settings
 

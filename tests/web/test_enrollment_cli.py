@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from bridge.bootstrap import App
-from bridge.sync.daemon import Daemon
+from bridge.daemon import Daemon
 from bridge.sync.systemd import SystemdNotifier
 from tests.cli.test_base import run_cli
 from tests.fakes.solusvm import FakeSolusVM

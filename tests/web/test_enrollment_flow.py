@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bridge.bootstrap import App
 from bridge.domain.clients import LinkKind
 from bridge.store.tables import enrollments, ledger_entries, outbox, terms_acceptances
-from bridge.sync.outbox import OutboxPusher
+from bridge.sync.push import OutboxPusher
 from tests.fakes.solusvm import FakeSolusVM
 from tests.fakes.whmcs import FakeWhmcs
 from tests.support.whmcs_push import whmcs_section

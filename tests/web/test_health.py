@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bridge.bootstrap import App, build_app
-from bridge.sync.daemon import Daemon
+from bridge.daemon import Daemon
 from bridge.sync.systemd import SystemdNotifier
 from bridge.web.health import HealthApp
 

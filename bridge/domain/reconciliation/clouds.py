@@ -16,7 +16,7 @@ from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Final
 
-from bridge.clock import as_utc
+from bridge.domain.instants import as_utc
 from bridge.domain.pricing import quantize_hours
 from bridge.domain.reconciliation.evidence import (
     ZERO,

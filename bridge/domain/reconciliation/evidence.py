@@ -14,9 +14,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from bridge.clock import as_utc
 from bridge.domain.cycles import calendar_cycle_containing, local_midnight, zone_of
-from bridge.usage.records import Source
+from bridge.domain.instants import as_utc
+from bridge.domain.usage import Source
 
 ZERO: Final = Decimal(0)
 Key = tuple[str, str, str, datetime]

@@ -43,7 +43,7 @@ from bridge.domain.reconciliation.results import (
     SourceHours,
     Summary,
 )
-from bridge.usage.records import SOURCES, as_source
+from bridge.domain.usage import SOURCES, as_source
 
 
 class Reconciler:

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from bridge.clock import as_utc
 from bridge.domain.cycles import zone_of
+from bridge.domain.instants import as_utc
 from bridge.domain.money import round_money
 from bridge.domain.pricing import quantize_hours
 from bridge.domain.reconciliation.evidence import (
@@ -40,7 +40,7 @@ from bridge.domain.reconciliation.results import (
     Placement,
     ResourceResult,
 )
-from bridge.usage.records import SOURCES, as_source
+from bridge.domain.usage import SOURCES, as_source
 
 _ONE: Final = Decimal(1)
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Final
 
 from bridge.domain.reconciliation.evidence import ZERO, ClientRef, InvoiceDocument, LedgerMovement, Month
-from bridge.usage.records import Source
+from bridge.domain.usage import Source
 
 LISTED_AT_MOST: Final = 10_000
 """Longest list of defects or cloud findings a summary keeps; its counts and hours cover them all."""

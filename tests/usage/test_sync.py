@@ -21,18 +21,18 @@ from sqlalchemy import Engine, select, update
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.domain.clients import LinkKind
+from bridge.domain.usage import UsageRecord, Window
 from bridge.errors import VendorError
 from bridge.fleio.connection import connect
 from bridge.fleio.nova_usage import NovaUsageCollector
 from bridge.fleio.settings import OpenStackSettings
-from bridge.services.usage import UsageSync
 from bridge.solusvm.client import SolusVMClient
 from bridge.solusvm.collector import SolusVMObserver
 from bridge.store import usage as store
 from bridge.store.database import make_engine
 from bridge.store.tables import leases, usage_records, usage_watermarks
 from bridge.sync.jobs import JobStopped
-from bridge.usage.records import UsageRecord, Window
+from bridge.usage.sync import UsageSync
 from tests.cli.test_base import run_cli
 from tests.fakes.nova import FakeOpenStack, Fault, RecordedRequest
 from tests.fakes.solusvm import FakeSolusVM

@@ -1,13 +1,14 @@
-"""The collected usage: the evidence behind every invoice line."""
+"""The collected usage as values: sources, collection windows and usage records, the evidence behind every
+invoice line."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Literal
 
-from bridge.clock import as_utc
+from bridge.domain.instants import as_utc
 
 Source = Literal["openstack", "solusvm"]
 SOURCES: tuple[Source, ...] = ("openstack", "solusvm")
@@ -61,13 +62,3 @@ class UsageRecord:
             raise TypeError("hours must be a Decimal")
         if self.hours < 0:
             raise ValueError(f"negative hours {self.hours} for {self.source} resource {self.resource_id}")
-
-
-class UsageCollector(Protocol):
-    """The port every cloud adapter implements for usage collection."""
-
-    source: Source
-
-    def collect(self, window: Window) -> list[UsageRecord]:
-        """Every resource's usage in ``window``; raises :class:`bridge.errors.VendorError` on a bad answer."""
-        ...

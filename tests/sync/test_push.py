@@ -17,11 +17,11 @@ from structlog.testing import capture_logs
 
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
+from bridge.daemon import Daemon
 from bridge.domain.clients import LinkKind
 from bridge.services.outbox import OutboxService, readiness_problems
 from bridge.store.outbox import EffectKind, Fence, OutboxState, claim
-from bridge.sync.daemon import Daemon
-from bridge.sync.outbox import OutboxPusher, PushReport, PushStopped
+from bridge.sync.push import OutboxPusher, PushReport, PushStopped
 from bridge.sync.systemd import SystemdNotifier
 from bridge.whmcs import WhmcsClient
 from tests.fakes.whmcs import FakeWhmcs

@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.store.outbox import EffectKind, OutboxState
-from bridge.sync.outbox import OutboxPusher, PushReport
+from bridge.sync.push import OutboxPusher, PushReport
 from tests.fakes.whmcs import FakeWhmcs
 from tests.support.whmcs_push import (
     add_whmcs_client,

@@ -1,4 +1,4 @@
-"""The long-running daemon: APScheduler runs the registered jobs on their cron schedules.
+"""The process: the scheduler, the health and sign-up servers, signals, and a clean stop in time.
 
 One instance per job at a time (and, through leases, across daemons), missed runs coalesced into one,
 a failing job recorded and logged but never fatal. ``daemon.run_on_start`` names jobs run once at start.

@@ -21,13 +21,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from bridge.clock import Clock, as_utc
+from bridge.clock import Clock
+from bridge.domain.instants import as_utc
+from bridge.domain.usage import Source, UsageRecord, Window
 from bridge.errors import InputError, VendorError
 from bridge.logs import get_logger
 from bridge.solusvm.collector import SolusVMObserver
 from bridge.store import usage as store
 from bridge.store.database import write_connection
-from bridge.usage.records import Source, UsageCollector, UsageRecord, Window
+from bridge.usage.ports import UsageCollector
 
 log = get_logger(__name__)
 
