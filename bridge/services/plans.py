@@ -27,7 +27,6 @@ them) changes nothing, so re-running a command is harmless.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -38,10 +37,20 @@ from sqlalchemy import Connection, Engine
 
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
-from bridge.domain.cycles import BillingCycle, anniversary_cycle_containing, calendar_cycle_containing
-from bridge.domain.invoicing import DraftResult, InvoiceDraft, draft_with_terms
+from bridge.domain.configuration import Configuration
+from bridge.domain.cycles import BillingCycle, billing_anchor, client_cycle
+from bridge.domain.effects import CancelInvoice, InvoiceItem
+from bridge.domain.invoicing import (
+    DraftResult,
+    InvoiceDraft,
+    InvoiceLine,
+    client_items,
+    draft_with_terms,
+    usage_lines,
+)
 from bridge.domain.money import parse_money
 from bridge.domain.pricing import PriceBook
+from bridge.domain.references import invoice_cancellation, replacement_invoice, replacement_prefix
 from bridge.domain.terms import (
     DEFAULT_PLAN,
     DISCOUNT_SOURCES,
@@ -53,23 +62,18 @@ from bridge.domain.terms import (
     ResolvedStart,
     resolve_start,
 )
-from bridge.domain.usage import UsageRecord, Window, as_source
+from bridge.domain.usage import UsageRecord, as_source
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.invoicing import (
-    InvoicingService,
-    enqueue_create_invoice,
-    invoice_items,
-    invoice_numbers,
-    line_rows,
-)
-from bridge.settings import ConfigurationSettings, Settings
+from bridge.services.configuration import configuration_named
+from bridge.services.invoicing import InvoicingService, enqueue_create_invoice, invoice_numbers
+from bridge.settings import Settings
 from bridge.store import invoices as invoice_store
 from bridge.store import plans as store
 from bridge.store import usage as usage_store
 from bridge.store.invoices import StoredInvoice, StoredLine
-from bridge.store.outbox import EffectKind, enqueue
+from bridge.store.outbox import enqueue_effect
 
 log = get_logger(__name__)
 
@@ -133,27 +137,6 @@ class PlanView:
     flavors: dict[str, Decimal]
     token_price: Decimal | None
     fees: dict[str, Decimal]
-
-
-def client_cycle(settings: Settings, client: Client, instant: datetime) -> BillingCycle:
-    """The client's usage billing cycle containing ``instant``: calendar months or its anniversary."""
-    config = configuration_of(settings, client)
-    zone = settings.billing.zone()
-    if config.billing_cycle_calendar:
-        return calendar_cycle_containing(instant, zone)
-    return anniversary_cycle_containing(instant, client.created_at.astimezone(zone).day, zone)
-
-
-def configuration_of(settings: Settings, client: Client) -> ConfigurationSettings:
-    return settings.configurations.get(client.configuration, settings.configurations["default"])
-
-
-def issuer_of(settings: Settings, config: ConfigurationSettings) -> str:
-    """``bridge`` when the bridge issues the configuration's invoices, ``whmcs`` when WHMCS does."""
-    internal = config.generate_invoices
-    if internal is None:
-        internal = settings.billing.generate_invoices
-    return "bridge" if internal else "whmcs"
 
 
 class PlansService:
@@ -291,12 +274,14 @@ class PlansService:
         dry_run: bool,
     ) -> Recalculation:
         now = self._clock.now()
-        current = client_cycle(self._settings, client, now)
+        config = configuration_named(self._settings, client.configuration)
+        zone = self._settings.billing.zone()
+        anchor = billing_anchor(config.billing_cycle_as_calendar_month, client.created_at, zone)
+        current = client_cycle(anchor, now, zone)
         try:
             start = resolve_start(start_text, now, current, self._settings.billing.grace_period_days)
         except ValueError as error:
             raise InputError(str(error)) from None
-        config = configuration_of(self._settings, client)
         books = self._books(client)  # read before the transaction: it must not open a second connection
         with self._engine.connect() as connection:
             transaction = connection.begin()
@@ -330,7 +315,7 @@ class PlansService:
         self,
         connection: Connection,
         client: Client,
-        config: ConfigurationSettings,
+        config: Configuration,
         books: Books,
         cycle: BillingCycle,
         old: ClientTerms,
@@ -357,7 +342,7 @@ class PlansService:
         self,
         connection: Connection,
         client: Client,
-        config: ConfigurationSettings,
+        config: Configuration,
         books: Books,
         cycle: BillingCycle,
         old: ClientTerms,
@@ -409,7 +394,8 @@ class PlansService:
         )
         if _same(old_lines, new_lines):
             return change
-        reference = _replacement_reference(connection, standing.reference)
+        taken = store.references_starting(connection, replacement_prefix(standing.reference))
+        reference = replacement_invoice(standing.reference, taken)
         if dry_run:
             return _with(change, action="would be cancelled and replaced", replacement=reference)
         number = self._replace(connection, client, config, standing, draft, reference)
@@ -438,7 +424,7 @@ class PlansService:
         self,
         connection: Connection,
         client: Client,
-        config: ConfigurationSettings,
+        config: Configuration,
         standing: StoredInvoice,
         draft: InvoiceDraft,
         reference: str,
@@ -455,9 +441,9 @@ class PlansService:
             kind="usage",
             period=(draft.cycle.start, draft.cycle.end),
             issuer=standing.issuer,
-            lines=line_rows(draft),
+            lines=usage_lines(draft),
             total=draft.total,
-            items=invoice_items(draft, config.invoice_detail),
+            items=client_items(draft, config.invoice_detail),
             notes=f"{reference}: usage {draft.cycle.label} (recalculated)",
             replaces_id=standing.id,
             now=now,
@@ -479,12 +465,11 @@ class PlansService:
         """Withdraw the old invoice's push if it never went out; otherwise cancel it in WHMCS (outbox)."""
         if store.withdraw_unsent_push(connection, standing.reference, now):
             return
-        enqueue(
+        enqueue_effect(
             connection,
             client_id=client.id,
-            kind=EffectKind.CANCEL_INVOICE,
-            reference=f"{standing.reference}-cancel",
-            payload={"invoice_reference": standing.reference, "remote_id": standing.remote_id},
+            reference=invoice_cancellation(standing.reference),
+            effect=CancelInvoice(standing.reference, standing.remote_id),
             now=now,
         )
 
@@ -498,7 +483,7 @@ class PlansService:
     def _draft(
         self,
         client: Client,
-        config: ConfigurationSettings,
+        config: Configuration,
         books: Books,
         cycle: BillingCycle,
         records: Sequence[UsageRecord],
@@ -534,16 +519,7 @@ class PlansService:
         if end <= start:
             return []
         return [
-            UsageRecord(
-                source=as_source(row.source),
-                resource_id=row.resource_id,
-                resource_name=row.resource_name,
-                owner=row.owner,
-                plan=row.plan,
-                window=Window(row.window_start, row.window_end),
-                hours=row.hours,
-                tokens=row.tokens,
-            )
+            row.record
             for row in usage_store.usage_of_owners(connection, owners, start, end)
             if row.window_end <= end
         ]
@@ -565,14 +541,14 @@ def issue_invoice(
     *,
     settings: Settings,
     client: Client,
-    config: ConfigurationSettings,
+    config: Configuration,
     reference: str,
     kind: str,
     period: tuple[datetime, datetime] | None,
     issuer: str,
-    lines: list[dict[str, Any]],
+    lines: Sequence[InvoiceLine],
     total: Decimal,
-    items: list[tuple[str, Decimal]],
+    items: Sequence[InvoiceItem],
     notes: str,
     now: datetime,
     replaces_id: int | None = None,
@@ -624,17 +600,6 @@ def issue_invoice(
         now=now,
     )
     return Issued(invoice_id, None)
-
-
-def _replacement_reference(connection: Connection, reference: str) -> str:
-    """``BB-1-2022-10`` -> ``BB-1-2022-10-R1``; the next ``-R<n>`` when replacements exist already."""
-    base = re.sub(r"-R\d+$", "", reference)
-    taken = [
-        int(match.group(1))
-        for found in store.references_starting(connection, f"{base}-R")
-        if (match := re.fullmatch(re.escape(base) + r"-R(\d+)", found))
-    ]
-    return f"{base}-R{max(taken, default=0) + 1}"
 
 
 def _copied(line: StoredLine, currency: str, zone: str) -> CopiedLine:
