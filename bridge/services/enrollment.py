@@ -45,6 +45,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from bridge.clock import Clock
+from bridge.domain import references
 from bridge.domain.clients import Client, LinkKind
 from bridge.errors import BridgeError, InputError, NotFound, VendorError
 from bridge.logs import get_logger, masker
@@ -530,7 +531,7 @@ class EnrollmentService:
                     kind="initial_credit",
                     amount=configuration.client_initial_credit,
                     currency=client.currency,
-                    reference=f"BB-INITIAL-{client.id}",
+                    reference=references.initial_credit(client.id),
                     description="initial credit at sign-up",
                     occurred_at=now,
                     now=now,
