@@ -13,8 +13,9 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from bridge.clock import Clock, SystemClock
-from bridge.logs import masker
+from bridge.logs import SecretMasker
 from bridge.services.clients import ClientService
+from bridge.services.enrollment import stored_secret_key
 from bridge.services.status import StoreCollector
 from bridge.settings import Settings
 from bridge.store.database import make_engine
@@ -28,12 +29,20 @@ class App:
     clock: Clock
     engine: Engine
     owner: str
+    masker: SecretMasker
+    """Masks the secrets in force; the logs and every printed error use this one."""
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
         self.jobs = registry()
         self.runner = JobRunner(
-            self.engine, self.clock, self.settings, self.owner, jobs=self.jobs, metrics=self.metrics
+            self.engine,
+            self.clock,
+            self.settings,
+            self.owner,
+            jobs=self.jobs,
+            metrics=self.metrics,
+            masker=self.masker,
         )
         self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
         self.clients = ClientService(self.engine, self.clock, self.settings)
@@ -42,9 +51,14 @@ class App:
         self.engine.dispose()
 
 
-def build_app(settings: Settings, *, clock: Clock | None = None, owner: str | None = None) -> App:
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    owner: str | None = None,
+    masker: SecretMasker | None = None,
+) -> App:
     """The bridge wired from ``settings``; connects lazily, so building it touches nothing."""
-    masker.register(settings.secret_values())
     database = settings.database
     engine = make_engine(
         settings.database_url(),
@@ -57,4 +71,11 @@ def build_app(settings: Settings, *, clock: Clock | None = None, owner: str | No
         clock=clock or SystemClock(),
         engine=engine,
         owner=owner or f"{socket.gethostname()}:{os.getpid()}",
+        masker=masker or secret_masker(settings),
     )
+
+
+def secret_masker(settings: Settings) -> SecretMasker:
+    """The masker of every secret in ``settings``, and of the sign-up key the daemon generated."""
+    generated = stored_secret_key(settings)
+    return SecretMasker([*settings.secret_values(), *([generated] if generated else [])])

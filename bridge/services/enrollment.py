@@ -38,8 +38,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -48,7 +46,7 @@ from bridge.clock import Clock
 from bridge.domain import references
 from bridge.domain.clients import Client, LinkKind
 from bridge.errors import BridgeError, InputError, NotFound, VendorError
-from bridge.logs import get_logger, masker
+from bridge.logs import get_logger
 from bridge.services.clients import ClientService
 from bridge.settings import Settings
 from bridge.solusvm.client import SolusVMClient, SolusVMValidationError
@@ -184,6 +182,8 @@ class LinkKeys:
 
     def seal(self, token: str, password: SecretStr, email: str) -> str:
         nonce = os.urandom(12)
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # ~10 MB: loaded at the first sign-up
+
         sealed = AESGCM(self._mac(b"seal", token)).encrypt(
             nonce, password.get_secret_value().encode(), email.encode()
         )
@@ -191,6 +191,9 @@ class LinkKeys:
 
     def unseal(self, token: str, sealed: str, email: str) -> SecretStr | None:
         """The password, or None when the seal does not open (another token, a changed secret key)."""
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         raw = base64.urlsafe_b64decode(sealed.encode())
         try:
             plain = AESGCM(self._mac(b"seal", token)).decrypt(raw[:12], raw[12:], email.encode())
@@ -222,9 +225,21 @@ def secret_key(settings: Settings) -> bytes:
         else:
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(secrets.token_hex(32))
-    key = Path(path).read_text(encoding="utf-8").strip()
-    masker.register([key])
-    return key.encode()
+    return Path(path).read_text(encoding="utf-8").strip().encode()
+
+
+def stored_secret_key(settings: Settings) -> str | None:
+    """The generated key already kept in the state directory, for the log masker; reads, never makes one.
+
+    None when ``enrollment.secret_key`` is set (a setting: masked with the others), when no key was made
+    yet, or when this user may not read it (an operator's shell: then it cannot leak from here either).
+    """
+    if settings.enrollment.secret_key is not None:
+        return None
+    try:
+        return (settings.daemon.resolved_state_dir() / KEY_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def solusvm_factory(settings: Settings, clock: Clock) -> Callable[[], SolusVMClient] | None:
