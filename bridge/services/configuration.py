@@ -19,8 +19,15 @@ from bridge.domain.configuration import (
 from bridge.settings import ConfigurationSettings, Settings
 
 
+def configuration_section(settings: Settings, name: str) -> ConfigurationSettings:
+    """The ``[configurations.<name>]`` section a client of configuration ``name`` has: ``default`` when the
+    name is not (or no longer) in the settings. The one place that choice is made."""
+    return settings.configurations.get(name, settings.configurations["default"])
+
+
 def configuration_named(settings: Settings, name: str) -> Configuration:
-    section = settings.configurations.get(name, settings.configurations["default"])
+    """The domain's configuration of ``name`` (see :func:`configuration_section`)."""
+    section = configuration_section(settings, name)
     return to_domain(section, generate_invoices_default=settings.billing.generate_invoices)
 
 

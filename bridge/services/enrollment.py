@@ -48,6 +48,7 @@ from bridge.domain.clients import Client, LinkKind
 from bridge.errors import BridgeError, InputError, NotFound, VendorError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
+from bridge.services.configuration import configuration_section
 from bridge.settings import Settings
 from bridge.solusvm.client import SolusVMClient, SolusVMValidationError
 from bridge.store import clients as client_store
@@ -532,9 +533,7 @@ class EnrollmentService:
             # The client was made by an earlier, interrupted attempt (or by an operator since the request):
             # the address is verified, so it is this person's client.
             client = self._clients.get(enrollment.email)
-        configuration = self._settings.configurations.get(
-            client.configuration, self._settings.configurations["default"]
-        )
+        configuration = configuration_section(self._settings, client.configuration)
         now = self._clock.now()
         order = configuration.auto_order_service.strip() if configuration.auto_order_on_signup else None
         with self._engine.begin() as connection:
