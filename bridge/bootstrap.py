@@ -19,6 +19,7 @@ from bridge.services.enrollment import stored_secret_key
 from bridge.services.status import StoreCollector
 from bridge.settings import Settings
 from bridge.store.database import make_engine
+from bridge.store.unit_of_work import UnitOfWork
 from bridge.sync.jobs import JobRunner
 from bridge.sync.registry import registry
 
@@ -34,9 +35,10 @@ class App:
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
+        self.uow = UnitOfWork(self.engine)
         self.jobs = registry()
         self.runner = JobRunner(
-            self.engine,
+            self.uow,
             self.clock,
             self.settings,
             self.owner,
@@ -45,7 +47,7 @@ class App:
             masker=self.masker,
         )
         self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
-        self.clients = ClientService(self.engine, self.clock, self.settings)
+        self.clients = ClientService(self.uow, self.clock, self.settings)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -173,7 +173,7 @@ class Daemon:
             self.app.metrics,
             is_alive=lambda: bool(self.scheduler.running),
             status=self.status,
-            readiness_problems=lambda: readiness_problems(self.app.engine, self.app.settings),
+            readiness_problems=lambda: readiness_problems(self.app.uow, self.app.settings),
             admin_token=token.get_secret_value() if token else None,
         )
         self.health = HealthServer(app, host, port, tls=tls_context(self.app.settings.health))

@@ -15,7 +15,7 @@ from bridge.store.enrollment import Enrollment
 
 
 def _service(app: App) -> EnrollmentService:
-    return build_enrollment(app.engine, app.clock, app.settings, app.clients)
+    return build_enrollment(app.uow, app.clock, app.settings, app.clients)
 
 
 @client.command("sso-link")

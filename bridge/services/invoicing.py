@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from bridge.clock import Clock
@@ -78,8 +78,8 @@ from bridge.settings import Settings
 from bridge.store import invoices as store
 from bridge.store import plans as plans_store
 from bridge.store import usage as usage_store
-from bridge.store.database import write_connection
 from bridge.store.outbox import enqueue_effect
+from bridge.store.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -125,8 +125,8 @@ class InvoicingRun:
 
 
 class InvoicingService:
-    def __init__(self, engine: Engine, clock: Clock, settings: Settings, clients: ClientService) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings, clients: ClientService) -> None:
+        self._uow = uow
         self._clock = clock
         self._settings = settings
         self._clients = clients
@@ -198,7 +198,7 @@ class InvoicingService:
         start = min(plan.cycles[0].start for plan in plans)
         end = max(plan.cycles[-1].end for plan in plans)
         ids = [plan.client.id for plan in plans]
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             usage = usage_store.usage_of_owners(connection, owners, start, end)
             invoiced = store.usage_invoices_of_clients(connection, ids)
             terms = plans_store.terms_of_clients(connection, ids)
@@ -253,7 +253,7 @@ class InvoicingService:
         """The lines of the invoices late usage is compared with, read in one query for the chunk."""
         if not invoice_ids:
             return {}
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             return store.lines_by_invoice(connection, invoice_ids)
 
     def _prices(self, client: Client, terms: ClientTerms | None) -> ClientPrices:
@@ -282,8 +282,7 @@ class InvoicingService:
         if not pending:
             return
         now = self._clock.now()
-        with write_connection(self._engine) as connection:
-            transaction = connection.begin()
+        with self._uow.writing(dry_run=run.dry_run) as connection:
             for invoice in pending:
                 try:
                     with connection.begin_nested():
@@ -300,10 +299,6 @@ class InvoicingService:
                     run.already_invoiced.append(Skipped(invoice.client, invoice.draft.reference, reason))
                     continue
                 run.issued.append(numbered)
-            if run.dry_run:
-                transaction.rollback()
-            else:
-                transaction.commit()
 
     def _numbered(self, connection: Connection, invoice: IssuedInvoice) -> IssuedInvoice:
         if invoice.issuer != "bridge":
@@ -414,7 +409,7 @@ class InvoicingService:
         token_price = (
             override.token_price if override and override.token_price is not None else pricing.token_price
         )
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             cached = usage_store.plan_rates(connection)
         plans = {
             plan_id: PlanRate(rate.tokens_per_hour, rate.tokens_per_month or None)
@@ -440,7 +435,7 @@ class InvoicingService:
         paid_at = paid_at or self._clock.now()
         client = self._clients.get(str(self.find(number).client_id))
         config = self._configuration(client)
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             invoice = self._require(connection, number)
             _require_transition(invoice, "paid")
             values: dict[str, Any] = {
@@ -464,14 +459,14 @@ class InvoicingService:
             return self._require(connection, invoice.reference)
 
     def cancel(self, number: str) -> store.StoredInvoice:
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             invoice = self._require(connection, number)
             _require_transition(invoice, "cancelled")
             store.set_status(connection, invoice.id, status="cancelled")
             return self._require(connection, invoice.reference)
 
     def find(self, number: str) -> store.StoredInvoice:
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             return self._require(connection, number)
 
     def _require(self, connection: Connection, number: str) -> store.StoredInvoice:

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-
 from bridge.clock import Clock
 from bridge.domain.instants import as_utc
 from bridge.domain.usage import Source, UsageRecord, Window
@@ -28,7 +26,7 @@ from bridge.errors import InputError, VendorError
 from bridge.logs import get_logger
 from bridge.solusvm.collector import SolusVMObserver
 from bridge.store import usage as store
-from bridge.store.database import write_connection
+from bridge.store.unit_of_work import UnitOfWork
 from bridge.usage.ports import UsageCollector
 
 log = get_logger(__name__)
@@ -54,7 +52,7 @@ class SourceReport:
 
 @dataclass
 class UsageSync:
-    engine: Engine
+    uow: UnitOfWork
     clock: Clock
     timezone: ZoneInfo
     openstack: UsageCollector | None = None
@@ -125,7 +123,7 @@ class UsageSync:
         limit = min(as_utc(until), now - self.openstack_settle) if until else now - self.openstack_settle
         limit = _floor(limit, self.openstack_window)
         if start is None:
-            with self.engine.connect() as connection:
+            with self.uow.reading() as connection:
                 mark = store.watermark(connection, "openstack")
             start = mark.collected_until if mark and mark.collected_until else None
         begin = _floor(as_utc(start) if start else self._first_start(limit), self.openstack_window)
@@ -148,7 +146,7 @@ class UsageSync:
             report.skipped = "solusvm.enabled is false"
             return report
         now = self.clock.now()
-        with self.engine.connect() as connection:
+        with self.uow.reading() as connection:
             mark = store.watermark(connection, "solusvm")
         try:
             observed = self.solusvm.observe(mark.collected_until if mark else None, now)
@@ -175,8 +173,7 @@ class UsageSync:
         now = self.clock.now()
         end = until or batch[-1][0].end
         count = sum(len(records) for _, records in batch)
-        with write_connection(self.engine) as connection:
-            transaction = connection.begin()
+        with self.uow.writing(dry_run=dry_run) as connection:
             for window, records in batch:
                 for hour_window, hour_records in _by_window(window, records):
                     result = store.ingest_window(connection, report.source, hour_window, hour_records, now)
@@ -187,10 +184,6 @@ class UsageSync:
                 store.advance_watermark(connection, report.source, end, count, now)
             if rates:
                 store.save_plan_rates(connection, rates)
-            if dry_run:
-                transaction.rollback()
-            else:
-                transaction.commit()
         report.windows += len(batch)
         report.records += count
         report.collected_until = end
@@ -200,7 +193,7 @@ class UsageSync:
         report.refused_field = error.field
         log.error("usage collection failed", source=report.source, error=str(error))
         if not report.dry_run:
-            with self.engine.begin() as connection:
+            with self.uow.writing() as connection:
                 store.record_error(connection, report.source, str(error), self.clock.now())
         return report
 

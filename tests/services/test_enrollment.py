@@ -85,7 +85,7 @@ def test_a_sign_up_interrupted_after_its_client_was_made_is_finished_once(
             whmcs=whmcs_section(fake),
             configurations={"default": {"client_initial_credit": "2.50"}},
         )
-        service = build_site_service(app.engine, app.clock, app.settings, app.clients)
+        service = build_site_service(app.uow, app.clock, app.settings, app.clients)
         service.request(ADA)
         token = mailed_token(app)
         now = app.clock.now()
@@ -114,7 +114,7 @@ def test_a_sign_up_interrupted_after_its_client_was_made_is_finished_once(
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_login_links_work_once_and_expire(make_app: Callable[..., App], clock: FixedClock) -> None:
     app = make_app()
-    service = build_site_service(app.engine, app.clock, app.settings, app.clients)
+    service = build_site_service(app.uow, app.clock, app.settings, app.clients)
     app.clients.add(email="grace@example.com", name="Grace Hopper")
     with pytest.raises(NotEnrolled):
         service.login_link("grace@example.com")
@@ -144,7 +144,7 @@ def test_unconfirmed_sign_ups_and_old_links_are_forgotten(
     make_app: Callable[..., App], clock: FixedClock
 ) -> None:
     app = make_app()
-    service: EnrollmentService = build_site_service(app.engine, app.clock, app.settings, app.clients)
+    service: EnrollmentService = build_site_service(app.uow, app.clock, app.settings, app.clients)
     service.request(ADA)
     token = mailed_token(app)
     clock.advance(timedelta(days=8))

@@ -67,7 +67,7 @@ def nova() -> ScriptedNova:
 
 @pytest.fixture
 def sync(app: App, clock: FixedClock, nova: ScriptedNova) -> UsageSync:
-    return UsageSync(app.engine, clock, ZoneInfo("UTC"), openstack=nova)
+    return UsageSync(app.uow, clock, ZoneInfo("UTC"), openstack=nova)
 
 
 def dump(engine: Engine) -> list[tuple[object, ...]]:
@@ -108,7 +108,7 @@ def test_a_crash_between_windows_resumes_with_no_gap_and_no_overlap(
             raise JobStopped()
 
     crashing = UsageSync(
-        app.engine,
+        app.uow,
         clock,
         ZoneInfo("UTC"),
         openstack=nova,
@@ -119,7 +119,7 @@ def test_a_crash_between_windows_resumes_with_no_gap_and_no_overlap(
     with app.engine.connect() as connection:
         mark = store.watermark(connection, "openstack")
     assert mark is not None and mark.collected_until == OCT + timedelta(hours=10)
-    UsageSync(app.engine, clock, ZoneInfo("UTC"), openstack=nova).run(("openstack",), until=NOV)
+    UsageSync(app.uow, clock, ZoneInfo("UTC"), openstack=nova).run(("openstack",), until=NOV)
     assert [window.start for window in nova.calls] == [OCT + timedelta(hours=h) for h in range(744)]
     assert hours_by_instance(app.engine)["i-1"] == Decimal(744)
     with app.engine.connect() as connection:
@@ -173,9 +173,7 @@ def test_dry_run_collects_and_reports_but_writes_nothing(sync: UsageSync, app: A
 
 def test_only_settled_windows_are_collected(app: App, clock: FixedClock, nova: ScriptedNova) -> None:
     clock.set(datetime(2022, 10, 1, 3, 10, tzinfo=UTC))
-    sync = UsageSync(
-        app.engine, clock, ZoneInfo("UTC"), openstack=nova, openstack_settle=timedelta(minutes=15)
-    )
+    sync = UsageSync(app.uow, clock, ZoneInfo("UTC"), openstack=nova, openstack_settle=timedelta(minutes=15))
     (report,) = sync.run(("openstack",), start=OCT)
     assert report.collected_until == datetime(2022, 10, 1, 2, tzinfo=UTC)
 
@@ -184,7 +182,7 @@ def test_a_fresh_store_starts_at_the_previous_billing_month_in_the_billing_time_
     app: App, clock: FixedClock, nova: ScriptedNova
 ) -> None:
     berlin = ZoneInfo("Europe/Berlin")
-    sync = UsageSync(app.engine, clock, berlin, openstack=nova)
+    sync = UsageSync(app.uow, clock, berlin, openstack=nova)
     windows = sync.openstack_windows(until=datetime(2022, 11, 1, tzinfo=berlin), start=None)
     assert windows[0].start == datetime(2022, 9, 30, 22, tzinfo=UTC)
     assert windows[-1].end == datetime(2022, 10, 31, 23, tzinfo=UTC)
@@ -223,7 +221,7 @@ def test_solusvm_bills_each_started_hour_once_however_often_it_is_observed(
         "off-1", user_id=user["id"], plan_id=plan["id"], status="stopped", created_at="2022-09-01T00:00:00Z"
     )
     client = SolusVMClient(solus.url, solus.token, sleep=lambda _s: None)
-    sync = UsageSync(app.engine, clock, ZoneInfo("UTC"), solusvm=SolusVMObserver(client))
+    sync = UsageSync(app.uow, clock, ZoneInfo("UTC"), solusvm=SolusVMObserver(client))
     for minute in (5, 20, 55):
         clock.set(datetime(2022, 10, 1, 10, minute, tzinfo=UTC))
         sync.run(("solusvm",))
@@ -251,7 +249,7 @@ def test_impossible_nova_hours_are_not_stored_and_the_window_is_collected_again_
         fake.create_server("p-1", at=OCT - timedelta(days=1), server_id="i-1")
         settings = OpenStackSettings(**fake.section())
         nova = NovaUsageCollector(connect(settings), clock=clock, sleep=lambda _: None)
-        sync = UsageSync(app.engine, clock, ZoneInfo("UTC"), openstack=nova)
+        sync = UsageSync(app.uow, clock, ZoneInfo("UTC"), openstack=nova)
         sync.run(("openstack",), start=OCT, until=OCT + timedelta(hours=2))
         fake.fail_next(Fault.server_field("hours", 25.0))
 

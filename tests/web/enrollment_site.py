@@ -77,7 +77,7 @@ def running_site(make_app: Callable[..., App], **sections: dict[str, Any]) -> It
     its server has the workers and request time of ``enrollment`` as the daemon gives them."""
     enrollment = {"listen": f"127.0.0.1:{free_port()}", **sections.pop("enrollment", {})}
     app = make_app(enrollment=enrollment, **sections)
-    service = build_site_service(app.engine, app.clock, app.settings, app.clients)
+    service = build_site_service(app.uow, app.clock, app.settings, app.clients)
     config = app.settings.enrollment
     host, port = split_address(config.listen)
     server = EnrollmentServer(

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
-
 from bridge.bootstrap import App
 from bridge.clock import Clock
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
 from bridge.services.enrollment import EnrollmentService, build_enrollment
 from bridge.settings import Settings, split_address
+from bridge.store.unit_of_work import UnitOfWork
 from bridge.web.enrollment.app import create_app, mail_templates
 from bridge.web.enrollment.mailer import TemplateMail, transport_for
 from bridge.web.enrollment.server import EnrollmentServer
@@ -36,11 +35,11 @@ class EnrollmentSite:
 
 
 def build_site_service(
-    engine: Engine, clock: Clock, settings: Settings, clients: ClientService
+    uow: UnitOfWork, clock: Clock, settings: Settings, clients: ClientService
 ) -> EnrollmentService:
     """The enrollment service with the mailer of the settings (SMTP, or the file sink)."""
     mail = TemplateMail(mail_templates(settings), transport_for(settings, clock), settings, clock)
-    return build_enrollment(engine, clock, settings, clients, mail=mail)
+    return build_enrollment(uow, clock, settings, clients, mail=mail)
 
 
 def start_enrollment(app: App) -> EnrollmentSite:
@@ -50,7 +49,7 @@ def start_enrollment(app: App) -> EnrollmentSite:
     the daemon restarts with a free address): the daemon's first duty is billing.
     """
     settings = app.settings
-    service = build_site_service(app.engine, app.clock, settings, app.clients)
+    service = build_site_service(app.uow, app.clock, settings, app.clients)
     host, port = split_address(settings.enrollment.listen)
     server: EnrollmentServer | None
     try:
