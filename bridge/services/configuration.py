@@ -6,6 +6,8 @@ invoice_zero_amounts); the domain speaks seed 001's. This is the one place the t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from bridge.domain.configuration import (
     AutoInvoiceMode,
     AutoInvoicing,
@@ -17,8 +19,15 @@ from bridge.domain.configuration import (
 from bridge.settings import ConfigurationSettings, Settings
 
 
+def configuration_section(settings: Settings, name: str) -> ConfigurationSettings:
+    """The ``[configurations.<name>]`` section a client of configuration ``name`` has: ``default`` when the
+    name is not (or no longer) in the settings. The one place that choice is made."""
+    return settings.configurations.get(name, settings.configurations["default"])
+
+
 def configuration_named(settings: Settings, name: str) -> Configuration:
-    section = settings.configurations.get(name, settings.configurations["default"])
+    """The domain's configuration of ``name`` (see :func:`configuration_section`)."""
+    section = configuration_section(settings, name)
     return to_domain(section, generate_invoices_default=settings.billing.generate_invoices)
 
 
@@ -37,6 +46,7 @@ def to_domain(section: ConfigurationSettings, *, generate_invoices_default: bool
         mark_invoiced_periods_paid=section.mark_invoiced_periods_paid,
         billable_seconds_per_month=section.billable_seconds_per_month or None,
         generate_invoices=generate,
+        generate_invoices_after=_aware(section.generate_invoices_after),
         do_not_invoice_zero_prices=not section.invoice_zero_amounts,
         notify_on_unpaid_invoices=section.notify_on_unpaid_invoices,
         automatic_settlements=section.automatic_settlements,
@@ -44,6 +54,9 @@ def to_domain(section: ConfigurationSettings, *, generate_invoices_default: bool
         invoicing_option=InvoicingOption(section.invoicing_option),
         next_fiscal_number=section.next_fiscal_number,
         fiscal_number_format=section.fiscal_number_format,
+        proforma_number_format=section.proforma_number_format,
+        invoice_due_days=section.invoice_due_days,
+        invoice_detail=section.invoice_detail,
         credit_notifications=tuple(section.credit_notifications),
         suspension=SuspensionRule(
             enabled=section.suspension.enabled,
@@ -62,3 +75,10 @@ def to_domain(section: ConfigurationSettings, *, generate_invoices_default: bool
             fixed_amount=section.auto_invoicing.fixed_amount,
         ),
     )
+
+
+def _aware(instant: datetime | None) -> datetime | None:
+    """A cutoff from the settings file; one written without an offset is read as UTC."""
+    if instant is None or instant.tzinfo is not None:
+        return instant
+    return instant.replace(tzinfo=UTC)

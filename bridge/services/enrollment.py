@@ -43,10 +43,12 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from bridge.clock import Clock
+from bridge.domain import references
 from bridge.domain.clients import Client, LinkKind
 from bridge.errors import BridgeError, InputError, NotFound, VendorError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
+from bridge.services.configuration import configuration_section
 from bridge.settings import Settings
 from bridge.solusvm.client import SolusVMClient, SolusVMValidationError
 from bridge.store import clients as client_store
@@ -525,9 +527,7 @@ class EnrollmentService:
             # The client was made by an earlier, interrupted attempt (or by an operator since the request):
             # the address is verified, so it is this person's client.
             client = self._clients.get(enrollment.email)
-        configuration = self._settings.configurations.get(
-            client.configuration, self._settings.configurations["default"]
-        )
+        configuration = configuration_section(self._settings, client.configuration)
         now = self._clock.now()
         order = configuration.auto_order_service.strip() if configuration.auto_order_on_signup else None
         with self._uow.writing() as connection:
@@ -539,7 +539,7 @@ class EnrollmentService:
                     kind="initial_credit",
                     amount=configuration.client_initial_credit,
                     currency=client.currency,
-                    reference=f"BB-INITIAL-{client.id}",
+                    reference=references.initial_credit(client.id),
                     description="initial credit at sign-up",
                     occurred_at=now,
                     now=now,
