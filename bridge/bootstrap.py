@@ -103,10 +103,11 @@ class App:
     def invoicing(self) -> InvoicingService:
         return InvoicingService(self.uow, self.clock, self.settings, self.clients)
 
-    @cached_property
+    @property
     def credit(self) -> CreditService:
-        # An invoicing service keeps one run's price books: the credit engine's runs (a job of their own,
-        # in another thread) use their own, as they always have, and do not share the invoicing job's.
+        """The credit engine, new at each use: it reads its price books once, through an invoicing service of
+        its own (so never the invoicing job's, running in another thread), and a daemon's next run must
+        read them again (the SolusVM plan rates change with each sync)."""
         invoicing = InvoicingService(self.uow, self.clock, self.settings, self.clients)
         return CreditService(self.uow, self.clock, self.settings, self.clients, invoicing)
 
