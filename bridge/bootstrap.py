@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -271,7 +272,11 @@ class App:
 
         options.setdefault("client_factory", self.whmcs_client)
         options.setdefault("metrics", self.metrics)
-        return OutboxPusher(self.uow, self.clock, self.settings, **options)
+        settings = self.settings
+        lease_ttl = timedelta(seconds=settings.daemon.lease_seconds)
+        return OutboxPusher(
+            self.uow, self.clock, settings.whmcs, zone=self.zone, lease_ttl=lease_ttl, **options
+        )
 
     # -- the schema: what `migrate`, `run` and every command that needs the schema ask of the store ------
 
