@@ -30,15 +30,7 @@ from sqlalchemy import Engine
 from bridge.clock import Clock, SystemClock
 from bridge.domain.credit import running_horizon
 from bridge.logs import SecretMasker
-from bridge.services.clients import ClientService
-from bridge.services.credit import CreditService
 from bridge.services.enrollment import stored_secret_key
-from bridge.services.invoicing import InvoicingService
-from bridge.services.outbox import OutboxService
-from bridge.services.payments import PaymentsSync
-from bridge.services.periods import PeriodsService
-from bridge.services.plans import PlansService
-from bridge.services.price_books import PriceBooks
 from bridge.services.status import StoreCollector
 from bridge.settings import Configurations, Settings
 from bridge.store.database import make_engine
@@ -50,7 +42,15 @@ from bridge.sync.waits import Sleep
 if TYPE_CHECKING:
     from openstack.connection import Connection as OpenStackConnection
 
+    from bridge.services.clients import ClientService
+    from bridge.services.credit import CreditService
     from bridge.services.enrollment import EnrollmentService
+    from bridge.services.invoicing import InvoicingService
+    from bridge.services.outbox import OutboxService
+    from bridge.services.payments import PaymentsSync
+    from bridge.services.periods import PeriodsService
+    from bridge.services.plans import PlansService
+    from bridge.services.price_books import PriceBooks
     from bridge.solusvm.client import SolusVMClient
     from bridge.sync.cloud_actions import CloudActions
     from bridge.sync.push import OutboxPusher
@@ -104,6 +104,8 @@ class App:
 
     @cached_property
     def price_books(self) -> PriceBooks:
+        from bridge.services.price_books import PriceBooks
+
         settings = self.settings
         return PriceBooks(
             self.uow, currency=settings.billing.currency, pricing=settings.pricing, plans=settings.plans
@@ -113,6 +115,8 @@ class App:
 
     @cached_property
     def clients(self) -> ClientService:
+        from bridge.services.clients import ClientService
+
         settings = self.settings
         return ClientService(
             self.uow,
@@ -131,6 +135,8 @@ class App:
         """The credit engine, new at each use: it reads its price books once, through an invoicing service of
         its own (so never the invoicing job's, running in another thread), and a daemon's next run must
         read them again (the SolusVM plan rates change with each sync)."""
+        from bridge.services.credit import CreditService
+
         settings = self.settings
         return CreditService(
             self.uow,
@@ -148,6 +154,8 @@ class App:
 
     @cached_property
     def plans(self) -> PlansService:
+        from bridge.services.plans import PlansService
+
         settings = self.settings
         return PlansService(
             self.uow,
@@ -163,6 +171,8 @@ class App:
 
     @cached_property
     def periods(self) -> PeriodsService:
+        from bridge.services.periods import PeriodsService
+
         return PeriodsService(
             self.uow,
             self.clock,
@@ -173,6 +183,8 @@ class App:
         )
 
     def _invoicing(self) -> InvoicingService:
+        from bridge.services.invoicing import InvoicingService
+
         return InvoicingService(
             self.uow,
             self.clock,
@@ -185,12 +197,16 @@ class App:
 
     @cached_property
     def outbox(self) -> OutboxService:
+        from bridge.services.outbox import OutboxService
+
         return OutboxService(
             self.uow, self.clock, alert_after_attempts=self.settings.whmcs.alert_after_attempts
         )
 
     @cached_property
     def payments(self) -> PaymentsSync:
+        from bridge.services.payments import PaymentsSync
+
         return PaymentsSync(
             self.uow,
             self.clock,
