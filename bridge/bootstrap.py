@@ -128,25 +128,32 @@ class App:
 
     @cached_property
     def invoicing(self) -> InvoicingService:
-        return self._invoicing()
+        from bridge.services.invoicing import InvoicingService
 
-    @property
+        return InvoicingService(
+            self.uow,
+            self.clock,
+            self.clients,
+            configurations=self.configurations,
+            price_books=self.price_books,
+            zone=self.zone,
+            catch_up_cycles=self.settings.billing.catch_up_cycles,
+        )
+
+    @cached_property
     def credit(self) -> CreditService:
-        """The credit engine, new at each use: it reads its price books once, through an invoicing service of
-        its own (so never the invoicing job's, running in another thread), and a daemon's next run must
-        read them again (the SolusVM plan rates change with each sync)."""
         from bridge.services.credit import CreditService
 
         settings = self.settings
+        horizon = running_horizon(settings.openstack.window_length, settings.openstack.settle_delay)
         return CreditService(
             self.uow,
             self.clock,
             self.clients,
-            self._invoicing(),
+            self.invoicing,
             configurations=self.configurations,
-            running_horizon=running_horizon(
-                settings.openstack.window_length, settings.openstack.settle_delay
-            ),
+            price_books=self.price_books,
+            running_horizon=horizon,
             whmcs_enabled=settings.whmcs.enabled,
             auto_invoicing=settings.billing.credit_auto_invoicing,
             auto_invoice_lead_time_hours=settings.billing.auto_invoice_lead_time_hours,
@@ -180,19 +187,6 @@ class App:
             configurations=self.configurations,
             plan_fees={name: plan.fees for name, plan in self.settings.plans.items()},
             zone=self.zone,
-        )
-
-    def _invoicing(self) -> InvoicingService:
-        from bridge.services.invoicing import InvoicingService
-
-        return InvoicingService(
-            self.uow,
-            self.clock,
-            self.clients,
-            configurations=self.configurations,
-            price_books=self.price_books,
-            zone=self.zone,
-            catch_up_cycles=self.settings.billing.catch_up_cycles,
         )
 
     @cached_property
