@@ -26,7 +26,7 @@ from bridge.clock import FixedClock
 from bridge.domain.usage import Source, UsageRecord, Window
 from bridge.store.database import make_engine, migrate
 from bridge.store.tables import usage_records
-from bridge.usage.sync import UsageSync
+from bridge.usage.sync import Feed, Settled, UsageSync
 
 START = datetime(2022, 10, 1, tzinfo=UTC)
 TARGET = 0.70
@@ -65,7 +65,8 @@ def fresh_engine(directory: Path, name: str):  # type: ignore[no-untyped-def]
 def measure_ingest(directory: Path, instances: int, hours: int) -> float:
     engine = fresh_engine(directory, "ingest.sqlite3")
     clock = FixedClock(START + timedelta(days=400))
-    sync = UsageSync(engine, clock, ZoneInfo("UTC"), openstack=PreparedNova.generate(instances, hours))
+    nova = PreparedNova.generate(instances, hours)
+    sync = UsageSync(engine, clock, [Feed(nova, Settled(ZoneInfo("UTC")))])
     began = time.perf_counter()
     (report,) = sync.run(("openstack",), start=START, until=START + timedelta(hours=hours))
     elapsed = time.perf_counter() - began

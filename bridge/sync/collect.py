@@ -13,7 +13,7 @@ from bridge.settings import Settings
 from bridge.sync.cloud_actions import CloudActions
 from bridge.sync.jobs import JobContext
 from bridge.sync.waits import Sleep, stop_aware_sleep
-from bridge.usage.sync import SourceReport, UsageSync
+from bridge.usage.sync import Current, Feed, Settled, SourceReport, UsageSync
 
 
 def build_usage_sync(
@@ -25,30 +25,26 @@ def build_usage_sync(
 ) -> UsageSync:
     """A UsageSync with a collector for each enabled cloud (the SDKs are imported only when enabled);
     ``sleep`` is the clients' wait between retries (a job passes one that ends at shutdown)."""
-    openstack = None
+    feeds = []
     if settings.openstack.enabled:
         from bridge.fleio.connection import connect
         from bridge.fleio.nova_usage import NovaUsageCollector
 
-        openstack = NovaUsageCollector.from_settings(
+        nova = NovaUsageCollector.from_settings(
             connect(settings.openstack), settings.openstack, clock=clock, sleep=sleep
         )
-    solusvm = None
+        windows = Settled(
+            settings.billing.zone(), settings.openstack.window_length, settings.openstack.settle_delay
+        )
+        feeds.append(Feed(nova, windows))
     if settings.solusvm.enabled:
         from bridge.solusvm.client import SolusVMClient
         from bridge.solusvm.collector import SolusVMObserver
 
-        solusvm = SolusVMObserver(SolusVMClient.from_settings(settings.solusvm, clock=clock, sleep=sleep))
-    return UsageSync(
-        engine,
-        clock,
-        settings.billing.zone(),
-        openstack=openstack,
-        openstack_window=settings.openstack.window_length,
-        openstack_settle=settings.openstack.settle_delay,
-        solusvm=solusvm,
-        checkpoint=checkpoint,
-    )
+        client = SolusVMClient.from_settings(settings.solusvm, clock=clock, sleep=sleep)
+        observer = SolusVMObserver(client, clock)
+        feeds.append(Feed(observer, Current(), plans=observer.plans_seen))
+    return UsageSync(engine, clock, feeds, checkpoint=checkpoint)
 
 
 def usage_sync_job(ctx: JobContext) -> list[SourceReport]:
