@@ -15,11 +15,11 @@ from sqlalchemy import Engine
 from bridge.clock import Clock, SystemClock
 from bridge.logs import masker
 from bridge.services.clients import ClientService
-from bridge.services.status import StoreCollector
 from bridge.settings import Settings
 from bridge.store.database import make_engine
 from bridge.sync.jobs import JobRunner
 from bridge.sync.registry import registry
+from bridge.web.metrics import StoreCollector
 
 
 @dataclass

@@ -10,11 +10,13 @@ from bridge.bootstrap import App
 from bridge.cli.base import COUNT, Context, cli, pass_context, print_json
 from bridge.cli.clients import client
 from bridge.errors import InputError
-from bridge.services.enrollment import EnrollmentService, build_enrollment
+from bridge.services.enrollment import EnrollmentService
 from bridge.store.enrollment import Enrollment
 
 
 def _service(app: App) -> EnrollmentService:
+    from bridge.web.enrollment import build_enrollment  # the sign-up site's wiring: Flask, only when used
+
     return build_enrollment(app.engine, app.clock, app.settings, app.clients)
 
 

@@ -20,18 +20,17 @@ from bridge.clock import FixedClock
 from bridge.errors import ConfigError
 from bridge.services.enrollment import (
     EnrollmentService,
-    LinkKeys,
     LinkProblem,
     LinkState,
     NotEnrolled,
     SignUp,
-    secret_key,
 )
 from bridge.settings import parse_settings
 from bridge.store import enrollment as store
 from bridge.store.enrollment import EnrollmentState, TokenPurpose
 from bridge.store.tables import ledger_entries, outbox
 from bridge.web.enrollment import build_site_service
+from bridge.web.enrollment.keys import LinkKeys, secret_key
 from bridge.web.enrollment.mailer import mail_sink
 from bridge.web.enrollment.ratelimit import RateLimiter
 from tests.conftest import START

@@ -6,6 +6,7 @@ schedules the retry of SolusVM users that sign-up had to defer (``[schedule] enr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -14,9 +15,11 @@ from bridge.bootstrap import App
 from bridge.clock import Clock
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.enrollment import EnrollmentService, build_enrollment
+from bridge.services.enrollment import EnrollmentService
+from bridge.services.ports import Mailer, SolusVMAccounts
 from bridge.settings import Settings, split_address
 from bridge.web.enrollment.app import create_app, mail_templates
+from bridge.web.enrollment.keys import LinkKeys, secret_key
 from bridge.web.enrollment.mailer import TemplateMail, transport_for
 from bridge.web.enrollment.server import EnrollmentServer
 
@@ -33,6 +36,36 @@ class EnrollmentSite:
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
+
+
+def solusvm_factory(settings: Settings, clock: Clock) -> Callable[[], SolusVMAccounts] | None:
+    """A maker of SolusVM clients (one per call: a client is not thread-safe), or None when SolusVM is off."""
+    if not settings.solusvm.enabled:
+        return None
+    from bridge.solusvm.client import SolusVMClient
+
+    return lambda: SolusVMClient.from_settings(settings.solusvm, clock=clock)
+
+
+def build_enrollment(
+    engine: Engine,
+    clock: Clock,
+    settings: Settings,
+    clients: ClientService,
+    *,
+    mail: Mailer | None = None,
+    solusvm: Callable[[], SolusVMAccounts] | None = None,
+) -> EnrollmentService:
+    """The service wired from settings: the signing key, and SolusVM when ``[solusvm]`` is enabled."""
+    return EnrollmentService(
+        engine,
+        clock,
+        settings,
+        clients,
+        LinkKeys(secret_key(settings)),
+        mail=mail,
+        solusvm=solusvm or solusvm_factory(settings, clock),
+    )
 
 
 def build_site_service(
@@ -74,4 +107,11 @@ def start_enrollment(app: App) -> EnrollmentSite:
     return EnrollmentSite(service, server)
 
 
-__all__ = ["EnrollmentServer", "EnrollmentSite", "create_app", "start_enrollment"]
+__all__ = [
+    "EnrollmentServer",
+    "EnrollmentSite",
+    "build_enrollment",
+    "create_app",
+    "solusvm_factory",
+    "start_enrollment",
+]
