@@ -15,8 +15,10 @@ from sqlalchemy import Engine
 from bridge.clock import Clock, SystemClock
 from bridge.logs import masker
 from bridge.services.clients import ClientService
+from bridge.services.views import Views
 from bridge.settings import Settings
 from bridge.store.database import make_engine
+from bridge.store.unit_of_work import UnitOfWork
 from bridge.sync.jobs import JobRunner
 from bridge.sync.registry import registry
 from bridge.web.metrics import StoreCollector
@@ -37,6 +39,7 @@ class App:
         )
         self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
         self.clients = ClientService(self.engine, self.clock, self.settings)
+        self.views = Views(UnitOfWork(self.engine), self.clock, self.settings)
 
     def close(self) -> None:
         self.engine.dispose()

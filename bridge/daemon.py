@@ -26,7 +26,6 @@ from apscheduler.triggers.cron import CronTrigger
 from bridge.bootstrap import App
 from bridge.logs import get_logger
 from bridge.services.outbox import readiness_problems
-from bridge.services.status import status_report
 from bridge.settings import JOB_OFF, split_address
 from bridge.store.database import require_schema_at_head
 from bridge.sync.jobs import JobOutcome, JobRunner
@@ -151,13 +150,7 @@ class Daemon:
         log.info("daemon stopped", abandoned=self.abandoned)
 
     def status(self) -> dict[str, Any]:
-        report = status_report(
-            self.app.engine,
-            self.app.clock,
-            self.app.settings,
-            list(self.app.jobs),
-            started_at=self.started_at,
-        )
+        report = self.app.views.status(list(self.app.jobs), started_at=self.started_at)
         scheduled = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
         for job in report["jobs"]:
             fire = scheduled.get(job["name"])

@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -34,8 +35,6 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from jinja2 import Template
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -73,7 +72,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "paid": frozenset(),
     "cancelled": frozenset(),
 }
-_numbers = SandboxedEnvironment(autoescape=False)
+_PLACEHOLDER = re.compile(r"{{\s*(\w+)\s*}}")
 
 
 CLIENTS_PER_CHUNK = 500
@@ -653,15 +652,18 @@ def enqueue_create_invoice(
 
 
 def render_number(template: str, number: int, on: datetime) -> str:
-    """A number from the configuration's template: {{ number }}, {{ year }}, {{ month }}, {{ day }}."""
-    return _number_template(template).render(
-        number=number, year=f"{on.year:04d}", month=f"{on.month:02d}", day=f"{on.day:02d}"
-    )
+    """A number from the configuration's template: {{ number }}, {{ year }}, {{ month }}, {{ day }}.
 
-
-@functools.lru_cache(maxsize=64)
-def _number_template(template: str) -> Template:
-    return _numbers.from_string(template)
+    Rendered as the Jinja templates it was written for render those placeholders: an unknown name is
+    empty, and one trailing newline is dropped."""
+    values = {
+        "number": str(number),
+        "year": f"{on.year:04d}",
+        "month": f"{on.month:02d}",
+        "day": f"{on.day:02d}",
+    }
+    text = template.removesuffix("\n")
+    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), ""), text)
 
 
 def random_proforma_number(reference: str) -> str:
