@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from bridge.clock import Clock, SystemClock
-from bridge.logs import masker
+from bridge.logs import SecretMasker
 from bridge.services.clients import ClientService
 from bridge.services.views import Views
 from bridge.settings import Settings
@@ -21,6 +21,7 @@ from bridge.store.database import make_engine
 from bridge.store.unit_of_work import UnitOfWork
 from bridge.sync.jobs import JobRunner
 from bridge.sync.registry import registry
+from bridge.web.enrollment.keys import stored_secret_key
 from bridge.web.metrics import StoreCollector
 
 
@@ -30,12 +31,20 @@ class App:
     clock: Clock
     engine: Engine
     owner: str
+    masker: SecretMasker
+    """Masks the secrets in force; the logs and every printed error use this one."""
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
         self.jobs = registry()
         self.runner = JobRunner(
-            self.engine, self.clock, self.settings, self.owner, jobs=self.jobs, metrics=self.metrics
+            self.engine,
+            self.clock,
+            self.settings,
+            self.owner,
+            jobs=self.jobs,
+            metrics=self.metrics,
+            masker=self.masker,
         )
         self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
         self.clients = ClientService(self.engine, self.clock, self.settings)
@@ -45,9 +54,14 @@ class App:
         self.engine.dispose()
 
 
-def build_app(settings: Settings, *, clock: Clock | None = None, owner: str | None = None) -> App:
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    owner: str | None = None,
+    masker: SecretMasker | None = None,
+) -> App:
     """The bridge wired from ``settings``; connects lazily, so building it touches nothing."""
-    masker.register(settings.secret_values())
     database = settings.database
     engine = make_engine(
         settings.database_url(),
@@ -60,4 +74,11 @@ def build_app(settings: Settings, *, clock: Clock | None = None, owner: str | No
         clock=clock or SystemClock(),
         engine=engine,
         owner=owner or f"{socket.gethostname()}:{os.getpid()}",
+        masker=masker or secret_masker(settings),
     )
+
+
+def secret_masker(settings: Settings) -> SecretMasker:
+    """The masker of every secret in ``settings``, and of the sign-up key the daemon generated."""
+    generated = stored_secret_key(settings)
+    return SecretMasker([*settings.secret_values(), *([generated] if generated else [])])

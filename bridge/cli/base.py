@@ -2,6 +2,9 @@
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad input. Errors are one line on stderr; ``--debug`` adds the
 traceback.
+
+Light on purpose: the settings, the app and a command's module are imported when a command needs them
+(:mod:`bridge.cli.commands`), so ``--help`` and ``version`` cost little more than starting Python.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
-from dateutil.parser import isoparse
 
-from bridge.bootstrap import App, build_app
+from bridge import __version__
+from bridge.cli.commands import COMMANDS, LazyGroup
 from bridge.domain.bounds import (
     COUNT_MAX,
     ID_MAX,
@@ -30,20 +33,27 @@ from bridge.domain.bounds import (
     shown,
 )
 from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BridgeError, InputError, VendorError, checked
-from bridge.logs import configure as configure_logging
-from bridge.logs import masker
-from bridge.settings import Settings, config_path, load_settings
-from bridge.store.database import require_schema_at_head
+from bridge.logs import SecretMasker
+
+if TYPE_CHECKING:
+    from bridge.bootstrap import App
+    from bridge.settings import Settings
 
 
 @dataclass
 class Context:
     """Settings and the app, built on first use so ``--help`` and ``version`` need no settings file."""
 
-    config: str | None
-    debug: bool
+    config: str | None = None
+    debug: bool = False
     needs_schema: bool = False
     _app: App | None = field(default=None, init=False)
+    _masker: SecretMasker = field(default_factory=SecretMasker, init=False)
+
+    @property
+    def masker(self) -> SecretMasker:
+        """Masks the secrets of the loaded settings (none are known, so none can show, before that)."""
+        return self._masker
 
     @property
     def settings(self) -> Settings:
@@ -52,9 +62,16 @@ class Context:
     @property
     def app(self) -> App:
         if self._app is None:
+            from bridge.bootstrap import build_app, secret_masker
+            from bridge.logs import configure as configure_logging
+            from bridge.settings import config_path, load_settings
+            from bridge.store.database import require_schema_at_head
+
             settings = load_settings(config_path(self.config))
-            configure_logging("debug" if self.debug else settings.logging.level, settings.logging.format)
-            self._app = build_app(settings)
+            self._masker = secret_masker(settings)
+            level = "debug" if self.debug else settings.logging.level
+            configure_logging(level, settings.logging.format, masker=self._masker)
+            self._app = build_app(settings, masker=self._masker)
             if self.needs_schema:
                 require_schema_at_head(self._app.engine)
         return self._app
@@ -66,7 +83,11 @@ SCHEMA_FREE = {"migrate", "status", "check-config", "version", "run"}
 """Commands that work (or say what to do) with a schema behind the code; all others refuse first."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--config",
     metavar="PATH",
@@ -76,8 +97,16 @@ SCHEMA_FREE = {"migrate", "status", "check-config", "version", "run"}
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
     """billing-bridge: bills OpenStack and SolusVM 2 usage, exactly once, into WHMCS or its own invoices."""
-    ctx.obj = Context(config=config, debug=debug, needs_schema=ctx.invoked_subcommand not in SCHEMA_FREE)
+    context = ctx.ensure_object(Context)  # made by main(), which masks its errors with it
+    context.config, context.debug = config, debug
+    context.needs_schema = ctx.invoked_subcommand not in SCHEMA_FREE
     ctx.call_on_close(lambda: ctx.obj._app.close() if ctx.obj._app else None)
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(f"billing-bridge {__version__}")
 
 
 def print_json(document: Any) -> None:
@@ -103,6 +132,8 @@ def parse_instant(value: str, option: str, zone: ZoneInfo) -> datetime:
 
     Empty text is refused (it never means "now"), and so is a date outside the bounds.
     """
+    from dateutil.parser import isoparse
+
     try:
         parsed = isoparse(value.strip())
     except (ValueError, OverflowError):
@@ -145,11 +176,10 @@ COUNT = click.IntRange(1, COUNT_MAX)
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: maps errors to exit codes and one clean line on stderr."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    import bridge.cli.commands  # noqa: F401  (registers the commands on the group)
-
+    context = Context()
     try:
         # Outside standalone mode click returns (not raises) the code of a command's Exit.
-        returned = cli.main(args=argv, prog_name="billing-bridge", standalone_mode=False)
+        returned = cli.main(args=argv, prog_name="billing-bridge", standalone_mode=False, obj=context)
         if isinstance(returned, int) and returned:
             sys.exit(returned)
     except click.exceptions.Exit as done:
@@ -158,18 +188,18 @@ def main(argv: list[str] | None = None) -> NoReturn:
         click.echo("aborted", err=True)
         sys.exit(EXIT_FAILURE)
     except click.ClickException as error:  # a usage error: one line naming the argument
-        click.echo(f"error: {masker.mask_text(error.format_message())}", err=True)
+        click.echo(f"error: {context.masker.mask_text(error.format_message())}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except VendorError as error:  # a reply we refuse names its field: bad input from the vendor
-        _fail(error, EXIT_BAD_INPUT if error.field else error.exit_code, debug)
+        _fail(error, EXIT_BAD_INPUT if error.field else error.exit_code, debug, context.masker)
     except BridgeError as error:
-        _fail(error, error.exit_code, debug)
+        _fail(error, error.exit_code, debug, context.masker)
     except Exception as error:  # a bug or an unexpected failure: one line, traceback with --debug
-        _fail(error, EXIT_FAILURE, debug, prefix=f"unexpected {type(error).__name__}: ")
+        _fail(error, EXIT_FAILURE, debug, context.masker, prefix=f"unexpected {type(error).__name__}: ")
     sys.exit(0)
 
 
-def _fail(error: BaseException, code: int, debug: bool, prefix: str = "") -> NoReturn:
+def _fail(error: BaseException, code: int, debug: bool, masker: SecretMasker, prefix: str = "") -> NoReturn:
     if debug:
         traceback.print_exc()
     click.echo(f"error: {prefix}{masker.mask_text(str(error))}", err=True)

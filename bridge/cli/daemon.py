@@ -1,4 +1,4 @@
-"""Running and inspecting the daemon: run, migrate, check-config, status, version."""
+"""Running and inspecting the daemon: run, migrate, check-config, status."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import sys
 
 import click
 
-from bridge import __version__
 from bridge.cli.base import Context, cli, pass_context, print_json
 from bridge.errors import EXIT_OK, BridgeError
 from bridge.settings import config_path, load_settings
@@ -18,12 +17,6 @@ from bridge.store.database import (
     require_schema_at_head,
     sqlite_file_missing,
 )
-
-
-@cli.command()
-def version() -> None:
-    """Print the version."""
-    click.echo(f"billing-bridge {__version__}")
 
 
 @cli.command("check-config")

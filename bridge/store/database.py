@@ -5,24 +5,27 @@ and (MariaDB, PostgreSQL) lets no statement run longer than ``database.statement
 that hits either, or whose connection is lost mid-statement (a database restart), fails with one
 :class:`~bridge.errors.BridgeError` line naming the setting or the cause, instead of waiting forever or
 printing the driver's multi-line error. Its transaction is rolled back, so nothing is half-written.
+
+Alembic (with Mako, about 12 MB) is loaded only to migrate: where the schema stands is read from the
+``alembic_version`` table and the migration files' ``revision`` lines, so the daemon never loads it.
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.errors import BridgeError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -188,6 +191,8 @@ def ensure_sqlite_directory(url: str) -> None:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -195,10 +200,38 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def head_revision() -> str:
-    heads = ScriptDirectory(str(MIGRATIONS)).get_heads()
+    """The revision the code needs: the one migration no other revises (tests hold it to Alembic's)."""
+    revised: dict[str, tuple[str, ...]] = {}
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        revision, down_revision = _revision_lines(path)
+        revised[revision] = down_revision
+    heads = sorted(set(revised) - {old for olds in revised.values() for old in olds})
     if len(heads) != 1:
         raise BridgeError(f"migrations have {len(heads)} heads {heads}; merge them before release")
     return heads[0]
+
+
+def _revision_lines(path: Path) -> tuple[str, tuple[str, ...]]:
+    """A migration file's ``revision`` and the revisions it revises, read without running the file."""
+    values: dict[str, Any] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                    values[target.id] = ast.literal_eval(node.value) if node.value is not None else None
+    down = values.get("down_revision")
+    return str(values["revision"]), (down,) if isinstance(down, str) else tuple(down or ())
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision in ``alembic_version`` (None before the first migration), as Alembic reads it."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(versions) > 1:
+        raise BridgeError(f"the database records {len(versions)} schema heads {sorted(versions)}")
+    return versions[0] if versions else None
 
 
 @dataclass(frozen=True)
@@ -220,7 +253,7 @@ def schema_state(engine: Engine) -> SchemaState:
         return SchemaState(current=None, head=head_revision())
     try:
         with engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
+            current = current_revision(connection)
     except SQLAlchemyError as error:
         raise BridgeError(f"database does not answer: {_reason(error)}") from None
     return SchemaState(current=current, head=head_revision())
@@ -228,6 +261,8 @@ def schema_state(engine: Engine) -> SchemaState:
 
 def migrate(engine: Engine) -> tuple[str | None, str]:
     """Upgrade to head; safe to repeat. Returns (revision before, revision after)."""
+    from alembic import command
+
     before = schema_state(engine).current
     try:
         command.upgrade(alembic_config(engine), "head")

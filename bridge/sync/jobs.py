@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.clock import Clock
 from bridge.errors import BridgeError
-from bridge.logs import get_logger, masker
+from bridge.logs import SecretMasker, get_logger
 from bridge.settings import Settings
 from bridge.store import jobs as store
 
@@ -155,6 +155,7 @@ class JobRunner:
         owner: str,
         *,
         jobs: dict[str, JobSpec],
+        masker: SecretMasker,
         metrics: CollectorRegistry | None = None,
         stop_event: threading.Event | None = None,
     ) -> None:
@@ -163,6 +164,7 @@ class JobRunner:
         self.settings = settings
         self.owner = owner
         self.jobs = jobs
+        self.masker = masker
         self.stop_event = stop_event or threading.Event()
         self.lease_ttl = timedelta(seconds=settings.daemon.lease_seconds)
         self.metrics = metrics
@@ -217,7 +219,7 @@ class JobRunner:
             log.info("job stopped between steps for shutdown", job=spec.name)
             return JobOutcome(spec.name, "failed", error="stopped for shutdown before finishing")
         except Exception as error:
-            summary = masker.mask_text(f"{type(error).__name__}: {error}")[:1000]
+            summary = self.masker.mask_text(f"{type(error).__name__}: {error}")[:1000]
             log.error("job failed", job=spec.name, error=summary, exc_info=True)
             return JobOutcome(spec.name, "failed", error=summary)
         log.info("job finished", job=spec.name)

@@ -31,7 +31,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FixedClock:
     def build(settings: Settings, **_: object) -> App:
         return build_app(settings, clock=fixed)
 
-    monkeypatch.setattr("bridge.cli.base.build_app", build)
+    monkeypatch.setattr("bridge.bootstrap.build_app", build)  # the CLI imports it on first use
     return fixed
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from structlog.testing import capture_logs
 
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
@@ -216,11 +217,23 @@ def test_a_missing_price_holds_that_client_with_the_key_to_add_and_others_are_in
     client_with(app, "ops@acme.com", project="p-1")
     other = client_with(app, "ops@beta.org", project="p-2")
     collect(app, hourly("a", "p-1", "m9.huge", OCT, 3) + hourly("b", "p-2", "m1.large", OCT, 3))
-    run = service.run(date(2022, 11, 1))
+    with capture_logs() as logs:
+        run = service.run(date(2022, 11, 1))
     assert [issued.client.id for issued in run.issued] == [other.id]
     (held,) = run.held
     (error,) = held.errors
     assert (error.resource_name, error.settings_key) == ("vm-a", 'pricing.flavors."m9.huge"')
+    (finished,) = [entry for entry in logs if entry["event"] == "invoicing finished"]
+    assert finished == {
+        "event": "invoicing finished",
+        "log_level": "info",
+        "invoice_date": "2022-11-01",
+        "dry_run": False,
+        "issued": 1,
+        "already_invoiced": 0,
+        "held": 1,
+        "skipped": 0,
+    }, "the line an operator greps for after the monthly run"
 
 
 def test_fiscal_numbers_run_on_across_a_year_boundary_with_the_template(

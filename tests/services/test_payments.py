@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from structlog.testing import capture_logs
 
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
@@ -57,9 +58,16 @@ def test_an_invoice_paid_in_whmcs_is_marked_paid_in_the_bridge(bridge: App, fake
     pay(fake, october, "20.00", datetime(2022, 11, 3, 14, 30))  # WHMCS wall time, Europe/Berlin
     pay(fake, november, "5.00", datetime(2022, 12, 3, 9, 0))  # partly paid: still open
 
-    report = sync(bridge).run()
+    with capture_logs() as logs:
+        report = sync(bridge).run()
 
     assert (report.invoices_checked, report.paid) == (2, (october,))
+    operator = [entry for entry in logs if entry["log_level"] != "debug"]
+    assert [(entry["event"], entry.get("reference"), entry.get("paid")) for entry in operator] == [
+        ("invoice paid in WHMCS", october, None),
+        ("agreement changed", None, None),  # paid through stripe, an agreement gateway
+        ("payments sync finished", None, 1),
+    ]
     paid = bridge_invoice(bridge.engine, october)
     assert (paid.status, paid.paid_amount) == ("paid", Decimal("20.00"))
     assert paid.paid_at == datetime(2022, 11, 3, 13, 30, tzinfo=UTC)

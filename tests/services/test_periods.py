@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
@@ -83,7 +84,11 @@ def test_moving_the_1st_to_the_6th_lengthens_the_period_to_36_days_at_no_extra_c
     period = p.service.create(str(p.client.id), frequency="monthly", invoice_day=1).period
     p.service.subscribe(str(p.client.id), name="support", amount="31.00", period_id=period.id)
     clock.set(at(2022, 10, 20))
-    change = p.service.modify(period.id, invoice_day=6)
+    with capture_logs() as logs:
+        change = p.service.modify(period.id, invoice_day=6)
+    assert [
+        (entry["event"], entry["next_recharge_before"], entry["next_recharge_after"]) for entry in logs
+    ] == [("billing date changed", "2022-11-01", "2022-11-06")]
     assert (change.after.started_on, change.after.next_recharge_on, change.after.days, change.days_added) == (
         date(2022, 10, 1),
         date(2022, 11, 6),
@@ -93,8 +98,19 @@ def test_moving_the_1st_to_the_6th_lengthens_the_period_to_36_days_at_no_extra_c
     clock.set(at(2022, 11, 1))
     assert [item.reference for item in p.service.recharge()] == []
     clock.set(at(2022, 11, 6))
-    (recharge,) = p.service.recharge()
+    with capture_logs() as logs:
+        (recharge,) = p.service.recharge()
     assert recharge.reference == f"BB-{p.client.id}-P{period.id}-2022-11-06"
+    assert [entry for entry in logs if entry["event"] == "period recharged"] == [
+        {
+            "event": "period recharged",
+            "log_level": "info",
+            "period": period.id,
+            "client": p.client.id,
+            "on": "2022-11-06",
+            "reference": recharge.reference,
+        }
+    ]
     assert p.lines(recharge.reference) == [("support 2022-10-01 to 2022-11-05", Decimal("31.00"))]
     assert p.service.get(period.id).period.span.next_recharge_on == date(2022, 12, 6)
     assert p.service.recharge() == [], "a recharge is made once"

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
@@ -16,7 +17,7 @@ from bridge.sync.jobs import JobContext, JobRunner, JobSpec, LeaseLost
 
 
 def runner_for(app: App, owner: str, jobs: dict[str, JobSpec]) -> JobRunner:
-    return JobRunner(app.engine, app.clock, app.settings, owner, jobs=jobs)
+    return JobRunner(app.engine, app.clock, app.settings, owner, jobs=jobs, masker=app.masker)
 
 
 def test_a_failing_job_is_recorded_with_its_error_and_does_not_raise(app: App) -> None:
@@ -38,8 +39,15 @@ def test_a_job_error_never_carries_a_secret(make_app: Callable[..., App]) -> Non
     def leaky(_ctx: JobContext) -> None:
         raise RuntimeError("auth with tok-abcdef-123 refused")
 
-    outcome = runner_for(app, "d1", {"leaky": JobSpec("leaky", "leaks", leaky)}).run("leaky")
+    with capture_logs() as logs:
+        outcome = runner_for(app, "d1", {"leaky": JobSpec("leaky", "leaks", leaky)}).run("leaky")
     assert outcome.error == "RuntimeError: auth with *** refused"
+    (failed,) = [entry for entry in logs if entry["event"] == "job failed"]
+    assert (failed["log_level"], failed["job"], failed["error"]) == (
+        "error",
+        "leaky",
+        "RuntimeError: auth with *** refused",
+    )
 
 
 def test_two_daemons_never_run_the_same_job_at_once(app: App) -> None:
@@ -107,8 +115,14 @@ def test_housekeeping_prunes_only_runs_older_than_the_retention(
         store.finish_run(connection, old, "succeeded", clock.now() - timedelta(days=31), None)
         recent = store.start_run(connection, "x", "d", clock.now() - timedelta(days=29))
         store.finish_run(connection, recent, "succeeded", clock.now() - timedelta(days=29), None)
-    outcome = app.runner.run("housekeeping")
+    with capture_logs() as logs:
+        outcome = app.runner.run("housekeeping")
     assert (outcome.status, outcome.result) == ("succeeded", 1)
+    assert [(entry["event"], entry.get("count"), entry.get("before")) for entry in logs] == [
+        ("job started", None, None),
+        ("job runs pruned", 1, (clock.now() - timedelta(days=30)).isoformat()),
+        ("job finished", None, None),
+    ]
     with app.engine.connect() as connection:
         remaining = {run.id for run in store.runs(connection)}
     assert old not in remaining and recent in remaining

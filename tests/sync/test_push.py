@@ -285,13 +285,29 @@ def test_a_refused_invoice_parks_its_client_and_leaves_the_others_pushed(
         issue_invoice(app.engine, client_id, "2022-11", ["11.00"])
     fake.fail("error", action="CreateInvoice", message="Invalid Payment Method")  # the first client's
 
-    report = push(app)
+    with capture_logs() as logs:
+        report = push(app)
 
     (failed,) = report.of("failed")
     assert (failed.reference, failed.message) == (
         "BB-1-2022-10",
         "whmcs /includes/api.php: CreateInvoice: WHMCS refused: Invalid Payment Method",
     )
+    (logged,) = [entry for entry in logs if entry["event"] == "outbox row failed"]
+    assert (logged["log_level"], logged["reference"], logged["error"]) == (
+        "warning",
+        failed.reference,
+        failed.message,
+    )
+    (finished,) = [entry for entry in logs if entry["event"] == "push finished"]
+    assert finished == {
+        "event": "push finished",
+        "log_level": "info",
+        "sent": 7,  # the three add_client rows, and the two invoices of each of the two other clients
+        "failed": 1,
+        "clients": 3,
+        "enqueued": 0,
+    }, "the push's line in the journal: what was sent and what needs the operator"
     assert row(app.engine, "BB-1-2022-10").state is OutboxState.FAILED
     assert row(app.engine, "BB-1-2022-11").state is OutboxState.PENDING, (
         "waits behind its client's failed row"

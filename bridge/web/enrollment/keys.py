@@ -1,5 +1,8 @@
 """The sign-up site's keys: random link tokens, their keyed digests, the password seal and the session key,
-all derived from ``enrollment.secret_key`` (or the key file the first daemon made)."""
+all derived from ``enrollment.secret_key`` (or the key file the first daemon made).
+
+Light to import: the cryptography library (~10 MB) is loaded at the first seal, not with this module.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +13,8 @@ import os
 import secrets
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 
-from bridge.logs import masker
 from bridge.settings import Settings
 from bridge.store.enrollment import TokenPurpose
 
@@ -41,6 +41,8 @@ class LinkKeys:
 
     def seal(self, token: str, password: SecretStr, email: str) -> str:
         nonce = os.urandom(12)
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # ~10 MB: loaded at the first sign-up
+
         sealed = AESGCM(self._mac(b"seal", token)).encrypt(
             nonce, password.get_secret_value().encode(), email.encode()
         )
@@ -48,6 +50,9 @@ class LinkKeys:
 
     def unseal(self, token: str, sealed: str, email: str) -> SecretStr | None:
         """The password, or None when the seal does not open (another token, a changed secret key)."""
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         raw = base64.urlsafe_b64decode(sealed.encode())
         try:
             plain = AESGCM(self._mac(b"seal", token)).decrypt(raw[:12], raw[12:], email.encode())
@@ -79,6 +84,18 @@ def secret_key(settings: Settings) -> bytes:
         else:
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(secrets.token_hex(32))
-    key = Path(path).read_text(encoding="utf-8").strip()
-    masker.register([key])
-    return key.encode()
+    return Path(path).read_text(encoding="utf-8").strip().encode()
+
+
+def stored_secret_key(settings: Settings) -> str | None:
+    """The generated key already kept in the state directory, for the log masker; reads, never makes one.
+
+    None when ``enrollment.secret_key`` is set (a setting: masked with the others), when no key was made
+    yet, or when this user may not read it (an operator's shell: then it cannot leak from here either).
+    """
+    if settings.enrollment.secret_key is not None:
+        return None
+    try:
+        return (settings.daemon.resolved_state_dir() / KEY_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
