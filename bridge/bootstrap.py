@@ -36,9 +36,10 @@ class App:
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
+        self.uow = UnitOfWork(self.engine)
         self.jobs = registry()
         self.runner = JobRunner(
-            self.engine,
+            self.uow,
             self.clock,
             self.settings,
             self.owner,
@@ -47,8 +48,8 @@ class App:
             masker=self.masker,
         )
         self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
-        self.clients = ClientService(self.engine, self.clock, self.settings)
-        self.views = Views(UnitOfWork(self.engine), self.clock, self.settings)
+        self.clients = ClientService(self.uow, self.clock, self.settings)
+        self.views = Views(self.uow, self.clock, self.settings)
 
     def close(self) -> None:
         self.engine.dispose()

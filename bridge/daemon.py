@@ -30,7 +30,7 @@ from bridge.settings import JOB_OFF, split_address
 from bridge.store.database import require_schema_at_head
 from bridge.sync.jobs import JobOutcome, JobRunner
 from bridge.sync.systemd import SystemdNotifier
-from bridge.web.enrollment import EnrollmentSite, start_enrollment
+from bridge.web.enrollment.site import EnrollmentSite, start_enrollment
 from bridge.web.health import HealthApp, HealthServer, tls_context
 
 log = get_logger(__name__)
@@ -166,7 +166,7 @@ class Daemon:
             self.app.metrics,
             is_alive=lambda: bool(self.scheduler.running),
             status=self.status,
-            readiness_problems=lambda: readiness_problems(self.app.engine, self.app.settings),
+            readiness_problems=lambda: readiness_problems(self.app.uow, self.app.settings),
             admin_token=token.get_secret_value() if token else None,
         )
         self.health = HealthServer(app, host, port, tls=tls_context(self.app.settings.health))

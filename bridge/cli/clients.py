@@ -88,7 +88,7 @@ def client_show(context: Context, client_ref: str, as_json: bool) -> None:
     from bridge.cli.credit import account_json, account_lines, service
 
     found = context.app.clients.get(client_ref)
-    agreement = agreement_of(context.app.engine, found.id)
+    agreement = agreement_of(context.app.uow, found.id)
     account = service(context).account(str(found.id))
     if as_json:
         print_json(

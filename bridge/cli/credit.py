@@ -22,7 +22,7 @@ from bridge.services.credit import Account, CreditService
 
 def service(context: Context) -> CreditService:
     app = context.app
-    return CreditService(app.engine, app.clock, app.settings, app.clients)
+    return CreditService(app.uow, app.clock, app.settings, app.clients)
 
 
 @cli.group()
@@ -172,7 +172,7 @@ def process_clients(
                 "process_clients is running in another daemon right now; try again when it finishes"
             )
         reports = service(context).process(at, dry_run=dry_run, client_ref=client_ref)
-        actions = None if dry_run else build_cloud_actions(app.settings, app.engine, app.clock).run()
+        actions = None if dry_run else build_cloud_actions(app.settings, app.uow, app.clock).run()
     if as_json:
         print_json(
             {"at": at.isoformat(), "dry_run": dry_run, "clients": [report.document() for report in reports]}

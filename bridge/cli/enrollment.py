@@ -15,9 +15,11 @@ from bridge.store.enrollment import Enrollment
 
 
 def _service(app: App) -> EnrollmentService:
-    from bridge.web.enrollment import build_enrollment  # the sign-up site's wiring: Flask, only when used
+    from bridge.web.enrollment.site import (
+        build_enrollment,  # the sign-up site's wiring: Flask, only when used
+    )
 
-    return build_enrollment(app.engine, app.clock, app.settings, app.clients)
+    return build_enrollment(app.uow, app.clock, app.settings, app.clients)
 
 
 @client.command("sso-link")

@@ -24,7 +24,7 @@ from bridge.services.invoicing import InvoicingRun, InvoicingService
 
 def service(context: Context) -> InvoicingService:
     app = context.app
-    return InvoicingService(app.engine, app.clock, app.settings, app.clients)
+    return InvoicingService(app.uow, app.clock, app.settings, app.clients)
 
 
 @cli.group(invoke_without_command=True)

@@ -41,13 +41,13 @@ START_HELP = (
 
 def plans_service(context: Context) -> PlansService:
     app = context.app
-    invoicing = InvoicingService(app.engine, app.clock, app.settings, app.clients)
-    return PlansService(app.engine, app.clock, app.settings, app.clients, invoicing)
+    invoicing = InvoicingService(app.uow, app.clock, app.settings, app.clients)
+    return PlansService(app.uow, app.clock, app.settings, app.clients, invoicing)
 
 
 def periods_service(context: Context) -> PeriodsService:
     app = context.app
-    return PeriodsService(app.engine, app.clock, app.settings, app.clients)
+    return PeriodsService(app.uow, app.clock, app.settings, app.clients)
 
 
 def _holding_invoicing(context: Context, dry_run: bool, work: Any) -> Any:

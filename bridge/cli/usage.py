@@ -37,7 +37,7 @@ def sync(
     with app.runner.holding("usage_sync") as held:
         if not held:
             raise BridgeError("usage_sync is running in another daemon right now; try again when it finishes")
-        reports = build_usage_sync(app.settings, app.engine, app.clock).run(
+        reports = build_usage_sync(app.settings, app.uow, app.clock).run(
             sources, until=until_at, start=start_at, dry_run=dry_run
         )
     if as_json:

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bridge.clock import Clock
@@ -16,11 +15,12 @@ from bridge.errors import InputError, NotFound, checked
 from bridge.services.outbox import enqueue_add_client, enqueue_update_client
 from bridge.settings import Settings
 from bridge.store import clients as store
+from bridge.store.unit_of_work import UnitOfWork
 
 
 class ClientService:
-    def __init__(self, engine: Engine, clock: Clock, settings: Settings) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings) -> None:
+        self._uow = uow
         self._clock = clock
         self._settings = settings
 
@@ -36,7 +36,7 @@ class ClientService:
         configuration = configuration or "default"
         self._require_configuration(configuration)
         try:
-            with self._engine.begin() as connection:
+            with self._uow.writing() as connection:
                 client_id = store.insert_client(
                     connection,
                     email=email,
@@ -72,7 +72,7 @@ class ClientService:
         if not changes:
             return client
         try:
-            with self._engine.begin() as connection:
+            with self._uow.writing() as connection:
                 store.update_client(connection, client.id, **changes)
                 if self._settings.whmcs.enabled:
                     enqueue_update_client(
@@ -102,7 +102,7 @@ class ClientService:
                 "a client has one WHMCS account"
             )
         try:
-            with self._engine.begin() as connection:
+            with self._uow.writing() as connection:
                 owner = store.find_link_owner(connection, kind, external_id)
                 if owner is not None:
                     raise InputError(f"{kind.value} {external_id} is already linked to client {owner}")
@@ -120,7 +120,7 @@ class ClientService:
     def get(self, reference: str) -> Client:
         """A client by its bridge id or its email."""
         reference = checked(check_text, reference, "CLIENT", max_length=EMAIL_MAX)
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             if reference.isascii() and reference.isdigit():
                 client = store.client_by_id(connection, checked(parse_id, reference, "CLIENT"))
             else:
@@ -133,7 +133,7 @@ class ClientService:
         """Move the client to another named configuration (its credit rules and invoicing change with it)."""
         self._require_configuration(configuration)
         client = self.get(reference)
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             store.set_configuration(connection, client.id, configuration)
         return self.get(str(client.id))
 
@@ -141,7 +141,7 @@ class ClientService:
         """Every client, ``size`` at a time in id order, so a run over 100,000 clients holds few in memory."""
         after = 0
         while True:
-            with self._engine.connect() as connection:
+            with self._uow.reading() as connection:
                 chunk = store.clients_after(connection, after, size)
             if not chunk:
                 return
@@ -149,7 +149,7 @@ class ClientService:
             after = chunk[-1].id
 
     def all(self) -> list[Client]:
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             return store.all_clients(connection)
 
     def _require_configuration(self, name: str) -> None:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, select
 
 from bridge.clock import Clock
 from bridge.domain.bounds import DESCRIPTION_MAX, REFERENCE_MAX, check_amount, check_text
@@ -48,9 +48,9 @@ from bridge.settings import Settings
 from bridge.store import credit as store
 from bridge.store import invoices as invoice_store
 from bridge.store import usage as usage_store
-from bridge.store.database import write_connection
 from bridge.store.outbox import EffectKind, decode_payload, enqueue
 from bridge.store.tables import client_agreements, outbox
+from bridge.store.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -117,12 +117,12 @@ class ClientReport:
 
 
 class CreditService:
-    def __init__(self, engine: Engine, clock: Clock, settings: Settings, clients: ClientService) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings, clients: ClientService) -> None:
+        self._uow = uow
         self._clock = clock
         self._settings = settings
         self._clients = clients
-        self._invoicing = InvoicingService(engine, clock, settings, clients)
+        self._invoicing = InvoicingService(uow, clock, settings, clients)
         self._configurations: dict[str, Configuration] = {}
 
     # -- ledger --------------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ class CreditService:
         if round_money(amount, client.currency) != amount:
             raise InputError(f"AMOUNT {amount} has more decimals than {client.currency} has")
         now = self._clock.now()
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             created = store.add_entry(
                 connection,
                 client_id=client.id,
@@ -175,7 +175,7 @@ class CreditService:
         """The clients' accounts, read on ``connection`` when the caller has one open (SQLite allows one
         writer: a second connection would wait for the caller's own transaction)."""
         if connection is None:
-            with self._engine.connect() as own:
+            with self._uow.reading() as own:
                 return self._read_accounts(own, clients, at)
         return self._read_accounts(connection, clients, at)
 
@@ -302,15 +302,10 @@ class CreditService:
             self._invoicing.price_book(name)
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CHUNK)
         for chunk in chunks:
-            with write_connection(self._engine) as connection:
-                transaction = connection.begin()
+            with self._uow.writing(dry_run=dry_run) as connection:
                 self._settle_paid_invoices(connection, chunk, at)
                 for account in self._accounts(chunk, at, connection):
                     reports.append(self._process_client(connection, account, at))
-                if dry_run:
-                    transaction.rollback()
-                else:
-                    transaction.commit()
         return reports
 
     def _process_client(self, connection: Connection, account: Account, at: datetime) -> ClientReport:

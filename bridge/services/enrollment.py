@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import SecretStr
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from bridge.clock import Clock
@@ -47,6 +47,7 @@ from bridge.store import clients as client_store
 from bridge.store import credit as credit_store
 from bridge.store import enrollment as store
 from bridge.store.enrollment import Enrollment, EnrollmentState, SolusVMState, TokenPurpose
+from bridge.store.unit_of_work import UnitOfWork
 from bridge.store.whmcs import whmcs_client_id, whmcs_link_owner
 
 log = get_logger(__name__)
@@ -151,7 +152,7 @@ class EnrollmentService:
 
     def __init__(
         self,
-        engine: Engine,
+        uow: UnitOfWork,
         clock: Clock,
         settings: Settings,
         clients: ClientService,
@@ -160,7 +161,7 @@ class EnrollmentService:
         mail: Mailer | None = None,
         solusvm: Callable[[], SolusVMAccounts] | None = None,
     ) -> None:
-        self._engine = engine
+        self._uow = uow
         self._clock = clock
         self._settings = settings
         self._config = settings.enrollment
@@ -215,13 +216,13 @@ class EnrollmentService:
 
     def _keep_request(self, sign_up: SignUp, token: str, sealed: str, now: datetime) -> int | None:
         """The pending request's id, with ``token`` as its only link; None when the address has an account."""
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             taken = client_store.client_by_email(connection, sign_up.email) is not None
             existing = store.by_email(connection, sign_up.email)
         if taken or (existing is not None and existing.state is not EnrollmentState.PENDING):
             return None
         # Each write transaction starts with its write, so SQLite takes its lock before anything is read.
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             if existing is None:
                 enrollment_id = store.insert_request(
                     connection,
@@ -260,7 +261,7 @@ class EnrollmentService:
         now = self._clock.now()
         fresh = self._keys.new_token()
         sealed = self._keys.seal(fresh, password, enrollment.email)
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             if not store.renew_request(connection, enrollment.id, sealed_password=sealed, now=now):
                 raise LinkProblem(LinkState.USED, enrollment)
             self._new_link(connection, enrollment.id, fresh, now)
@@ -297,7 +298,7 @@ class EnrollmentService:
 
     def check(self, token: str) -> LinkCheck:
         """What a sign-up link is now, without using it."""
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             found = store.token_by_digest(
                 connection, self._keys.digest(TokenPurpose.VERIFY, token), TokenPurpose.VERIFY
             )
@@ -341,7 +342,7 @@ class EnrollmentService:
             missing = [document for document in self.documents() if document.key not in accepted]
             if missing:
                 raise TermsNotAccepted(missing)
-            with self._engine.begin() as connection:
+            with self._uow.writing() as connection:
                 digest = self._keys.digest(TokenPurpose.VERIFY, token)
                 replay = not store.consume(connection, digest, TokenPurpose.VERIFY, now)
                 if not replay:
@@ -389,7 +390,7 @@ class EnrollmentService:
         """Whether ``browser`` is the one that used the link, within the grace."""
         if not browser:
             return False
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             found = store.token_by_digest(
                 connection,
                 self._keys.digest(TokenPurpose.BROWSER, f"{token}\0{browser}"),
@@ -407,7 +408,7 @@ class EnrollmentService:
     ) -> Enrollment:
         """Bring an accepted sign-up as far as it goes: its client (with initial credit and auto order) and,
         when ``provision``, its SolusVM user. Idempotent, so safe after a crash and from every path."""
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             enrollment = store.by_id(connection, enrollment_id)
         if enrollment is None or enrollment.state is EnrollmentState.PENDING:
             raise NotFound(f"no accepted sign-up {enrollment_id}")
@@ -417,7 +418,7 @@ class EnrollmentService:
             self._provision(enrollment_id, password, claim_held=claim_held)
         elif claim_held:
             self._release_claim(enrollment_id)
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             finished = store.by_id(connection, enrollment_id)
         assert finished is not None
         return finished
@@ -434,7 +435,7 @@ class EnrollmentService:
         )
         now = self._clock.now()
         order = configuration.auto_order_service.strip() if configuration.auto_order_on_signup else None
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             attached = store.attach_client(connection, enrollment.id, client.id, order, now)
             if attached and configuration.client_initial_credit > 0:
                 credit_store.add_entry(
@@ -463,7 +464,7 @@ class EnrollmentService:
             if claim_held:
                 self._release_claim(enrollment_id)
             return
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             if not claim_held and not store.claim_solusvm(
                 connection, enrollment_id, now, now + SOLUSVM_CLAIM
             ):
@@ -496,7 +497,7 @@ class EnrollmentService:
             return
         finally:
             solusvm.close()
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             store.record_solusvm(connection, enrollment_id, state=state, user_id=str(user.id), now=now)
             owner = client_store.find_link_owner(connection, LinkKind.SOLUSVM_USER, str(user.id))
             if owner is None:
@@ -530,11 +531,11 @@ class EnrollmentService:
         )
 
     def _record(self, enrollment_id: int, state: SolusVMState, *, error: str) -> None:
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             store.record_solusvm(connection, enrollment_id, state=state, error=error, now=self._clock.now())
 
     def _release_claim(self, enrollment_id: int) -> None:
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             store.release_claim(connection, enrollment_id)
 
     def _unseal(self, token: str, enrollment: Enrollment) -> SecretStr | None:
@@ -549,7 +550,7 @@ class EnrollmentService:
         Run by the daemon on ``[schedule] enrollment``; returns how many SolusVM users are ready now.
         """
         now = self._clock.now()
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             store.prune_tokens(connection, now - TOKEN_KEEP)
             link_ttl = timedelta(hours=self._config.link_ttl_hours)
             store.prune_stale_requests(connection, now - link_ttl - TOKEN_KEEP)
@@ -568,7 +569,7 @@ class EnrollmentService:
 
     def status(self, client_ref: str) -> Status:
         client = self._clients.get(client_ref)
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             enrollment = store.by_client(connection, client.id)
         users = client.external_ids(LinkKind.SOLUSVM_USER)
         return Status(client, enrollment, users[0] if users else None, self.solusvm_configured)
@@ -612,7 +613,7 @@ class EnrollmentService:
         now = self._clock.now()
         token = self._keys.new_token()
         expires_at = now + timedelta(minutes=self._config.sso_link_ttl_minutes)
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             store.insert_token(
                 connection,
                 digest=self._keys.digest(TokenPurpose.LOGIN, token),
@@ -626,7 +627,7 @@ class EnrollmentService:
     def use_login_link(self, token: str) -> int:
         """The client a login link signs in; raises :class:`LinkProblem` if it is used, expired or unknown."""
         digest = self._keys.digest(TokenPurpose.LOGIN, token)
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             used = store.consume(connection, digest, TokenPurpose.LOGIN, self._clock.now())
             found = store.token_by_digest(connection, digest, TokenPurpose.LOGIN)
         if found is None or found.client_id is None:
@@ -638,7 +639,7 @@ class EnrollmentService:
     def panel(self, *, email: str | None, whmcs_client: int | None) -> dict[str, object]:
         """The WHMCS panel's answer: enrolled with a fresh login link, or not with the sign-up page."""
         client_id: int | None = None
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             if whmcs_client is not None:
                 client_id = whmcs_link_owner(connection, whmcs_client)
             if client_id is None and email:
@@ -656,5 +657,5 @@ class EnrollmentService:
         return {"enrolled": False, "login_url": None, "expires_at": None, "signup_url": signup_url}
 
     def recent(self, limit: int = 100) -> list[Enrollment]:
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             return store.listed(connection, limit)

@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from bridge.clock import Clock
@@ -59,8 +59,8 @@ from bridge.settings import ConfigurationSettings, Settings
 from bridge.store import invoices as store
 from bridge.store import plans as plans_store
 from bridge.store import usage as usage_store
-from bridge.store.database import write_connection
 from bridge.store.outbox import EffectKind, enqueue
+from bridge.store.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -138,8 +138,8 @@ class InvoicingRun:
 
 
 class InvoicingService:
-    def __init__(self, engine: Engine, clock: Clock, settings: Settings, clients: ClientService) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings, clients: ClientService) -> None:
+        self._uow = uow
         self._clock = clock
         self._settings = settings
         self._clients = clients
@@ -209,7 +209,7 @@ class InvoicingService:
         owners = [owner for plan in plans for owner in plan.owners]
         start = min(plan.cycles[0].start for plan in plans)
         end = max(plan.cycles[-1].end for plan in plans)
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             usage = usage_store.usage_of_owners(connection, owners, start, end)
             invoiced = store.usage_invoices_of_clients(connection, [plan.client.id for plan in plans])
             self._terms = plans_store.terms_of_clients(connection, [plan.client.id for plan in plans])
@@ -273,7 +273,7 @@ class InvoicingService:
         """The cycle's usage for re-pricing when any of it was collected after the cycle was invoiced."""
         if not any(collected_at > invoiced_at for _, collected_at in records):
             return None
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             lines = store.lines_of_invoices(connection, [invoice.id for invoice in invoiced])
         currency = invoiced[0].currency
         earlier = [_priced_line(line, cycle, currency) for line in lines if line.period_start == cycle.start]
@@ -367,8 +367,7 @@ class InvoicingService:
         if not pending:
             return
         now = self._clock.now()
-        with write_connection(self._engine) as connection:
-            transaction = connection.begin()
+        with self._uow.writing(dry_run=run.dry_run) as connection:
             for invoice in pending:
                 try:
                     with connection.begin_nested():
@@ -385,10 +384,6 @@ class InvoicingService:
                     run.already_invoiced.append(Skipped(invoice.client, invoice.draft.reference, reason))
                     continue
                 run.issued.append(numbered)
-            if run.dry_run:
-                transaction.rollback()
-            else:
-                transaction.commit()
 
     def _numbered(self, connection: Connection, invoice: IssuedInvoice) -> IssuedInvoice:
         if invoice.issuer != "bridge":
@@ -519,7 +514,7 @@ class InvoicingService:
         token_price = (
             override.token_price if override and override.token_price is not None else pricing.token_price
         )
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             cached = usage_store.plan_rates(connection)
         plans = {
             plan_id: PlanRate(rate.tokens_per_hour, rate.tokens_per_month or None)
@@ -548,7 +543,7 @@ class InvoicingService:
         paid_at = paid_at or self._clock.now()
         client = self._clients.get(str(self.find(number).client_id))
         config = self._configuration(client)
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             invoice = self._require(connection, number)
             _require_transition(invoice, "paid")
             values: dict[str, Any] = {
@@ -572,14 +567,14 @@ class InvoicingService:
             return self._require(connection, invoice.reference)
 
     def cancel(self, number: str) -> store.StoredInvoice:
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             invoice = self._require(connection, number)
             _require_transition(invoice, "cancelled")
             store.set_status(connection, invoice.id, status="cancelled")
             return self._require(connection, invoice.reference)
 
     def find(self, number: str) -> store.StoredInvoice:
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             return self._require(connection, number)
 
     def _require(self, connection: Connection, number: str) -> store.StoredInvoice:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.clock import Clock
@@ -19,6 +19,7 @@ from bridge.errors import InputError, NotFound
 from bridge.settings import Settings
 from bridge.store import outbox as store
 from bridge.store.outbox import Backlog, EffectKind, OutboxRow, OutboxState
+from bridge.store.unit_of_work import UnitOfWork
 from bridge.store.whmcs import whmcs_client_id
 
 STATE_NAMES = {state.value.replace("_", "-"): state for state in OutboxState} | {
@@ -104,21 +105,21 @@ class ListedRow:
 
 
 class OutboxService:
-    def __init__(self, engine: Engine, clock: Clock, settings: Settings) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings) -> None:
+        self._uow = uow
         self._clock = clock
         self._settings = settings
 
     def rows(self, state: str | None = None, *, limit: int = 500) -> list[ListedRow]:
         """Rows in ``state`` (pending, in-doubt, failed, done, cancelled), or every unsettled row."""
         states = store.UNSETTLED if state is None else (parse_state(state),)
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             rows = store.list_rows(connection, states, limit=limit)
             failed = store.list_rows(connection, (OutboxState.FAILED,), limit=10_000)
         return [ListedRow(row, _blocker(row, failed)) for row in rows]
 
     def get(self, row_id: int) -> OutboxRow:
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             row = store.get(connection, row_id)
         if row is None:
             raise NotFound(f"no outbox row {row_id}; `billing-bridge outbox` lists them")
@@ -129,7 +130,7 @@ class OutboxService:
         row = self.get(row_id)
         if row.state not in store.UNSETTLED:
             raise InputError(f"outbox row {row_id} is {row.state.value}; only unsettled rows can be retried")
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             retried = store.retry(connection, row_id, self._clock.now())
         assert retried is not None
         return retried
@@ -141,13 +142,13 @@ class OutboxService:
             raise InputError(
                 f"outbox row {row_id} is {row.state.value}; only unsettled rows can be cancelled"
             )
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             cancelled = store.cancel(connection, row_id, self._clock.now())
         assert cancelled is not None
         return cancelled
 
     def backlog(self) -> Backlog:
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             return store.backlog(connection, self._settings.whmcs.alert_after_attempts)
 
 
@@ -170,10 +171,10 @@ def parse_state(state: str) -> OutboxState:
         ) from None
 
 
-def readiness_problems(engine: Engine, settings: Settings) -> list[str]:
+def readiness_problems(uow: UnitOfWork, settings: Settings) -> list[str]:
     """Why /readyz should say "degraded": failed rows, and rows that keep failing. Empty when all is well."""
     try:
-        with engine.connect() as connection:
+        with uow.reading() as connection:
             backlog = store.backlog(connection, settings.whmcs.alert_after_attempts)
     except SQLAlchemyError as error:
         return [f"outbox backlog cannot be read: {str(getattr(error, 'orig', error)).splitlines()[0]}"]

@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine
-
 from bridge.clock import Clock
 from bridge.errors import VendorAccessDenied, VendorError
 from bridge.logs import get_logger
 from bridge.services.ports import BilledInvoice, BillingSystem
 from bridge.settings import Settings
 from bridge.store import whmcs as remote
+from bridge.store.unit_of_work import UnitOfWork
 from bridge.store.whmcs import Agreement, PushedInvoice
 
 log = get_logger(__name__)
@@ -50,9 +49,14 @@ class PaymentsSync:
     """Reads payments and agreements back from WHMCS; ``client_factory`` gives the billing system to use."""
 
     def __init__(
-        self, engine: Engine, clock: Clock, settings: Settings, *, client_factory: Callable[[], BillingSystem]
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        settings: Settings,
+        *,
+        client_factory: Callable[[], BillingSystem],
     ) -> None:
-        self._engine = engine
+        self._uow = uow
         self._clock = clock
         self._settings = settings
         self._factory = client_factory
@@ -88,7 +92,7 @@ class PaymentsSync:
     def _payments(
         self, whmcs: BillingSystem, checkpoint: Callable[[], None]
     ) -> tuple[int, list[str], list[str], list[str]]:
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             pushed = remote.open_pushed_invoices(connection)
         paid: list[str] = []
         missing: list[str] = []
@@ -114,7 +118,7 @@ class PaymentsSync:
 
     def _record_paid(self, invoice: PushedInvoice, found: BilledInvoice) -> bool:
         paid_at = self._instant(found.date_paid) if found.date_paid else self._clock.now()
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             marked = remote.mark_invoice_paid(connection, invoice.id, paid_at, paid_amount(found, invoice))
         if marked:
             log.info("invoice paid in WHMCS", reference=invoice.reference, paid_at=paid_at.isoformat())
@@ -130,7 +134,7 @@ class PaymentsSync:
         self, whmcs: BillingSystem, checkpoint: Callable[[], None]
     ) -> tuple[int, list[int], list[str]]:
         gateways = tuple(self._settings.whmcs.agreement_gateways)
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             linked = remote.linked_clients(connection)
         changed: list[int] = []
         errors: list[str] = []
@@ -147,7 +151,7 @@ class PaymentsSync:
                 )
                 continue
             checked += 1
-            with self._engine.begin() as connection:
+            with self._uow.writing() as connection:
                 if remote.record_agreement(connection, client_id, has, self._clock.now()):
                     changed.append(client_id)
                     log.info("agreement changed", client=client_id, has_agreement=has)
@@ -161,7 +165,7 @@ def paid_amount(found: BilledInvoice, invoice: PushedInvoice) -> Decimal:
     return settled if settled > 0 else invoice.total
 
 
-def agreement_of(engine: Engine, client_id: int) -> Agreement | None:
+def agreement_of(uow: UnitOfWork, client_id: int) -> Agreement | None:
     """The client's last known agreement status, or None if it was never read."""
-    with engine.connect() as connection:
+    with uow.reading() as connection:
         return remote.agreement(connection, client_id)

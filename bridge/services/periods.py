@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from bridge.clock import Clock
@@ -47,6 +47,7 @@ from bridge.settings import Settings
 from bridge.store import clients as client_store
 from bridge.store import plans as store
 from bridge.store.plans import StoredCharge, StoredPeriod, StoredSubscription
+from bridge.store.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -110,8 +111,8 @@ class Recharged:
 class PeriodsService:
     """A client's billing periods and subscriptions, and the recharges that bill them (module docstring)."""
 
-    def __init__(self, engine: Engine, clock: Clock, settings: Settings, clients: ClientService) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings, clients: ClientService) -> None:
+        self._uow = uow
         self._clock = clock
         self._settings = settings
         self._clients = clients
@@ -133,7 +134,7 @@ class PeriodsService:
     ) -> PeriodView:
         """A new, empty period of the client; its span is the one of its schedule containing today."""
         client = self._clients.get(client_ref)
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             period_id = self._create(connection, client.id, frequency, invoice_day, invoice_month, periods)
             return self._view(connection, period_id)
 
@@ -156,7 +157,7 @@ class PeriodsService:
 
     def of_client(self, client_ref: str) -> tuple[Client, list[PeriodView]]:
         client = self._clients.get(client_ref)
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             found = store.periods_of_client(connection, client.id)
             subscriptions = store.subscriptions_of_periods(connection, [period.id for period in found])
         return client, [
@@ -165,13 +166,13 @@ class PeriodsService:
         ]
 
     def get(self, period_id: int) -> PeriodView:
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             return self._view(connection, period_id)
 
     def modify(self, period_id: int, *, invoice_day: int, invoice_month: int | None = None) -> DateChange:
         """Move the period's billing date (seed 004): its current span keeps its start and ends on the first
         new invoice day after today; nothing is prorated for the change."""
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             period = self._require_period(connection, period_id, for_update=True)
             if period.ended_on is not None:
                 raise InputError(f"period {period_id} ended on {period.ended_on}; it no longer recharges")
@@ -188,7 +189,7 @@ class PeriodsService:
 
     def delete(self, period_id: int) -> StoredPeriod:
         """Delete an empty period, for good."""
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             period = self._require_period(connection, period_id, for_update=True)
             held = store.subscriptions_of_periods(connection, [period_id])
             if held:
@@ -212,7 +213,7 @@ class PeriodsService:
             raise InputError("--name is empty; name the subscription, e.g. --name support")
         value = _amount("--amount", amount)
         now = self._clock.now()
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             period = self._require_period(connection, period_id)
             if period.client_id != client.id:
                 raise InputError(
@@ -249,7 +250,7 @@ class PeriodsService:
             raise InputError("--description is empty; say what the charge is for")
         value = _amount("--amount", amount)
         today = self.today()
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             subscription = self._require_subscription(connection, subscription_id)
             period = self._require_period(connection, subscription.period_id)
             charge = Charge.added(value, today, period.span, prorate)
@@ -281,7 +282,7 @@ class PeriodsService:
         period of another frequency: a subscription's frequency never changes."""
         if (to is None) == (new is None):
             raise InputError("give exactly one of --to PERIOD or --new (with --invoice-day ...)")
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             subscription = self._require_subscription(connection, subscription_id)
             if new is not None:
                 frequency = new.frequency or subscription.frequency
@@ -321,7 +322,7 @@ class PeriodsService:
         """Recharge every period whose next recharge date is ``today`` (default: today) or earlier, each
         missed recharge on its own invoice; each period in its own transaction."""
         today = today or self.today()
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             due = [period.id for period in store.due_periods(connection, today)]
         done: list[Recharged] = []
         for period_id in due:
@@ -330,26 +331,17 @@ class PeriodsService:
 
     def _recharge_period(self, period_id: int, today: date, dry_run: bool) -> list[Recharged]:
         done: list[Recharged] = []
-        with self._engine.connect() as connection:
-            transaction = connection.begin()
-            try:
+        try:
+            with self._uow.writing(dry_run=dry_run) as connection:
                 period = store.period(connection, period_id, for_update=True)
                 while (
                     period is not None and period.ended_on is None and period.span.next_recharge_on <= today
                 ):
                     done.append(self._recharge_once(connection, period))
                     period = store.period(connection, period_id)
-            except IntegrityError:
-                transaction.rollback()
-                log.info("recharge made by another run meanwhile", period=period_id)
-                return []
-            except BaseException:
-                transaction.rollback()
-                raise
-            if dry_run:
-                transaction.rollback()
-            else:
-                transaction.commit()
+        except IntegrityError:
+            log.info("recharge made by another run meanwhile", period=period_id)
+            return []
         return done
 
     def _recharge_once(self, connection: Connection, period: StoredPeriod) -> Recharged:

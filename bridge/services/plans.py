@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
@@ -71,6 +71,7 @@ from bridge.store import plans as store
 from bridge.store import usage as usage_store
 from bridge.store.invoices import StoredInvoice, StoredLine
 from bridge.store.outbox import EffectKind, enqueue
+from bridge.store.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -166,13 +167,13 @@ class PlansService:
 
     def __init__(
         self,
-        engine: Engine,
+        uow: UnitOfWork,
         clock: Clock,
         settings: Settings,
         clients: ClientService,
         invoicing: InvoicingService,
     ) -> None:
-        self._engine = engine
+        self._uow = uow
         self._clock = clock
         self._settings = settings
         self._clients = clients
@@ -194,7 +195,7 @@ class PlansService:
 
     def terms(self, client_ref: str) -> tuple[Client, ClientTerms]:
         client = self._clients.get(client_ref)
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             return client, store.terms_of_client(connection, client.id)
 
     # -- changing ----------------------------------------------------------------------------------------
@@ -299,28 +300,19 @@ class PlansService:
             raise InputError(str(error)) from None
         config = configuration_of(self._settings, client)
         books = self._books(client)  # read before the transaction: it must not open a second connection
-        with self._engine.connect() as connection:
-            transaction = connection.begin()
-            try:
-                store.lock_client(connection, client.id)
-                old = store.terms_of_client(connection, client.id)
-                new = terms_after(old, start.at)
-                recorded = new != old
-                if recorded:
-                    record(connection, start.at)
-                invoices: list[InvoiceChange] = []
-                if start.reaches_previous:
-                    invoices.append(
-                        self._issued(connection, client, config, books, start.previous, old, new, dry_run)
-                    )
-                invoices.append(self._open(connection, client, config, books, current, old, new))
-            except BaseException:
-                transaction.rollback()
-                raise
-            if dry_run:
-                transaction.rollback()
-            else:
-                transaction.commit()
+        with self._uow.writing(dry_run=dry_run) as connection:
+            store.lock_client(connection, client.id)
+            old = store.terms_of_client(connection, client.id)
+            new = terms_after(old, start.at)
+            recorded = new != old
+            if recorded:
+                record(connection, start.at)
+            invoices: list[InvoiceChange] = []
+            if start.reaches_previous:
+                invoices.append(
+                    self._issued(connection, client, config, books, start.previous, old, new, dry_run)
+                )
+            invoices.append(self._open(connection, client, config, books, current, old, new))
         if recorded and not dry_run:
             log.info("client terms changed", client=client.id, change=change, start=start.at.isoformat())
         return Recalculation(client, change, start, recorded, dry_run, tuple(invoices))

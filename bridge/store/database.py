@@ -166,21 +166,12 @@ def _sqlite_pragmas(lock_timeout: int) -> Callable[[Any, Any], None]:
 
 
 def _sqlite_begin(connection: Any) -> None:
+    """Emit SQLite's BEGIN, with the mode the unit of work asked for (IMMEDIATE for a writer)."""
     mode = connection.get_execution_options().get(SQLITE_BEGIN, "")
     connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 SQLITE_BEGIN = "sqlite_begin"
-
-
-def write_connection(engine: Engine) -> Connection:
-    """A connection for a transaction that reads and then writes.
-
-    On SQLite its transaction takes the write lock at BEGIN (IMMEDIATE), so it waits for another writer
-    instead of failing with "database is locked" half-way; plain reads stay concurrent. Other databases
-    lock rows as usual.
-    """
-    return engine.connect().execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
 
 
 def ensure_sqlite_directory(url: str) -> None:

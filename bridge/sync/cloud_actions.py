@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select, update
 
 from bridge.clock import Clock
 from bridge.errors import VendorError
 from bridge.logs import get_logger
 from bridge.store.outbox import CLOUD_KINDS, EffectKind, OutboxRow, OutboxState, row_from
 from bridge.store.tables import outbox
+from bridge.store.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -49,20 +50,20 @@ class CloudReport:
 class CloudActions:
     def __init__(
         self,
-        engine: Engine,
+        uow: UnitOfWork,
         clock: Clock,
         *,
         openstack: OpenStackActions | None,
         solusvm: SolusVMActions | None,
     ) -> None:
-        self._engine = engine
+        self._uow = uow
         self._clock = clock
         self._openstack = openstack
         self._solusvm = solusvm
 
     def run(self) -> CloudReport:
         report = CloudReport()
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             rows = [
                 row_from(record)
                 for record in connection.execute(
@@ -125,7 +126,7 @@ class CloudActions:
 
     def _save(self, row: OutboxRow, state: OutboxState, attempts: int, error: str | None) -> None:
         now: datetime = self._clock.now()
-        with self._engine.begin() as connection:
+        with self._uow.writing() as connection:
             connection.execute(
                 update(outbox)
                 .where(outbox.c.id == row.id)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Engine
-
 from bridge.clock import Clock
 from bridge.errors import BridgeError
 from bridge.settings import Settings
+from bridge.store.unit_of_work import UnitOfWork
 from bridge.sync.cloud_actions import CloudActions
 from bridge.sync.jobs import JobContext
 from bridge.sync.waits import Sleep, stop_aware_sleep
@@ -18,7 +17,7 @@ from bridge.usage.sync import Current, Feed, Settled, SourceReport, UsageSync
 
 def build_usage_sync(
     settings: Settings,
-    engine: Engine,
+    uow: UnitOfWork,
     clock: Clock,
     checkpoint: Callable[[], None] = lambda: None,
     sleep: Sleep = time.sleep,
@@ -44,13 +43,13 @@ def build_usage_sync(
         client = SolusVMClient.from_settings(settings.solusvm, clock=clock, sleep=sleep)
         observer = SolusVMObserver(client, clock)
         feeds.append(Feed(observer, Current(), plans=observer.plans_seen))
-    return UsageSync(engine, clock, feeds, checkpoint=checkpoint)
+    return UsageSync(uow, clock, feeds, checkpoint=checkpoint)
 
 
 def usage_sync_job(ctx: JobContext) -> list[SourceReport]:
     """Collect every enabled source up to now; a source that failed fails the run (and shows on /status)."""
     sleep = stop_aware_sleep(ctx.stop_event)
-    reports = build_usage_sync(ctx.settings, ctx.engine, ctx.clock, ctx.checkpoint, sleep).run()
+    reports = build_usage_sync(ctx.settings, ctx.uow, ctx.clock, ctx.checkpoint, sleep).run()
     failed = [report for report in reports if report.error]
     if failed:
         raise BridgeError("; ".join(f"{report.source}: {report.error}" for report in failed))
@@ -58,7 +57,7 @@ def usage_sync_job(ctx: JobContext) -> list[SourceReport]:
 
 
 def build_cloud_actions(
-    settings: Settings, engine: Engine, clock: Clock, sleep: Sleep = time.sleep
+    settings: Settings, uow: UnitOfWork, clock: Clock, sleep: Sleep = time.sleep
 ) -> CloudActions:
     """The executor of the credit engine's cloud effects, for each enabled cloud."""
     openstack = None
@@ -72,7 +71,7 @@ def build_cloud_actions(
         from bridge.solusvm.client import SolusVMClient
 
         solusvm = SolusVMClient.from_settings(settings.solusvm, clock=clock, sleep=sleep)
-    return CloudActions(engine, clock, openstack=openstack, solusvm=solusvm)
+    return CloudActions(uow, clock, openstack=openstack, solusvm=solusvm)
 
 
 def process_clients_job(ctx: JobContext) -> int:
@@ -80,8 +79,8 @@ def process_clients_job(ctx: JobContext) -> int:
     from bridge.services.clients import ClientService
     from bridge.services.credit import CreditService
 
-    clients = ClientService(ctx.engine, ctx.clock, ctx.settings)
-    reports = CreditService(ctx.engine, ctx.clock, ctx.settings, clients).process(ctx.clock.now())
+    clients = ClientService(ctx.uow, ctx.clock, ctx.settings)
+    reports = CreditService(ctx.uow, ctx.clock, ctx.settings, clients).process(ctx.clock.now())
     ctx.checkpoint()
-    build_cloud_actions(ctx.settings, ctx.engine, ctx.clock, stop_aware_sleep(ctx.stop_event)).run()
+    build_cloud_actions(ctx.settings, ctx.uow, ctx.clock, stop_aware_sleep(ctx.stop_event)).run()
     return sum(len(report.decisions) for report in reports)

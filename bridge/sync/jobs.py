@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.clock import Clock
@@ -23,6 +22,7 @@ from bridge.errors import BridgeError
 from bridge.logs import SecretMasker, get_logger
 from bridge.settings import Settings
 from bridge.store import jobs as store
+from bridge.store.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -86,22 +86,24 @@ class Lease:
 
 
 @contextmanager
-def hold_lease(engine: Engine, clock: Clock, name: str, owner: str, ttl: timedelta) -> Iterator[Lease | None]:
+def hold_lease(
+    uow: UnitOfWork, clock: Clock, name: str, owner: str, ttl: timedelta
+) -> Iterator[Lease | None]:
     """Hold the lease ``name`` for the block, renewed every third of ``ttl``; None if another holds it."""
     now = clock.now()
-    with engine.begin() as connection:
+    with uow.writing() as connection:
         token = store.try_acquire_lease(connection, name, owner, now, ttl)
     if token is None:
         yield None
         return
     lease = Lease(name, token, owner, clock, now + ttl)
-    keeper = _LeaseKeeper(engine, clock, lease, ttl)
+    keeper = _LeaseKeeper(uow, clock, lease, ttl)
     keeper.start()
     try:
         yield lease
     finally:
         keeper.stop()
-        with engine.begin() as connection:
+        with uow.writing() as connection:
             store.release_lease(connection, name, token)
 
 
@@ -111,7 +113,7 @@ class JobContext:
     under (None only when a test calls a job function directly) and the metrics registry."""
 
     clock: Clock
-    engine: Engine
+    uow: UnitOfWork
     settings: Settings
     stop_event: threading.Event = field(default_factory=threading.Event)
     lease: Lease | None = None
@@ -149,7 +151,7 @@ class JobRunner:
 
     def __init__(
         self,
-        engine: Engine,
+        uow: UnitOfWork,
         clock: Clock,
         settings: Settings,
         owner: str,
@@ -159,7 +161,7 @@ class JobRunner:
         metrics: CollectorRegistry | None = None,
         stop_event: threading.Event | None = None,
     ) -> None:
-        self.engine = engine
+        self.uow = uow
         self.clock = clock
         self.settings = settings
         self.owner = owner
@@ -185,13 +187,13 @@ class JobRunner:
                 log.info("job skipped: another daemon holds its lease", job=name)
                 self.runs_total.labels(job=name, status="skipped").inc()
                 return JobOutcome(name, "skipped")
-            with self.engine.begin() as connection:
+            with self.uow.writing() as connection:
                 run_id = store.start_run(connection, name, self.owner, self.clock.now())
             outcome = JobOutcome(name, "failed", error="interrupted")
             try:
                 outcome = self._call(spec, lease)
             finally:
-                with self.engine.begin() as connection:
+                with self.uow.writing() as connection:
                     store.finish_run(connection, run_id, outcome.status, self.clock.now(), outcome.error)
         self.runs_total.labels(job=name, status=outcome.status).inc()
         return outcome
@@ -204,11 +206,11 @@ class JobRunner:
         The CLI takes the same lease as the daemon's job, so a manual `billing-bridge sync` never runs
         beside the scheduled one.
         """
-        with hold_lease(self.engine, self.clock, job_lease(name), self.owner, self.lease_ttl) as lease:
+        with hold_lease(self.uow, self.clock, job_lease(name), self.owner, self.lease_ttl) as lease:
             yield lease
 
     def _call(self, spec: JobSpec, lease: Lease | None = None) -> JobOutcome:
-        ctx = JobContext(self.clock, self.engine, self.settings, self.stop_event, lease, self.metrics)
+        ctx = JobContext(self.clock, self.uow, self.settings, self.stop_event, lease, self.metrics)
         log.info("job started", job=spec.name)
         try:
             result = spec.run(ctx)
@@ -236,8 +238,8 @@ class _LeaseKeeper:
     that finds the lease expired or taken marks it lost, and the run stops before its next external call.
     A renewal that cannot reach the database is tried again; the lease then ends at its last expiry."""
 
-    def __init__(self, engine: Engine, clock: Clock, lease: Lease, ttl: timedelta) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, clock: Clock, lease: Lease, ttl: timedelta) -> None:
+        self._uow = uow
         self._clock = clock
         self._lease = lease
         self._ttl = ttl
@@ -257,7 +259,7 @@ class _LeaseKeeper:
         while not self._done.wait(interval):
             now = self._clock.now()
             try:
-                with self._engine.begin() as connection:
+                with self._uow.writing() as connection:
                     renewed = store.renew_lease(connection, lease.name, lease.token, now, self._ttl)
             except SQLAlchemyError as error:
                 log.warning("lease renewal failed; tried again", lease=lease.name, error=str(error)[:200])

@@ -55,7 +55,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none, wait_random_exponential
 
@@ -68,6 +68,7 @@ from bridge.settings import Settings
 from bridge.store import outbox as store
 from bridge.store import whmcs as remote
 from bridge.store.outbox import EffectKind, Fence, FencedOut, OutboxRow, OutboxState
+from bridge.store.unit_of_work import UnitOfWork
 from bridge.sync.jobs import JobContext, Lease, LeaseLost, hold_lease, job_lease
 from bridge.sync.waits import stop_aware_sleep
 from bridge.whmcs import effects
@@ -214,7 +215,7 @@ class OutboxPusher:
 
     def __init__(
         self,
-        engine: Engine,
+        uow: UnitOfWork,
         clock: Clock,
         settings: Settings,
         *,
@@ -226,7 +227,7 @@ class OutboxPusher:
         owner: str | None = None,
     ) -> None:
         whmcs = settings.whmcs
-        self._engine = engine
+        self._uow = uow
         self._clock = clock
         self._settings = settings
         self._factory = client_factory or make_client_factory(whmcs)
@@ -247,7 +248,7 @@ class OutboxPusher:
         self._made_lock = threading.Lock()
         self._abort = _Abort()
         self._write_lock: AbstractContextManager[object] = (
-            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+            threading.Lock() if uow.engine.dialect.name == "sqlite" else nullcontext()
         )
 
     # -- the run ---------------------------------------------------------------------------------------
@@ -256,7 +257,7 @@ class OutboxPusher:
         """Push every due row under ``lease`` (``job:push``; taken here for the run when not given); with
         ``dry_run``, say what would be sent and change nothing anywhere."""
         if dry_run:
-            with self._engine.connect() as connection:
+            with self._uow.reading() as connection:
                 clients = store.clients_with_work(connection)
             enqueued = self._enqueue_missing_clients(dry_run=True)
             notes = [note for client_id in clients for note in self._plan(client_id)]
@@ -264,7 +265,7 @@ class OutboxPusher:
         if lease is not None:
             return self._run(lease)
         name = job_lease("push")
-        with hold_lease(self._engine, self._clock, name, self._owner, self._lease_ttl) as taken:
+        with hold_lease(self._uow, self._clock, name, self._owner, self._lease_ttl) as taken:
             if taken is None:
                 raise PushStopped(f"push is running elsewhere (it holds the lease {name}); try again later")
             return self._run(taken)
@@ -274,7 +275,7 @@ class OutboxPusher:
         self._lease = lease
         lease.check()
         enqueued = self._enqueue_missing_clients(dry_run=False)
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             clients = store.clients_with_work(connection)
         with (
             self._clients_closed(),
@@ -297,10 +298,10 @@ class OutboxPusher:
         """Give every client with due rows but no WHMCS link and no add_client row one (matched by email
         first when it is sent), so its invoices can go out."""
         enqueued = []
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             candidates = store.clients_with_work(connection)
         for client_id in candidates:
-            with self._engine.connect() as connection:
+            with self._uow.reading() as connection:
                 linked = remote.whmcs_client_id(connection, client_id) is not None
                 known = linked or store.by_reference(connection, client_reference(client_id)) is not None
                 identity = None if known else remote.client_identity(connection, client_id)
@@ -326,7 +327,7 @@ class OutboxPusher:
     def _push_client(self, client_id: int) -> list[RowNote]:
         notes: list[RowNote] = []
         try:
-            with self._engine.connect() as connection:
+            with self._uow.reading() as connection:
                 rows = store.unsettled_rows(connection, client_id)
                 link = remote.whmcs_client_id(connection, client_id)
             for row in _in_order(rows, link):
@@ -404,7 +405,7 @@ class OutboxPusher:
             return note
         except _Unsettled as trouble:
             now = self._clock.now()
-            with self._engine.connect() as connection:
+            with self._uow.reading() as connection:
                 current = store.get(connection, row.id)
             later = now + self._backoff(current.attempts if current else row.attempts + self._attempts)
             if trouble.state is OutboxState.IN_DOUBT:
@@ -426,7 +427,7 @@ class OutboxPusher:
         row = loaded
         target = Target(whmcs_client_id=link)
         if row is None or row.kind is EffectKind.ADD_PAYMENT:
-            with self._engine.connect() as connection:
+            with self._uow.reading() as connection:
                 row = store.get(connection, row_id)
                 if row is not None:
                     target = self._target(connection, row, link)
@@ -563,7 +564,7 @@ class OutboxPusher:
     # -- dry run ---------------------------------------------------------------------------------------
 
     def _plan(self, client_id: int) -> list[RowNote]:
-        with self._engine.connect() as connection:
+        with self._uow.reading() as connection:
             rows = store.unsettled_rows(connection, client_id)
             link = remote.whmcs_client_id(connection, client_id)
         notes = []
@@ -584,7 +585,7 @@ class OutboxPusher:
     def _writing(self) -> Iterator[Connection]:
         """A write transaction. SQLite has one writer at a time and its busy handler sleeps (1 ms, 2 ms,
         5 ms ... 100 ms) while it waits; the push's threads queue on a lock instead, handed over at once."""
-        with self._write_lock, self._engine.begin() as connection:
+        with self._write_lock, self._uow.writing() as connection:
             yield connection
 
     # -- WHMCS clients, one per thread -----------------------------------------------------------------
@@ -676,7 +677,7 @@ def push_job(ctx: JobContext) -> dict[str, Any]:
         return {"skipped": "whmcs.enabled is false"}
     sleep = stop_aware_sleep(ctx.stop_event)  # the retry waits end at shutdown
     pusher = OutboxPusher(
-        ctx.engine, ctx.clock, ctx.settings, stopping=ctx.stopping, sleep=sleep, metrics=ctx.metrics
+        ctx.uow, ctx.clock, ctx.settings, stopping=ctx.stopping, sleep=sleep, metrics=ctx.metrics
     )
     report = pusher.run(lease=ctx.lease)
     ctx.checkpoint()
@@ -688,4 +689,4 @@ def payments_sync_job(ctx: JobContext) -> PaymentsReport | dict[str, str]:
     if not ctx.settings.whmcs.enabled:
         return {"skipped": "whmcs.enabled is false"}
     factory = make_client_factory(ctx.settings.whmcs)
-    return PaymentsSync(ctx.engine, ctx.clock, ctx.settings, client_factory=factory).run(ctx.checkpoint)
+    return PaymentsSync(ctx.uow, ctx.clock, ctx.settings, client_factory=factory).run(ctx.checkpoint)

@@ -17,7 +17,7 @@ log = get_logger(__name__)
 def housekeeping(ctx: JobContext) -> int:
     """Prune job runs older than daemon.job_run_retention_days, keeping the diary bounded."""
     before = ctx.clock.now() - timedelta(days=ctx.settings.daemon.job_run_retention_days)
-    with ctx.engine.begin() as connection:
+    with ctx.uow.writing() as connection:
         pruned = store.prune_runs(connection, before)
     log.info("job runs pruned", count=pruned, before=before.isoformat())
     return pruned
@@ -29,8 +29,8 @@ def invoicing_job(ctx: JobContext) -> int:
     from bridge.services.invoicing import InvoicingService
 
     today = ctx.clock.now().astimezone(ctx.settings.billing.zone()).date()
-    clients = ClientService(ctx.engine, ctx.clock, ctx.settings)
-    run = InvoicingService(ctx.engine, ctx.clock, ctx.settings, clients).run(today, checkpoint=ctx.checkpoint)
+    clients = ClientService(ctx.uow, ctx.clock, ctx.settings)
+    run = InvoicingService(ctx.uow, ctx.clock, ctx.settings, clients).run(today, checkpoint=ctx.checkpoint)
     if run.held:
         held = ", ".join(item.reference for item in run.held)
         raise BridgeError(f"{len(run.held)} invoices held (see `billing-bridge invoice --dry-run`): {held}")
@@ -43,8 +43,8 @@ def recurring_job(ctx: JobContext) -> int:
     from bridge.services.periods import PeriodsService
 
     today = ctx.clock.now().astimezone(ctx.settings.billing.zone()).date()
-    clients = ClientService(ctx.engine, ctx.clock, ctx.settings)
-    return len(PeriodsService(ctx.engine, ctx.clock, ctx.settings, clients).recharge(today))
+    clients = ClientService(ctx.uow, ctx.clock, ctx.settings)
+    return len(PeriodsService(ctx.uow, ctx.clock, ctx.settings, clients).recharge(today))
 
 
 def enrollment_job(ctx: JobContext) -> int:
@@ -52,10 +52,10 @@ def enrollment_job(ctx: JobContext) -> int:
     if not ctx.settings.enrollment.enabled:
         return 0
     from bridge.services.clients import ClientService
-    from bridge.web.enrollment import build_site_service
+    from bridge.web.enrollment.site import build_site_service
 
-    clients = ClientService(ctx.engine, ctx.clock, ctx.settings)
-    created = build_site_service(ctx.engine, ctx.clock, ctx.settings, clients).retry_pending()
+    clients = ClientService(ctx.uow, ctx.clock, ctx.settings)
+    created = build_site_service(ctx.uow, ctx.clock, ctx.settings, clients).retry_pending()
     log.info("deferred SolusVM users created", count=created)
     return created
 

@@ -24,15 +24,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-
 from bridge.clock import Clock
 from bridge.domain.instants import as_utc
 from bridge.domain.usage import SOURCES, Source, UsageRecord, Window
 from bridge.errors import InputError, VendorError
 from bridge.logs import get_logger
 from bridge.store import usage as store
-from bridge.store.database import write_connection
+from bridge.store.unit_of_work import UnitOfWork
 from bridge.usage.ports import TokenPlan, UsageSource
 
 log = get_logger(__name__)
@@ -126,7 +124,7 @@ class UsageSync:
     """Collects every feed the same way: windows from its watermark, doubling batches, one vendor error
     stopping that feed only."""
 
-    engine: Engine
+    uow: UnitOfWork
     clock: Clock
     feeds: Sequence[Feed] = ()
     checkpoint: Callable[[], None] = field(default=lambda: None)
@@ -154,7 +152,7 @@ class UsageSync:
         self, feed: Feed, now: datetime, *, until: datetime | None = None, start: datetime | None = None
     ) -> list[Window]:
         """The windows ``feed`` is asked for at ``now``, cut from its watermark."""
-        with self.engine.connect() as connection:
+        with self.uow.reading() as connection:
             mark = store.watermark(connection, feed.source.source)
         since = mark.collected_until if mark and mark.collected_until else None
         return feed.windows.cut(since, now, until=until, start=start)
@@ -215,8 +213,7 @@ class UsageSync:
             for plan in feed.plans()
         ]
         count = sum(len(records) for _, records in batch)
-        with write_connection(self.engine) as connection:
-            transaction = connection.begin()
+        with self.uow.writing(dry_run=dry_run) as connection:
             for window, records in batch:
                 for hour_window, hour_records in _by_window(window, records):
                     result = store.ingest_window(connection, report.source, hour_window, hour_records, now)
@@ -227,10 +224,6 @@ class UsageSync:
                 store.advance_watermark(connection, report.source, end, count, now)
             if rates:
                 store.save_plan_rates(connection, rates)
-            if dry_run:
-                transaction.rollback()
-            else:
-                transaction.commit()
         report.windows += len(batch)
         report.records += count
         report.collected_until = end
@@ -240,7 +233,7 @@ class UsageSync:
         report.refused_field = error.field
         log.error("usage collection failed", source=report.source, error=str(error))
         if not report.dry_run:
-            with self.engine.begin() as connection:
+            with self.uow.writing() as connection:
                 store.record_error(connection, report.source, str(error), self.clock.now())
         return report
 

@@ -56,7 +56,7 @@ def credit(
         clock.set(START)
         client = app.clients.add(email="ops@acme.com", name="Acme")
         app.clients.link(str(client.id), LinkKind.OPENSTACK_PROJECT, "p-1")
-        return app, CreditService(app.engine, app.clock, app.settings, app.clients), app.clients.get("1")
+        return app, CreditService(app.uow, app.clock, app.settings, app.clients), app.clients.get("1")
 
     yield build
 
@@ -234,7 +234,7 @@ def test_a_suspended_client_is_shelved_and_unshelved_after_paying(credit: Callab
             region_name=nova.region,
         )
         actions = CloudActions(
-            app.engine, app.clock, openstack=NovaServerActions(connect(settings)), solusvm=None
+            app.uow, app.clock, openstack=NovaServerActions(connect(settings)), solusvm=None
         )
         assert actions.run().done == ["shelve_server openstack:vm-1"]
         service.add_credit("1", Decimal(50), "paid")
@@ -311,7 +311,7 @@ def test_auto_pay_is_refused_when_the_minimum_credit_would_not_remain(credit: Ca
         }
     )
     run_vm(app, "p-1", "m1.large", 24 * 10, start=datetime(2026, 2, 1, tzinfo=UTC))  # February: $240
-    InvoicingService(app.engine, app.clock, app.settings, app.clients).run(date(2026, 3, 1))
+    InvoicingService(app.uow, app.clock, app.settings, app.clients).run(date(2026, 3, 1))
     service.add_credit("1", Decimal(260), "payment")
     reports = service.process(START)
     (refused,) = [d for r in reports for d in r.decisions if d["action"] == "auto_pay_refused"]

@@ -35,7 +35,7 @@ def bridge(make_app: Callable[..., App], fake: FakeWhmcs) -> App:
 
 def sync(app: App) -> PaymentsSync:
     return PaymentsSync(
-        app.engine, app.clock, app.settings, client_factory=make_client_factory(app.settings.whmcs)
+        app.uow, app.clock, app.settings, client_factory=make_client_factory(app.settings.whmcs)
     )
 
 
@@ -43,7 +43,7 @@ def pushed_client(app: App, *periods: str) -> tuple[int, list[str]]:
     """A client and its invoices (20.00 each), pushed to WHMCS."""
     client = app.clients.add(email="ada@example.com", name="Ada Lovelace")
     references = [issue_invoice(app.engine, client.id, period, ["20.00"]) for period in periods]
-    OutboxPusher(app.engine, app.clock, app.settings).run()
+    OutboxPusher(app.uow, app.clock, app.settings).run()
     return client.id, references
 
 
@@ -108,28 +108,28 @@ def test_an_agreement_appears_and_disappears_with_when_it_changed(
 ) -> None:
     client_id, _ = pushed_client(bridge)
     whmcs_id = 1
-    assert agreement_of(bridge.engine, client_id) is None
+    assert agreement_of(bridge.uow, client_id) is None
 
     sync(bridge).run()
-    first = agreement_of(bridge.engine, client_id)
+    first = agreement_of(bridge.uow, client_id)
     assert first is not None and first.has_agreement is False
 
     clock.advance(timedelta(hours=1))
     method = fake.add_pay_method(whmcs_id, gateway_name="stripe", remote_token="cus_123")
     report = sync(bridge).run()
-    appeared = agreement_of(bridge.engine, client_id)
+    appeared = agreement_of(bridge.uow, client_id)
     assert report.agreements_changed == (client_id,)
     assert appeared is not None and (appeared.has_agreement, appeared.changed_at) == (True, clock.now())
 
     clock.advance(timedelta(hours=1))
     assert sync(bridge).run().agreements_changed == ()
-    still = agreement_of(bridge.engine, client_id)
+    still = agreement_of(bridge.uow, client_id)
     assert still is not None and (still.changed_at, still.checked_at) == (appeared.changed_at, clock.now())
 
     clock.advance(timedelta(hours=1))
     fake.remove_pay_method(method)
     sync(bridge).run()
-    gone = agreement_of(bridge.engine, client_id)
+    gone = agreement_of(bridge.uow, client_id)
     assert gone is not None and (gone.has_agreement, gone.changed_at) == (False, clock.now())
 
 
@@ -140,7 +140,7 @@ def test_only_a_remote_token_from_an_agreement_gateway_counts(bridge: App, fake:
 
     sync(bridge).run()
 
-    found = agreement_of(bridge.engine, client_id)
+    found = agreement_of(bridge.uow, client_id)
     assert found is not None and found.has_agreement is False
 
 
@@ -150,7 +150,7 @@ def test_a_failed_lookup_keeps_the_last_known_agreement(
     client_id, _ = pushed_client(bridge)
     fake.add_pay_method(1, gateway_name="stripe", remote_token="cus_123")
     sync(bridge).run()
-    known = agreement_of(bridge.engine, client_id)
+    known = agreement_of(bridge.uow, client_id)
     clock.advance(timedelta(hours=1))
     fake.fail("http_500", action="GetPayMethods", times=None)
 
@@ -158,7 +158,7 @@ def test_a_failed_lookup_keeps_the_last_known_agreement(
 
     (error,) = report.errors
     assert error.startswith(f"agreement of client {client_id} (WHMCS 1), last status kept:")
-    assert agreement_of(bridge.engine, client_id) == known, "not 'no agreement', and not re-checked"
+    assert agreement_of(bridge.uow, client_id) == known, "not 'no agreement', and not re-checked"
 
 
 def test_an_auth_refusal_stops_the_sync(bridge: App, fake: FakeWhmcs) -> None:

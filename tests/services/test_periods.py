@@ -27,9 +27,9 @@ PLANS = {"gold": {"fees": {"support": "8.00"}}}
 class Periods:
     def __init__(self, app: App) -> None:
         self.app = app
-        self.service = PeriodsService(app.engine, app.clock, app.settings, app.clients)
-        invoicing = InvoicingService(app.engine, app.clock, app.settings, app.clients)
-        self.plans = PlansService(app.engine, app.clock, app.settings, app.clients, invoicing)
+        self.service = PeriodsService(app.uow, app.clock, app.settings, app.clients)
+        invoicing = InvoicingService(app.uow, app.clock, app.settings, app.clients)
+        self.plans = PlansService(app.uow, app.clock, app.settings, app.clients, invoicing)
         self.client = app.clients.add(email="ops@acme.com", name="Acme")
 
     def lines(self, reference: str) -> list[tuple[str, Decimal]]:

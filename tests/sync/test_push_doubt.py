@@ -45,7 +45,7 @@ def bridge(make_app: Callable[..., App], fake: FakeWhmcs) -> App:
 
 
 def push(app: App) -> PushReport:
-    return OutboxPusher(app.engine, app.clock, app.settings, metrics=app.metrics).run()
+    return OutboxPusher(app.uow, app.clock, app.settings, metrics=app.metrics).run()
 
 
 def linked_client(app: App) -> int:

@@ -123,7 +123,7 @@ def test_the_six_steps_make_a_client_a_whmcs_client_and_a_solusvm_user_who_can_l
     assert accepted[0].accepted_from == "127.0.0.1"
 
     # The WHMCS client goes out through the outbox, once.
-    OutboxPusher(site.app.engine, site.app.clock, site.app.settings).run()
+    OutboxPusher(site.app.uow, site.app.clock, site.app.settings).run()
     assert [c.email for c in whmcs.clients.values()] == [EMAIL]
     assert site.app.clients.get(EMAIL).external_ids(LinkKind.WHMCS_CLIENT) == [str(next(iter(whmcs.clients)))]
 
