@@ -64,8 +64,8 @@ class Context:
         if self._app is None:
             from bridge.bootstrap import build_app, secret_masker
             from bridge.logs import configure as configure_logging
+            from bridge.services.schema import require_at_head
             from bridge.settings import config_path, load_settings
-            from bridge.store.database import require_schema_at_head
 
             settings = load_settings(config_path(self.config))
             self._masker = secret_masker(settings)
@@ -73,7 +73,7 @@ class Context:
             configure_logging(level, settings.logging.format, masker=self._masker)
             self._app = build_app(settings, masker=self._masker)
             if self.needs_schema:
-                require_schema_at_head(self._app.engine)
+                require_at_head(self._app.uow)
         return self._app
 
 

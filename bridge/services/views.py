@@ -26,15 +26,23 @@ from bridge.store import outbox as outbox_store
 from bridge.store import usage as usage_store
 from bridge.store.credit import LedgerEntry
 from bridge.store.database import schema_state
+from bridge.store.enrollment import Enrollment
 from bridge.store.invoices import StoredInvoice
+from bridge.store.outbox import OutboxRow
+from bridge.store.plans import StoredSubscription
 from bridge.store.unit_of_work import UnitOfWork
 from bridge.store.usage import UnlinkedOwner
+from bridge.store.whmcs import Agreement
 
-__all__ = [
+__all__ = [  # with the store's records the services return, which the CLI prints
+    "Agreement",
+    "Enrollment",
     "JobStatus",
     "LedgerEntry",
+    "OutboxRow",
     "ResourceUsage",
     "StoredInvoice",
+    "StoredSubscription",
     "UnlinkedOwner",
     "Views",
 ]
