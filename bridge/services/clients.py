@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy.exc import IntegrityError
 
 from bridge.clock import Clock
 from bridge.domain.bounds import EMAIL_MAX, IDENTIFIER_MAX, NAME_MAX, check_text, parse_id, shown
@@ -15,7 +14,7 @@ from bridge.errors import InputError, NotFound, checked
 from bridge.services.outbox import enqueue_add_client, enqueue_update_client
 from bridge.settings import Settings
 from bridge.store import clients as store
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import Conflict, UnitOfWork
 
 
 class ClientService:
@@ -54,7 +53,7 @@ class ClientService:
                         currency=currency,
                         now=self._clock.now(),
                     )
-        except IntegrityError:
+        except Conflict:
             raise InputError(
                 f"a client with email {email} already exists; see `billing-bridge client show {email}`"
             ) from None
@@ -82,7 +81,7 @@ class ClientService:
                         name=changes.get("name"),
                         now=self._clock.now(),
                     )
-        except IntegrityError:
+        except Conflict:
             if "email" in changes:
                 raise InputError(f"a client with email {changes['email']} already exists") from None
             raise InputError(f"client {client.id} was changed by someone else meanwhile; try again") from None
@@ -113,7 +112,7 @@ class ClientService:
                     external_id=external_id,
                     created_at=self._clock.now(),
                 )
-        except IntegrityError:
+        except Conflict:
             raise InputError(f"{kind.value} {external_id} is already linked to another client") from None
         return self.get(str(client.id))
 

@@ -19,8 +19,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select
-
 from bridge.clock import Clock
 from bridge.domain.bounds import DESCRIPTION_MAX, REFERENCE_MAX, check_amount, check_text
 from bridge.domain.clients import OWNER_LINK_KIND, Client
@@ -47,10 +45,11 @@ from bridge.services.invoicing import InvoicingService
 from bridge.settings import Settings
 from bridge.store import credit as store
 from bridge.store import invoices as invoice_store
+from bridge.store import outbox as outbox_store
 from bridge.store import usage as usage_store
-from bridge.store.outbox import EffectKind, decode_payload, enqueue
-from bridge.store.tables import client_agreements, outbox
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store import whmcs as whmcs_store
+from bridge.store.outbox import EffectKind, enqueue
+from bridge.store.unit_of_work import Tx, UnitOfWork
 
 log = get_logger(__name__)
 
@@ -169,9 +168,7 @@ class CreditService:
             account.configuration, CreditState(account.credit, account.unsettled), account.has_agreement
         )
 
-    def _accounts(
-        self, clients: list[Client], at: datetime, connection: Connection | None = None
-    ) -> list[Account]:
+    def _accounts(self, clients: list[Client], at: datetime, connection: Tx | None = None) -> list[Account]:
         """The clients' accounts, read on ``connection`` when the caller has one open (SQLite allows one
         writer: a second connection would wait for the caller's own transaction)."""
         if connection is None:
@@ -179,7 +176,7 @@ class CreditService:
                 return self._read_accounts(own, clients, at)
         return self._read_accounts(connection, clients, at)
 
-    def _read_accounts(self, connection: Connection, clients: list[Client], at: datetime) -> list[Account]:
+    def _read_accounts(self, connection: Tx, clients: list[Client], at: datetime) -> list[Account]:
         ids = [client.id for client in clients]
         credits = store.balances(connection, ids)
         states = store.states(connection, ids)
@@ -206,7 +203,7 @@ class CreditService:
 
     def _recent_usage(
         self,
-        connection: Connection,
+        connection: Tx,
         clients: list[Client],
         since: dict[int, datetime],
         at: datetime,
@@ -308,7 +305,7 @@ class CreditService:
                     reports.append(self._process_client(connection, account, at))
         return reports
 
-    def _process_client(self, connection: Connection, account: Account, at: datetime) -> ClientReport:
+    def _process_client(self, connection: Tx, account: Account, at: datetime) -> ClientReport:
         report = ClientReport(account.client, account.up_to_date, account.burn_rate)
         for problem in account.problems:
             report.decisions.append({"action": "warning", "reason": problem})
@@ -326,7 +323,7 @@ class CreditService:
 
     def _auto_pay(
         self,
-        connection: Connection,
+        connection: Tx,
         account: Account,
         at: datetime,
         report: ClientReport,
@@ -360,9 +357,7 @@ class CreditService:
             )
         return up_to_date
 
-    def _pay_from_credit(
-        self, connection: Connection, invoice: invoice_store.StoredInvoice, at: datetime
-    ) -> None:
+    def _pay_from_credit(self, connection: Tx, invoice: invoice_store.StoredInvoice, at: datetime) -> None:
         """Credit pays the invoice: its usage is settled from credit, and no money comes in."""
         number = invoice.display_number
         _book(
@@ -389,7 +384,7 @@ class CreditService:
 
     def _notify(
         self,
-        connection: Connection,
+        connection: Tx,
         account: Account,
         at: datetime,
         report: ClientReport,
@@ -439,7 +434,7 @@ class CreditService:
 
     def _suspend_or_resume(
         self,
-        connection: Connection,
+        connection: Tx,
         account: Account,
         at: datetime,
         report: ClientReport,
@@ -481,7 +476,7 @@ class CreditService:
 
     def _cloud(
         self,
-        connection: Connection,
+        connection: Tx,
         account: Account,
         action: str,
         at: datetime,
@@ -522,9 +517,7 @@ class CreditService:
             named.append(f"{resource.source}:{resource.resource_id} ({resource.name})")
         return named
 
-    def _auto_invoice(
-        self, connection: Connection, account: Account, at: datetime, report: ClientReport
-    ) -> None:
+    def _auto_invoice(self, connection: Tx, account: Account, at: datetime, report: ClientReport) -> None:
         choice = account.configuration.auto_invoicing
         if not (self._settings.billing.credit_auto_invoicing and choice.enabled) or account.burn_rate <= 0:
             return
@@ -552,7 +545,7 @@ class CreditService:
             }
         )
 
-    def _settle_paid_invoices(self, connection: Connection, clients: list[Client], at: datetime) -> None:
+    def _settle_paid_invoices(self, connection: Tx, clients: list[Client], at: datetime) -> None:
         """Paid invoices move money: an auto-invoice adds credit; a usage invoice settles its period."""
         ids = [client.id for client in clients]
         for invoice in invoice_store.paid_invoices_not_in_ledger(connection, ids):
@@ -569,7 +562,7 @@ class CreditService:
 
 
 def _book(
-    connection: Connection,
+    connection: Tx,
     invoice: invoice_store.StoredInvoice,
     kind: str,
     amount: Decimal,
@@ -593,7 +586,7 @@ def _book(
 
 
 def _suspended_resources(
-    connection: Connection, account: Account, since: datetime | None
+    connection: Tx, account: Account, since: datetime | None
 ) -> tuple[RunningResource, ...]:
     """The resources the client's last suspension acted on (its outbox rows), to resume or terminate.
 
@@ -602,18 +595,9 @@ def _suspended_resources(
     """
     if since is None:
         return ()
-    query = (
-        select(outbox.c.payload)
-        .where(
-            outbox.c.client_id == account.client.id,
-            outbox.c.kind.in_([EffectKind.SUSPEND_SERVER.value, EffectKind.SHELVE_SERVER.value]),
-            outbox.c.created_at >= since,
-        )
-        .order_by(outbox.c.id)
-    )
+    kinds = (EffectKind.SUSPEND_SERVER, EffectKind.SHELVE_SERVER)
     found: dict[tuple[str, str], RunningResource] = {}
-    for (text,) in connection.execute(query):
-        payload = decode_payload(text)
+    for payload in outbox_store.payloads_since(connection, account.client.id, kinds, since):
         key = (str(payload["source"]), str(payload["resource_id"]))
         found[key] = RunningResource(key[0], key[1], str(payload.get("name", key[1])), "", ZERO)
     return tuple(found.values())
@@ -641,14 +625,11 @@ def _hours(hours: Decimal | None) -> str:
     return "-" if hours is None else f"{hours:.0f}"
 
 
-def _agreements(connection: Connection, ids: Iterable[int]) -> dict[int, bool]:
-    query = select(client_agreements.c.client_id, client_agreements.c.has_agreement).where(
-        client_agreements.c.client_id.in_(list(ids))
-    )
-    return {row.client_id: bool(row.has_agreement) for row in connection.execute(query)}
+def _agreements(connection: Tx, ids: Iterable[int]) -> dict[int, bool]:
+    return whmcs_store.agreements_of(connection, ids)
 
 
-def _open_invoices(connection: Connection, ids: list[int]) -> dict[int, list[invoice_store.StoredInvoice]]:
+def _open_invoices(connection: Tx, ids: list[int]) -> dict[int, list[invoice_store.StoredInvoice]]:
     found: dict[int, list[invoice_store.StoredInvoice]] = {}
     for invoice in invoice_store.unpaid_invoices_of_clients(connection, ids):
         found.setdefault(invoice.client_id, []).append(invoice)

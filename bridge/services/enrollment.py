@@ -33,8 +33,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import SecretStr
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from bridge.clock import Clock
 from bridge.domain.clients import Client, LinkKind
@@ -47,7 +45,7 @@ from bridge.store import clients as client_store
 from bridge.store import credit as credit_store
 from bridge.store import enrollment as store
 from bridge.store.enrollment import Enrollment, EnrollmentState, SolusVMState, TokenPurpose
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 from bridge.store.whmcs import whmcs_client_id, whmcs_link_owner
 
 log = get_logger(__name__)
@@ -205,7 +203,7 @@ class EnrollmentService:
         sealed = self._keys.seal(token, sign_up.password, sign_up.email)
         try:
             enrollment_id = self._keep_request(sign_up, token, sealed, now)
-        except IntegrityError:  # a simultaneous request for the same address inserted first: renew it
+        except Conflict:  # a simultaneous request for the same address inserted first: renew it
             enrollment_id = self._keep_request(sign_up, token, sealed, now)
         if enrollment_id is None:
             log.info("sign-up for an address that already has an account")
@@ -269,7 +267,7 @@ class EnrollmentService:
         self._send_link(enrollment.email, enrollment.name, fresh, now)
         return enrollment
 
-    def _new_link(self, connection: Connection, enrollment_id: int, token: str, now: datetime) -> None:
+    def _new_link(self, connection: Tx, enrollment_id: int, token: str, now: datetime) -> None:
         store.drop_unused_links(connection, enrollment_id)
         store.insert_token(
             connection,
@@ -373,7 +371,7 @@ class EnrollmentService:
         return self.finish(enrollment.id, self._unseal(token, enrollment), claim_held=True)
 
     def _bind_browser(
-        self, connection: Connection, enrollment_id: int, token: str, browser: str | None, now: datetime
+        self, connection: Tx, enrollment_id: int, token: str, browser: str | None, now: datetime
     ) -> None:
         """Remember (as a keyed digest, until the grace ends) which browser used the link."""
         if browser:

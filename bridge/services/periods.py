@@ -23,9 +23,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
-
 from bridge.clock import Clock
 from bridge.domain.clients import Client
 from bridge.domain.cycles import BillingPeriod, local_midnight
@@ -47,7 +44,7 @@ from bridge.settings import Settings
 from bridge.store import clients as client_store
 from bridge.store import plans as store
 from bridge.store.plans import StoredCharge, StoredPeriod, StoredSubscription
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
 log = get_logger(__name__)
 
@@ -140,7 +137,7 @@ class PeriodsService:
 
     def _create(
         self,
-        connection: Connection,
+        connection: Tx,
         client_id: int,
         frequency: str,
         invoice_day: int,
@@ -339,12 +336,12 @@ class PeriodsService:
                 ):
                     done.append(self._recharge_once(connection, period))
                     period = store.period(connection, period_id)
-        except IntegrityError:
+        except Conflict:
             log.info("recharge made by another run meanwhile", period=period_id)
             return []
         return done
 
-    def _recharge_once(self, connection: Connection, period: StoredPeriod) -> Recharged:
+    def _recharge_once(self, connection: Tx, period: StoredPeriod) -> Recharged:
         """Bill the span ending on the period's next recharge date, and start the next span."""
         span = period.span
         day = span.next_recharge_on
@@ -432,13 +429,11 @@ class PeriodsService:
 
     # -- helpers -------------------------------------------------------------------------------------------
 
-    def _view(self, connection: Connection, period_id: int) -> PeriodView:
+    def _view(self, connection: Tx, period_id: int) -> PeriodView:
         period = self._require_period(connection, period_id)
         return PeriodView(period, tuple(store.subscriptions_of_periods(connection, [period_id])))
 
-    def _require_period(
-        self, connection: Connection, period_id: int, *, for_update: bool = False
-    ) -> StoredPeriod:
+    def _require_period(self, connection: Tx, period_id: int, *, for_update: bool = False) -> StoredPeriod:
         period = store.period(connection, period_id, for_update=for_update)
         if period is None:
             raise NotFound(
@@ -446,7 +441,7 @@ class PeriodsService:
             )
         return period
 
-    def _require_subscription(self, connection: Connection, subscription_id: int) -> StoredSubscription:
+    def _require_subscription(self, connection: Tx, subscription_id: int) -> StoredSubscription:
         found = store.subscription(connection, subscription_id)
         if found is None:
             raise NotFound(

@@ -34,8 +34,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection
-
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
 from bridge.domain.cycles import BillingCycle, anniversary_cycle_containing, calendar_cycle_containing
@@ -71,7 +69,7 @@ from bridge.store import plans as store
 from bridge.store import usage as usage_store
 from bridge.store.invoices import StoredInvoice, StoredLine
 from bridge.store.outbox import EffectKind, enqueue
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import Tx, UnitOfWork
 
 log = get_logger(__name__)
 
@@ -210,7 +208,7 @@ class PlansService:
             )
         client = self._clients.get(client_ref)
 
-        def record(connection: Connection, at: datetime) -> None:
+        def record(connection: Tx, at: datetime) -> None:
             store.insert_assignment(connection, client.id, PlanAssignment(plan, at), self._clock.now())
 
         return self._change(
@@ -270,7 +268,7 @@ class PlansService:
                 )
             return Discount(kind, value, at, end, source, resource_kind)
 
-        def record(connection: Connection, at: datetime) -> None:
+        def record(connection: Tx, at: datetime) -> None:
             store.insert_discount(connection, client.id, discount_from(at), self._clock.now())
 
         return self._change(
@@ -288,7 +286,7 @@ class PlansService:
         change: str,
         start_text: str,
         terms_after: Callable[[ClientTerms, datetime], ClientTerms],
-        record: Callable[[Connection, datetime], None],
+        record: Callable[[Tx, datetime], None],
         *,
         dry_run: bool,
     ) -> Recalculation:
@@ -321,7 +319,7 @@ class PlansService:
 
     def _open(
         self,
-        connection: Connection,
+        connection: Tx,
         client: Client,
         config: ConfigurationSettings,
         books: Books,
@@ -348,7 +346,7 @@ class PlansService:
 
     def _issued(
         self,
-        connection: Connection,
+        connection: Tx,
         client: Client,
         config: ConfigurationSettings,
         books: Books,
@@ -411,7 +409,7 @@ class PlansService:
         )
 
     def _require_replaceable(
-        self, connection: Connection, client: Client, cycle: BillingCycle, standing: StoredInvoice
+        self, connection: Tx, client: Client, cycle: BillingCycle, standing: StoredInvoice
     ) -> None:
         if standing.status == "paid":
             raise InputError(
@@ -429,7 +427,7 @@ class PlansService:
 
     def _replace(
         self,
-        connection: Connection,
+        connection: Tx,
         client: Client,
         config: ConfigurationSettings,
         standing: StoredInvoice,
@@ -467,7 +465,7 @@ class PlansService:
         return issued.number
 
     def _cancel_in_whmcs(
-        self, connection: Connection, client: Client, standing: StoredInvoice, now: datetime
+        self, connection: Tx, client: Client, standing: StoredInvoice, now: datetime
     ) -> None:
         """Withdraw the old invoice's push if it never went out; otherwise cancel it in WHMCS (outbox)."""
         if store.withdraw_unsent_push(connection, standing.reference, now):
@@ -518,9 +516,7 @@ class PlansService:
         except ValueError as error:
             raise InputError(f"client {client.id} cannot be priced: {error}") from None
 
-    def _records(
-        self, connection: Connection, client: Client, start: datetime, end: datetime
-    ) -> list[UsageRecord]:
+    def _records(self, connection: Tx, client: Client, start: datetime, end: datetime) -> list[UsageRecord]:
         owners = [
             (source, owner) for source, kind in OWNER_LINK_KIND.items() for owner in client.external_ids(kind)
         ]
@@ -554,7 +550,7 @@ class Issued:
 
 
 def issue_invoice(
-    connection: Connection,
+    connection: Tx,
     *,
     settings: Settings,
     client: Client,
@@ -619,7 +615,7 @@ def issue_invoice(
     return Issued(invoice_id, None)
 
 
-def _replacement_reference(connection: Connection, reference: str) -> str:
+def _replacement_reference(connection: Tx, reference: str) -> str:
     """``BB-1-2022-10`` -> ``BB-1-2022-10-R1``; the next ``-R<n>`` when replacements exist already."""
     base = re.sub(r"-R\d+$", "", reference)
     taken = [

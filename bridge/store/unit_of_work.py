@@ -27,11 +27,19 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bridge.store.database import SQLITE_BEGIN
 
 Tx: TypeAlias = Connection
 """One open transaction, as the store's functions take it (services name this type, not SQLAlchemy's)."""
+
+Conflict = IntegrityError
+"""A write a unique or foreign key refused: another transaction made the row first (or removed its
+parent). Services catch this name, not SQLAlchemy's."""
+
+StoreError = SQLAlchemyError
+"""Any failure of the database itself, such as a server that does not answer."""
 
 
 @dataclass(frozen=True)
