@@ -49,7 +49,14 @@ class App:
         )
         self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
         self.clients = ClientService(self.uow, self.clock, self.settings)
-        self.views = Views(self.uow, self.clock, self.settings)
+        self.views = Views(
+            self.uow,
+            self.clock,
+            database_url=self.settings.masked_database_url(),
+            schedule=self.settings.schedule,
+            zone=self.settings.billing.zone(),
+            alert_after_attempts=self.settings.whmcs.alert_after_attempts,
+        )
 
     def close(self) -> None:
         self.engine.dispose()

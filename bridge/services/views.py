@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bridge import __version__
 from bridge.clock import Clock
@@ -18,7 +19,7 @@ from bridge.domain.clients import OWNER_LINK_KIND, Client
 from bridge.domain.usage import SOURCES
 from bridge.errors import BridgeError
 from bridge.services.outbox import backlog_summary
-from bridge.settings import Settings
+from bridge.settings import ScheduleSettings
 from bridge.store import credit as credit_store
 from bridge.store import invoices as invoice_store
 from bridge.store import jobs as store
@@ -74,116 +75,29 @@ class JobStatus:
     next_run: datetime | None
 
 
-def job_statuses(uow: UnitOfWork, clock: Clock, settings: Settings, jobs: list[str]) -> list[JobStatus]:
-    now = clock.now()
-    statuses = []
-    with uow.reading() as connection:
-        for name in jobs:
-            last = store.last_run(connection, name)
-            statuses.append(
-                JobStatus(
-                    name=name,
-                    schedule=settings.schedule.expression(name),
-                    last_status=last.status if last else None,
-                    last_started_at=last.started_at if last else None,
-                    last_finished_at=last.finished_at if last else None,
-                    last_error=last.error if last else None,
-                    age_seconds=(now - last.started_at).total_seconds() if last else None,
-                    next_run=settings.schedule.next_run(name, now, settings.billing.zone()),
-                )
-            )
-    return statuses
-
-
-def status_report(
-    uow: UnitOfWork,
-    clock: Clock,
-    settings: Settings,
-    jobs: list[str],
-    *,
-    started_at: datetime | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The JSON document behind ``billing-bridge status --json`` and ``GET /status``; no secrets in it."""
-    now = clock.now()
-    report: dict[str, Any] = {
-        "version": __version__,
-        "now": now.isoformat(),
-        "database": _database(uow, settings),
-    }
-    if started_at is not None:
-        report["started_at"] = started_at.isoformat()
-        report["uptime_seconds"] = round((now - started_at).total_seconds(), 3)
-    at_head = report["database"].get("at_head")  # job runs, usage and the outbox need the schema
-    report["jobs"] = (
-        [_job_json(status) for status in job_statuses(uow, clock, settings, jobs)] if at_head else []
-    )
-    report["usage"] = usage_sources(uow, now) if at_head else {}
-    if at_head:
-        with uow.reading() as connection:
-            backlog = outbox_store.backlog(connection, settings.whmcs.alert_after_attempts)
-        report["outbox"] = backlog_summary(backlog, now)
-    report.update(extra or {})
-    return report
-
-
-def usage_sources(uow: UnitOfWork, now: datetime) -> dict[str, dict[str, Any]]:
-    """Per usage source: watermark, lag behind now, records collected, last error."""
-    found: dict[str, dict[str, Any]] = {}
-    with uow.reading() as connection:
-        for source in SOURCES:
-            mark = usage_store.watermark(connection, source)
-            until = mark.collected_until if mark else None
-            found[source] = {
-                "watermark": until.isoformat() if until else None,
-                "lag_seconds": round((now - until).total_seconds(), 3) if until else None,
-                "records_collected": mark.records_collected if mark else 0,
-                "last_error": mark.last_error if mark else None,
-                "last_error_at": mark.last_error_at.isoformat() if mark and mark.last_error_at else None,
-            }
-    return found
-
-
-def _database(uow: UnitOfWork, settings: Settings) -> dict[str, Any]:
-    try:
-        state = schema_state(uow.engine)
-    except BridgeError as error:
-        return {"url": settings.masked_database_url(), "ok": False, "error": str(error)}
-    return {
-        "url": settings.masked_database_url(),
-        "ok": True,
-        "schema": state.current,
-        "schema_head": state.head,
-        "at_head": state.at_head,
-    }
-
-
-def _job_json(status: JobStatus) -> dict[str, Any]:
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
-
-    return {
-        "name": status.name,
-        "schedule": status.schedule,
-        "last_run": {
-            "status": status.last_status,
-            "started_at": iso(status.last_started_at),
-            "finished_at": iso(status.last_finished_at),
-            "error": status.last_error,
-        },
-        "age_seconds": None if status.age_seconds is None else round(status.age_seconds, 3),
-        "next_run": iso(status.next_run),
-    }
-
-
 class Views:
     """The queries behind ``usage show``, ``usage unlinked``, ``credit show``'s ledger, ``invoice list`` and
-    ``status`` (and the daemon's ``GET /status``)."""
+    ``status`` (and the daemon's ``GET /status``).
 
-    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings) -> None:
+    ``database_url`` is shown as given: pass it masked. ``schedule`` names each job's cron expression,
+    read in ``zone``; ``alert_after_attempts`` is when a pushed row counts as failing."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        *,
+        database_url: str,
+        schedule: ScheduleSettings,
+        zone: ZoneInfo,
+        alert_after_attempts: int,
+    ) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
+        self._database_url = database_url
+        self._schedule = schedule
+        self._zone = zone
+        self._alert_after = alert_after_attempts
 
     def client_usage(self, client: Client, start: datetime, end: datetime) -> list[ResourceUsage]:
         """Per resource of the client's linked accounts, windows starting in [start, end), in the order
@@ -226,7 +140,73 @@ class Views:
         self, jobs: list[str], *, started_at: datetime | None = None, extra: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """The JSON document behind ``billing-bridge status --json`` and ``GET /status``; no secrets in it."""
-        return status_report(self._uow, self._clock, self._settings, jobs, started_at=started_at, extra=extra)
+        now = self._clock.now()
+        report: dict[str, Any] = {
+            "version": __version__,
+            "now": now.isoformat(),
+            "database": self._database(),
+        }
+        if started_at is not None:
+            report["started_at"] = started_at.isoformat()
+            report["uptime_seconds"] = round((now - started_at).total_seconds(), 3)
+        at_head = report["database"].get("at_head")  # job runs, usage and the outbox need the schema
+        report["jobs"] = [_job_json(status) for status in self.job_statuses(jobs, now)] if at_head else []
+        report["usage"] = self.usage_sources(now) if at_head else {}
+        if at_head:
+            with self._uow.reading() as tx:
+                backlog = outbox_store.backlog(tx, self._alert_after)
+            report["outbox"] = backlog_summary(backlog, now)
+        report.update(extra or {})
+        return report
+
+    def job_statuses(self, jobs: list[str], now: datetime) -> list[JobStatus]:
+        """Each job's schedule, last run and next run."""
+        statuses = []
+        with self._uow.reading() as tx:
+            for name in jobs:
+                last = store.last_run(tx, name)
+                statuses.append(
+                    JobStatus(
+                        name=name,
+                        schedule=self._schedule.expression(name),
+                        last_status=last.status if last else None,
+                        last_started_at=last.started_at if last else None,
+                        last_finished_at=last.finished_at if last else None,
+                        last_error=last.error if last else None,
+                        age_seconds=(now - last.started_at).total_seconds() if last else None,
+                        next_run=self._schedule.next_run(name, now, self._zone),
+                    )
+                )
+        return statuses
+
+    def usage_sources(self, now: datetime) -> dict[str, dict[str, Any]]:
+        """Per usage source: watermark, lag behind now, records collected, last error."""
+        found: dict[str, dict[str, Any]] = {}
+        with self._uow.reading() as tx:
+            for source in SOURCES:
+                mark = usage_store.watermark(tx, source)
+                until = mark.collected_until if mark else None
+                found[source] = {
+                    "watermark": until.isoformat() if until else None,
+                    "lag_seconds": round((now - until).total_seconds(), 3) if until else None,
+                    "records_collected": mark.records_collected if mark else 0,
+                    "last_error": mark.last_error if mark else None,
+                    "last_error_at": mark.last_error_at.isoformat() if mark and mark.last_error_at else None,
+                }
+        return found
+
+    def _database(self) -> dict[str, Any]:
+        try:
+            state = schema_state(self._uow.engine)
+        except BridgeError as error:
+            return {"url": self._database_url, "ok": False, "error": str(error)}
+        return {
+            "url": self._database_url,
+            "ok": True,
+            "schema": state.current,
+            "schema_head": state.head,
+            "at_head": state.at_head,
+        }
 
 
 def _add(total: Decimal | None, more: Decimal | None) -> Decimal | None:
@@ -234,3 +214,21 @@ def _add(total: Decimal | None, more: Decimal | None) -> Decimal | None:
     if more is None:
         return total
     return (total or Decimal(0)) + more
+
+
+def _job_json(status: JobStatus) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "name": status.name,
+        "schedule": status.schedule,
+        "last_run": {
+            "status": status.last_status,
+            "started_at": iso(status.last_started_at),
+            "finished_at": iso(status.last_finished_at),
+            "error": status.last_error,
+        },
+        "age_seconds": None if status.age_seconds is None else round(status.age_seconds, 3),
+        "next_run": iso(status.next_run),
+    }
