@@ -26,6 +26,7 @@ from bridge.clock import FixedClock
 from bridge.domain.usage import Source, UsageRecord, Window
 from bridge.store.database import make_engine, migrate
 from bridge.store.tables import usage_records
+from bridge.store.unit_of_work import UnitOfWork
 from bridge.usage.sync import Feed, Settled, UsageSync
 
 START = datetime(2022, 10, 1, tzinfo=UTC)
@@ -66,7 +67,7 @@ def measure_ingest(directory: Path, instances: int, hours: int) -> float:
     engine = fresh_engine(directory, "ingest.sqlite3")
     clock = FixedClock(START + timedelta(days=400))
     nova = PreparedNova.generate(instances, hours)
-    sync = UsageSync(engine, clock, [Feed(nova, Settled(ZoneInfo("UTC")))])
+    sync = UsageSync(UnitOfWork(engine), clock, [Feed(nova, Settled(ZoneInfo("UTC")))])
     began = time.perf_counter()
     (report,) = sync.run(("openstack",), start=START, until=START + timedelta(hours=hours))
     elapsed = time.perf_counter() - began
