@@ -98,13 +98,12 @@ def run_month_end(directory: Path) -> None:
     from bridge.bootstrap import build_app
     from bridge.clock import FixedClock
     from bridge.logs import configure
-    from bridge.services.invoicing import InvoicingService
     from bridge.settings import load_settings
 
     configure("warning", "json")
     app = build_app(load_settings(directory / "settings.toml"), clock=FixedClock(NOV + timedelta(hours=2)))
     began = time.perf_counter()
-    run = InvoicingService(app.engine, app.clock, app.settings, app.clients).run(date(2022, 11, 1))
+    run = app.invoicing.run(date(2022, 11, 1))
     elapsed = time.perf_counter() - began
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert not run.held, run.held[:3]

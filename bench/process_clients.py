@@ -97,13 +97,12 @@ def run(directory: Path) -> None:
     from bridge.bootstrap import build_app
     from bridge.clock import FixedClock
     from bridge.logs import configure
-    from bridge.services.credit import CreditService
     from bridge.settings import load_settings
 
     configure("warning", "json")
     app = build_app(load_settings(directory / "settings.toml"), clock=FixedClock(NOW))
     began = time.perf_counter()
-    reports = CreditService(app.engine, app.clock, app.settings, app.clients).process(NOW)
+    reports = app.credit.process(NOW)
     elapsed = time.perf_counter() - began
     informational = {"no_auto_invoice", "warning"}
     decided = sum(1 for r in reports if any(d["action"] not in informational for d in r.decisions))

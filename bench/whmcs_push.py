@@ -29,6 +29,7 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bridge.bootstrap import build_app
 from bridge.clock import FixedClock
 from bridge.domain.clients import LinkKind
 from bridge.logs import configure as configure_logging
@@ -38,7 +39,6 @@ from bridge.store import clients as client_store
 from bridge.store.database import make_engine, migrate
 from bridge.store.outbox import OutboxState, list_rows
 from bridge.store.tables import invoices
-from bridge.sync.push import OutboxPusher
 from bridge.whmcs import WhmcsClient
 from tests.fakes.whmcs import FakeWhmcs
 
@@ -137,24 +137,23 @@ def main() -> None:
                 },
             }
         )
-        engine = make_engine(url)
-        pusher = OutboxPusher(
-            engine,
-            FixedClock(NOW),
+        app = build_app(
             settings,
-            client_factory=lambda: WhmcsClient(
+            clock=FixedClock(NOW),
+            whmcs_client=lambda: WhmcsClient(
                 fake.url, fake.identifier, fake.secret, wait=tenacity.wait_none()
             ),
         )
+        pusher = app.pusher()
         fake.reset_calls()
         fake.fail("slow", latency_ms=args.latency_ms, times=None)
         began = time.perf_counter()
         report = pusher.run()
         wall = time.perf_counter() - began
         calls = fake.call_count()
-        with engine.connect() as connection:
+        with app.engine.connect() as connection:
             left = list_rows(connection, (OutboxState.PENDING, OutboxState.IN_DOUBT, OutboxState.FAILED))
-        engine.dispose()
+        app.close()
         pushed = len(fake.invoices)
 
     floor = calls * args.latency_ms / 1000 / args.concurrency

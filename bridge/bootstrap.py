@@ -1,13 +1,26 @@
-"""Builds the object graph once from settings, for the CLI, the daemon and the tests alike.
+"""The composition root: every adapter and service of the bridge is built here, once, from settings.
 
-Tests swap only the edges: a :class:`~bridge.clock.FixedClock`, a database URL, fake vendor URLs.
+The CLI, the daemon, the jobs and the tests all get their services from an :class:`App`; nothing else
+constructs a service or a vendor client. The edges are keyword arguments of :func:`build_app`, so a test
+swaps them without monkeypatching: the clock, the vendor factories (an OpenStack connection, a SolusVM
+client, a WHMCS client) and the sign-up mails' transport.
+
+Building the app touches nothing: the engine connects on first use, and each service is made the first
+time it is asked for (a vendor SDK is imported only when its cloud is enabled and used; the sign-up key
+file is made only when enrollment is used). Workers that hold one run's state or vendor connections
+(the usage sync, the cloud actions, the push) are made per run by the methods below, as each run needs
+fresh ones: a vendor client is not thread-safe, and a run's checkpoint and back-off are its own.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
@@ -15,41 +28,82 @@ from sqlalchemy import Engine
 from bridge.clock import Clock, SystemClock
 from bridge.logs import SecretMasker
 from bridge.services.clients import ClientService
+from bridge.services.credit import CreditService
+from bridge.services.invoicing import InvoicingService
+from bridge.services.outbox import OutboxService
+from bridge.services.payments import PaymentsSync
+from bridge.services.periods import PeriodsService
+from bridge.services.plans import PlansService
 from bridge.services.views import Views
 from bridge.settings import Settings
 from bridge.store.database import make_engine
 from bridge.store.unit_of_work import UnitOfWork
 from bridge.sync.jobs import JobRunner
 from bridge.sync.registry import registry
+from bridge.sync.waits import Sleep
 from bridge.web.enrollment.keys import stored_secret_key
 from bridge.web.metrics import StoreCollector
+
+if TYPE_CHECKING:
+    from openstack.connection import Connection as OpenStackConnection
+
+    from bridge.services.enrollment import EnrollmentService
+    from bridge.solusvm.client import SolusVMClient
+    from bridge.sync.cloud_actions import CloudActions
+    from bridge.sync.push import OutboxPusher
+    from bridge.usage.sync import UsageSync
+    from bridge.web.enrollment.mailer import Transport
+    from bridge.whmcs.client import WhmcsClient
+
+OpenStackFactory = Callable[[], "OpenStackConnection"]
+"""Makes an OpenStack SDK connection (without contacting the cloud)."""
+SolusVMFactory = Callable[[Sleep], "SolusVMClient"]
+"""Makes a SolusVM client that waits between retries with the given sleep (one per thread or run)."""
+WhmcsFactory = Callable[[], "WhmcsClient"]
+"""Makes a WHMCS client (one per push thread: a client is not thread-safe)."""
+TransportFactory = Callable[[], "Transport"]
+"""Makes the transport the sign-up mails leave by (SMTP, or the file sink)."""
 
 
 @dataclass
 class App:
+    """The bridge wired: settings, clock, store, the vendor factories and every service."""
+
     settings: Settings
     clock: Clock
     engine: Engine
     owner: str
     masker: SecretMasker
     """Masks the secrets in force; the logs and every printed error use this one."""
+    openstack_connection: OpenStackFactory
+    solusvm_client: SolusVMFactory
+    whmcs_client: WhmcsFactory
+    mail_transport: TransportFactory
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
         self.uow = UnitOfWork(self.engine)
         self.jobs = registry()
-        self.runner = JobRunner(
+        self.runner = JobRunner(self, self.owner, jobs=self.jobs, metrics=self.metrics, masker=self.masker)
+        self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
+
+    # -- services: made once, on first use --------------------------------------------------------------
+
+    @cached_property
+    def clients(self) -> ClientService:
+        settings = self.settings
+        return ClientService(
             self.uow,
             self.clock,
-            self.settings,
-            self.owner,
-            jobs=self.jobs,
-            metrics=self.metrics,
-            masker=self.masker,
+            currency=settings.billing.currency,
+            configurations=settings.configurations,
+            whmcs_enabled=settings.whmcs.enabled,
         )
-        self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
-        self.clients = ClientService(self.uow, self.clock, self.settings)
-        self.views = Views(
+
+    @cached_property
+    def views(self) -> Views:
+        """The read models the CLI prints and ``/status`` serves."""
+        return Views(
             self.uow,
             self.clock,
             database_url=self.settings.masked_database_url(),
@@ -57,6 +111,111 @@ class App:
             zone=self.settings.billing.zone(),
             alert_after_attempts=self.settings.whmcs.alert_after_attempts,
         )
+
+    @cached_property
+    def invoicing(self) -> InvoicingService:
+        return InvoicingService(self.uow, self.clock, self.settings, self.clients)
+
+    @cached_property
+    def credit(self) -> CreditService:
+        # An invoicing service keeps one run's price books: the credit engine's runs (a job of their own,
+        # in another thread) use their own, as they always have, and do not share the invoicing job's.
+        invoicing = InvoicingService(self.uow, self.clock, self.settings, self.clients)
+        return CreditService(self.uow, self.clock, self.settings, self.clients, invoicing)
+
+    @cached_property
+    def plans(self) -> PlansService:
+        return PlansService(self.uow, self.clock, self.settings, self.clients, self.invoicing)
+
+    @cached_property
+    def periods(self) -> PeriodsService:
+        return PeriodsService(self.uow, self.clock, self.settings, self.clients)
+
+    @cached_property
+    def outbox(self) -> OutboxService:
+        return OutboxService(
+            self.uow, self.clock, alert_after_attempts=self.settings.whmcs.alert_after_attempts
+        )
+
+    @cached_property
+    def payments(self) -> PaymentsSync:
+        return PaymentsSync(
+            self.uow,
+            self.clock,
+            zone=self.settings.billing.zone(),
+            agreement_gateways=self.settings.whmcs.agreement_gateways,
+            client_factory=self.whmcs_client,
+        )
+
+    @cached_property
+    def enrollment(self) -> EnrollmentService:
+        """The sign-up flow, with the mails of the settings; its key file is made on first use."""
+        from bridge.services.enrollment import EnrollmentService
+        from bridge.web.enrollment.app import mail_templates
+        from bridge.web.enrollment.keys import LinkKeys, secret_key
+        from bridge.web.enrollment.mailer import TemplateMail
+
+        settings = self.settings
+        mail = TemplateMail(mail_templates(settings), self.mail_transport(), settings, self.clock)
+        solusvm = (lambda: self.solusvm_client(time.sleep)) if settings.solusvm.enabled else None
+        return EnrollmentService(
+            self.uow,
+            self.clock,
+            settings,
+            self.clients,
+            LinkKeys(secret_key(settings)),
+            mail=mail,
+            solusvm=solusvm,
+        )
+
+    # -- workers: one per run, with that run's checkpoint, back-off and vendor connections ---------------
+
+    def usage_sync(
+        self, *, checkpoint: Callable[[], None] = lambda: None, sleep: Sleep = time.sleep
+    ) -> UsageSync:
+        """The usage sync with a collector for each enabled cloud; ``sleep`` is the vendor clients' wait
+        between retries (a job passes one that ends at shutdown)."""
+        from bridge.usage.sync import Current, Feed, Settled, UsageSync
+
+        settings = self.settings
+        feeds = []
+        if settings.openstack.enabled:
+            from bridge.fleio.nova_usage import NovaUsageCollector
+
+            nova = NovaUsageCollector.from_settings(
+                self.openstack_connection(), settings.openstack, clock=self.clock, sleep=sleep
+            )
+            windows = Settled(
+                settings.billing.zone(), settings.openstack.window_length, settings.openstack.settle_delay
+            )
+            feeds.append(Feed(nova, windows))
+        if settings.solusvm.enabled:
+            from bridge.solusvm.collector import SolusVMObserver
+
+            observer = SolusVMObserver(self.solusvm_client(sleep), self.clock)
+            feeds.append(Feed(observer, Current(), plans=observer.plans_seen))
+        return UsageSync(self.uow, self.clock, feeds, checkpoint=checkpoint)
+
+    def cloud_actions(self, *, sleep: Sleep = time.sleep) -> CloudActions:
+        """The executor of the credit engine's cloud effects, for each enabled cloud."""
+        from bridge.sync.cloud_actions import CloudActions
+
+        openstack = None
+        if self.settings.openstack.enabled:
+            from bridge.fleio.server_actions import NovaServerActions
+
+            openstack = NovaServerActions(self.openstack_connection())
+        solusvm = self.solusvm_client(sleep) if self.settings.solusvm.enabled else None
+        return CloudActions(self.uow, self.clock, openstack=openstack, solusvm=solusvm)
+
+    def pusher(self, **options: Any) -> OutboxPusher:
+        """The outbox push to WHMCS; ``options`` are :class:`~bridge.sync.push.OutboxPusher`'s (a job passes
+        its stop signal and a back-off that ends at shutdown; tests pass a random source)."""
+        from bridge.sync.push import OutboxPusher
+
+        options.setdefault("client_factory", self.whmcs_client)
+        options.setdefault("metrics", self.metrics)
+        return OutboxPusher(self.uow, self.clock, self.settings, **options)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -67,9 +226,14 @@ def build_app(
     *,
     clock: Clock | None = None,
     owner: str | None = None,
+    openstack_connection: OpenStackFactory | None = None,
+    solusvm_client: SolusVMFactory | None = None,
+    whmcs_client: WhmcsFactory | None = None,
+    mail_transport: TransportFactory | None = None,
     masker: SecretMasker | None = None,
 ) -> App:
-    """The bridge wired from ``settings``; connects lazily, so building it touches nothing."""
+    """The bridge wired from ``settings``; each edge left out is made from the settings. Connects lazily,
+    so building it touches nothing."""
     database = settings.database
     engine = make_engine(
         settings.database_url(),
@@ -77,11 +241,16 @@ def build_app(
         lock_timeout=database.lock_timeout_seconds,
         statement_timeout=database.statement_timeout_seconds,
     )
+    clock = clock or SystemClock()
     return App(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock,
         engine=engine,
         owner=owner or f"{socket.gethostname()}:{os.getpid()}",
+        openstack_connection=openstack_connection or _openstack_connection(settings),
+        solusvm_client=solusvm_client or _solusvm_client(settings, clock),
+        whmcs_client=whmcs_client or _whmcs_client(settings),
+        mail_transport=mail_transport or _mail_transport(settings, clock),
         masker=masker or secret_masker(settings),
     )
 
@@ -90,3 +259,43 @@ def secret_masker(settings: Settings) -> SecretMasker:
     """The masker of every secret in ``settings``, and of the sign-up key the daemon generated."""
     generated = stored_secret_key(settings)
     return SecretMasker([*settings.secret_values(), *([generated] if generated else [])])
+
+
+# -- the vendor edges made from settings (their modules are imported when first used) --------------------
+
+
+def _openstack_connection(settings: Settings) -> OpenStackFactory:
+    def connection() -> OpenStackConnection:
+        from bridge.fleio.connection import connect
+
+        return connect(settings.openstack)
+
+    return connection
+
+
+def _solusvm_client(settings: Settings, clock: Clock) -> SolusVMFactory:
+    def client(sleep: Sleep) -> SolusVMClient:
+        from bridge.solusvm.client import SolusVMClient
+
+        return SolusVMClient.from_settings(settings.solusvm, clock=clock, sleep=sleep)
+
+    return client
+
+
+def _whmcs_client(settings: Settings) -> WhmcsFactory:
+    def client() -> WhmcsClient:
+        from bridge.sync.push import retry_wait
+        from bridge.whmcs.client import WhmcsClient
+
+        return WhmcsClient.from_settings(settings.whmcs, wait=retry_wait(settings.whmcs))
+
+    return client
+
+
+def _mail_transport(settings: Settings, clock: Clock) -> TransportFactory:
+    def transport() -> Transport:
+        from bridge.web.enrollment.mailer import transport_for
+
+        return transport_for(settings, clock)
+
+    return transport

@@ -25,7 +25,6 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bridge.bootstrap import App
 from bridge.logs import get_logger
-from bridge.services.outbox import readiness_problems
 from bridge.settings import JOB_OFF, split_address
 from bridge.store.database import require_schema_at_head
 from bridge.sync.jobs import JobOutcome, JobRunner
@@ -106,7 +105,7 @@ class Daemon:
         if self.app.settings.health.enabled:
             self._start_health()
         if self.app.settings.enrollment.enabled:
-            self.enrollment = start_enrollment(self.app)
+            self.enrollment = start_enrollment(self.app.enrollment, self.app.settings, self.app.clock)
         self.notifier.ready()
         interval = self.notifier.watchdog_interval()
         if interval:
@@ -166,7 +165,7 @@ class Daemon:
             self.app.metrics,
             is_alive=lambda: bool(self.scheduler.running),
             status=self.status,
-            readiness_problems=lambda: readiness_problems(self.app.uow, self.app.settings),
+            readiness_problems=self.app.outbox.readiness_problems,
             admin_token=token.get_secret_value() if token else None,
         )
         self.health = HealthServer(app, host, port, tls=tls_context(self.app.settings.health))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
     from bridge.bootstrap import App
     from bridge.settings import Settings
 
+AppFactory = Callable[..., "App"]
+"""Builds the app from the loaded settings and the masker (``factory(settings, masker=...)``):
+:func:`~bridge.bootstrap.build_app`, or a test's wrapper of it that injects a clock or a vendor fake."""
+
 
 @dataclass
 class Context:
@@ -47,6 +52,7 @@ class Context:
     config: str | None = None
     debug: bool = False
     needs_schema: bool = False
+    app_factory: AppFactory | None = None
     _app: App | None = field(default=None, init=False)
     _masker: SecretMasker = field(default_factory=SecretMasker, init=False)
 
@@ -71,7 +77,8 @@ class Context:
             self._masker = secret_masker(settings)
             level = "debug" if self.debug else settings.logging.level
             configure_logging(level, settings.logging.format, masker=self._masker)
-            self._app = build_app(settings, masker=self._masker)
+            factory = self.app_factory or build_app
+            self._app = factory(settings, masker=self._masker)
             if self.needs_schema:
                 require_at_head(self._app.uow)
         return self._app
@@ -173,10 +180,11 @@ COUNT = click.IntRange(1, COUNT_MAX)
 """The click type of a count (a term in periods, a list's length)."""
 
 
-def main(argv: list[str] | None = None) -> NoReturn:
-    """Console entry point: maps errors to exit codes and one clean line on stderr."""
+def main(argv: list[str] | None = None, *, app_factory: AppFactory | None = None) -> NoReturn:
+    """Console entry point: maps errors to exit codes and one clean line on stderr. ``app_factory``
+    builds the app from the settings (default :func:`~bridge.bootstrap.build_app`; tests inject edges)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    context = Context()
+    context = Context(app_factory=app_factory)
     try:
         # Outside standalone mode click returns (not raises) the code of a command's Exit.
         returned = cli.main(args=argv, prog_name="billing-bridge", standalone_mode=False, obj=context)

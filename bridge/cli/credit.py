@@ -21,8 +21,7 @@ from bridge.services.credit import Account, CreditService
 
 
 def service(context: Context) -> CreditService:
-    app = context.app
-    return CreditService(app.uow, app.clock, app.settings, app.clients)
+    return context.app.credit
 
 
 @cli.group()
@@ -161,8 +160,6 @@ def process_clients(
     context: Context, at_text: str | None, client_ref: str | None, dry_run: bool, as_json: bool
 ) -> None:
     """Run the credit engine: notifications, suspension, termination, auto pay and auto-invoices."""
-    from bridge.sync.collect import build_cloud_actions
-
     app = context.app
     zone = app.settings.billing.zone()
     at = parse_instant(at_text, "--at", zone) if at_text is not None else app.clock.now()
@@ -172,7 +169,7 @@ def process_clients(
                 "process_clients is running in another daemon right now; try again when it finishes"
             )
         reports = service(context).process(at, dry_run=dry_run, client_ref=client_ref)
-        actions = None if dry_run else build_cloud_actions(app.settings, app.uow, app.clock).run()
+        actions = None if dry_run else app.cloud_actions().run()
     if as_json:
         print_json(
             {"at": at.isoformat(), "dry_run": dry_run, "clients": [report.document() for report in reports]}

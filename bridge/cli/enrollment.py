@@ -15,11 +15,7 @@ from bridge.services.views import Enrollment
 
 
 def _service(app: App) -> EnrollmentService:
-    from bridge.web.enrollment.site import (
-        build_enrollment,  # the sign-up site's wiring: Flask, only when used
-    )
-
-    return build_enrollment(app.uow, app.clock, app.settings, app.clients)
+    return app.enrollment
 
 
 @client.command("sso-link")

@@ -23,8 +23,7 @@ from bridge.services.invoicing import InvoicingRun, InvoicingService
 
 
 def service(context: Context) -> InvoicingService:
-    app = context.app
-    return InvoicingService(app.uow, app.clock, app.settings, app.clients)
+    return context.app.invoicing
 
 
 @cli.group(invoke_without_command=True)

@@ -10,9 +10,9 @@ import click
 from bridge.bootstrap import App
 from bridge.cli.base import ID, Context, cli, pass_context, print_json
 from bridge.errors import BridgeError, InputError
-from bridge.services.outbox import ListedRow, OutboxService
+from bridge.services.outbox import ListedRow
 from bridge.services.views import OutboxRow
-from bridge.sync.push import OutboxPusher, PushReport, RowNote, make_client_factory
+from bridge.sync.push import PushReport, RowNote
 
 
 def _require_whmcs(app: App) -> None:
@@ -31,7 +31,7 @@ def push(context: Context, dry_run: bool, as_json: bool) -> None:
     """
     app = context.app
     _require_whmcs(app)
-    pusher = OutboxPusher(app.uow, app.clock, app.settings, metrics=app.metrics)
+    pusher = app.pusher()
     if dry_run:
         report = pusher.run(dry_run=True)
     else:
@@ -98,7 +98,7 @@ def outbox(click_context: click.Context, state: str | None, as_json: bool) -> No
     context = click_context.find_object(Context)
     assert context is not None
     app = context.app
-    listed = OutboxService(app.uow, app.clock, app.settings).rows(state)
+    listed = app.outbox.rows(state)
     if as_json:
         print_json([_row_json(item.row, item.blocked_by) for item in listed])
         return
@@ -115,7 +115,7 @@ def outbox(click_context: click.Context, state: str | None, as_json: bool) -> No
 def outbox_retry(context: Context, row_id: int, as_json: bool) -> None:
     """Send row ID at the next push (a failed row is looked up in WHMCS first, so it never goes twice)."""
     app = context.app
-    row = OutboxService(app.uow, app.clock, app.settings).retry(row_id)
+    row = app.outbox.retry(row_id)
     if as_json:
         print_json(_row_json(row, None))
         return
@@ -131,7 +131,7 @@ def outbox_retry(context: Context, row_id: int, as_json: bool) -> None:
 def outbox_cancel(context: Context, row_id: int, as_json: bool) -> None:
     """Never send row ID. A row in doubt may already be in WHMCS: check there."""
     app = context.app
-    service = OutboxService(app.uow, app.clock, app.settings)
+    service = app.outbox
     was = service.get(row_id)
     row = service.cancel(row_id)
     if as_json:
@@ -147,8 +147,6 @@ def outbox_cancel(context: Context, row_id: int, as_json: bool) -> None:
 @pass_context
 def payments_sync(context: Context, as_json: bool) -> None:
     """Read paid invoices and clients' agreements from WHMCS now (the daemon's payments_sync job)."""
-    from bridge.services.payments import PaymentsSync
-
     app = context.app
     _require_whmcs(app)
     with app.runner.holding("payments_sync") as held:
@@ -156,8 +154,7 @@ def payments_sync(context: Context, as_json: bool) -> None:
             raise BridgeError(
                 "payments_sync is running in another daemon right now; try again when it finishes"
             )
-        factory = make_client_factory(app.settings.whmcs)
-        report = PaymentsSync(app.uow, app.clock, app.settings, client_factory=factory).run()
+        report = app.payments.run()
     if as_json:
         print_json(asdict(report))
     else:

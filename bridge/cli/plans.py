@@ -28,7 +28,6 @@ from bridge.domain.bounds import DESCRIPTION_MAX, IDENTIFIER_MAX, check_instant,
 from bridge.domain.money import round_money
 from bridge.domain.plans import DISCOUNT_SOURCES, ClientTerms, PeriodSpan
 from bridge.errors import BridgeError, InputError, checked
-from bridge.services.invoicing import InvoicingService
 from bridge.services.periods import DateChange, NewPeriod, PeriodsService, PeriodView, Recharged
 from bridge.services.plans import InvoiceChange, PlansService, Recalculation
 from bridge.services.views import StoredSubscription
@@ -40,14 +39,11 @@ START_HELP = (
 
 
 def plans_service(context: Context) -> PlansService:
-    app = context.app
-    invoicing = InvoicingService(app.uow, app.clock, app.settings, app.clients)
-    return PlansService(app.uow, app.clock, app.settings, app.clients, invoicing)
+    return context.app.plans
 
 
 def periods_service(context: Context) -> PeriodsService:
-    app = context.app
-    return PeriodsService(app.uow, app.clock, app.settings, app.clients)
+    return context.app.periods
 
 
 def _holding_invoicing(context: Context, dry_run: bool, work: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -12,7 +13,6 @@ from bridge.domain.clients import LinkKind
 from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BridgeError, InputError
 from bridge.services.clients import import_accounts
 from bridge.services.views import ResourceUsage
-from bridge.sync.collect import build_usage_sync
 from bridge.usage.sync import SourceReport, parse_sources
 
 
@@ -37,9 +37,7 @@ def sync(
     with app.runner.holding("usage_sync") as held:
         if not held:
             raise BridgeError("usage_sync is running in another daemon right now; try again when it finishes")
-        reports = build_usage_sync(app.settings, app.uow, app.clock).run(
-            sources, until=until_at, start=start_at, dry_run=dry_run
-        )
+        reports = app.usage_sync().run(sources, until=until_at, start=start_at, dry_run=dry_run)
     if as_json:
         print_json([asdict(report) for report in reports])
     else:
@@ -150,12 +148,10 @@ def clients_group() -> None:
 @pass_context
 def clients_import(context: Context, origin: str, as_json: bool) -> None:
     """Create (or link by email) a client for every SolusVM user not linked yet; safe to repeat."""
-    from bridge.solusvm.client import SolusVMClient
-
     app = context.app
     if not app.settings.solusvm.enabled:
         raise InputError("solusvm.enabled is false; set [solusvm] enabled, url and token first")
-    with SolusVMClient.from_settings(app.settings.solusvm, clock=app.clock) as client:
+    with app.solusvm_client(time.sleep) as client:
         users = client.users()
     accounts = [(str(user.id), user.email, user.email.split("@")[0]) for user in users]
     result = import_accounts(app.clients, LinkKind.SOLUSVM_USER, accounts)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
@@ -12,16 +12,29 @@ from bridge.domain.bounds import EMAIL_MAX, IDENTIFIER_MAX, NAME_MAX, check_text
 from bridge.domain.clients import Client, LinkKind
 from bridge.errors import InputError, NotFound, checked
 from bridge.services.outbox import enqueue_add_client, enqueue_update_client
-from bridge.settings import Settings
 from bridge.store import clients as store
 from bridge.store.unit_of_work import Conflict, UnitOfWork
 
 
 class ClientService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings) -> None:
+    """Clients and their links. ``currency`` is a new client's default (``billing.currency``),
+    ``configurations`` the names a client may be given, and with ``whmcs_enabled`` every change of a
+    client also writes its WHMCS outbox row."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        *,
+        currency: str,
+        configurations: Collection[str],
+        whmcs_enabled: bool,
+    ) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
+        self._currency = currency
+        self._configurations = frozenset(configurations)
+        self._whmcs_enabled = whmcs_enabled
 
     def add(
         self, *, email: str, name: str, currency: str | None = None, configuration: str | None = None
@@ -29,7 +42,7 @@ class ClientService:
         """Create a client; a duplicate email, an unknown configuration or a bad currency changes nothing."""
         email = normalise_email(email)
         name = client_name(name)
-        currency = (currency or self._settings.billing.currency).upper()
+        currency = (currency or self._currency).upper()
         if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
             raise InputError(f"--currency {shown(currency)} is not an ISO 4217 code; use e.g. USD or EUR")
         configuration = configuration or "default"
@@ -44,7 +57,7 @@ class ClientService:
                     configuration=configuration,
                     created_at=self._clock.now(),
                 )
-                if self._settings.whmcs.enabled:
+                if self._whmcs_enabled:
                     enqueue_add_client(
                         connection,
                         client_id=client_id,
@@ -73,7 +86,7 @@ class ClientService:
         try:
             with self._uow.writing() as connection:
                 store.update_client(connection, client.id, **changes)
-                if self._settings.whmcs.enabled:
+                if self._whmcs_enabled:
                     enqueue_update_client(
                         connection,
                         client_id=client.id,
@@ -152,8 +165,8 @@ class ClientService:
             return store.all_clients(connection)
 
     def _require_configuration(self, name: str) -> None:
-        if name not in self._settings.configurations:
-            known = ", ".join(sorted(self._settings.configurations))
+        if name not in self._configurations:
+            known = ", ".join(sorted(self._configurations))
             raise InputError(f"--configuration {shown(name)} is not defined; use one of: {known}")
 
 

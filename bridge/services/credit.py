@@ -116,12 +116,19 @@ class ClientReport:
 
 
 class CreditService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings, clients: ClientService) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        settings: Settings,
+        clients: ClientService,
+        invoicing: InvoicingService,
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._settings = settings
         self._clients = clients
-        self._invoicing = InvoicingService(uow, clock, settings, clients)
+        self._invoicing = invoicing
         self._configurations: dict[str, Configuration] = {}
 
     # -- ledger --------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from typing import Any
 
 from bridge.clock import Clock
 from bridge.errors import InputError, NotFound
-from bridge.settings import Settings
 from bridge.store import outbox as store
 from bridge.store.outbox import Backlog, EffectKind, OutboxRow, OutboxState
 from bridge.store.unit_of_work import StoreError, Tx, UnitOfWork
@@ -102,10 +101,13 @@ class ListedRow:
 
 
 class OutboxService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings) -> None:
+    """The operator's view of the outbox; a row tried ``alert_after_attempts`` times without success is
+    stuck (``whmcs.alert_after_attempts``)."""
+
+    def __init__(self, uow: UnitOfWork, clock: Clock, *, alert_after_attempts: int) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
+        self._alert_after_attempts = alert_after_attempts
 
     def rows(self, state: str | None = None, *, limit: int = 500) -> list[ListedRow]:
         """Rows in ``state`` (pending, in-doubt, failed, done, cancelled), or every unsettled row."""
@@ -146,7 +148,28 @@ class OutboxService:
 
     def backlog(self) -> Backlog:
         with self._uow.reading() as connection:
-            return store.backlog(connection, self._settings.whmcs.alert_after_attempts)
+            return store.backlog(connection, self._alert_after_attempts)
+
+    def readiness_problems(self) -> list[str]:
+        """Why /readyz should say "degraded": failed rows, and rows that keep failing; empty when all is
+        well."""
+        try:
+            with self._uow.reading() as connection:
+                backlog = store.backlog(connection, self._alert_after_attempts)
+        except StoreError as error:
+            return [f"outbox backlog cannot be read: {str(getattr(error, 'orig', error)).splitlines()[0]}"]
+        problems = []
+        if backlog.failed:
+            problems.append(
+                f"{backlog.failed} outbox rows failed and wait for the operator: "
+                "`billing-bridge outbox --state failed`, then `outbox retry ID` or `outbox cancel ID`"
+            )
+        if backlog.stuck:
+            problems.append(
+                f"{backlog.stuck} outbox rows tried {self._alert_after_attempts}+ times without "
+                "success: `billing-bridge outbox` shows their last error"
+            )
+        return problems
 
 
 def _blocker(row: OutboxRow, failed: list[OutboxRow]) -> int | None:
@@ -166,27 +189,6 @@ def parse_state(state: str) -> OutboxState:
         raise InputError(
             f"--state {state!r} is not a state; use pending, in-doubt, failed, done or cancelled"
         ) from None
-
-
-def readiness_problems(uow: UnitOfWork, settings: Settings) -> list[str]:
-    """Why /readyz should say "degraded": failed rows, and rows that keep failing. Empty when all is well."""
-    try:
-        with uow.reading() as connection:
-            backlog = store.backlog(connection, settings.whmcs.alert_after_attempts)
-    except StoreError as error:
-        return [f"outbox backlog cannot be read: {str(getattr(error, 'orig', error)).splitlines()[0]}"]
-    problems = []
-    if backlog.failed:
-        problems.append(
-            f"{backlog.failed} outbox rows failed and wait for the operator: "
-            "`billing-bridge outbox --state failed`, then `outbox retry ID` or `outbox cancel ID`"
-        )
-    if backlog.stuck:
-        problems.append(
-            f"{backlog.stuck} outbox rows tried {settings.whmcs.alert_after_attempts}+ times without "
-            "success: `billing-bridge outbox` shows their last error"
-        )
-    return problems
 
 
 def backlog_summary(backlog: Backlog, now: datetime) -> dict[str, Any]:

@@ -12,17 +12,17 @@ is not "no agreement": the last known status is kept and the failure reported.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
 from bridge.errors import VendorAccessDenied, VendorError
 from bridge.logs import get_logger
 from bridge.services.ports import BilledInvoice, BillingSystem
-from bridge.settings import Settings
 from bridge.store import whmcs as remote
 from bridge.store.unit_of_work import UnitOfWork
 from bridge.store.whmcs import Agreement, PushedInvoice
@@ -52,15 +52,16 @@ class PaymentsSync:
         self,
         uow: UnitOfWork,
         clock: Clock,
-        settings: Settings,
         *,
+        zone: ZoneInfo,
+        agreement_gateways: Collection[str],
         client_factory: Callable[[], BillingSystem],
     ) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
+        self._zone = zone
+        self._gateways = tuple(agreement_gateways)
         self._factory = client_factory
-        self._zone = settings.billing.zone()
 
     def run(self, checkpoint: Callable[[], None] = lambda: None) -> PaymentsReport:
         """Both reads. An authentication refusal stops the run (raised); any other failure of one lookup
@@ -133,7 +134,7 @@ class PaymentsSync:
     def _agreements(
         self, whmcs: BillingSystem, checkpoint: Callable[[], None]
     ) -> tuple[int, list[int], list[str]]:
-        gateways = tuple(self._settings.whmcs.agreement_gateways)
+        gateways = self._gateways
         with self._uow.reading() as connection:
             linked = remote.linked_clients(connection)
         changed: list[int] = []

@@ -34,12 +34,12 @@ from bridge.store.database import SQLITE_BEGIN
 Tx: TypeAlias = Connection
 """One open transaction, as the store's functions take it (services name this type, not SQLAlchemy's)."""
 
-Conflict = IntegrityError
-"""A write a unique or foreign key refused: another transaction made the row first (or removed its
-parent). Services catch this name, not SQLAlchemy's."""
+Conflict: TypeAlias = IntegrityError
+"""A write broke a unique or foreign-key rule: most often another run wrote the same row first. The unit
+of work has rolled back (or the savepoint has); the caller decides what that means."""
 
-StoreError = SQLAlchemyError
-"""Any failure of the database itself, such as a server that does not answer."""
+StoreError: TypeAlias = SQLAlchemyError
+"""The store could not do what was asked (not reachable, a timeout); its transaction was rolled back."""
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,29 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.clock import Clock
 from bridge.errors import BridgeError
 from bridge.logs import SecretMasker, get_logger
 from bridge.settings import Settings
 from bridge.store import jobs as store
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import StoreError, UnitOfWork
+
+if TYPE_CHECKING:
+    from bridge.services.credit import CreditService
+    from bridge.services.enrollment import EnrollmentService
+    from bridge.services.invoicing import InvoicingService
+    from bridge.services.payments import PaymentsSync
+    from bridge.services.periods import PeriodsService
+    from bridge.sync.cloud_actions import CloudActions
+    from bridge.sync.push import OutboxPusher
+    from bridge.usage.sync import UsageSync
+
+Sleep = Callable[[float], None]
+"""A vendor client's wait between retries (:func:`bridge.sync.waits.stop_aware_sleep` in a job)."""
 
 log = get_logger(__name__)
 
@@ -107,17 +119,48 @@ def hold_lease(
             store.release_lease(connection, name, token)
 
 
+class JobServices(Protocol):
+    """What a job may use of the app (:class:`bridge.bootstrap.App` is one; the daemon's moving parts do
+    not import the composition root): the clock, the store, the settings and the services, built once."""
+
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def uow(self) -> UnitOfWork: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def invoicing(self) -> InvoicingService: ...
+    @property
+    def credit(self) -> CreditService: ...
+    @property
+    def periods(self) -> PeriodsService: ...
+    @property
+    def payments(self) -> PaymentsSync: ...
+    @property
+    def enrollment(self) -> EnrollmentService: ...
+    def usage_sync(self, *, checkpoint: Callable[[], None], sleep: Sleep) -> UsageSync: ...
+    def cloud_actions(self, *, sleep: Sleep) -> CloudActions: ...
+    def pusher(self, **options: Any) -> OutboxPusher: ...
+
+
 @dataclass
 class JobContext:
-    """What a running job may use: the clock, the store, the settings, the stop signal, the lease it runs
-    under (None only when a test calls a job function directly) and the metrics registry."""
+    """What a running job may use: the app (its services), the stop signal, the lease it runs under (None
+    only when a test calls a job function directly) and the metrics registry."""
 
-    clock: Clock
-    uow: UnitOfWork
-    settings: Settings
+    app: JobServices
     stop_event: threading.Event = field(default_factory=threading.Event)
     lease: Lease | None = None
     metrics: CollectorRegistry | None = None
+
+    @property
+    def clock(self) -> Clock:
+        return self.app.clock
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
 
     def stopping(self) -> bool:
         return self.stop_event.is_set()
@@ -151,9 +194,7 @@ class JobRunner:
 
     def __init__(
         self,
-        uow: UnitOfWork,
-        clock: Clock,
-        settings: Settings,
+        app: JobServices,
         owner: str,
         *,
         jobs: dict[str, JobSpec],
@@ -161,9 +202,10 @@ class JobRunner:
         metrics: CollectorRegistry | None = None,
         stop_event: threading.Event | None = None,
     ) -> None:
-        self.uow = uow
-        self.clock = clock
-        self.settings = settings
+        self.app = app
+        self.uow = app.uow
+        self.clock = app.clock
+        settings = app.settings
         self.owner = owner
         self.jobs = jobs
         self.masker = masker
@@ -210,7 +252,7 @@ class JobRunner:
             yield lease
 
     def _call(self, spec: JobSpec, lease: Lease | None = None) -> JobOutcome:
-        ctx = JobContext(self.clock, self.uow, self.settings, self.stop_event, lease, self.metrics)
+        ctx = JobContext(self.app, self.stop_event, lease, self.metrics)
         log.info("job started", job=spec.name)
         try:
             result = spec.run(ctx)
@@ -261,7 +303,7 @@ class _LeaseKeeper:
             try:
                 with self._uow.writing() as connection:
                     renewed = store.renew_lease(connection, lease.name, lease.token, now, self._ttl)
-            except SQLAlchemyError as error:
+            except StoreError as error:
                 log.warning("lease renewal failed; tried again", lease=lease.name, error=str(error)[:200])
                 continue
             if not renewed:

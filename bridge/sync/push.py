@@ -52,7 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import Connection
@@ -63,14 +63,12 @@ from bridge.clock import Clock
 from bridge.errors import BridgeError
 from bridge.logs import get_logger
 from bridge.services.outbox import client_reference, enqueue_add_client
-from bridge.services.payments import PaymentsReport, PaymentsSync
 from bridge.settings import Settings
 from bridge.store import outbox as store
 from bridge.store import whmcs as remote
 from bridge.store.outbox import EffectKind, Fence, FencedOut, OutboxRow, OutboxState
 from bridge.store.unit_of_work import UnitOfWork
-from bridge.sync.jobs import JobContext, Lease, LeaseLost, hold_lease, job_lease
-from bridge.sync.waits import stop_aware_sleep
+from bridge.sync.jobs import Lease, LeaseLost, hold_lease, job_lease
 from bridge.whmcs import effects
 from bridge.whmcs.client import WhmcsClient
 from bridge.whmcs.effects import Duplicate, EffectOptions, EffectRefused, Outcome, Target
@@ -174,11 +172,6 @@ def retry_wait(settings: WhmcsSettings) -> Wait:
     return wait_random_exponential(multiplier=0.5, max=settings.retry_wait_max_seconds)
 
 
-def make_client_factory(settings: WhmcsSettings) -> ClientFactory:
-    """New WhmcsClients for the ``[whmcs]`` section (one per push thread: a client is not thread-safe)."""
-    return lambda: WhmcsClient.from_settings(settings, wait=retry_wait(settings))
-
-
 class _Unsettled(Exception):
     """One try of a row ended with its fate unknown or its call not delivered: try again."""
 
@@ -219,7 +212,7 @@ class OutboxPusher:
         clock: Clock,
         settings: Settings,
         *,
-        client_factory: ClientFactory | None = None,
+        client_factory: ClientFactory,
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         stopping: Callable[[], bool] = lambda: False,
@@ -230,7 +223,7 @@ class OutboxPusher:
         self._uow = uow
         self._clock = clock
         self._settings = settings
-        self._factory = client_factory or make_client_factory(whmcs)
+        self._factory = client_factory
         self._options = EffectOptions.from_settings(whmcs, settings.billing.zone())
         self._wait = retry_wait(whmcs)
         self._sleep = sleep or time.sleep
@@ -666,27 +659,3 @@ def _note(
 
 def _message(error: Exception) -> str:
     return str(error)[:1000]
-
-
-# -- jobs -----------------------------------------------------------------------------------------------
-
-
-def push_job(ctx: JobContext) -> dict[str, Any]:
-    """Push the outbox to WHMCS (nothing to do while whmcs.enabled is false)."""
-    if not ctx.settings.whmcs.enabled:
-        return {"skipped": "whmcs.enabled is false"}
-    sleep = stop_aware_sleep(ctx.stop_event)  # the retry waits end at shutdown
-    pusher = OutboxPusher(
-        ctx.uow, ctx.clock, ctx.settings, stopping=ctx.stopping, sleep=sleep, metrics=ctx.metrics
-    )
-    report = pusher.run(lease=ctx.lease)
-    ctx.checkpoint()
-    return report.counts()
-
-
-def payments_sync_job(ctx: JobContext) -> PaymentsReport | dict[str, str]:
-    """Read pushed invoices' payment and clients' agreements back from WHMCS."""
-    if not ctx.settings.whmcs.enabled:
-        return {"skipped": "whmcs.enabled is false"}
-    factory = make_client_factory(ctx.settings.whmcs)
-    return PaymentsSync(ctx.uow, ctx.clock, ctx.settings, client_factory=factory).run(ctx.checkpoint)

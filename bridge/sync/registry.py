@@ -1,15 +1,23 @@
-"""Every job the daemon knows, by name; ``[schedule]`` has a cron expression (or "off") for each."""
+"""Every job the daemon knows, by name; ``[schedule]`` has a cron expression (or "off") for each.
+
+A job is a function of its :class:`~bridge.sync.jobs.JobContext`: it calls the app's services (built
+once, in :mod:`bridge.bootstrap`) and builds nothing itself.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from bridge.errors import BridgeError
 from bridge.logs import get_logger
 from bridge.store import jobs as store
-from bridge.sync.collect import process_clients_job, usage_sync_job
 from bridge.sync.jobs import JobContext, JobSpec
-from bridge.sync.push import payments_sync_job, push_job
+from bridge.sync.waits import stop_aware_sleep
+
+if TYPE_CHECKING:
+    from bridge.services.payments import PaymentsReport
+    from bridge.usage.sync import SourceReport
 
 log = get_logger(__name__)
 
@@ -17,45 +25,69 @@ log = get_logger(__name__)
 def housekeeping(ctx: JobContext) -> int:
     """Prune job runs older than daemon.job_run_retention_days, keeping the diary bounded."""
     before = ctx.clock.now() - timedelta(days=ctx.settings.daemon.job_run_retention_days)
-    with ctx.uow.writing() as connection:
+    with ctx.app.uow.writing() as connection:
         pruned = store.prune_runs(connection, before)
     log.info("job runs pruned", count=pruned, before=before.isoformat())
     return pruned
 
 
+def usage_sync_job(ctx: JobContext) -> list[SourceReport]:
+    """Collect every enabled source up to now; a source that failed fails the run (and shows on /status)."""
+    sleep = stop_aware_sleep(ctx.stop_event)  # the vendor clients' retry waits end at shutdown
+    reports = ctx.app.usage_sync(checkpoint=ctx.checkpoint, sleep=sleep).run()
+    failed = [report for report in reports if report.error]
+    if failed:
+        raise BridgeError("; ".join(f"{report.source}: {report.error}" for report in failed))
+    return reports
+
+
 def invoicing_job(ctx: JobContext) -> int:
     """Invoice, as of today in the billing time zone, every client's ended cycles (held ones fail the run)."""
-    from bridge.services.clients import ClientService
-    from bridge.services.invoicing import InvoicingService
-
     today = ctx.clock.now().astimezone(ctx.settings.billing.zone()).date()
-    clients = ClientService(ctx.uow, ctx.clock, ctx.settings)
-    run = InvoicingService(ctx.uow, ctx.clock, ctx.settings, clients).run(today, checkpoint=ctx.checkpoint)
+    run = ctx.app.invoicing.run(today, checkpoint=ctx.checkpoint)
     if run.held:
         held = ", ".join(item.reference for item in run.held)
         raise BridgeError(f"{len(run.held)} invoices held (see `billing-bridge invoice --dry-run`): {held}")
     return len(run.issued)
 
 
+def push_job(ctx: JobContext) -> dict[str, Any]:
+    """Push the outbox to WHMCS (nothing to do while whmcs.enabled is false)."""
+    if not ctx.settings.whmcs.enabled:
+        return {"skipped": "whmcs.enabled is false"}
+    sleep = stop_aware_sleep(ctx.stop_event)  # the retry waits end at shutdown
+    pusher = ctx.app.pusher(stopping=ctx.stopping, sleep=sleep, metrics=ctx.metrics)
+    report = pusher.run(lease=ctx.lease)
+    ctx.checkpoint()
+    return report.counts()
+
+
+def payments_sync_job(ctx: JobContext) -> PaymentsReport | dict[str, str]:
+    """Read pushed invoices' payment and clients' agreements back from WHMCS."""
+    if not ctx.settings.whmcs.enabled:
+        return {"skipped": "whmcs.enabled is false"}
+    return ctx.app.payments.run(ctx.checkpoint)
+
+
+def process_clients_job(ctx: JobContext) -> int:
+    """The credit engine's periodic task (seed 001): decide for every client, then act on the clouds."""
+    reports = ctx.app.credit.process(ctx.clock.now())
+    ctx.checkpoint()
+    ctx.app.cloud_actions(sleep=stop_aware_sleep(ctx.stop_event)).run()
+    return sum(len(report.decisions) for report in reports)
+
+
 def recurring_job(ctx: JobContext) -> int:
     """Recharge every billing period whose recharge date has come (seed 004), as of today."""
-    from bridge.services.clients import ClientService
-    from bridge.services.periods import PeriodsService
-
     today = ctx.clock.now().astimezone(ctx.settings.billing.zone()).date()
-    clients = ClientService(ctx.uow, ctx.clock, ctx.settings)
-    return len(PeriodsService(ctx.uow, ctx.clock, ctx.settings, clients).recharge(today))
+    return len(ctx.app.periods.recharge(today))
 
 
 def enrollment_job(ctx: JobContext) -> int:
     """Create the SolusVM users of sign-ups that could not reach SolusVM at the time (issue 9)."""
     if not ctx.settings.enrollment.enabled:
         return 0
-    from bridge.services.clients import ClientService
-    from bridge.web.enrollment.site import build_site_service
-
-    clients = ClientService(ctx.uow, ctx.clock, ctx.settings)
-    created = build_site_service(ctx.uow, ctx.clock, ctx.settings, clients).retry_pending()
+    created = ctx.app.enrollment.retry_pending()
     log.info("deferred SolusVM users created", count=created)
     return created
 

@@ -8,11 +8,10 @@ through systemd's stop timeout.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
-from bridge.sync.jobs import JobStopped
+from bridge.sync.jobs import JobStopped, Sleep
 
-Sleep = Callable[[float], None]
+__all__ = ["Sleep", "stop_aware_sleep"]
 
 
 def stop_aware_sleep(stop_event: threading.Event) -> Sleep:

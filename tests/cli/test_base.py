@@ -8,12 +8,15 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import main
+from bridge.cli.base import AppFactory
 from bridge.sync.registry import registry
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+def run_cli(
+    capsys: pytest.CaptureFixture[str], *args: str, app_factory: AppFactory | None = None
+) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exited:
-        main(list(args))
+        main(list(args), app_factory=app_factory)
     captured = capsys.readouterr()
     return int(exited.value.code or 0), captured.out, captured.err
 

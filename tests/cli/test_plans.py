@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -24,15 +25,21 @@ pytestmark = pytest.mark.parametrize("backend", BACKENDS)
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FixedClock:
-    """The CLI's clock, injected where it builds the app."""
-    fixed = FixedClock(datetime(2022, 10, 1, tzinfo=UTC))
+def clock() -> FixedClock:
+    return FixedClock(datetime(2022, 10, 1, tzinfo=UTC))
 
-    def build(settings: Settings, **_: object) -> App:
-        return build_app(settings, clock=fixed)
 
-    monkeypatch.setattr("bridge.bootstrap.build_app", build)  # the CLI imports it on first use
-    return fixed
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(clock: FixedClock, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """`billing-bridge ARGS` with the test's clock, injected where the CLI builds the app."""
+
+    def build(settings: Settings, **edges: Any) -> App:
+        return build_app(settings, clock=clock, **edges)
+
+    return lambda *args: run_cli(capsys, *args, app_factory=build)
 
 
 @pytest.fixture
@@ -43,9 +50,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def cfg(
-    tmp_path: Path, database_url: str, clock: FixedClock, capsys: pytest.CaptureFixture[str]
-) -> list[str]:
+def cfg(tmp_path: Path, database_url: str, clock: FixedClock, cli: Cli) -> list[str]:
     path = tmp_path / "settings.toml"
     path.write_text(
         f'[database]\nurl = "{database_url}"\n[logging]\nformat = "json"\nlevel = "warning"\n'
@@ -53,8 +58,8 @@ def cfg(
         '[plans.gold]\ndescription = "large VMs for less"\nflavors = { "m1.large" = "0.08" }\n'
     )
     config = ["--config", str(path)]
-    assert run_cli(capsys, *config, "client", "add", "--email", "ops@acme.com", "--name", "Acme")[0] == 0
-    assert run_cli(capsys, *config, "client", "link", "1", "--openstack-project", "p-1")[0] == 0
+    assert cli(*config, "client", "add", "--email", "ops@acme.com", "--name", "Acme")[0] == 0
+    assert cli(*config, "client", "link", "1", "--openstack-project", "p-1")[0] == 0
     return config
 
 
@@ -66,16 +71,16 @@ def collect(engine: Engine, records: list[UsageRecord], at: datetime) -> None:
 
 
 def test_plan_assign_dry_run_json_prints_old_and_new_totals_then_replaces_the_invoice_once(
-    cfg: list[str], engine: Engine, clock: FixedClock, capsys: pytest.CaptureFixture[str]
+    cfg: list[str], engine: Engine, clock: FixedClock, cli: Cli
 ) -> None:
     collect(engine, hourly("a", "p-1", "m1.large", OCT, 100), OCT)
     clock.set(datetime(2022, 11, 1, 2, tzinfo=UTC))
-    assert run_cli(capsys, *cfg, "invoice", "--date", "2022-11-01")[0] == 0
+    assert cli(*cfg, "invoice", "--date", "2022-11-01")[0] == 0
     collect(engine, hourly("a", "p-1", "m1.large", NOV, 30), NOV)
     clock.set(datetime(2022, 11, 2, 12, tzinfo=UTC))
 
-    code, out, err = run_cli(
-        capsys, *cfg, "plan", "assign", "1", "gold", "--start", "current-period", "--dry-run", "--json"
+    code, out, err = cli(
+        *cfg, "plan", "assign", "1", "gold", "--start", "current-period", "--dry-run", "--json"
     )
     assert code == 0, err
     document = json.loads(out)
@@ -91,11 +96,9 @@ def test_plan_assign_dry_run_json_prints_old_and_new_totals_then_replaces_the_in
         "2.40",
         "-0.60",
     )
-    assert run_cli(capsys, *cfg, "plan", "list", "1", "--json")[1].count('"plan"') == 0, "nothing recorded"
+    assert cli(*cfg, "plan", "list", "1", "--json")[1].count('"plan"') == 0, "nothing recorded"
 
-    code, out, _ = run_cli(
-        capsys, *cfg, "plan", "assign", "1", "gold", "--start", "previous-period", "--json"
-    )
+    code, out, _ = cli(*cfg, "plan", "assign", "1", "gold", "--start", "previous-period", "--json")
     assert code == 0
     previous, current = json.loads(out)["invoices"]
     assert (previous["state"], previous["reference"], previous["replacement"], previous["action"]) == (
@@ -106,11 +109,11 @@ def test_plan_assign_dry_run_json_prints_old_and_new_totals_then_replaces_the_in
     )
     assert (previous["old_total"], previous["new_total"], current["new_total"]) == ("10.00", "8.00", "2.40")
 
-    code, out, _ = run_cli(capsys, *cfg, "plan", "assign", "1", "gold", "--start", "previous-period")
+    code, out, _ = cli(*cfg, "plan", "assign", "1", "gold", "--start", "previous-period")
     assert code == 0
     assert out.splitlines()[0].endswith("already in force, nothing recorded")
     assert "2022-10 (issued BB-1-2022-10-R1): old 8.00  new 8.00  difference 0.00 USD  -> unchanged" in out
-    listed = json.loads(run_cli(capsys, *cfg, "invoice", "list", "--json")[1])
+    listed = json.loads(cli(*cfg, "invoice", "list", "--json")[1])
     assert sorted((item["reference"], item["status"], item["number"]) for item in listed) == [
         ("BB-1-2022-10", "cancelled", "1"),
         ("BB-1-2022-10-R1", "unpaid", "2"),
@@ -118,12 +121,12 @@ def test_plan_assign_dry_run_json_prints_old_and_new_totals_then_replaces_the_in
 
 
 def test_dry_run_text_shows_the_invoice_lines_side_by_side(
-    cfg: list[str], engine: Engine, clock: FixedClock, capsys: pytest.CaptureFixture[str]
+    cfg: list[str], engine: Engine, clock: FixedClock, cli: Cli
 ) -> None:
     collect(engine, hourly("a", "p-1", "m1.large", NOV, 30), NOV)
     clock.set(datetime(2022, 11, 2, 12, tzinfo=UTC))
-    code, out, _ = run_cli(
-        capsys, *cfg, "discount", "add", "1", "--percent", "10", "--start", "current-period", "--dry-run"
+    code, out, _ = cli(
+        *cfg, "discount", "add", "1", "--percent", "10", "--start", "current-period", "--dry-run"
     )
     assert code == 0
     header, invoice, columns, line = out.splitlines()
@@ -131,7 +134,7 @@ def test_dry_run_text_shows_the_invoice_lines_side_by_side(
     assert invoice.startswith("  2022-11 (open): old 3.00  new 2.70  difference -0.30 USD")
     assert columns.split() == ["line", "old", "new"]
     assert line.split()[-2:] == ["3.00", "2.70"] and "10% off" in line
-    assert json.loads(run_cli(capsys, *cfg, "discount", "list", "1", "--json")[1]) == []
+    assert json.loads(cli(*cfg, "discount", "list", "1", "--json")[1]) == []
 
 
 @pytest.mark.parametrize(
@@ -159,30 +162,25 @@ def test_dry_run_text_shows_the_invoice_lines_side_by_side(
     ],
 )
 def test_bad_input_exits_2_with_one_line_naming_the_field_and_changes_nothing(
-    cfg: list[str], clock: FixedClock, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+    cfg: list[str], clock: FixedClock, cli: Cli, args: tuple[str, ...], message: str
 ) -> None:
     clock.set(datetime(2022, 11, 20, tzinfo=UTC))
-    code, _, err = run_cli(capsys, *cfg, *args)
+    code, _, err = cli(*cfg, *args)
     assert (code, err.count("\n")) == (2, 1)
     assert message in err
-    assert json.loads(run_cli(capsys, *cfg, "plan", "list", "1", "--json")[1])["assignments"] == []
-    assert json.loads(run_cli(capsys, *cfg, "discount", "list", "1", "--json")[1]) == []
-    assert json.loads(run_cli(capsys, *cfg, "period", "list", "1", "--json")[1]) == []
+    assert json.loads(cli(*cfg, "plan", "list", "1", "--json")[1])["assignments"] == []
+    assert json.loads(cli(*cfg, "discount", "list", "1", "--json")[1]) == []
+    assert json.loads(cli(*cfg, "period", "list", "1", "--json")[1]) == []
 
 
-def test_billing_periods_from_creation_to_deletion(
-    cfg: list[str], clock: FixedClock, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_billing_periods_from_creation_to_deletion(cfg: list[str], clock: FixedClock, cli: Cli) -> None:
     clock.set(datetime(2022, 10, 10, tzinfo=UTC))
-    code, out, _ = run_cli(
-        capsys, *cfg, "period", "create", "1", "--frequency", "monthly", "--invoice-day", "1"
-    )
+    code, out, _ = cli(*cfg, "period", "create", "1", "--frequency", "monthly", "--invoice-day", "1")
     assert code == 0
     assert (
         "next recharge 2022-11-01" in out and "nothing happens with it until a subscription is in it" in out
     )
-    run_cli(
-        capsys,
+    cli(
         *cfg,
         "period",
         "create",
@@ -194,8 +192,7 @@ def test_billing_periods_from_creation_to_deletion(
         "--invoice-month",
         "2",
     )
-    code, out, _ = run_cli(
-        capsys,
+    code, out, _ = cli(
         *cfg,
         "subscription",
         "add",
@@ -210,8 +207,7 @@ def test_billing_periods_from_creation_to_deletion(
     )
     assert (code, json.loads(out)["frequency"]) == (0, "monthly")
     clock.set(datetime(2022, 10, 15, tzinfo=UTC))
-    code, out, _ = run_cli(
-        capsys,
+    code, out, _ = cli(
         *cfg,
         "subscription",
         "charge",
@@ -228,7 +224,7 @@ def test_billing_periods_from_creation_to_deletion(
     )
 
     clock.set(datetime(2022, 10, 20, tzinfo=UTC))
-    code, out, _ = run_cli(capsys, *cfg, "period", "modify", "1", "--invoice-day", "6", "--json")
+    code, out, _ = cli(*cfg, "period", "modify", "1", "--invoice-day", "6", "--json")
     assert json.loads(out) == {
         "period": 1,
         "before": {"started_on": "2022-10-01", "next_recharge_on": "2022-11-01", "days": 31},
@@ -236,15 +232,15 @@ def test_billing_periods_from_creation_to_deletion(
         "days_added": 5,
         "prorated": False,
     }
-    code, _, err = run_cli(capsys, *cfg, "period", "move", "1", "--to", "2")
+    code, _, err = cli(*cfg, "period", "move", "1", "--to", "2")
     assert code == 2 and "is monthly and period 2 is yearly; a subscription's frequency never changes" in err
-    code, _, err = run_cli(capsys, *cfg, "period", "delete", "1")
+    code, _, err = cli(*cfg, "period", "delete", "1")
     assert code == 2 and "period 1 still holds subscription(s) 1" in err
 
-    code, out, _ = run_cli(capsys, *cfg, "period", "move", "1", "--new", "--invoice-day", "15")
+    code, out, _ = cli(*cfg, "period", "move", "1", "--new", "--invoice-day", "15")
     assert code == 0 and out.startswith("subscription 1 moved to period 3 (client 1): monthly on day 15")
-    assert run_cli(capsys, *cfg, "period", "delete", "1") == (0, "period 1 deleted\n", "")
-    periods = json.loads(run_cli(capsys, *cfg, "period", "list", "1", "--json")[1])
+    assert cli(*cfg, "period", "delete", "1") == (0, "period 1 deleted\n", "")
+    periods = json.loads(cli(*cfg, "period", "list", "1", "--json")[1])
     assert [(item["id"], item["frequency"], item["next_recharge_on"]) for item in periods] == [
         (2, "yearly", "2023-02-28"),  # Feb 29, clamped outside leap years
         (3, "monthly", "2022-11-15"),
@@ -252,7 +248,7 @@ def test_billing_periods_from_creation_to_deletion(
     assert [item["name"] for item in periods[1]["subscriptions"]] == ["support"]
 
     clock.set(datetime(2022, 11, 15, 3, tzinfo=UTC))
-    code, out, _ = run_cli(capsys, *cfg, "period", "recharge", "--json")
+    code, out, _ = cli(*cfg, "period", "recharge", "--json")
     (recharged,) = json.loads(out)
     assert (recharged["reference"], recharged["total"]) == ("BB-1-P3-2022-11-15", "48.00")
-    assert run_cli(capsys, *cfg, "period", "recharge")[1] == "no billing period is due\n"
+    assert cli(*cfg, "period", "recharge")[1] == "no billing period is due\n"

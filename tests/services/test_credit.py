@@ -56,7 +56,7 @@ def credit(
         clock.set(START)
         client = app.clients.add(email="ops@acme.com", name="Acme")
         app.clients.link(str(client.id), LinkKind.OPENSTACK_PROJECT, "p-1")
-        return app, CreditService(app.uow, app.clock, app.settings, app.clients), app.clients.get("1")
+        return app, app.credit, app.clients.get("1")
 
     yield build
 
@@ -301,8 +301,6 @@ def test_clients_with_an_agreement_use_the_agreement_limits(credit: Callable[...
 def test_auto_pay_is_refused_when_the_minimum_credit_would_not_remain(credit: Callable[..., Any]) -> None:
     from datetime import date
 
-    from bridge.services.invoicing import InvoicingService
-
     app, service, _ = credit(
         {
             "generate_invoices": True,
@@ -311,7 +309,7 @@ def test_auto_pay_is_refused_when_the_minimum_credit_would_not_remain(credit: Ca
         }
     )
     run_vm(app, "p-1", "m1.large", 24 * 10, start=datetime(2026, 2, 1, tzinfo=UTC))  # February: $240
-    InvoicingService(app.uow, app.clock, app.settings, app.clients).run(date(2026, 3, 1))
+    app.invoicing.run(date(2026, 3, 1))
     service.add_credit("1", Decimal(260), "payment")
     reports = service.process(START)
     (refused,) = [d for r in reports for d in r.decisions if d["action"] == "auto_pay_refused"]

@@ -30,7 +30,6 @@ from bridge.store.tables import ledger_entries, outbox
 from bridge.web.enrollment.keys import LinkKeys, secret_key
 from bridge.web.enrollment.mailer import mail_sink
 from bridge.web.enrollment.ratelimit import RateLimiter
-from bridge.web.enrollment.site import build_site_service
 from tests.conftest import START
 from tests.fakes.whmcs import FakeWhmcs
 from tests.support.whmcs_push import whmcs_section
@@ -56,7 +55,7 @@ def test_a_sign_up_interrupted_after_its_client_was_made_is_finished_once(
             whmcs=whmcs_section(fake),
             configurations={"default": {"client_initial_credit": "2.50"}},
         )
-        service = build_site_service(app.uow, app.clock, app.settings, app.clients)
+        service = app.enrollment
         service.request(ADA)
         token = mailed_token(app)
         now = app.clock.now()
@@ -85,7 +84,7 @@ def test_a_sign_up_interrupted_after_its_client_was_made_is_finished_once(
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_login_links_work_once_and_expire(make_app: Callable[..., App], clock: FixedClock) -> None:
     app = make_app()
-    service = build_site_service(app.uow, app.clock, app.settings, app.clients)
+    service = app.enrollment
     app.clients.add(email="grace@example.com", name="Grace Hopper")
     with pytest.raises(NotEnrolled):
         service.login_link("grace@example.com")
@@ -115,7 +114,7 @@ def test_unconfirmed_sign_ups_and_old_links_are_forgotten(
     make_app: Callable[..., App], clock: FixedClock
 ) -> None:
     app = make_app()
-    service: EnrollmentService = build_site_service(app.uow, app.clock, app.settings, app.clients)
+    service: EnrollmentService = app.enrollment
     service.request(ADA)
     token = mailed_token(app)
     clock.advance(timedelta(days=8))

@@ -76,7 +76,7 @@ def billing(make_app: Callable[..., App], clock: FixedClock) -> Callable[..., tu
     def build(**sections: dict[str, Any]) -> tuple[App, InvoicingService]:
         sections.setdefault("pricing", PRICING)
         app = make_app(**sections)
-        return app, InvoicingService(app.uow, app.clock, app.settings, app.clients)
+        return app, app.invoicing
 
     clock.set(datetime(2022, 11, 1, 2, tzinfo=UTC))
     return build

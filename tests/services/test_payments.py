@@ -13,7 +13,6 @@ from structlog.testing import capture_logs
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.services.payments import PaymentsSync, agreement_of
-from bridge.sync.push import OutboxPusher, make_client_factory
 from bridge.whmcs import WhmcsClient
 from bridge.whmcs.errors import WhmcsAuthError
 from tests.fakes.whmcs import FakeWhmcs
@@ -34,16 +33,14 @@ def bridge(make_app: Callable[..., App], fake: FakeWhmcs) -> App:
 
 
 def sync(app: App) -> PaymentsSync:
-    return PaymentsSync(
-        app.uow, app.clock, app.settings, client_factory=make_client_factory(app.settings.whmcs)
-    )
+    return app.payments
 
 
 def pushed_client(app: App, *periods: str) -> tuple[int, list[str]]:
     """A client and its invoices (20.00 each), pushed to WHMCS."""
     client = app.clients.add(email="ada@example.com", name="Ada Lovelace")
     references = [issue_invoice(app.engine, client.id, period, ["20.00"]) for period in periods]
-    OutboxPusher(app.uow, app.clock, app.settings).run()
+    app.pusher().run()
     return client.id, references
 
 

@@ -15,9 +15,7 @@ from structlog.testing import capture_logs
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.errors import InputError, NotFound
-from bridge.services.invoicing import InvoicingService
-from bridge.services.periods import NewPeriod, PeriodsService
-from bridge.services.plans import PlansService
+from bridge.services.periods import NewPeriod
 from bridge.store.tables import invoice_lines, invoices, subscriptions
 from tests.services.test_invoicing import PRICING
 
@@ -27,9 +25,8 @@ PLANS = {"gold": {"fees": {"support": "8.00"}}}
 class Periods:
     def __init__(self, app: App) -> None:
         self.app = app
-        self.service = PeriodsService(app.uow, app.clock, app.settings, app.clients)
-        invoicing = InvoicingService(app.uow, app.clock, app.settings, app.clients)
-        self.plans = PlansService(app.uow, app.clock, app.settings, app.clients, invoicing)
+        self.service = app.periods
+        self.plans = app.plans
         self.client = app.clients.add(email="ops@acme.com", name="Acme")
 
     def lines(self, reference: str) -> list[tuple[str, Decimal]]:

@@ -14,12 +14,9 @@ from sqlalchemy import func, select
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.errors import InputError
-from bridge.services.invoicing import InvoicingService
-from bridge.services.plans import PlansService
 from bridge.store import outbox as outbox_store
 from bridge.store import plans as plans_store
 from bridge.store.tables import client_terms, invoices, outbox
-from bridge.sync.push import OutboxPusher
 from tests.fakes.whmcs import FakeWhmcs
 from tests.services.test_invoicing import NOV, OCT, PRICING, client_with, collect, hourly
 from tests.support.whmcs_push import whmcs_section
@@ -34,8 +31,8 @@ class Billing:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.invoicing = InvoicingService(app.uow, app.clock, app.settings, app.clients)
-        self.plans = PlansService(app.uow, app.clock, app.settings, app.clients, self.invoicing)
+        self.invoicing = app.invoicing
+        self.plans = app.plans
 
     def invoices(self) -> list[Any]:
         with self.app.engine.connect() as connection:
@@ -313,14 +310,14 @@ def test_a_replaced_whmcs_invoice_is_cancelled_there_and_its_replacement_pushed_
         collect(bb.app, hourly("a", "p-1", "m1.large", OCT, 100))
         clock.set(datetime(2022, 11, 1, 2, tzinfo=UTC))
         bb.invoicing.run(date(2022, 11, 1))
-        pusher = OutboxPusher(bb.app.uow, bb.app.clock, bb.app.settings)
+        pusher = bb.app.pusher()
         pusher.run()
         (whmcs_client,) = fake.clients.values()
         (october,) = fake.invoices_of(whmcs_client.id)
 
         clock.set(datetime(2022, 11, 2, tzinfo=UTC))
         bb.plans.add_discount(str(client.id), percent="20", amount=None, start="previous-period")
-        report = OutboxPusher(bb.app.uow, bb.app.clock, bb.app.settings).run()
+        report = bb.app.pusher().run()
         assert [(note.kind, note.result) for note in report.notes] == [
             ("cancel_invoice", "sent"),
             ("create_invoice", "sent"),
@@ -330,5 +327,5 @@ def test_a_replaced_whmcs_invoice_is_cancelled_there_and_its_replacement_pushed_
         assert (replacement.status, replacement.total) == ("Unpaid", Decimal("8.00"))
         assert replacement.notes.startswith(f"BB-{client.id}-2022-10-R1")
         calls = fake.call_count()
-        assert OutboxPusher(bb.app.uow, bb.app.clock, bb.app.settings).run().notes == ()
+        assert bb.app.pusher().run().notes == ()
         assert fake.call_count() == calls

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, insert, select
 
 from bridge.store.database import DatabaseTimeout, make_engine
 from bridge.store.tables import clients
-from bridge.store.unit_of_work import Tx, UnitOfWork
+from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -58,6 +58,13 @@ def test_an_exception_rolls_the_transaction_back_and_propagates(uow: UnitOfWork)
     with pytest.raises(Boom), uow.writing() as tx:
         add_client(tx, "a@example.com")
         raise Boom
+    assert emails(uow) == []
+
+
+def test_a_duplicate_is_a_conflict_and_the_whole_transaction_is_undone(uow: UnitOfWork) -> None:
+    with pytest.raises(Conflict), uow.writing() as tx:
+        add_client(tx, "a@example.com")
+        add_client(tx, "a@example.com")
     assert emails(uow) == []
 
 

@@ -184,3 +184,48 @@ def test_run_on_start_names_only_jobs_the_daemon_has() -> None:
     with pytest.raises(ConfigError) as raised:
         parse_settings({"daemon": {"run_on_start": ["usage-sync"]}})
     assert "daemon.run_on_start: unknown job 'usage-sync'; use job names from [schedule]" in str(raised.value)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_started_daemon_has_loaded_nothing_only_other_commands_or_first_uses_need(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The idle daemon's memory is what it imports: no Alembic (migrate), no cryptography (the first
+    sign-up), no vendor SDK that is off, no PDF or chart library, no other command's module."""
+    unused = (
+        "alembic",
+        "cryptography",
+        "openstack",
+        "weasyprint",
+        "matplotlib",
+        "bridge.cli.invoices",
+        "bridge.cli.plans",
+        "bridge.cli.credit",
+    )
+    config = tmp_path / "settings.toml"
+    config.write_text(
+        f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[database]\nurl = "{database_url}"\n'
+        f'[health]\nlisten = "127.0.0.1:{free_port()}"\n'
+        f'[enrollment]\nlisten = "127.0.0.1:{free_port()}"\n'
+        '[logging]\nformat = "json"\n'
+    )
+    # The daemon tells systemd READY=1 once it serves; this child listens for that itself, then lists
+    # what is imported and stops its daemon with SIGTERM.
+    script = f"""
+import json, os, signal, socket, sys, threading
+ready = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+ready.bind({str(tmp_path / "notify.sock")!r})
+os.environ["NOTIFY_SOCKET"] = {str(tmp_path / "notify.sock")!r}
+def when_ready():
+    while b"READY=1" not in ready.recv(4096):
+        pass
+    print(json.dumps(sorted(name for name in {unused!r} if name in sys.modules)), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+threading.Thread(target=when_ready, daemon=True).start()
+from bridge.cli import main
+main(["--config", {str(config)!r}, "run"])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"

@@ -17,7 +17,7 @@ from bridge.sync.jobs import JobContext, JobRunner, JobSpec, LeaseLost
 
 
 def runner_for(app: App, owner: str, jobs: dict[str, JobSpec]) -> JobRunner:
-    return JobRunner(app.uow, app.clock, app.settings, owner, jobs=jobs, masker=app.masker)
+    return JobRunner(app, owner, jobs=jobs, masker=app.masker)
 
 
 def test_a_failing_job_is_recorded_with_its_error_and_does_not_raise(app: App) -> None:

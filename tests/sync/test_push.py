@@ -19,9 +19,8 @@ from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.daemon import Daemon
 from bridge.domain.clients import LinkKind
-from bridge.services.outbox import OutboxService, readiness_problems
 from bridge.store.outbox import EffectKind, Fence, OutboxState, claim
-from bridge.sync.push import OutboxPusher, PushReport, PushStopped
+from bridge.sync.push import PushReport, PushStopped
 from bridge.sync.systemd import SystemdNotifier
 from bridge.whmcs import WhmcsClient
 from tests.fakes.whmcs import FakeWhmcs
@@ -53,7 +52,7 @@ def bridge(make_app: Callable[..., App], fake: FakeWhmcs) -> App:
 
 
 def push(app: App, *, dry_run: bool = False, **options: Any) -> PushReport:
-    return OutboxPusher(app.uow, app.clock, app.settings, **options).run(dry_run=dry_run)
+    return app.pusher(**options).run(dry_run=dry_run)
 
 
 def whmcs_link(app: App, client_id: int) -> list[str]:
@@ -314,19 +313,19 @@ def test_a_refused_invoice_parks_its_client_and_leaves_the_others_pushed(
     )
     for reference in ("BB-2-2022-10", "BB-2-2022-11", "BB-3-2022-10", "BB-3-2022-11"):
         assert len(whmcs_invoices_carrying(fake, reference)) == 1
-    assert "1 outbox rows failed" in readiness_problems(app.uow, app.settings)[0]
-    listed = OutboxService(app.uow, app.clock, app.settings).rows()
+    assert "1 outbox rows failed" in app.outbox.readiness_problems()[0]
+    listed = app.outbox.rows()
     assert [(item.row.reference, item.blocked_by) for item in listed] == [
         ("BB-1-2022-10", None),
         ("BB-1-2022-11", failed.row_id),
     ]
 
-    OutboxService(app.uow, app.clock, app.settings).retry(failed.row_id)
+    app.outbox.retry(failed.row_id)
     push(app)
 
     assert len(whmcs_invoices_carrying(fake, "BB-1-2022-10")) == 1
     assert len(whmcs_invoices_carrying(fake, "BB-1-2022-11")) == 1
-    assert readiness_problems(app.uow, app.settings) == []
+    assert app.outbox.readiness_problems() == []
 
 
 def test_a_retried_failed_row_is_looked_up_first_and_not_sent_twice(
@@ -342,7 +341,7 @@ def test_a_retried_failed_row_is_looked_up_first_and_not_sent_twice(
     report = push(bridge)
     assert report.of("failed")[0].reference == reference
 
-    OutboxService(bridge.uow, bridge.clock, bridge.settings).retry(report.of("failed")[0].row_id)
+    bridge.outbox.retry(report.of("failed")[0].row_id)
     push(bridge)
 
     assert len(whmcs_invoices_carrying(fake, reference)) == 1
@@ -392,7 +391,7 @@ def test_a_row_whose_lookup_keeps_failing_stays_in_doubt_and_is_never_sent_again
     calls = fake.call_count()
     assert push(app).of("blocked"), "not due yet"
     assert fake.call_count() == calls
-    assert readiness_problems(app.uow, app.settings) == []
+    assert app.outbox.readiness_problems() == []
 
     for _ in range(2):
         clock.advance(timedelta(hours=1))
@@ -400,7 +399,7 @@ def test_a_row_whose_lookup_keeps_failing_stays_in_doubt_and_is_never_sent_again
     stored = row(app.engine, reference)
     assert (stored.state, stored.attempts) == (OutboxState.IN_DOUBT, 3)
     assert "HTTP 500" in (stored.last_error or "")
-    assert "tried 3+ times" in readiness_problems(app.uow, app.settings)[0]
+    assert "tried 3+ times" in app.outbox.readiness_problems()[0]
 
     fake.clear_faults()
     clock.advance(timedelta(hours=1))
@@ -601,7 +600,7 @@ def test_dry_run_calls_nothing_and_changes_nothing(bridge: App, fake: FakeWhmcs)
 def test_a_cancelled_row_is_never_sent(bridge: App, fake: FakeWhmcs) -> None:
     client_id = _linked_client(bridge)
     reference = issue_invoice(bridge.engine, client_id, "2022-10", ["1.00"])
-    OutboxService(bridge.uow, bridge.clock, bridge.settings).cancel(row(bridge.engine, reference).id)
+    bridge.outbox.cancel(row(bridge.engine, reference).id)
 
     push(bridge)
 

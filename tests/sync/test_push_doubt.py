@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.store.outbox import EffectKind, OutboxState
-from bridge.sync.push import OutboxPusher, PushReport
+from bridge.sync.push import PushReport
 from tests.fakes.whmcs import FakeWhmcs
 from tests.support.whmcs_push import (
     add_whmcs_client,
@@ -45,7 +45,7 @@ def bridge(make_app: Callable[..., App], fake: FakeWhmcs) -> App:
 
 
 def push(app: App) -> PushReport:
-    return OutboxPusher(app.uow, app.clock, app.settings, metrics=app.metrics).run()
+    return app.pusher(metrics=app.metrics).run()
 
 
 def linked_client(app: App) -> int:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, select, update
+from structlog.testing import capture_logs
 
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
@@ -136,8 +137,17 @@ def test_a_vendor_error_keeps_the_watermark_and_the_next_run_resumes_there(
     sync: UsageSync, app: App, nova: ScriptedNova
 ) -> None:
     nova.fail_at = OCT + timedelta(hours=5)
-    (report,) = sync.run(("openstack",), until=NOV)
+    with capture_logs() as logs:
+        (report,) = sync.run(("openstack",), until=NOV)
     assert report.error == "openstack /os-simple-tenant-usage: HTTP 500 after 5 attempts"
+    assert [entry for entry in logs if entry["log_level"] == "error"] == [
+        {
+            "event": "usage collection failed",
+            "log_level": "error",
+            "source": "openstack",
+            "error": report.error,
+        }
+    ]
     with app.engine.connect() as connection:
         mark = store.watermark(connection, "openstack")
     assert mark is not None

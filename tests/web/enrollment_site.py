@@ -20,7 +20,7 @@ from bridge.services.enrollment import EnrollmentService
 from bridge.settings import split_address
 from bridge.web.enrollment.mailer import mail_sink
 from bridge.web.enrollment.server import EnrollmentServer
-from bridge.web.enrollment.site import build_site_service, create_app
+from bridge.web.enrollment.site import create_app
 from tests.fakes.solusvm import FakeSolusVM
 
 PASSWORD = "Blue-Harbour-42-Kite"
@@ -77,7 +77,7 @@ def running_site(make_app: Callable[..., App], **sections: dict[str, Any]) -> It
     its server has the workers and request time of ``enrollment`` as the daemon gives them."""
     enrollment = {"listen": f"127.0.0.1:{free_port()}", **sections.pop("enrollment", {})}
     app = make_app(enrollment=enrollment, **sections)
-    service = build_site_service(app.uow, app.clock, app.settings, app.clients)
+    service = app.enrollment
     config = app.settings.enrollment
     host, port = split_address(config.listen)
     server = EnrollmentServer(

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from bridge.bootstrap import App
 from bridge.domain.clients import LinkKind
 from bridge.store.tables import enrollments, ledger_entries, outbox, terms_acceptances
-from bridge.sync.push import OutboxPusher
 from tests.fakes.solusvm import FakeSolusVM
 from tests.fakes.whmcs import FakeWhmcs
 from tests.support.whmcs_push import whmcs_section
@@ -123,7 +122,7 @@ def test_the_six_steps_make_a_client_a_whmcs_client_and_a_solusvm_user_who_can_l
     assert accepted[0].accepted_from == "127.0.0.1"
 
     # The WHMCS client goes out through the outbox, once.
-    OutboxPusher(site.app.uow, site.app.clock, site.app.settings).run()
+    site.app.pusher().run()
     assert [c.email for c in whmcs.clients.values()] == [EMAIL]
     assert site.app.clients.get(EMAIL).external_ids(LinkKind.WHMCS_CLIENT) == [str(next(iter(whmcs.clients)))]
 
