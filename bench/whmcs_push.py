@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bridge.bootstrap import build_app
 from bridge.clock import FixedClock
 from bridge.domain.clients import LinkKind
+from bridge.domain.effects import InvoiceItem
 from bridge.logs import configure as configure_logging
 from bridge.services.invoicing import enqueue_create_invoice
 from bridge.settings import parse_settings
@@ -99,7 +100,7 @@ def prepare(url: str, fake: FakeWhmcs, invoice_count: int, client_count: int) ->
                 reference=reference,
                 issued_on=date(2022, 11, 1),
                 due_on=date(2022, 11, 15),
-                items=[(f"usage {reference}", amount)],
+                items=[InvoiceItem(f"usage {reference}", amount)],
                 notes=f"{reference}: usage",
                 now=NOW,
             )

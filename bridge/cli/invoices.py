@@ -138,7 +138,7 @@ def invoice_show(context: Context, number: str, as_json: bool, as_html: bool) ->
     client = app.clients.get(str(stored.client_id))
     document = stored_document(stored, client, app.settings.billing.zone())
     if as_html:
-        config = app.settings.configurations.get(client.configuration, app.settings.configurations["default"])
+        config = app.configurations.section(client.configuration)
         click.echo(render_html(document, config))
     elif as_json:
         print_json(document)

@@ -26,7 +26,8 @@ from bridge.cli.base import (
 )
 from bridge.domain.bounds import DESCRIPTION_MAX, IDENTIFIER_MAX, check_instant, shown
 from bridge.domain.money import round_money
-from bridge.domain.plans import DISCOUNT_SOURCES, ClientTerms, PeriodSpan
+from bridge.domain.periods import PeriodSpan
+from bridge.domain.terms import DISCOUNT_SOURCES, ClientTerms
 from bridge.errors import BridgeError, InputError, checked
 from bridge.services.periods import DateChange, NewPeriod, PeriodsService, PeriodView, Recharged
 from bridge.services.plans import InvoiceChange, PlansService, Recalculation

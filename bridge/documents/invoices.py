@@ -19,9 +19,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bridge.documents.company import company_block
 from bridge.domain.clients import Client
+from bridge.domain.invoicing import Held, Skipped
 from bridge.domain.money import minor_units, round_money
 from bridge.domain.pricing import PricedLine
-from bridge.services.invoicing import Held, InvoicingRun, IssuedInvoice, Skipped
+from bridge.domain.references import cycle_label_of
+from bridge.services.invoicing import InvoicingRun, IssuedInvoice
 from bridge.settings import ConfigurationSettings
 from bridge.store.invoices import StoredInvoice, StoredLine
 
@@ -129,7 +131,7 @@ def issued_document(issued: IssuedInvoice, zone: ZoneInfo) -> dict[str, Any]:
 def stored_document(invoice: StoredInvoice, client: Client, zone: ZoneInfo) -> dict[str, Any]:
     period = None
     if invoice.period_start is not None and invoice.period_end is not None:
-        label = invoice.reference.removeprefix(f"BB-{client.id}-")
+        label = cycle_label_of(invoice.reference, client.id)
         period = (invoice.period_start, invoice.period_end, label)
     document = _document(
         client=client,

@@ -21,13 +21,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from bridge.domain.instants import as_utc
 from bridge.domain.pricing import DEFAULT_BILLABLE_SECONDS_PER_MONTH
 
 MAX_CREDIT_NOTIFICATIONS = 3  # "a total of three notifications can be created" (seed 001)
 NUMBER_PLACEHOLDERS = frozenset({"number", "year", "month", "day"})
+
+InvoiceDetail = Literal["detailed", "simple"]
 
 _PLACEHOLDER = re.compile(r"{{\s*(\w+)\s*}}")
 _Enum = TypeVar("_Enum", bound=StrEnum)
@@ -149,7 +151,10 @@ class Configuration:
       from credit; ``auto_pay_only_when_enough_credit`` pays only when ``minimum_credit_after_payment``
       would remain.
     * ``invoicing_option``, ``next_fiscal_number``, ``fiscal_number_format`` (``{{ number }}`` required;
-      ``{{ year }}``, ``{{ month }}``, ``{{ day }}`` allowed), ``issue_invoice_days_before_due``.
+      ``{{ year }}``, ``{{ month }}``, ``{{ day }}`` allowed), ``proforma_number_format``,
+      ``issue_invoice_days_before_due``.
+    * ``invoice_due_days``: an invoice is due this many days after its date; ``invoice_detail``: the lines
+      a client sees, one per resource (``detailed``) or one per source (``simple``).
 
     Credit events:
 
@@ -178,6 +183,9 @@ class Configuration:
     next_fiscal_number: int = 1
     fiscal_number_format: str = "{{ number }}"
     issue_invoice_days_before_due: int = 0
+    proforma_number_format: str = "P{{ number }}"
+    invoice_due_days: int = 14
+    invoice_detail: InvoiceDetail = "detailed"
 
     credit_notifications: tuple[int, ...] = ()
     suspension: SuspensionRule = field(default_factory=SuspensionRule)
@@ -210,6 +218,9 @@ class Configuration:
             raise ValueError("next_fiscal_number is 0; fiscal numbers start at 1")
         _check_number_format(self.fiscal_number_format)
         _require_count(self.issue_invoice_days_before_due, "issue_invoice_days_before_due")
+        _require_count(self.invoice_due_days, "invoice_due_days")
+        if self.invoice_detail not in ("detailed", "simple"):
+            raise ValueError(f"invoice_detail {self.invoice_detail!r} is unknown; use detailed or simple")
         object.__setattr__(self, "credit_notifications", _notification_hours(self.credit_notifications))
         for key, kind in (
             ("suspension", SuspensionRule),

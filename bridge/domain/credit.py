@@ -31,11 +31,13 @@ from typing import NamedTuple
 from bridge.domain.configuration import AutoInvoiceMode, AutoInvoicing, Configuration
 from bridge.domain.instants import as_utc
 from bridge.domain.money import Money, round_money
-from bridge.domain.pricing import estimated_monthly_cost, quantize_hours
+from bridge.domain.pricing import MissingPrice, PriceBook, estimated_monthly_cost, quantize_hours
 
 AUTO_INVOICE_LEAD_TIME_HOURS = 120
 """Fleio's default: an auto-invoice is issued 120 hours before the credit reaches the credit limit."""
 
+_ZERO = Decimal(0)
+_HOUR = Decimal(3600)
 _MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
 _CENT = Decimal("0.01")
 
@@ -437,6 +439,118 @@ def can_create_services(config: Configuration, state: CreditState, has_agreement
 
 
 # Helpers -------------------------------------------------------------------------------------------------
+
+
+# -- the up-to-date credit ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourceUsage:
+    """One resource's unsettled usage on one plan: hours (and SolusVM tokens) since the client's usage was
+    last settled or invoiced, and the end of its last collected window."""
+
+    source: str
+    resource_id: str
+    name: str
+    plan: str
+    hours: Decimal
+    tokens: Decimal | None
+    last_window_end: datetime
+
+
+@dataclass(frozen=True)
+class RunningResource:
+    """A resource that counts as running (its last window is recent), with what it costs per hour."""
+
+    source: str
+    resource_id: str
+    name: str
+    plan: str
+    hourly_cost: Decimal
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A client's money at one moment: ``credit`` and ``unsettled`` usage (both rounded to the currency),
+    the ``burn_rate`` per hour of its ``running`` resources, and the prices that were missing."""
+
+    credit: Decimal
+    unsettled: Decimal
+    burn_rate: Decimal
+    running: tuple[RunningResource, ...]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def up_to_date(self) -> Decimal:
+        return self.credit - self.unsettled
+
+
+def account(
+    credit: Decimal,
+    usage: Iterable[ResourceUsage],
+    book: PriceBook,
+    currency: str,
+    at: datetime,
+    running_horizon: timedelta,
+) -> Balance:
+    """The client's up-to-date credit at ``at`` (seed 001): its unsettled usage priced at current prices,
+    plus the running hours since the last collected window.
+
+    A resource runs when its last window ended within ``running_horizon`` before ``at``. A usage whose
+    price is missing is left out (of the unsettled usage, or the burn rate), and said in ``problems``.
+    """
+    usage = list(usage)
+    problems: list[str] = []
+    unsettled = sum((_cost(book, total, problems) for total in usage), _ZERO)
+    latest: dict[tuple[str, str], ResourceUsage] = {}
+    for total in usage:
+        key = (total.source, total.resource_id)
+        if key not in latest or total.last_window_end > latest[key].last_window_end:
+            latest[key] = total
+    recent = at - running_horizon
+    running = tuple(
+        RunningResource(
+            total.source, total.resource_id, total.name, total.plan, _hourly(book, total, problems)
+        )
+        for total in sorted(latest.values(), key=lambda total: (total.source, total.resource_id))
+        if total.last_window_end >= recent
+    )
+    burn = sum((resource.hourly_cost for resource in running), _ZERO)
+    if running:
+        last_end = max(latest[(r.source, r.resource_id)].last_window_end for r in running)
+        if at > last_end:  # the running hours since the last collected window
+            unsettled += burn * Decimal((at - last_end).total_seconds()) / _HOUR
+    return Balance(
+        credit=round_money(credit, currency),
+        unsettled=round_money(unsettled, currency),
+        burn_rate=burn,
+        running=running,
+        problems=tuple(sorted(set(problems))),
+    )
+
+
+def running_horizon(window_length: timedelta, settle_delay: timedelta) -> timedelta:
+    """How recent a resource's last window must be for it to count as running: one collection window (at
+    least an hour), the delay before a window is collected, and an hour of slack."""
+    return max(window_length, timedelta(hours=1)) + settle_delay + timedelta(hours=1)
+
+
+def _cost(book: PriceBook, usage: ResourceUsage, problems: list[str]) -> Decimal:
+    try:
+        if usage.source == "solusvm" and usage.tokens is not None:
+            return usage.tokens * book.solusvm_token_price()
+        return usage.hours * book.hourly_cost("openstack", usage.plan)
+    except MissingPrice as error:
+        problems.append(f"{error}; its usage is left out of the up-to-date credit")
+        return _ZERO
+
+
+def _hourly(book: PriceBook, usage: ResourceUsage, problems: list[str]) -> Decimal:
+    try:
+        return book.hourly_cost("solusvm" if usage.source == "solusvm" else "openstack", usage.plan)
+    except MissingPrice as error:
+        problems.append(f"{error}; it is left out of the burn rate")
+        return _ZERO
 
 
 def _require_amount(value: object, what: str) -> None:

@@ -21,6 +21,7 @@ maps to the first occurrence; either way the boundaries only move forward.
 from __future__ import annotations
 
 import calendar
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -235,6 +236,39 @@ def cycle_for_invoice_date(
     if isinstance(invoice_date, datetime):
         raise TypeError("pass the invoice date as a date, not a datetime")
     return previous_cycle(period.cycle_containing(local_midnight(invoice_date, tz), tz))
+
+
+def billing_anchor(calendar_months: bool, created_at: datetime, tz: TimeZone) -> int | None:
+    """The day a client's usage cycles start on: None for calendar months, else the local day of the month
+    the client was created (its anniversary, seed 001)."""
+    if calendar_months:
+        return None
+    return as_utc(created_at).astimezone(zone_of(tz)).day
+
+
+def client_cycle(anchor_day: int | None, instant: datetime, tz: TimeZone) -> BillingCycle:
+    """The client's usage cycle containing ``instant``: the calendar month when ``anchor_day`` is None,
+    else the anniversary cycle on that day (see :func:`billing_anchor`)."""
+    if anchor_day is None:
+        return calendar_cycle_containing(instant, tz)
+    return anniversary_cycle_containing(instant, anchor_day, tz)
+
+
+@functools.lru_cache(maxsize=256)
+def cycles_to_invoice(
+    anchor_day: int | None, tz: TimeZone, invoice_date: date, catch_up: int
+) -> tuple[BillingCycle, ...]:
+    """The cycles an invoicing run for ``invoice_date`` looks at: the last one ended by that local day's
+    midnight, and the ``catch_up`` before it, oldest first.
+
+    Cached: in one run every calendar-month client (and every client of one anniversary day) shares them.
+    """
+    midnight = local_midnight(invoice_date, tz)
+    cycle = client_cycle(anchor_day, midnight - _TICK, tz)
+    cycles = [cycle if cycle.end <= midnight else previous_cycle(cycle)]
+    for _ in range(catch_up):
+        cycles.insert(0, previous_cycle(cycles[0]))
+    return tuple(cycles)
 
 
 def cycles_overlapping(

@@ -1,4 +1,4 @@
-"""Invoice drafts: a pure function of a client, a billing cycle, its usage and the price book.
+"""Invoices: drafts (a pure function of a client, a cycle, its usage and prices) and the plan of a run.
 
 The same inputs always give the same draft: lines in one fixed order (source, resource name, resource id,
 period, plan), a reference derived from client and cycle (``BB-42-2022-10`` for a calendar month,
@@ -13,15 +13,32 @@ fixes it. Such a client's invoice is *held* until that is fixed; other clients' 
 Late usage (it arrived after its cycle was invoiced) is re-priced with the whole of its original cycle,
 so the round-up to whole SolusVM hours and the monthly caps see the full cycle; only what goes beyond the
 lines already invoiced is billed, on lines marked late and carrying their original period.
+
+**The plan of a run** (:func:`plan_invoices`, after Kill Bill's invoice generator: the invoices that
+exist are an input). For one client, the cycles a run looks at (the last ended one and the catch-up
+cycles before it), the usage collected in them and the client's standing usage invoices decide
+everything: a cycle with an invoice is *already invoiced* (its usage collected since is *late* and goes on
+the next invoice), a missed cycle with usage is invoiced on its own, and each invoice is *held* (usage
+that cannot be priced), *skipped* (a cycle before ``generate_invoices_after``, a zero total) or issued,
+by the bridge or by WHMCS, dated the run's invoice date and due ``invoice_due_days`` later.
+
+**Status.** An issued invoice is ``unpaid`` (``draft`` is never stored by a run); it becomes ``paid`` or
+``cancelled``, and neither changes again (:data:`TRANSITIONS`).
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 
-from bridge.domain.cycles import BillingCycle
+from bridge.domain.clients import Client
+from bridge.domain.configuration import Configuration
+from bridge.domain.cycles import BillingCycle, local_midnight
+from bridge.domain.effects import InvoiceItem
 from bridge.domain.money import check_currency, round_money
 from bridge.domain.pricing import (
     DEFAULT_BILLABLE_SECONDS_PER_MONTH,
@@ -31,7 +48,25 @@ from bridge.domain.pricing import (
     UnpricedResource,
     price_usage,
 )
+from bridge.domain.references import usage_invoice
+from bridge.domain.terms import PriceSchedule, discounted_lines, price_with_terms
 from bridge.domain.usage import SOURCES, Source, UsageRecord
+
+Status = Literal["draft", "unpaid", "paid", "cancelled"]
+TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "draft": frozenset({"unpaid", "cancelled"}),
+    "unpaid": frozenset({"paid", "cancelled"}),
+    "paid": frozenset(),
+    "cancelled": frozenset(),
+}
+"""The statuses an invoice of each status may become: paid and cancelled invoices are final."""
+
+_TICK = timedelta(microseconds=1)
+
+
+def can_become(status: str, to: str) -> bool:
+    """Whether an invoice that is ``status`` may become ``to``."""
+    return to in TRANSITIONS.get(status, frozenset())
 
 
 @dataclass(frozen=True)
@@ -131,7 +166,7 @@ class DraftResult:
 
 def invoice_reference(client_id: str, cycle: BillingCycle) -> str:
     """The deterministic reference of a client's invoice for ``cycle``: ``BB-<client>-<cycle label>``."""
-    return f"BB-{client_id}-{cycle.label}"
+    return usage_invoice(client_id, cycle.label)
 
 
 def draft_invoice(
@@ -163,6 +198,43 @@ def draft_invoice(
     lines = tuple(line for part in priced for line in part.lines)
     errors = tuple(error for part in priced for error in part.errors)
     return DraftResult(InvoiceDraft(client_id, currency, cycle, lines), errors)
+
+
+def draft_with_terms(
+    client_id: str,
+    currency: str,
+    cycle: BillingCycle,
+    usage_records: Iterable[UsageRecord],
+    schedule: PriceSchedule,
+    *,
+    late_usage: Iterable[LateUsage] = (),
+    billable_seconds_per_month: int | None = DEFAULT_BILLABLE_SECONDS_PER_MONTH,
+) -> DraftResult:
+    """:func:`~bridge.domain.invoicing.draft_invoice` under the client's terms instead of one price book.
+
+    Late usage of an earlier cycle is priced with the plan and percentage discounts in force at the end
+    of that cycle.
+    """
+    if schedule.currency != currency:
+        raise ValueError(f"the price books are in {schedule.currency}, the invoice in {currency}")
+    cap = billable_seconds_per_month
+    priced = [price_with_terms(usage_records, cycle, schedule, billable_seconds_per_month=cap)]
+    seen: list[BillingCycle] = []
+    for late in late_usage:
+        if late.cycle.end > cycle.start:
+            raise ValueError(f"late usage of {late.cycle} is not of a cycle before the invoice's {cycle}")
+        if late.cycle in seen:
+            raise ValueError(f"late usage of {late.cycle} is given twice; merge it into one LateUsage")
+        seen.append(late.cycle)
+        last = late.cycle.end - _TICK
+        repriced = price_late_usage(late, schedule.book_at(last), billable_seconds_per_month=cap)
+        discounts = schedule.terms.discounts_at(last)
+        lines = discounted_lines(repriced.lines, discounts, currency, fixed=False)
+        priced.append(PricedUsage(tuple(lines), repriced.errors))
+    return DraftResult(
+        InvoiceDraft(client_id, currency, cycle, tuple(line for part in priced for line in part.lines)),
+        tuple(error for part in priced for error in part.errors),
+    )
 
 
 def price_late_usage(
@@ -220,3 +292,403 @@ def _checked_late_usage(late_usage: Iterable[LateUsage], cycle: BillingCycle) ->
             raise ValueError(f"late usage of {late.cycle} is given twice; merge it into one LateUsage")
         checked.append(late)
     return checked
+
+
+# -- the lines an invoice is stored and shown with --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    """One stored line of an issued invoice, whatever it bills (usage, a fee, a charge, credit): the one
+    shape the store keeps and the invoice documents print. ``position`` is its place on the invoice."""
+
+    position: int
+    line_reference: str
+    source: str
+    resource_id: str
+    resource_name: str
+    plan: str
+    period_start: datetime
+    period_end: datetime
+    hours: Decimal
+    billed_hours: Decimal
+    unit_price: Decimal
+    tokens_per_hour: int | None
+    tokens: int | None
+    amount: Decimal
+    capped: bool
+    late: bool
+    description: str
+
+
+_STORED_HOURS = Decimal("0.00000001")
+
+
+def usage_lines(draft: InvoiceDraft) -> tuple[InvoiceLine, ...]:
+    """The stored lines of a usage draft, in its line order (usage invoices and their replacements)."""
+    return tuple(
+        InvoiceLine(
+            position=position,
+            line_reference=line.reference,
+            source=line.source,
+            resource_id=line.resource_id,
+            resource_name=line.resource_name,
+            plan=line.plan,
+            period_start=line.period.start,
+            period_end=line.period.end,
+            hours=line.hours.quantize(_STORED_HOURS),
+            billed_hours=line.billed_hours,
+            unit_price=line.unit_price,
+            tokens_per_hour=line.tokens_per_hour,
+            tokens=line.tokens,
+            amount=line.amount,
+            capped=line.capped,
+            late=line.late,
+            description=line.description(),
+        )
+        for position, line in enumerate(draft.lines, 1)
+    )
+
+
+def flat_line(
+    position: int,
+    *,
+    line_reference: str,
+    source: str,
+    resource_id: str,
+    resource_name: str,
+    plan: str,
+    period: tuple[datetime, datetime],
+    unit_price: Decimal,
+    amount: Decimal,
+    description: str,
+) -> InvoiceLine:
+    """A line that bills an amount, not usage: a recurring fee, a charge, credit (no hours, no tokens)."""
+    return InvoiceLine(
+        position=position,
+        line_reference=line_reference,
+        source=source,
+        resource_id=resource_id,
+        resource_name=resource_name,
+        plan=plan,
+        period_start=period[0],
+        period_end=period[1],
+        hours=Decimal(0),
+        billed_hours=Decimal(0),
+        unit_price=unit_price,
+        tokens_per_hour=None,
+        tokens=None,
+        amount=amount,
+        capped=False,
+        late=False,
+        description=description,
+    )
+
+
+def credit_line(reference: str, amount: Decimal, at: datetime) -> InvoiceLine:
+    """The one line of a credit auto-invoice (seed 000)."""
+    return flat_line(
+        1,
+        line_reference=f"credit:{reference}",
+        source="credit",
+        resource_id="credit",
+        resource_name="Credit",
+        plan="",
+        period=(at, at),
+        unit_price=amount,
+        amount=amount,
+        description=credit_description(reference),
+    )
+
+
+def credit_description(reference: str) -> str:
+    return f"Credit for the next 30 days of usage ({reference})"
+
+
+def client_items(draft: InvoiceDraft, detail: str) -> tuple[InvoiceItem, ...]:
+    """The lines a client sees in WHMCS: one per resource (``detailed``), or one per source (``simple``)."""
+    if detail == "detailed":
+        return tuple(InvoiceItem(line.description(), line.amount) for line in draft.lines)
+    items = []
+    for source, lines in draft.by_source().items():
+        subtotal = round_money(sum((line.amount for line in lines), Decimal(0)), draft.currency)
+        label = "OpenStack instances" if source == "openstack" else "SolusVM servers"
+        items.append(InvoiceItem(f"{label}, {draft.cycle.label} ({len(lines)} resources)", subtotal))
+    return tuple(items)
+
+
+# -- the plan of a run -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CollectedUsage:
+    """A usage record and when the bridge collected it (usage collected after its cycle was invoiced is
+    late)."""
+
+    record: UsageRecord
+    collected_at: datetime
+
+
+@dataclass(frozen=True)
+class ExistingInvoice:
+    """A client's usage invoice that stands (not cancelled): the cycle it bills and when it was made.
+
+    ``lines`` are its lines (late lines of earlier cycles included, each with its own period); None when
+    they were not read, which is allowed only while :func:`needs_invoiced_lines` says False.
+    """
+
+    reference: str
+    cycle_start: datetime
+    created_at: datetime
+    currency: str
+    lines: tuple[PricedLine, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ClientPrices:
+    """The prices a client's usage is billed at: its configuration's ``book``, or, when the client has
+    plans or discounts, the ``schedule`` of its terms. ``problem`` says why the schedule could not be put
+    together (a plan that is no longer in the settings): such a client's invoices are held."""
+
+    book: PriceBook
+    schedule: PriceSchedule | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedInvoice:
+    """An invoice a run issues (numbers are given when it is stored, by the bridge's numbering).
+
+    ``preview`` marks an invoice of a cycle that has not ended yet: what it would hold if the cycle
+    ended now; only a dry run shows it, a real run never issues it.
+    """
+
+    client: Client
+    draft: InvoiceDraft
+    issuer: str
+    status: str
+    number: str | None
+    proforma_number: str | None
+    issued_at: datetime
+    due_at: datetime
+    detail: str
+    preview: bool = False
+
+
+@dataclass(frozen=True)
+class Held:
+    """An invoice that waits: usage that cannot be priced (``errors``), or a ``problem`` with the inputs."""
+
+    client: Client
+    reference: str
+    errors: tuple[UnpricedResource, ...]
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An invoice a run does not issue, and why (already invoiced, zero, before the cut-off)."""
+
+    client: Client
+    reference: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class InvoicePlan:
+    """What a run does for one client."""
+
+    issue: tuple[PlannedInvoice, ...] = ()
+    held: tuple[Held, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    already: tuple[Skipped, ...] = ()
+
+
+ALREADY_INVOICED = "already invoiced"
+BEFORE_CUTOFF = "cycle ended before generate_invoices_after"
+ZERO_AMOUNT = "zero amount (invoice_zero_amounts is off)"
+
+
+def plan_invoices(
+    client: Client,
+    configuration: Configuration,
+    cycles: Sequence[BillingCycle],
+    usage: Iterable[CollectedUsage],
+    existing: Sequence[ExistingInvoice],
+    prices: ClientPrices,
+    *,
+    invoice_date: date,
+    now: datetime,
+) -> InvoicePlan:
+    """The invoices ``client`` needs from a run for ``invoice_date`` (see the module docstring).
+
+    ``cycles`` are the cycles the run looks at, oldest first, the last ended one last
+    (:func:`~bridge.domain.cycles.cycles_to_invoice`); ``usage`` the client's usage collected in them;
+    ``existing`` its standing usage invoices, oldest first. Missed cycles come first, each on its own
+    invoice, then the last cycle with the late usage of the invoiced ones.
+    """
+    target = cycles[-1]
+    by_cycle = usage_by_cycle(usage, cycles)
+    done = {invoice.cycle_start: invoice for invoice in existing}
+    plan = _Plan(client, configuration, prices, local_midnight(invoice_date, target.zone), now)
+    late: list[LateUsage] = []
+    for cycle in cycles[:-1]:
+        records = by_cycle[cycle.start]
+        if cycle.start in done:
+            if _has_late_usage(records, done[cycle.start]):
+                late.append(_late_usage(cycle, records, existing))
+        elif records:
+            plan.add(cycle, [collected.record for collected in records], [])
+    if target.start in done:
+        return plan.result(Skipped(client, done[target.start].reference, ALREADY_INVOICED))
+    plan.add(target, [collected.record for collected in by_cycle[target.start]], late)
+    return plan.result()
+
+
+def needs_invoiced_lines(
+    cycles: Sequence[BillingCycle], usage: Iterable[CollectedUsage], existing: Sequence[ExistingInvoice]
+) -> bool:
+    """Whether :func:`plan_invoices` compares late usage with invoiced lines, so ``existing`` must carry
+    its lines: an invoiced cycle (not the last) has usage collected after its invoice was made."""
+    by_cycle = usage_by_cycle(usage, cycles)
+    done = {invoice.cycle_start: invoice for invoice in existing}
+    return any(
+        cycle.start in done and _has_late_usage(by_cycle[cycle.start], done[cycle.start])
+        for cycle in cycles[:-1]
+    )
+
+
+def usage_by_cycle(
+    usage: Iterable[CollectedUsage], cycles: Sequence[BillingCycle]
+) -> dict[datetime, list[CollectedUsage]]:
+    """The usage under the cycle its window starts in (by cycle start); usage outside ``cycles`` is left
+    out (a run reads the widest range of a chunk of clients at once)."""
+    starts = [cycle.start for cycle in cycles]
+    grouped: dict[datetime, list[CollectedUsage]] = {start: [] for start in starts}
+    for collected in usage:
+        window_start = collected.record.window.start
+        index = bisect.bisect_right(starts, window_start) - 1
+        if index < 0 or window_start >= cycles[-1].end:
+            continue
+        grouped[starts[index]].append(collected)
+    return grouped
+
+
+def issuer(configuration: Configuration) -> str:
+    """``bridge`` when the bridge issues (and numbers) the configuration's invoices, ``whmcs`` when WHMCS
+    does (through the outbox)."""
+    return "bridge" if configuration.generate_invoices else "whmcs"
+
+
+def _has_late_usage(records: Sequence[CollectedUsage], invoice: ExistingInvoice) -> bool:
+    return any(collected.collected_at > invoice.created_at for collected in records)
+
+
+def _late_usage(
+    cycle: BillingCycle, records: Sequence[CollectedUsage], existing: Sequence[ExistingInvoice]
+) -> LateUsage:
+    """The cycle's usage for re-pricing, with every line already invoiced for it (on any invoice)."""
+    currency = existing[0].currency
+    earlier = []
+    for invoice in existing:
+        if invoice.lines is None:
+            raise ValueError(
+                f"the lines of invoice {invoice.reference} are needed for late usage of {cycle} but were "
+                "not read"
+            )
+        earlier += [
+            replace(line, period=cycle, currency=currency)
+            for line in invoice.lines
+            if line.period.start == cycle.start
+        ]
+    return LateUsage(cycle, tuple(collected.record for collected in records), tuple(earlier))
+
+
+class _Plan:
+    """One client's plan as it is built, cycle by cycle."""
+
+    def __init__(
+        self,
+        client: Client,
+        configuration: Configuration,
+        prices: ClientPrices,
+        issued_at: datetime,
+        now: datetime,
+    ) -> None:
+        self.client = client
+        self.configuration = configuration
+        self.prices = prices
+        self.issued_at = issued_at
+        self.now = now
+        self.issue: list[PlannedInvoice] = []
+        self.held: list[Held] = []
+        self.skipped: list[Skipped] = []
+
+    def add(self, cycle: BillingCycle, records: list[UsageRecord], late: list[LateUsage]) -> None:
+        """The invoice for one cycle, or nothing (no usage), held or skipped with the reason."""
+        if not records and not late:
+            return
+        client, configuration = self.client, self.configuration
+        try:
+            result = self._draft(cycle, records, late)
+        except ValueError as error:
+            self.held.append(Held(client, usage_invoice(client.id, cycle.label), (), problem=str(error)))
+            return
+        draft = result.draft
+        if result.held:
+            self.held.append(Held(client, draft.reference, result.errors))
+            return
+        after = configuration.generate_invoices_after
+        if after is not None and cycle.end <= after:
+            self.skipped.append(Skipped(client, draft.reference, BEFORE_CUTOFF))
+            return
+        if draft.is_empty or (draft.total == 0 and configuration.do_not_invoice_zero_prices):
+            self.skipped.append(Skipped(client, draft.reference, ZERO_AMOUNT))
+            return
+        self.issue.append(
+            PlannedInvoice(
+                client=client,
+                draft=draft,
+                issuer=issuer(configuration),
+                status="unpaid",
+                number=None,
+                proforma_number=None,
+                issued_at=self.issued_at,
+                due_at=self.issued_at + timedelta(days=configuration.invoice_due_days),
+                detail=configuration.invoice_detail,
+                preview=cycle.end > self.now,
+            )
+        )
+
+    def _draft(self, cycle: BillingCycle, records: list[UsageRecord], late: list[LateUsage]) -> DraftResult:
+        client, prices = self.client, self.prices
+        if prices.book.currency != client.currency:
+            raise ValueError(
+                f"client {client.id} is billed in {client.currency} but the prices are in "
+                f"{prices.book.currency}; change the client's currency or add prices in it"
+            )
+        if prices.problem is not None:
+            raise ValueError(prices.problem)
+        cap = self.configuration.billable_seconds_per_month
+        if prices.schedule is not None:
+            return draft_with_terms(
+                str(client.id),
+                client.currency,
+                cycle,
+                records,
+                prices.schedule,
+                late_usage=late,
+                billable_seconds_per_month=cap,
+            )
+        return draft_invoice(
+            str(client.id),
+            client.currency,
+            cycle,
+            records,
+            prices.book,
+            late_usage=late,
+            billable_seconds_per_month=cap,
+        )
+
+    def result(self, *already: Skipped) -> InvoicePlan:
+        return InvoicePlan(tuple(self.issue), tuple(self.held), tuple(self.skipped), tuple(already))

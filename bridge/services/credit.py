@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from bridge.clock import Clock
+from bridge.domain import references
 from bridge.domain.bounds import DESCRIPTION_MAX, REFERENCE_MAX, check_amount, check_text
 from bridge.domain.clients import OWNER_LINK_KIND, Client
 from bridge.domain.configuration import Configuration
@@ -28,6 +29,8 @@ from bridge.domain.credit import (
     CreditState,
     Decision,
     DecisionKind,
+    ResourceUsage,
+    RunningResource,
     Verdict,
     auto_invoice_amount,
     can_auto_pay_invoice,
@@ -35,20 +38,22 @@ from bridge.domain.credit import (
     notifications_due,
     suspension_decision,
 )
+from bridge.domain.credit import (
+    account as account_balance,
+)
+from bridge.domain.effects import CreditAction, SendEmail, ServerAction, SuspendServer, server_action
 from bridge.domain.money import Money, round_money
-from bridge.domain.pricing import MissingPrice, PriceBook
 from bridge.errors import InputError, checked
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.configuration import configuration_named
 from bridge.services.invoicing import InvoicingService
-from bridge.settings import Settings
+from bridge.settings import Configurations
 from bridge.store import credit as store
 from bridge.store import invoices as invoice_store
 from bridge.store import outbox as outbox_store
 from bridge.store import usage as usage_store
 from bridge.store import whmcs as whmcs_store
-from bridge.store.outbox import EffectKind, enqueue
+from bridge.store.outbox import EffectKind, enqueue_effect
 from bridge.store.unit_of_work import Tx, UnitOfWork
 
 log = get_logger(__name__)
@@ -56,15 +61,6 @@ log = get_logger(__name__)
 CHUNK = 500
 ZERO = Decimal(0)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class RunningResource:
-    source: str
-    resource_id: str
-    name: str
-    plan: str
-    hourly_cost: Decimal
 
 
 @dataclass(frozen=True)
@@ -116,20 +112,33 @@ class ClientReport:
 
 
 class CreditService:
+    """The ledger, up-to-date credit and the periodic decisions. ``running_horizon`` is how recent a
+    resource's last usage must be for it to count as running (from the OpenStack window and settle delay);
+    ``whmcs_enabled`` sends notifications through WHMCS (else by mail); ``auto_invoicing`` and
+    ``auto_invoice_lead_time_hours`` are ``billing.credit_auto_invoicing`` and its lead time."""
+
     def __init__(
         self,
         uow: UnitOfWork,
         clock: Clock,
-        settings: Settings,
         clients: ClientService,
         invoicing: InvoicingService,
+        *,
+        configurations: Configurations,
+        running_horizon: timedelta,
+        whmcs_enabled: bool,
+        auto_invoicing: bool,
+        auto_invoice_lead_time_hours: int,
     ) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
         self._clients = clients
         self._invoicing = invoicing
-        self._configurations: dict[str, Configuration] = {}
+        self._configurations = configurations
+        self._running_horizon = running_horizon
+        self._whmcs_enabled = whmcs_enabled
+        self._auto_invoicing = auto_invoicing
+        self._lead_time_hours = auto_invoice_lead_time_hours
 
     # -- ledger --------------------------------------------------------------------------------------
 
@@ -156,7 +165,7 @@ class CreditService:
                 kind="payment",
                 amount=amount,
                 currency=client.currency,
-                reference=f"BB-PAYMENT-{client.id}-{reference}",
+                reference=references.payment(client.id, reference),
                 description=description or f"payment {reference}",
                 occurred_at=now,
                 now=now,
@@ -242,54 +251,25 @@ class CreditService:
         usage: list[usage_store.ResourceTotal],
         at: datetime,
     ) -> Account:
-        config = self._configuration(client.configuration)
         book = self._invoicing.price_book(client.configuration)
-        problems: list[str] = []
-        unsettled = sum((_cost(book, total, problems) for total in usage), ZERO)
-        latest: dict[tuple[str, str], usage_store.ResourceTotal] = {}
-        for total in usage:
-            key = (total.source, total.resource_id)
-            if key not in latest or total.last_window_end > latest[key].last_window_end:
-                latest[key] = total
-        recent = at - self._running_horizon()
-        running = tuple(
-            RunningResource(
-                total.source, total.resource_id, total.name, total.plan, _hourly(book, total, problems)
-            )
-            for total in sorted(latest.values(), key=lambda total: (total.source, total.resource_id))
-            if total.last_window_end >= recent
+        balance = account_balance(
+            credit, map(_resource_usage, usage), book, client.currency, at, self._running_horizon
         )
-        burn = sum((resource.hourly_cost for resource in running), ZERO)
-        if running:
-            last_end = max(latest[(r.source, r.resource_id)].last_window_end for r in running)
-            if at > last_end:  # the running hours since the last collected window
-                unsettled += burn * Decimal((at - last_end).total_seconds()) / Decimal(3600)
         unpaid = [invoice for invoice in open_invoices if invoice.status == "unpaid"]
         return Account(
             client=client,
-            configuration=config,
-            credit=round_money(credit, client.currency),
-            unsettled=round_money(unsettled, client.currency),
-            burn_rate=burn,
-            running=running,
+            configuration=self._configurations.of(client.configuration),
+            credit=balance.credit,
+            unsettled=balance.unsettled,
+            burn_rate=balance.burn_rate,
+            running=balance.running,
             has_agreement=has_agreement,
             state=state,
             unpaid_invoices=sum((invoice.total for invoice in unpaid), ZERO),
             has_unpaid_auto_invoice=any(invoice.kind == "auto" for invoice in unpaid),
             unpaid=tuple(unpaid),
-            problems=tuple(sorted(set(problems))),
+            problems=balance.problems,
         )
-
-    def _configuration(self, name: str) -> Configuration:
-        """The domain configuration of a name, converted once per service (the settings do not change)."""
-        if name not in self._configurations:
-            self._configurations[name] = configuration_named(self._settings, name)
-        return self._configurations[name]
-
-    def _running_horizon(self) -> timedelta:
-        """How recent a resource's last window must be for it to count as running."""
-        openstack = self._settings.openstack
-        return max(openstack.window_length, timedelta(hours=1)) + openstack.settle_delay + timedelta(hours=1)
 
     # -- process_clients ---------------------------------------------------------------------------
 
@@ -302,7 +282,7 @@ class CreditService:
         nothing.
         """
         reports: list[ClientReport] = []
-        for name in self._settings.configurations:  # read before any transaction holds the store
+        for name in self._configurations.names():  # read before any transaction holds the store
             self._invoicing.price_book(name)
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CHUNK)
         for chunk in chunks:
@@ -372,7 +352,7 @@ class CreditService:
             invoice,
             "usage",
             -invoice.total,
-            "BB-SETTLED",
+            references.invoice_settled(invoice.reference),
             f"invoice {number} paid from credit",
             at,
             at,
@@ -382,7 +362,7 @@ class CreditService:
             invoice,
             "payment",
             ZERO,
-            "BB-PAID",
+            references.invoice_paid(invoice.reference),
             f"invoice {number}: paid from credit, no money in",
             at,
             at,
@@ -405,14 +385,14 @@ class CreditService:
         )
         sent = set(account.state.thresholds_sent) - set(due.to_reset)
         for threshold in due.to_send:
-            reference = f"BB-NOTIFY-{account.client.id}-{threshold}h-{at:%Y%m%dT%H%M}"
+            reference = references.credit_notification(account.client.id, threshold, at)
             subject = f"Your credit runs out in about {threshold} hours"
             body = (
                 f"Hello {account.client.name},\n\nat the current usage your credit of "
                 f"{account.up_to_date:.2f} {account.client.currency} reaches zero in about "
                 f"{_hours(due.hours_until_zero)} hours. Please add credit to keep your services running.\n"
             )
-            channel = "whmcs" if self._settings.whmcs.enabled else "mail"
+            channel = "whmcs" if self._whmcs_enabled else "mail"
             store.record_notification(
                 connection,
                 client_id=account.client.id,
@@ -424,12 +404,11 @@ class CreditService:
                 now=at,
             )
             if channel == "whmcs":
-                enqueue(
+                enqueue_effect(
                     connection,
                     client_id=account.client.id,
-                    kind=EffectKind.SEND_EMAIL,
                     reference=reference,
-                    payload={"subject": subject, "message": body},
+                    effect=SendEmail(subject, body),
                     now=at,
                 )
             sent.add(threshold)
@@ -485,48 +464,33 @@ class CreditService:
         self,
         connection: Tx,
         account: Account,
-        action: str,
+        action: CreditAction,
         at: datetime,
         *,
         shelve: bool = False,
         since: datetime | None = None,
     ) -> list[str]:
         """Write one outbox row per resource for the cloud action; returns the resources it names."""
-        kinds = {
-            "suspend": EffectKind.SHELVE_SERVER if shelve else EffectKind.SUSPEND_SERVER,
-            "resume": EffectKind.UNSHELVE_SERVER if shelve else EffectKind.RESUME_SERVER,
-            "terminate": EffectKind.DELETE_SERVER,
-        }
-        stamp = (since or at).strftime("%Y%m%dT%H%M%S")
         named = []
         acted_on = (
             account.running if action == "suspend" else _suspended_resources(connection, account, since)
         )
         for resource in acted_on:
-            kind = kinds[action]
-            if resource.source == "solusvm" and kind in (
-                EffectKind.SHELVE_SERVER,
-                EffectKind.UNSHELVE_SERVER,
-            ):
-                kind = EffectKind.SUSPEND_SERVER if action == "suspend" else EffectKind.RESUME_SERVER
-            enqueue(
-                connection,
-                client_id=account.client.id,
-                kind=kind,
-                reference=f"BB-{kind.value.upper()}-{account.client.id}-{resource.source}-{resource.resource_id}-{stamp}",
-                payload={
-                    "source": resource.source,
-                    "resource_id": resource.resource_id,
-                    "name": resource.name,
-                },
-                now=at,
+            effect = server_action(action, resource.source, shelve=shelve)(
+                resource.source, resource.resource_id, resource.name
+            )
+            reference = references.server_action(
+                effect.kind.value, account.client.id, resource.source, resource.resource_id, since or at
+            )
+            enqueue_effect(
+                connection, client_id=account.client.id, reference=reference, effect=effect, now=at
             )
             named.append(f"{resource.source}:{resource.resource_id} ({resource.name})")
         return named
 
     def _auto_invoice(self, connection: Tx, account: Account, at: datetime, report: ClientReport) -> None:
         choice = account.configuration.auto_invoicing
-        if not (self._settings.billing.credit_auto_invoicing and choice.enabled) or account.burn_rate <= 0:
+        if not (self._auto_invoicing and choice.enabled) or account.burn_rate <= 0:
             return
         decision: AutoInvoiceDecision = auto_invoice_amount(
             account.configuration,
@@ -535,13 +499,13 @@ class CreditService:
             account.credit_limit,
             account.unpaid_invoices,
             has_unpaid_auto_invoice=account.has_unpaid_auto_invoice,
-            lead_time_hours=self._settings.billing.auto_invoice_lead_time_hours,
+            lead_time_hours=self._lead_time_hours,
         )
         if decision.amount is None:
             if decision.hours_until_limit is not None:
                 report.decisions.append({"action": "no_auto_invoice", "reason": decision.reason})
             return
-        reference = f"BB-{account.client.id}-AUTO-{at:%Y%m%dT%H%M}"
+        reference = references.auto_invoice(account.client.id, at)
         self._invoicing.issue_credit_invoice(connection, account.client, decision.amount, reference, at)
         report.decisions.append(
             {
@@ -559,10 +523,12 @@ class CreditService:
             occurred = invoice.paid_at or at
             paid = invoice.paid_amount or invoice.total
             description = f"payment of invoice {invoice.display_number}"
-            _book(connection, invoice, "payment", paid, "BB-PAID", description, occurred, at)
+            paid_reference = references.invoice_paid(invoice.reference)
+            _book(connection, invoice, "payment", paid, paid_reference, description, occurred, at)
             if invoice.kind == "usage" and invoice.period_end is not None:
                 description = f"usage {invoice.reference} settled"
-                _book(connection, invoice, "usage", -invoice.total, "BB-SETTLED", description, occurred, at)
+                settled = references.invoice_settled(invoice.reference)
+                _book(connection, invoice, "usage", -invoice.total, settled, description, occurred, at)
                 state = store.states(connection, [invoice.client_id])[invoice.client_id]
                 if state.settled_until is None or state.settled_until < invoice.period_end:
                     store.save_state(connection, invoice.client_id, at, settled_until=invoice.period_end)
@@ -573,19 +539,19 @@ def _book(
     invoice: invoice_store.StoredInvoice,
     kind: str,
     amount: Decimal,
-    prefix: str,
+    reference: str,
     description: str,
     occurred_at: datetime,
     now: datetime,
 ) -> None:
-    """One ledger row about ``invoice``, under the reference ``<prefix>-<invoice reference>`` (once only)."""
+    """One ledger row about ``invoice``, under its ``reference`` (once only)."""
     store.add_entry(
         connection,
         client_id=invoice.client_id,
         kind=kind,
         amount=amount,
         currency=invoice.currency,
-        reference=f"{prefix}-{invoice.reference}",
+        reference=reference,
         description=description,
         occurred_at=occurred_at,
         now=now,
@@ -605,27 +571,22 @@ def _suspended_resources(
     kinds = (EffectKind.SUSPEND_SERVER, EffectKind.SHELVE_SERVER)
     found: dict[tuple[str, str], RunningResource] = {}
     for payload in outbox_store.payloads_since(connection, account.client.id, kinds, since):
-        key = (str(payload["source"]), str(payload["resource_id"]))
-        found[key] = RunningResource(key[0], key[1], str(payload.get("name", key[1])), "", ZERO)
+        acted: ServerAction = SuspendServer.decode(payload)
+        key = (acted.source, acted.resource_id)
+        found[key] = RunningResource(acted.source, acted.resource_id, acted.name, "", ZERO)
     return tuple(found.values())
 
 
-def _cost(book: PriceBook, row: usage_store.ResourceTotal, problems: list[str]) -> Decimal:
-    try:
-        if row.source == "solusvm" and row.tokens is not None:
-            return row.tokens * book.solusvm_token_price()
-        return row.hours * book.hourly_cost("openstack", row.plan)
-    except MissingPrice as error:
-        problems.append(f"{error}; its usage is left out of the up-to-date credit")
-        return ZERO
-
-
-def _hourly(book: PriceBook, row: usage_store.ResourceTotal, problems: list[str]) -> Decimal:
-    try:
-        return book.hourly_cost("solusvm" if row.source == "solusvm" else "openstack", row.plan)
-    except MissingPrice as error:
-        problems.append(f"{error}; it is left out of the burn rate")
-        return ZERO
+def _resource_usage(total: usage_store.ResourceTotal) -> ResourceUsage:
+    return ResourceUsage(
+        total.source,
+        total.resource_id,
+        total.name,
+        total.plan,
+        total.hours,
+        total.tokens,
+        total.last_window_end,
+    )
 
 
 def _hours(hours: Decimal | None) -> str:

@@ -35,12 +35,13 @@ from enum import StrEnum
 from pydantic import SecretStr
 
 from bridge.clock import Clock
+from bridge.domain import references
 from bridge.domain.clients import Client, LinkKind
 from bridge.errors import BridgeError, InputError, NotFound, VendorError, VendorRefused
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
 from bridge.services.ports import Mailer, SignUpKeys, SolusVMAccounts
-from bridge.settings import Settings
+from bridge.settings import Configurations, EnrollmentSettings
 from bridge.store import clients as client_store
 from bridge.store import credit as credit_store
 from bridge.store import enrollment as store
@@ -152,17 +153,18 @@ class EnrollmentService:
         self,
         uow: UnitOfWork,
         clock: Clock,
-        settings: Settings,
+        config: EnrollmentSettings,
         clients: ClientService,
         keys: SignUpKeys,
         *,
+        configurations: Configurations,
         mail: Mailer | None = None,
         solusvm: Callable[[], SolusVMAccounts] | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
-        self._config = settings.enrollment
+        self._config = config
+        self._configurations = configurations
         self._clients = clients
         self._keys = keys
         self._mail = mail
@@ -428,9 +430,7 @@ class EnrollmentService:
             # The client was made by an earlier, interrupted attempt (or by an operator since the request):
             # the address is verified, so it is this person's client.
             client = self._clients.get(enrollment.email)
-        configuration = self._settings.configurations.get(
-            client.configuration, self._settings.configurations["default"]
-        )
+        configuration = self._configurations.section(client.configuration)
         now = self._clock.now()
         order = configuration.auto_order_service.strip() if configuration.auto_order_on_signup else None
         with self._uow.writing() as connection:
@@ -442,7 +442,7 @@ class EnrollmentService:
                     kind="initial_credit",
                     amount=configuration.client_initial_credit,
                     currency=client.currency,
-                    reference=f"BB-INITIAL-{client.id}",
+                    reference=references.initial_credit(client.id),
                     description="initial credit at sign-up",
                     occurred_at=now,
                     now=now,

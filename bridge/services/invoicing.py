@@ -24,55 +24,70 @@ inputs, stores the result and reports it.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
+from bridge.domain.configuration import Configuration, InvoicingOption
 from bridge.domain.cycles import (
     BillingCycle,
     anniversary_cycle_containing,
+    billing_anchor,
     calendar_cycle_containing,
+    cycles_to_invoice,
     local_midnight,
-    previous_cycle,
 )
-from bridge.domain.invoicing import DraftResult, InvoiceDraft, LateUsage, draft_invoice
-from bridge.domain.money import round_money
-from bridge.domain.plans import DEFAULT_PLAN, ClientTerms, PriceSchedule, draft_with_terms
-from bridge.domain.pricing import PlanRate, PriceBook, PricedLine, UnpricedResource
-from bridge.domain.usage import UsageRecord, Window, as_source
+from bridge.domain.effects import CreateInvoice, InvoiceItem
+from bridge.domain.invoicing import (
+    ClientPrices,
+    CollectedUsage,
+    ExistingInvoice,
+    Held,
+    InvoicePlan,
+    PlannedInvoice,
+    Skipped,
+    can_become,
+    client_items,
+    credit_description,
+    credit_line,
+    issuer,
+    needs_invoiced_lines,
+    plan_invoices,
+    usage_lines,
+)
+from bridge.domain.pricing import PriceBook, PricedLine
+from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
+from bridge.domain.usage import as_source
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.settings import ConfigurationSettings, Settings
+from bridge.services.price_books import PriceBooks
+from bridge.settings import Configurations
 from bridge.store import invoices as store
 from bridge.store import plans as plans_store
 from bridge.store import usage as usage_store
-from bridge.store.outbox import EffectKind, enqueue
+from bridge.store.outbox import enqueue_effect
 from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
 log = get_logger(__name__)
 
 USAGE = "usage"
-Status = Literal["draft", "unpaid", "paid", "cancelled"]
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "draft": frozenset({"unpaid", "cancelled"}),
-    "unpaid": frozenset({"paid", "cancelled"}),
-    "paid": frozenset(),
-    "cancelled": frozenset(),
-}
 _PLACEHOLDER = re.compile(r"{{\s*(\w+)\s*}}")
 
 
 CLIENTS_PER_CHUNK = 500
+
+IssuedInvoice = PlannedInvoice
+"""An invoice this run created (or, with --dry-run, would create): the domain's planned invoice, with the
+bridge's numbers once it is stored."""
 
 
 @dataclass(frozen=True)
@@ -80,48 +95,13 @@ class _ClientPlan:
     """One client in a run: its configuration, the (source, owner) accounts it bills, the cycles looked at."""
 
     client: Client
-    config: ConfigurationSettings
+    config: Configuration
     owners: list[tuple[str, str]]
-    cycles: list[BillingCycle]
+    cycles: tuple[BillingCycle, ...]
 
 
 class CycleNotEnded(InputError):
     """A run asked to issue invoices for a billing cycle that has not ended yet."""
-
-
-@dataclass(frozen=True)
-class IssuedInvoice:
-    """An invoice this run created (or, with --dry-run, would create).
-
-    ``preview`` marks a dry run's invoice for a cycle that has not ended yet: what it would hold if the
-    cycle ended now; a real run never issues it.
-    """
-
-    client: Client
-    draft: InvoiceDraft
-    issuer: str
-    status: str
-    number: str | None
-    proforma_number: str | None
-    issued_at: datetime
-    due_at: datetime
-    detail: str
-    preview: bool = False
-
-
-@dataclass(frozen=True)
-class Held:
-    client: Client
-    reference: str
-    errors: tuple[UnpricedResource, ...]
-    problem: str | None = None
-
-
-@dataclass(frozen=True)
-class Skipped:
-    client: Client
-    reference: str
-    reason: str
 
 
 @dataclass
@@ -133,16 +113,36 @@ class InvoicingRun:
     held: list[Held] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
+    def add(self, plan: InvoicePlan) -> None:
+        """What one client's plan holds back (its invoices are added once they are stored)."""
+        self.already_invoiced += plan.already
+        self.held += plan.held
+        self.skipped += plan.skipped
+
 
 class InvoicingService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings, clients: ClientService) -> None:
+    """Invoicing runs and an invoice's life after issue. ``zone`` is the billing time zone, and
+    ``catch_up_cycles`` how many ended cycles a run may still invoice (``billing.catch_up_cycles``)."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        clients: ClientService,
+        *,
+        configurations: Configurations,
+        price_books: PriceBooks,
+        zone: ZoneInfo,
+        catch_up_cycles: int,
+    ) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
         self._clients = clients
-        self._zone = settings.billing.zone()
+        self._configurations = configurations
+        self._price_books = price_books
+        self._zone = zone
+        self._catch_up_cycles = catch_up_cycles
         self._books: dict[str, PriceBook] = {}
-        self._terms: dict[int, ClientTerms] = {}  # the current chunk's clients with plans or discounts
 
     def run(
         self,
@@ -200,23 +200,51 @@ class InvoicingService:
     # -- a chunk of clients ----------------------------------------------------------------------
 
     def _invoice_chunk(self, clients: list[Client], run: InvoicingRun) -> None:
+        """Read the chunk's usage, invoices and terms; plan each client (domain/invoicing.py); store."""
         plans = [plan for client in clients if (plan := self._plan(client, run.invoice_date)) is not None]
         if not plans:
             return
         owners = [owner for plan in plans for owner in plan.owners]
         start = min(plan.cycles[0].start for plan in plans)
         end = max(plan.cycles[-1].end for plan in plans)
+        ids = [plan.client.id for plan in plans]
         with self._uow.reading() as connection:
             usage = usage_store.usage_of_owners(connection, owners, start, end)
-            invoiced = store.usage_invoices_of_clients(connection, [plan.client.id for plan in plans])
-            self._terms = plans_store.terms_of_clients(connection, [plan.client.id for plan in plans])
-        by_owner: dict[tuple[str, str], list[usage_store.StoredUsage]] = {}
+            invoiced = store.usage_invoices_of_clients(connection, ids)
+            terms = plans_store.terms_of_clients(connection, ids)
+        by_owner: dict[tuple[str, str], list[CollectedUsage]] = {}
         for row in usage:
-            by_owner.setdefault((row.source, row.owner), []).append(row)
+            by_owner.setdefault((row.source, row.owner), []).append(_collected(row))
+        inputs = [
+            (
+                plan,
+                [item for owner in plan.owners for item in by_owner.get(owner, [])],
+                invoiced.get(plan.client.id, []),
+            )
+            for plan in plans
+        ]
+        late = [
+            invoice.id
+            for plan, collected, stored in inputs
+            if needs_invoiced_lines(plan.cycles, collected, _existing(stored, {}, self._zone))
+            for invoice in stored
+        ]
+        lines = self._lines_of(late)
         pending: list[IssuedInvoice] = []
-        for plan in plans:
-            rows = [row for owner in plan.owners for row in by_owner.get(owner, [])]
-            pending += self._decide(plan, rows, invoiced.get(plan.client.id, []), run)
+        for plan, collected, stored in inputs:
+            planned = plan_invoices(
+                plan.client,
+                plan.config,
+                plan.cycles,
+                collected,
+                _existing(stored, lines, self._zone),
+                self._prices(plan.client, terms.get(plan.client.id)),
+                invoice_date=run.invoice_date,
+                now=self._clock.now(),
+            )
+            self._refuse_preview(planned, run)
+            run.add(planned)
+            pending += planned.issue
         self._store(pending, run)
 
     def _plan(self, client: Client, invoice_date: date) -> _ClientPlan | None:
@@ -227,137 +255,37 @@ class InvoicingService:
         if not owners:
             return None
         config = self._configuration(client)
-        anchor = None if config.billing_cycle_calendar else client.created_at.astimezone(self._zone).day
-        cycles = _cycles_to_invoice(anchor, self._zone, invoice_date, self._settings.billing.catch_up_cycles)
-        return _ClientPlan(client, config, owners, list(cycles))
+        anchor = billing_anchor(config.billing_cycle_as_calendar_month, client.created_at, self._zone)
+        cycles = cycles_to_invoice(anchor, self._zone, invoice_date, self._catch_up_cycles)
+        return _ClientPlan(client, config, owners, cycles)
 
-    def _decide(
-        self,
-        plan: _ClientPlan,
-        usage: list[usage_store.StoredUsage],
-        invoiced: list[store.StoredInvoice],
-        run: InvoicingRun,
-    ) -> list[IssuedInvoice]:
-        """The invoices one client needs: missed cycles, then the last ended one with any late usage."""
-        client, config, cycles = plan.client, plan.config, plan.cycles
-        target = cycles[-1]
-        by_cycle = _records_by_cycle(usage, cycles)
-        done = {invoice.period_start: invoice for invoice in invoiced}
-        drafts: list[IssuedInvoice] = []
-        late: list[LateUsage] = []
-        for cycle in cycles[:-1]:
-            records = by_cycle[cycle.start]
-            if cycle.start in done:
-                late_usage = self._late_usage(cycle, records, invoiced, done[cycle.start].created_at)
-                if late_usage is not None:
-                    late.append(late_usage)
-            elif records:
-                drafts += self._issue(client, config, cycle, [record for record, _ in records], [], run)
-        if target.start in done:
-            run.already_invoiced.append(Skipped(client, done[target.start].reference, "already invoiced"))
-            return drafts
-        return drafts + self._issue(
-            client, config, target, [record for record, _ in by_cycle[target.start]], late, run
-        )
-
-    def _late_usage(
-        self,
-        cycle: BillingCycle,
-        records: list[tuple[UsageRecord, datetime]],
-        invoiced: list[store.StoredInvoice],
-        invoiced_at: datetime,
-    ) -> LateUsage | None:
-        """The cycle's usage for re-pricing when any of it was collected after the cycle was invoiced."""
-        if not any(collected_at > invoiced_at for _, collected_at in records):
-            return None
+    def _lines_of(self, invoice_ids: list[int]) -> dict[int, list[store.StoredLine]]:
+        """The lines of the invoices late usage is compared with, read in one query for the chunk."""
+        if not invoice_ids:
+            return {}
         with self._uow.reading() as connection:
-            lines = store.lines_of_invoices(connection, [invoice.id for invoice in invoiced])
-        currency = invoiced[0].currency
-        earlier = [_priced_line(line, cycle, currency) for line in lines if line.period_start == cycle.start]
-        return LateUsage(cycle, tuple(record for record, _ in records), tuple(earlier))
+            return store.lines_by_invoice(connection, invoice_ids)
 
-    def _issue(
-        self,
-        client: Client,
-        config: ConfigurationSettings,
-        cycle: BillingCycle,
-        records: list[UsageRecord],
-        late: list[LateUsage],
-        run: InvoicingRun,
-    ) -> list[IssuedInvoice]:
-        """The invoice for one cycle, or nothing (held, skipped, no usage) with the reason in ``run``."""
-        if not records and not late:
-            return []
-        try:
-            result = self._draft(client, config, cycle, records, late)
-        except ValueError as error:
-            run.held.append(Held(client, f"BB-{client.id}-{cycle.label}", (), problem=str(error)))
-            return []
-        draft = result.draft
-        if result.held:
-            run.held.append(Held(client, draft.reference, result.errors))
-            return []
-        if config.generate_invoices_after is not None and cycle.end <= _aware(config.generate_invoices_after):
-            run.skipped.append(Skipped(client, draft.reference, "cycle ended before generate_invoices_after"))
-            return []
-        if draft.is_empty or (draft.total == 0 and not config.invoice_zero_amounts):
-            run.skipped.append(Skipped(client, draft.reference, "zero amount (invoice_zero_amounts is off)"))
-            return []
-        issued_at = local_midnight(run.invoice_date, self._zone)
-        ended = cycle.end <= self._clock.now()
-        if not ended and not run.dry_run:  # run() refuses such a date first; this keeps the rule local
-            raise CycleNotEnded(f"billing cycle {cycle.label} ends {_local(cycle.end, self._zone)}: not yet")
-        internal = self._generates_invoices(config)
-        return [
-            IssuedInvoice(
-                client=client,
-                draft=draft,
-                issuer="bridge" if internal else "whmcs",
-                status="unpaid",
-                number=None,
-                proforma_number=None,
-                issued_at=issued_at,
-                due_at=issued_at + timedelta(days=config.invoice_due_days),
-                detail=config.invoice_detail,
-                preview=not ended,
-            )
-        ]
-
-    def _draft(
-        self,
-        client: Client,
-        config: ConfigurationSettings,
-        cycle: BillingCycle,
-        records: list[UsageRecord],
-        late: list[LateUsage],
-    ) -> DraftResult:
+    def _prices(self, client: Client, terms: ClientTerms | None) -> ClientPrices:
+        """The client's price book and, with plans or discounts, the schedule of its terms."""
         book = self.price_book(client.configuration)
-        if book.currency != client.currency:
-            raise ValueError(
-                f"client {client.id} is billed in {client.currency} but the prices are in {book.currency}; "
-                "change the client's currency or add prices in it"
-            )
-        terms = self._terms.get(client.id)
-        if terms is not None and not terms.is_plain:
+        if terms is None or terms.is_plain or book.currency != client.currency:
+            return ClientPrices(book)
+        try:
             schedule = PriceSchedule.build(terms, functools.partial(self.price_book, client.configuration))
-            return draft_with_terms(
-                str(client.id),
-                client.currency,
-                cycle,
-                records,
-                schedule,
-                late_usage=late,
-                billable_seconds_per_month=config.billable_seconds_per_month or None,
-            )
-        return draft_invoice(
-            str(client.id),
-            client.currency,
-            cycle,
-            records,
-            book,
-            late_usage=late,
-            billable_seconds_per_month=config.billable_seconds_per_month or None,
-        )
+        except ValueError as error:
+            return ClientPrices(book, problem=str(error))
+        return ClientPrices(book, schedule)
+
+    def _refuse_preview(self, planned: InvoicePlan, run: InvoicingRun) -> None:
+        """A real run never issues an invoice of a cycle that has not ended (run() refuses such a date first;
+        this keeps the rule where the invoices are)."""
+        for invoice in planned.issue:
+            if invoice.preview and not run.dry_run:
+                cycle = invoice.draft.cycle
+                raise CycleNotEnded(
+                    f"billing cycle {cycle.label} ends {_local(cycle.end, self._zone)}: not yet"
+                )
 
     def _store(self, pending: list[IssuedInvoice], run: InvoicingRun) -> None:
         """Write the chunk's invoices, with their numbers or outbox rows, in one transaction."""
@@ -370,7 +298,7 @@ class InvoicingService:
                     with connection.begin_nested():
                         numbered = self._numbered(connection, invoice)
                         store.insert_invoice(
-                            connection, _invoice_row(numbered, now), line_rows(numbered.draft)
+                            connection, _invoice_row(numbered, now), usage_lines(numbered.draft)
                         )
                         if numbered.issuer == "whmcs":
                             self._enqueue_push(connection, numbered)
@@ -398,7 +326,7 @@ class InvoicingService:
             reference=draft.reference,
             issued_on=issued.issued_at.astimezone(self._zone).date(),
             due_on=issued.due_at.astimezone(self._zone).date(),
-            items=invoice_items(draft, issued.detail),
+            items=client_items(draft, issued.detail),
             notes=f"{draft.reference}: usage {draft.cycle.label}",
             now=self._clock.now(),
         )
@@ -411,10 +339,10 @@ class InvoicingService:
         Numbered by the bridge, or handed to the WHMCS push, like a usage invoice.
         """
         config = self._configuration(client)
-        internal = self._generates_invoices(config)
+        internal = issuer(config) == "bridge"
         issued_at = at
         due_at = at + timedelta(days=config.invoice_due_days)
-        description = f"Credit for the next 30 days of usage ({reference})"
+        description = credit_description(reference)
         number, proforma = (None, None)
         if internal:
             number, proforma = invoice_numbers(
@@ -439,27 +367,7 @@ class InvoicingService:
                 "total": amount,
                 "created_at": at,
             },
-            [
-                {
-                    "position": 1,
-                    "line_reference": f"credit:{reference}",
-                    "source": "credit",
-                    "resource_id": "credit",
-                    "resource_name": "Credit",
-                    "plan": "",
-                    "period_start": at,
-                    "period_end": at,
-                    "hours": Decimal(0),
-                    "billed_hours": Decimal(0),
-                    "unit_price": amount,
-                    "tokens_per_hour": None,
-                    "tokens": None,
-                    "amount": amount,
-                    "capped": False,
-                    "late": False,
-                    "description": description,
-                }
-            ],
+            [credit_line(reference, amount, at)],
         )
         if not internal:
             local_day = at.astimezone(self._zone).date()
@@ -469,7 +377,7 @@ class InvoicingService:
                 reference=reference,
                 issued_on=local_day,
                 due_on=local_day + timedelta(days=config.invoice_due_days),
-                items=[(description, amount)],
+                items=[InvoiceItem(description, amount)],
                 notes=f"{reference}: credit auto-invoice",
                 now=at,
             )
@@ -489,47 +397,14 @@ class InvoicingService:
         key = configuration if plan == DEFAULT_PLAN else f"{configuration}\0{plan}"
         if key not in self._books:
             if plan == DEFAULT_PLAN:
-                self._books[key] = self._read_price_book(configuration)
+                self._books[key] = self._price_books.of(configuration)
             else:
-                self._books[key] = self._plan_book(self.price_book(configuration), plan)
+                self._books[key] = self._price_books.of_plan(self.price_book(configuration), plan)
         return self._books[key]
 
-    def _plan_book(self, base: PriceBook, plan: str) -> PriceBook:
-        settings = self._settings.plans.get(plan)
-        if settings is None:
-            raise ValueError(
-                f"pricing plan {plan!r} is not in the settings; add [plans.{plan}] back or assign the client "
-                "another plan with `billing-bridge plan assign`"
-            )
-        token_price = settings.token_price if settings.token_price is not None else base.token_price
-        return PriceBook(base.currency, {**base.flavor_prices, **settings.flavors}, token_price, base.plans)
-
-    def _read_price_book(self, configuration: str) -> PriceBook:
-        pricing = self._settings.pricing
-        override = pricing.overrides.get(configuration)
-        flavors = {**pricing.flavors, **(override.flavors if override else {})}
-        token_price = (
-            override.token_price if override and override.token_price is not None else pricing.token_price
-        )
-        with self._uow.reading() as connection:
-            cached = usage_store.plan_rates(connection)
-        plans = {
-            plan_id: PlanRate(rate.tokens_per_hour, rate.tokens_per_month or None)
-            for plan_id, rate in cached.items()
-        }
-        for plan_id, configured in pricing.solusvm_plans.items():
-            plans[plan_id] = PlanRate(configured.tokens_per_hour, configured.tokens_per_month or None)
-        return PriceBook(self._settings.billing.currency, flavors, token_price, plans)
-
-    def _configuration(self, client: Client) -> ConfigurationSettings:
-        return self._settings.configurations.get(
-            client.configuration, self._settings.configurations["default"]
-        )
-
-    def _generates_invoices(self, config: ConfigurationSettings) -> bool:
-        if config.generate_invoices is not None:
-            return config.generate_invoices
-        return self._settings.billing.generate_invoices
+    def _configuration(self, client: Client) -> Configuration:
+        """The client's configuration as the domain reads it."""
+        return self._configurations.of(client.configuration)
 
     # -- after issue -------------------------------------------------------------------------------
 
@@ -551,7 +426,7 @@ class InvoicingService:
             if (
                 invoice.issuer == "bridge"
                 and invoice.number is None
-                and config.invoicing_option == "proforma_then_fiscal"
+                and config.invoicing_option is InvoicingOption.PROFORMA_THEN_FISCAL
             ):
                 sequence = store.take_number(
                     connection, f"fiscal:{client.configuration}", config.next_fiscal_number
@@ -581,35 +456,15 @@ class InvoicingService:
         return invoice
 
 
-@functools.lru_cache(maxsize=256)
-def _cycles_to_invoice(
-    anchor_day: int | None, zone: ZoneInfo, invoice_date: date, catch_up: int
-) -> tuple[BillingCycle, ...]:
-    """The last cycle ended by ``invoice_date`` and the ``catch_up`` before it (calendar when no anchor day).
-
-    Cached: in one run every calendar-month client (and every client of one anniversary day) shares them.
-    """
-    midnight = local_midnight(invoice_date, zone)
-    instant = midnight - timedelta(microseconds=1)
-    if anchor_day is None:
-        cycle = calendar_cycle_containing(instant, zone)
-    else:
-        cycle = anniversary_cycle_containing(instant, anchor_day, zone)
-    cycles = [cycle if cycle.end <= midnight else previous_cycle(cycle)]
-    for _ in range(catch_up):
-        cycles.insert(0, previous_cycle(cycles[0]))
-    return tuple(cycles)
-
-
 def invoice_numbers(
-    connection: Tx, client: Client, config: ConfigurationSettings, reference: str, local: datetime
+    connection: Tx, client: Client, config: Configuration, reference: str, local: datetime
 ) -> tuple[str | None, str | None]:
     """(fiscal number, proforma number) as the configuration's invoicing option says, in the caller's
     transaction (so a rollback gives a sequence number back: fiscal numbering has no gaps)."""
-    if config.invoicing_option == "always_fiscal":
+    if config.invoicing_option is InvoicingOption.ALWAYS_FISCAL:
         sequence = store.take_number(connection, f"fiscal:{client.configuration}", config.next_fiscal_number)
         return render_number(config.fiscal_number_format, sequence, local), None
-    if config.invoicing_option == "proforma_then_fiscal":
+    if config.invoicing_option is InvoicingOption.PROFORMA_THEN_FISCAL:
         sequence = store.take_number(connection, f"proforma:{client.configuration}", 1)
         return None, render_number(config.proforma_number_format, sequence, local)
     return None, random_proforma_number(reference)
@@ -622,25 +477,13 @@ def enqueue_create_invoice(
     reference: str,
     issued_on: date,
     due_on: date,
-    items: Iterable[tuple[str, Decimal]],
+    items: Iterable[InvoiceItem],
     notes: str,
     now: datetime,
 ) -> None:
-    """The outbox row that creates an invoice in WHMCS (the payload bridge/whmcs/effects.py reads)."""
-    enqueue(
-        connection,
-        client_id=client_id,
-        kind=EffectKind.CREATE_INVOICE,
-        reference=reference,
-        payload={
-            "invoice_reference": reference,
-            "date": issued_on.isoformat(),
-            "due_date": due_on.isoformat(),
-            "items": [{"description": text, "amount": amount, "taxed": False} for text, amount in items],
-            "notes": notes,
-        },
-        now=now,
-    )
+    """The outbox row that creates an invoice in WHMCS (a CreateInvoice intent under its reference)."""
+    effect = CreateInvoice(reference, issued_on, due_on, tuple(items), notes)
+    enqueue_effect(connection, client_id=client_id, reference=reference, effect=effect, now=now)
 
 
 def render_number(template: str, number: int, on: datetime) -> str:
@@ -666,49 +509,41 @@ def random_proforma_number(reference: str) -> str:
     return "R" + str(int(hashlib.sha256(reference.encode()).hexdigest()[:12], 16)).zfill(15)[:10]
 
 
-def invoice_items(draft: InvoiceDraft, detail: str) -> list[tuple[str, Decimal]]:
-    """The lines a client sees: one per resource (detailed), or one per source (simple)."""
-    if detail == "detailed":
-        return [(line.description(), line.amount) for line in draft.lines]
-    items = []
-    for source, lines in draft.by_source().items():
-        subtotal = round_money(sum((line.amount for line in lines), Decimal(0)), draft.currency)
-        label = "OpenStack instances" if source == "openstack" else "SolusVM servers"
-        items.append((f"{label}, {draft.cycle.label} ({len(lines)} resources)", subtotal))
-    return items
+def _collected(row: usage_store.StoredUsage) -> CollectedUsage:
+    """A usage row as the domain reads it: the record, and when it was collected."""
+    return CollectedUsage(row.record, row.collected_at)
 
 
-def _records_by_cycle(
-    usage: Iterable[usage_store.StoredUsage], cycles: list[BillingCycle]
-) -> dict[datetime, list[tuple[UsageRecord, datetime]]]:
-    """Each usage row as a UsageRecord (with when it was collected), under the cycle its window starts in."""
-    starts = [cycle.start for cycle in cycles]
-    grouped: dict[datetime, list[tuple[UsageRecord, datetime]]] = {start: [] for start in starts}
-    for row in usage:
-        index = bisect.bisect_right(starts, row.window_start) - 1
-        if index < 0 or row.window_start >= cycles[-1].end:  # a chunk reads the widest range of its clients
-            continue
-        record = UsageRecord(
-            source=as_source(row.source),
-            resource_id=row.resource_id,
-            resource_name=row.resource_name,
-            owner=row.owner,
-            plan=row.plan,
-            window=Window(row.window_start, row.window_end),
-            hours=row.hours,
-            tokens=row.tokens,
+def _existing(
+    invoices: Sequence[store.StoredInvoice], lines: dict[int, list[store.StoredLine]], zone: ZoneInfo
+) -> list[ExistingInvoice]:
+    """A client's standing usage invoices as the domain reads them, with their lines where they were read."""
+    return [
+        ExistingInvoice(
+            invoice.reference,
+            invoice.period_start,
+            invoice.created_at,
+            invoice.currency,
+            _priced_lines(lines.get(invoice.id), invoice.currency, zone),
         )
-        grouped[starts[index]].append((record, row.collected_at))
-    return grouped
+        for invoice in invoices
+        if invoice.period_start is not None
+    ]
 
 
-def _priced_line(line: store.StoredLine, cycle: BillingCycle, currency: str) -> PricedLine:
+def _priced_lines(
+    lines: list[store.StoredLine] | None, currency: str, zone: ZoneInfo
+) -> tuple[PricedLine, ...] | None:
+    return None if lines is None else tuple(_priced_line(line, currency, zone) for line in lines)
+
+
+def _priced_line(line: store.StoredLine, currency: str, zone: ZoneInfo) -> PricedLine:
     return PricedLine(
         source=as_source(line.source),
         resource_id=line.resource_id,
         resource_name=line.resource_name,
         plan=line.plan,
-        period=cycle,
+        period=BillingCycle(line.period_start, line.period_end, _zone_key(zone)),
         hours=line.hours,
         billed_hours=line.billed_hours,
         unit_price=line.unit_price,
@@ -719,6 +554,10 @@ def _priced_line(line: store.StoredLine, cycle: BillingCycle, currency: str) -> 
         tokens=line.tokens,
         late=line.late,
     )
+
+
+def _zone_key(zone: ZoneInfo) -> str:
+    return zone.key or "UTC"
 
 
 def _invoice_row(issued: IssuedInvoice, now: datetime) -> dict[str, Any]:
@@ -742,42 +581,11 @@ def _invoice_row(issued: IssuedInvoice, now: datetime) -> dict[str, Any]:
     }
 
 
-def line_rows(draft: InvoiceDraft) -> list[dict[str, Any]]:
-    """The stored lines of a usage draft, in its line order (usage invoices and their replacements)."""
-    return [
-        {
-            "position": position,
-            "line_reference": line.reference,
-            "source": line.source,
-            "resource_id": line.resource_id,
-            "resource_name": line.resource_name,
-            "plan": line.plan,
-            "period_start": line.period.start,
-            "period_end": line.period.end,
-            "hours": line.hours.quantize(Decimal("0.00000001")),
-            "billed_hours": line.billed_hours,
-            "unit_price": line.unit_price,
-            "tokens_per_hour": line.tokens_per_hour,
-            "tokens": line.tokens,
-            "amount": line.amount,
-            "capped": line.capped,
-            "late": line.late,
-            "description": line.description(),
-        }
-        for position, line in enumerate(draft.lines, 1)
-    ]
-
-
 def _require_transition(invoice: store.StoredInvoice, to: str) -> None:
-    if to not in TRANSITIONS.get(invoice.status, frozenset()):
+    if not can_become(invoice.status, to):
         raise InputError(f"invoice {invoice.display_number} is {invoice.status}; it cannot become {to}")
 
 
 def _local(instant: datetime, zone: ZoneInfo) -> str:
     """An instant as the operator reads it: ISO in the billing time zone, to the minute."""
     return instant.astimezone(zone).isoformat(timespec="minutes")
-
-
-def _aware(instant: datetime) -> datetime:
-    """A cutoff from the settings file; one written without an offset is read as UTC."""
-    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)

@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from bridge.clock import Clock
+from bridge.domain import references
+from bridge.domain.effects import AddClient, UpdateClient
 from bridge.errors import InputError, NotFound
 from bridge.store import outbox as store
 from bridge.store.outbox import Backlog, EffectKind, OutboxRow, OutboxState
@@ -26,7 +28,7 @@ STATE_NAMES = {state.value.replace("_", "-"): state for state in OutboxState} | 
 
 def client_reference(client_id: int) -> str:
     """The add_client reference: one WHMCS client per bridge client, ever."""
-    return f"BB-CLIENT-{client_id}"
+    return references.whmcs_client(client_id)
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -37,21 +39,16 @@ def split_name(name: str) -> tuple[str, str]:
     return " ".join(words[:-1]), words[-1]
 
 
-def add_client_payload(email: str, name: str, currency: str) -> dict[str, Any]:
-    firstname, lastname = split_name(name)
-    return {"email": email, "firstname": firstname, "lastname": lastname, "currency": currency}
-
-
 def enqueue_add_client(
     connection: Tx, *, client_id: int, email: str, name: str, currency: str, now: datetime
 ) -> int:
     """The row that creates (or finds by email) the client in WHMCS; idempotent per client."""
-    return store.enqueue(
+    firstname, lastname = split_name(name)
+    return store.enqueue_effect(
         connection,
         client_id=client_id,
-        kind=EffectKind.ADD_CLIENT,
         reference=client_reference(client_id),
-        payload=add_client_payload(email, name, currency),
+        effect=AddClient(email, firstname, lastname, currency),
         now=now,
     )
 
@@ -73,20 +70,15 @@ def enqueue_update_client(
     known = whmcs_client_id(connection, client_id) is not None
     if not known and store.by_reference(connection, client_reference(client_id)) is None:
         return None
-    fields: dict[str, Any] = {}
-    if email is not None:
-        fields["email"] = email
-    if name is not None:
-        fields["firstname"], fields["lastname"] = split_name(name)
-    if not fields:
+    if email is None and name is None:
         return None
+    firstname, lastname = split_name(name) if name is not None else (None, None)
     number = store.count_kind(connection, client_id, EffectKind.UPDATE_CLIENT) + 1
-    return store.enqueue(
+    return store.enqueue_effect(
         connection,
         client_id=client_id,
-        kind=EffectKind.UPDATE_CLIENT,
-        reference=f"{client_reference(client_id)}-UPDATE-{number}",
-        payload=fields,
+        reference=references.whmcs_client_update(client_id, number),
+        effect=UpdateClient(email=email, firstname=firstname, lastname=lastname),
         now=now,
     )
 

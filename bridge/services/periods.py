@@ -12,43 +12,43 @@ like usage invoices. A subscription's fee is its plan's ``fees.<name>`` if the c
 one, else its own amount, less the client's discounts on ``fees``.
 
 Changing the billing date follows seed 004 exactly: the current span keeps its start and now ends on the
-first new invoice day after today, with no proration for the change itself (bridge/domain/plans.py);
+first new invoice day after today, with no proration for the change itself (bridge/domain/periods.py);
 charges added before the change stay prorated to the old date, charges added after use the new one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
 from bridge.domain.clients import Client
-from bridge.domain.cycles import BillingPeriod, local_midnight
+from bridge.domain.cycles import BillingPeriod
+from bridge.domain.invoicing import issuer
 from bridge.domain.money import parse_money
-from bridge.domain.plans import (
-    DEFAULT_PLAN,
+from bridge.domain.periods import (
     Charge,
+    PendingCharge,
     PeriodSpan,
-    RecurringItem,
-    discounted_items,
-    fee_value,
+    Subscription,
     period_of,
+    recharge,
 )
+from bridge.domain.terms import ClientTerms
 from bridge.errors import InputError, NotFound
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.plans import configuration_of, issue_invoice, issuer_of
-from bridge.settings import Settings
+from bridge.services.plans import issue_invoice
+from bridge.settings import Configurations
 from bridge.store import clients as client_store
 from bridge.store import plans as store
 from bridge.store.plans import StoredCharge, StoredPeriod, StoredSubscription
 from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
 log = get_logger(__name__)
-
-FEES_SOURCE = "fees"
 
 
 @dataclass(frozen=True)
@@ -108,12 +108,22 @@ class Recharged:
 class PeriodsService:
     """A client's billing periods and subscriptions, and the recharges that bill them (module docstring)."""
 
-    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings, clients: ClientService) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        clients: ClientService,
+        *,
+        configurations: Configurations,
+        plan_fees: Mapping[str, Mapping[str, Decimal]],
+        zone: ZoneInfo,
+    ) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
         self._clients = clients
-        self._zone = settings.billing.zone()
+        self._configurations = configurations
+        self._plan_fees = plan_fees
+        self._zone = zone
 
     def today(self) -> date:
         return self._clock.now().astimezone(self._zone).date()
@@ -342,87 +352,65 @@ class PeriodsService:
         return done
 
     def _recharge_once(self, connection: Tx, period: StoredPeriod) -> Recharged:
-        """Bill the span ending on the period's next recharge date, and start the next span."""
-        span = period.span
-        day = span.next_recharge_on
+        """Bill the span ending on the period's next recharge date (domain/periods.py), and start the next."""
         client = client_store.client_by_id(connection, period.client_id)
         assert client is not None  # a period's client is never deleted (foreign key)
         held = store.subscriptions_of_periods(connection, [period.id])
-        if not held:  # an empty period: nothing happens but its dates
-            store.save_span(connection, period.id, span.recharged())
-            return Recharged(period.id, client.id, span, None, None, Decimal(0), ())
-        ends = local_midnight(day, self._zone)
-        terms = store.terms_of_client(connection, client.id)
-        last = ends - timedelta(microseconds=1)
-        plan = terms.plan_at(last)
-        subscriptions = [
-            item
-            for item in held
-            if self._local_day(item.started_at) < day
-            and (item.billed_until is None or item.billed_until < day)
-        ]
-        bills = self._fees(subscriptions, span, plan)
-        charges = [
-            charge
-            for charge in store.unbilled_charges(connection, [item.id for item in subscriptions])
-            if charge.added_on < day
-        ]
-        bills += _charge_bills(charges, {item.id: item.name for item in subscriptions})
-        priced = discounted_items([bill.item for bill in bills], terms.discounts_at(last), client.currency)
-        total = sum((amount for _, amount, _ in priced), Decimal(0))
-        lines = tuple((item.description + note, amount) for item, amount, note in priced)
-        config = configuration_of(self._settings, client)
+        charges = store.unbilled_charges(connection, [item.id for item in held]) if held else []
+        config = self._configurations.of(client.configuration)
+        done = recharge(
+            client_id=client.id,
+            period_id=period.id,
+            span=period.span,
+            charged=period.charged,
+            periods=period.periods,
+            subscriptions=[self._subscription(item) for item in held],
+            charges=[_pending(charge) for charge in charges],
+            terms=store.terms_of_client(connection, client.id) if held else ClientTerms(),
+            plan_fees=self._plan_fees,
+            currency=client.currency,
+            invoice_zero_amounts=not config.do_not_invoice_zero_prices,
+            zone=self._zone,
+        )
+        if done.charged is None:  # an empty period: nothing happens but its dates
+            store.save_span(connection, period.id, done.next_span)
+            return Recharged(period.id, client.id, done.span, None, None, Decimal(0), ())
         reference, number = None, None
-        if priced and (total != 0 or config.invoice_zero_amounts):
-            reference = f"BB-{client.id}-P{period.id}-{day.isoformat()}"
+        if done.invoice is not None:
+            invoice = done.invoice
+            reference = invoice.reference
             issued = issue_invoice(
                 connection,
-                settings=self._settings,
+                zone=self._zone,
                 client=client,
                 config=config,
                 reference=reference,
                 kind="recurring",
-                period=(local_midnight(span.started_on, self._zone), ends),
-                issuer=issuer_of(self._settings, config),
-                lines=[
-                    bill.row(position, amount, note, plan, local_midnight(span.started_on, self._zone), ends)
-                    for position, (bill, (_, amount, note)) in enumerate(zip(bills, priced, strict=True), 1)
-                ],
-                total=total,
-                items=list(lines),
-                notes=f"{reference}: recurring charges {span.started_on} to {day - timedelta(days=1)}",
+                period=invoice.period,
+                issuer=issuer(config),
+                lines=invoice.lines,
+                total=invoice.total,
+                items=invoice.items,
+                notes=invoice.notes,
                 now=self._clock.now(),
             )
             number = issued.number
-            store.mark_charges_billed(connection, [charge.id for charge in charges], issued.id)
-        store.set_billed_until(connection, [item.id for item in subscriptions], day)
-        charged = period.charged + 1
-        ended = day if period.periods is not None and charged >= period.periods else None
-        store.save_span(connection, period.id, span.recharged(), charged=charged, ended_on=ended)
+            store.mark_charges_billed(connection, list(done.charges), issued.id)
+        store.set_billed_until(connection, list(done.subscriptions), done.recharged_on)
+        store.save_span(connection, period.id, done.next_span, charged=done.charged, ended_on=done.ended_on)
         log.info(
-            "period recharged", period=period.id, client=client.id, on=day.isoformat(), reference=reference
+            "period recharged",
+            period=period.id,
+            client=client.id,
+            on=done.recharged_on.isoformat(),
+            reference=reference,
         )
-        return Recharged(period.id, client.id, span, reference, number, total, lines)
+        return Recharged(period.id, client.id, done.span, reference, number, done.total, done.lines)
 
-    def _fees(self, subscriptions: list[StoredSubscription], span: PeriodSpan, plan: str) -> list[_Bill]:
-        """Each subscription's fee for ``span``: its plan's ``fees.<name>`` if set, else its own amount."""
-        fees = (
-            self._settings.plans[plan].fees if plan != DEFAULT_PLAN and plan in self._settings.plans else {}
+    def _subscription(self, item: StoredSubscription) -> Subscription:
+        return Subscription(
+            item.id, item.name, item.amount, item.prorate, self._local_day(item.started_at), item.billed_until
         )
-        last_day = span.next_recharge_on - timedelta(days=1)
-        bills = []
-        for item in subscriptions:
-            fee = fees.get(item.name, item.amount)
-            started = self._local_day(item.started_at)
-            value = fee_value(
-                fee, started_on=started, billed_until=item.billed_until, span=span, prorate=item.prorate
-            )
-            prorated = f", prorated from {started}" if value != fee else ""
-            text = f"{item.name} {span.started_on} to {last_day}{prorated}"
-            bills.append(
-                _Bill(RecurringItem(item.name, text, value), f"subscription:{item.id}", f"fee:{item.id}", fee)
-            )
-        return bills
 
     def _local_day(self, instant: datetime) -> date:
         return instant.astimezone(self._zone).date()
@@ -468,46 +456,6 @@ def _amount(option: str, text: str) -> Decimal:
     return value
 
 
-@dataclass(frozen=True)
-class _Bill:
-    """A recurring invoice line before discounts, with what its stored line needs."""
-
-    item: RecurringItem
-    resource_id: str
-    line_reference: str
-    unit_price: Decimal
-
-    def row(
-        self, position: int, amount: Decimal, note: str, plan: str, start: datetime, end: datetime
-    ) -> dict[str, Any]:
-        return {
-            "position": position,
-            "line_reference": self.line_reference,
-            "source": FEES_SOURCE,
-            "resource_id": self.resource_id,
-            "resource_name": self.item.subscription,
-            "plan": plan,
-            "period_start": start,
-            "period_end": end,
-            "hours": Decimal(0),
-            "billed_hours": Decimal(0),
-            "unit_price": self.unit_price,
-            "tokens_per_hour": None,
-            "tokens": None,
-            "amount": amount,
-            "capped": False,
-            "late": False,
-            "description": self.item.description + note,
-        }
-
-
-def _charge_bills(charges: list[StoredCharge], names: dict[int, str]) -> list[_Bill]:
-    bills = []
-    for charge in charges:
-        value = Charge(
-            charge.amount, charge.added_on, charge.span_start, charge.bill_until, charge.prorate
-        ).value()
-        prorated = f", prorated {charge.added_on} to {charge.bill_until}" if charge.prorate else ""
-        item = RecurringItem(names[charge.subscription_id], f"{charge.description}{prorated}", value)
-        bills.append(_Bill(item, f"charge:{charge.id}", f"charge:{charge.id}", charge.amount))
-    return bills
+def _pending(charge: StoredCharge) -> PendingCharge:
+    added = Charge(charge.amount, charge.added_on, charge.span_start, charge.bill_until, charge.prorate)
+    return PendingCharge(charge.id, charge.subscription_id, charge.description, added)

@@ -11,7 +11,7 @@ edited. It is cancelled and replaced by a new invoice computed from all the peri
 terms, under the next reference (``BB-<client>-<label>-R1``, ``-R2``, ...), with a new number and
 ``replaces_id`` pointing at the old one; late usage of earlier periods it carried is carried over
 unchanged. A paid invoice, or one whose period's late usage was billed on a later invoice, is refused.
-Any other start applies from that moment on, splitting the period it falls in (bridge/domain/plans.py).
+Any other start applies from that moment on, splitting the period it falls in (bridge/domain/terms.py).
 
 WHMCS. When the replaced invoice went to WHMCS, the replacement goes through the outbox in the same
 transaction: if the old invoice's create_invoice row is still pending (never sent, so WHMCS holds nothing
@@ -27,19 +27,30 @@ them) changes nothing, so re-running a command is harmless.
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
-from bridge.domain.cycles import BillingCycle, anniversary_cycle_containing, calendar_cycle_containing
-from bridge.domain.invoicing import DraftResult, InvoiceDraft
+from bridge.domain.configuration import Configuration
+from bridge.domain.cycles import BillingCycle, billing_anchor, client_cycle
+from bridge.domain.effects import CancelInvoice, InvoiceItem
+from bridge.domain.invoicing import (
+    DraftResult,
+    InvoiceDraft,
+    InvoiceLine,
+    client_items,
+    draft_with_terms,
+    usage_lines,
+)
 from bridge.domain.money import parse_money
-from bridge.domain.plans import (
+from bridge.domain.pricing import PriceBook
+from bridge.domain.references import invoice_cancellation, replacement_invoice, replacement_prefix
+from bridge.domain.terms import (
     DEFAULT_PLAN,
     DISCOUNT_SOURCES,
     ClientTerms,
@@ -48,27 +59,19 @@ from bridge.domain.plans import (
     PlanAssignment,
     PriceSchedule,
     ResolvedStart,
-    draft_with_terms,
     resolve_start,
 )
-from bridge.domain.pricing import PriceBook
-from bridge.domain.usage import UsageRecord, Window, as_source
+from bridge.domain.usage import UsageRecord, as_source
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.invoicing import (
-    InvoicingService,
-    enqueue_create_invoice,
-    invoice_items,
-    invoice_numbers,
-    line_rows,
-)
-from bridge.settings import ConfigurationSettings, Settings
+from bridge.services.invoicing import InvoicingService, enqueue_create_invoice, invoice_numbers
+from bridge.settings import Configurations, PlanSettings, PricingSettings
 from bridge.store import invoices as invoice_store
 from bridge.store import plans as store
 from bridge.store import usage as usage_store
 from bridge.store.invoices import StoredInvoice, StoredLine
-from bridge.store.outbox import EffectKind, enqueue
+from bridge.store.outbox import enqueue_effect
 from bridge.store.unit_of_work import Tx, UnitOfWork
 
 log = get_logger(__name__)
@@ -135,27 +138,6 @@ class PlanView:
     fees: dict[str, Decimal]
 
 
-def client_cycle(settings: Settings, client: Client, instant: datetime) -> BillingCycle:
-    """The client's usage billing cycle containing ``instant``: calendar months or its anniversary."""
-    config = configuration_of(settings, client)
-    zone = settings.billing.zone()
-    if config.billing_cycle_calendar:
-        return calendar_cycle_containing(instant, zone)
-    return anniversary_cycle_containing(instant, client.created_at.astimezone(zone).day, zone)
-
-
-def configuration_of(settings: Settings, client: Client) -> ConfigurationSettings:
-    return settings.configurations.get(client.configuration, settings.configurations["default"])
-
-
-def issuer_of(settings: Settings, config: ConfigurationSettings) -> str:
-    """``bridge`` when the bridge issues the configuration's invoices, ``whmcs`` when WHMCS does."""
-    internal = config.generate_invoices
-    if internal is None:
-        internal = settings.billing.generate_invoices
-    return "bridge" if internal else "whmcs"
-
-
 class PlansService:
     """Plan assignments and discounts, and the recalculation of the invoices they reach (module docstring).
 
@@ -167,25 +149,34 @@ class PlansService:
         self,
         uow: UnitOfWork,
         clock: Clock,
-        settings: Settings,
         clients: ClientService,
         invoicing: InvoicingService,
+        *,
+        configurations: Configurations,
+        pricing: PricingSettings,
+        plans: Mapping[str, PlanSettings],
+        zone: ZoneInfo,
+        grace_period_days: int,
     ) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
         self._clients = clients
         self._invoicing = invoicing
+        self._configurations = configurations
+        self._pricing = pricing
+        self._plans = plans
+        self._zone = zone
+        self._grace_period_days = grace_period_days
 
     # -- reading ---------------------------------------------------------------------------------------
 
     def plans(self) -> list[PlanView]:
         """The default plan ([pricing]) and every ``[plans.<name>]``, by name after the default."""
-        pricing = self._settings.pricing
+        pricing = self._pricing
         found = [
             PlanView(DEFAULT_PLAN, "the [pricing] price book", dict(pricing.flavors), pricing.token_price, {})
         ]
-        for name, plan in sorted(self._settings.plans.items()):
+        for name, plan in sorted(self._plans.items()):
             found.append(
                 PlanView(name, plan.description, dict(plan.flavors), plan.token_price, dict(plan.fees))
             )
@@ -201,8 +192,8 @@ class PlansService:
     def assign(self, client_ref: str, plan: str, start: str, *, dry_run: bool = False) -> Recalculation:
         """Put the client on ``plan`` from ``start`` and recalculate the invoices that reaches."""
         plan = plan.strip()
-        if plan != DEFAULT_PLAN and plan not in self._settings.plans:
-            known = ", ".join([DEFAULT_PLAN, *sorted(self._settings.plans)])
+        if plan != DEFAULT_PLAN and plan not in self._plans:
+            known = ", ".join([DEFAULT_PLAN, *sorted(self._plans)])
             raise InputError(
                 f"plan {plan!r} is not defined; use one of: {known} (add a [plans.{plan}] table to define it)"
             )
@@ -291,12 +282,14 @@ class PlansService:
         dry_run: bool,
     ) -> Recalculation:
         now = self._clock.now()
-        current = client_cycle(self._settings, client, now)
+        config = self._configurations.of(client.configuration)
+        zone = self._zone
+        anchor = billing_anchor(config.billing_cycle_as_calendar_month, client.created_at, zone)
+        current = client_cycle(anchor, now, zone)
         try:
-            start = resolve_start(start_text, now, current, self._settings.billing.grace_period_days)
+            start = resolve_start(start_text, now, current, self._grace_period_days)
         except ValueError as error:
             raise InputError(str(error)) from None
-        config = configuration_of(self._settings, client)
         books = self._books(client)  # read before the transaction: it must not open a second connection
         with self._uow.writing(dry_run=dry_run) as connection:
             store.lock_client(connection, client.id)
@@ -321,7 +314,7 @@ class PlansService:
         self,
         connection: Tx,
         client: Client,
-        config: ConfigurationSettings,
+        config: Configuration,
         books: Books,
         cycle: BillingCycle,
         old: ClientTerms,
@@ -348,7 +341,7 @@ class PlansService:
         self,
         connection: Tx,
         client: Client,
-        config: ConfigurationSettings,
+        config: Configuration,
         books: Books,
         cycle: BillingCycle,
         old: ClientTerms,
@@ -400,7 +393,8 @@ class PlansService:
         )
         if _same(old_lines, new_lines):
             return change
-        reference = _replacement_reference(connection, standing.reference)
+        taken = store.references_starting(connection, replacement_prefix(standing.reference))
+        reference = replacement_invoice(standing.reference, taken)
         if dry_run:
             return _with(change, action="would be cancelled and replaced", replacement=reference)
         number = self._replace(connection, client, config, standing, draft, reference)
@@ -429,7 +423,7 @@ class PlansService:
         self,
         connection: Tx,
         client: Client,
-        config: ConfigurationSettings,
+        config: Configuration,
         standing: StoredInvoice,
         draft: InvoiceDraft,
         reference: str,
@@ -439,16 +433,16 @@ class PlansService:
         invoice_store.set_status(connection, standing.id, status="cancelled")
         issued = issue_invoice(
             connection,
-            settings=self._settings,
+            zone=self._zone,
             client=client,
             config=config,
             reference=reference,
             kind="usage",
             period=(draft.cycle.start, draft.cycle.end),
             issuer=standing.issuer,
-            lines=line_rows(draft),
+            lines=usage_lines(draft),
             total=draft.total,
-            items=invoice_items(draft, config.invoice_detail),
+            items=client_items(draft, config.invoice_detail),
             notes=f"{reference}: usage {draft.cycle.label} (recalculated)",
             replaces_id=standing.id,
             now=now,
@@ -470,12 +464,11 @@ class PlansService:
         """Withdraw the old invoice's push if it never went out; otherwise cancel it in WHMCS (outbox)."""
         if store.withdraw_unsent_push(connection, standing.reference, now):
             return
-        enqueue(
+        enqueue_effect(
             connection,
             client_id=client.id,
-            kind=EffectKind.CANCEL_INVOICE,
-            reference=f"{standing.reference}-cancel",
-            payload={"invoice_reference": standing.reference, "remote_id": standing.remote_id},
+            reference=invoice_cancellation(standing.reference),
+            effect=CancelInvoice(standing.reference, standing.remote_id),
             now=now,
         )
 
@@ -484,12 +477,12 @@ class PlansService:
     def _books(self, client: Client) -> Books:
         """The price book of the default plan and of every configured plan, for the client's configuration."""
         book_of = functools.partial(self._invoicing.price_book, client.configuration)
-        return {plan: book_of(plan) for plan in [DEFAULT_PLAN, *self._settings.plans]}
+        return {plan: book_of(plan) for plan in [DEFAULT_PLAN, *self._plans]}
 
     def _draft(
         self,
         client: Client,
-        config: ConfigurationSettings,
+        config: Configuration,
         books: Books,
         cycle: BillingCycle,
         records: Sequence[UsageRecord],
@@ -523,16 +516,7 @@ class PlansService:
         if end <= start:
             return []
         return [
-            UsageRecord(
-                source=as_source(row.source),
-                resource_id=row.resource_id,
-                resource_name=row.resource_name,
-                owner=row.owner,
-                plan=row.plan,
-                window=Window(row.window_start, row.window_end),
-                hours=row.hours,
-                tokens=row.tokens,
-            )
+            row.record
             for row in usage_store.usage_of_owners(connection, owners, start, end)
             if row.window_end <= end
         ]
@@ -552,16 +536,16 @@ class Issued:
 def issue_invoice(
     connection: Tx,
     *,
-    settings: Settings,
+    zone: ZoneInfo,
     client: Client,
-    config: ConfigurationSettings,
+    config: Configuration,
     reference: str,
     kind: str,
     period: tuple[datetime, datetime] | None,
     issuer: str,
-    lines: list[dict[str, Any]],
+    lines: Sequence[InvoiceLine],
     total: Decimal,
-    items: list[tuple[str, Decimal]],
+    items: Sequence[InvoiceItem],
     notes: str,
     now: datetime,
     replaces_id: int | None = None,
@@ -572,7 +556,6 @@ def issue_invoice(
 
     ``before_push`` runs just before that row is written (a replaced invoice's cancellation goes first).
     """
-    zone = settings.billing.zone()
     number, proforma = (None, None)
     if issuer == "bridge":
         number, proforma = invoice_numbers(connection, client, config, reference, now.astimezone(zone))
@@ -613,17 +596,6 @@ def issue_invoice(
         now=now,
     )
     return Issued(invoice_id, None)
-
-
-def _replacement_reference(connection: Tx, reference: str) -> str:
-    """``BB-1-2022-10`` -> ``BB-1-2022-10-R1``; the next ``-R<n>`` when replacements exist already."""
-    base = re.sub(r"-R\d+$", "", reference)
-    taken = [
-        int(match.group(1))
-        for found in store.references_starting(connection, f"{base}-R")
-        if (match := re.fullmatch(re.escape(base) + r"-R(\d+)", found))
-    ]
-    return f"{base}-R{max(taken, default=0) + 1}"
 
 
 def _copied(line: StoredLine, currency: str, zone: str) -> CopiedLine:

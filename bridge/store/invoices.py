@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, exists, func, insert, literal, select, type_coerce, update
 
+from bridge.domain.invoicing import InvoiceLine
+from bridge.domain.references import PAID_PREFIX
 from bridge.store.tables import invoice_lines, invoices, ledger_entries, number_sequences
 from bridge.store.types import UTCDateTime
 
@@ -65,12 +67,14 @@ class StoredInvoice:
         return self.number or self.proforma_number or self.reference
 
 
-def insert_invoice(connection: Connection, values: dict[str, Any], lines: Sequence[dict[str, Any]]) -> int:
+def insert_invoice(connection: Connection, values: dict[str, Any], lines: Sequence[InvoiceLine]) -> int:
+    """An invoice and its lines (the one line shape of bridge/domain/invoicing.py)."""
     result = connection.execute(insert(invoices).values(**values))
     (invoice_id,) = result.inserted_primary_key or (None,)
     assert isinstance(invoice_id, int)
     if lines:
-        connection.execute(insert(invoice_lines), [{**line, "invoice_id": invoice_id} for line in lines])
+        rows = [{**asdict(line), "invoice_id": invoice_id} for line in lines]
+        connection.execute(insert(invoice_lines), rows)
     return invoice_id
 
 
@@ -106,7 +110,7 @@ def paid_invoices_not_in_ledger(connection: Connection, client_ids: list[int]) -
     Each run reads only what is new, however many invoices were paid before.
     """
     booked = select(ledger_entries.c.id).where(
-        ledger_entries.c.reference == literal("BB-PAID-") + invoices.c.reference
+        ledger_entries.c.reference == literal(PAID_PREFIX) + invoices.c.reference
     )
     query = select(invoices).where(
         invoices.c.client_id.in_(client_ids), invoices.c.status == "paid", ~exists(booked)
@@ -144,6 +148,19 @@ def lines_of_invoices(connection: Connection, invoice_ids: list[int]) -> list[St
         .order_by(invoice_lines.c.invoice_id, invoice_lines.c.position)
     )
     return [_line(row) for row in connection.execute(query)]
+
+
+def lines_by_invoice(connection: Connection, invoice_ids: list[int]) -> dict[int, list[StoredLine]]:
+    """The lines of each invoice, in their order (every id given has an entry)."""
+    query = (
+        select(invoice_lines)
+        .where(invoice_lines.c.invoice_id.in_(invoice_ids))
+        .order_by(invoice_lines.c.invoice_id, invoice_lines.c.position)
+    )
+    found: dict[int, list[StoredLine]] = {invoice_id: [] for invoice_id in invoice_ids}
+    for row in connection.execute(query):
+        found[row.invoice_id].append(_line(row))
+    return found
 
 
 def reference_exists(connection: Connection, reference: str) -> bool:

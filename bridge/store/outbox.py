@@ -1,6 +1,7 @@
 """The outbox: every effect on an external system, written in the transaction of the change that causes it.
 
-A row is the intent (kind, deterministic reference, JSON payload with money as strings). The push job
+A row is the intent (a typed effect of bridge/domain/effects.py, encoded here once as its kind and a JSON
+payload with money as strings, under a deterministic reference). The push job
 (bridge/sync/push.py) sends rows in order per client and records the remote id; a call whose fate is
 unknown leaves the row ``in_doubt``, and it is settled by looking the reference up before any repeat.
 """
@@ -16,35 +17,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, insert, or_, select, true, update
 
+from bridge.domain.effects import CLOUD_KINDS as CLOUD_KINDS  # the kinds are the domain's
+from bridge.domain.effects import Effect, decode
+from bridge.domain.effects import EffectKind as EffectKind
 from bridge.store.jobs import holds
 from bridge.store.tables import outbox
-
-
-class EffectKind(StrEnum):
-    ADD_CLIENT = "add_client"
-    UPDATE_CLIENT = "update_client"
-    CREATE_INVOICE = "create_invoice"
-    CANCEL_INVOICE = "cancel_invoice"  # a replaced invoice (issue 8): payload invoice_reference, remote_id
-    ADD_CREDIT = "add_credit"
-    ADD_PAYMENT = "add_payment"
-    SEND_EMAIL = "send_email"
-    SUSPEND_SERVER = "suspend_server"
-    RESUME_SERVER = "resume_server"
-    SHELVE_SERVER = "shelve_server"
-    UNSHELVE_SERVER = "unshelve_server"
-    DELETE_SERVER = "delete_server"
-
-
-CLOUD_KINDS = frozenset(
-    {
-        EffectKind.SUSPEND_SERVER,
-        EffectKind.RESUME_SERVER,
-        EffectKind.SHELVE_SERVER,
-        EffectKind.UNSHELVE_SERVER,
-        EffectKind.DELETE_SERVER,
-    }
-)
-"""Effects on the clouds (bridge/sync/cloud_actions.py); every other kind goes to WHMCS."""
 
 
 class OutboxState(StrEnum):
@@ -72,6 +49,10 @@ class OutboxRow:
     done_at: datetime | None
     lease_token: str | None = None
     claimed_at: datetime | None = None
+
+    def effect(self) -> Effect:
+        """The typed intent the row holds; ValueError names what is wrong with a payload it cannot read."""
+        return decode(self.kind.value, self.payload)
 
     def settles_at(self, settle: timedelta) -> datetime | None:
         """When an in-doubt row may be looked up: ``settle`` after its last claim (WHMCS can no longer be
@@ -125,6 +106,20 @@ def enqueue(
     (row_id,) = result.inserted_primary_key or (None,)
     assert isinstance(row_id, int)
     return row_id
+
+
+def enqueue_effect(
+    connection: Connection, *, client_id: int, reference: str, effect: Effect, now: datetime
+) -> int:
+    """Record a typed intent (bridge/domain/effects.py): its kind and its payload, encoded here once."""
+    return enqueue(
+        connection,
+        client_id=client_id,
+        kind=effect.kind,
+        reference=reference,
+        payload=effect.payload(),
+        now=now,
+    )
 
 
 def encode_payload(payload: dict[str, Any]) -> str:

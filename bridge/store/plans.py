@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from bridge.domain.plans import ClientTerms, Discount, PeriodSpan, PlanAssignment, period_of
+from bridge.domain.periods import PeriodSpan, period_of
+from bridge.domain.terms import ClientTerms, Discount, PlanAssignment
 from bridge.store.invoices import StoredInvoice, lines_of_invoices
 from bridge.store.tables import (
     billing_periods,

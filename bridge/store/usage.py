@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, and_, cast, func, insert, or_, select, type_coerce, update
 
 from bridge.domain.clients import OWNER_LINK_KIND
-from bridge.domain.usage import Source, UsageRecord, Window
+from bridge.domain.usage import Source, UsageRecord, Window, as_source
 from bridge.store.tables import client_links, solusvm_plans, usage_records, usage_watermarks
 from bridge.store.types import UTCDateTime
 
@@ -53,6 +53,20 @@ class StoredUsage:
     hours: Decimal
     tokens: Decimal | None
     collected_at: datetime
+
+    @property
+    def record(self) -> UsageRecord:
+        """The row as the usage record it stores."""
+        return UsageRecord(
+            source=as_source(self.source),
+            resource_id=self.resource_id,
+            resource_name=self.resource_name,
+            owner=self.owner,
+            plan=self.plan,
+            window=Window(self.window_start, self.window_end),
+            hours=self.hours,
+            tokens=self.tokens,
+        )
 
 
 def ingest_window(

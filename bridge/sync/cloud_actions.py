@@ -15,6 +15,7 @@ from typing import Protocol
 from sqlalchemy import select, update
 
 from bridge.clock import Clock
+from bridge.domain.effects import ServerAction
 from bridge.errors import VendorError
 from bridge.logs import get_logger
 from bridge.store.outbox import CLOUD_KINDS, EffectKind, OutboxRow, OutboxState, row_from
@@ -80,8 +81,9 @@ class CloudActions:
         return report
 
     def _carry_out(self, row: OutboxRow, report: CloudReport) -> None:
-        source = str(row.payload["source"])
-        resource = str(row.payload["resource_id"])
+        action = row.effect()
+        assert isinstance(action, ServerAction)  # the rows read are of CLOUD_KINDS only
+        source, resource = action.source, action.resource_id
         label = f"{row.kind.value} {source}:{resource}"
         try:
             self._call(row.kind, source, resource)

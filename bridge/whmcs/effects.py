@@ -28,7 +28,9 @@ for a client that holds no invoice and no product), reported through ``duplicate
 cannot be cancelled safely (a paid invoice, a client in use) is never linked, and the row is parked for
 the operator.
 
-This module knows the payloads (see :func:`apply`) and WHMCS; it knows nothing of the store. The caller
+This module knows WHMCS, and each effect only as its typed intent (bridge/domain/effects.py): one table,
+:data:`_WAYS`, says per kind how it is sent, how it is looked up, and how ``push --dry-run`` says it, so the
+dry run cannot drift from what is sent. It knows nothing of the store. The caller
 (bridge/sync/push.py) resolves the WHMCS ids the effect needs into a :class:`Target`, and records the
 :class:`Outcome`.
 """
@@ -37,11 +39,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bridge.domain.effects import (
+    AddClient,
+    AddCredit,
+    AddPayment,
+    CancelInvoice,
+    CreateInvoice,
+    Effect,
+    EffectKind,
+    SendEmail,
+    UpdateClient,
+    decode,
+)
 from bridge.logs import get_logger
 from bridge.whmcs.client import WhmcsClient
 from bridge.whmcs.errors import WhmcsBusinessError
@@ -51,16 +64,6 @@ from bridge.whmcs.settings import WhmcsSettings
 
 log = get_logger(__name__)
 
-ADD_CLIENT = "add_client"
-UPDATE_CLIENT = "update_client"
-CREATE_INVOICE = "create_invoice"
-CANCEL_INVOICE = "cancel_invoice"
-ADD_CREDIT = "add_credit"
-ADD_PAYMENT = "add_payment"
-SEND_EMAIL = "send_email"
-KINDS = (ADD_CLIENT, UPDATE_CLIENT, CREATE_INVOICE, CANCEL_INVOICE, ADD_CREDIT, ADD_PAYMENT, SEND_EMAIL)
-CLIENT_FIELDS = ("email", "firstname", "lastname", "companyname")
-"""The client fields the bridge owns in WHMCS (AddClient and UpdateClient payloads)."""
 CENT = Decimal("0.01")
 
 Progress = Callable[[str], None]
@@ -165,76 +168,62 @@ def apply(
     the effect in doubt, a business error means WHMCS refused it) or :class:`EffectRefused`.
     """
     check_reference(reference)
-    if kind == ADD_CLIENT:
-        return _add_client(client, reference, payload, target, options, in_doubt, duplicates)
-    if kind == UPDATE_CLIENT:
-        return _update_client(client, payload, target, in_doubt)
-    if kind == CREATE_INVOICE:
-        invoice = _Invoice(client, reference, payload, target, options, progress, duplicates)
-        return invoice.settle(remote_id) if in_doubt else invoice.send()
-    if kind == CANCEL_INVOICE:
-        return _cancel_invoice(client, payload, target)
-    if kind == ADD_CREDIT:
-        return _add_credit(client, reference, payload, target, in_doubt)
-    if kind == ADD_PAYMENT:
-        return _add_payment(client, reference, payload, target, in_doubt, options)
-    if kind == SEND_EMAIL:
-        return _send_email(client, reference, payload, target, in_doubt)
-    raise EffectRefused(f"unknown effect kind {kind!r}")
+    effect = _read(kind, payload)
+    way = _WAYS.get(effect.kind)
+    if way is None:
+        raise EffectRefused(f"unknown effect kind {kind!r}")
+    call = _Call(client, reference, target, in_doubt, remote_id, options, progress, duplicates)
+    return way.send(call, effect)
 
 
 def plan(kind: str, payload: Mapping[str, Any], *, in_doubt: bool, options: EffectOptions) -> str:
     """The calls :func:`apply` would make, in words, for ``push --dry-run``. Makes no call."""
-    lookup = {
-        UPDATE_CLIENT: "GetClientsDetails",
-        CREATE_INVOICE: "GetInvoices",
-        ADD_CREDIT: "GetCredits",
-        ADD_PAYMENT: "GetTransactions",
-    }
-    first = f"look up ({lookup[kind]}), then if absent: " if in_doubt and kind in lookup else ""
-    if kind == ADD_CLIENT:
-        return f"GetClientsDetails email={payload.get('email')}, then AddClient if WHMCS has no such client"
-    if kind == UPDATE_CLIENT:
-        changed = ", ".join(sorted(key for key in CLIENT_FIELDS if key in payload))
-        return f"{first}UpdateClient {changed}"
-    if kind == CREATE_INVOICE:
-        items = payload.get("items") or []
-        try:
-            total = sum((Decimal(str(item.get("amount"))) for item in items), Decimal(0))
-        except (InvalidOperation, AttributeError):
-            total = Decimal(0)
-        publish = " + UpdateInvoice publish" if options.draft_first else ""
-        return f"{first}CreateInvoice {len(items)} lines, total {total}{publish}"
-    if kind == CANCEL_INVOICE:
-        reference = payload.get("invoice_reference")
-        return f"GetInvoices matching {reference}, then UpdateInvoice status=Cancelled unless it is already"
-    if kind == ADD_CREDIT:
-        return f"{first}AddCredit {payload.get('amount')}"
-    if kind == ADD_PAYMENT:
-        return f"{first}AddInvoicePayment {payload.get('amount')} on {payload.get('invoice_reference')}"
-    if kind == SEND_EMAIL:
-        return f"SendEmail {payload.get('subject')!r} (not repeated when in doubt: WHMCS cannot look one up)"
-    return f"unknown effect kind {kind!r}"
+    if kind not in _WAYS:
+        return f"unknown effect kind {kind!r}"
+    try:
+        effect = decode(kind, payload)
+    except ValueError as error:
+        return f"nothing: the row is refused ({error})"
+    way = _WAYS.get(effect.kind)
+    if way is None:
+        return f"unknown effect kind {kind!r}"
+    first = f"look up ({way.lookup}), then if absent: " if in_doubt and way.lookup else ""
+    return first + way.says(effect, options)
+
+
+def _read(kind: str, payload: Mapping[str, Any]) -> Effect:
+    """The row's typed intent; a payload the bridge cannot read sends nothing and is refused."""
+    try:
+        return decode(kind, payload)
+    except ValueError as error:
+        raise EffectRefused(str(error)) from None
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What every effect's sending needs besides the intent."""
+
+    client: WhmcsClient
+    reference: str
+    target: Target
+    in_doubt: bool
+    remote_id: str | None
+    options: EffectOptions
+    progress: Progress
+    duplicates: Duplicates
 
 
 # -- clients --------------------------------------------------------------------------------------------
 
 
-def _add_client(
-    client: WhmcsClient,
-    reference: str,
-    payload: Mapping[str, Any],
-    target: Target,
-    options: EffectOptions,
-    in_doubt: bool,
-    duplicates: Duplicates,
-) -> Outcome:
+def _add_client(call: _Call, effect: AddClient) -> Outcome:
     """Match by email first (always: the lookup settles a lost AddClient too), create only if absent; in
     doubt, every client with the email is looked at, the earliest kept and the later ones retired."""
+    client, reference, target, options = call.client, call.reference, call.target, call.options
+    in_doubt, duplicates = call.in_doubt, call.duplicates
     if target.whmcs_client_id is not None:
         return Outcome(str(target.whmcs_client_id), looked_up=True)
-    email = _text(payload, "email")
-    currency = _optional_text(payload, "currency")
+    email, currency = effect.email, effect.currency
     if in_doubt:
         kept = _one_client(client, reference, email, duplicates)
         existing = client.get_clients_details(client_id=kept) if kept is not None else None
@@ -244,10 +233,10 @@ def _add_client(
         return _matched(existing, currency)
     try:
         new_id = client.add_client(
-            firstname=_optional_text(payload, "firstname") or email.split("@")[0],
-            lastname=_optional_text(payload, "lastname") or "",
+            firstname=effect.firstname or email.split("@")[0],
+            lastname=effect.lastname,
             email=email,
-            companyname=_optional_text(payload, "companyname"),
+            companyname=effect.companyname,
             country=options.default_country,
             currency_id=options.currency_ids.get(currency) if currency else None,
             skip_validation=True,
@@ -301,14 +290,11 @@ def _matched(existing: Client, currency: str | None) -> Outcome:
     return Outcome(str(existing.id), looked_up=True)
 
 
-def _update_client(
-    client: WhmcsClient, payload: Mapping[str, Any], target: Target, in_doubt: bool
-) -> Outcome:
-    whmcs_id = _client_id(target)
-    fields = {key: _text(payload, key) for key in CLIENT_FIELDS if payload.get(key) is not None}
-    if not fields:
-        raise EffectRefused("update_client payload names no field to change")
-    if in_doubt:
+def _update_client(call: _Call, effect: UpdateClient) -> Outcome:
+    client = call.client
+    whmcs_id = _client_id(call.target)
+    fields = effect.fields()
+    if call.in_doubt:
         current = client.get_clients_details(client_id=whmcs_id)
         if current is None:
             raise EffectRefused(f"WHMCS client {whmcs_id} no longer exists")
@@ -334,25 +320,21 @@ def _holds(current: Client, fields: Mapping[str, str]) -> bool:
 class _Invoice:
     """One create_invoice effect: sent, or settled after doubt (looked up, sent only if absent, swept)."""
 
-    def __init__(
-        self,
-        client: WhmcsClient,
-        reference: str,
-        payload: Mapping[str, Any],
-        target: Target,
-        options: EffectOptions,
-        progress: Progress,
-        duplicates: Duplicates,
-    ) -> None:
-        self.client = client
-        self.reference = reference
-        self.payload = payload
-        self.user_id = _client_id(target)
-        self.items = _items(payload)  # read before any call: a payload that cannot go sends nothing
-        self.day, self.due = _day(payload, "date"), _day(payload, "due_date")
-        self.options = options
-        self.progress = progress
-        self.duplicates = duplicates
+    def __init__(self, call: _Call, effect: CreateInvoice) -> None:
+        self.client = call.client
+        self.reference = call.reference
+        self.effect = effect
+        self.user_id = _client_id(call.target)
+        self.items = _items(effect)  # read before any call: an invoice that cannot go sends nothing
+        self.day, self.due = effect.issued_on, effect.due_on
+        self.options = call.options
+        self.progress = call.progress
+        self.duplicates = call.duplicates
+
+    @classmethod
+    def apply(cls, call: _Call, effect: CreateInvoice) -> Outcome:
+        invoice = cls(call, effect)
+        return invoice.settle(call.remote_id) if call.in_doubt else invoice.send()
 
     def send(self) -> Outcome:
         """A row never tried (or provably not received): CreateInvoice, then publish a draft."""
@@ -388,7 +370,7 @@ class _Invoice:
             self.items,
             date=self.day,
             due_date=self.due,
-            notes=_with_reference(_optional_text(self.payload, "notes") or "", self.reference),
+            notes=_with_reference(self.effect.notes, self.reference),
             send=options.send_invoice and not options.draft_first,
             draft=options.draft_first,
             payment_method=options.payment_method,
@@ -430,13 +412,14 @@ class _Invoice:
         return kept
 
 
-def _cancel_invoice(client: WhmcsClient, payload: Mapping[str, Any], target: Target) -> Outcome:
+def _cancel_invoice(call: _Call, effect: CancelInvoice) -> Outcome:
     """Cancel an invoice the bridge replaced (issue 8), always looked up by its reference first.
 
     One already cancelled, or none carrying the reference (its create_invoice never reached WHMCS), needs
     no call; a paid one is refused, for the operator to refund or credit by hand.
     """
-    invoice_reference = _text(payload, "invoice_reference")
+    client, target = call.client, call.target
+    invoice_reference = effect.invoice_reference
     try:
         check_reference(invoice_reference)
     except ValueError as error:
@@ -466,78 +449,61 @@ def _publish(client: WhmcsClient, invoice_id: int, *, send: bool) -> None:
         raise
 
 
-def _items(payload: Mapping[str, Any]) -> list[InvoiceLine]:
-    raw = payload.get("items")
-    if not isinstance(raw, list) or not raw:
-        raise EffectRefused("create_invoice payload has no items")
-    lines = []
-    for number, item in enumerate(raw, start=1):
-        if not isinstance(item, Mapping):
-            raise EffectRefused(f"create_invoice item {number} is not an object")
-        description = _text(item, "description")
-        amount = _cents(item, "amount", f"item {number} amount")
-        lines.append(InvoiceLine(description, amount, bool(item.get("taxed", False))))
-    return lines
+def _items(effect: CreateInvoice) -> list[InvoiceLine]:
+    return [
+        InvoiceLine(item.description, _cents(item.amount, f"item {number} amount"), item.taxed)
+        for number, item in enumerate(effect.items, start=1)
+    ]
 
 
 # -- credit and payments --------------------------------------------------------------------------------
 
 
-def _add_credit(
-    client: WhmcsClient, reference: str, payload: Mapping[str, Any], target: Target, in_doubt: bool
-) -> Outcome:
-    whmcs_id = _client_id(target)
-    amount = _cents(payload, "amount", "amount")
+def _add_credit(call: _Call, effect: AddCredit) -> Outcome:
+    client, reference = call.client, call.reference
+    whmcs_id = _client_id(call.target)
+    amount = _cents(effect.amount, "amount")
     if amount <= 0:
         raise EffectRefused(f"add_credit amount must be positive, got {amount}")
-    description = _with_reference(_optional_text(payload, "description") or "Credit", reference)
-    day = _day(payload, "date") if payload.get("date") else None
-    if in_doubt:
+    description = _with_reference(effect.description or "Credit", reference)
+    if call.in_doubt:
         found = client.find_credit_by_reference(whmcs_id, reference)
         if found is not None:
             return Outcome(str(found.id), looked_up=True)
-    client.add_credit(whmcs_id, amount, description, day)
+    client.add_credit(whmcs_id, amount, description, effect.on)
     return Outcome(None, looked_up=False)
 
 
-def _send_email(
-    client: WhmcsClient, reference: str, payload: Mapping[str, Any], target: Target, in_doubt: bool
-) -> Outcome:
+def _send_email(call: _Call, effect: SendEmail) -> Outcome:
     """A custom general email (a credit notification). WHMCS keeps no record to look one up by, so an
     email whose first attempt may have been sent is not sent again: a missed mail is logged, a second
     copy of "your credit runs low" would be worse."""
-    if in_doubt:
-        log.warning("email possibly not sent; not repeated", reference=reference)
+    if call.in_doubt:
+        log.warning("email possibly not sent; not repeated", reference=call.reference)
         return Outcome(None, looked_up=True)
-    message = _text(payload, "message").replace("\n", "<br>")
-    client.send_email(
-        _client_id(target), custom_type="general", subject=_text(payload, "subject"), html_message=message
+    message = effect.message.replace("\n", "<br>")
+    call.client.send_email(
+        _client_id(call.target), custom_type="general", subject=effect.subject, html_message=message
     )
     return Outcome(None, looked_up=False)
 
 
-def _add_payment(
-    client: WhmcsClient,
-    reference: str,
-    payload: Mapping[str, Any],
-    target: Target,
-    in_doubt: bool,
-    options: EffectOptions,
-) -> Outcome:
+def _add_payment(call: _Call, effect: AddPayment) -> Outcome:
+    client, reference, target, options = call.client, call.reference, call.target, call.options
     if target.invoice_id is None:
         raise EffectRefused(
-            f"invoice {payload.get('invoice_reference')!r} has no WHMCS id: its create_invoice row has not "
+            f"invoice {effect.invoice_reference!r} has no WHMCS id: its create_invoice row has not "
             "been pushed (or was cancelled)"
         )
-    amount = _cents(payload, "amount", "amount")
+    amount = _cents(effect.amount, "amount")
     if amount <= 0:
         raise EffectRefused(f"add_payment amount must be positive, got {amount}")
-    gateway = _optional_text(payload, "gateway") or options.payment_method
+    gateway = effect.gateway or options.payment_method
     if not gateway:
         raise EffectRefused("add_payment needs a gateway: in the payload, or whmcs.payment_method")
-    fees = _cents(payload, "fees", "fees") if payload.get("fees") is not None else None
-    when = _wall_time(payload, "date", options.zone)
-    if in_doubt:
+    fees = _cents(effect.fees, "fees") if effect.fees is not None else None
+    when = effect.at.astimezone(options.zone).replace(tzinfo=None)  # WHMCS's wall time (section 7)
+    if call.in_doubt:
         found = client.find_transaction(reference, invoice_id=target.invoice_id)
         if found is not None:
             return Outcome(str(found.id), looked_up=True)
@@ -548,12 +514,65 @@ def _add_payment(
         amount,
         when,
         fees=fees,
-        send_confirmation=bool(payload.get("send_confirmation", True)),
+        send_confirmation=effect.send_confirmation,
     )
     return Outcome(None, looked_up=False)
 
 
-# -- payload readers ------------------------------------------------------------------------------------
+# -- the table: each kind as sent, looked up, and said ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Way:
+    """How one kind of effect reaches WHMCS: ``send`` (:func:`apply`), ``lookup`` (the call that finds it
+    when in doubt, said first by the dry run) and ``says`` (the dry run's words for the rest)."""
+
+    send: Callable[[_Call, Any], Outcome]
+    says: Callable[[Any, EffectOptions], str]
+    lookup: str | None = None
+
+
+def _says_create_invoice(effect: CreateInvoice, options: EffectOptions) -> str:
+    publish = " + UpdateInvoice publish" if options.draft_first else ""
+    return f"CreateInvoice {len(effect.items)} lines, total {effect.total}{publish}"
+
+
+_WAYS: Mapping[EffectKind, _Way] = {
+    EffectKind.ADD_CLIENT: _Way(
+        _add_client,
+        lambda effect, _: (
+            f"GetClientsDetails email={effect.email}, then AddClient if WHMCS has no such client"
+        ),
+    ),
+    EffectKind.UPDATE_CLIENT: _Way(
+        _update_client,
+        lambda effect, _: f"UpdateClient {', '.join(sorted(effect.fields()))}",
+        "GetClientsDetails",
+    ),
+    EffectKind.CREATE_INVOICE: _Way(_Invoice.apply, _says_create_invoice, "GetInvoices"),
+    EffectKind.CANCEL_INVOICE: _Way(
+        _cancel_invoice,
+        lambda effect, _: (
+            f"GetInvoices matching {effect.invoice_reference}, then UpdateInvoice status=Cancelled unless it "
+            "is already"
+        ),
+    ),
+    EffectKind.ADD_CREDIT: _Way(_add_credit, lambda effect, _: f"AddCredit {effect.amount}", "GetCredits"),
+    EffectKind.ADD_PAYMENT: _Way(
+        _add_payment,
+        lambda effect, _: f"AddInvoicePayment {effect.amount} on {effect.invoice_reference}",
+        "GetTransactions",
+    ),
+    EffectKind.SEND_EMAIL: _Way(
+        _send_email,
+        lambda effect, _: (
+            f"SendEmail {effect.subject!r} (not repeated when in doubt: WHMCS cannot look one up)"
+        ),
+    ),
+}
+
+
+# -- readers ------------------------------------------------------------------------------------------------
 
 
 def _client_id(target: Target) -> int:
@@ -562,52 +581,11 @@ def _client_id(target: Target) -> int:
     return target.whmcs_client_id
 
 
-def _text(payload: Mapping[str, Any], key: str) -> str:
-    value = payload.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise EffectRefused(f"payload field {key!r} is missing or empty")
-    return value.strip()
-
-
-def _optional_text(payload: Mapping[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise EffectRefused(f"payload field {key!r} is not text")
-    return value.strip() or None
-
-
-def _cents(payload: Mapping[str, Any], key: str, what: str) -> Decimal:
-    """An amount from its exact decimal string; one with fractions of a cent is refused, never rounded."""
-    value = payload.get(key)
-    if isinstance(value, bool) or not isinstance(value, str | Decimal | int):
-        raise EffectRefused(f'{what} must be a decimal string such as "12.30", got {value!r}')
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise EffectRefused(f"{what} {value!r} is not a number") from None
+def _cents(amount: Decimal, what: str) -> Decimal:
+    """An amount as WHMCS takes it; one with fractions of a cent is refused, never rounded."""
     if not amount.is_finite() or amount != amount.quantize(CENT):
-        raise EffectRefused(f"{what} {value!r} is not an amount in cents")
+        raise EffectRefused(f"{what} {str(amount)!r} is not an amount in cents")
     return amount
-
-
-def _day(payload: Mapping[str, Any], key: str) -> date:
-    try:
-        return date.fromisoformat(_text(payload, key))
-    except ValueError:
-        raise EffectRefused(f"payload field {key!r} is not a date YYYY-MM-DD") from None
-
-
-def _wall_time(payload: Mapping[str, Any], key: str, zone: ZoneInfo) -> datetime:
-    """An ISO 8601 instant with an offset, as WHMCS's wall time (its dates carry no zone, section 7)."""
-    try:
-        instant = datetime.fromisoformat(_text(payload, key))
-    except ValueError:
-        raise EffectRefused(f"payload field {key!r} is not an ISO 8601 date-time") from None
-    if instant.tzinfo is None:
-        raise EffectRefused(f"payload field {key!r} has no UTC offset; the bridge never guesses a zone")
-    return instant.astimezone(zone).replace(tzinfo=None)
 
 
 def _with_reference(text: str, reference: str) -> str:

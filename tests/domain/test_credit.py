@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -22,16 +22,19 @@ from bridge.domain.credit import (
     CreditState,
     Decision,
     DecisionKind,
+    ResourceUsage,
+    account,
     auto_invoice_amount,
     can_auto_pay_invoice,
     can_create_services,
     can_pay_from_credit,
     hours_until,
     notifications_due,
+    running_horizon,
     suspension_decision,
 )
 from bridge.domain.money import Money
-from tests.domain.builders import HOUR, utc
+from tests.domain.builders import HOUR, book, utc
 
 NOW = utc(2024, 3, 10, 12)
 SECOND = timedelta(seconds=1)
@@ -649,3 +652,51 @@ def test_notifications_once_sent_are_not_sent_again_for_the_same_moment(
     sent = (already_sent | set(due.to_send)) - set(due.to_reset)
     again = notifications_due(thresholds, up_to_date, burn_rate, sent)
     assert (again.to_send, again.to_reset) == ((), ())
+
+
+class TestTheUpToDateCredit:
+    """``account``: credit less the unsettled usage at current prices, the running hours included."""
+
+    AT = datetime(2022, 11, 1, 12, tzinfo=UTC)
+    HORIZON = running_horizon(timedelta(hours=1), timedelta(minutes=30))
+
+    def usage(self, **fields: object) -> ResourceUsage:
+        values: dict[str, object] = {
+            "source": "openstack",
+            "resource_id": "vm-1",
+            "name": "web",
+            "plan": "m1.small",
+            "hours": Decimal(10),
+            "tokens": None,
+            "last_window_end": self.AT - timedelta(hours=2),
+        }
+        values.update(fields)
+        return ResourceUsage(**values)  # type: ignore[arg-type]
+
+    def test_a_running_server_costs_its_collected_hours_and_the_hours_since(self) -> None:
+        balance = account(Decimal("50"), [self.usage()], book(), "EUR", self.AT, self.HORIZON)
+        assert balance.burn_rate == Decimal("0.10")
+        assert balance.unsettled == Decimal("1.20")  # 10 collected hours and 2 since, at 0.10
+        assert balance.up_to_date == Decimal("48.80")
+        assert [resource.resource_id for resource in balance.running] == ["vm-1"]
+
+    def test_a_server_whose_last_window_is_old_no_longer_runs(self) -> None:
+        stopped = self.usage(last_window_end=self.AT - timedelta(hours=3))
+        assert timedelta(hours=2, minutes=30) == self.HORIZON
+        balance = account(Decimal("50"), [stopped], book(), "EUR", self.AT, self.HORIZON)
+        assert (balance.running, balance.burn_rate, balance.unsettled) == ((), Decimal(0), Decimal("1.00"))
+
+    def test_solusvm_usage_costs_its_tokens(self) -> None:
+        vps = self.usage(source="solusvm", resource_id="42", plan="7", tokens=Decimal(700))
+        balance = account(Decimal(0), [vps], book(), "EUR", self.AT, self.HORIZON)
+        assert balance.unsettled == Decimal("0.71")  # 700 tokens and 2 hours at 7 tokens, at 0.001
+
+    def test_a_missing_price_is_left_out_and_said(self) -> None:
+        unknown = self.usage(plan="m9.huge")
+        balance = account(Decimal(5), [unknown], book(), "EUR", self.AT, self.HORIZON)
+        assert (balance.unsettled, balance.burn_rate) == (Decimal(0), Decimal(0))
+        assert [problem.rsplit("; ", 1)[1] for problem in balance.problems] == [
+            "it is left out of the burn rate",
+            "its usage is left out of the up-to-date credit",
+        ]
+        assert all("m9.huge" in problem for problem in balance.problems)

@@ -17,7 +17,7 @@ from bridge.clock import FixedClock
 from bridge.errors import InputError, NotFound
 from bridge.services.periods import NewPeriod
 from bridge.store.tables import invoice_lines, invoices, subscriptions
-from tests.services.test_invoicing import PRICING
+from tests.support.invoicing import PRICING
 
 PLANS = {"gold": {"fees": {"support": "8.00"}}}
 
@@ -258,3 +258,18 @@ def test_a_plans_fee_and_a_fees_discount_price_a_subscription(
     assert (ended.charged, ended.ended_on) == (2, date(2022, 12, 1))
     with pytest.raises(InputError, match="ended on 2022-12-01"):
         p.service.modify(period.id, invoice_day=3)
+
+
+def test_a_recharge_dry_run_shows_the_invoice_the_real_recharge_then_issues_and_changes_nothing(
+    periods: Callable[..., Periods], clock: FixedClock
+) -> None:
+    clock.set(at(2022, 10, 1))
+    p = periods()
+    period = p.service.create(str(p.client.id), frequency="monthly", invoice_day=1).period
+    p.service.subscribe(str(p.client.id), name="support", amount="10.00", period_id=period.id)
+    clock.set(at(2022, 11, 1))
+    previews = [p.service.recharge(dry_run=True) for _ in range(2)]
+    assert p.service.get(period.id).period.span.next_recharge_on == date(2022, 11, 1)
+    real = p.service.recharge()
+    assert previews[0] == previews[1] == real
+    assert p.lines(str(real[0].reference)) == [("support 2022-10-01 to 2022-10-31", Decimal("10.00"))]

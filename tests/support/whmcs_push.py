@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
+from bridge.domain.effects import InvoiceItem
 from bridge.services.invoicing import enqueue_create_invoice
 from bridge.store.outbox import EffectKind, OutboxRow, OutboxState, enqueue, list_rows
 from bridge.store.tables import invoices
@@ -71,7 +72,7 @@ def issue_invoice(
             reference=reference,
             issued_on=date(2022, 11, 1),
             due_on=date(2022, 11, 15),
-            items=[(f"vm-{n} {period}", amount) for n, amount in enumerate(lines, 1)],
+            items=[InvoiceItem(f"vm-{n} {period}", amount) for n, amount in enumerate(lines, 1)],
             notes=f"{reference}: usage {period}",
             now=now,
         )

@@ -1,30 +1,22 @@
-"""Plans, discounts and billing periods as pure rules (seeds 003 and 004)."""
+"""Plans and discounts as pure rules (seed 003): the terms in force, and a cycle priced under them."""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from bridge.domain.cycles import BillingPeriod, calendar_cycle_containing
-from bridge.domain.invoicing import LateUsage
-from bridge.domain.plans import (
-    Charge,
+from bridge.domain.cycles import calendar_cycle_containing
+from bridge.domain.invoicing import LateUsage, draft_with_terms
+from bridge.domain.pricing import PriceBook, price_usage
+from bridge.domain.terms import (
     ClientTerms,
     Discount,
-    PeriodSpan,
     PlanAssignment,
     PriceSchedule,
-    RecurringItem,
-    discounted_items,
-    draft_with_terms,
-    fee_value,
-    period_of,
     price_with_terms,
     resolve_start,
 )
-from bridge.domain.pricing import PriceBook, price_usage
 from tests.domain.builders import HOUR, book, daily, usage, utc, whole_cycle
 
 OCTOBER = calendar_cycle_containing(utc(2022, 10, 15), "UTC")
@@ -231,100 +223,3 @@ def test_a_start_that_cannot_be_used_is_refused_naming_the_option(text: str, mes
 
 
 # -- billing periods (seed 004) -------------------------------------------------------------------------
-
-
-def test_moving_the_1st_to_the_6th_lengthens_the_current_period_to_36_days() -> None:
-    span = PeriodSpan.opened(BillingPeriod.monthly(1), date(2022, 10, 10))
-    assert (span.started_on, span.next_recharge_on, span.days) == (date(2022, 10, 1), date(2022, 11, 1), 31)
-    moved = span.with_schedule(BillingPeriod.monthly(6), date(2022, 10, 20))
-    assert (moved.started_on, moved.next_recharge_on, moved.days) == (
-        date(2022, 10, 1),
-        date(2022, 11, 6),
-        36,
-    )
-    assert (moved.recharged().started_on, moved.recharged().next_recharge_on) == (
-        date(2022, 11, 6),
-        date(2022, 12, 6),
-    )
-
-
-def test_moving_the_30th_to_the_22nd_on_the_20th_shortens_the_period_by_8_days() -> None:
-    span = PeriodSpan.opened(BillingPeriod.monthly(30), date(2022, 11, 1))
-    assert (span.started_on, span.next_recharge_on) == (date(2022, 10, 30), date(2022, 11, 30))
-    moved = span.with_schedule(BillingPeriod.monthly(22), date(2022, 11, 20))
-    assert moved.next_recharge_on == date(2022, 11, 22)
-    assert span.days - moved.days == 8
-
-
-def test_a_yearly_period_on_feb_29_recharges_on_feb_28_in_other_years() -> None:
-    span = PeriodSpan.opened(period_of("yearly", 29, 2), date(2023, 3, 1))
-    assert (span.started_on, span.next_recharge_on) == (date(2023, 2, 28), date(2024, 2, 29))
-    assert span.recharged().next_recharge_on == date(2025, 2, 28)
-    moved = span.with_schedule(period_of("yearly", 1, 6), date(2023, 3, 1))
-    assert (moved.started_on, moved.next_recharge_on) == (date(2023, 2, 28), date(2023, 6, 1))
-
-
-def test_a_period_keeps_its_frequency() -> None:
-    span = PeriodSpan.opened(BillingPeriod.monthly(1), date(2022, 10, 10))
-    with pytest.raises(ValueError, match="frequency never changes"):
-        span.with_schedule(BillingPeriod.yearly(1, 1), date(2022, 10, 10))
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (("monthly", 32, None), "--invoice-day 32 is not a day of a month"),
-        (("monthly", 5, 3), "--invoice-month is only for yearly periods"),
-        (("yearly", 5, None), "needs --invoice-month"),
-        (("yearly", 30, 2), "--invoice-day 30 does not exist in February; use 1 to 29"),
-        (("weekly", 1, None), "--frequency 'weekly' is unknown"),
-    ],
-)
-def test_a_bad_schedule_names_the_option_and_the_fix(args: tuple[str, int, int | None], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        period_of(*args)
-
-
-def test_a_charge_added_on_the_15th_stays_prorated_to_the_old_billing_date() -> None:
-    """Seed 004: charge on Oct 15 (billing date the 1st), date moved to the 6th on Oct 20."""
-    span = PeriodSpan.opened(BillingPeriod.monthly(1), date(2022, 10, 10))
-    before = Charge.added(Decimal("31.00"), date(2022, 10, 15), span, prorate=True)
-    moved = span.with_schedule(BillingPeriod.monthly(6), date(2022, 10, 20))
-    after = Charge.added(Decimal("36.00"), date(2022, 10, 25), moved, prorate=True)
-    assert before.value() == Decimal("17.00")  # 17 of October's 31 days, to Nov 1
-    assert after.value() == Decimal("12.00")  # 12 of the 36-day period's days, to Nov 6
-    assert Charge.added(Decimal("31.00"), date(2022, 10, 15), span, prorate=False).value() == Decimal("31.00")
-
-
-def test_a_fee_is_prorated_only_for_its_first_partial_period_never_for_a_date_change() -> None:
-    span = PeriodSpan.opened(BillingPeriod.monthly(1), date(2022, 10, 10))
-    moved = span.with_schedule(BillingPeriod.monthly(6), date(2022, 10, 20))
-    first = fee_value(
-        Decimal("36.00"), started_on=date(2022, 10, 10), billed_until=None, span=moved, prorate=True
-    )
-    assert first == Decimal("27.00")  # Oct 10 to Nov 6: 27 of 36 days
-    later = moved.recharged()
-    full = fee_value(
-        Decimal("36.00"),
-        started_on=date(2022, 10, 10),
-        billed_until=date(2022, 11, 6),
-        span=moved,
-        prorate=True,
-    )
-    assert full == Decimal("36.00")
-    assert later.days == 30
-
-
-def test_recurring_items_take_fee_discounts_by_subscription_name() -> None:
-    items = [
-        RecurringItem("support", "support", Decimal("10")),
-        RecurringItem("backup", "backup", Decimal("4")),
-    ]
-    discounts = [
-        Discount("percentage", Decimal(10), utc(2022, 10, 1), source="fees", resource_kind="support"),
-        Discount("fixed", Decimal("5"), utc(2022, 10, 1), source="openstack"),
-    ]
-    assert [(amount, note) for _, amount, note in discounted_items(items, discounts, "EUR")] == [
-        (Decimal("9.00"), ", 10% off"),
-        (Decimal("4.00"), ""),
-    ]

@@ -1,4 +1,4 @@
-"""Pricing plans, discounts and billing periods over time (issue 8, seeds 003 and 004): pure rules.
+"""Pricing plans and discounts over time (issue 8, seed 003): a client's terms and how they price a cycle.
 
 **Terms.** A client's terms are the plan assignments and discounts it was given, each from a start instant
 (a discount optionally until an end). The plan in force at an instant is the assignment with the latest
@@ -20,33 +20,28 @@ is not carried to the next invoice). Either may be limited to a source (``openst
 subscription's name). A line keeps its list unit price and says in its description what was taken off;
 its amount is rounded once, from quantity x unit price x (1 - percentages) - fixed share, so the total
 still equals the sum of the printed lines. Late usage is priced with the plan and percentage discounts in
-force at the end of its own cycle; fixed amounts are not taken again from it.
+force at the end of its own cycle (:func:`bridge.domain.invoicing.draft_with_terms`); fixed amounts are
+not taken again from it.
 
-**Billing periods** (seed 004). A period recharges on its invoice day (and month, if yearly); its current
-span runs from ``started_on`` to ``next_recharge_on``. Changing the invoice day keeps the start and moves
-the next recharge to the first new invoice day after today, with no proration for the change itself
-(the 1st -> the 6th lengthens October to 36 days; the 30th -> the 22nd on the 20th shortens the span by 8
-days). A prorated charge is prorated over the span in force when it was added and keeps that (its
-billing date is fixed then); one added after a change uses the new date.
+**When a change starts** (:func:`resolve_start`): now, the current period, or back into the previous
+period while its invoice is in the grace period.
 """
 
 from __future__ import annotations
 
 import bisect
-import calendar
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from types import MappingProxyType
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bridge.domain.cycles import BillingCycle, BillingPeriod, local_midnight, previous_cycle
+from bridge.domain.cycles import BillingCycle, local_midnight, previous_cycle
 from bridge.domain.instants import as_utc
-from bridge.domain.invoicing import DraftResult, InvoiceDraft, LateUsage, price_late_usage
-from bridge.domain.money import check_currency, round_money
+from bridge.domain.money import round_money
 from bridge.domain.pricing import (
     DEFAULT_BILLABLE_SECONDS_PER_MONTH,
     PlanRate,
@@ -393,40 +388,11 @@ def price_with_terms(
     )
 
 
-def draft_with_terms(
-    client_id: str,
-    currency: str,
-    cycle: BillingCycle,
-    usage_records: Iterable[UsageRecord],
-    schedule: PriceSchedule,
-    *,
-    late_usage: Iterable[LateUsage] = (),
-    billable_seconds_per_month: int | None = DEFAULT_BILLABLE_SECONDS_PER_MONTH,
-) -> DraftResult:
-    """:func:`~bridge.domain.invoicing.draft_invoice` under the client's terms instead of one price book.
-
-    Late usage of an earlier cycle is priced with the plan and percentage discounts in force at the end
-    of that cycle.
-    """
-    if schedule.currency != currency:
-        raise ValueError(f"the price books are in {schedule.currency}, the invoice in {currency}")
-    cap = billable_seconds_per_month
-    priced = [price_with_terms(usage_records, cycle, schedule, billable_seconds_per_month=cap)]
-    seen: list[BillingCycle] = []
-    for late in late_usage:
-        if late.cycle.end > cycle.start:
-            raise ValueError(f"late usage of {late.cycle} is not of a cycle before the invoice's {cycle}")
-        if late.cycle in seen:
-            raise ValueError(f"late usage of {late.cycle} is given twice; merge it into one LateUsage")
-        seen.append(late.cycle)
-        last = late.cycle.end - _TICK
-        repriced = price_late_usage(late, schedule.book_at(last), billable_seconds_per_month=cap)
-        discounts = schedule.terms.discounts_at(last)
-        parts = [_Part(line, None, None, discounts) for line in repriced.lines]
-        priced.append(PricedUsage(tuple(_discounted(parts, currency, fixed=False)), repriced.errors))
-    lines = tuple(line for part in priced for line in part.lines)
-    errors = tuple(error for part in priced for error in part.errors)
-    return DraftResult(InvoiceDraft(client_id, currency, cycle, lines), errors)
+def discounted_lines(
+    lines: Iterable[PricedLine], discounts: tuple[Discount, ...], currency: str, *, fixed: bool = True
+) -> list[PricedLine]:
+    """``lines`` with ``discounts`` applied (late usage: percentages only, ``fixed`` False)."""
+    return _discounted([_Part(line, None, None, discounts) for line in lines], currency, fixed=fixed)
 
 
 def _discounted(parts: Sequence[_Part], currency: str, *, fixed: bool = True) -> list[PricedLine]:
@@ -634,178 +600,3 @@ def resolve_start(text: str, now: datetime, current: BillingCycle, grace_days: i
             "use --start current-period or now (billing.grace_period_days sets the grace period)"
         )
     return ResolvedStart(at, value, True, current, previous)
-
-
-# -- billing periods, subscriptions and proration (seed 004) --------------------------------------------
-
-
-def period_of(frequency: str, invoice_day: int, invoice_month: int | None) -> BillingPeriod:
-    """The schedule, with errors that name the CLI option to fix."""
-    if frequency not in ("monthly", "yearly"):
-        raise ValueError(f"--frequency {frequency!r} is unknown; use monthly or yearly")
-    if frequency == "monthly" and invoice_month is not None:
-        raise ValueError("--invoice-month is only for yearly periods; leave it out for a monthly one")
-    if frequency == "yearly" and invoice_month is None:
-        raise ValueError("a yearly period needs --invoice-month 1 to 12 as well as --invoice-day")
-    if not 1 <= invoice_day <= 31:
-        raise ValueError(f"--invoice-day {invoice_day} is not a day of a month; use 1 to 31")
-    if invoice_month is not None:
-        if not 1 <= invoice_month <= 12:
-            raise ValueError(f"--invoice-month {invoice_month} is not a month; use 1 to 12")
-        longest = calendar.monthrange(2024, invoice_month)[1]  # a leap year: Feb 29 is a valid invoice day
-        if invoice_day > longest:
-            raise ValueError(
-                f"--invoice-day {invoice_day} does not exist in {calendar.month_name[invoice_month]}; "
-                f"use 1 to {longest}"
-            )
-    return BillingPeriod(frequency, invoice_day, invoice_month)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class PeriodSpan:
-    """A billing period's schedule and its current span ``[started_on, next_recharge_on)`` in local dates."""
-
-    period: BillingPeriod
-    started_on: date
-    next_recharge_on: date
-
-    def __post_init__(self) -> None:
-        if self.next_recharge_on <= self.started_on:
-            raise ValueError(
-                f"next recharge {self.next_recharge_on} is not after the start {self.started_on}"
-            )
-
-    @classmethod
-    def opened(cls, period: BillingPeriod, today: date) -> PeriodSpan:
-        """A new period: the span of its schedule that contains ``today``."""
-        following = period.next_recharge_date(today)
-        return cls(period, _recharge_before(period, following), following)
-
-    @property
-    def days(self) -> int:
-        return (self.next_recharge_on - self.started_on).days
-
-    def with_schedule(self, period: BillingPeriod, today: date) -> PeriodSpan:
-        """The invoice day (and month) changed on ``today`` (seed 004): the span keeps its start and ends on
-        the first new invoice day after ``today``; nothing is prorated for the change itself."""
-        if period.frequency != self.period.frequency:
-            raise ValueError(
-                f"a {self.period.frequency} period cannot become {period.frequency}; "
-                "a subscription's frequency never changes"
-            )
-        return PeriodSpan(period, self.started_on, period.next_recharge_date(today))
-
-    def recharged(self) -> PeriodSpan:
-        """The next span, after the recharge on ``next_recharge_on``."""
-        return PeriodSpan(
-            self.period, self.next_recharge_on, self.period.next_recharge_date(self.next_recharge_on)
-        )
-
-
-def _recharge_before(period: BillingPeriod, following: date) -> date:
-    """The recharge date one step before ``following`` (clamped like every recharge date)."""
-    index = following.year * 12 + following.month - 1 - period.step_months
-    return period.recharge_date(index)
-
-
-def prorated(amount: Decimal, since: date, until: date, span_start: date) -> Decimal:
-    """``amount`` for the days from ``since`` to ``until`` out of the span ``[span_start, until)``, unrounded.
-
-    A charge added on the first day of the span (or before it) pays in full; one added on ``until`` or
-    later pays nothing.
-    """
-    if not isinstance(amount, Decimal):
-        raise TypeError(f"amount must be a Decimal, not {type(amount).__name__}")
-    full = (until - span_start).days
-    if full <= 0:
-        raise ValueError(f"the span {span_start}..{until} is empty")
-    used = min(max((until - since).days, 0), full)
-    return amount * used / full
-
-
-@dataclass(frozen=True)
-class Charge:
-    """A one-off charge on a subscription, billed at the end of its period.
-
-    ``span_start`` and ``bill_until`` are the period's span when the charge was added; a prorated charge
-    keeps them even if the billing date changes later (seed 004: prorated to the old billing date).
-    """
-
-    amount: Decimal
-    added_on: date
-    span_start: date
-    bill_until: date
-    prorate: bool
-
-    @classmethod
-    def added(cls, amount: Decimal, on: date, span: PeriodSpan, prorate: bool) -> Charge:
-        return cls(amount, on, span.started_on, span.next_recharge_on, prorate)
-
-    def value(self) -> Decimal:
-        """What is billed, unrounded."""
-        if not self.prorate:
-            return self.amount
-        return prorated(self.amount, self.added_on, self.bill_until, self.span_start)
-
-
-def fee_value(
-    amount: Decimal, *, started_on: date, billed_until: date | None, span: PeriodSpan, prorate: bool
-) -> Decimal:
-    """A subscription's fee at the recharge that ends ``span``, unrounded.
-
-    A full fee per recharge whatever the span's length (no proration for billing-date changes); only a
-    subscription's first span, if it started inside the span and prorates, pays for its days.
-    """
-    if prorate and billed_until is None and started_on > span.started_on:
-        return prorated(amount, started_on, span.next_recharge_on, span.started_on)
-    return amount
-
-
-@dataclass(frozen=True)
-class RecurringItem:
-    """One line of a recurring invoice before discounts: a subscription's fee or a charge."""
-
-    subscription: str
-    description: str
-    value: Decimal
-
-
-def discounted_items(
-    items: Sequence[RecurringItem], discounts: Sequence[Discount], currency: str
-) -> list[tuple[RecurringItem, Decimal, str]]:
-    """(item, rounded amount, discount note) for each item, discounts of source ``fees`` (or none) applied;
-    the resource kind of a recurring item is its subscription's name."""
-    check_currency(currency)
-    values = []
-    for item in items:
-        factor = Decimal(1)
-        for discount in discounts:
-            if discount.kind == "percentage" and discount.applies_to(FEES, item.subscription):
-                factor *= (_HUNDRED - discount.value) / _HUNDRED
-        values.append(item.value * factor)
-    shares = [_ZERO] * len(items)
-    for discount in discounts:
-        if discount.kind != "fixed":
-            continue
-        remaining = discount.value
-        for index, item in enumerate(items):
-            if remaining <= 0:
-                break
-            if not discount.applies_to(FEES, item.subscription):
-                continue
-            take = min(remaining, values[index] - shares[index])
-            if take > 0:
-                shares[index] += take
-                remaining -= take
-    result = []
-    for index, item in enumerate(items):
-        notes = [
-            f"{d.value.normalize():f}% off"
-            for d in discounts
-            if d.kind == "percentage" and d.applies_to(FEES, item.subscription)
-        ]
-        if shares[index] > 0:
-            notes.append(f"{round_money(shares[index], currency)} {currency} off")
-        note = "".join(f", {text}" for text in notes)
-        result.append((item, round_money(values[index] - shares[index], currency), note))
-    return result
