@@ -70,7 +70,6 @@ class Context:
         if self._app is None:
             from bridge.bootstrap import build_app, secret_masker
             from bridge.logs import configure as configure_logging
-            from bridge.services.schema import require_at_head
             from bridge.settings import config_path, load_settings
 
             settings = load_settings(config_path(self.config))
@@ -80,7 +79,7 @@ class Context:
             factory = self.app_factory or build_app
             self._app = factory(settings, masker=self._masker)
             if self.needs_schema:
-                require_at_head(self._app.uow)
+                self._app.require_schema()
         return self._app
 
 

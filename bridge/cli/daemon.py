@@ -10,7 +10,6 @@ import click
 
 from bridge.cli.base import Context, cli, pass_context, print_json
 from bridge.errors import EXIT_OK, BridgeError
-from bridge.services import schema
 from bridge.settings import config_path, load_settings
 
 
@@ -35,8 +34,7 @@ def check_config(context: Context, as_json: bool) -> None:
 @pass_context
 def migrate_command(context: Context) -> None:
     """Upgrade the database schema to this version's head (safe to repeat)."""
-    url = context.settings.database_url()
-    before, after = schema.upgrade(context.app.uow, url)
+    before, after = context.app.migrate()
     if before == after:
         click.echo(f"database schema already at {after}; nothing to do")
     else:
@@ -50,7 +48,7 @@ def run(context: Context) -> None:
     from bridge.daemon import Daemon
 
     app = context.app
-    if schema.database_missing(app.settings.database_url()):
+    if app.database_missing():
         raise BridgeError(
             f"no database at {app.settings.masked_database_url()}; run `billing-bridge migrate` first"
         )
@@ -81,7 +79,7 @@ def status(context: Context, as_json: bool) -> None:
             f"{database['error']} ({database['url']}); check [database] url and that the server runs"
         )
     if not database["at_head"]:
-        schema.require_at_head(app.uow)
+        app.require_schema()
     if as_json:
         return
     click.echo(f"billing-bridge {report['version']}  database {database['url']}")

@@ -13,7 +13,6 @@ to the operator in ``billing-bridge outbox``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -196,7 +195,7 @@ class CreditService:
         ids = [client.id for client in clients]
         credits = store.balances(connection, ids)
         states = store.states(connection, ids)
-        agreements = _agreements(connection, ids)
+        agreements = whmcs_store.agreements_of(connection, ids)
         open_invoices = _open_invoices(connection, ids)
         invoiced = invoice_store.invoiced_until(connection, ids)
         since = {
@@ -591,10 +590,6 @@ def _resource_usage(total: usage_store.ResourceTotal) -> ResourceUsage:
 
 def _hours(hours: Decimal | None) -> str:
     return "-" if hours is None else f"{hours:.0f}"
-
-
-def _agreements(connection: Tx, ids: Iterable[int]) -> dict[int, bool]:
-    return whmcs_store.agreements_of(connection, ids)
 
 
 def _open_invoices(connection: Tx, ids: list[int]) -> dict[int, list[invoice_store.StoredInvoice]]:

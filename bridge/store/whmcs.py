@@ -143,7 +143,7 @@ def agreement(connection: Connection, client_id: int) -> Agreement | None:
 
 
 def agreements_of(connection: Connection, client_ids: Iterable[int]) -> dict[int, bool]:
-    """The last known agreement flag of each of ``client_ids`` that was ever read."""
+    """Whether each client has an agreement, for the clients whose status was ever read."""
     query = select(client_agreements.c.client_id, client_agreements.c.has_agreement).where(
         client_agreements.c.client_id.in_(list(client_ids))
     )
