@@ -61,12 +61,20 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
 }
 """The statuses an invoice of each status may become: paid and cancelled invoices are final."""
 
+NEW_STATUS: Status = "unpaid"
+"""The status every invoice is stored with (a draft is never stored)."""
+
 _TICK = timedelta(microseconds=1)
 
 
 def can_become(status: str, to: str) -> bool:
     """Whether an invoice that is ``status`` may become ``to``."""
     return to in TRANSITIONS.get(status, frozenset())
+
+
+def due_at(configuration: Configuration, issued_at: datetime) -> datetime:
+    """When an invoice issued at ``issued_at`` is due: ``invoice_due_days`` later."""
+    return issued_at + timedelta(days=configuration.invoice_due_days)
 
 
 @dataclass(frozen=True)
@@ -405,10 +413,15 @@ def credit_description(reference: str) -> str:
     return f"Credit for the next 30 days of usage ({reference})"
 
 
+def line_items(lines: Iterable[InvoiceLine]) -> tuple[InvoiceItem, ...]:
+    """Stored lines as a client sees them in WHMCS: one item a line, its description and amount."""
+    return tuple(InvoiceItem(line.description, line.amount) for line in lines)
+
+
 def client_items(draft: InvoiceDraft, detail: str) -> tuple[InvoiceItem, ...]:
     """The lines a client sees in WHMCS: one per resource (``detailed``), or one per source (``simple``)."""
     if detail == "detailed":
-        return tuple(InvoiceItem(line.description(), line.amount) for line in draft.lines)
+        return line_items(usage_lines(draft))
     items = []
     for source, lines in draft.by_source().items():
         subtotal = round_money(sum((line.amount for line in lines), Decimal(0)), draft.currency)
@@ -650,11 +663,11 @@ class _Plan:
                 client=client,
                 draft=draft,
                 issuer=issuer(configuration),
-                status="unpaid",
+                status=NEW_STATUS,
                 number=None,
                 proforma_number=None,
                 issued_at=self.issued_at,
-                due_at=self.issued_at + timedelta(days=configuration.invoice_due_days),
+                due_at=due_at(configuration, self.issued_at),
                 detail=configuration.invoice_detail,
                 preview=cycle.end > self.now,
             )

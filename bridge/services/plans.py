@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -39,11 +39,10 @@ from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
 from bridge.domain.configuration import Configuration
 from bridge.domain.cycles import BillingCycle, billing_anchor, client_cycle
-from bridge.domain.effects import CancelInvoice, InvoiceItem
+from bridge.domain.effects import CancelInvoice
 from bridge.domain.invoicing import (
     DraftResult,
     InvoiceDraft,
-    InvoiceLine,
     client_items,
     draft_with_terms,
     usage_lines,
@@ -67,7 +66,8 @@ from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
 from bridge.services.configuration import configuration_named
-from bridge.services.invoicing import InvoicingService, enqueue_create_invoice, invoice_numbers
+from bridge.services.invoicing import InvoicingService
+from bridge.services.issuing import NewInvoice, issue
 from bridge.settings import Settings
 from bridge.store import invoices as invoice_store
 from bridge.store import plans as store
@@ -424,20 +424,24 @@ class PlansService:
         """Cancel ``standing`` and issue ``draft`` in its place as ``reference``; its number, if any."""
         now = self._clock.now()
         invoice_store.set_status(connection, standing.id, status="cancelled")
-        issued = issue_invoice(
-            connection,
-            settings=self._settings,
+        replacement = NewInvoice(
             client=client,
-            config=config,
             reference=reference,
             kind="usage",
             period=(draft.cycle.start, draft.cycle.end),
             issuer=standing.issuer,
+            issued_at=now,
             lines=usage_lines(draft),
             total=draft.total,
             items=client_items(draft, config.invoice_detail),
             notes=f"{reference}: usage {draft.cycle.label} (recalculated)",
             replaces_id=standing.id,
+        )
+        issued = issue(
+            connection,
+            replacement,
+            config,
+            self._settings.billing.zone(),
             now=now,
             before_push=lambda: self._cancel_in_whmcs(connection, client, standing, now),
         )
@@ -449,7 +453,7 @@ class PlansService:
             old_total=str(standing.total),
             new_total=str(draft.total),
         )
-        return issued.number
+        return issued.shown_number
 
     def _cancel_in_whmcs(
         self, connection: Connection, client: Client, standing: StoredInvoice, now: datetime
@@ -515,83 +519,6 @@ class PlansService:
             for row in usage_store.usage_of_owners(connection, owners, start, end)
             if row.window_end <= end
         ]
-
-
-# -- issuing an invoice (replacements here, recurring charges in periods.py) -------------------------------
-
-
-@dataclass(frozen=True)
-class Issued:
-    """An invoice just written: its id, and the number the client sees (None when WHMCS numbers it)."""
-
-    id: int
-    number: str | None
-
-
-def issue_invoice(
-    connection: Connection,
-    *,
-    settings: Settings,
-    client: Client,
-    config: Configuration,
-    reference: str,
-    kind: str,
-    period: tuple[datetime, datetime] | None,
-    issuer: str,
-    lines: Sequence[InvoiceLine],
-    total: Decimal,
-    items: Sequence[InvoiceItem],
-    notes: str,
-    now: datetime,
-    replaces_id: int | None = None,
-    before_push: Callable[[], None] = lambda: None,
-) -> Issued:
-    """Write one invoice dated ``now`` in the caller's transaction, numbered by the bridge (``issuer``
-    ``bridge``, its configuration's numbering) or with its create_invoice outbox row (``whmcs``).
-
-    ``before_push`` runs just before that row is written (a replaced invoice's cancellation goes first).
-    """
-    zone = settings.billing.zone()
-    number, proforma = (None, None)
-    if issuer == "bridge":
-        number, proforma = invoice_numbers(connection, client, config, reference, now.astimezone(zone))
-    due_at = now + timedelta(days=config.invoice_due_days)
-    invoice_id = invoice_store.insert_invoice(
-        connection,
-        {
-            "client_id": client.id,
-            "reference": reference,
-            "kind": kind,
-            "period_start": period[0] if period else None,
-            "period_end": period[1] if period else None,
-            "currency": client.currency,
-            "status": "unpaid",
-            "issuer": issuer,
-            "series": client.configuration if issuer == "bridge" else None,
-            "number": number,
-            "proforma_number": proforma,
-            "issued_at": now,
-            "due_at": due_at,
-            "total": total,
-            "replaces_id": replaces_id,
-            "created_at": now,
-        },
-        lines,
-    )
-    if issuer != "whmcs":
-        return Issued(invoice_id, number or proforma)
-    before_push()
-    enqueue_create_invoice(
-        connection,
-        client_id=client.id,
-        reference=reference,
-        issued_on=now.astimezone(zone).date(),
-        due_on=due_at.astimezone(zone).date(),
-        items=items,
-        notes=notes,
-        now=now,
-    )
-    return Issued(invoice_id, None)
 
 
 def _copied(line: StoredLine, currency: str, zone: str) -> CopiedLine:
