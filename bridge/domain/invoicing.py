@@ -72,6 +72,12 @@ def can_become(status: str, to: str) -> bool:
     return to in TRANSITIONS.get(status, frozenset())
 
 
+def zero_skipped(total: Decimal, invoice_zero_amounts: bool) -> bool:
+    """Whether an invoice of ``total`` is not issued: a zero total, unless zero amounts are invoiced
+    (``invoice_zero_amounts``; usage invoices and recharges alike)."""
+    return total == 0 and not invoice_zero_amounts
+
+
 def due_at(configuration: Configuration, issued_at: datetime) -> datetime:
     """When an invoice issued at ``issued_at`` is due: ``invoice_due_days`` later."""
     return issued_at + timedelta(days=configuration.invoice_due_days)
@@ -655,7 +661,7 @@ class _Plan:
         if after is not None and cycle.end <= after:
             self.skipped.append(Skipped(client, draft.reference, BEFORE_CUTOFF))
             return
-        if draft.is_empty or (draft.total == 0 and configuration.do_not_invoice_zero_prices):
+        if draft.is_empty or zero_skipped(draft.total, not configuration.do_not_invoice_zero_prices):
             self.skipped.append(Skipped(client, draft.reference, ZERO_AMOUNT))
             return
         self.issue.append(
