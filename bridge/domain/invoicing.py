@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -49,8 +49,8 @@ from bridge.domain.pricing import (
     price_usage,
 )
 from bridge.domain.references import usage_invoice
-from bridge.domain.terms import PriceSchedule, discounted_lines, price_with_terms
-from bridge.domain.usage import SOURCES, Source, UsageRecord
+from bridge.domain.terms import CopiedLine, PriceSchedule, discounted_lines, price_with_terms
+from bridge.domain.usage import SOURCES, Source, UsageRecord, as_source
 
 Status = Literal["draft", "unpaid", "paid", "cancelled"]
 TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -362,6 +362,35 @@ def usage_lines(draft: InvoiceDraft) -> tuple[InvoiceLine, ...]:
         )
         for position, line in enumerate(draft.lines, 1)
     )
+
+
+def invoiced_line(line: InvoiceLine, currency: str, zone: str) -> PricedLine:
+    """A stored line as the pricing reads it again (late usage is compared with what was invoiced): the
+    inverse of :func:`usage_lines`. ``zone`` is the key of the billing time zone."""
+    return PricedLine(
+        source=as_source(line.source),
+        resource_id=line.resource_id,
+        resource_name=line.resource_name,
+        plan=line.plan,
+        period=BillingCycle(line.period_start, line.period_end, zone),
+        hours=line.hours,
+        billed_hours=line.billed_hours,
+        unit_price=line.unit_price,
+        amount=line.amount,
+        currency=currency,
+        capped=line.capped,
+        tokens_per_hour=line.tokens_per_hour,
+        tokens=line.tokens,
+        late=line.late,
+    )
+
+
+def carried_line(line: InvoiceLine, currency: str, zone: str) -> CopiedLine:
+    """A stored line carried unchanged onto a replacement invoice: priced as :func:`invoiced_line` reads
+    it, its reference and description as the client saw them."""
+    priced = invoiced_line(line, currency, zone)
+    values = {item.name: getattr(priced, item.name) for item in fields(PricedLine)}
+    return CopiedLine(**values, stored_reference=line.line_reference, stored_description=line.description)
 
 
 def flat_line(

@@ -57,6 +57,7 @@ from bridge.domain.invoicing import (
     can_become,
     client_items,
     credit_line,
+    invoiced_line,
     issuer,
     line_items,
     needs_invoiced_lines,
@@ -65,7 +66,6 @@ from bridge.domain.invoicing import (
 )
 from bridge.domain.pricing import PriceBook, PricedLine
 from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
-from bridge.domain.usage import as_source
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
@@ -424,26 +424,7 @@ def _existing(
 def _priced_lines(
     lines: list[store.StoredLine] | None, currency: str, zone: ZoneInfo
 ) -> tuple[PricedLine, ...] | None:
-    return None if lines is None else tuple(_priced_line(line, currency, zone) for line in lines)
-
-
-def _priced_line(line: store.StoredLine, currency: str, zone: ZoneInfo) -> PricedLine:
-    return PricedLine(
-        source=as_source(line.source),
-        resource_id=line.resource_id,
-        resource_name=line.resource_name,
-        plan=line.plan,
-        period=BillingCycle(line.period_start, line.period_end, _zone_key(zone)),
-        hours=line.hours,
-        billed_hours=line.billed_hours,
-        unit_price=line.unit_price,
-        amount=line.amount,
-        currency=currency,
-        capped=line.capped,
-        tokens_per_hour=line.tokens_per_hour,
-        tokens=line.tokens,
-        late=line.late,
-    )
+    return None if lines is None else tuple(invoiced_line(line, currency, _zone_key(zone)) for line in lines)
 
 
 def _zone_key(zone: ZoneInfo) -> str:

@@ -44,6 +44,7 @@ from bridge.domain.effects import CancelInvoice
 from bridge.domain.invoicing import (
     DraftResult,
     InvoiceDraft,
+    carried_line,
     client_items,
     draft_with_terms,
     usage_lines,
@@ -55,14 +56,13 @@ from bridge.domain.terms import (
     DEFAULT_PLAN,
     DISCOUNT_SOURCES,
     ClientTerms,
-    CopiedLine,
     Discount,
     PlanAssignment,
     PriceSchedule,
     ResolvedStart,
     resolve_start,
 )
-from bridge.domain.usage import UsageRecord, as_source
+from bridge.domain.usage import UsageRecord
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
@@ -72,7 +72,7 @@ from bridge.settings import Configurations, PlanSettings, PricingSettings
 from bridge.store import invoices as invoice_store
 from bridge.store import plans as store
 from bridge.store import usage as usage_store
-from bridge.store.invoices import StoredInvoice, StoredLine
+from bridge.store.invoices import StoredInvoice
 from bridge.store.outbox import enqueue_effect
 from bridge.store.unit_of_work import UnitOfWork
 
@@ -324,18 +324,34 @@ class PlansService:
     ) -> InvoiceChange:
         """The current period's open invoice: its usage so far, under the old terms and the new."""
         records = self._records(connection, client, cycle.start, min(cycle.end, self._clock.now()))
-        before = self._draft(client, config, books, cycle, records, old)
-        after = self._draft(client, config, books, cycle, records, new)
-        same = _views(before.draft.lines) == _views(after.draft.lines)
+        changed = "computed with the new terms when issued"
+        return self._compared(client, config, books, cycle, records, (old, new), "open", changed)
+
+    def _compared(
+        self,
+        client: Client,
+        config: Configuration,
+        books: Books,
+        cycle: BillingCycle,
+        records: Sequence[UsageRecord],
+        terms: tuple[ClientTerms, ClientTerms],
+        state: InvoiceState,
+        changed: str,
+    ) -> InvoiceChange:
+        """An invoice not issued yet, drafted under the old ``terms`` and the new: ``changed`` is what
+        happens to it when their lines differ."""
+        before = self._draft(client, config, books, cycle, records, terms[0])
+        after = self._draft(client, config, books, cycle, records, terms[1])
+        old_lines, new_lines = _views(before.draft.lines), _views(after.draft.lines)
         return InvoiceChange(
             period=cycle.label,
-            state="open",
+            state=state,
             currency=client.currency,
             old_total=before.draft.total,
             new_total=after.draft.total,
-            old_lines=_views(before.draft.lines),
-            new_lines=_views(after.draft.lines),
-            action="unchanged" if same else "computed with the new terms when issued",
+            old_lines=old_lines,
+            new_lines=new_lines,
+            action="unchanged" if old_lines == new_lines else changed,
             problems=_problems(after),
         )
 
@@ -354,20 +370,8 @@ class PlansService:
         records = self._records(connection, client, cycle.start, cycle.end)
         standing = store.standing_usage_invoice(connection, client.id, cycle.start)
         if standing is None:
-            before = self._draft(client, config, books, cycle, records, old)
-            after = self._draft(client, config, books, cycle, records, new)
-            same = _views(before.draft.lines) == _views(after.draft.lines)
-            return InvoiceChange(
-                period=cycle.label,
-                state="not issued",
-                currency=client.currency,
-                old_total=before.draft.total,
-                new_total=after.draft.total,
-                old_lines=_views(before.draft.lines),
-                new_lines=_views(after.draft.lines),
-                action="unchanged" if same else "issued with the new terms",
-                problems=_problems(after),
-            )
+            changed = "issued with the new terms"
+            return self._compared(client, config, books, cycle, records, (old, new), "not issued", changed)
         self._require_replaceable(connection, client, cycle, standing)
         result = self._draft(client, config, books, cycle, records, new)
         if result.held:
@@ -376,7 +380,7 @@ class PlansService:
                 f"the recalculated invoice of {cycle.label} cannot be priced ({reasons}); fix the settings "
                 "and try again. Nothing was changed"
             )
-        carried = [_copied(line, client.currency, cycle.zone) for line in standing.lines if line.late]
+        carried = [carried_line(line, client.currency, cycle.zone) for line in standing.lines if line.late]
         draft = InvoiceDraft(str(client.id), client.currency, cycle, (*result.draft.lines, *carried))
         old_lines = tuple(
             LineView(line.line_reference, line.description, line.amount) for line in standing.lines
@@ -528,27 +532,6 @@ class PlansService:
             for row in usage_store.usage_of_owners(connection, owners, start, end)
             if row.window_end <= end
         ]
-
-
-def _copied(line: StoredLine, currency: str, zone: str) -> CopiedLine:
-    return CopiedLine(
-        source=as_source(line.source),
-        resource_id=line.resource_id,
-        resource_name=line.resource_name,
-        plan=line.plan,
-        period=BillingCycle(line.period_start, line.period_end, zone),
-        hours=line.hours,
-        billed_hours=line.billed_hours,
-        unit_price=line.unit_price,
-        amount=line.amount,
-        currency=currency,
-        capped=line.capped,
-        tokens_per_hour=line.tokens_per_hour,
-        tokens=line.tokens,
-        late=line.late,
-        stored_reference=line.line_reference,
-        stored_description=line.description,
-    )
 
 
 def _views(lines: Sequence[Any]) -> tuple[LineView, ...]:
