@@ -61,6 +61,10 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
 }
 """The statuses an invoice of each status may become: paid and cancelled invoices are final."""
 
+BRIDGE = "bridge"
+WHMCS = "whmcs"
+"""An invoice's issuer: the bridge numbers it itself, or WHMCS does (through the outbox); :func:`issuer`."""
+
 NEW_STATUS: Status = "unpaid"
 """The status every invoice is stored with (a draft is never stored)."""
 
@@ -339,7 +343,14 @@ _STORED_HOURS = Decimal("0.00000001")
 
 
 def usage_lines(draft: InvoiceDraft) -> tuple[InvoiceLine, ...]:
-    """The stored lines of a usage draft, in its line order (usage invoices and their replacements)."""
+    """The stored lines of a usage draft, in its line order (usage invoices and their replacements): its
+    :func:`draft_lines`, hours cut to the places the store keeps."""
+    return tuple(replace(line, hours=line.hours.quantize(_STORED_HOURS)) for line in draft_lines(draft))
+
+
+def draft_lines(draft: InvoiceDraft) -> tuple[InvoiceLine, ...]:
+    """A usage draft's lines in the one line shape, in its line order, with hours as priced (what a run's
+    invoice document shows)."""
     return tuple(
         InvoiceLine(
             position=position,
@@ -350,7 +361,7 @@ def usage_lines(draft: InvoiceDraft) -> tuple[InvoiceLine, ...]:
             plan=line.plan,
             period_start=line.period.start,
             period_end=line.period.end,
-            hours=line.hours.quantize(_STORED_HOURS),
+            hours=line.hours,
             billed_hours=line.billed_hours,
             unit_price=line.unit_price,
             tokens_per_hour=line.tokens_per_hour,
@@ -456,7 +467,7 @@ def line_items(lines: Iterable[InvoiceLine]) -> tuple[InvoiceItem, ...]:
 def client_items(draft: InvoiceDraft, detail: str) -> tuple[InvoiceItem, ...]:
     """The lines a client sees in WHMCS: one per resource (``detailed``), or one per source (``simple``)."""
     if detail == "detailed":
-        return line_items(usage_lines(draft))
+        return line_items(draft_lines(draft))
     items = []
     for source, lines in draft.by_source().items():
         subtotal = round_money(sum((line.amount for line in lines), Decimal(0)), draft.currency)
@@ -625,7 +636,7 @@ def usage_by_cycle(
 def issuer(configuration: Configuration) -> str:
     """``bridge`` when the bridge issues (and numbers) the configuration's invoices, ``whmcs`` when WHMCS
     does (through the outbox)."""
-    return "bridge" if configuration.generate_invoices else "whmcs"
+    return BRIDGE if configuration.generate_invoices else WHMCS
 
 
 def _has_late_usage(records: Sequence[CollectedUsage], invoice: ExistingInvoice) -> bool:

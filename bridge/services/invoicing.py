@@ -47,6 +47,7 @@ from bridge.domain.cycles import (
     local_midnight,
 )
 from bridge.domain.invoicing import (
+    BRIDGE,
     ClientPrices,
     CollectedUsage,
     ExistingInvoice,
@@ -69,7 +70,7 @@ from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.issuing import BRIDGE, NewInvoice, fiscal_number, issue
+from bridge.services.issuing import NewInvoice, fiscal_number, issue
 from bridge.services.price_books import PriceBooks
 from bridge.settings import Configurations
 from bridge.store import invoices as store

@@ -31,13 +31,10 @@ from jinja2.sandbox import SandboxedEnvironment
 from bridge.domain.clients import Client
 from bridge.domain.configuration import Configuration, InvoicingOption
 from bridge.domain.effects import CreateInvoice, InvoiceItem
-from bridge.domain.invoicing import NEW_STATUS, InvoiceLine, due_at
+from bridge.domain.invoicing import BRIDGE, NEW_STATUS, InvoiceLine, due_at
 from bridge.store import invoices as store
 from bridge.store.outbox import enqueue_effect
 from bridge.store.unit_of_work import Tx
-
-BRIDGE = "bridge"
-"""The issuer of an invoice the bridge numbers itself (``whmcs``: WHMCS numbers it, through the outbox)."""
 
 _numbers = SandboxedEnvironment(autoescape=False)
 
