@@ -32,9 +32,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
-
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
 from bridge.domain.configuration import Configuration, InvoicingOption
@@ -76,7 +73,7 @@ from bridge.settings import Configurations
 from bridge.store import invoices as store
 from bridge.store import plans as plans_store
 from bridge.store import usage as usage_store
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
 log = get_logger(__name__)
 
@@ -298,7 +295,7 @@ class InvoicingService:
                 try:
                     with connection.begin_nested():
                         issued = issue(connection, _new_invoice(invoice), config, self._zone, now=now)
-                except IntegrityError:
+                except Conflict:
                     if not store.reference_exists(connection, invoice.draft.reference):
                         raise
                     reason = "already invoiced by another run"
@@ -309,7 +306,7 @@ class InvoicingService:
                 )
 
     def issue_credit_invoice(
-        self, connection: Connection, client: Client, amount: Decimal, reference: str, at: datetime
+        self, connection: Tx, client: Client, amount: Decimal, reference: str, at: datetime
     ) -> None:
         """A credit-addition invoice (a credit auto-invoice, seed 000) in the caller's transaction.
 
@@ -331,7 +328,7 @@ class InvoicingService:
         )
         issue(connection, invoice, config, self._zone, now=at)
 
-    def pay_from_credit(self, connection: Connection, invoice: store.StoredInvoice, at: datetime) -> None:
+    def pay_from_credit(self, connection: Tx, invoice: store.StoredInvoice, at: datetime) -> None:
         """Mark an invoice paid from the client's credit (automatic settlements, seed 001)."""
         store.set_status(connection, invoice.id, status="paid", paid_at=at, paid_amount=invoice.total)
 
@@ -393,7 +390,7 @@ class InvoicingService:
         with self._uow.reading() as connection:
             return self._require(connection, number)
 
-    def _require(self, connection: Connection, number: str) -> store.StoredInvoice:
+    def _require(self, connection: Tx, number: str) -> store.StoredInvoice:
         invoice = store.invoice_by_any_number(connection, number)
         if invoice is None:
             raise InputError(f"no invoice {number!r}; `billing-bridge invoice list` shows the invoices")
