@@ -30,15 +30,6 @@ from sqlalchemy import Engine
 from bridge.clock import Clock, SystemClock
 from bridge.domain.credit import running_horizon
 from bridge.logs import SecretMasker
-from bridge.services.clients import ClientService
-from bridge.services.credit import CreditService
-from bridge.services.invoicing import InvoicingService
-from bridge.services.outbox import OutboxService
-from bridge.services.payments import PaymentsSync
-from bridge.services.periods import PeriodsService
-from bridge.services.plans import PlansService
-from bridge.services.price_books import PriceBooks
-from bridge.services.views import Views
 from bridge.settings import Configurations, Settings
 from bridge.store.database import make_engine
 from bridge.store.unit_of_work import UnitOfWork
@@ -51,7 +42,16 @@ from bridge.web.metrics import StoreCollector
 if TYPE_CHECKING:
     from openstack.connection import Connection as OpenStackConnection
 
+    from bridge.services.clients import ClientService
+    from bridge.services.credit import CreditService
     from bridge.services.enrollment import EnrollmentService
+    from bridge.services.invoicing import InvoicingService
+    from bridge.services.outbox import OutboxService
+    from bridge.services.payments import PaymentsSync
+    from bridge.services.periods import PeriodsService
+    from bridge.services.plans import PlansService
+    from bridge.services.price_books import PriceBooks
+    from bridge.services.views import Views
     from bridge.solusvm.client import SolusVMClient
     from bridge.sync.cloud_actions import CloudActions
     from bridge.sync.push import OutboxPusher
@@ -105,6 +105,8 @@ class App:
 
     @cached_property
     def price_books(self) -> PriceBooks:
+        from bridge.services.price_books import PriceBooks
+
         settings = self.settings
         return PriceBooks(
             self.uow, currency=settings.billing.currency, pricing=settings.pricing, plans=settings.plans
@@ -114,6 +116,8 @@ class App:
 
     @cached_property
     def clients(self) -> ClientService:
+        from bridge.services.clients import ClientService
+
         settings = self.settings
         return ClientService(
             self.uow,
@@ -126,6 +130,8 @@ class App:
     @cached_property
     def views(self) -> Views:
         """The read models the CLI prints and ``/status`` serves."""
+        from bridge.services.views import Views
+
         return Views(
             self.uow,
             self.clock,
@@ -137,23 +143,32 @@ class App:
 
     @cached_property
     def invoicing(self) -> InvoicingService:
-        return self._invoicing()
+        from bridge.services.invoicing import InvoicingService
 
-    @property
+        return InvoicingService(
+            self.uow,
+            self.clock,
+            self.clients,
+            configurations=self.configurations,
+            price_books=self.price_books,
+            zone=self.zone,
+            catch_up_cycles=self.settings.billing.catch_up_cycles,
+        )
+
+    @cached_property
     def credit(self) -> CreditService:
-        """The credit engine, new at each use: it reads its price books once, through an invoicing service of
-        its own (so never the invoicing job's, running in another thread), and a daemon's next run must
-        read them again (the SolusVM plan rates change with each sync)."""
+        from bridge.services.credit import CreditService
+
         settings = self.settings
+        horizon = running_horizon(settings.openstack.window_length, settings.openstack.settle_delay)
         return CreditService(
             self.uow,
             self.clock,
             self.clients,
-            self._invoicing(),
+            self.invoicing,
             configurations=self.configurations,
-            running_horizon=running_horizon(
-                settings.openstack.window_length, settings.openstack.settle_delay
-            ),
+            price_books=self.price_books,
+            running_horizon=horizon,
             whmcs_enabled=settings.whmcs.enabled,
             auto_invoicing=settings.billing.credit_auto_invoicing,
             auto_invoice_lead_time_hours=settings.billing.auto_invoice_lead_time_hours,
@@ -161,6 +176,8 @@ class App:
 
     @cached_property
     def plans(self) -> PlansService:
+        from bridge.services.plans import PlansService
+
         settings = self.settings
         return PlansService(
             self.uow,
@@ -176,6 +193,8 @@ class App:
 
     @cached_property
     def periods(self) -> PeriodsService:
+        from bridge.services.periods import PeriodsService
+
         return PeriodsService(
             self.uow,
             self.clock,
@@ -185,25 +204,18 @@ class App:
             zone=self.zone,
         )
 
-    def _invoicing(self) -> InvoicingService:
-        return InvoicingService(
-            self.uow,
-            self.clock,
-            self.clients,
-            configurations=self.configurations,
-            price_books=self.price_books,
-            zone=self.zone,
-            catch_up_cycles=self.settings.billing.catch_up_cycles,
-        )
-
     @cached_property
     def outbox(self) -> OutboxService:
+        from bridge.services.outbox import OutboxService
+
         return OutboxService(
             self.uow, self.clock, alert_after_attempts=self.settings.whmcs.alert_after_attempts
         )
 
     @cached_property
     def payments(self) -> PaymentsSync:
+        from bridge.services.payments import PaymentsSync
+
         return PaymentsSync(
             self.uow,
             self.clock,
