@@ -46,7 +46,10 @@ from bridge.sync.waits import Sleep
 if TYPE_CHECKING:
     from openstack.connection import Connection as OpenStackConnection
 
+    from bridge.reports.archive import ReportArchive
+    from bridge.reports.publish import ReportPublisher
     from bridge.services.enrollment import EnrollmentService
+    from bridge.services.reconciliation import CloudFigures, ReconciliationService
     from bridge.solusvm.client import SolusVMClient
     from bridge.sync.cloud_actions import CloudActions
     from bridge.sync.push import OutboxPusher
@@ -153,6 +156,51 @@ class App:
             mail=mail,
             solusvm=solusvm,
         )
+
+    @cached_property
+    def reconciliation(self) -> ReconciliationService:
+        """The month's reconciliation (issue 18): read-only; held and skipped cycles from invoicing dry
+        runs (its own invoicing service, as the credit engine has), Nova's month figure when enabled."""
+        from bridge.services.reconciliation import InvoicingDecisions, ReconciliationService
+
+        settings, zone = self.settings, self.settings.billing.zone()
+        invoicing = InvoicingService(self.uow, self.clock, settings, self.clients)
+        return ReconciliationService(
+            self.uow,
+            self.clock,
+            self.clients,
+            zone=zone,
+            calendar_cycles={name: c.billing_cycle_calendar for name, c in settings.configurations.items()},
+            decisions=InvoicingDecisions(
+                lambda day, client: invoicing.run(day, client_ref=client, dry_run=True), zone
+            ),
+            cloud=self._cloud_figures(),
+        )
+
+    def _cloud_figures(self) -> CloudFigures | None:
+        if not self.settings.openstack.enabled:
+            return None
+        from bridge.fleio.nova_usage import NovaUsageCollector
+        from bridge.fleio.reconciliation import NovaMonthFigures
+
+        return NovaMonthFigures(
+            lambda: NovaUsageCollector.from_settings(
+                self.openstack_connection(), self.settings.openstack, clock=self.clock
+            )
+        )
+
+    @cached_property
+    def report_archive(self) -> ReportArchive:
+        """Where the daemon keeps the monthly reports: ``<state_dir>/reports``."""
+        from bridge.reports.archive import ReportArchive
+
+        return ReportArchive(self.settings.daemon.resolved_state_dir() / "reports")
+
+    @cached_property
+    def reports(self) -> ReportPublisher:
+        from bridge.reports.publish import ReportPublisher
+
+        return ReportPublisher(self.reconciliation, self.report_archive)
 
     # -- workers: one per run, with that run's checkpoint, back-off and vendor connections ---------------
 
