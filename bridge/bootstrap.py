@@ -27,6 +27,8 @@ from sqlalchemy import Engine
 
 from bridge.clock import Clock, SystemClock
 from bridge.logs import SecretMasker
+from bridge.reports.archive import ReportArchive
+from bridge.reports.metrics import ReconciliationCollector
 from bridge.services.clients import ClientService
 from bridge.services.credit import CreditService
 from bridge.services.enrollment import stored_secret_key
@@ -46,7 +48,6 @@ from bridge.sync.waits import Sleep
 if TYPE_CHECKING:
     from openstack.connection import Connection as OpenStackConnection
 
-    from bridge.reports.archive import ReportArchive
     from bridge.reports.publish import ReportPublisher
     from bridge.services.enrollment import EnrollmentService
     from bridge.services.reconciliation import CloudFigures, ReconciliationService
@@ -88,6 +89,7 @@ class App:
         self.jobs = registry()
         self.runner = JobRunner(self, self.owner, jobs=self.jobs, metrics=self.metrics, masker=self.masker)
         self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
+        self.metrics.register(ReconciliationCollector(self.report_archive))
 
     # -- services: made once, on first use --------------------------------------------------------------
 
@@ -192,8 +194,6 @@ class App:
     @cached_property
     def report_archive(self) -> ReportArchive:
         """Where the daemon keeps the monthly reports: ``<state_dir>/reports``."""
-        from bridge.reports.archive import ReportArchive
-
         return ReportArchive(self.settings.daemon.resolved_state_dir() / "reports")
 
     @cached_property

@@ -7,6 +7,7 @@ summary) keep the results of the month in memory only when they are asked for.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -21,6 +22,8 @@ from bridge.reports.json_report import JsonReportWriter, head_document
 
 class Reconciles(Protocol):
     """The reconciliation read model (bridge.services.reconciliation.ReconciliationService)."""
+
+    def last_month(self) -> Month: ...
 
     def reconcile(
         self, month: Month, *, client_ref: str | None = None, each: Callable[[ClientResult], None] = ...
@@ -37,16 +40,28 @@ class Outputs:
     csv_grain: Grain = "client"
 
 
+CHECKPOINT_EVERY = 500
+"""Clients between two calls of the caller's ``checkpoint`` (a daemon job stops there at shutdown)."""
+
+
 def write_month(
-    service: Reconciles, month: Month, outputs: Outputs, *, client_ref: str | None = None
+    service: Reconciles,
+    month: Month,
+    outputs: Outputs,
+    *,
+    client_ref: str | None = None,
+    checkpoint: Callable[[], None] = lambda: None,
 ) -> Summary:
     """Reconcile ``month`` (one client with ``client_ref``) into ``outputs``; returns the summary."""
     kept: list[ClientResult] = []
+    counted = itertools.count()
     keep = outputs.csv is not None or outputs.html is not None
     with ExitStack() as stack:
         writer = stack.enter_context(JsonReportWriter(outputs.json)) if outputs.json is not None else None
 
         def each(result: ClientResult) -> None:
+            if next(counted) % CHECKPOINT_EVERY == 0:
+                checkpoint()
             if writer is not None:
                 writer.client(result)
             if keep:
@@ -72,7 +87,15 @@ class ReportPublisher:
         self.service = service
         self.archive = archive
 
-    def publish(self, month: Month) -> tuple[ReportFiles, Summary]:
+    def publish_last_month(
+        self, checkpoint: Callable[[], None] = lambda: None
+    ) -> tuple[ReportFiles, Summary]:
+        """The report of the month before the current one (what the daemon job runs after invoicing)."""
+        return self.publish(self.service.last_month(), checkpoint)
+
+    def publish(
+        self, month: Month, checkpoint: Callable[[], None] = lambda: None
+    ) -> tuple[ReportFiles, Summary]:
         files = self.archive.files(month.label)
         archive = self.archive
         with (
@@ -80,7 +103,8 @@ class ReportPublisher:
             archive.writing(files.csv) as csv_out,
             archive.writing(files.html) as html_out,
         ):
-            summary = write_month(self.service, month, Outputs(json_out, csv_out, html_out))
+            outputs = Outputs(json_out, csv_out, html_out)
+            summary = write_month(self.service, month, outputs, checkpoint=checkpoint)
         with archive.writing(files.summary) as out:
             json.dump(head_document(summary), out, indent=2)
             out.write("\n")

@@ -183,6 +183,12 @@ class ReconciliationService:
         """The calendar month ``label`` (``2022-10``) read now; a ValueError names the expected form."""
         return Month.calendar(label, self._zone.key, self._clock.now())
 
+    def last_month(self) -> Month:
+        """The calendar month before the current one in the billing zone (the daemon job's month)."""
+        first = self._clock.now().astimezone(self._zone).date().replace(day=1)
+        before = first - timedelta(days=1)
+        return self.month(f"{before.year:04d}-{before.month:02d}")
+
     def reconcile(
         self,
         month: Month,
