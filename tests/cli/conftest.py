@@ -12,8 +12,10 @@ import pytest
 from openstack import warnings as os_warnings
 
 from bridge.clock import FixedClock
+from bridge.store.database import make_engine
 from tests.fakes.nova import FakeOpenStack
 from tests.fakes.solusvm import FakeSolusVM
+from tests.support import reconciliation_store as story
 
 
 @pytest.fixture(autouse=True)
@@ -77,3 +79,14 @@ token_price = 0.00100
 """
     )
     return path
+
+
+@pytest.fixture
+def seeded(tmp_path: Path, database_url: str) -> list[str]:
+    """The every-bucket October of tests/support/reconciliation_store.py in a store, and its --config."""
+    path = tmp_path / "settings.toml"
+    path.write_text(f'[database]\nurl = "{database_url}"\n[logging]\nformat = "json"\n{story.SETTINGS}')
+    engine = make_engine(database_url)
+    story.seed(engine)
+    engine.dispose()
+    return ["--config", str(path)]

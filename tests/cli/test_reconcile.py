@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,16 +14,6 @@ from bridge.settings import Settings
 from bridge.store.database import make_engine
 from tests.cli.test_base import run_cli
 from tests.support import reconciliation_store as story
-
-
-@pytest.fixture
-def config(tmp_path: Path, database_url: str) -> list[str]:
-    path = tmp_path / "settings.toml"
-    path.write_text(f'[database]\nurl = "{database_url}"\n[logging]\nformat = "json"\n{story.SETTINGS}')
-    engine = make_engine(database_url)
-    story.seed(engine)
-    engine.dispose()
-    return ["--config", str(path)]
 
 
 def at_as_of(settings: Settings, **edges: Any) -> App:
@@ -44,9 +33,9 @@ def by_source(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_every_hour_of_the_month_is_in_exactly_one_bucket_with_the_right_totals(
-    config: list[str], capsys: pytest.CaptureFixture[str]
+    seeded: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = reconcile(capsys, config, "--month", "2022-10", "--json")
+    code, out, _ = reconcile(capsys, seeded, "--month", "2022-10", "--json")
     assert code == 0
     document = json.loads(out)
     assert document["defects"]["count"] == 0
@@ -62,14 +51,14 @@ def test_every_hour_of_the_month_is_in_exactly_one_bucket_with_the_right_totals(
 
 
 def test_a_double_billed_hour_is_flagged_first(
-    config: list[str], database_url: str, capsys: pytest.CaptureFixture[str]
+    seeded: list[str], database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     engine = make_engine(database_url)
     with engine.begin() as tx:
         twice = story.invoice(tx, "INV-2022-0011", 1, "0.10", push="pending")
         story.line(tx, twice, 1, "web-1", "1", "0.10")
     engine.dispose()
-    code, out, _ = reconcile(capsys, config, "--month", "2022-10", "--json")
+    code, out, _ = reconcile(capsys, seeded, "--month", "2022-10", "--json")
     document = json.loads(out)
     assert code == 0
     assert list(document)[1] == "defects" or "defects" in document
@@ -77,13 +66,13 @@ def test_a_double_billed_hour_is_flagged_first(
     (defect,) = document["defects"]["listed"]
     assert (defect["kind"], defect["resource_id"], defect["hours"]) == ("in_two_buckets", "web-1", "1")
 
-    code, text, _ = reconcile(capsys, config, "--month", "2022-10")
+    code, text, _ = reconcile(capsys, seeded, "--month", "2022-10")
     assert text.splitlines()[1].startswith("DEFECTS: 1 resources, 1.00 h")
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_bad_month_exits_2_naming_the_option(config: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = reconcile(capsys, config, "--month", "2022-13")
+def test_bad_month_exits_2_naming_the_option(seeded: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = reconcile(capsys, seeded, "--month", "2022-13")
     assert (code, out) == (2, "")
     assert err.startswith("error: --month: month '2022-13' is not of the form YYYY-MM")
     assert len(err.splitlines()) == 1
