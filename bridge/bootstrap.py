@@ -185,10 +185,10 @@ class App:
         from bridge.fleio.nova_usage import NovaUsageCollector
         from bridge.fleio.reconciliation import NovaMonthFigures
 
+        connection = self.openstack_connection
         return NovaMonthFigures(
-            lambda: NovaUsageCollector.from_settings(
-                self.openstack_connection(), self.settings.openstack, clock=self.clock
-            )
+            lambda: NovaUsageCollector.from_settings(connection(), self.settings.openstack, clock=self.clock),
+            connection,
         )
 
     @cached_property

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -38,6 +39,7 @@ from bridge.domain.reconciliation import (
     HeldCycle,
     Month,
     NovaProjectHours,
+    NovaServerHistory,
     OpenCycle,
     Reconciler,
     SkippedCycle,
@@ -53,6 +55,9 @@ from bridge.store.reconciliation import Owner, Span
 from bridge.store.unit_of_work import Tx, UnitOfWork
 
 CLIENTS_PER_CHUNK = 500
+ZERO = Decimal(0)
+NOVA_TOLERANCE_HOURS = Decimal("0.01")
+"""Nova counts hours as floats: a server within 36 seconds of the collected hours is not looked into."""
 
 
 # -- ports --------------------------------------------------------------------------------------------------
@@ -77,10 +82,34 @@ class CycleDecisions(Protocol):
     def decisions(self, month: Month, client_ref: str | None) -> Iterable[Decision]: ...
 
 
-class CloudFigures(Protocol):
-    """The clouds' own figures for the month (a port the fleio and solusvm adapters implement)."""
+@dataclass(frozen=True)
+class NovaServerHours:
+    """One server in Nova's monthly figure: its project and the hours Nova counts for it."""
 
-    def nova_project_hours(self, month: Month) -> tuple[NovaProjectHours, ...] | None: ...
+    project_id: str
+    server_id: str
+    name: str
+    hours: Decimal
+
+
+@dataclass(frozen=True)
+class NovaMonth:
+    """Nova's ``os-simple-tenant-usage`` answer for the whole month: per project, and per server."""
+
+    projects: tuple[NovaProjectHours, ...]
+    servers: tuple[NovaServerHours, ...]
+
+
+class CloudFigures(Protocol):
+    """The clouds' own figures for the month: a port the fleio adapter implements, built in bootstrap."""
+
+    def nova_month(self, month: Month) -> NovaMonth | None:
+        """Nova's figure for the month in one (paged) query; None when not asked (or not settled)."""
+        ...
+
+    def nova_history(self, server: NovaServerHours) -> NovaServerHistory | None:
+        """The server's instance actions (``os-instance-actions``), to recover the hours Nova forgot."""
+        ...
 
     def solusvm_servers(self, month: Month) -> tuple[SolusVMServerSeen, ...] | None: ...
 
@@ -88,7 +117,10 @@ class CloudFigures(Protocol):
 class NoCloudFigures:
     """No cloud asked: the report's cloud side says so."""
 
-    def nova_project_hours(self, month: Month) -> tuple[NovaProjectHours, ...] | None:
+    def nova_month(self, month: Month) -> NovaMonth | None:
+        return None
+
+    def nova_history(self, server: NovaServerHours) -> NovaServerHistory | None:
         return None
 
     def solusvm_servers(self, month: Month) -> tuple[SolusVMServerSeen, ...] | None:
@@ -204,8 +236,22 @@ class ReconciliationService:
         return reconciler.summary()
 
     def cloud(self, month: Month) -> CloudEvidence:
+        """What the clouds say: Nova's month per project, with the instance actions of each server whose
+        Nova hours fall short of the hours collected, and the SolusVM servers seen."""
+        nova = self._cloud.nova_month(month)
+        histories: list[NovaServerHistory] = []
+        if nova is not None:
+            with self._uow.reading() as tx:
+                collected = store.hours_by_resource(tx, "openstack", month)
+            short = [
+                server
+                for server in nova.servers
+                if collected.get(server.server_id, ZERO) - server.hours > NOVA_TOLERANCE_HOURS
+            ]
+            histories = [history for server in short if (history := self._cloud.nova_history(server))]
         return CloudEvidence(
-            nova_projects=self._cloud.nova_project_hours(month),
+            nova_projects=nova.projects if nova is not None else None,
+            nova_servers=tuple(histories),
             solusvm_servers=self._cloud.solusvm_servers(month),
         )
 

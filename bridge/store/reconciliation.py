@@ -179,6 +179,21 @@ def _collected(
     )
 
 
+def hours_by_resource(tx: Connection, source: str, month: Month) -> dict[str, Decimal]:
+    """The hours each resource of ``source`` collected in the month (the cloud side's comparison)."""
+    sqlite = tx.dialect.name == "sqlite"
+    rows = tx.execute(
+        select(usage_records.c.resource_id, _exact_sum(usage_records.c.hours, sqlite).label("hours"))
+        .where(
+            usage_records.c.source == source,
+            usage_records.c.window_start >= month.start,
+            usage_records.c.window_start < month.end,
+        )
+        .group_by(usage_records.c.resource_id)
+    )
+    return {row.resource_id: _from_sum(row.hours, sqlite) or ZERO for row in rows}
+
+
 def owners_with_usage(tx: Connection, start: datetime, end: datetime) -> list[Owner]:
     """Every (source, owner) that collected hours in ``[start, end)``, linked or not, sorted."""
     rows = tx.execute(

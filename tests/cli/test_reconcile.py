@@ -76,3 +76,16 @@ def test_bad_month_exits_2_naming_the_option(seeded: list[str], capsys: pytest.C
     assert (code, out) == (2, "")
     assert err.startswith("error: --month: month '2022-13' is not of the form YYYY-MM")
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_nova_hours_plus_the_hours_it_forgot_at_a_resize_match_the_collected_hours(
+    clouds: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = reconcile(capsys, clouds, "--month", "2022-10", "--json")
+    assert code == 0
+    nova = json.loads(out)["cloud"]["nova"]
+    assert (nova["projects"], nova["matching"], nova["mismatches"]) == (9, 9, [])
+    assert (nova["nova_hours"], nova["forgotten_hours"], nova["collected_hours"]) == ("6322", "200", "6522")
+    (db,) = nova["recovered"]
+    assert (db["server_id"], db["action"], db["hours"]) == ("db-1", "resize", "200")

@@ -30,10 +30,10 @@ def chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDri
 
 
 def test_the_page_the_cli_writes_shows_summary_charts_and_clients(
-    seeded: list[str], chromium: WebDriver, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    clouds: list[str], chromium: WebDriver, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     page, table = tmp_path / "october.html", tmp_path / "october.csv"
-    code, out, _ = reconcile(capsys, seeded, "--month", "2022-10", "--html", str(page), "--csv", str(table))
+    code, out, _ = reconcile(capsys, clouds, "--month", "2022-10", "--html", str(page), "--csv", str(table))
     assert code == 0
     assert out.splitlines()[1] == "OpenStack: 6,522.00 h collected, 4,222.67 h billed"
 

@@ -57,6 +57,21 @@ EXPECTED_OPENSTACK: Final = {
     "suspended_not_billed": "264",
     "removed_by_recalculation": "100",
 }
+NOVA_SERVERS: Final = (
+    ("p-ada", "web-1", datetime(2022, 9, 1, tzinfo=UTC), None),
+    ("p-ada", "db-1", datetime(2022, 9, 1, tzinfo=UTC), None),
+    ("p-bob", "app-1", datetime(2022, 9, 1, tzinfo=UTC), None),
+    ("p-bob", "batch-1", datetime(2022, 10, 10, tzinfo=UTC), datetime(2022, 10, 15, tzinfo=UTC)),
+    ("p-dan", "gpu-1", OCT, datetime(2022, 10, 13, 12, tzinfo=UTC)),
+    ("p-dan", "small-1", datetime(2022, 9, 1, tzinfo=UTC), None),
+    ("p-eve", "eve-1", datetime(2022, 9, 1, tzinfo=UTC), None),
+    ("p-eve-old", "eve-old", OCT, datetime(2022, 10, 5, 4, tzinfo=UTC)),
+    ("p-fay", "fay-1", datetime(2022, 9, 1, tzinfo=UTC), None),
+    ("p-gus", "free-1", datetime(2022, 9, 1, tzinfo=UTC), None),
+    ("p-orphan", "stray-1", OCT, datetime(2022, 10, 3, 2, tzinfo=UTC)),
+    ("p-carol", "carol-vm", datetime(2022, 9, 15, tzinfo=UTC), None),
+)
+"""Nova's servers of the same month (as admin sees them): db-1 is resized at RESIZED_AT."""
 EXPECTED_SOLUSVM: Final = {"invoiced": "714.285714", "below_cap": "29.714286"}
 
 
