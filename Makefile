@@ -38,8 +38,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# One pytest worker per core (xdist), each with its own databases. Tests go to whichever worker is free;
+# those sharing a module-scoped fixture, such as the fault matrix, stay on one (tests/conftest.py).
+PYTEST_WORKERS ?= auto
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The reliability suite at full size: crash injection, the vendor fault matrix, the bad-input table.
 # (make test runs the same tables at CI size through pytest.)

@@ -21,11 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from bridge.clock import Clock, SystemClock
+from bridge.domain.credit import running_horizon
 from bridge.logs import SecretMasker
 from bridge.reports.archive import ReportArchive
 from bridge.reports.metrics import ReconciliationCollector
@@ -37,8 +39,9 @@ from bridge.services.outbox import OutboxService
 from bridge.services.payments import PaymentsSync
 from bridge.services.periods import PeriodsService
 from bridge.services.plans import PlansService
+from bridge.services.price_books import PriceBooks
 from bridge.services.status import StoreCollector
-from bridge.settings import Settings
+from bridge.settings import Configurations, Settings
 from bridge.store.database import make_engine
 from bridge.store.unit_of_work import UnitOfWork
 from bridge.sync.jobs import JobRunner
@@ -91,6 +94,25 @@ class App:
         self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
         self.metrics.register(ReconciliationCollector(self.report_archive))
 
+    # -- the settings as the values services take, read once ---------------------------------------------
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The billing time zone."""
+        return self.settings.billing.zone()
+
+    @cached_property
+    def configurations(self) -> Configurations:
+        """Every named configuration, as its section and as the domain reads it."""
+        return Configurations.from_settings(self.settings)
+
+    @cached_property
+    def price_books(self) -> PriceBooks:
+        settings = self.settings
+        return PriceBooks(
+            self.uow, currency=settings.billing.currency, pricing=settings.pricing, plans=settings.plans
+        )
+
     # -- services: made once, on first use --------------------------------------------------------------
 
     @cached_property
@@ -100,28 +122,70 @@ class App:
             self.uow,
             self.clock,
             currency=settings.billing.currency,
-            configurations=settings.configurations,
+            configurations=self.configurations.names(),
             whmcs_enabled=settings.whmcs.enabled,
         )
 
     @cached_property
     def invoicing(self) -> InvoicingService:
-        return InvoicingService(self.uow, self.clock, self.settings, self.clients)
+        return self._invoicing()
 
-    @cached_property
+    @property
     def credit(self) -> CreditService:
-        # An invoicing service keeps one run's price books: the credit engine's runs (a job of their own,
-        # in another thread) use their own, as they always have, and do not share the invoicing job's.
-        invoicing = InvoicingService(self.uow, self.clock, self.settings, self.clients)
-        return CreditService(self.uow, self.clock, self.settings, self.clients, invoicing)
+        """The credit engine, new at each use: it reads its price books once, through an invoicing service of
+        its own (so never the invoicing job's, running in another thread), and a daemon's next run must
+        read them again (the SolusVM plan rates change with each sync)."""
+        settings = self.settings
+        return CreditService(
+            self.uow,
+            self.clock,
+            self.clients,
+            self._invoicing(),
+            configurations=self.configurations,
+            running_horizon=running_horizon(
+                settings.openstack.window_length, settings.openstack.settle_delay
+            ),
+            whmcs_enabled=settings.whmcs.enabled,
+            auto_invoicing=settings.billing.credit_auto_invoicing,
+            auto_invoice_lead_time_hours=settings.billing.auto_invoice_lead_time_hours,
+        )
 
     @cached_property
     def plans(self) -> PlansService:
-        return PlansService(self.uow, self.clock, self.settings, self.clients, self.invoicing)
+        settings = self.settings
+        return PlansService(
+            self.uow,
+            self.clock,
+            self.clients,
+            self.invoicing,
+            configurations=self.configurations,
+            pricing=settings.pricing,
+            plans=settings.plans,
+            zone=self.zone,
+            grace_period_days=settings.billing.grace_period_days,
+        )
 
     @cached_property
     def periods(self) -> PeriodsService:
-        return PeriodsService(self.uow, self.clock, self.settings, self.clients)
+        return PeriodsService(
+            self.uow,
+            self.clock,
+            self.clients,
+            configurations=self.configurations,
+            plan_fees={name: plan.fees for name, plan in self.settings.plans.items()},
+            zone=self.zone,
+        )
+
+    def _invoicing(self) -> InvoicingService:
+        return InvoicingService(
+            self.uow,
+            self.clock,
+            self.clients,
+            configurations=self.configurations,
+            price_books=self.price_books,
+            zone=self.zone,
+            catch_up_cycles=self.settings.billing.catch_up_cycles,
+        )
 
     @cached_property
     def outbox(self) -> OutboxService:
@@ -134,7 +198,7 @@ class App:
         return PaymentsSync(
             self.uow,
             self.clock,
-            zone=self.settings.billing.zone(),
+            zone=self.zone,
             agreement_gateways=self.settings.whmcs.agreement_gateways,
             client_factory=self.whmcs_client,
         )
@@ -152,9 +216,10 @@ class App:
         return EnrollmentService(
             self.uow,
             self.clock,
-            settings,
+            settings.enrollment,
             self.clients,
             LinkKeys(secret_key(settings)),
+            configurations=self.configurations,
             mail=mail,
             solusvm=solusvm,
         )
@@ -227,7 +292,7 @@ class App:
         return UsageSync(
             self.uow,
             self.clock,
-            settings.billing.zone(),
+            self.zone,
             openstack=openstack,
             openstack_window=settings.openstack.window_length,
             openstack_settle=settings.openstack.settle_delay,

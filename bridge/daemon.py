@@ -118,10 +118,15 @@ class Daemon:
             health=self._health_address(),
         )
 
-    def run_until_stopped(self) -> None:
-        """Block until SIGTERM/SIGINT (or :meth:`request_stop`), then shut down cleanly."""
+    def handle_signals(self) -> None:
+        """Make SIGTERM/SIGINT a clean shutdown; before :meth:`start`, so one that comes as soon as systemd
+        hears READY=1 is one too (main thread only)."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+
+    def run_until_stopped(self) -> None:
+        """Block until SIGTERM/SIGINT (or :meth:`request_stop`), then shut down cleanly."""
+        self.handle_signals()
         self.stop_event.wait()
         self.shutdown()
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import ssl
 import tomllib
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from ipaddress import ip_network
 from pathlib import Path
@@ -33,7 +35,15 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
 
+from bridge.domain import configuration as domain_configuration
 from bridge.domain.bounds import COUNT_MAX, ID_MAX, check_amount
+from bridge.domain.configuration import (
+    AutoInvoiceMode,
+    AutoInvoicing,
+    Configuration,
+    SuspensionRule,
+    TerminationRule,
+)
 from bridge.errors import ConfigError
 from bridge.fleio.settings import OpenStackSettings
 from bridge.settings_base import Section, is_loopback_host, is_secret_field
@@ -717,6 +727,98 @@ class Settings(BaseModel):
     def _sections(self) -> list[Section]:
         found = [value for value in self.__dict__.values() if isinstance(value, Section)]
         return found + list(self.configurations.values())
+
+
+# -- the named configurations, as the operator writes them and as the domain reads them -----------------
+
+
+@dataclass(frozen=True)
+class Configurations:
+    """Every ``[configurations.<name>]``: its section, and the domain's :class:`Configuration` of it (made
+    once, when the app is built). A client whose configuration name is not (or no longer) in the settings
+    has ``default``: the one place that choice is made.
+
+    The settings file speaks the operator's language (0 turns the billable-seconds limit off,
+    invoice_zero_amounts); the domain speaks seed 001's. :func:`to_domain` is the one place the two meet.
+    """
+
+    sections: Mapping[str, ConfigurationSettings]
+    configurations: Mapping[str, Configuration]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Configurations:
+        default = settings.billing.generate_invoices
+        return cls(
+            sections=dict(settings.configurations),
+            configurations={
+                name: to_domain(section, generate_invoices_default=default)
+                for name, section in settings.configurations.items()
+            },
+        )
+
+    def names(self) -> list[str]:
+        return sorted(self.sections)
+
+    def section(self, name: str) -> ConfigurationSettings:
+        """The section a client of configuration ``name`` has."""
+        return self.sections.get(name, self.sections["default"])
+
+    def of(self, name: str) -> Configuration:
+        """The domain's configuration a client of configuration ``name`` has."""
+        return self.configurations.get(name, self.configurations["default"])
+
+
+def to_domain(section: ConfigurationSettings, *, generate_invoices_default: bool) -> Configuration:
+    generate = (
+        section.generate_invoices if section.generate_invoices is not None else generate_invoices_default
+    )
+    return Configuration(
+        required_credit_for_new_services=section.required_credit_for_new_services,
+        credit_limit=section.credit_limit,
+        minimum_credit_after_payment=section.minimum_credit_after_payment,
+        required_credit_on_agreement=section.required_credit_on_agreement,
+        credit_limit_on_agreement=section.credit_limit_on_agreement,
+        client_initial_credit=section.client_initial_credit,
+        billing_cycle_as_calendar_month=section.billing_cycle_calendar,
+        mark_invoiced_periods_paid=section.mark_invoiced_periods_paid,
+        billable_seconds_per_month=section.billable_seconds_per_month or None,
+        generate_invoices=generate,
+        generate_invoices_after=_aware(section.generate_invoices_after),
+        do_not_invoice_zero_prices=not section.invoice_zero_amounts,
+        notify_on_unpaid_invoices=section.notify_on_unpaid_invoices,
+        automatic_settlements=section.automatic_settlements,
+        auto_pay_only_when_enough_credit=section.auto_pay_only_when_enough_credit,
+        invoicing_option=domain_configuration.InvoicingOption(section.invoicing_option),
+        next_fiscal_number=section.next_fiscal_number,
+        fiscal_number_format=section.fiscal_number_format,
+        proforma_number_format=section.proforma_number_format,
+        invoice_due_days=section.invoice_due_days,
+        invoice_detail=section.invoice_detail,
+        credit_notifications=tuple(section.credit_notifications),
+        suspension=SuspensionRule(
+            enabled=section.suspension.enabled,
+            delay_hours=section.suspension.delay_hours,
+            delay_credit=section.suspension.delay_credit,
+        ),
+        termination=TerminationRule(
+            enabled=section.termination.enabled,
+            delay_hours=section.termination.delay_hours,
+            suspend_instead=section.termination.suspend_instead,
+        ),
+        shelve_instances_on_suspend=section.shelve_instances_on_suspend,
+        auto_invoicing=AutoInvoicing(
+            enabled=section.auto_invoicing.enabled,
+            mode=AutoInvoiceMode(section.auto_invoicing.mode),
+            fixed_amount=section.auto_invoicing.fixed_amount,
+        ),
+    )
+
+
+def _aware(instant: datetime | None) -> datetime | None:
+    """A cutoff from the settings file; one written without an offset is read as UTC."""
+    if instant is None or instant.tzinfo is not None:
+        return instant
+    return instant.replace(tzinfo=UTC)
 
 
 def config_path(explicit: str | None) -> Path:

@@ -171,7 +171,7 @@ INSECURE = {
 def test_a_secret_or_a_session_in_clear_text_beyond_loopback_is_refused_naming_the_key(
     case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.cli.test_base import run_cli
+    from tests.support.cli import run_cli
 
     refused, message, accepted = INSECURE[case]
     with pytest.raises(ConfigError, match=re.escape(message)):

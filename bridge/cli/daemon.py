@@ -62,6 +62,7 @@ def run(context: Context) -> None:
             f"no database at {app.settings.masked_database_url()}; run `billing-bridge migrate` first"
         )
     daemon = Daemon(app)
+    daemon.handle_signals()
     daemon.start()
     daemon.run_until_stopped()
     if daemon.abandoned:

@@ -19,7 +19,6 @@ from bridge.cli.base import (
 from bridge.documents.invoices import render_html, run_document, stored_document
 from bridge.domain.bounds import IDENTIFIER_MAX
 from bridge.errors import BridgeError
-from bridge.services.configuration import configuration_section
 from bridge.services.invoicing import InvoicingRun, InvoicingService
 from bridge.store.invoices import list_invoices
 
@@ -141,7 +140,7 @@ def invoice_show(context: Context, number: str, as_json: bool, as_html: bool) ->
     client = app.clients.get(str(stored.client_id))
     document = stored_document(stored, client, app.settings.billing.zone())
     if as_html:
-        config = configuration_section(app.settings, client.configuration)
+        config = app.configurations.section(client.configuration)
         click.echo(render_html(document, config))
     elif as_json:
         print_json(document)

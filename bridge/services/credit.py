@@ -38,7 +38,6 @@ from bridge.domain.credit import (
     can_auto_pay_invoice,
     can_create_services,
     notifications_due,
-    running_horizon,
     suspension_decision,
 )
 from bridge.domain.credit import (
@@ -49,9 +48,8 @@ from bridge.domain.money import Money, round_money
 from bridge.errors import InputError, checked
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.configuration import configuration_named
 from bridge.services.invoicing import InvoicingService
-from bridge.settings import Settings
+from bridge.settings import Configurations
 from bridge.store import credit as store
 from bridge.store import invoices as invoice_store
 from bridge.store import usage as usage_store
@@ -115,20 +113,33 @@ class ClientReport:
 
 
 class CreditService:
+    """The ledger, up-to-date credit and the periodic decisions. ``running_horizon`` is how recent a
+    resource's last usage must be for it to count as running (from the OpenStack window and settle delay);
+    ``whmcs_enabled`` sends notifications through WHMCS (else by mail); ``auto_invoicing`` and
+    ``auto_invoice_lead_time_hours`` are ``billing.credit_auto_invoicing`` and its lead time."""
+
     def __init__(
         self,
         uow: UnitOfWork,
         clock: Clock,
-        settings: Settings,
         clients: ClientService,
         invoicing: InvoicingService,
+        *,
+        configurations: Configurations,
+        running_horizon: timedelta,
+        whmcs_enabled: bool,
+        auto_invoicing: bool,
+        auto_invoice_lead_time_hours: int,
     ) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
         self._clients = clients
         self._invoicing = invoicing
-        self._configurations: dict[str, Configuration] = {}
+        self._configurations = configurations
+        self._running_horizon = running_horizon
+        self._whmcs_enabled = whmcs_enabled
+        self._auto_invoicing = auto_invoicing
+        self._lead_time_hours = auto_invoice_lead_time_hours
 
     # -- ledger --------------------------------------------------------------------------------------
 
@@ -245,12 +256,12 @@ class CreditService:
     ) -> Account:
         book = self._invoicing.price_book(client.configuration)
         balance = account_balance(
-            credit, map(_resource_usage, usage), book, client.currency, at, self._running_horizon()
+            credit, map(_resource_usage, usage), book, client.currency, at, self._running_horizon
         )
         unpaid = [invoice for invoice in open_invoices if invoice.status == "unpaid"]
         return Account(
             client=client,
-            configuration=self._configuration(client.configuration),
+            configuration=self._configurations.of(client.configuration),
             credit=balance.credit,
             unsettled=balance.unsettled,
             burn_rate=balance.burn_rate,
@@ -263,17 +274,6 @@ class CreditService:
             problems=balance.problems,
         )
 
-    def _configuration(self, name: str) -> Configuration:
-        """The domain configuration of a name, converted once per service (the settings do not change)."""
-        if name not in self._configurations:
-            self._configurations[name] = configuration_named(self._settings, name)
-        return self._configurations[name]
-
-    def _running_horizon(self) -> timedelta:
-        """How recent a resource's last window must be for it to count as running."""
-        openstack = self._settings.openstack
-        return running_horizon(openstack.window_length, openstack.settle_delay)
-
     # -- process_clients ---------------------------------------------------------------------------
 
     def process(
@@ -285,7 +285,7 @@ class CreditService:
         nothing.
         """
         reports: list[ClientReport] = []
-        for name in self._settings.configurations:  # read before any transaction holds the store
+        for name in self._configurations.names():  # read before any transaction holds the store
             self._invoicing.price_book(name)
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CHUNK)
         for chunk in chunks:
@@ -397,7 +397,7 @@ class CreditService:
                 f"{account.up_to_date:.2f} {account.client.currency} reaches zero in about "
                 f"{_hours(due.hours_until_zero)} hours. Please add credit to keep your services running.\n"
             )
-            channel = "whmcs" if self._settings.whmcs.enabled else "mail"
+            channel = "whmcs" if self._whmcs_enabled else "mail"
             store.record_notification(
                 connection,
                 client_id=account.client.id,
@@ -497,7 +497,7 @@ class CreditService:
         self, connection: Connection, account: Account, at: datetime, report: ClientReport
     ) -> None:
         choice = account.configuration.auto_invoicing
-        if not (self._settings.billing.credit_auto_invoicing and choice.enabled) or account.burn_rate <= 0:
+        if not (self._auto_invoicing and choice.enabled) or account.burn_rate <= 0:
             return
         decision: AutoInvoiceDecision = auto_invoice_amount(
             account.configuration,
@@ -506,7 +506,7 @@ class CreditService:
             account.credit_limit,
             account.unpaid_invoices,
             has_unpaid_auto_invoice=account.has_unpaid_auto_invoice,
-            lead_time_hours=self._settings.billing.auto_invoice_lead_time_hours,
+            lead_time_hours=self._lead_time_hours,
         )
         if decision.amount is None:
             if decision.hours_until_limit is not None:

@@ -48,8 +48,7 @@ from bridge.domain.clients import Client, LinkKind
 from bridge.errors import BridgeError, InputError, NotFound, VendorError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.configuration import configuration_section
-from bridge.settings import Settings
+from bridge.settings import Configurations, EnrollmentSettings, Settings
 from bridge.solusvm.client import SolusVMClient, SolusVMValidationError
 from bridge.store import clients as client_store
 from bridge.store import credit as credit_store
@@ -251,17 +250,18 @@ class EnrollmentService:
         self,
         uow: UnitOfWork,
         clock: Clock,
-        settings: Settings,
+        config: EnrollmentSettings,
         clients: ClientService,
         keys: LinkKeys,
         *,
+        configurations: Configurations,
         mail: EnrollmentMail | None = None,
         solusvm: Callable[[], SolusVMClient] | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
-        self._config = settings.enrollment
+        self._config = config
+        self._configurations = configurations
         self._clients = clients
         self._keys = keys
         self._mail = mail
@@ -527,7 +527,7 @@ class EnrollmentService:
             # The client was made by an earlier, interrupted attempt (or by an operator since the request):
             # the address is verified, so it is this person's client.
             client = self._clients.get(enrollment.email)
-        configuration = configuration_section(self._settings, client.configuration)
+        configuration = self._configurations.section(client.configuration)
         now = self._clock.now()
         order = configuration.auto_order_service.strip() if configuration.auto_order_on_signup else None
         with self._uow.writing() as connection:

@@ -67,14 +67,14 @@ from bridge.domain.invoicing import (
     plan_invoices,
     usage_lines,
 )
-from bridge.domain.pricing import PlanRate, PriceBook, PricedLine
+from bridge.domain.pricing import PriceBook, PricedLine
 from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
 from bridge.domain.usage import as_source
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.configuration import configuration_named
-from bridge.settings import Settings
+from bridge.services.price_books import PriceBooks
+from bridge.settings import Configurations
 from bridge.store import invoices as store
 from bridge.store import plans as plans_store
 from bridge.store import usage as usage_store
@@ -125,14 +125,28 @@ class InvoicingRun:
 
 
 class InvoicingService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings, clients: ClientService) -> None:
+    """Invoicing runs and an invoice's life after issue. ``zone`` is the billing time zone, and
+    ``catch_up_cycles`` how many ended cycles a run may still invoice (``billing.catch_up_cycles``)."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        clients: ClientService,
+        *,
+        configurations: Configurations,
+        price_books: PriceBooks,
+        zone: ZoneInfo,
+        catch_up_cycles: int,
+    ) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
         self._clients = clients
-        self._zone = settings.billing.zone()
+        self._configurations = configurations
+        self._price_books = price_books
+        self._zone = zone
+        self._catch_up_cycles = catch_up_cycles
         self._books: dict[str, PriceBook] = {}
-        self._configurations: dict[str, Configuration] = {}
 
     def run(
         self,
@@ -246,7 +260,7 @@ class InvoicingService:
             return None
         config = self._configuration(client)
         anchor = billing_anchor(config.billing_cycle_as_calendar_month, client.created_at, self._zone)
-        cycles = cycles_to_invoice(anchor, self._zone, invoice_date, self._settings.billing.catch_up_cycles)
+        cycles = cycles_to_invoice(anchor, self._zone, invoice_date, self._catch_up_cycles)
         return _ClientPlan(client, config, owners, cycles)
 
     def _lines_of(self, invoice_ids: list[int]) -> dict[int, list[store.StoredLine]]:
@@ -387,44 +401,14 @@ class InvoicingService:
         key = configuration if plan == DEFAULT_PLAN else f"{configuration}\0{plan}"
         if key not in self._books:
             if plan == DEFAULT_PLAN:
-                self._books[key] = self._read_price_book(configuration)
+                self._books[key] = self._price_books.of(configuration)
             else:
-                self._books[key] = self._plan_book(self.price_book(configuration), plan)
+                self._books[key] = self._price_books.of_plan(self.price_book(configuration), plan)
         return self._books[key]
 
-    def _plan_book(self, base: PriceBook, plan: str) -> PriceBook:
-        settings = self._settings.plans.get(plan)
-        if settings is None:
-            raise ValueError(
-                f"pricing plan {plan!r} is not in the settings; add [plans.{plan}] back or assign the client "
-                "another plan with `billing-bridge plan assign`"
-            )
-        token_price = settings.token_price if settings.token_price is not None else base.token_price
-        return PriceBook(base.currency, {**base.flavor_prices, **settings.flavors}, token_price, base.plans)
-
-    def _read_price_book(self, configuration: str) -> PriceBook:
-        pricing = self._settings.pricing
-        override = pricing.overrides.get(configuration)
-        flavors = {**pricing.flavors, **(override.flavors if override else {})}
-        token_price = (
-            override.token_price if override and override.token_price is not None else pricing.token_price
-        )
-        with self._uow.reading() as connection:
-            cached = usage_store.plan_rates(connection)
-        plans = {
-            plan_id: PlanRate(rate.tokens_per_hour, rate.tokens_per_month or None)
-            for plan_id, rate in cached.items()
-        }
-        for plan_id, configured in pricing.solusvm_plans.items():
-            plans[plan_id] = PlanRate(configured.tokens_per_hour, configured.tokens_per_month or None)
-        return PriceBook(self._settings.billing.currency, flavors, token_price, plans)
-
     def _configuration(self, client: Client) -> Configuration:
-        """The client's configuration as the domain reads it, converted once per name and service."""
-        name = client.configuration
-        if name not in self._configurations:
-            self._configurations[name] = configuration_named(self._settings, name)
-        return self._configurations[name]
+        """The client's configuration as the domain reads it."""
+        return self._configurations.of(client.configuration)
 
     # -- after issue -------------------------------------------------------------------------------
 

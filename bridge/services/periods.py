@@ -18,9 +18,11 @@ charges added before the change stay prorated to the old date, charges added aft
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -42,9 +44,8 @@ from bridge.domain.terms import ClientTerms
 from bridge.errors import InputError, NotFound
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.configuration import configuration_named
 from bridge.services.plans import issue_invoice
-from bridge.settings import Settings
+from bridge.settings import Configurations
 from bridge.store import clients as client_store
 from bridge.store import plans as store
 from bridge.store.plans import StoredCharge, StoredPeriod, StoredSubscription
@@ -110,12 +111,22 @@ class Recharged:
 class PeriodsService:
     """A client's billing periods and subscriptions, and the recharges that bill them (module docstring)."""
 
-    def __init__(self, uow: UnitOfWork, clock: Clock, settings: Settings, clients: ClientService) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        clients: ClientService,
+        *,
+        configurations: Configurations,
+        plan_fees: Mapping[str, Mapping[str, Decimal]],
+        zone: ZoneInfo,
+    ) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
         self._clients = clients
-        self._zone = settings.billing.zone()
+        self._configurations = configurations
+        self._plan_fees = plan_fees
+        self._zone = zone
 
     def today(self) -> date:
         return self._clock.now().astimezone(self._zone).date()
@@ -349,7 +360,7 @@ class PeriodsService:
         assert client is not None  # a period's client is never deleted (foreign key)
         held = store.subscriptions_of_periods(connection, [period.id])
         charges = store.unbilled_charges(connection, [item.id for item in held]) if held else []
-        config = configuration_named(self._settings, client.configuration)
+        config = self._configurations.of(client.configuration)
         done = recharge(
             client_id=client.id,
             period_id=period.id,
@@ -359,7 +370,7 @@ class PeriodsService:
             subscriptions=[self._subscription(item) for item in held],
             charges=[_pending(charge) for charge in charges],
             terms=store.terms_of_client(connection, client.id) if held else ClientTerms(),
-            plan_fees={name: plan.fees for name, plan in self._settings.plans.items()},
+            plan_fees=self._plan_fees,
             currency=client.currency,
             invoice_zero_amounts=not config.do_not_invoice_zero_prices,
             zone=self._zone,
@@ -373,7 +384,7 @@ class PeriodsService:
             reference = invoice.reference
             issued = issue_invoice(
                 connection,
-                settings=self._settings,
+                zone=self._zone,
                 client=client,
                 config=config,
                 reference=reference,

@@ -27,11 +27,12 @@ them) changes nothing, so re-running a command is harmless.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
@@ -66,9 +67,8 @@ from bridge.domain.usage import UsageRecord, as_source
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.configuration import configuration_named
 from bridge.services.invoicing import InvoicingService, enqueue_create_invoice, invoice_numbers
-from bridge.settings import Settings
+from bridge.settings import Configurations, PlanSettings, PricingSettings
 from bridge.store import invoices as invoice_store
 from bridge.store import plans as store
 from bridge.store import usage as usage_store
@@ -151,25 +151,34 @@ class PlansService:
         self,
         uow: UnitOfWork,
         clock: Clock,
-        settings: Settings,
         clients: ClientService,
         invoicing: InvoicingService,
+        *,
+        configurations: Configurations,
+        pricing: PricingSettings,
+        plans: Mapping[str, PlanSettings],
+        zone: ZoneInfo,
+        grace_period_days: int,
     ) -> None:
         self._uow = uow
         self._clock = clock
-        self._settings = settings
         self._clients = clients
         self._invoicing = invoicing
+        self._configurations = configurations
+        self._pricing = pricing
+        self._plans = plans
+        self._zone = zone
+        self._grace_period_days = grace_period_days
 
     # -- reading ---------------------------------------------------------------------------------------
 
     def plans(self) -> list[PlanView]:
         """The default plan ([pricing]) and every ``[plans.<name>]``, by name after the default."""
-        pricing = self._settings.pricing
+        pricing = self._pricing
         found = [
             PlanView(DEFAULT_PLAN, "the [pricing] price book", dict(pricing.flavors), pricing.token_price, {})
         ]
-        for name, plan in sorted(self._settings.plans.items()):
+        for name, plan in sorted(self._plans.items()):
             found.append(
                 PlanView(name, plan.description, dict(plan.flavors), plan.token_price, dict(plan.fees))
             )
@@ -185,8 +194,8 @@ class PlansService:
     def assign(self, client_ref: str, plan: str, start: str, *, dry_run: bool = False) -> Recalculation:
         """Put the client on ``plan`` from ``start`` and recalculate the invoices that reaches."""
         plan = plan.strip()
-        if plan != DEFAULT_PLAN and plan not in self._settings.plans:
-            known = ", ".join([DEFAULT_PLAN, *sorted(self._settings.plans)])
+        if plan != DEFAULT_PLAN and plan not in self._plans:
+            known = ", ".join([DEFAULT_PLAN, *sorted(self._plans)])
             raise InputError(
                 f"plan {plan!r} is not defined; use one of: {known} (add a [plans.{plan}] table to define it)"
             )
@@ -275,12 +284,12 @@ class PlansService:
         dry_run: bool,
     ) -> Recalculation:
         now = self._clock.now()
-        config = configuration_named(self._settings, client.configuration)
-        zone = self._settings.billing.zone()
+        config = self._configurations.of(client.configuration)
+        zone = self._zone
         anchor = billing_anchor(config.billing_cycle_as_calendar_month, client.created_at, zone)
         current = client_cycle(anchor, now, zone)
         try:
-            start = resolve_start(start_text, now, current, self._settings.billing.grace_period_days)
+            start = resolve_start(start_text, now, current, self._grace_period_days)
         except ValueError as error:
             raise InputError(str(error)) from None
         books = self._books(client)  # read before the transaction: it must not open a second connection
@@ -426,7 +435,7 @@ class PlansService:
         invoice_store.set_status(connection, standing.id, status="cancelled")
         issued = issue_invoice(
             connection,
-            settings=self._settings,
+            zone=self._zone,
             client=client,
             config=config,
             reference=reference,
@@ -470,7 +479,7 @@ class PlansService:
     def _books(self, client: Client) -> Books:
         """The price book of the default plan and of every configured plan, for the client's configuration."""
         book_of = functools.partial(self._invoicing.price_book, client.configuration)
-        return {plan: book_of(plan) for plan in [DEFAULT_PLAN, *self._settings.plans]}
+        return {plan: book_of(plan) for plan in [DEFAULT_PLAN, *self._plans]}
 
     def _draft(
         self,
@@ -531,7 +540,7 @@ class Issued:
 def issue_invoice(
     connection: Connection,
     *,
-    settings: Settings,
+    zone: ZoneInfo,
     client: Client,
     config: Configuration,
     reference: str,
@@ -551,7 +560,6 @@ def issue_invoice(
 
     ``before_push`` runs just before that row is written (a replaced invoice's cancellation goes first).
     """
-    zone = settings.billing.zone()
     number, proforma = (None, None)
     if issuer == "bridge":
         number, proforma = invoice_numbers(connection, client, config, reference, now.astimezone(zone))

@@ -7,18 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
-from bridge.cli.base import AppFactory
 from bridge.sync.registry import registry
-
-
-def run_cli(
-    capsys: pytest.CaptureFixture[str], *args: str, app_factory: AppFactory | None = None
-) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        main(list(args), app_factory=app_factory)
-    captured = capsys.readouterr()
-    return int(exited.value.code or 0), captured.out, captured.err
+from tests.support.cli import run_cli
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bridge.store.database import make_engine
-from tests.cli.test_base import run_cli
-from tests.services.test_credit import run_vm
+from tests.support.cli import run_cli
+from tests.support.usage import run_vm
 
 
 @pytest.fixture

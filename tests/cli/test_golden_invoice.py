@@ -17,7 +17,7 @@ import time_machine
 from bridge.domain.usage import UsageRecord, Window
 from bridge.store.database import make_engine
 from bridge.store.usage import ingest_window
-from tests.cli.test_base import run_cli
+from tests.support.cli import run_cli
 
 GOLDEN = Path(__file__).parent / "golden" / "invoice_2022-11-01_dry_run.json"
 REGENERATE = os.environ.get("BRIDGE_REGENERATE_GOLDEN") == "1"  # read before the CLI fixtures clear BRIDGE_*

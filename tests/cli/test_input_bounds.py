@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_base import run_cli
+from tests.support.cli import run_cli
 from tests.support.store_dump import dump_store
 
 

@@ -14,10 +14,8 @@ import time_machine
 from bridge.domain.usage import UsageRecord, Window
 from bridge.store.database import make_engine
 from bridge.store.usage import ingest_window
-from tests.cli.test_base import run_cli
-from tests.sync.test_systemd import UNITS, parse_unit
-
-pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+from tests.support.cli import run_cli
+from tests.support.systemd import UNITS, parse_unit
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from bridge.settings import load_settings
 from bridge.store.database import make_engine
 from bridge.store.outbox import OutboxState
 from bridge.whmcs import WhmcsClient
-from tests.cli.test_base import run_cli
 from tests.fakes.whmcs import FakeWhmcs
+from tests.support.cli import run_cli
 from tests.support.whmcs_push import issue_invoice, row, rows, whmcs_invoices_carrying
 
 
@@ -268,7 +268,7 @@ def test_invoice_date_then_push_creates_each_october_invoice_once_though_every_f
 
     from bridge.bootstrap import build_app
     from bridge.settings import load_settings
-    from tests.services.test_credit import run_vm
+    from tests.support.usage import run_vm
 
     with FirstReplyDroppingWhmcs(hold_seconds=2.0) as fake:
         config = write_config(tmp_path / "settings.toml", database_url, fake)
@@ -309,7 +309,7 @@ def test_a_credit_notification_goes_out_through_whmcs_once_and_cloud_rows_never_
 
     from bridge.bootstrap import build_app
     from bridge.settings import load_settings
-    from tests.services.test_credit import run_vm
+    from tests.support.usage import run_vm
 
     config = write_config(tmp_path / "settings.toml", database_url, fake)
     config.write_text(

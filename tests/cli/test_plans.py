@@ -17,11 +17,8 @@ from bridge.domain.usage import UsageRecord
 from bridge.settings import Settings
 from bridge.store import usage as usage_store
 from bridge.store.database import make_engine
-from tests.cli.test_base import run_cli
-from tests.services.test_invoicing import NOV, OCT, hourly
-from tests.support.databases import BACKENDS
-
-pytestmark = pytest.mark.parametrize("backend", BACKENDS)
+from tests.support.cli import run_cli
+from tests.support.usage import NOV, OCT, hourly
 
 
 @pytest.fixture

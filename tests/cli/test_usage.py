@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from bridge.store.database import make_engine
 from bridge.store.tables import usage_records, usage_watermarks
-from tests.cli.test_base import run_cli
 from tests.fakes.nova import FakeOpenStack
 from tests.fakes.solusvm import FakeSolusVM
+from tests.support.cli import run_cli
 
 
 def store_dump(database_url: str) -> list[tuple[object, ...]]:

@@ -25,20 +25,10 @@ from bridge.store.tables import (
     outbox,
 )
 from bridge.sync.cloud_actions import CloudActions
+from tests.support.usage import CREDIT_START as START
+from tests.support.usage import run_vm
 
-START = datetime(2026, 3, 2, tzinfo=UTC)
 TEN_A_DAY = "0.41666667"  # $10 a day, per hour (to the 8 places the store keeps)
-
-
-def run_vm(
-    app: App, project: str, flavor: str, hours: int, start: datetime = START, vm: str = "vm-1"
-) -> None:
-    """A VM that ran ``hours`` whole hours from ``start``, collected hour by hour."""
-    with app.engine.begin() as connection:
-        for hour in range(hours):
-            window = Window(start + timedelta(hours=hour), start + timedelta(hours=hour + 1))
-            record = UsageRecord("openstack", vm, f"name-{vm}", project, flavor, window, Decimal(1))
-            usage_store.ingest_window(connection, "openstack", window, [record], window.end)
 
 
 @pytest.fixture

@@ -33,8 +33,8 @@ from bridge.store.enrollment import EnrollmentState, TokenPurpose
 from bridge.store.tables import ledger_entries, outbox
 from bridge.web.enrollment.mailer import mail_sink
 from bridge.web.enrollment.ratelimit import RateLimiter
-from tests.conftest import START
 from tests.fakes.whmcs import FakeWhmcs
+from tests.support.clock import START
 from tests.support.whmcs_push import whmcs_section
 
 ADA = SignUp(name="Ada Lovelace", company="", email="ada@example.com", password=SecretStr("Blue-Harbour-42"))

@@ -15,60 +15,12 @@ from structlog.testing import capture_logs
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.documents.invoices import run_document
-from bridge.domain.clients import Client, LinkKind
-from bridge.domain.usage import UsageRecord, Window
+from bridge.domain.clients import LinkKind
 from bridge.services.invoicing import CycleNotEnded, InvoicingService
-from bridge.store import usage as usage_store
 from bridge.store.outbox import decode_payload
 from bridge.store.tables import invoices, outbox
-
-OCT = datetime(2022, 10, 1, tzinfo=UTC)
-NOV = datetime(2022, 11, 1, tzinfo=UTC)
-PRICING = {
-    "token_price": "0.00100",
-    "flavors": {"m1.small": "0.0125", "m1.large": "0.10"},
-    "solusvm_plans": {"7": {"tokens_per_hour": 7, "tokens_per_month": 5000}},
-}
-
-
-def collect(app: App, records: list[UsageRecord], at: datetime | None = None) -> None:
-    """Store usage as the collector would (grouped per window)."""
-    by_window: dict[datetime, list[UsageRecord]] = {}
-    for record in records:
-        by_window.setdefault(record.window.start, []).append(record)
-    with app.engine.begin() as connection:
-        for group in by_window.values():
-            usage_store.ingest_window(
-                connection, group[0].source, group[0].window, group, at or app.clock.now()
-            )
-
-
-def hourly(
-    resource: str, owner: str, plan: str, start: datetime, hours: int, *, source: str = "openstack"
-) -> list[UsageRecord]:
-    tokens = Decimal(7) if source == "solusvm" else None
-    return [
-        UsageRecord(
-            source,  # type: ignore[arg-type]
-            resource,
-            f"vm-{resource}",
-            owner,
-            plan,
-            Window(start + timedelta(hours=h), start + timedelta(hours=h + 1)),
-            Decimal(1),
-            tokens,
-        )
-        for h in range(hours)
-    ]
-
-
-def client_with(app: App, email: str, *, project: str | None = None, solus_user: str | None = None) -> Client:
-    client = app.clients.add(email=email, name=email.split("@")[0].title())
-    if project:
-        app.clients.link(str(client.id), LinkKind.OPENSTACK_PROJECT, project)
-    if solus_user:
-        app.clients.link(str(client.id), LinkKind.SOLUSVM_USER, solus_user)
-    return app.clients.get(str(client.id))
+from tests.support.invoicing import PRICING, client_with
+from tests.support.usage import NOV, OCT, collect, hourly
 
 
 @pytest.fixture

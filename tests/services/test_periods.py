@@ -17,7 +17,7 @@ from bridge.clock import FixedClock
 from bridge.errors import InputError, NotFound
 from bridge.services.periods import NewPeriod
 from bridge.store.tables import invoice_lines, invoices, subscriptions
-from tests.services.test_invoicing import PRICING
+from tests.support.invoicing import PRICING
 
 PLANS = {"gold": {"fees": {"support": "8.00"}}}
 

@@ -18,7 +18,8 @@ from bridge.store import outbox as outbox_store
 from bridge.store import plans as plans_store
 from bridge.store.tables import client_terms, invoices, outbox
 from tests.fakes.whmcs import FakeWhmcs
-from tests.services.test_invoicing import NOV, OCT, PRICING, client_with, collect, hourly
+from tests.support.invoicing import PRICING, client_with
+from tests.support.usage import NOV, OCT, collect, hourly
 from tests.support.whmcs_push import whmcs_section
 
 PLANS = {

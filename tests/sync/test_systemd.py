@@ -8,7 +8,6 @@ import re
 import shutil
 import socket
 import subprocess
-from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, available_timezones
@@ -17,8 +16,7 @@ import pytest
 
 from bridge.sync.systemd import SystemdNotifier
 from tests.support.databases import services_required
-
-UNITS = Path(__file__).parents[2] / "systemd"
+from tests.support.systemd import UNITS, parse_unit
 
 
 def test_ready_and_watchdog_reach_a_path_socket(tmp_path: Path) -> None:
@@ -52,23 +50,6 @@ def test_without_notify_socket_nothing_is_sent_and_no_watchdog() -> None:
 
 def test_a_watchdog_meant_for_another_pid_is_ignored() -> None:
     assert SystemdNotifier({"WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"}).watchdog_interval() is None
-
-
-def parse_unit(path: Path) -> dict[str, dict[str, list[str]]]:
-    sections: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    current = None
-    for number, raw in enumerate(path.read_text().splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        header = re.fullmatch(r"\[(\w+)\]", line)
-        if header:
-            current = header.group(1)
-            continue
-        key, sep, value = line.partition("=")
-        assert current and sep and re.fullmatch(r"[A-Za-z]+", key), f"{path.name}:{number}: {raw!r}"
-        sections[current][key].append(value)
-    return sections
 
 
 @pytest.mark.parametrize("name", sorted(path.name for path in UNITS.glob("*.service")))

@@ -34,9 +34,9 @@ from bridge.store.database import make_engine
 from bridge.store.tables import leases, usage_records, usage_watermarks
 from bridge.sync.jobs import JobStopped
 from bridge.usage.sync import UsageSync
-from tests.cli.test_base import run_cli
 from tests.fakes.nova import FakeOpenStack, Fault, RecordedRequest
 from tests.fakes.solusvm import FakeSolusVM
+from tests.support.cli import run_cli
 
 OCT = datetime(2022, 10, 1, tzinfo=UTC)
 NOV = datetime(2022, 11, 1, tzinfo=UTC)

@@ -13,8 +13,8 @@ import requests
 from bridge.bootstrap import App
 from bridge.daemon import Daemon
 from bridge.sync.systemd import SystemdNotifier
-from tests.cli.test_base import run_cli
 from tests.fakes.solusvm import FakeSolusVM
+from tests.support.cli import run_cli
 from tests.web.enrollment_site import Site, accept_terms, free_port, running_site, sign_up, solusvm_section
 
 EMAIL = "ada@example.com"

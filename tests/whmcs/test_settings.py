@@ -95,7 +95,7 @@ def test_check_config_refuses_a_settle_time_not_longer_than_the_read_timeout(
 ) -> None:
     """Looking an in-doubt call up before WHMCS can have finished applying it would find nothing and send
     it again: exit 2, one line naming the key and the fix, nothing created."""
-    from tests.cli.test_base import run_cli
+    from tests.support.cli import run_cli
 
     path = tmp_path / "settings.toml"
     path.write_text(

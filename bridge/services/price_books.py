@@ -1,0 +1,55 @@
+"""The prices in force: a price book per configuration, and per pricing plan over it.
+
+A book is ``[pricing]`` with the configuration's overrides, and the SolusVM plan rates (the configured
+ones over those the last sync cached); a plan's book is ``[plans.<plan>]``'s prices over its
+configuration's. Built once by the composition root from those sections; the services that price
+(invoicing, plans, the credit engine) read each book once per run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bridge.domain.pricing import PlanRate, PriceBook
+from bridge.settings import PlanSettings, PricingSettings
+from bridge.store import usage as usage_store
+from bridge.store.unit_of_work import UnitOfWork
+
+
+class PriceBooks:
+    def __init__(
+        self, uow: UnitOfWork, *, currency: str, pricing: PricingSettings, plans: Mapping[str, PlanSettings]
+    ) -> None:
+        self._uow = uow
+        self._currency = currency
+        self._pricing = pricing
+        self._plans = plans
+
+    def of(self, configuration: str) -> PriceBook:
+        """The book of a configuration: [pricing], its overrides and the SolusVM plan rates (read now)."""
+        pricing = self._pricing
+        override = pricing.overrides.get(configuration)
+        flavors = {**pricing.flavors, **(override.flavors if override else {})}
+        token_price = (
+            override.token_price if override and override.token_price is not None else pricing.token_price
+        )
+        with self._uow.reading() as connection:
+            cached = usage_store.plan_rates(connection)
+        plans = {
+            plan_id: PlanRate(rate.tokens_per_hour, rate.tokens_per_month or None)
+            for plan_id, rate in cached.items()
+        }
+        for plan_id, configured in pricing.solusvm_plans.items():
+            plans[plan_id] = PlanRate(configured.tokens_per_hour, configured.tokens_per_month or None)
+        return PriceBook(self._currency, flavors, token_price, plans)
+
+    def of_plan(self, base: PriceBook, plan: str) -> PriceBook:
+        """``[plans.<plan>]``'s prices over ``base``; ValueError naming the fix when it is not defined."""
+        settings = self._plans.get(plan)
+        if settings is None:
+            raise ValueError(
+                f"pricing plan {plan!r} is not in the settings; add [plans.{plan}] back or assign the client "
+                "another plan with `billing-bridge plan assign`"
+            )
+        token_price = settings.token_price if settings.token_price is not None else base.token_price
+        return PriceBook(base.currency, {**base.flavor_prices, **settings.flavors}, token_price, base.plans)
