@@ -230,14 +230,15 @@ class App:
         runs (its own invoicing service, as the credit engine has), Nova's month figure when enabled."""
         from bridge.services.reconciliation import InvoicingDecisions, ReconciliationService
 
-        settings, zone = self.settings, self.settings.billing.zone()
-        invoicing = InvoicingService(self.uow, self.clock, settings, self.clients)
+        zone, configurations, invoicing = self.zone, self.configurations, self._invoicing()
         return ReconciliationService(
             self.uow,
             self.clock,
             self.clients,
             zone=zone,
-            calendar_cycles={name: c.billing_cycle_calendar for name, c in settings.configurations.items()},
+            calendar_cycles={
+                name: configurations.section(name).billing_cycle_calendar for name in configurations.names()
+            },
             decisions=InvoicingDecisions(
                 lambda day, client: invoicing.run(day, client_ref=client, dry_run=True), zone
             ),
