@@ -1,20 +1,21 @@
 """A month's reconciliation written out: to the files the CLI was asked for, or into the archive.
 
-The reconciliation service (bridge/services/reconciliation.py) yields each client's result once; the JSON
-document streams them as they come, and the CSV and the HTML page (which need every client after the
-summary) keep the results of the month in memory only when they are asked for.
+The reconciliation service (bridge/services/reconciliation.py) gives a reconciler and the month's
+evidence client by client; the JSON document and the CSV are written as the results come, and the HTML
+page (which needs the summary before the clients) from the results kept, or, for a large month, from a
+second pass over the store, so memory stays bounded either way.
 """
 
 from __future__ import annotations
 
-import itertools
+import collections
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from bridge.domain.reconciliation import ClientResult, Month, Summary
+from bridge.domain.reconciliation import ClientEvidence, ClientResult, Month, Reconciler, Summary
 from bridge.reports.archive import ReportArchive, ReportFiles
 from bridge.reports.csv_report import Grain, write_csv
 from bridge.reports.json_report import JsonReportWriter, head_document
@@ -25,9 +26,9 @@ class Reconciles(Protocol):
 
     def last_month(self) -> Month: ...
 
-    def reconcile(
-        self, month: Month, *, client_ref: str | None = None, each: Callable[[ClientResult], None] = ...
-    ) -> Summary: ...
+    def begin(
+        self, month: Month, *, client_ref: str | None = None, cloud: bool = True
+    ) -> tuple[Reconciler, Iterator[ClientEvidence]]: ...
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class Outputs:
 
 CHECKPOINT_EVERY = 500
 """Clients between two calls of the caller's ``checkpoint`` (a daemon job stops there at shutdown)."""
+KEPT_AT_MOST = 2_000
+"""Clients whose results are kept for the page; a larger month is read a second time to draw it, so its
+memory stays bounded (the store is only read, so the second pass finds the same evidence)."""
 
 
 def write_month(
@@ -52,31 +56,53 @@ def write_month(
     client_ref: str | None = None,
     checkpoint: Callable[[], None] = lambda: None,
 ) -> Summary:
-    """Reconcile ``month`` (one client with ``client_ref``) into ``outputs``; returns the summary."""
-    kept: list[ClientResult] = []
-    counted = itertools.count()
-    keep = outputs.csv is not None or outputs.html is not None
+    """Reconcile ``month`` (one client with ``client_ref``) into ``outputs``; returns the summary.
+
+    The JSON document and the CSV are written as the clients come; the page needs the summary before the
+    clients, so it is drawn after them, from the results kept or from a second pass.
+    """
+    kept: list[ClientResult] | None = [] if outputs.html is not None else None
+    reconciler, evidence = service.begin(month, client_ref=client_ref)
     with ExitStack() as stack:
         writer = stack.enter_context(JsonReportWriter(outputs.json)) if outputs.json is not None else None
 
-        def each(result: ClientResult) -> None:
-            if next(counted) % CHECKPOINT_EVERY == 0:
-                checkpoint()
-            if writer is not None:
-                writer.client(result)
-            if keep:
-                kept.append(result)
+        def results() -> Iterator[ClientResult]:
+            nonlocal kept
+            for count, one in enumerate(evidence):
+                if count % CHECKPOINT_EVERY == 0:
+                    checkpoint()
+                result = reconciler.add(one)
+                if writer is not None:
+                    writer.client(result)
+                if kept is not None:
+                    kept.append(result)
+                    if len(kept) > KEPT_AT_MOST:
+                        kept = None
+                yield result
 
-        summary = service.reconcile(month, client_ref=client_ref, each=each)
+        if outputs.csv is not None:
+            write_csv(month.label, results(), outputs.csv, outputs.csv_grain)
+        else:
+            collections.deque(results(), maxlen=0)
+        summary = reconciler.summary()
         if writer is not None:
             writer.finish(summary)
-    if outputs.csv is not None:
-        write_csv(month.label, kept, outputs.csv, outputs.csv_grain)
     if outputs.html is not None:
         from bridge.reports.html_report import write_html  # jinja2 and matplotlib: only for a page
 
-        write_html(summary, kept, outputs.html)
+        clients = kept if kept is not None else _second_pass(service, month, client_ref, checkpoint)
+        write_html(summary, clients, outputs.html)
     return summary
+
+
+def _second_pass(
+    service: Reconciles, month: Month, client_ref: str | None, checkpoint: Callable[[], None]
+) -> Iterator[ClientResult]:
+    reconciler, evidence = service.begin(month, client_ref=client_ref, cloud=False)
+    for count, one in enumerate(evidence):
+        if count % CHECKPOINT_EVERY == 0:
+            checkpoint()
+        yield reconciler.add(one)
 
 
 class ReportPublisher:

@@ -229,11 +229,18 @@ class ReconciliationService:
         each: Callable[[ClientResult], None] = lambda _: None,
     ) -> Summary:
         """Reconcile the month (one client with ``client_ref``), handing each client's result to ``each``."""
-        cloud = self.cloud(month) if client_ref is None else CloudEvidence()
-        reconciler = Reconciler(month, cloud)
-        for evidence in self.evidence(month, client_ref=client_ref):
-            each(reconciler.add(evidence))
+        reconciler, evidence = self.begin(month, client_ref=client_ref)
+        for one in evidence:
+            each(reconciler.add(one))
         return reconciler.summary()
+
+    def begin(
+        self, month: Month, *, client_ref: str | None = None, cloud: bool = True
+    ) -> tuple[Reconciler, Iterator[ClientEvidence]]:
+        """A reconciler for the month and its evidence, client by client, for the caller to drive (so a
+        writer can pull the results as they come). ``cloud``: ask the clouds (the whole month only)."""
+        figures = self.cloud(month) if cloud and client_ref is None else CloudEvidence()
+        return Reconciler(month, figures), self.evidence(month, client_ref=client_ref)
 
     def cloud(self, month: Month) -> CloudEvidence:
         """What the clouds say: Nova's month per project, with the instance actions of each server whose

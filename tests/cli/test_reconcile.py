@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bridge.bootstrap import App, build_app
 from bridge.clock import FixedClock
+from bridge.reports import publish
 from bridge.settings import Settings
 from bridge.store.database import make_engine
 from tests.cli.test_base import run_cli
@@ -71,14 +73,6 @@ def test_a_double_billed_hour_is_flagged_first(
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_bad_month_exits_2_naming_the_option(seeded: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = reconcile(capsys, seeded, "--month", "2022-13")
-    assert (code, out) == (2, "")
-    assert err.startswith("error: --month: month '2022-13' is not of the form YYYY-MM")
-    assert len(err.splitlines()) == 1
-
-
-@pytest.mark.parametrize("backend", ["sqlite"])
 def test_nova_hours_plus_the_hours_it_forgot_at_a_resize_match_the_collected_hours(
     clouds: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -89,3 +83,55 @@ def test_nova_hours_plus_the_hours_it_forgot_at_a_resize_match_the_collected_hou
     assert (nova["nova_hours"], nova["forgotten_hours"], nova["collected_hours"]) == ("6322", "200", "6522")
     (db,) = nova["recovered"]
     assert (db["server_id"], db["action"], db["hours"]) == ("db-1", "resize", "200")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_large_months_page_is_drawn_from_a_second_pass_and_reads_the_same(
+    seeded: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept, again = tmp_path / "kept.html", tmp_path / "again.html"
+    assert reconcile(capsys, seeded, "--month", "2022-10", "--html", str(kept))[0] == 0
+    monkeypatch.setattr(publish, "KEPT_AT_MOST", 2)
+    assert reconcile(capsys, seeded, "--month", "2022-10", "--html", str(again))[0] == 0
+    assert again.read_text() == kept.read_text()
+    assert "Carol&#39;s Clinic (#7)" in again.read_text()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_one_client_is_reconciled_alone(seeded: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = reconcile(
+        capsys, seeded, "--month", "2022-10", "--client", "client5@example.com", "--json"
+    )
+    document = json.loads(out)
+    assert code == 0
+    assert [client["name"] for client in document["clients"]] == ["Fay's Foundry"]
+    assert nonzero(by_source(document)["openstack"]["buckets"]) == {
+        "invoiced": "480",
+        "suspended_not_billed": "264",
+    }
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--month", "October"),
+            "error: --month: month 'October' is not of the form YYYY-MM, such as 2022-10",
+        ),
+        (("--month", "2022-10", "--client", "nobody@example.com"), "error: no client"),
+        (
+            ("--month", "2022-10", "--html", "/no/such/dir/r.html"),
+            "error: --html /no/such/dir/r.html: the directory",
+        ),
+        (("--month", "2022-10", "--csv", "/tmp"), "error: --csv /tmp is a directory"),
+        (("--month", ""), "error: --month"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_naming_the_option(
+    seeded: list[str], capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    code, out, err = reconcile(capsys, seeded, *args)
+    assert (code, out) == (2, "")
+    assert err.startswith(message), err
+    assert len(err.splitlines()) == 1
