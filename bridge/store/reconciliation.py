@@ -225,32 +225,39 @@ def linked_owners(tx: Connection, owners: Collection[Owner]) -> dict[Owner, int]
 
 def billing_clients_of(tx: Connection, owners: Collection[Owner], month: Month) -> dict[Owner, int]:
     """For owners linked to no client: the client whose invoice line bills one of their resources in a
-    cycle overlapping the month (an owner unlinked after its hours were invoiced stays with that client)."""
+    cycle overlapping the month (an owner unlinked after its hours were invoiced stays with that client).
+
+    Two steps, so the lines are looked up by the few resources of such owners (not joined row by row to
+    the month's usage): the resources of the owners in the month, then the lines that bill them.
+    """
     if not owners:
         return {}
-    rows = tx.execute(
-        select(usage_records.c.source, usage_records.c.owner, invoices.c.client_id)
-        .join(
-            invoice_lines,
-            and_(
-                invoice_lines.c.source == usage_records.c.source,
-                invoice_lines.c.resource_id == usage_records.c.resource_id,
-                invoice_lines.c.period_start <= usage_records.c.window_start,
-                invoice_lines.c.period_end > usage_records.c.window_start,
-            ),
-        )
-        .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
+    resources = tx.execute(
+        select(usage_records.c.source, usage_records.c.owner, usage_records.c.resource_id)
         .where(
             _owners_clause(owners),
             usage_records.c.window_start >= month.start,
             usage_records.c.window_start < month.end,
         )
-        .group_by(usage_records.c.source, usage_records.c.owner, invoices.c.client_id)
-        .order_by(invoices.c.client_id)
-    )
+        .group_by(usage_records.c.source, usage_records.c.owner, usage_records.c.resource_id)
+    ).all()
+    owner_of = {(row.source, row.resource_id): (row.source, row.owner) for row in resources}
+    ids = sorted({resource_id for _, resource_id in owner_of})
     found: dict[Owner, int] = {}
-    for row in rows:
-        found.setdefault((row.source, row.owner), row.client_id)
+    for start in range(0, len(ids), 500):
+        rows = tx.execute(
+            select(invoice_lines.c.source, invoice_lines.c.resource_id, invoices.c.client_id)
+            .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
+            .where(
+                invoice_lines.c.resource_id.in_(ids[start : start + 500]),
+                invoice_lines.c.period_start < month.end,
+                invoice_lines.c.period_end > month.start,
+            )
+        )
+        for row in rows:
+            owner = owner_of.get((row.source, row.resource_id))
+            if owner is not None:  # billed to two clients (relinked twice): the first client keeps it
+                found[owner] = min(found.get(owner, row.client_id), row.client_id)
     return found
 
 
