@@ -6,7 +6,7 @@
   rebuild, unshelve or rescue resets ``launched_at`` in Nova, and the actions tell from when to when the
   hours were forgotten (bridge/domain/reconciliation/clouds.py).
 
-Implements the :class:`~bridge.services.reconciliation.CloudFigures` port for OpenStack; SolusVM's
+Implements the reconciliation service's ``CloudFigures`` port for OpenStack; SolusVM's
 servers seen are not asked here (None: the report says the cloud was not asked).
 """
 
@@ -24,8 +24,10 @@ from bridge.domain.instants import as_utc
 from bridge.domain.reconciliation import (
     InstanceAction,
     Month,
+    NovaMonth,
     NovaProjectHours,
     NovaServerHistory,
+    NovaServerHours,
     SolusVMServerSeen,
 )
 from bridge.domain.usage import Window
@@ -33,7 +35,6 @@ from bridge.errors import VendorError
 from bridge.fleio._vendor import SOURCE, describe_error
 from bridge.fleio.nova_usage import NovaUsageCollector
 from bridge.logs import get_logger
-from bridge.services.reconciliation import NovaMonth, NovaServerHours
 
 log = get_logger(__name__)
 

@@ -38,8 +38,9 @@ from bridge.domain.reconciliation import (
     Collected,
     HeldCycle,
     Month,
-    NovaProjectHours,
+    NovaMonth,
     NovaServerHistory,
+    NovaServerHours,
     OpenCycle,
     Reconciler,
     SkippedCycle,
@@ -80,24 +81,6 @@ class CycleDecisions(Protocol):
     """What the invoicing run decided for the ended cycles the store has no invoice for."""
 
     def decisions(self, month: Month, client_ref: str | None) -> Iterable[Decision]: ...
-
-
-@dataclass(frozen=True)
-class NovaServerHours:
-    """One server in Nova's monthly figure: its project and the hours Nova counts for it."""
-
-    project_id: str
-    server_id: str
-    name: str
-    hours: Decimal
-
-
-@dataclass(frozen=True)
-class NovaMonth:
-    """Nova's ``os-simple-tenant-usage`` answer for the whole month: per project, and per server."""
-
-    projects: tuple[NovaProjectHours, ...]
-    servers: tuple[NovaServerHours, ...]
 
 
 class CloudFigures(Protocol):
