@@ -5,9 +5,10 @@ Read-only: every read goes through ``uow.reading()``. Two things the store does 
 ports, built by the composition root:
 
 - **the invoicing run's decisions** (:class:`CycleDecisions`): which ended cycles were held (no price:
-  the settings key to add) or skipped (a zero invoice, a cut-off). :class:`InvoicingDecisions` asks the
-  invoicing service for a dry run (written nothing, rolled back) as of the month's end and as of the day
-  the evidence is read, which covers the cycles ending in the month and those crossing its end;
+  the settings key to add) or skipped (a zero invoice, a cut-off). Only clients with hours in an ended
+  cycle that no invoice line bills are asked about: :class:`InvoicingDecisions` runs invoicing as a dry
+  run (nothing written, rolled back) for each of them, as of the month's end and as of the day the
+  evidence is read, which covers the cycles ending in the month and those crossing its end;
 - **the clouds' own figures** (:class:`CloudFigures`): Nova's hours per project for the month and the
   SolusVM servers seen; :class:`NoCloudFigures` where no cloud is asked.
 
@@ -31,6 +32,7 @@ from bridge.domain.clients import OWNER_LINK_KIND, Client
 from bridge.domain.cycles import CALENDAR_MONTH, BillingCycle, BillingPeriod, cycles_overlapping
 from bridge.domain.invoicing import BEFORE_CUTOFF, Held
 from bridge.domain.reconciliation import (
+    BilledLine,
     ClientEvidence,
     ClientRef,
     ClientResult,
@@ -78,9 +80,9 @@ class Decision:
 
 
 class CycleDecisions(Protocol):
-    """What the invoicing run decided for the ended cycles the store has no invoice for."""
+    """What the invoicing run decides for the ended cycles the store has no invoice for."""
 
-    def decisions(self, month: Month, client_ref: str | None) -> Iterable[Decision]: ...
+    def decisions(self, month: Month, client_ids: Sequence[int]) -> Iterable[Decision]: ...
 
 
 class CloudFigures(Protocol):
@@ -110,23 +112,24 @@ class NoCloudFigures:
         return None
 
 
-DryRun = Callable[[date, str | None], InvoicingRun]
-"""Runs invoicing as a dry run as of a date, for every client or one (the invoicing service's ``run``)."""
+DryRun = Callable[[date, str], InvoicingRun]
+"""Runs invoicing as a dry run as of a date for one client (the invoicing service's ``run``)."""
 
 
 class InvoicingDecisions:
-    """Held and skipped cycles from invoicing dry runs (nothing written) as of the month's end and as of
-    the day the evidence is read: the cycles ending in the month and those crossing its end."""
+    """Held and skipped cycles from invoicing dry runs (nothing written), client by client, as of the
+    month's end and as of the day the evidence is read: the cycles ending in the month and those crossing
+    its end."""
 
     def __init__(self, dry_run: DryRun, zone: ZoneInfo) -> None:
         self._dry_run = dry_run
         self._zone = zone
 
-    def decisions(self, month: Month, client_ref: str | None) -> Iterator[Decision]:
+    def decisions(self, month: Month, client_ids: Sequence[int]) -> Iterator[Decision]:
         days = sorted({self._day(month.end), self._day(min(month.as_of, month.end + timedelta(days=31)))})
         seen: set[str] = set()
-        for day in days:
-            run = self._dry_run(day, client_ref)
+        for client_id, day in ((client_id, day) for client_id in client_ids for day in days):
+            run = self._dry_run(day, str(client_id))
             for held in run.held:
                 if held.reference not in seen:
                     seen.add(held.reference)
@@ -247,13 +250,8 @@ class ReconciliationService:
 
     def evidence(self, month: Month, *, client_ref: str | None = None) -> Iterator[ClientEvidence]:
         """Every client's evidence in id order, then the owners linked to no client (all clients only)."""
-        decided: dict[int, list[Decision]] = defaultdict(list)
-        for decision in self._decisions.decisions(month, client_ref):
-            decided[decision.client_id].append(decision)
         with self._uow.reading() as tx:
-            with_usage = store.owners_with_usage(tx, month.start, month.end)
-            linked = store.linked_owners(tx, with_usage)
-            unlinked = [owner for owner in with_usage if owner not in linked]
+            unlinked = store.unlinked_owners(tx, month)
             adopted = store.billing_clients_of(tx, unlinked, month)
         kept: dict[int, list[Owner]] = defaultdict(list)
         for owner, client_id in adopted.items():
@@ -261,7 +259,7 @@ class ReconciliationService:
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
         for chunk in chunks:
             plans = [self._plan(client, month, kept.get(client.id, ())) for client in chunk]
-            yield from self._chunk(plans, month, decided)
+            yield from self._chunk(plans, month)
         if client_ref is None:
             yield from self._unlinked([owner for owner in unlinked if owner not in adopted], month)
 
@@ -278,9 +276,7 @@ class ReconciliationService:
         now = period.cycle_containing(month.as_of, self._zone)
         return _Plan(client, cycles, (*owners, *kept), OpenCycle(now.start, now.end))
 
-    def _chunk(
-        self, plans: list[_Plan], month: Month, decided: Mapping[int, list[Decision]]
-    ) -> Iterator[ClientEvidence]:
+    def _chunk(self, plans: list[_Plan], month: Month) -> Iterator[ClientEvidence]:
         ids = [plan.client.id for plan in plans]
         with self._uow.reading() as tx:
             suspended = store.suspensions(tx, ids, month)
@@ -288,6 +284,10 @@ class ReconciliationService:
             lines = store.billed_lines(tx, ids, month)
             documents = store.invoice_documents(tx, ids, month)
             ledger = store.ledger_movements(tx, ids, month)
+        undecided = [plan.client.id for plan in plans if _unbilled(plan, month, collected, lines)]
+        decided: dict[int, list[Decision]] = defaultdict(list)
+        for decision in self._decisions.decisions(month, undecided) if undecided else ():
+            decided[decision.client_id].append(decision)
         for plan in plans:
             client = plan.client
             held, skipped = _decided(plan, decided.get(client.id, ()))
@@ -331,6 +331,23 @@ class ReconciliationService:
                 by_owner[(row.source, row.owner)].append(row)
             for owner in chunk:
                 yield ClientEvidence(None, collected=tuple(by_owner[owner]))
+
+
+def _unbilled(
+    plan: _Plan,
+    month: Month,
+    collected: Mapping[int, Sequence[Collected]],
+    lines: Mapping[int, Sequence[BilledLine]],
+) -> bool:
+    """Whether the client has hours in an ended cycle that no invoice line bills: only then can the
+    invoicing run have held or skipped it."""
+    billed = {line.period_start for line in lines.get(plan.client.id, ())}
+    return any(
+        row.cycle_end <= month.as_of
+        and row.cycle_start not in billed
+        and (row.hours or row.hours_outside_month)
+        for row in collected.get(plan.client.id, ())
+    )
 
 
 def _decided(

@@ -21,7 +21,7 @@ from typing import Any, Final
 from sqlalchemy import Connection, and_, case, false, func, or_, select, type_coerce
 from sqlalchemy.orm import aliased
 
-from bridge.domain.clients import OWNER_LINK_KIND, LinkKind
+from bridge.domain.clients import OWNER_LINK_KIND
 from bridge.domain.reconciliation import (
     BilledLine,
     Collected,
@@ -66,7 +66,14 @@ class Span:
     end: datetime
 
 
-def _owners_clause(owners: Collection[Owner]) -> Any:
+def _owners_clause(owners: Collection[Owner], sqlite: bool) -> Any:
+    """The usage rows of ``owners``, read through the (owner, window_start) index.
+
+    On SQLite the source is compared as an expression (``source || ''``), which no index serves: the
+    planner would otherwise take the unique (source, window_start, resource_id) index and scan the whole
+    month for each chunk of clients.
+    """
+    source_column = usage_records.c.source.concat("") if sqlite else usage_records.c.source
     by_source: dict[str, set[str]] = defaultdict(set)
     for source, owner in owners:
         by_source[source].add(owner)
@@ -74,7 +81,7 @@ def _owners_clause(owners: Collection[Owner]) -> Any:
         return false()
     return or_(
         *(
-            and_(usage_records.c.source == source, usage_records.c.owner.in_(sorted(ids)))
+            and_(source_column == source, usage_records.c.owner.in_(sorted(ids)))
             for source, ids in sorted(by_source.items())
         )
     )
@@ -95,7 +102,7 @@ def collected_in_cycle(
     start, end = max(cycle.start, month.start), min(cycle.end, month.end)
     inside = and_(usage_records.c.window_start >= start, usage_records.c.window_start < end)
     where = and_(
-        _owners_clause(owners),
+        _owners_clause(owners, tx.dialect.name == "sqlite"),
         usage_records.c.window_start >= cycle.start,
         usage_records.c.window_start < cycle.end,
     )
@@ -194,33 +201,29 @@ def hours_by_resource(tx: Connection, source: str, month: Month) -> dict[str, De
     return {row.resource_id: _from_sum(row.hours, sqlite) or ZERO for row in rows}
 
 
-def owners_with_usage(tx: Connection, start: datetime, end: datetime) -> list[Owner]:
-    """Every (source, owner) that collected hours in ``[start, end)``, linked or not, sorted."""
-    rows = tx.execute(
-        select(usage_records.c.source, usage_records.c.owner)
-        .where(usage_records.c.window_start >= start, usage_records.c.window_start < end)
-        .group_by(usage_records.c.source, usage_records.c.owner)
-    )
-    return sorted((row.source, row.owner) for row in rows)
+def unlinked_owners(tx: Connection, month: Month) -> list[Owner]:
+    """Every (source, owner) that collected hours in the month and is linked to no client, sorted.
 
-
-def linked_owners(tx: Connection, owners: Collection[Owner]) -> dict[Owner, int]:
-    """The client each of ``owners`` is linked to now (owners linked to no client are left out)."""
-    found: dict[Owner, int] = {}
-    by_kind: dict[LinkKind, list[str]] = defaultdict(list)
-    for source, owner in owners:
-        by_kind[OWNER_LINK_KIND[as_source(source)]].append(owner)
-    sources = {kind: source for source, kind in OWNER_LINK_KIND.items()}
-    for kind, ids in by_kind.items():
-        for start in range(0, len(ids), 500):
-            rows = tx.execute(
-                select(client_links.c.external_id, client_links.c.client_id).where(
-                    client_links.c.kind == kind, client_links.c.external_id.in_(ids[start : start + 500])
-                )
+    One pass over the month's rows per source, the links looked up by their unique index (no list of
+    every owner is held)."""
+    found: list[Owner] = []
+    for source, kind in sorted(OWNER_LINK_KIND.items()):
+        owners = (
+            select(usage_records.c.owner)
+            .where(
+                usage_records.c.source == source,
+                usage_records.c.window_start >= month.start,
+                usage_records.c.window_start < month.end,
             )
-            for row in rows:
-                found[(sources[kind], row.external_id)] = row.client_id
-    return found
+            .distinct()
+            .subquery()
+        )
+        link = select(client_links.c.id).where(
+            client_links.c.kind == kind, client_links.c.external_id == owners.c.owner
+        )
+        rows = tx.execute(select(owners.c.owner).where(~link.exists()))
+        found += [(source, row.owner) for row in rows]
+    return sorted(found)
 
 
 def billing_clients_of(tx: Connection, owners: Collection[Owner], month: Month) -> dict[Owner, int]:
@@ -235,7 +238,7 @@ def billing_clients_of(tx: Connection, owners: Collection[Owner], month: Month) 
     resources = tx.execute(
         select(usage_records.c.source, usage_records.c.owner, usage_records.c.resource_id)
         .where(
-            _owners_clause(owners),
+            _owners_clause(owners, tx.dialect.name == "sqlite"),
             usage_records.c.window_start >= month.start,
             usage_records.c.window_start < month.end,
         )
