@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -320,7 +321,32 @@ class App:
 
         options.setdefault("client_factory", self.whmcs_client)
         options.setdefault("metrics", self.metrics)
-        return OutboxPusher(self.uow, self.clock, self.settings, **options)
+        settings = self.settings
+        lease_ttl = timedelta(seconds=settings.daemon.lease_seconds)
+        return OutboxPusher(
+            self.uow, self.clock, settings.whmcs, zone=self.zone, lease_ttl=lease_ttl, **options
+        )
+
+    # -- the schema: what `migrate`, `run` and every command that needs the schema ask of the store ------
+
+    def database_missing(self) -> bool:
+        """True for a SQLite file that does not exist yet (``run`` then says to migrate, not create it)."""
+        from bridge.store.database import sqlite_file_missing
+
+        return sqlite_file_missing(self.settings.database_url())
+
+    def require_schema(self) -> None:
+        """Raise BridgeError, saying to run ``migrate``, unless the schema is at this version's head."""
+        from bridge.store.database import require_schema_at_head
+
+        require_schema_at_head(self.engine)
+
+    def migrate(self) -> tuple[str | None, str]:
+        """Upgrade the schema to head (a SQLite file's directory is made first); (revision before, after)."""
+        from bridge.store.database import ensure_sqlite_directory, migrate
+
+        ensure_sqlite_directory(self.settings.database_url())
+        return migrate(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -27,7 +27,6 @@ from bridge.bootstrap import App
 from bridge.logs import get_logger
 from bridge.services.status import status_report
 from bridge.settings import JOB_OFF, split_address
-from bridge.store.database import require_schema_at_head
 from bridge.sync.jobs import JobOutcome, JobRunner
 from bridge.sync.systemd import SystemdNotifier
 from bridge.web.enrollment import EnrollmentSite, start_enrollment
@@ -88,7 +87,7 @@ class Daemon:
 
     def start(self) -> None:
         """Check the schema, schedule the jobs, serve health, and tell systemd we are ready."""
-        require_schema_at_head(self.app.engine)
+        self.app.require_schema()
         self.started_at = self.app.clock.now()
         for name in self.app.jobs:
             expression = getattr(self.app.settings.schedule, name, JOB_OFF)

@@ -37,6 +37,7 @@ EVERY_BACKEND: dict[str, tuple[str, ...]] = {
         "test_a_sync_blocked_by_another_transaction_fails_with_one_line_naming_the_timeout",
     ),
     "tests/sync/test_push.py": ("test_one_clients_rows_stay_in_order_while_clients_go_in_parallel",),
+    "tests/web/test_enrollment_flow.py": ("test_a_double_submit_and_a_reload_make_nothing_twice",),
     # Leases and fencing: racing UPDATEs and INSERTs whose outcome rests on each database's isolation.
     "tests/sync/test_jobs.py": (
         "test_two_daemons_never_run_the_same_job_at_once",

@@ -71,7 +71,6 @@ class Context:
             from bridge.bootstrap import build_app, secret_masker
             from bridge.logs import configure as configure_logging
             from bridge.settings import config_path, load_settings
-            from bridge.store.database import require_schema_at_head
 
             settings = load_settings(config_path(self.config))
             self._masker = secret_masker(settings)
@@ -80,7 +79,7 @@ class Context:
             factory = self.app_factory or build_app
             self._app = factory(settings, masker=self._masker)
             if self.needs_schema:
-                require_schema_at_head(self._app.engine)
+                self._app.require_schema()
         return self._app
 
 

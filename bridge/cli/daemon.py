@@ -12,12 +12,6 @@ from bridge.cli.base import Context, cli, pass_context, print_json
 from bridge.errors import EXIT_OK, BridgeError
 from bridge.services.status import status_report
 from bridge.settings import config_path, load_settings
-from bridge.store.database import (
-    ensure_sqlite_directory,
-    migrate,
-    require_schema_at_head,
-    sqlite_file_missing,
-)
 
 
 @cli.command("check-config")
@@ -41,9 +35,7 @@ def check_config(context: Context, as_json: bool) -> None:
 @pass_context
 def migrate_command(context: Context) -> None:
     """Upgrade the database schema to this version's head (safe to repeat)."""
-    url = context.settings.database_url()
-    ensure_sqlite_directory(url)
-    before, after = migrate(context.app.engine)
+    before, after = context.app.migrate()
     if before == after:
         click.echo(f"database schema already at {after}; nothing to do")
     else:
@@ -57,7 +49,7 @@ def run(context: Context) -> None:
     from bridge.daemon import Daemon
 
     app = context.app
-    if sqlite_file_missing(app.settings.database_url()):
+    if app.database_missing():
         raise BridgeError(
             f"no database at {app.settings.masked_database_url()}; run `billing-bridge migrate` first"
         )
@@ -88,7 +80,7 @@ def status(context: Context, as_json: bool) -> None:
             f"{database['error']} ({database['url']}); check [database] url and that the server runs"
         )
     if not database["at_head"]:
-        require_schema_at_head(app.engine)
+        app.require_schema()
     if as_json:
         return
     click.echo(f"billing-bridge {report['version']}  database {database['url']}")

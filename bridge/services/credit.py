@@ -13,13 +13,10 @@ to the operator in ``billing-bridge outbox``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-
-from sqlalchemy import Connection, select
 
 from bridge.clock import Clock
 from bridge.domain import references
@@ -52,10 +49,11 @@ from bridge.services.invoicing import InvoicingService
 from bridge.settings import Configurations
 from bridge.store import credit as store
 from bridge.store import invoices as invoice_store
+from bridge.store import outbox as outbox_store
 from bridge.store import usage as usage_store
-from bridge.store.outbox import EffectKind, decode_payload, enqueue_effect
-from bridge.store.tables import client_agreements, outbox
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store import whmcs as whmcs_store
+from bridge.store.outbox import EffectKind, enqueue_effect
+from bridge.store.unit_of_work import Tx, UnitOfWork
 
 log = get_logger(__name__)
 
@@ -185,9 +183,7 @@ class CreditService:
             account.configuration, CreditState(account.credit, account.unsettled), account.has_agreement
         )
 
-    def _accounts(
-        self, clients: list[Client], at: datetime, connection: Connection | None = None
-    ) -> list[Account]:
+    def _accounts(self, clients: list[Client], at: datetime, connection: Tx | None = None) -> list[Account]:
         """The clients' accounts, read on ``connection`` when the caller has one open (SQLite allows one
         writer: a second connection would wait for the caller's own transaction)."""
         if connection is None:
@@ -195,11 +191,11 @@ class CreditService:
                 return self._read_accounts(own, clients, at)
         return self._read_accounts(connection, clients, at)
 
-    def _read_accounts(self, connection: Connection, clients: list[Client], at: datetime) -> list[Account]:
+    def _read_accounts(self, connection: Tx, clients: list[Client], at: datetime) -> list[Account]:
         ids = [client.id for client in clients]
         credits = store.balances(connection, ids)
         states = store.states(connection, ids)
-        agreements = _agreements(connection, ids)
+        agreements = whmcs_store.agreements_of(connection, ids)
         open_invoices = _open_invoices(connection, ids)
         invoiced = invoice_store.invoiced_until(connection, ids)
         since = {
@@ -222,7 +218,7 @@ class CreditService:
 
     def _recent_usage(
         self,
-        connection: Connection,
+        connection: Tx,
         clients: list[Client],
         since: dict[int, datetime],
         at: datetime,
@@ -295,7 +291,7 @@ class CreditService:
                     reports.append(self._process_client(connection, account, at))
         return reports
 
-    def _process_client(self, connection: Connection, account: Account, at: datetime) -> ClientReport:
+    def _process_client(self, connection: Tx, account: Account, at: datetime) -> ClientReport:
         report = ClientReport(account.client, account.up_to_date, account.burn_rate)
         for problem in account.problems:
             report.decisions.append({"action": "warning", "reason": problem})
@@ -313,7 +309,7 @@ class CreditService:
 
     def _auto_pay(
         self,
-        connection: Connection,
+        connection: Tx,
         account: Account,
         at: datetime,
         report: ClientReport,
@@ -347,9 +343,7 @@ class CreditService:
             )
         return up_to_date
 
-    def _pay_from_credit(
-        self, connection: Connection, invoice: invoice_store.StoredInvoice, at: datetime
-    ) -> None:
+    def _pay_from_credit(self, connection: Tx, invoice: invoice_store.StoredInvoice, at: datetime) -> None:
         """Credit pays the invoice: its usage is settled from credit, and no money comes in."""
         number = invoice.display_number
         _book(
@@ -376,7 +370,7 @@ class CreditService:
 
     def _notify(
         self,
-        connection: Connection,
+        connection: Tx,
         account: Account,
         at: datetime,
         report: ClientReport,
@@ -425,7 +419,7 @@ class CreditService:
 
     def _suspend_or_resume(
         self,
-        connection: Connection,
+        connection: Tx,
         account: Account,
         at: datetime,
         report: ClientReport,
@@ -467,7 +461,7 @@ class CreditService:
 
     def _cloud(
         self,
-        connection: Connection,
+        connection: Tx,
         account: Account,
         action: CreditAction,
         at: datetime,
@@ -493,9 +487,7 @@ class CreditService:
             named.append(f"{resource.source}:{resource.resource_id} ({resource.name})")
         return named
 
-    def _auto_invoice(
-        self, connection: Connection, account: Account, at: datetime, report: ClientReport
-    ) -> None:
+    def _auto_invoice(self, connection: Tx, account: Account, at: datetime, report: ClientReport) -> None:
         choice = account.configuration.auto_invoicing
         if not (self._auto_invoicing and choice.enabled) or account.burn_rate <= 0:
             return
@@ -523,7 +515,7 @@ class CreditService:
             }
         )
 
-    def _settle_paid_invoices(self, connection: Connection, clients: list[Client], at: datetime) -> None:
+    def _settle_paid_invoices(self, connection: Tx, clients: list[Client], at: datetime) -> None:
         """Paid invoices move money: an auto-invoice adds credit; a usage invoice settles its period."""
         ids = [client.id for client in clients]
         for invoice in invoice_store.paid_invoices_not_in_ledger(connection, ids):
@@ -542,7 +534,7 @@ class CreditService:
 
 
 def _book(
-    connection: Connection,
+    connection: Tx,
     invoice: invoice_store.StoredInvoice,
     kind: str,
     amount: Decimal,
@@ -566,7 +558,7 @@ def _book(
 
 
 def _suspended_resources(
-    connection: Connection, account: Account, since: datetime | None
+    connection: Tx, account: Account, since: datetime | None
 ) -> tuple[RunningResource, ...]:
     """The resources the client's last suspension acted on (its outbox rows), to resume or terminate.
 
@@ -575,18 +567,10 @@ def _suspended_resources(
     """
     if since is None:
         return ()
-    query = (
-        select(outbox.c.payload)
-        .where(
-            outbox.c.client_id == account.client.id,
-            outbox.c.kind.in_([EffectKind.SUSPEND_SERVER.value, EffectKind.SHELVE_SERVER.value]),
-            outbox.c.created_at >= since,
-        )
-        .order_by(outbox.c.id)
-    )
+    kinds = (EffectKind.SUSPEND_SERVER, EffectKind.SHELVE_SERVER)
     found: dict[tuple[str, str], RunningResource] = {}
-    for (text,) in connection.execute(query):
-        acted: ServerAction = SuspendServer.decode(decode_payload(text))
+    for payload in outbox_store.payloads_since(connection, account.client.id, kinds, since):
+        acted: ServerAction = SuspendServer.decode(payload)
         key = (acted.source, acted.resource_id)
         found[key] = RunningResource(acted.source, acted.resource_id, acted.name, "", ZERO)
     return tuple(found.values())
@@ -608,14 +592,7 @@ def _hours(hours: Decimal | None) -> str:
     return "-" if hours is None else f"{hours:.0f}"
 
 
-def _agreements(connection: Connection, ids: Iterable[int]) -> dict[int, bool]:
-    query = select(client_agreements.c.client_id, client_agreements.c.has_agreement).where(
-        client_agreements.c.client_id.in_(list(ids))
-    )
-    return {row.client_id: bool(row.has_agreement) for row in connection.execute(query)}
-
-
-def _open_invoices(connection: Connection, ids: list[int]) -> dict[int, list[invoice_store.StoredInvoice]]:
+def _open_invoices(connection: Tx, ids: list[int]) -> dict[int, list[invoice_store.StoredInvoice]]:
     found: dict[int, list[invoice_store.StoredInvoice]] = {}
     for invoice in invoice_store.unpaid_invoices_of_clients(connection, ids):
         found.setdefault(invoice.client_id, []).append(invoice)

@@ -39,8 +39,6 @@ from pathlib import Path
 from typing import Protocol
 
 from pydantic import SecretStr
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from bridge.clock import Clock
 from bridge.domain import references
@@ -54,7 +52,7 @@ from bridge.store import clients as client_store
 from bridge.store import credit as credit_store
 from bridge.store import enrollment as store
 from bridge.store.enrollment import Enrollment, EnrollmentState, SolusVMState, TokenPurpose
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 from bridge.store.whmcs import whmcs_client_id, whmcs_link_owner
 
 log = get_logger(__name__)
@@ -302,7 +300,7 @@ class EnrollmentService:
         sealed = self._keys.seal(token, sign_up.password, sign_up.email)
         try:
             enrollment_id = self._keep_request(sign_up, token, sealed, now)
-        except IntegrityError:  # a simultaneous request for the same address inserted first: renew it
+        except Conflict:  # a simultaneous request for the same address inserted first: renew it
             enrollment_id = self._keep_request(sign_up, token, sealed, now)
         if enrollment_id is None:
             log.info("sign-up for an address that already has an account")
@@ -366,7 +364,7 @@ class EnrollmentService:
         self._send_link(enrollment.email, enrollment.name, fresh, now)
         return enrollment
 
-    def _new_link(self, connection: Connection, enrollment_id: int, token: str, now: datetime) -> None:
+    def _new_link(self, connection: Tx, enrollment_id: int, token: str, now: datetime) -> None:
         store.drop_unused_links(connection, enrollment_id)
         store.insert_token(
             connection,
@@ -470,7 +468,7 @@ class EnrollmentService:
         return self.finish(enrollment.id, self._unseal(token, enrollment), claim_held=True)
 
     def _bind_browser(
-        self, connection: Connection, enrollment_id: int, token: str, browser: str | None, now: datetime
+        self, connection: Tx, enrollment_id: int, token: str, browser: str | None, now: datetime
     ) -> None:
         """Remember (as a keyed digest, until the grace ends) which browser used the link."""
         if browser:

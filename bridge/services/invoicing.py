@@ -35,8 +35,6 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
@@ -79,7 +77,7 @@ from bridge.store import invoices as store
 from bridge.store import plans as plans_store
 from bridge.store import usage as usage_store
 from bridge.store.outbox import enqueue_effect
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
 log = get_logger(__name__)
 
@@ -306,7 +304,7 @@ class InvoicingService:
                         )
                         if numbered.issuer == "whmcs":
                             self._enqueue_push(connection, numbered)
-                except IntegrityError:
+                except Conflict:
                     if not store.reference_exists(connection, invoice.draft.reference):
                         raise
                     reason = "already invoiced by another run"
@@ -314,7 +312,7 @@ class InvoicingService:
                     continue
                 run.issued.append(numbered)
 
-    def _numbered(self, connection: Connection, invoice: IssuedInvoice) -> IssuedInvoice:
+    def _numbered(self, connection: Tx, invoice: IssuedInvoice) -> IssuedInvoice:
         if invoice.issuer != "bridge":
             return invoice
         config = self._configuration(invoice.client)
@@ -322,7 +320,7 @@ class InvoicingService:
         number, proforma = invoice_numbers(connection, invoice.client, config, invoice.draft.reference, local)
         return replace(invoice, number=number, proforma_number=proforma)
 
-    def _enqueue_push(self, connection: Connection, issued: IssuedInvoice) -> None:
+    def _enqueue_push(self, connection: Tx, issued: IssuedInvoice) -> None:
         draft = issued.draft
         enqueue_create_invoice(
             connection,
@@ -336,7 +334,7 @@ class InvoicingService:
         )
 
     def issue_credit_invoice(
-        self, connection: Connection, client: Client, amount: Decimal, reference: str, at: datetime
+        self, connection: Tx, client: Client, amount: Decimal, reference: str, at: datetime
     ) -> None:
         """A credit-addition invoice (a credit auto-invoice, seed 000) in the caller's transaction.
 
@@ -386,7 +384,7 @@ class InvoicingService:
                 now=at,
             )
 
-    def pay_from_credit(self, connection: Connection, invoice: store.StoredInvoice, at: datetime) -> None:
+    def pay_from_credit(self, connection: Tx, invoice: store.StoredInvoice, at: datetime) -> None:
         """Mark an invoice paid from the client's credit (automatic settlements, seed 001)."""
         store.set_status(connection, invoice.id, status="paid", paid_at=at, paid_amount=invoice.total)
 
@@ -453,7 +451,7 @@ class InvoicingService:
         with self._uow.reading() as connection:
             return self._require(connection, number)
 
-    def _require(self, connection: Connection, number: str) -> store.StoredInvoice:
+    def _require(self, connection: Tx, number: str) -> store.StoredInvoice:
         invoice = store.invoice_by_any_number(connection, number)
         if invoice is None:
             raise InputError(f"no invoice {number!r}; `billing-bridge invoice list` shows the invoices")
@@ -461,7 +459,7 @@ class InvoicingService:
 
 
 def invoice_numbers(
-    connection: Connection, client: Client, config: Configuration, reference: str, local: datetime
+    connection: Tx, client: Client, config: Configuration, reference: str, local: datetime
 ) -> tuple[str | None, str | None]:
     """(fiscal number, proforma number) as the configuration's invoicing option says, in the caller's
     transaction (so a rollback gives a sequence number back: fiscal numbering has no gaps)."""
@@ -475,7 +473,7 @@ def invoice_numbers(
 
 
 def enqueue_create_invoice(
-    connection: Connection,
+    connection: Tx,
     *,
     client_id: int,
     reference: str,

@@ -11,16 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
-
 from bridge.clock import Clock
 from bridge.domain import references
 from bridge.domain.effects import AddClient, UpdateClient
 from bridge.errors import InputError, NotFound
 from bridge.store import outbox as store
 from bridge.store.outbox import Backlog, EffectKind, OutboxRow, OutboxState
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import StoreError, Tx, UnitOfWork
 from bridge.store.whmcs import whmcs_client_id
 
 STATE_NAMES = {state.value.replace("_", "-"): state for state in OutboxState} | {
@@ -43,7 +40,7 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def enqueue_add_client(
-    connection: Connection, *, client_id: int, email: str, name: str, currency: str, now: datetime
+    connection: Tx, *, client_id: int, email: str, name: str, currency: str, now: datetime
 ) -> int:
     """The row that creates (or finds by email) the client in WHMCS; idempotent per client."""
     firstname, lastname = split_name(name)
@@ -57,7 +54,7 @@ def enqueue_add_client(
 
 
 def enqueue_update_client(
-    connection: Connection,
+    connection: Tx,
     *,
     client_id: int,
     email: str | None = None,
@@ -151,7 +148,7 @@ class OutboxService:
         try:
             with self._uow.reading() as connection:
                 backlog = store.backlog(connection, self._alert_after_attempts)
-        except SQLAlchemyError as error:
+        except StoreError as error:
             return [f"outbox backlog cannot be read: {str(getattr(error, 'orig', error)).splitlines()[0]}"]
         problems = []
         if backlog.failed:

@@ -24,9 +24,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
-
 from bridge.clock import Clock
 from bridge.domain.clients import Client
 from bridge.domain.cycles import BillingPeriod
@@ -49,7 +46,7 @@ from bridge.settings import Configurations
 from bridge.store import clients as client_store
 from bridge.store import plans as store
 from bridge.store.plans import StoredCharge, StoredPeriod, StoredSubscription
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
 log = get_logger(__name__)
 
@@ -150,7 +147,7 @@ class PeriodsService:
 
     def _create(
         self,
-        connection: Connection,
+        connection: Tx,
         client_id: int,
         frequency: str,
         invoice_day: int,
@@ -349,12 +346,12 @@ class PeriodsService:
                 ):
                     done.append(self._recharge_once(connection, period))
                     period = store.period(connection, period_id)
-        except IntegrityError:
+        except Conflict:
             log.info("recharge made by another run meanwhile", period=period_id)
             return []
         return done
 
-    def _recharge_once(self, connection: Connection, period: StoredPeriod) -> Recharged:
+    def _recharge_once(self, connection: Tx, period: StoredPeriod) -> Recharged:
         """Bill the span ending on the period's next recharge date (domain/periods.py), and start the next."""
         client = client_store.client_by_id(connection, period.client_id)
         assert client is not None  # a period's client is never deleted (foreign key)
@@ -420,13 +417,11 @@ class PeriodsService:
 
     # -- helpers -------------------------------------------------------------------------------------------
 
-    def _view(self, connection: Connection, period_id: int) -> PeriodView:
+    def _view(self, connection: Tx, period_id: int) -> PeriodView:
         period = self._require_period(connection, period_id)
         return PeriodView(period, tuple(store.subscriptions_of_periods(connection, [period_id])))
 
-    def _require_period(
-        self, connection: Connection, period_id: int, *, for_update: bool = False
-    ) -> StoredPeriod:
+    def _require_period(self, connection: Tx, period_id: int, *, for_update: bool = False) -> StoredPeriod:
         period = store.period(connection, period_id, for_update=for_update)
         if period is None:
             raise NotFound(
@@ -434,7 +429,7 @@ class PeriodsService:
             )
         return period
 
-    def _require_subscription(self, connection: Connection, subscription_id: int) -> StoredSubscription:
+    def _require_subscription(self, connection: Tx, subscription_id: int) -> StoredSubscription:
         found = store.subscription(connection, subscription_id)
         if found is None:
             raise NotFound(

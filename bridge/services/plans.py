@@ -34,8 +34,6 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
-
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
 from bridge.domain.configuration import Configuration
@@ -74,7 +72,7 @@ from bridge.store import plans as store
 from bridge.store import usage as usage_store
 from bridge.store.invoices import StoredInvoice, StoredLine
 from bridge.store.outbox import enqueue_effect
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import Tx, UnitOfWork
 
 log = get_logger(__name__)
 
@@ -201,7 +199,7 @@ class PlansService:
             )
         client = self._clients.get(client_ref)
 
-        def record(connection: Connection, at: datetime) -> None:
+        def record(connection: Tx, at: datetime) -> None:
             store.insert_assignment(connection, client.id, PlanAssignment(plan, at), self._clock.now())
 
         return self._change(
@@ -261,7 +259,7 @@ class PlansService:
                 )
             return Discount(kind, value, at, end, source, resource_kind)
 
-        def record(connection: Connection, at: datetime) -> None:
+        def record(connection: Tx, at: datetime) -> None:
             store.insert_discount(connection, client.id, discount_from(at), self._clock.now())
 
         return self._change(
@@ -279,7 +277,7 @@ class PlansService:
         change: str,
         start_text: str,
         terms_after: Callable[[ClientTerms, datetime], ClientTerms],
-        record: Callable[[Connection, datetime], None],
+        record: Callable[[Tx, datetime], None],
         *,
         dry_run: bool,
     ) -> Recalculation:
@@ -314,7 +312,7 @@ class PlansService:
 
     def _open(
         self,
-        connection: Connection,
+        connection: Tx,
         client: Client,
         config: Configuration,
         books: Books,
@@ -341,7 +339,7 @@ class PlansService:
 
     def _issued(
         self,
-        connection: Connection,
+        connection: Tx,
         client: Client,
         config: Configuration,
         books: Books,
@@ -405,7 +403,7 @@ class PlansService:
         )
 
     def _require_replaceable(
-        self, connection: Connection, client: Client, cycle: BillingCycle, standing: StoredInvoice
+        self, connection: Tx, client: Client, cycle: BillingCycle, standing: StoredInvoice
     ) -> None:
         if standing.status == "paid":
             raise InputError(
@@ -423,7 +421,7 @@ class PlansService:
 
     def _replace(
         self,
-        connection: Connection,
+        connection: Tx,
         client: Client,
         config: Configuration,
         standing: StoredInvoice,
@@ -461,7 +459,7 @@ class PlansService:
         return issued.number
 
     def _cancel_in_whmcs(
-        self, connection: Connection, client: Client, standing: StoredInvoice, now: datetime
+        self, connection: Tx, client: Client, standing: StoredInvoice, now: datetime
     ) -> None:
         """Withdraw the old invoice's push if it never went out; otherwise cancel it in WHMCS (outbox)."""
         if store.withdraw_unsent_push(connection, standing.reference, now):
@@ -511,9 +509,7 @@ class PlansService:
         except ValueError as error:
             raise InputError(f"client {client.id} cannot be priced: {error}") from None
 
-    def _records(
-        self, connection: Connection, client: Client, start: datetime, end: datetime
-    ) -> list[UsageRecord]:
+    def _records(self, connection: Tx, client: Client, start: datetime, end: datetime) -> list[UsageRecord]:
         owners = [
             (source, owner) for source, kind in OWNER_LINK_KIND.items() for owner in client.external_ids(kind)
         ]
@@ -538,7 +534,7 @@ class Issued:
 
 
 def issue_invoice(
-    connection: Connection,
+    connection: Tx,
     *,
     zone: ZoneInfo,
     client: Client,

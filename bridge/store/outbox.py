@@ -354,6 +354,22 @@ def cancel(connection: Connection, row_id: int, now: datetime) -> OutboxRow | No
     return get(connection, row_id)
 
 
+def payloads_since(
+    connection: Connection, client_id: int, kinds: tuple[EffectKind, ...], since: datetime
+) -> list[dict[str, Any]]:
+    """The payloads of the client's rows of ``kinds`` written since ``since``, oldest first."""
+    query = (
+        select(outbox.c.payload)
+        .where(
+            outbox.c.client_id == client_id,
+            outbox.c.kind.in_([kind.value for kind in kinds]),
+            outbox.c.created_at >= since,
+        )
+        .order_by(outbox.c.id)
+    )
+    return [decode_payload(text) for (text,) in connection.execute(query)]
+
+
 def count_kind(connection: Connection, client_id: int, kind: EffectKind) -> int:
     return int(
         connection.scalar(

@@ -6,6 +6,7 @@ and the payments sync records what it read back.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -139,6 +140,14 @@ def agreement(connection: Connection, client_id: int) -> Agreement | None:
     if row is None:
         return None
     return Agreement(row.client_id, bool(row.has_agreement), row.changed_at, row.checked_at)
+
+
+def agreements_of(connection: Connection, client_ids: Iterable[int]) -> dict[int, bool]:
+    """Whether each client has an agreement, for the clients whose status was ever read."""
+    query = select(client_agreements.c.client_id, client_agreements.c.has_agreement).where(
+        client_agreements.c.client_id.in_(list(client_ids))
+    )
+    return {row.client_id: bool(row.has_agreement) for row in connection.execute(query)}
 
 
 def record_agreement(connection: Connection, client_id: int, has_agreement: bool, now: datetime) -> bool:

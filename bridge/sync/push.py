@@ -53,6 +53,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import Connection
@@ -63,7 +64,6 @@ from bridge.clock import Clock
 from bridge.errors import BridgeError
 from bridge.logs import get_logger
 from bridge.services.outbox import client_reference, enqueue_add_client
-from bridge.settings import Settings
 from bridge.store import outbox as store
 from bridge.store import whmcs as remote
 from bridge.store.outbox import EffectKind, Fence, FencedOut, OutboxRow, OutboxState
@@ -199,7 +199,9 @@ class _Abort:
 class OutboxPusher:
     """Sends the outbox's due rows to WHMCS (see the module docstring for the rules).
 
-    ``client_factory`` makes one WhmcsClient per worker thread; ``sleep`` is what tenacity waits with
+    ``whmcs`` is its section of the settings, ``zone`` the billing time zone (dates sent to WHMCS) and
+    ``lease_ttl`` the lease it takes when :meth:`run` is given none. ``client_factory`` makes one
+    WhmcsClient per worker thread; ``sleep`` is what tenacity waits with
     (tests pass a no-op or inject ``whmcs.retry_wait_max_seconds = 0``); ``rng`` draws the jitter of the
     between-runs back-off; ``stopping`` ends the run between rows (daemon shutdown); ``metrics`` is the
     registry the duplicates counter is on; ``owner`` names this process when :meth:`run` takes the lease
@@ -210,8 +212,10 @@ class OutboxPusher:
         self,
         uow: UnitOfWork,
         clock: Clock,
-        settings: Settings,
+        whmcs: WhmcsSettings,
         *,
+        zone: ZoneInfo,
+        lease_ttl: timedelta,
         client_factory: ClientFactory,
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
@@ -219,12 +223,10 @@ class OutboxPusher:
         metrics: CollectorRegistry | None = None,
         owner: str | None = None,
     ) -> None:
-        whmcs = settings.whmcs
         self._uow = uow
         self._clock = clock
-        self._settings = settings
         self._factory = client_factory
-        self._options = EffectOptions.from_settings(whmcs, settings.billing.zone())
+        self._options = EffectOptions.from_settings(whmcs, zone)
         self._wait = retry_wait(whmcs)
         self._sleep = sleep or time.sleep
         self._attempts = whmcs.push_attempts
@@ -232,7 +234,7 @@ class OutboxPusher:
         self._rng = rng or random.Random()
         self._stopping = stopping
         self._settle_time = timedelta(seconds=whmcs.in_doubt_settle_seconds)
-        self._lease_ttl = timedelta(seconds=settings.daemon.lease_seconds)
+        self._lease_ttl = lease_ttl
         self._owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self._duplicates = duplicates_counter(metrics)
         self._lease: Lease | None = None

@@ -6,7 +6,7 @@ child is killed with SIGKILL:
 
 * sync: at the Nth Nova usage request or SolusVM request (killed by the fake as the request arrives), or
   at the Nth SQL statement, commit, or transaction after a commit (by SQLAlchemy events the child harness
-  registers on its own engine, tests/sync/crash_pusher.py);
+  registers on its own engine, tests/support/crash_pusher.py);
 * invoice: at the Nth SQL statement, commit, or transaction after a commit;
 * push: at the Nth WHMCS call (before WHMCS applies it, after it applies it unanswered, or after the
   answer), or at the Nth SQL statement, commit, or transaction after a commit;
@@ -61,8 +61,8 @@ from tests.fakes.nova import COMPUTE_V21, FakeOpenStack, RecordedRequest
 from tests.fakes.solusvm import FakeSolusVM
 from tests.fakes.whmcs import WRITES, FakeWhmcs, Trap, TrapPhase
 from tests.reliability.table import Size, Table
+from tests.support.crash_pusher import EXIT_FAILED, HANG_GUARD_SECONDS, FileClock, Tripwire, Victim
 from tests.support.databases import server_database
-from tests.sync.crash_pusher import EXIT_FAILED, HANG_GUARD_SECONDS, FileClock, Tripwire, Victim
 
 SEED = 20261124
 BACKENDS = ("sqlite", "postgresql")
@@ -97,7 +97,7 @@ class Quota:
 
 
 PRELOAD = [
-    "tests.sync.crash_pusher",
+    "tests.support.crash_pusher",
     "bridge.fleio.connection",
     "bridge.fleio.nova_usage",
     "bridge.solusvm.client",
@@ -582,7 +582,7 @@ class Episode:
 
 
 def _run_job(url: str, settings: dict[str, Any], clock: str, job: str, owner: str, tripwire: Any) -> None:
-    from tests.sync.crash_pusher import run_job
+    from tests.support.crash_pusher import run_job
 
     warnings.simplefilter("ignore")  # openstacksdk's deprecation notices about its own internals
     run_job(url, settings, clock, job, owner, tripwire)

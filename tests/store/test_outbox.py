@@ -212,3 +212,20 @@ def test_the_backlog_counts_states_and_gives_the_oldest_unsent_time_aware(uow: U
     assert backlog.by_state["pending"] == 2 and backlog.by_state["cancelled"] == 1
     assert backlog.oldest_unsent_at == NOW + timedelta(minutes=1)
     assert (backlog.max_attempts, backlog.stuck, backlog.failed) == (0, 0, 0)
+
+
+def test_a_clients_payloads_of_some_kinds_since_a_moment_come_oldest_first(uow: UnitOfWork) -> None:
+    """What the credit engine reads back of the suspensions it wrote: only its kinds, client and time."""
+    with uow.writing() as tx:
+        client_id, other = new_client(tx), new_client(tx, "bills@beta.org")
+        enqueue(tx, client_id, "BB-SUSPEND-1", EffectKind.SUSPEND_SERVER)
+        enqueue(tx, client_id, "BB-SHELVE-1", EffectKind.SHELVE_SERVER)
+        enqueue(tx, client_id, "BB-1-2022-10")
+        enqueue(tx, other, "BB-SUSPEND-2", EffectKind.SUSPEND_SERVER)
+    kinds = (EffectKind.SUSPEND_SERVER, EffectKind.SHELVE_SERVER)
+    with uow.reading() as tx:
+        found = store.payloads_since(tx, client_id, kinds, NOW)
+        later = store.payloads_since(tx, client_id, kinds, NOW + timedelta(seconds=1))
+    assert [payload["reference"] for payload in found] == ["BB-SUSPEND-1", "BB-SHELVE-1"]
+    assert found[0]["total"] == "31.08"  # exact, as written
+    assert later == []

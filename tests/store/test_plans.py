@@ -15,7 +15,7 @@ from bridge.store import invoices, outbox
 from bridge.store import plans as store
 from bridge.store.database import DatabaseTimeout
 from bridge.store.unit_of_work import Tx, UnitOfWork
-from tests.support.store import NOW, OCTOBER, invoice_values, line_values, new_client, new_invoice
+from tests.support.store import NOW, OCTOBER, invoice_values, line, new_client, new_invoice
 
 MONTHLY_ON_THE_6TH = store.period_of("monthly", 6, None)
 
@@ -198,9 +198,9 @@ def test_the_standing_invoice_of_a_period_is_the_newest_not_cancelled_and_late_l
         november = invoice_values(
             client_id, "BB-1-2022-11", period_start=nov, period_end=nov + timedelta(days=30)
         )
-        invoices.insert_invoice(tx, november, [line_values(1, late=True)])  # October's usage, late
+        invoices.insert_invoice(tx, november, [line(1, late=True)])  # October's usage, late
         on_time = invoice_values(client_id, "BB-1-2022-12", period_start=nov + timedelta(days=30))
-        invoices.insert_invoice(tx, on_time, [line_values(1)])
+        invoices.insert_invoice(tx, on_time, [line(1)])
     with uow.reading() as tx:
         found = store.standing_usage_invoice(tx, client_id, OCTOBER[0])
         elsewhere = store.late_lines_elsewhere(tx, client_id, OCTOBER[0], standing)

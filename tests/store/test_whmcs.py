@@ -73,3 +73,14 @@ def test_an_agreement_changes_only_when_its_flag_flips_even_when_read_twice_at_o
         client_id, False, later + timedelta(hours=1), later + timedelta(hours=1)
     )
     assert none is None
+
+
+def test_agreements_of_clients_are_read_together_and_an_unread_client_is_absent(uow: UnitOfWork) -> None:
+    with uow.writing() as tx:
+        yes, no, unread = new_client(tx), new_client(tx, "bills@beta.org"), new_client(tx, "c@c.org")
+        store.record_agreement(tx, yes, True, NOW)
+        store.record_agreement(tx, no, False, NOW)
+    with uow.reading() as tx:
+        found = store.agreements_of(tx, [yes, no, unread])
+        none = store.agreements_of(tx, [])
+    assert (found, none) == ({yes: True, no: False}, {})

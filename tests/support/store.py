@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bridge.domain.invoicing import InvoiceLine
 from bridge.store import clients, invoices
 from bridge.store.unit_of_work import Tx
 from tests.support.clock import START
@@ -65,6 +66,11 @@ def line_values(position: int, **overrides: Any) -> dict[str, Any]:
     }
 
 
+def line(position: int, **overrides: Any) -> InvoiceLine:
+    """One usage line of October 2022, as invoicing hands it to the store."""
+    return InvoiceLine(**line_values(position, **overrides))
+
+
 def new_invoice(tx: Tx, client_id: int, reference: str, *, lines: int = 0, **overrides: Any) -> int:
     values = invoice_values(client_id, reference, **overrides)
-    return invoices.insert_invoice(tx, values, [line_values(position) for position in range(1, lines + 1)])
+    return invoices.insert_invoice(tx, values, [line(position) for position in range(1, lines + 1)])

@@ -40,19 +40,17 @@ def collect(app: App, records: list[UsageRecord], at: datetime | None = None) ->
     by_window: dict[datetime, list[UsageRecord]] = {}
     for record in records:
         by_window.setdefault(record.window.start, []).append(record)
-    with app.engine.begin() as connection:
+    with app.uow.writing() as tx:
         for group in by_window.values():
-            usage_store.ingest_window(
-                connection, group[0].source, group[0].window, group, at or app.clock.now()
-            )
+            usage_store.ingest_window(tx, group[0].source, group[0].window, group, at or app.clock.now())
 
 
 def run_vm(
     app: App, project: str, flavor: str, hours: int, start: datetime = CREDIT_START, vm: str = "vm-1"
 ) -> None:
     """A VM that ran ``hours`` whole hours from ``start``, collected hour by hour."""
-    with app.engine.begin() as connection:
+    with app.uow.writing() as tx:
         for hour in range(hours):
             window = Window(start + timedelta(hours=hour), start + timedelta(hours=hour + 1))
             record = UsageRecord("openstack", vm, f"name-{vm}", project, flavor, window, Decimal(1))
-            usage_store.ingest_window(connection, "openstack", window, [record], window.end)
+            usage_store.ingest_window(tx, "openstack", window, [record], window.end)

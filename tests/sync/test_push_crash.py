@@ -27,6 +27,7 @@ from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.store.outbox import OutboxState
 from tests.fakes.whmcs import FakeWhmcs, Trap, TrapPhase
+from tests.support.crash_pusher import HANG_GUARD_SECONDS, OWNER, FileClock, Victim
 from tests.support.whmcs_push import (
     bridge_invoice,
     issue_invoice,
@@ -34,7 +35,6 @@ from tests.support.whmcs_push import (
     whmcs_invoices_carrying,
     whmcs_section,
 )
-from tests.sync.crash_pusher import HANG_GUARD_SECONDS, OWNER, FileClock, Victim
 
 SEED = 20221101
 CLIENTS = 20
@@ -57,7 +57,7 @@ def fake() -> Iterator[FakeWhmcs]:
 @pytest.fixture(scope="module")
 def forkserver() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tests.sync.crash_pusher"])
+    context.set_forkserver_preload(["tests.support.crash_pusher"])
     return context
 
 
@@ -131,7 +131,7 @@ def test_a_push_killed_at_twenty_random_moments_still_creates_each_invoice_once(
 
 
 def _push_once(database_url: str, whmcs: dict[str, Any], clock_path: str) -> None:
-    from tests.sync.crash_pusher import push_once
+    from tests.support.crash_pusher import push_once
 
     push_once(database_url, whmcs, clock_path)
 

@@ -23,8 +23,8 @@ from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.store.outbox import OutboxState
 from tests.fakes.whmcs import FakeWhmcs, Trap
+from tests.support.crash_pusher import EXIT_FAILED, HANG_GUARD_SECONDS, FileClock
 from tests.support.whmcs_push import issue_invoice, row, whmcs_invoices_carrying, whmcs_section
-from tests.sync.crash_pusher import EXIT_FAILED, HANG_GUARD_SECONDS, FileClock
 
 LEASE = timedelta(seconds=30)
 SETTLE = timedelta(seconds=120)
@@ -39,7 +39,7 @@ def fake() -> Iterator[FakeWhmcs]:
 @pytest.fixture(scope="module")
 def forkserver() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tests.sync.crash_pusher"])
+    context.set_forkserver_preload(["tests.support.crash_pusher"])
     return context
 
 
@@ -104,6 +104,6 @@ def test_a_paused_push_whose_lease_expired_sends_nothing_more_and_whmcs_holds_on
 
 
 def _push_once(database_url: str, whmcs: dict[str, Any], clock_path: str, owner: str) -> None:
-    from tests.sync.crash_pusher import push_once
+    from tests.support.crash_pusher import push_once
 
     push_once(database_url, whmcs, clock_path, owner)
