@@ -51,6 +51,7 @@ from bridge.domain.reconciliation import (
     Summary,
     Unpriced,
 )
+from bridge.domain.references import cycle_label_of
 from bridge.domain.usage import as_source
 from bridge.services.invoicing import InvoicingRun
 from bridge.store import reconciliation as store
@@ -126,7 +127,12 @@ class InvoicingDecisions:
         self._zone = zone
 
     def decisions(self, month: Month, client_ids: Sequence[int]) -> Iterator[Decision]:
-        days = sorted({self._day(month.end), self._day(min(month.as_of, month.end + timedelta(days=31)))})
+        days = sorted(
+            {
+                self._day(min(month.end, month.as_of)),
+                self._day(min(month.as_of, month.end + timedelta(days=31))),
+            }
+        )
         seen: set[str] = set()
         for client_id, day in ((client_id, day) for client_id in client_ids for day in days):
             run = self._dry_run(day, str(client_id))
@@ -354,12 +360,11 @@ def _decided(
     plan: _Plan, decisions: Iterable[Decision]
 ) -> tuple[tuple[HeldCycle, ...], tuple[SkippedCycle, ...]]:
     """The decisions about the client's cycles of the month, each with its cycle's start."""
-    prefix = f"BB-{plan.client.id}-"
     starts = {cycle.label: cycle.start for cycle in plan.cycles}
     held: list[HeldCycle] = []
     skipped: list[SkippedCycle] = []
     for decision in decisions:
-        start = starts.get(decision.reference.removeprefix(prefix))
+        start = starts.get(cycle_label_of(decision.reference, plan.client.id))
         if start is None:
             continue
         if decision.skip_reason is None:
