@@ -30,6 +30,8 @@ from sqlalchemy import Engine
 from bridge.clock import Clock, SystemClock
 from bridge.domain.credit import running_horizon
 from bridge.logs import SecretMasker
+from bridge.reports.archive import ReportArchive
+from bridge.reports.metrics import ReconciliationCollector
 from bridge.settings import Configurations, Settings
 from bridge.store.database import make_engine
 from bridge.store.unit_of_work import UnitOfWork
@@ -42,6 +44,7 @@ from bridge.web.metrics import StoreCollector
 if TYPE_CHECKING:
     from openstack.connection import Connection as OpenStackConnection
 
+    from bridge.reports.publish import ReportPublisher
     from bridge.services.clients import ClientService
     from bridge.services.credit import CreditService
     from bridge.services.enrollment import EnrollmentService
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     from bridge.services.periods import PeriodsService
     from bridge.services.plans import PlansService
     from bridge.services.price_books import PriceBooks
+    from bridge.services.reconciliation import CloudFigures, ReconciliationService
     from bridge.services.views import Views
     from bridge.solusvm.client import SolusVMClient
     from bridge.sync.cloud_actions import CloudActions
@@ -90,6 +94,7 @@ class App:
         self.jobs = registry()
         self.runner = JobRunner(self, self.owner, jobs=self.jobs, metrics=self.metrics, masker=self.masker)
         self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
+        self.metrics.register(ReconciliationCollector(self.report_archive))
 
     # -- the settings as the values services take, read once ---------------------------------------------
 
@@ -245,6 +250,50 @@ class App:
             mail=mail,
             solusvm=solusvm,
         )
+
+    @cached_property
+    def reconciliation(self) -> ReconciliationService:
+        """The month's reconciliation (issue 18): read-only; held and skipped cycles from invoicing dry
+        runs (its own invoicing service, as the credit engine has), Nova's month figure when enabled."""
+        from bridge.services.reconciliation import InvoicingDecisions, ReconciliationService
+
+        zone, configurations, invoicing = self.zone, self.configurations, self.invoicing
+        return ReconciliationService(
+            self.uow,
+            self.clock,
+            self.clients,
+            zone=zone,
+            calendar_cycles={
+                name: configurations.section(name).billing_cycle_calendar for name in configurations.names()
+            },
+            decisions=InvoicingDecisions(
+                lambda day, client: invoicing.run(day, client_ref=client, dry_run=True), zone
+            ),
+            cloud=self._cloud_figures(),
+        )
+
+    def _cloud_figures(self) -> CloudFigures | None:
+        if not self.settings.openstack.enabled:
+            return None
+        from bridge.fleio.nova_usage import NovaUsageCollector
+        from bridge.fleio.reconciliation import NovaMonthFigures
+
+        connection = self.openstack_connection
+        return NovaMonthFigures(
+            lambda: NovaUsageCollector.from_settings(connection(), self.settings.openstack, clock=self.clock),
+            connection,
+        )
+
+    @cached_property
+    def report_archive(self) -> ReportArchive:
+        """Where the daemon keeps the monthly reports: ``<state_dir>/reports``."""
+        return ReportArchive(self.settings.daemon.resolved_state_dir() / "reports")
+
+    @cached_property
+    def reports(self) -> ReportPublisher:
+        from bridge.reports.publish import ReportPublisher
+
+        return ReportPublisher(self.reconciliation, self.report_archive)
 
     # -- workers: one per run, with that run's checkpoint, back-off and vendor connections ---------------
 
