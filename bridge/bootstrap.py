@@ -142,7 +142,7 @@ class App:
             self.clock,
             database_url=self.settings.masked_database_url(),
             schedule=self.settings.schedule,
-            zone=self.settings.billing.zone(),
+            zone=self.zone,
             alert_after_attempts=self.settings.whmcs.alert_after_attempts,
         )
 
