@@ -239,9 +239,11 @@ class App:
             )
         solusvm = None
         if settings.solusvm.enabled:
-            from bridge.solusvm.collector import SolusVMObserver
+            from bridge.solusvm.events import SolusVMEventLog
+            from bridge.solusvm.runtime_reader import SolusVMRuntimeReader
 
-            solusvm = SolusVMObserver(self.solusvm_client(sleep))
+            client = self.solusvm_client(sleep)
+            solusvm = SolusVMRuntimeReader(client, SolusVMEventLog(client, self.clock))
         return UsageSync(
             self.uow,
             self.clock,

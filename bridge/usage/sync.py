@@ -3,8 +3,9 @@
 OpenStack is collected window by window (``openstack.window`` hours each) from the source's watermark
 up to ``--until`` or now, but only windows that ended more than ``openstack.settle_delay_minutes`` ago.
 A fresh store starts at the beginning of the billing month before the last window's month, so the
-first invoice is complete. SolusVM is observed (bridge/solusvm/collector.py). A vendor error stops that
-source with one clear log line and leaves its watermark where it was; the other source goes on.
+first invoice is complete. SolusVM is billed from runtime evidence (bridge/usage/solusvm_runtime.py).
+A vendor error stops that source with one clear log line and leaves its watermark where it was; the
+other source goes on.
 
 Windows are committed in batches that double: the first window alone, then as many windows as are
 already committed in this run (1, 1, 2, 4, 8 ...), never more than ``batch_records`` records. So a run
@@ -24,10 +25,11 @@ from bridge.domain.instants import as_utc
 from bridge.domain.usage import Source, UsageRecord, Window
 from bridge.errors import InputError, VendorError
 from bridge.logs import get_logger
-from bridge.solusvm.collector import SolusVMObserver
+from bridge.solusvm.runtime_reader import SolusVMRuntimeReader
 from bridge.store import usage as store
 from bridge.store.unit_of_work import UnitOfWork
 from bridge.usage.ports import UsageCollector
+from bridge.usage.solusvm_runtime import sync_runtime
 
 log = get_logger(__name__)
 
@@ -58,7 +60,7 @@ class UsageSync:
     openstack: UsageCollector | None = None
     openstack_window: timedelta = timedelta(hours=1)
     openstack_settle: timedelta = timedelta(minutes=15)
-    solusvm: SolusVMObserver | None = None
+    solusvm: SolusVMRuntimeReader | None = None
     checkpoint: Callable[[], None] = field(default=lambda: None)
     batch_records: int = 20_000
 
@@ -141,23 +143,23 @@ class UsageSync:
         return previous.replace(tzinfo=None).replace(tzinfo=self.timezone).astimezone(UTC)
 
     def _observe_solusvm(self, dry_run: bool) -> SourceReport:
+        """Store SolusVM's evidence and bill the runtime it supports (bridge/usage/solusvm_runtime.py)."""
         report = SourceReport("solusvm", dry_run)
         if self.solusvm is None:
             report.skipped = "solusvm.enabled is false"
             return report
         now = self.clock.now()
-        with self.uow.reading() as connection:
-            mark = store.watermark(connection, "solusvm")
         try:
-            observed = self.solusvm.observe(mark.collected_until if mark else None, now)
+            done = sync_runtime(self.uow, self.solusvm, now, self._first_start(now), dry_run=dry_run)
         except VendorError as error:
             return self._failed(report, error)
-        report.collected_from = observed.window.start
-        rates = [
-            store.PlanRate(str(plan.id), plan.name, plan.tokens_per_hour, plan.tokens_per_month, now)
-            for plan in observed.plans
-        ]
-        self._store(report, [(observed.window, observed.records)], dry_run, until=now, rates=rates)
+        report.collected_from, report.collected_until = done.collected_from, done.until
+        report.windows, report.records, report.inserted, report.raised = (
+            1,
+            done.records,
+            done.inserted,
+            done.raised,
+        )
         return report
 
     def _store(

@@ -28,7 +28,8 @@ from bridge.fleio.connection import connect
 from bridge.fleio.nova_usage import NovaUsageCollector
 from bridge.fleio.settings import OpenStackSettings
 from bridge.solusvm.client import SolusVMClient
-from bridge.solusvm.collector import SolusVMObserver
+from bridge.solusvm.events import SolusVMEventLog
+from bridge.solusvm.runtime_reader import SolusVMRuntimeReader
 from bridge.store import usage as store
 from bridge.store.database import make_engine
 from bridge.store.tables import leases, usage_records, usage_watermarks
@@ -221,7 +222,7 @@ def solus() -> Iterator[FakeSolusVM]:
         yield fake
 
 
-def test_solusvm_bills_each_started_hour_once_however_often_it_is_observed(
+def test_solusvm_bills_the_runtime_between_observations_hour_by_hour_however_often_it_is_observed(
     app: App, clock: FixedClock, solus: FakeSolusVM
 ) -> None:
     user = solus.add_user("ann@example.com")
@@ -231,22 +232,26 @@ def test_solusvm_bills_each_started_hour_once_however_often_it_is_observed(
         "off-1", user_id=user["id"], plan_id=plan["id"], status="stopped", created_at="2022-09-01T00:00:00Z"
     )
     client = SolusVMClient(solus.url, solus.token, sleep=lambda _s: None)
-    sync = UsageSync(app.uow, clock, ZoneInfo("UTC"), solusvm=SolusVMObserver(client))
+    reader = SolusVMRuntimeReader(client, SolusVMEventLog(client, clock))
+    sync = UsageSync(app.uow, clock, ZoneInfo("UTC"), solusvm=reader)
     for minute in (5, 20, 55):
         clock.set(datetime(2022, 10, 1, 10, minute, tzinfo=UTC))
         sync.run(("solusvm",))
     clock.set(datetime(2022, 10, 1, 11, 1, tzinfo=UTC))
     sync.run(("solusvm",))
+    sync.run(("solusvm",))  # a re-run adds nothing
     with app.engine.connect() as connection:
         rows = connection.execute(
             select(
-                usage_records.c.resource_name, usage_records.c.window_start, usage_records.c.tokens
+                usage_records.c.resource_name, usage_records.c.window_start, usage_records.c.hours
             ).order_by(usage_records.c.window_start)
         ).all()
         rates = store.plan_rates(connection)
-    assert [(row.resource_name, row.window_start.hour, row.tokens) for row in rows] == [
-        ("web-1", 10, Decimal(7)),
-        ("web-1", 11, Decimal(7)),
+    # created 09:50, seen running until 11:01: 10 min, a full hour, 1 min; the stopped server nothing
+    assert [(row.resource_name, row.window_start.hour, row.hours) for row in rows] == [
+        ("web-1", 9, Decimal("0.16666666")),
+        ("web-1", 10, Decimal(1)),
+        ("web-1", 11, Decimal("0.01666666")),
     ]
     assert rates[str(plan["id"])].tokens_per_month == 5000
 

@@ -1,0 +1,283 @@
+"""SolusVM usage from runtime, not from polls (issue 14; docs/solusvm-runtime.md section 5).
+
+Each SolusVM sync stores its evidence (the servers as listed, one poll per server whose status says
+something, and every task and activity-log entry about the servers of the open months) and, in the same
+unit of work as its watermark, rebuilds each server's timeline from everything stored
+(:func:`bridge.domain.runtime.build_timeline`) and writes the runtime it supports as usage records: per
+UTC clock hour, the exact part of that hour the server was billable (running), to 8 places rounded down.
+
+So a month's records add up to the month's exact runtime, and invoicing (bridge/domain/pricing.py) bills
+it as :func:`bridge.domain.runtime.month_runtime` does: the runtime rounded up to whole hours ("any
+started hour billed in full"), tokens capped by the plan's ``tokens_per_month``. How often syncs run does
+not matter: between two observations the state carries, so polls a day apart, hourly polls and a daemon
+down for three days give the same records once a later sync has seen the server again.
+
+Idempotent and resumable: polls and records are keyed, usage records are upserted and never lowered
+(bridge/store/usage.py), and the watermark moves in the same transaction. A sync rewrites only the hours
+from the first instant its new evidence can change (the previous sync, or the earliest timestamp of a
+record new or changed in this one) back to the server's last evidence before it, within the open months
+(the billing month before now's and now's).
+
+:func:`month_split` answers "why these hours": the month's hours observed (a poll, a timed event or the
+creation in the same clock hour) and inferred (carried between observations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Final
+
+from bridge.domain.pricing import PlanRate
+from bridge.domain.runtime import (
+    HOUR,
+    Evidence,
+    MonthRuntime,
+    Poll,
+    PowerState,
+    Timeline,
+    build_timeline,
+    month_runtime,
+)
+from bridge.domain.usage import UsageRecord, Window
+from bridge.errors import VendorError
+from bridge.solusvm import evidence as solusvm_evidence
+from bridge.solusvm.events import ActivityLogEntry, ServerTask
+from bridge.solusvm.runtime_reader import RuntimeReading, SolusVMRuntimeReader
+from bridge.store import solusvm_evidence as store
+from bridge.store import usage as usage_store
+from bridge.store.unit_of_work import Tx, UnitOfWork
+
+SOURCE: Final = "solusvm"
+_PLACES: Final = Decimal("0.00000001")
+_BILLED: Final = frozenset({PowerState.RUNNING})
+
+
+@dataclass(frozen=True)
+class RuntimeSync:
+    """What one SolusVM sync did: the hours it (re)wrote, from when, up to when."""
+
+    collected_from: datetime
+    until: datetime
+    records: int
+    inserted: int
+    raised: int
+
+
+def sync_runtime(
+    uow: UnitOfWork, reader: SolusVMRuntimeReader, now: datetime, open_start: datetime, *, dry_run: bool
+) -> RuntimeSync:
+    """Read SolusVM, store the evidence, write the runtime's hours and the watermark in one transaction.
+
+    Raises :class:`~bridge.errors.VendorError` before anything is written when SolusVM's answer is refused.
+    """
+    with uow.reading() as tx:
+        mark = usage_store.watermark(tx, SOURCE)
+        known = [server.server_id for server in store.servers_listed_since(tx, open_start)]
+    previous = mark.collected_until if mark else None
+    reading = reader.read(now, known)
+    with uow.writing(dry_run=dry_run) as tx:
+        changed = _store_evidence(tx, reading, previous)
+        rates = _rates(tx, reading)
+        servers = store.servers_listed_since(tx, open_start)
+        ids = [server.server_id for server in servers]
+        polls, records = store.polls_of(tx, ids), store.records_of(tx, ids)
+        since = min([previous or open_start, *changed])
+        usage: list[UsageRecord] = []
+        for server in servers:
+            timeline = build_timeline(_evidence(server, polls.get(server.server_id, []), records))
+            start = max(open_start, _last_evidence_before(timeline, since))
+            usage += _hour_records(server, timeline, _hour(start), now, rates)
+        inserted, raised = _ingest(tx, usage, now)
+        if mark is None or mark.collected_until is None or mark.collected_until < now:
+            usage_store.advance_watermark(tx, SOURCE, now, len(usage), now)
+        usage_store.save_plan_rates(
+            tx,
+            [
+                usage_store.PlanRate(str(p.id), p.name, p.tokens_per_hour, p.tokens_per_month, now)
+                for p in reading.plans
+            ],
+        )
+    return RuntimeSync(_hour(since), now, len(usage), inserted, raised)
+
+
+def month_split(tx: Tx, server_ids: Iterable[int], start: datetime, end: datetime) -> dict[int, MonthRuntime]:
+    """Each stored server's [start, end): runtime, billed hours split observed / inferred, tokens.
+
+    Tokens use the plan rates last read from SolusVM (``tokens_per_month`` 0 is no cap); a server whose
+    plan has no stored rate is left out.
+    """
+    servers = store.servers_by_id(tx, server_ids)
+    ids = list(servers)
+    polls, records = store.polls_of(tx, ids), store.records_of(tx, ids)
+    rates = usage_store.plan_rates(tx)
+    split: dict[int, MonthRuntime] = {}
+    for server_id, server in servers.items():
+        rate = rates.get(str(server.plan_id))
+        if rate is None:
+            continue
+        timeline = build_timeline(_evidence(server, polls.get(server_id, []), records))
+        plan = PlanRate(rate.tokens_per_hour, rate.tokens_per_month or None)
+        split[server_id] = month_runtime(timeline, start, end, plan)
+    return split
+
+
+# -- storing one sync's evidence --------------------------------------------------------------------------
+
+
+def _store_evidence(tx: Tx, reading: RuntimeReading, previous: datetime | None) -> list[datetime]:
+    """Save servers, polls and records; the earliest instants the new or changed records speak of."""
+    at = reading.at
+    store.save_servers(
+        tx,
+        [store.StoredServer(s.id, s.name, s.user_id, s.plan_id, s.created_at, at) for s in reading.servers],
+    )
+    polls = [(s.id, solusvm_evidence.poll(s, at)) for s in reading.servers]
+    store.save_polls(tx, [store.StoredPoll(sid, at, p.state.value) for sid, p in polls if p is not None])
+    records = [_task_record(task, previous, at) for task in reading.tasks]
+    records += [_entry_record(entry, previous, at) for entry in reading.entries]
+    changed = store.save_records(tx, records)
+    return [min(instants) for record in changed if (instants := _instants(record))]
+
+
+def _task_record(task: ServerTask, previous: datetime | None, at: datetime) -> store.StoredRecord:
+    return store.StoredRecord(
+        store.TASK,
+        task.id,
+        task.server_id,
+        task.action,
+        task.status,
+        task.created_at,
+        task.started_at,
+        task.finished_at,
+        previous,
+        at,
+    )
+
+
+def _entry_record(entry: ActivityLogEntry, previous: datetime | None, at: datetime) -> store.StoredRecord:
+    return store.StoredRecord(
+        store.ACTIVITY,
+        entry.id,
+        entry.server_id,
+        entry.event,
+        None,
+        entry.created_at,
+        None,
+        None,
+        previous,
+        at,
+    )
+
+
+def _instants(record: store.StoredRecord) -> list[datetime]:
+    stamps = (record.created_at, record.started_at, record.finished_at, record.listed_after)
+    return [stamp for stamp in stamps if stamp is not None]
+
+
+def _rates(tx: Tx, reading: RuntimeReading) -> dict[int, int]:
+    """tokens_per_hour by plan id: as listed now, else as last stored (a plan deleted in SolusVM)."""
+    rates = {int(plan_id): rate.tokens_per_hour for plan_id, rate in usage_store.plan_rates(tx).items()}
+    rates.update({plan.id: plan.tokens_per_hour for plan in reading.plans})
+    return rates
+
+
+# -- from stored evidence to hours ------------------------------------------------------------------------
+
+
+def _evidence(
+    server: store.StoredServer,
+    polls: Sequence[store.StoredPoll],
+    records: Mapping[int, Sequence[store.StoredRecord]],
+) -> Evidence:
+    own = records.get(server.server_id, [])
+    tasks = [
+        ServerTask(
+            r.record_id, server.server_id, r.action, r.status or "", r.created_at, r.started_at, r.finished_at
+        )
+        for r in own
+        if r.kind == store.TASK
+    ]
+    entries = [
+        ActivityLogEntry(r.record_id, r.action, None, r.created_at, server.server_id)
+        for r in own
+        if r.kind == store.ACTIVITY
+    ]
+    return solusvm_evidence.server_evidence(
+        server.server_id,
+        server.created_at,
+        [Poll(p.at, PowerState(p.state)) for p in polls],
+        tasks,
+        entries,
+        listed_between={r.key: (r.listed_after, r.listed_at) for r in own},
+    )
+
+
+def _last_evidence_before(timeline: Timeline, since: datetime) -> datetime:
+    """The last instant of evidence at or before ``since`` (the carry from it may change), else ``since``."""
+    earlier = [at for at in timeline.evidence_at if at <= since]
+    return earlier[-1] if earlier else since
+
+
+def _hour_records(
+    server: store.StoredServer, timeline: Timeline, start: datetime, end: datetime, rates: Mapping[int, int]
+) -> list[UsageRecord]:
+    """The billable runtime in each UTC hour of [start, end), as one usage record per hour that has any."""
+    per_hour: dict[datetime, timedelta] = {}
+    for interval in timeline.intervals:
+        if interval.state not in _BILLED:
+            continue
+        begin, finish = max(interval.start, start), min(interval.end, end)
+        while begin < finish:
+            hour = _hour(begin)
+            part_end = min(hour + HOUR, finish)
+            per_hour[hour] = per_hour.get(hour, timedelta(0)) + (part_end - begin)
+            begin = part_end
+    if not per_hour:
+        return []
+    tokens_per_hour = rates.get(server.plan_id)
+    if tokens_per_hour is None:
+        raise VendorError(
+            SOURCE,
+            "/api/v1/plans",
+            f"server {server.server_id}: no tokens_per_hour for plan {server.plan_id}; keep the rate of "
+            "every plan a server ran on, also after the plan is deleted in SolusVM",
+            field="plan",
+        )
+    return [
+        UsageRecord(
+            source=SOURCE,
+            resource_id=str(server.server_id),
+            resource_name=server.name,
+            owner=str(server.user_id),
+            plan=str(server.plan_id),
+            window=Window(hour, hour + HOUR),
+            hours=(hours := _hours(ran)),
+            tokens=hours * tokens_per_hour,
+        )
+        for hour, ran in sorted(per_hour.items())
+    ]
+
+
+def _hours(ran: timedelta) -> Decimal:
+    """Exact hours to 8 places, rounded down: a month's sum never exceeds its runtime (so never an hour
+    more after rounding up), and an exact hour stays exactly 1."""
+    micros = Decimal(ran // timedelta(microseconds=1))
+    return (micros / Decimal(3_600_000_000)).quantize(_PLACES, rounding=ROUND_DOWN)
+
+
+def _ingest(tx: Tx, usage: Sequence[UsageRecord], now: datetime) -> tuple[int, int]:
+    by_hour: dict[datetime, list[UsageRecord]] = {}
+    for record in usage:
+        by_hour.setdefault(record.window.start, []).append(record)
+    inserted = raised = 0
+    for records in by_hour.values():
+        result = usage_store.ingest_window(tx, SOURCE, records[0].window, records, now)
+        inserted, raised = inserted + result.inserted, raised + result.raised
+    return inserted, raised
+
+
+def _hour(instant: datetime) -> datetime:
+    return instant.replace(minute=0, second=0, microsecond=0)
