@@ -11,14 +11,15 @@ The vendor's fields are stored, not derived events, so the derivation may improv
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, type_coerce, update
 
 from bridge.store.tables import solusvm_polls, solusvm_records, solusvm_servers
+from bridge.store.types import UTCDateTime
 
 TASK: Final = "task"
 ACTIVITY: Final = "activity"
@@ -160,6 +161,39 @@ def polls_of(tx: Connection, server_ids: Iterable[int]) -> dict[int, list[Stored
         )
         for row in tx.execute(query):
             found.setdefault(row.server_id, []).append(StoredPoll(*row))
+    return found
+
+
+def last_polls_at(tx: Connection, server_ids: Iterable[int], at_most: datetime) -> dict[int, datetime]:
+    """Per server, the instant of its last poll at or before ``at_most`` (servers without one left out)."""
+    found: dict[int, datetime] = {}
+    for chunk in _chunks(sorted(set(server_ids))):
+        query = (
+            select(solusvm_polls.c.server_id, type_coerce(func.max(solusvm_polls.c.at), UTCDateTime()))
+            .where(solusvm_polls.c.server_id.in_(chunk), solusvm_polls.c.at <= at_most)
+            .group_by(solusvm_polls.c.server_id)
+        )
+        found.update({server_id: at for server_id, at in tx.execute(query)})
+    return found
+
+
+def polls_from(tx: Connection, cutoffs: Mapping[int, datetime | None]) -> dict[int, list[StoredPoll]]:
+    """Per server, its polls at or after its cutoff (all of them for None), oldest first.
+
+    A sync needs only the polls from the last one before what it rewrites: reading a month of hourly polls
+    on every hourly sync would grow with the square of the month.
+    """
+    by_cutoff: dict[datetime | None, list[int]] = {}
+    for server_id, cutoff in cutoffs.items():
+        by_cutoff.setdefault(cutoff, []).append(server_id)
+    found: dict[int, list[StoredPoll]] = {}
+    for cutoff, ids in by_cutoff.items():
+        for chunk in _chunks(sorted(ids)):
+            query = select(*_columns(solusvm_polls, StoredPoll)).where(solusvm_polls.c.server_id.in_(chunk))
+            if cutoff is not None:
+                query = query.where(solusvm_polls.c.at >= cutoff)
+            for row in tx.execute(query.order_by(solusvm_polls.c.server_id, solusvm_polls.c.at)):
+                found.setdefault(row.server_id, []).append(StoredPoll(*row))
     return found
 
 

@@ -83,8 +83,10 @@ def sync_runtime(
         rates = _rates(tx, reading)
         servers = store.servers_listed_since(tx, open_start)
         ids = [server.server_id for server in servers]
-        polls, records = store.polls_of(tx, ids), store.records_of(tx, ids)
         since = min([previous or open_start, *changed])
+        last = store.last_polls_at(tx, ids, since)
+        polls = store.polls_from(tx, {server_id: last.get(server_id) for server_id in ids})
+        records = store.records_of(tx, ids)
         usage: list[UsageRecord] = []
         for server in servers:
             timeline = build_timeline(_evidence(server, polls.get(server.server_id, []), records))
