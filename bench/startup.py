@@ -42,7 +42,7 @@ HEALTH_TRIES = 600
 
 EAGER_IMPORTS = (
     "from bridge.cli.commands import load_all; load_all(); "
-    "import bridge.daemon, bridge.web.enrollment, bridge.store.database, alembic.command, alembic.script, "
+    "import bridge.daemon, bridge.web.enrollment.site, bridge.store.database, alembic.command, alembic.script, "
     "alembic.runtime.migration, cryptography.hazmat.primitives.ciphers.aead"
 )
 """What the daemon imported before: every command module, Alembic for the schema check, cryptography."""

@@ -27,7 +27,7 @@ from bridge.domain.usage import Source, UsageRecord, Window
 from bridge.store.database import make_engine, migrate
 from bridge.store.tables import usage_records
 from bridge.store.unit_of_work import UnitOfWork
-from bridge.usage.sync import UsageSync
+from bridge.usage.sync import Feed, Settled, UsageSync
 
 START = datetime(2022, 10, 1, tzinfo=UTC)
 TARGET = 0.70
@@ -66,9 +66,8 @@ def fresh_engine(directory: Path, name: str):  # type: ignore[no-untyped-def]
 def measure_ingest(directory: Path, instances: int, hours: int) -> float:
     engine = fresh_engine(directory, "ingest.sqlite3")
     clock = FixedClock(START + timedelta(days=400))
-    sync = UsageSync(
-        UnitOfWork(engine), clock, ZoneInfo("UTC"), openstack=PreparedNova.generate(instances, hours)
-    )
+    nova = PreparedNova.generate(instances, hours)
+    sync = UsageSync(UnitOfWork(engine), clock, [Feed(nova, Settled(ZoneInfo("UTC")))])
     began = time.perf_counter()
     (report,) = sync.run(("openstack",), start=START, until=START + timedelta(hours=hours))
     elapsed = time.perf_counter() - began

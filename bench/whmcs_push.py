@@ -32,13 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bridge.bootstrap import build_app
 from bridge.clock import FixedClock
 from bridge.domain.clients import LinkKind
-from bridge.domain.effects import InvoiceItem
+from bridge.domain.effects import CreateInvoice, InvoiceItem
 from bridge.logs import configure as configure_logging
-from bridge.services.invoicing import enqueue_create_invoice
 from bridge.settings import parse_settings
 from bridge.store import clients as client_store
 from bridge.store.database import make_engine, migrate
-from bridge.store.outbox import OutboxState, list_rows
+from bridge.store.outbox import OutboxState, enqueue_effect, list_rows
 from bridge.store.tables import invoices
 from bridge.whmcs import WhmcsClient
 from tests.fakes.whmcs import FakeWhmcs
@@ -94,14 +93,17 @@ def prepare(url: str, fake: FakeWhmcs, invoice_count: int, client_count: int) ->
                     created_at=NOW,
                 )
             )
-            enqueue_create_invoice(
+            enqueue_effect(
                 connection,
                 client_id=client_id,
                 reference=reference,
-                issued_on=date(2022, 11, 1),
-                due_on=date(2022, 11, 15),
-                items=[InvoiceItem(f"usage {reference}", amount)],
-                notes=f"{reference}: usage",
+                effect=CreateInvoice(
+                    reference,
+                    date(2022, 11, 1),
+                    date(2022, 11, 15),
+                    (InvoiceItem(f"usage {reference}", amount),),
+                    f"{reference}: usage",
+                ),
                 now=NOW,
             )
     engine.dispose()

@@ -32,20 +32,21 @@ from bridge.domain.credit import running_horizon
 from bridge.logs import SecretMasker
 from bridge.services.clients import ClientService
 from bridge.services.credit import CreditService
-from bridge.services.enrollment import stored_secret_key
 from bridge.services.invoicing import InvoicingService
 from bridge.services.outbox import OutboxService
 from bridge.services.payments import PaymentsSync
 from bridge.services.periods import PeriodsService
 from bridge.services.plans import PlansService
 from bridge.services.price_books import PriceBooks
-from bridge.services.status import StoreCollector
+from bridge.services.views import Views
 from bridge.settings import Configurations, Settings
 from bridge.store.database import make_engine
 from bridge.store.unit_of_work import UnitOfWork
 from bridge.sync.jobs import JobRunner
 from bridge.sync.registry import registry
 from bridge.sync.waits import Sleep
+from bridge.web.enrollment.keys import stored_secret_key
+from bridge.web.metrics import StoreCollector
 
 if TYPE_CHECKING:
     from openstack.connection import Connection as OpenStackConnection
@@ -120,6 +121,18 @@ class App:
             currency=settings.billing.currency,
             configurations=self.configurations.names(),
             whmcs_enabled=settings.whmcs.enabled,
+        )
+
+    @cached_property
+    def views(self) -> Views:
+        """The read models the CLI prints and ``/status`` serves."""
+        return Views(
+            self.uow,
+            self.clock,
+            database_url=self.settings.masked_database_url(),
+            schedule=self.settings.schedule,
+            zone=self.settings.billing.zone(),
+            alert_after_attempts=self.settings.whmcs.alert_after_attempts,
         )
 
     @cached_property
@@ -202,8 +215,9 @@ class App:
     @cached_property
     def enrollment(self) -> EnrollmentService:
         """The sign-up flow, with the mails of the settings; its key file is made on first use."""
-        from bridge.services.enrollment import EnrollmentService, LinkKeys, secret_key
+        from bridge.services.enrollment import EnrollmentService
         from bridge.web.enrollment.app import mail_templates
+        from bridge.web.enrollment.keys import LinkKeys, secret_key
         from bridge.web.enrollment.mailer import TemplateMail
 
         settings = self.settings
@@ -227,33 +241,30 @@ class App:
     ) -> UsageSync:
         """The usage sync with a collector for each enabled cloud; ``sleep`` is the vendor clients' wait
         between retries (a job passes one that ends at shutdown)."""
-        from bridge.usage.sync import UsageSync
+        from bridge.usage.sync import Current, Feed, Settled, UsageSync
 
         settings = self.settings
-        openstack = None
+        feeds = []
         if settings.openstack.enabled:
             from bridge.fleio.nova_usage import NovaUsageCollector
 
-            openstack = NovaUsageCollector.from_settings(
+            nova = NovaUsageCollector.from_settings(
                 self.openstack_connection(), settings.openstack, clock=self.clock, sleep=sleep
             )
-        solusvm = None
+            windows = Settled(
+                settings.billing.zone(), settings.openstack.window_length, settings.openstack.settle_delay
+            )
+            feeds.append(Feed(nova, windows))
         if settings.solusvm.enabled:
             from bridge.solusvm.events import SolusVMEventLog
             from bridge.solusvm.runtime_reader import SolusVMRuntimeReader
+            from bridge.usage.solusvm_runtime import SolusVMRuntime
 
             client = self.solusvm_client(sleep)
-            solusvm = SolusVMRuntimeReader(client, SolusVMEventLog(client, self.clock))
-        return UsageSync(
-            self.uow,
-            self.clock,
-            self.zone,
-            openstack=openstack,
-            openstack_window=settings.openstack.window_length,
-            openstack_settle=settings.openstack.settle_delay,
-            solusvm=solusvm,
-            checkpoint=checkpoint,
-        )
+            reader = SolusVMRuntimeReader(client, SolusVMEventLog(client, self.clock))
+            runtime = SolusVMRuntime(self.uow, self.clock, reader, settings.billing.zone())
+            feeds.append(Feed(runtime, Current(), plans=runtime.plans_seen, derive=runtime.derive))
+        return UsageSync(self.uow, self.clock, feeds, checkpoint=checkpoint)
 
     def cloud_actions(self, *, sleep: Sleep = time.sleep) -> CloudActions:
         """The executor of the credit engine's cloud effects, for each enabled cloud."""

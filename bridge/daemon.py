@@ -25,11 +25,10 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bridge.bootstrap import App
 from bridge.logs import get_logger
-from bridge.services.status import status_report
 from bridge.settings import JOB_OFF, split_address
 from bridge.sync.jobs import JobOutcome, JobRunner
 from bridge.sync.systemd import SystemdNotifier
-from bridge.web.enrollment import EnrollmentSite, start_enrollment
+from bridge.web.enrollment.site import EnrollmentSite, start_enrollment
 from bridge.web.health import HealthApp, HealthServer, tls_context
 
 log = get_logger(__name__)
@@ -154,13 +153,7 @@ class Daemon:
         log.info("daemon stopped", abandoned=self.abandoned)
 
     def status(self) -> dict[str, Any]:
-        report = status_report(
-            self.app.engine,
-            self.app.clock,
-            self.app.settings,
-            list(self.app.jobs),
-            started_at=self.started_at,
-        )
+        report = self.app.views.status(list(self.app.jobs), started_at=self.started_at)
         scheduled = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
         for job in report["jobs"]:
             fire = scheduled.get(job["name"])

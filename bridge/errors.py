@@ -54,6 +54,16 @@ class VendorError(BridgeError):
         super().__init__(f"{where}: {problem}")
 
 
+class VendorAccessDenied(VendorError):
+    """The vendor refused who we are or what our role may do: nothing was done, and trying the next call
+    will not help (a run stops on it)."""
+
+
+class VendorRefused(VendorError):
+    """The vendor refused the content of a request (a validation error): the same request will be
+    refused again."""
+
+
 def checked(check: Callable[..., T], value: Any, field: str, **limits: Any) -> T:
     """``check(value, field, **limits)`` (a pure check of bridge/domain/bounds.py), its ValueError raised
     as the operator's :class:`InputError` with the same one-line message."""

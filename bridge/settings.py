@@ -373,6 +373,21 @@ class ScheduleSettings(Section):
                 raise ValueError(f'{error}; use five cron fields such as "0 * * * *", or "off"') from None
         return expression
 
+    def expression(self, job: str) -> str:
+        """``job``'s cron expression, or "off" (also for a name that is no job)."""
+        found: str = getattr(self, job, JOB_OFF)
+        return found
+
+    def next_run(self, job: str, after: datetime, zone: ZoneInfo) -> datetime | None:
+        """When ``job`` fires next after ``after``, its expression read in ``zone``; None when it is off."""
+        expression = self.expression(job)
+        if expression == JOB_OFF:
+            return None
+        fire: datetime | None = CronTrigger.from_crontab(expression, timezone=zone).get_next_fire_time(
+            None, after
+        )
+        return fire
+
 
 class LoggingSettings(Section):
     section = "logging"

@@ -10,8 +10,8 @@ import tenacity
 
 from bridge.bootstrap import build_app
 from bridge.clock import FixedClock
-from bridge.services.enrollment import KEY_FILE
 from bridge.settings import Settings
+from bridge.web.enrollment.keys import KEY_FILE
 from bridge.whmcs import WhmcsClient
 from tests.fakes.whmcs import FakeWhmcs
 from tests.support.whmcs_push import whmcs_section

@@ -10,7 +10,7 @@ from bridge.cli.base import Context, cli, pass_context, print_json
 from bridge.domain.clients import Client, LinkKind
 from bridge.errors import InputError
 from bridge.services.payments import agreement_of
-from bridge.store.whmcs import Agreement
+from bridge.services.views import Agreement
 
 
 @cli.group()

@@ -18,7 +18,6 @@ from bridge.cli.base import (
 from bridge.cli.clients import client
 from bridge.errors import InputError
 from bridge.services.credit import Account, CreditService
-from bridge.store import credit as credit_store
 
 
 def service(context: Context) -> CreditService:
@@ -60,8 +59,7 @@ def credit_show(context: Context, client_ref: str, as_json: bool) -> None:
     """CLIENT's credit, up-to-date credit, burn rate, hours left, agreement and suspension, and the ledger."""
     app = context.app
     account = service(context).account(client_ref)
-    with app.engine.connect() as connection:
-        ledger = credit_store.entries(connection, account.client.id)
+    ledger = app.views.ledger(account.client.id)
     if as_json:
         document = account_json(account)
         document["ledger"] = [

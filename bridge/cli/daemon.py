@@ -10,7 +10,6 @@ import click
 
 from bridge.cli.base import Context, cli, pass_context, print_json
 from bridge.errors import EXIT_OK, BridgeError
-from bridge.services.status import status_report
 from bridge.settings import config_path, load_settings
 
 
@@ -71,7 +70,7 @@ def run(context: Context) -> None:
 def status(context: Context, as_json: bool) -> None:
     """Show the schema state and each job's last run, age and next run."""
     app = context.app
-    report = status_report(app.engine, app.clock, app.settings, list(app.jobs))
+    report = app.views.status(list(app.jobs))
     if as_json:
         print_json(report)
     database = report["database"]

@@ -11,7 +11,7 @@ from bridge.cli.base import COUNT, Context, cli, pass_context, print_json
 from bridge.cli.clients import client
 from bridge.errors import InputError
 from bridge.services.enrollment import EnrollmentService
-from bridge.store.enrollment import Enrollment
+from bridge.services.views import Enrollment
 
 
 def _service(app: App) -> EnrollmentService:

@@ -20,7 +20,6 @@ from bridge.documents.invoices import render_html, run_document, stored_document
 from bridge.domain.bounds import IDENTIFIER_MAX
 from bridge.errors import BridgeError
 from bridge.services.invoicing import InvoicingRun, InvoicingService
-from bridge.store.invoices import list_invoices
 
 
 def service(context: Context) -> InvoicingService:
@@ -100,8 +99,7 @@ def invoice_list(context: Context, client_ref: str | None, status: str | None, a
     """List invoices, newest first."""
     app = context.app
     client_id = app.clients.get(client_ref).id if client_ref else None
-    with app.engine.connect() as connection:
-        found = list_invoices(connection, client_id=client_id, status=status)
+    found = app.views.invoices(client_id=client_id, status=status)
     if as_json:
         print_json(
             [

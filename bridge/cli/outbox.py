@@ -11,7 +11,7 @@ from bridge.bootstrap import App
 from bridge.cli.base import ID, Context, cli, pass_context, print_json
 from bridge.errors import BridgeError, InputError
 from bridge.services.outbox import ListedRow
-from bridge.store.outbox import OutboxRow
+from bridge.services.views import OutboxRow
 from bridge.sync.push import PushReport, RowNote
 
 

@@ -31,7 +31,7 @@ from bridge.domain.terms import DISCOUNT_SOURCES, ClientTerms
 from bridge.errors import BridgeError, InputError, checked
 from bridge.services.periods import DateChange, NewPeriod, PeriodsService, PeriodView, Recharged
 from bridge.services.plans import InvoiceChange, PlansService, Recalculation
-from bridge.store.plans import StoredSubscription
+from bridge.services.views import StoredSubscription
 
 START_HELP = (
     "now, current-period, previous-period (only in the grace period) or seconds since 1970 "

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import asdict
-from decimal import Decimal
 from typing import Any
 
 import click
 
 from bridge.cli.base import Context, cli, parse_instant, pass_context, plain, print_json
-from bridge.domain.clients import OWNER_LINK_KIND, LinkKind
+from bridge.domain.clients import LinkKind
 from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BridgeError, InputError
 from bridge.services.clients import import_accounts
-from bridge.store import usage as store
+from bridge.services.views import ResourceUsage
 from bridge.usage.sync import SourceReport, parse_sources
 
 
@@ -90,22 +88,7 @@ def usage_show(context: Context, client_ref: str, start: str, end: str, as_json:
     if end_at <= start_at:
         raise InputError("--to must be after --from")
     client = app.clients.get(client_ref)
-    owners = [
-        (source, owner) for source, kind in OWNER_LINK_KIND.items() for owner in client.external_ids(kind)
-    ]
-    with app.engine.connect() as connection:
-        rows = store.usage_of_owners(connection, owners, start_at, end_at)
-    totals: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
-    for row in rows:
-        entry = totals[(row.source, row.resource_id)]
-        entry.setdefault("source", row.source)
-        entry.setdefault("resource_id", row.resource_id)
-        entry["resource_name"] = row.resource_name
-        entry["plans"] = sorted({*entry.get("plans", []), row.plan})
-        entry["hours"] = entry.get("hours", Decimal(0)) + row.hours
-        if row.tokens is not None:
-            entry["tokens"] = entry.get("tokens", Decimal(0)) + row.tokens
-    resources = [{**entry, "hours": plain(entry["hours"])} | _tokens(entry) for entry in totals.values()]
+    resources = [_resource_json(usage) for usage in app.views.client_usage(client, start_at, end_at)]
     if as_json:
         print_json({"client": client.id, "from": start_at, "to": end_at, "resources": resources})
         return
@@ -119,8 +102,17 @@ def usage_show(context: Context, client_ref: str, start: str, end: str, as_json:
         )
 
 
-def _tokens(entry: dict[str, Any]) -> dict[str, str]:
-    return {"tokens": plain(entry["tokens"])} if "tokens" in entry else {}
+def _resource_json(usage: ResourceUsage) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "source": usage.source,
+        "resource_id": usage.resource_id,
+        "resource_name": usage.resource_name,
+        "plans": list(usage.plans),
+        "hours": plain(usage.hours),
+    }
+    if usage.tokens is not None:
+        document["tokens"] = plain(usage.tokens)
+    return document
 
 
 @usage.command("unlinked")
@@ -128,8 +120,7 @@ def _tokens(entry: dict[str, Any]) -> dict[str, str]:
 @pass_context
 def usage_unlinked(context: Context, as_json: bool) -> None:
     """Owners with usage but no client: kept, and billable once linked with `client link`."""
-    with context.app.engine.connect() as connection:
-        found = store.unlinked_owners(connection)
+    found = context.app.views.unlinked_owners()
     if as_json:
         print_json([asdict(item) for item in found])
         return

@@ -7,8 +7,7 @@ and date give byte-identical JSON.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,82 +18,16 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bridge.documents.company import company_block
 from bridge.domain.clients import Client
-from bridge.domain.invoicing import Held, Skipped
+from bridge.domain.invoicing import Held, InvoiceLine, Skipped, draft_lines
 from bridge.domain.money import minor_units, round_money
-from bridge.domain.pricing import PricedLine
 from bridge.domain.references import cycle_label_of
 from bridge.services.invoicing import InvoicingRun, IssuedInvoice
 from bridge.settings import ConfigurationSettings
-from bridge.store.invoices import StoredInvoice, StoredLine
+from bridge.store.invoices import StoredInvoice
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 _html = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
 SOURCE_TITLES = {"openstack": "OpenStack instances", "solusvm": "SolusVM servers"}
-
-
-@dataclass(frozen=True)
-class Line:
-    source: str
-    resource_id: str
-    resource_name: str
-    plan: str
-    period_start: datetime
-    period_end: datetime
-    hours: Decimal
-    billed_hours: Decimal
-    tokens_per_hour: int | None
-    tokens: int | None
-    unit_price: Decimal
-    amount: Decimal
-    capped: bool
-    late: bool
-    description: str
-
-
-def lines_of_draft(lines: Iterable[PricedLine]) -> list[Line]:
-    return [
-        Line(
-            line.source,
-            line.resource_id,
-            line.resource_name,
-            line.plan,
-            line.period.start,
-            line.period.end,
-            line.hours,
-            line.billed_hours,
-            line.tokens_per_hour,
-            line.tokens,
-            line.unit_price,
-            line.amount,
-            line.capped,
-            line.late,
-            line.description(),
-        )
-        for line in lines
-    ]
-
-
-def lines_of_store(lines: Iterable[StoredLine]) -> list[Line]:
-    return [
-        Line(
-            line.source,
-            line.resource_id,
-            line.resource_name,
-            line.plan,
-            line.period_start,
-            line.period_end,
-            line.hours,
-            line.billed_hours,
-            line.tokens_per_hour,
-            line.tokens,
-            line.unit_price,
-            line.amount,
-            line.capped,
-            line.late,
-            line.description,
-        )
-        for line in lines
-    ]
 
 
 def run_document(run: InvoicingRun, zone: ZoneInfo) -> dict[str, Any]:
@@ -123,7 +56,7 @@ def issued_document(issued: IssuedInvoice, zone: ZoneInfo) -> dict[str, Any]:
         issued_at=issued.issued_at,
         due_at=issued.due_at,
         total=draft.total,
-        lines=lines_of_draft(draft.lines),
+        lines=draft_lines(draft),
         zone=zone,
     )
 
@@ -145,7 +78,7 @@ def stored_document(invoice: StoredInvoice, client: Client, zone: ZoneInfo) -> d
         issued_at=invoice.issued_at,
         due_at=invoice.due_at,
         total=invoice.total,
-        lines=lines_of_store(invoice.lines),
+        lines=invoice.lines,
         zone=zone,
     )
     document["paid_at"] = invoice.paid_at.isoformat() if invoice.paid_at else None
@@ -167,7 +100,7 @@ def _document(
     issued_at: datetime,
     due_at: datetime,
     total: Decimal,
-    lines: list[Line],
+    lines: Sequence[InvoiceLine],
     zone: ZoneInfo,
 ) -> dict[str, Any]:
     return {
@@ -196,14 +129,14 @@ def _document(
     }
 
 
-def _groups(lines: list[Line]) -> list[tuple[str, list[Line]]]:
-    grouped: dict[str, list[Line]] = {}
+def _groups(lines: Sequence[InvoiceLine]) -> list[tuple[str, list[InvoiceLine]]]:
+    grouped: dict[str, list[InvoiceLine]] = {}
     for line in lines:
         grouped.setdefault(line.source, []).append(line)
     return list(grouped.items())
 
 
-def _line(line: Line, currency: str, zone: ZoneInfo) -> dict[str, Any]:
+def _line(line: InvoiceLine, currency: str, zone: ZoneInfo) -> dict[str, Any]:
     return {
         "resource_id": line.resource_id,
         "resource_name": line.resource_name,

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -49,8 +49,8 @@ from bridge.domain.pricing import (
     price_usage,
 )
 from bridge.domain.references import usage_invoice
-from bridge.domain.terms import PriceSchedule, discounted_lines, price_with_terms
-from bridge.domain.usage import SOURCES, Source, UsageRecord
+from bridge.domain.terms import CopiedLine, PriceSchedule, discounted_lines, price_with_terms
+from bridge.domain.usage import SOURCES, Source, UsageRecord, as_source
 
 Status = Literal["draft", "unpaid", "paid", "cancelled"]
 TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -61,12 +61,30 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
 }
 """The statuses an invoice of each status may become: paid and cancelled invoices are final."""
 
+BRIDGE = "bridge"
+WHMCS = "whmcs"
+"""An invoice's issuer: the bridge numbers it itself, or WHMCS does (through the outbox); :func:`issuer`."""
+
+NEW_STATUS: Status = "unpaid"
+"""The status every invoice is stored with (a draft is never stored)."""
+
 _TICK = timedelta(microseconds=1)
 
 
 def can_become(status: str, to: str) -> bool:
     """Whether an invoice that is ``status`` may become ``to``."""
     return to in TRANSITIONS.get(status, frozenset())
+
+
+def zero_skipped(total: Decimal, invoice_zero_amounts: bool) -> bool:
+    """Whether an invoice of ``total`` is not issued: a zero total, unless zero amounts are invoiced
+    (``invoice_zero_amounts``; usage invoices and recharges alike)."""
+    return total == 0 and not invoice_zero_amounts
+
+
+def due_at(configuration: Configuration, issued_at: datetime) -> datetime:
+    """When an invoice issued at ``issued_at`` is due: ``invoice_due_days`` later."""
+    return issued_at + timedelta(days=configuration.invoice_due_days)
 
 
 @dataclass(frozen=True)
@@ -325,7 +343,14 @@ _STORED_HOURS = Decimal("0.00000001")
 
 
 def usage_lines(draft: InvoiceDraft) -> tuple[InvoiceLine, ...]:
-    """The stored lines of a usage draft, in its line order (usage invoices and their replacements)."""
+    """The stored lines of a usage draft, in its line order (usage invoices and their replacements): its
+    :func:`draft_lines`, hours cut to the places the store keeps."""
+    return tuple(replace(line, hours=line.hours.quantize(_STORED_HOURS)) for line in draft_lines(draft))
+
+
+def draft_lines(draft: InvoiceDraft) -> tuple[InvoiceLine, ...]:
+    """A usage draft's lines in the one line shape, in its line order, with hours as priced (what a run's
+    invoice document shows)."""
     return tuple(
         InvoiceLine(
             position=position,
@@ -336,7 +361,7 @@ def usage_lines(draft: InvoiceDraft) -> tuple[InvoiceLine, ...]:
             plan=line.plan,
             period_start=line.period.start,
             period_end=line.period.end,
-            hours=line.hours.quantize(_STORED_HOURS),
+            hours=line.hours,
             billed_hours=line.billed_hours,
             unit_price=line.unit_price,
             tokens_per_hour=line.tokens_per_hour,
@@ -348,6 +373,35 @@ def usage_lines(draft: InvoiceDraft) -> tuple[InvoiceLine, ...]:
         )
         for position, line in enumerate(draft.lines, 1)
     )
+
+
+def invoiced_line(line: InvoiceLine, currency: str, zone: str) -> PricedLine:
+    """A stored line as the pricing reads it again (late usage is compared with what was invoiced): the
+    inverse of :func:`usage_lines`. ``zone`` is the key of the billing time zone."""
+    return PricedLine(
+        source=as_source(line.source),
+        resource_id=line.resource_id,
+        resource_name=line.resource_name,
+        plan=line.plan,
+        period=BillingCycle(line.period_start, line.period_end, zone),
+        hours=line.hours,
+        billed_hours=line.billed_hours,
+        unit_price=line.unit_price,
+        amount=line.amount,
+        currency=currency,
+        capped=line.capped,
+        tokens_per_hour=line.tokens_per_hour,
+        tokens=line.tokens,
+        late=line.late,
+    )
+
+
+def carried_line(line: InvoiceLine, currency: str, zone: str) -> CopiedLine:
+    """A stored line carried unchanged onto a replacement invoice: priced as :func:`invoiced_line` reads
+    it, its reference and description as the client saw them."""
+    priced = invoiced_line(line, currency, zone)
+    values = {item.name: getattr(priced, item.name) for item in fields(PricedLine)}
+    return CopiedLine(**values, stored_reference=line.line_reference, stored_description=line.description)
 
 
 def flat_line(
@@ -405,10 +459,15 @@ def credit_description(reference: str) -> str:
     return f"Credit for the next 30 days of usage ({reference})"
 
 
+def line_items(lines: Iterable[InvoiceLine]) -> tuple[InvoiceItem, ...]:
+    """Stored lines as a client sees them in WHMCS: one item a line, its description and amount."""
+    return tuple(InvoiceItem(line.description, line.amount) for line in lines)
+
+
 def client_items(draft: InvoiceDraft, detail: str) -> tuple[InvoiceItem, ...]:
     """The lines a client sees in WHMCS: one per resource (``detailed``), or one per source (``simple``)."""
     if detail == "detailed":
-        return tuple(InvoiceItem(line.description(), line.amount) for line in draft.lines)
+        return line_items(draft_lines(draft))
     items = []
     for source, lines in draft.by_source().items():
         subtotal = round_money(sum((line.amount for line in lines), Decimal(0)), draft.currency)
@@ -577,7 +636,7 @@ def usage_by_cycle(
 def issuer(configuration: Configuration) -> str:
     """``bridge`` when the bridge issues (and numbers) the configuration's invoices, ``whmcs`` when WHMCS
     does (through the outbox)."""
-    return "bridge" if configuration.generate_invoices else "whmcs"
+    return BRIDGE if configuration.generate_invoices else WHMCS
 
 
 def _has_late_usage(records: Sequence[CollectedUsage], invoice: ExistingInvoice) -> bool:
@@ -642,7 +701,7 @@ class _Plan:
         if after is not None and cycle.end <= after:
             self.skipped.append(Skipped(client, draft.reference, BEFORE_CUTOFF))
             return
-        if draft.is_empty or (draft.total == 0 and configuration.do_not_invoice_zero_prices):
+        if draft.is_empty or zero_skipped(draft.total, not configuration.do_not_invoice_zero_prices):
             self.skipped.append(Skipped(client, draft.reference, ZERO_AMOUNT))
             return
         self.issue.append(
@@ -650,11 +709,11 @@ class _Plan:
                 client=client,
                 draft=draft,
                 issuer=issuer(configuration),
-                status="unpaid",
+                status=NEW_STATUS,
                 number=None,
                 proforma_number=None,
                 issued_at=self.issued_at,
-                due_at=self.issued_at + timedelta(days=configuration.invoice_due_days),
+                due_at=due_at(configuration, self.issued_at),
                 detail=configuration.invoice_detail,
                 preview=cycle.end > self.now,
             )

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from bridge.domain.cycles import BillingPeriod, TimeZone, local_midnight
 from bridge.domain.effects import InvoiceItem
-from bridge.domain.invoicing import InvoiceLine, flat_line
+from bridge.domain.invoicing import InvoiceLine, flat_line, line_items, zero_skipped
 from bridge.domain.money import check_currency, round_money
 from bridge.domain.references import recurring_invoice
 from bridge.domain.terms import DEFAULT_PLAN, FEES, ClientTerms, Discount
@@ -246,7 +246,7 @@ class RechargeInvoice:
     @property
     def items(self) -> tuple[InvoiceItem, ...]:
         """The lines as a client sees them in WHMCS."""
-        return tuple(InvoiceItem(line.description, line.amount) for line in self.lines)
+        return line_items(self.lines)
 
 
 @dataclass(frozen=True)
@@ -315,7 +315,7 @@ def recharge(
     total = sum((amount for _, amount, _ in priced), Decimal(0))
     lines = tuple((item.description + note, amount) for item, amount, note in priced)
     invoice = None
-    if priced and (total != 0 or invoice_zero_amounts):
+    if priced and not zero_skipped(total, invoice_zero_amounts):
         reference = recurring_invoice(client_id, period_id, day)
         invoice = RechargeInvoice(
             reference=reference,

@@ -122,7 +122,7 @@ class _TransientStatus(Exception):
 
 
 class NovaUsageCollector:
-    """The :class:`~bridge.domain.usage.UsageCollector` for OpenStack (``source = "openstack"``).
+    """The :class:`~bridge.usage.ports.UsageSource` for OpenStack (``source = "openstack"``).
 
     ``conn`` is an openstacksdk connection whose user has the admin role (listing every project's usage
     is admin-only). ``settle_delay``: :meth:`collect` refuses a window that ended less than this long ago

@@ -41,6 +41,7 @@ from bridge.domain.credit import (
     account as account_balance,
 )
 from bridge.domain.effects import CreditAction, SendEmail, ServerAction, SuspendServer, server_action
+from bridge.domain.invoicing import BRIDGE
 from bridge.domain.money import Money, round_money
 from bridge.errors import InputError, checked
 from bridge.logs import get_logger
@@ -321,7 +322,7 @@ class CreditService:
         if not (config.automatic_settlements and config.generate_invoices):
             return up_to_date
         for invoice in account.unpaid:
-            if invoice.issuer != "bridge" or invoice.kind != "usage" or invoice.period_end is None:
+            if invoice.issuer != BRIDGE or invoice.kind != "usage" or invoice.period_end is None:
                 continue
             verdict = can_auto_pay_invoice(config, invoice.total, up_to_date)
             if not verdict.allowed:

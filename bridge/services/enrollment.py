@@ -26,28 +26,22 @@ the WHMCS panel) that leads there.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
 import secrets
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
-from typing import Protocol
 
 from pydantic import SecretStr
 
 from bridge.clock import Clock
 from bridge.domain import references
 from bridge.domain.clients import Client, LinkKind
-from bridge.errors import BridgeError, InputError, NotFound, VendorError
+from bridge.errors import BridgeError, InputError, NotFound, VendorError, VendorRefused
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.settings import Configurations, EnrollmentSettings, Settings
-from bridge.solusvm.client import SolusVMClient, SolusVMValidationError
+from bridge.services.ports import Mailer, SignUpKeys, SolusVMAccounts
+from bridge.settings import Configurations, EnrollmentSettings
 from bridge.store import clients as client_store
 from bridge.store import credit as credit_store
 from bridge.store import enrollment as store
@@ -65,7 +59,6 @@ TOKEN_KEEP = timedelta(days=7)
 """Expired links are kept this long (so a late click says "expired" and can ask for a new link), then
 deleted together with the sign-up they belonged to, if it was never confirmed."""
 RETRY_BATCH = 200
-KEY_FILE = "enrollment.key"
 TERMS = "terms"
 POSTPAY_TERMS = "postpay_terms"
 
@@ -108,14 +101,6 @@ class SolusVMUnavailable(BridgeError):
 
 class MailFailed(BridgeError):
     """The mail could not be handed to the mail server."""
-
-
-class EnrollmentMail(Protocol):
-    """Sends the two mails of the sign-up; implemented with templates in bridge/web/enrollment/mailer.py."""
-
-    def sign_up_link(self, to: str, name: str, link: str, expires_at: datetime) -> None: ...
-
-    def already_enrolled(self, to: str, name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -161,86 +146,6 @@ class Status:
         )
 
 
-class LinkKeys:
-    """Random tokens, their keyed digests, and the password seal, all keyed by ``enrollment.secret_key``.
-
-    A token is 256 random bits (URL-safe); the database holds HMAC-SHA256(secret, purpose, token), so a
-    stolen database yields no working link. The seal is AES-256-GCM with a key derived from the secret and
-    the token, and the email address as associated data.
-    """
-
-    def __init__(self, secret: bytes) -> None:
-        self._secret = secret
-
-    @staticmethod
-    def new_token() -> str:
-        return secrets.token_urlsafe(32)
-
-    def digest(self, purpose: TokenPurpose, token: str) -> str:
-        return self._mac(b"link:" + purpose.value.encode(), token).hex()
-
-    def seal(self, token: str, password: SecretStr, email: str) -> str:
-        nonce = os.urandom(12)
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # ~10 MB: loaded at the first sign-up
-
-        sealed = AESGCM(self._mac(b"seal", token)).encrypt(
-            nonce, password.get_secret_value().encode(), email.encode()
-        )
-        return base64.urlsafe_b64encode(nonce + sealed).decode()
-
-    def unseal(self, token: str, sealed: str, email: str) -> SecretStr | None:
-        """The password, or None when the seal does not open (another token, a changed secret key)."""
-        from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        raw = base64.urlsafe_b64decode(sealed.encode())
-        try:
-            plain = AESGCM(self._mac(b"seal", token)).decrypt(raw[:12], raw[12:], email.encode())
-        except InvalidTag:
-            return None
-        return SecretStr(plain.decode())
-
-    def session_key(self) -> bytes:
-        """The key that signs the session cookie: derived, so it never equals the link key."""
-        return self._mac(b"session", "")
-
-    def _mac(self, label: bytes, token: str) -> bytes:
-        return hmac.new(self._secret, label + b"\0" + token.encode(), hashlib.sha256).digest()
-
-
-def secret_key(settings: Settings) -> bytes:
-    """``enrollment.secret_key``, or the random key kept in ``<state_dir>/enrollment.key`` (made on first use,
-    readable by the bridge's user only). Every daemon serving the same site needs the same key."""
-    configured = settings.enrollment.secret_key
-    if configured is not None:
-        return configured.get_secret_value().encode()
-    path = settings.daemon.resolved_state_dir() / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first; read theirs
-        else:
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(secrets.token_hex(32))
-    return Path(path).read_text(encoding="utf-8").strip().encode()
-
-
-def stored_secret_key(settings: Settings) -> str | None:
-    """The generated key already kept in the state directory, for the log masker; reads, never makes one.
-
-    None when ``enrollment.secret_key`` is set (a setting: masked with the others), when no key was made
-    yet, or when this user may not read it (an operator's shell: then it cannot leak from here either).
-    """
-    if settings.enrollment.secret_key is not None:
-        return None
-    try:
-        return (settings.daemon.resolved_state_dir() / KEY_FILE).read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
-
-
 class EnrollmentService:
     """The sign-up flow and single sign-on; safe to share between the web server's threads."""
 
@@ -250,11 +155,11 @@ class EnrollmentService:
         clock: Clock,
         config: EnrollmentSettings,
         clients: ClientService,
-        keys: LinkKeys,
+        keys: SignUpKeys,
         *,
         configurations: Configurations,
-        mail: EnrollmentMail | None = None,
-        solusvm: Callable[[], SolusVMClient] | None = None,
+        mail: Mailer | None = None,
+        solusvm: Callable[[], SolusVMAccounts] | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -380,7 +285,7 @@ class EnrollmentService:
         expires_at = now + timedelta(hours=self._config.link_ttl_hours)
         self._send(lambda mail: mail.sign_up_link(email, name, link, expires_at))
 
-    def _send(self, write: Callable[[EnrollmentMail], None]) -> None:
+    def _send(self, write: Callable[[Mailer], None]) -> None:
         if self._mail is None:
             raise MailFailed("no mailer is configured for enrollment")
         try:
@@ -576,7 +481,7 @@ class EnrollmentService:
                 secret = password or SecretStr(secrets.token_urlsafe(24))
                 state = SolusVMState.CREATED if password is not None else SolusVMState.NO_PASSWORD
                 user = solusvm.ensure_user(enrollment.email, secret, billing_user_id=billing_id)
-        except SolusVMValidationError as error:
+        except VendorRefused as error:
             self._record(enrollment_id, SolusVMState.FAILED, error=str(error))
             log.error(
                 "SolusVM refused the user", enrollment_id=enrollment_id, client_id=client_id, error=str(error)

@@ -16,7 +16,7 @@ anniversary cycles); ``dry_run`` may preview it, each such invoice marked ``prev
 Exactly once: an invoice's reference is derived from client and cycle and is unique in the store, so a
 re-run, a second daemon or a catch-up finds it and creates nothing. With ``generate_invoices`` on, the
 bridge numbers the invoice itself (gap-free, in the invoice's own transaction); off, the same
-transaction writes the outbox row that pushes it to WHMCS.
+transaction writes the outbox row that pushes it to WHMCS (both in bridge/services/issuing.py).
 
 The money is computed by the pure domain (bridge/domain/invoicing.py); this module only gathers the
 inputs, stores the result and reports it.
@@ -25,16 +25,12 @@ inputs, stores the result and reports it.
 from __future__ import annotations
 
 import functools
-import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
-
-from jinja2 import Template
-from jinja2.sandbox import SandboxedEnvironment
 
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
@@ -47,8 +43,8 @@ from bridge.domain.cycles import (
     cycles_to_invoice,
     local_midnight,
 )
-from bridge.domain.effects import CreateInvoice, InvoiceItem
 from bridge.domain.invoicing import (
+    BRIDGE,
     ClientPrices,
     CollectedUsage,
     ExistingInvoice,
@@ -58,31 +54,30 @@ from bridge.domain.invoicing import (
     Skipped,
     can_become,
     client_items,
-    credit_description,
     credit_line,
+    invoiced_line,
     issuer,
+    line_items,
     needs_invoiced_lines,
     plan_invoices,
     usage_lines,
 )
 from bridge.domain.pricing import PriceBook, PricedLine
 from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
-from bridge.domain.usage import as_source
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
+from bridge.services.issuing import NewInvoice, fiscal_number, issue
 from bridge.services.price_books import PriceBooks
 from bridge.settings import Configurations
 from bridge.store import invoices as store
 from bridge.store import plans as plans_store
 from bridge.store import usage as usage_store
-from bridge.store.outbox import enqueue_effect
 from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
 log = get_logger(__name__)
 
 USAGE = "usage"
-_numbers = SandboxedEnvironment(autoescape=False)
 
 
 CLIENTS_PER_CHUNK = 500
@@ -296,42 +291,19 @@ class InvoicingService:
         now = self._clock.now()
         with self._uow.writing(dry_run=run.dry_run) as connection:
             for invoice in pending:
+                config = self._configuration(invoice.client)
                 try:
                     with connection.begin_nested():
-                        numbered = self._numbered(connection, invoice)
-                        store.insert_invoice(
-                            connection, _invoice_row(numbered, now), usage_lines(numbered.draft)
-                        )
-                        if numbered.issuer == "whmcs":
-                            self._enqueue_push(connection, numbered)
+                        issued = issue(connection, _new_invoice(invoice), config, self._zone, now=now)
                 except Conflict:
                     if not store.reference_exists(connection, invoice.draft.reference):
                         raise
                     reason = "already invoiced by another run"
                     run.already_invoiced.append(Skipped(invoice.client, invoice.draft.reference, reason))
                     continue
-                run.issued.append(numbered)
-
-    def _numbered(self, connection: Tx, invoice: IssuedInvoice) -> IssuedInvoice:
-        if invoice.issuer != "bridge":
-            return invoice
-        config = self._configuration(invoice.client)
-        local = invoice.issued_at.astimezone(self._zone)
-        number, proforma = invoice_numbers(connection, invoice.client, config, invoice.draft.reference, local)
-        return replace(invoice, number=number, proforma_number=proforma)
-
-    def _enqueue_push(self, connection: Tx, issued: IssuedInvoice) -> None:
-        draft = issued.draft
-        enqueue_create_invoice(
-            connection,
-            client_id=issued.client.id,
-            reference=draft.reference,
-            issued_on=issued.issued_at.astimezone(self._zone).date(),
-            due_on=issued.due_at.astimezone(self._zone).date(),
-            items=client_items(draft, issued.detail),
-            notes=f"{draft.reference}: usage {draft.cycle.label}",
-            now=self._clock.now(),
-        )
+                run.issued.append(
+                    replace(invoice, number=issued.number, proforma_number=issued.proforma_number)
+                )
 
     def issue_credit_invoice(
         self, connection: Tx, client: Client, amount: Decimal, reference: str, at: datetime
@@ -341,48 +313,20 @@ class InvoicingService:
         Numbered by the bridge, or handed to the WHMCS push, like a usage invoice.
         """
         config = self._configuration(client)
-        internal = issuer(config) == "bridge"
-        issued_at = at
-        due_at = at + timedelta(days=config.invoice_due_days)
-        description = credit_description(reference)
-        number, proforma = (None, None)
-        if internal:
-            number, proforma = invoice_numbers(
-                connection, client, config, reference, at.astimezone(self._zone)
-            )
-        store.insert_invoice(
-            connection,
-            {
-                "client_id": client.id,
-                "reference": reference,
-                "kind": "auto",
-                "period_start": None,
-                "period_end": None,
-                "currency": client.currency,
-                "status": "unpaid",
-                "issuer": "bridge" if internal else "whmcs",
-                "series": client.configuration if internal else None,
-                "number": number,
-                "proforma_number": proforma,
-                "issued_at": issued_at,
-                "due_at": due_at,
-                "total": amount,
-                "created_at": at,
-            },
-            [credit_line(reference, amount, at)],
+        line = credit_line(reference, amount, at)
+        invoice = NewInvoice(
+            client=client,
+            reference=reference,
+            kind="auto",
+            period=None,
+            issuer=issuer(config),
+            issued_at=at,
+            lines=(line,),
+            total=amount,
+            items=line_items([line]),
+            notes=f"{reference}: credit auto-invoice",
         )
-        if not internal:
-            local_day = at.astimezone(self._zone).date()
-            enqueue_create_invoice(
-                connection,
-                client_id=client.id,
-                reference=reference,
-                issued_on=local_day,
-                due_on=local_day + timedelta(days=config.invoice_due_days),
-                items=[InvoiceItem(description, amount)],
-                notes=f"{reference}: credit auto-invoice",
-                now=at,
-            )
+        issue(connection, invoice, config, self._zone, now=at)
 
     def pay_from_credit(self, connection: Tx, invoice: store.StoredInvoice, at: datetime) -> None:
         """Mark an invoice paid from the client's credit (automatic settlements, seed 001)."""
@@ -426,16 +370,11 @@ class InvoicingService:
                 "paid_amount": amount or invoice.total,
             }
             if (
-                invoice.issuer == "bridge"
+                invoice.issuer == BRIDGE
                 and invoice.number is None
                 and config.invoicing_option is InvoicingOption.PROFORMA_THEN_FISCAL
             ):
-                sequence = store.take_number(
-                    connection, f"fiscal:{client.configuration}", config.next_fiscal_number
-                )
-                values["number"] = render_number(
-                    config.fiscal_number_format, sequence, paid_at.astimezone(self._zone)
-                )
+                values["number"] = fiscal_number(connection, client, config, paid_at.astimezone(self._zone))
                 values["issued_at"] = paid_at
             store.set_status(connection, invoice.id, **values)
             return self._require(connection, invoice.reference)
@@ -456,56 +395,6 @@ class InvoicingService:
         if invoice is None:
             raise InputError(f"no invoice {number!r}; `billing-bridge invoice list` shows the invoices")
         return invoice
-
-
-def invoice_numbers(
-    connection: Tx, client: Client, config: Configuration, reference: str, local: datetime
-) -> tuple[str | None, str | None]:
-    """(fiscal number, proforma number) as the configuration's invoicing option says, in the caller's
-    transaction (so a rollback gives a sequence number back: fiscal numbering has no gaps)."""
-    if config.invoicing_option is InvoicingOption.ALWAYS_FISCAL:
-        sequence = store.take_number(connection, f"fiscal:{client.configuration}", config.next_fiscal_number)
-        return render_number(config.fiscal_number_format, sequence, local), None
-    if config.invoicing_option is InvoicingOption.PROFORMA_THEN_FISCAL:
-        sequence = store.take_number(connection, f"proforma:{client.configuration}", 1)
-        return None, render_number(config.proforma_number_format, sequence, local)
-    return None, random_proforma_number(reference)
-
-
-def enqueue_create_invoice(
-    connection: Tx,
-    *,
-    client_id: int,
-    reference: str,
-    issued_on: date,
-    due_on: date,
-    items: Iterable[InvoiceItem],
-    notes: str,
-    now: datetime,
-) -> None:
-    """The outbox row that creates an invoice in WHMCS (a CreateInvoice intent under its reference)."""
-    effect = CreateInvoice(reference, issued_on, due_on, tuple(items), notes)
-    enqueue_effect(connection, client_id=client_id, reference=reference, effect=effect, now=now)
-
-
-def render_number(template: str, number: int, on: datetime) -> str:
-    """A number from the configuration's template: {{ number }}, {{ year }}, {{ month }}, {{ day }}."""
-    return _number_template(template).render(
-        number=number, year=f"{on.year:04d}", month=f"{on.month:02d}", day=f"{on.day:02d}"
-    )
-
-
-@functools.lru_cache(maxsize=64)
-def _number_template(template: str) -> Template:
-    return _numbers.from_string(template)
-
-
-def random_proforma_number(reference: str) -> str:
-    """A non-sequential proforma number for "proforma only with random numbers".
-
-    Derived from the invoice's reference rather than drawn at random, so a replay gives the same number.
-    """
-    return "R" + str(int(hashlib.sha256(reference.encode()).hexdigest()[:12], 16)).zfill(15)[:10]
 
 
 def _collected(row: usage_store.StoredUsage) -> CollectedUsage:
@@ -533,51 +422,28 @@ def _existing(
 def _priced_lines(
     lines: list[store.StoredLine] | None, currency: str, zone: ZoneInfo
 ) -> tuple[PricedLine, ...] | None:
-    return None if lines is None else tuple(_priced_line(line, currency, zone) for line in lines)
-
-
-def _priced_line(line: store.StoredLine, currency: str, zone: ZoneInfo) -> PricedLine:
-    return PricedLine(
-        source=as_source(line.source),
-        resource_id=line.resource_id,
-        resource_name=line.resource_name,
-        plan=line.plan,
-        period=BillingCycle(line.period_start, line.period_end, _zone_key(zone)),
-        hours=line.hours,
-        billed_hours=line.billed_hours,
-        unit_price=line.unit_price,
-        amount=line.amount,
-        currency=currency,
-        capped=line.capped,
-        tokens_per_hour=line.tokens_per_hour,
-        tokens=line.tokens,
-        late=line.late,
-    )
+    return None if lines is None else tuple(invoiced_line(line, currency, _zone_key(zone)) for line in lines)
 
 
 def _zone_key(zone: ZoneInfo) -> str:
     return zone.key or "UTC"
 
 
-def _invoice_row(issued: IssuedInvoice, now: datetime) -> dict[str, Any]:
-    draft = issued.draft
-    return {
-        "client_id": issued.client.id,
-        "reference": draft.reference,
-        "kind": USAGE,
-        "period_start": draft.cycle.start,
-        "period_end": draft.cycle.end,
-        "currency": draft.currency,
-        "status": issued.status,
-        "issuer": issued.issuer,
-        "series": issued.client.configuration if issued.issuer == "bridge" else None,
-        "number": issued.number,
-        "proforma_number": issued.proforma_number,
-        "issued_at": issued.issued_at,
-        "due_at": issued.due_at,
-        "total": draft.total,
-        "created_at": now,
-    }
+def _new_invoice(planned: PlannedInvoice) -> NewInvoice:
+    """A usage invoice of a run as it is stored."""
+    draft = planned.draft
+    return NewInvoice(
+        client=planned.client,
+        reference=draft.reference,
+        kind=USAGE,
+        period=(draft.cycle.start, draft.cycle.end),
+        issuer=planned.issuer,
+        issued_at=planned.issued_at,
+        lines=usage_lines(draft),
+        total=draft.total,
+        items=client_items(draft, planned.detail),
+        notes=f"{draft.reference}: usage {draft.cycle.label}",
+    )
 
 
 def _require_transition(invoice: store.StoredInvoice, to: str) -> None:

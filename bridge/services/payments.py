@@ -13,19 +13,19 @@ is not "no agreement": the last known status is kept and the failure reported.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
+from bridge.errors import VendorAccessDenied, VendorError
 from bridge.logs import get_logger
+from bridge.services.ports import BilledInvoice, BillingSystem
 from bridge.store import whmcs as remote
 from bridge.store.unit_of_work import UnitOfWork
 from bridge.store.whmcs import Agreement, PushedInvoice
-from bridge.whmcs.client import WhmcsClient
-from bridge.whmcs.errors import WhmcsAuthError, WhmcsError
-from bridge.whmcs.models import Invoice
 
 log = get_logger(__name__)
 
@@ -46,7 +46,7 @@ class PaymentsReport:
 
 
 class PaymentsSync:
-    """Reads payments and agreements back from WHMCS; ``client_factory`` gives the WhmcsClient to use."""
+    """Reads payments and agreements back from WHMCS; ``client_factory`` gives the billing system to use."""
 
     def __init__(
         self,
@@ -55,7 +55,7 @@ class PaymentsSync:
         *,
         zone: ZoneInfo,
         agreement_gateways: Collection[str],
-        client_factory: Callable[[], WhmcsClient],
+        client_factory: Callable[[], BillingSystem],
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -66,7 +66,7 @@ class PaymentsSync:
     def run(self, checkpoint: Callable[[], None] = lambda: None) -> PaymentsReport:
         """Both reads. An authentication refusal stops the run (raised); any other failure of one lookup
         is reported and the run goes on with the next."""
-        with self._factory() as whmcs:
+        with closing(self._factory()) as whmcs:
             checked, paid, missing, errors = self._payments(whmcs, checkpoint)
             agreements, changed, agreement_errors = self._agreements(whmcs, checkpoint)
         report = PaymentsReport(
@@ -91,7 +91,7 @@ class PaymentsSync:
     # -- invoices --------------------------------------------------------------------------------------
 
     def _payments(
-        self, whmcs: WhmcsClient, checkpoint: Callable[[], None]
+        self, whmcs: BillingSystem, checkpoint: Callable[[], None]
     ) -> tuple[int, list[str], list[str], list[str]]:
         with self._uow.reading() as connection:
             pushed = remote.open_pushed_invoices(connection)
@@ -102,9 +102,9 @@ class PaymentsSync:
             checkpoint()
             try:
                 found = whmcs.get_invoice(invoice.remote_id)
-            except WhmcsAuthError:
+            except VendorAccessDenied:
                 raise
-            except WhmcsError as error:
+            except VendorError as error:
                 errors.append(f"invoice {invoice.reference} (WHMCS {invoice.remote_id}): {error}")
                 continue
             if found is None:
@@ -117,7 +117,7 @@ class PaymentsSync:
                 paid.append(invoice.reference)
         return len(pushed), paid, missing, errors
 
-    def _record_paid(self, invoice: PushedInvoice, found: Invoice) -> bool:
+    def _record_paid(self, invoice: PushedInvoice, found: BilledInvoice) -> bool:
         paid_at = self._instant(found.date_paid) if found.date_paid else self._clock.now()
         with self._uow.writing() as connection:
             marked = remote.mark_invoice_paid(connection, invoice.id, paid_at, paid_amount(found, invoice))
@@ -132,7 +132,7 @@ class PaymentsSync:
     # -- agreements ------------------------------------------------------------------------------------
 
     def _agreements(
-        self, whmcs: WhmcsClient, checkpoint: Callable[[], None]
+        self, whmcs: BillingSystem, checkpoint: Callable[[], None]
     ) -> tuple[int, list[int], list[str]]:
         gateways = self._gateways
         with self._uow.reading() as connection:
@@ -144,9 +144,9 @@ class PaymentsSync:
             checkpoint()
             try:
                 has = whmcs.has_agreement(whmcs_id, gateways)
-            except WhmcsAuthError:
+            except VendorAccessDenied:
                 raise
-            except WhmcsError as error:
+            except VendorError as error:
                 errors.append(
                     f"agreement of client {client_id} (WHMCS {whmcs_id}), last status kept: {error}"
                 )
@@ -159,7 +159,7 @@ class PaymentsSync:
         return checked, changed, errors
 
 
-def paid_amount(found: Invoice, invoice: PushedInvoice) -> Decimal:
+def paid_amount(found: BilledInvoice, invoice: PushedInvoice) -> Decimal:
     """What settled the invoice: payments less refunds on it, plus credit applied; the bridge's total when
     WHMCS records neither (an admin marked it paid by hand)."""
     settled = sum((t.amount_in - t.amount_out for t in found.transactions), ZERO) + found.credit

@@ -41,7 +41,7 @@ from bridge.domain.terms import ClientTerms
 from bridge.errors import InputError, NotFound
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.plans import issue_invoice
+from bridge.services.issuing import NewInvoice, issue
 from bridge.settings import Configurations
 from bridge.store import clients as client_store
 from bridge.store import plans as store
@@ -379,22 +379,21 @@ class PeriodsService:
         if done.invoice is not None:
             invoice = done.invoice
             reference = invoice.reference
-            issued = issue_invoice(
-                connection,
-                zone=self._zone,
+            now = self._clock.now()
+            recurring = NewInvoice(
                 client=client,
-                config=config,
                 reference=reference,
                 kind="recurring",
                 period=invoice.period,
                 issuer=issuer(config),
+                issued_at=now,
                 lines=invoice.lines,
                 total=invoice.total,
                 items=invoice.items,
                 notes=invoice.notes,
-                now=self._clock.now(),
             )
-            number = issued.number
+            issued = issue(connection, recurring, config, self._zone, now=now)
+            number = issued.shown_number
             store.mark_charges_billed(connection, list(done.charges), issued.id)
         store.set_billed_until(connection, list(done.subscriptions), done.recharged_on)
         store.save_span(connection, period.id, done.next_span, charged=done.charged, ended_on=done.ended_on)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -38,11 +38,11 @@ from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
 from bridge.domain.configuration import Configuration
 from bridge.domain.cycles import BillingCycle, billing_anchor, client_cycle
-from bridge.domain.effects import CancelInvoice, InvoiceItem
+from bridge.domain.effects import CancelInvoice
 from bridge.domain.invoicing import (
     DraftResult,
     InvoiceDraft,
-    InvoiceLine,
+    carried_line,
     client_items,
     draft_with_terms,
     usage_lines,
@@ -54,23 +54,23 @@ from bridge.domain.terms import (
     DEFAULT_PLAN,
     DISCOUNT_SOURCES,
     ClientTerms,
-    CopiedLine,
     Discount,
     PlanAssignment,
     PriceSchedule,
     ResolvedStart,
     resolve_start,
 )
-from bridge.domain.usage import UsageRecord, as_source
+from bridge.domain.usage import UsageRecord
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
-from bridge.services.invoicing import InvoicingService, enqueue_create_invoice, invoice_numbers
+from bridge.services.invoicing import InvoicingService
+from bridge.services.issuing import NewInvoice, issue
 from bridge.settings import Configurations, PlanSettings, PricingSettings
 from bridge.store import invoices as invoice_store
 from bridge.store import plans as store
 from bridge.store import usage as usage_store
-from bridge.store.invoices import StoredInvoice, StoredLine
+from bridge.store.invoices import StoredInvoice
 from bridge.store.outbox import enqueue_effect
 from bridge.store.unit_of_work import Tx, UnitOfWork
 
@@ -322,18 +322,34 @@ class PlansService:
     ) -> InvoiceChange:
         """The current period's open invoice: its usage so far, under the old terms and the new."""
         records = self._records(connection, client, cycle.start, min(cycle.end, self._clock.now()))
-        before = self._draft(client, config, books, cycle, records, old)
-        after = self._draft(client, config, books, cycle, records, new)
-        same = _views(before.draft.lines) == _views(after.draft.lines)
+        changed = "computed with the new terms when issued"
+        return self._compared(client, config, books, cycle, records, (old, new), "open", changed)
+
+    def _compared(
+        self,
+        client: Client,
+        config: Configuration,
+        books: Books,
+        cycle: BillingCycle,
+        records: Sequence[UsageRecord],
+        terms: tuple[ClientTerms, ClientTerms],
+        state: InvoiceState,
+        changed: str,
+    ) -> InvoiceChange:
+        """An invoice not issued yet, drafted under the old ``terms`` and the new: ``changed`` is what
+        happens to it when their lines differ."""
+        before = self._draft(client, config, books, cycle, records, terms[0])
+        after = self._draft(client, config, books, cycle, records, terms[1])
+        old_lines, new_lines = _views(before.draft.lines), _views(after.draft.lines)
         return InvoiceChange(
             period=cycle.label,
-            state="open",
+            state=state,
             currency=client.currency,
             old_total=before.draft.total,
             new_total=after.draft.total,
-            old_lines=_views(before.draft.lines),
-            new_lines=_views(after.draft.lines),
-            action="unchanged" if same else "computed with the new terms when issued",
+            old_lines=old_lines,
+            new_lines=new_lines,
+            action="unchanged" if old_lines == new_lines else changed,
             problems=_problems(after),
         )
 
@@ -352,20 +368,8 @@ class PlansService:
         records = self._records(connection, client, cycle.start, cycle.end)
         standing = store.standing_usage_invoice(connection, client.id, cycle.start)
         if standing is None:
-            before = self._draft(client, config, books, cycle, records, old)
-            after = self._draft(client, config, books, cycle, records, new)
-            same = _views(before.draft.lines) == _views(after.draft.lines)
-            return InvoiceChange(
-                period=cycle.label,
-                state="not issued",
-                currency=client.currency,
-                old_total=before.draft.total,
-                new_total=after.draft.total,
-                old_lines=_views(before.draft.lines),
-                new_lines=_views(after.draft.lines),
-                action="unchanged" if same else "issued with the new terms",
-                problems=_problems(after),
-            )
+            changed = "issued with the new terms"
+            return self._compared(client, config, books, cycle, records, (old, new), "not issued", changed)
         self._require_replaceable(connection, client, cycle, standing)
         result = self._draft(client, config, books, cycle, records, new)
         if result.held:
@@ -374,7 +378,7 @@ class PlansService:
                 f"the recalculated invoice of {cycle.label} cannot be priced ({reasons}); fix the settings "
                 "and try again. Nothing was changed"
             )
-        carried = [_copied(line, client.currency, cycle.zone) for line in standing.lines if line.late]
+        carried = [carried_line(line, client.currency, cycle.zone) for line in standing.lines if line.late]
         draft = InvoiceDraft(str(client.id), client.currency, cycle, (*result.draft.lines, *carried))
         old_lines = tuple(
             LineView(line.line_reference, line.description, line.amount) for line in standing.lines
@@ -431,20 +435,24 @@ class PlansService:
         """Cancel ``standing`` and issue ``draft`` in its place as ``reference``; its number, if any."""
         now = self._clock.now()
         invoice_store.set_status(connection, standing.id, status="cancelled")
-        issued = issue_invoice(
-            connection,
-            zone=self._zone,
+        replacement = NewInvoice(
             client=client,
-            config=config,
             reference=reference,
             kind="usage",
             period=(draft.cycle.start, draft.cycle.end),
             issuer=standing.issuer,
+            issued_at=now,
             lines=usage_lines(draft),
             total=draft.total,
             items=client_items(draft, config.invoice_detail),
             notes=f"{reference}: usage {draft.cycle.label} (recalculated)",
             replaces_id=standing.id,
+        )
+        issued = issue(
+            connection,
+            replacement,
+            config,
+            self._zone,
             now=now,
             before_push=lambda: self._cancel_in_whmcs(connection, client, standing, now),
         )
@@ -456,7 +464,7 @@ class PlansService:
             old_total=str(standing.total),
             new_total=str(draft.total),
         )
-        return issued.number
+        return issued.shown_number
 
     def _cancel_in_whmcs(
         self, connection: Tx, client: Client, standing: StoredInvoice, now: datetime
@@ -520,103 +528,6 @@ class PlansService:
             for row in usage_store.usage_of_owners(connection, owners, start, end)
             if row.window_end <= end
         ]
-
-
-# -- issuing an invoice (replacements here, recurring charges in periods.py) -------------------------------
-
-
-@dataclass(frozen=True)
-class Issued:
-    """An invoice just written: its id, and the number the client sees (None when WHMCS numbers it)."""
-
-    id: int
-    number: str | None
-
-
-def issue_invoice(
-    connection: Tx,
-    *,
-    zone: ZoneInfo,
-    client: Client,
-    config: Configuration,
-    reference: str,
-    kind: str,
-    period: tuple[datetime, datetime] | None,
-    issuer: str,
-    lines: Sequence[InvoiceLine],
-    total: Decimal,
-    items: Sequence[InvoiceItem],
-    notes: str,
-    now: datetime,
-    replaces_id: int | None = None,
-    before_push: Callable[[], None] = lambda: None,
-) -> Issued:
-    """Write one invoice dated ``now`` in the caller's transaction, numbered by the bridge (``issuer``
-    ``bridge``, its configuration's numbering) or with its create_invoice outbox row (``whmcs``).
-
-    ``before_push`` runs just before that row is written (a replaced invoice's cancellation goes first).
-    """
-    number, proforma = (None, None)
-    if issuer == "bridge":
-        number, proforma = invoice_numbers(connection, client, config, reference, now.astimezone(zone))
-    due_at = now + timedelta(days=config.invoice_due_days)
-    invoice_id = invoice_store.insert_invoice(
-        connection,
-        {
-            "client_id": client.id,
-            "reference": reference,
-            "kind": kind,
-            "period_start": period[0] if period else None,
-            "period_end": period[1] if period else None,
-            "currency": client.currency,
-            "status": "unpaid",
-            "issuer": issuer,
-            "series": client.configuration if issuer == "bridge" else None,
-            "number": number,
-            "proforma_number": proforma,
-            "issued_at": now,
-            "due_at": due_at,
-            "total": total,
-            "replaces_id": replaces_id,
-            "created_at": now,
-        },
-        lines,
-    )
-    if issuer != "whmcs":
-        return Issued(invoice_id, number or proforma)
-    before_push()
-    enqueue_create_invoice(
-        connection,
-        client_id=client.id,
-        reference=reference,
-        issued_on=now.astimezone(zone).date(),
-        due_on=due_at.astimezone(zone).date(),
-        items=items,
-        notes=notes,
-        now=now,
-    )
-    return Issued(invoice_id, None)
-
-
-def _copied(line: StoredLine, currency: str, zone: str) -> CopiedLine:
-    return CopiedLine(
-        source=as_source(line.source),
-        resource_id=line.resource_id,
-        resource_name=line.resource_name,
-        plan=line.plan,
-        period=BillingCycle(line.period_start, line.period_end, zone),
-        hours=line.hours,
-        billed_hours=line.billed_hours,
-        unit_price=line.unit_price,
-        amount=line.amount,
-        currency=currency,
-        capped=line.capped,
-        tokens_per_hour=line.tokens_per_hour,
-        tokens=line.tokens,
-        late=line.late,
-        stored_reference=line.line_reference,
-        stored_description=line.description,
-    )
 
 
 def _views(lines: Sequence[Any]) -> tuple[LineView, ...]:

@@ -45,7 +45,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from urllib3.exceptions import NewConnectionError
 
 from bridge.clock import Clock, SystemClock
-from bridge.errors import ConfigError, VendorError
+from bridge.errors import ConfigError, VendorError, VendorRefused
 from bridge.solusvm.settings import (
     DEFAULT_SSO_URL_TEMPLATE,
     SolusVMSettings,
@@ -125,7 +125,7 @@ class Task:
 # --------------------------------------------------------------------------- errors
 
 
-class SolusVMValidationError(VendorError):
+class SolusVMValidationError(VendorRefused):
     """SolusVM refused the content of a request (HTTP 422, Laravel validation errors).
 
     ``errors`` maps each field to SolusVM's messages; ``field`` is the first field at fault.

@@ -10,38 +10,38 @@ vendor error naming the field: it would bill hours that have not happened.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from bridge.clock import Clock
 from bridge.domain.usage import Source, UsageRecord, Window
 from bridge.errors import VendorError
 from bridge.solusvm.client import Plan, Server, SolusVMClient
-from bridge.solusvm.uptime import HOUR, hour_start, observe, records_for_server
+from bridge.solusvm.uptime import observe, records_for_server
 
 #: How far SolusVM's clock may run ahead of ours before a ``created_at`` "in the future" is refused.
 CLOCK_SKEW: Final = timedelta(minutes=5)
 SERVERS_PATH: Final = "/api/v1/servers"
 
 
-@dataclass(frozen=True)
-class Observed:
-    """One sync's harvest: the billed hours and the plans (with their token rates) as listed."""
-
-    window: Window
-    records: list[UsageRecord]
-    plans: list[Plan]
-
-
 class SolusVMObserver:
+    """The usage source for SolusVM (``source = "solusvm"``): it can only see servers as they are now.
+
+    :meth:`collect` bills the hours of ``window`` the uptime rule names from one listing taken at the
+    clock's now; the sync asks for the window from the watermark's hour to the end of now's hour. The
+    plans listed with it (their token rates) are kept for :meth:`plans_seen`.
+    """
+
     source: Source = "solusvm"
 
-    def __init__(self, client: SolusVMClient) -> None:
+    def __init__(self, client: SolusVMClient, clock: Clock) -> None:
         self._client = client
+        self._clock = clock
+        self._plans: list[Plan] = []
 
-    def observe(self, since: datetime | None, now: datetime) -> Observed:
-        """Bill the hours in [hour of ``since`` (or of now), end of now's hour) for every listed server."""
-        window = Window(hour_start(since or now), hour_start(now) + HOUR)
+    def collect(self, window: Window) -> list[UsageRecord]:
+        """Bill the hours in ``window`` for every listed server, as observed now."""
+        now = self._clock.now()
         plans = self._client.plans()
         records: list[UsageRecord] = []
         for server in self._client.servers():
@@ -52,7 +52,12 @@ class SolusVMObserver:
                 raise VendorError(
                     "solusvm", "/api/v1/plans", f"server {server.id}: {error}", field="plan"
                 ) from None
-        return Observed(window=window, records=records, plans=plans)
+        self._plans = plans
+        return records
+
+    def plans_seen(self) -> list[Plan]:
+        """The plans (with their token rates) listed by the last :meth:`collect`."""
+        return list(self._plans)
 
 
 def check_created(server: Server, now: datetime) -> None:

@@ -15,26 +15,8 @@ from bridge.domain.references import PAID_PREFIX
 from bridge.store.tables import invoice_lines, invoices, ledger_entries, number_sequences
 from bridge.store.types import UTCDateTime
 
-
-@dataclass(frozen=True)
-class StoredLine:
-    position: int
-    line_reference: str
-    source: str
-    resource_id: str
-    resource_name: str
-    plan: str
-    period_start: datetime
-    period_end: datetime
-    hours: Decimal
-    billed_hours: Decimal
-    unit_price: Decimal
-    tokens_per_hour: int | None
-    tokens: int | None
-    amount: Decimal
-    capped: bool
-    late: bool
-    description: str
+StoredLine = InvoiceLine
+"""A line read back is the line that was written: the one line shape of bridge/domain/invoicing.py."""
 
 
 @dataclass(frozen=True)

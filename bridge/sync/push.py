@@ -61,6 +61,7 @@ from sqlalchemy.exc import IntegrityError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none, wait_random_exponential
 
 from bridge.clock import Clock
+from bridge.domain.effects import AddPayment, CreateInvoice
 from bridge.errors import BridgeError
 from bridge.logs import get_logger
 from bridge.services.outbox import client_reference, enqueue_add_client
@@ -475,11 +476,8 @@ class OutboxPusher:
 
     def _target(self, connection: Connection, row: OutboxRow, link: int | None) -> Target:
         invoice_id = None
-        if row.kind is EffectKind.ADD_PAYMENT:
-            reference = row.payload.get("invoice_reference")
-            invoice_id = (
-                remote.invoice_remote_id(connection, reference) if isinstance(reference, str) else None
-            )
+        if row.kind is EffectKind.ADD_PAYMENT and (reference := _invoice_reference(row)) is not None:
+            invoice_id = remote.invoice_remote_id(connection, reference)
         return Target(whmcs_client_id=link, invoice_id=invoice_id)
 
     def _record_progress(self, row: OutboxRow, remote_id: str) -> None:
@@ -644,9 +642,21 @@ def _link_client(connection: Connection, client_id: int, whmcs_id: int, now: dat
 
 
 def _link_invoice(connection: Connection, row: OutboxRow, remote_id: str) -> None:
-    reference = row.payload.get("invoice_reference")
-    if isinstance(reference, str):
+    reference = _invoice_reference(row)
+    if reference is not None:
         remote.set_invoice_remote_id(connection, reference, int(remote_id))
+
+
+def _invoice_reference(row: OutboxRow) -> str | None:
+    """The bridge invoice a create_invoice or add_payment row is about, read from its typed intent; None
+    for another kind, or a payload the push refuses (sending it fails the row with the reason)."""
+    try:
+        effect = row.effect()
+    except ValueError:
+        return None
+    if isinstance(effect, CreateInvoice | AddPayment):
+        return effect.invoice_reference or None
+    return None
 
 
 def _note(

@@ -1,4 +1,9 @@
-"""The usage-source port: what any cloud must give the bridge to be billed (both clouds implement it)."""
+"""The usage-source port: what any cloud must give the bridge to be billed (both clouds implement it).
+
+The adapters do not import this module: Protocols are structural, so ``fleio.NovaUsageCollector`` and
+``solusvm.SolusVMObserver`` satisfy :class:`UsageSource` by their shape, and stay below ``usage/`` in the
+layers.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,25 @@ from typing import Protocol
 from bridge.domain.usage import Source, UsageRecord, Window
 
 
-class UsageCollector(Protocol):
-    """The port every cloud adapter implements for usage collection."""
+class UsageSource(Protocol):
+    """One cloud's usage, asked for window by window (the sync cuts the windows from the watermark)."""
 
-    source: Source
+    @property
+    def source(self) -> Source: ...
 
     def collect(self, window: Window) -> list[UsageRecord]:
         """Every resource's usage in ``window``; raises :class:`bridge.errors.VendorError` on a bad answer."""
         ...
+
+
+class TokenPlan(Protocol):
+    """A plan priced in tokens as the cloud lists it (SolusVM's plans): kept so invoices price its hours."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def tokens_per_hour(self) -> int: ...
+    @property
+    def tokens_per_month(self) -> int: ...

@@ -25,11 +25,12 @@ creation in the same clock hour) and inferred (carried between observations).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Final
+from zoneinfo import ZoneInfo
 
+from bridge.clock import Clock
 from bridge.domain.pricing import PlanRate
 from bridge.domain.runtime import (
     HOUR,
@@ -41,68 +42,85 @@ from bridge.domain.runtime import (
     build_timeline,
     month_runtime,
 )
-from bridge.domain.usage import UsageRecord, Window
+from bridge.domain.usage import Source, UsageRecord, Window
 from bridge.errors import VendorError
 from bridge.solusvm import evidence as solusvm_evidence
+from bridge.solusvm.client import Plan
 from bridge.solusvm.events import ActivityLogEntry, ServerTask
 from bridge.solusvm.runtime_reader import RuntimeReading, SolusVMRuntimeReader
 from bridge.store import solusvm_evidence as store
 from bridge.store import usage as usage_store
 from bridge.store.unit_of_work import Tx, UnitOfWork
 
-SOURCE: Final = "solusvm"
+SOURCE: Final[Source] = "solusvm"
 _PLACES: Final = Decimal("0.00000001")
 _BILLED: Final = frozenset({PowerState.RUNNING})
 
 
-@dataclass(frozen=True)
-class RuntimeSync:
-    """What one SolusVM sync did: the hours it (re)wrote, from when, up to when."""
+class SolusVMRuntime:
+    """The SolusVM usage source of the sync loop (bridge/usage/sync.py): :meth:`collect` reads SolusVM
+    outside any transaction, :meth:`derive` stores the evidence and returns the runtime's hours inside the
+    batch's transaction, the one that moves the watermark. ``zone`` is the billing time zone (the open
+    months)."""
 
-    collected_from: datetime
-    until: datetime
-    records: int
-    inserted: int
-    raised: int
+    source: Source = "solusvm"
+
+    def __init__(self, uow: UnitOfWork, clock: Clock, reader: SolusVMRuntimeReader, zone: ZoneInfo) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._reader = reader
+        self._zone = zone
+        self._reading: RuntimeReading | None = None
+
+    def collect(self, window: Window) -> list[UsageRecord]:
+        """Read SolusVM now (raises :class:`~bridge.errors.VendorError`); the records come from
+        :meth:`derive`."""
+        now = self._clock.now()
+        with self._uow.reading() as tx:
+            known = [
+                server.server_id for server in store.servers_listed_since(tx, open_months(now, self._zone))
+            ]
+        self._reading = self._reader.read(now, known)
+        return []
+
+    def plans_seen(self) -> tuple[Plan, ...]:
+        """The plans (with their token rates) of the last reading."""
+        return self._reading.plans if self._reading else ()
+
+    def derive(self, tx: Tx, window: Window) -> list[UsageRecord]:
+        """Store the last reading's evidence; the hours it changes, from everything stored."""
+        if self._reading is None:
+            return []
+        return derive_runtime(tx, self._reading, open_months(self._reading.at, self._zone))
 
 
-def sync_runtime(
-    uow: UnitOfWork, reader: SolusVMRuntimeReader, now: datetime, open_start: datetime, *, dry_run: bool
-) -> RuntimeSync:
-    """Read SolusVM, store the evidence, write the runtime's hours and the watermark in one transaction.
+def open_months(now: datetime, zone: ZoneInfo) -> datetime:
+    """The start of the billing month (in ``zone``) before ``now``'s: what a sync may still rewrite."""
+    local = now.astimezone(zone)
+    month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    previous = (month_start - timedelta(days=1)).replace(day=1)
+    return previous.replace(tzinfo=None).replace(tzinfo=zone).astimezone(UTC)
 
-    Raises :class:`~bridge.errors.VendorError` before anything is written when SolusVM's answer is refused.
-    """
-    with uow.reading() as tx:
-        mark = usage_store.watermark(tx, SOURCE)
-        known = [server.server_id for server in store.servers_listed_since(tx, open_start)]
+
+def derive_runtime(tx: Tx, reading: RuntimeReading, open_start: datetime) -> list[UsageRecord]:
+    """Store ``reading``'s evidence and return, per server of the open months, the runtime per hour it
+    may have changed (see the module docstring)."""
+    mark = usage_store.watermark(tx, SOURCE)
     previous = mark.collected_until if mark else None
-    reading = reader.read(now, known)
-    with uow.writing(dry_run=dry_run) as tx:
-        changed = _store_evidence(tx, reading, previous)
-        rates = _rates(tx, reading)
-        servers = store.servers_listed_since(tx, open_start)
-        ids = [server.server_id for server in servers]
-        since = min([previous or open_start, *changed])
-        last = store.last_polls_at(tx, ids, since)
-        polls = store.polls_from(tx, {server_id: last.get(server_id) for server_id in ids})
-        records = store.records_of(tx, ids)
-        usage: list[UsageRecord] = []
-        for server in servers:
-            timeline = build_timeline(_evidence(server, polls.get(server.server_id, []), records))
-            start = max(open_start, _last_evidence_before(timeline, since))
-            usage += _hour_records(server, timeline, _hour(start), now, rates)
-        inserted, raised = _ingest(tx, usage, now)
-        if mark is None or mark.collected_until is None or mark.collected_until < now:
-            usage_store.advance_watermark(tx, SOURCE, now, len(usage), now)
-        usage_store.save_plan_rates(
-            tx,
-            [
-                usage_store.PlanRate(str(p.id), p.name, p.tokens_per_hour, p.tokens_per_month, now)
-                for p in reading.plans
-            ],
-        )
-    return RuntimeSync(_hour(since), now, len(usage), inserted, raised)
+    changed = _store_evidence(tx, reading, previous)
+    rates = _rates(tx, reading)
+    servers = store.servers_listed_since(tx, open_start)
+    ids = [server.server_id for server in servers]
+    since = min([previous or open_start, *changed])
+    last = store.last_polls_at(tx, ids, since)
+    polls = store.polls_from(tx, {server_id: last.get(server_id) for server_id in ids})
+    records = store.records_of(tx, ids)
+    usage: list[UsageRecord] = []
+    for server in servers:
+        timeline = build_timeline(_evidence(server, polls.get(server.server_id, []), records))
+        start = max(open_start, _last_evidence_before(timeline, since))
+        usage += _hour_records(server, timeline, _hour(start), reading.at, rates)
+    return usage
 
 
 def month_split(tx: Tx, server_ids: Iterable[int], start: datetime, end: datetime) -> dict[int, MonthRuntime]:
@@ -268,17 +286,6 @@ def _hours(ran: timedelta) -> Decimal:
     more after rounding up), and an exact hour stays exactly 1."""
     micros = Decimal(ran // timedelta(microseconds=1))
     return (micros / Decimal(3_600_000_000)).quantize(_PLACES, rounding=ROUND_DOWN)
-
-
-def _ingest(tx: Tx, usage: Sequence[UsageRecord], now: datetime) -> tuple[int, int]:
-    by_hour: dict[datetime, list[UsageRecord]] = {}
-    for record in usage:
-        by_hour.setdefault(record.window.start, []).append(record)
-    inserted = raised = 0
-    for records in by_hour.values():
-        result = usage_store.ingest_window(tx, SOURCE, records[0].window, records, now)
-        inserted, raised = inserted + result.inserted, raised + result.raised
-    return inserted, raised
 
 
 def _hour(instant: datetime) -> datetime:

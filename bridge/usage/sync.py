@@ -1,11 +1,14 @@
 """Collecting usage into the store: windows in order, each committed with its watermark.
 
-OpenStack is collected window by window (``openstack.window`` hours each) from the source's watermark
-up to ``--until`` or now, but only windows that ended more than ``openstack.settle_delay_minutes`` ago.
-A fresh store starts at the beginning of the billing month before the last window's month, so the
-first invoice is complete. SolusVM is billed from runtime evidence (bridge/usage/solusvm_runtime.py).
-A vendor error stops that source with one clear log line and leaves its watermark where it was; the
-other source goes on.
+Every source is a :class:`~bridge.usage.ports.UsageSource` asked for windows cut from its watermark, by
+one loop. Only how the windows are cut differs, and that is data (a :class:`Feed`'s ``windows``):
+OpenStack reports the past, so it is collected window by window (``openstack.window`` hours each) up to
+``--until`` or now, but only windows that ended more than ``openstack.settle_delay_minutes`` ago; a
+fresh store starts at the beginning of the billing month before the last window's month, so the first
+invoice is complete (:class:`Settled`). SolusVM can only be observed as it is now, so it is asked for one
+window from its watermark's hour to the end of the current hour (:class:`Current`,
+bridge/solusvm/collector.py). A vendor error stops that source with one clear log line and leaves its
+watermark where it was; the other source goes on.
 
 Windows are committed in batches that double: the first window alone, then as many windows as are
 already committed in this run (1, 1, 2, 4, 8 ...), never more than ``batch_records`` records. So a run
@@ -15,23 +18,24 @@ a crash loop still makes progress, while a long catch-up commits rarely enough t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
 from bridge.domain.instants import as_utc
-from bridge.domain.usage import Source, UsageRecord, Window
+from bridge.domain.usage import SOURCES, Source, UsageRecord, Window
 from bridge.errors import InputError, VendorError
 from bridge.logs import get_logger
-from bridge.solusvm.runtime_reader import SolusVMRuntimeReader
 from bridge.store import usage as store
-from bridge.store.unit_of_work import UnitOfWork
-from bridge.usage.ports import UsageCollector
-from bridge.usage.solusvm_runtime import sync_runtime
+from bridge.store.unit_of_work import Tx, UnitOfWork
+from bridge.usage.ports import TokenPlan, UsageSource
 
 log = get_logger(__name__)
+
+HOUR: Final = timedelta(hours=1)
 
 
 @dataclass
@@ -52,47 +56,121 @@ class SourceReport:
     skipped: str | None = None
 
 
+class Windows(Protocol):
+    """How a source's collection windows are cut from its watermark (``mark``) at ``now``."""
+
+    def cut(
+        self, mark: datetime | None, now: datetime, *, until: datetime | None, start: datetime | None
+    ) -> list[Window]: ...
+
+
+@dataclass(frozen=True)
+class Settled:
+    """For a cloud that reports the past (Nova): windows of ``length``, aligned to it, from the watermark
+    (or ``start``) up to ``until`` or now, but only those that ended ``settle`` ago. A fresh store starts
+    at the beginning of the billing month (in ``zone``) before the last window's month."""
+
+    zone: ZoneInfo
+    length: timedelta = timedelta(hours=1)
+    settle: timedelta = timedelta(minutes=15)
+
+    def cut(
+        self, mark: datetime | None, now: datetime, *, until: datetime | None, start: datetime | None
+    ) -> list[Window]:
+        limit = min(as_utc(until), now - self.settle) if until else now - self.settle
+        limit = _floor(limit, self.length)
+        begin_at = start if start is not None else mark
+        begin = _floor(as_utc(begin_at) if begin_at else self._first_start(limit), self.length)
+        windows = []
+        while begin + self.length <= limit:
+            windows.append(Window(begin, begin + self.length))
+            begin += self.length
+        return windows
+
+    def _first_start(self, limit: datetime) -> datetime:
+        """Start of the billing month before ``limit``'s month, in the billing time zone."""
+        local = limit.astimezone(self.zone)
+        month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        previous = (month_start - timedelta(days=1)).replace(day=1)
+        return previous.replace(tzinfo=None).replace(tzinfo=self.zone).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Current:
+    """For a cloud that can only be seen as it is now (SolusVM): one window from the watermark's hour (or
+    now's) to the end of now's hour. ``until`` and ``start`` do not apply: the past cannot be observed."""
+
+    def cut(
+        self, mark: datetime | None, now: datetime, *, until: datetime | None, start: datetime | None
+    ) -> list[Window]:
+        return [Window(_floor(mark or now, HOUR), _floor(now, HOUR) + HOUR)]
+
+
+def _no_plans() -> Sequence[TokenPlan]:
+    return ()
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A usage source, how its windows are cut, and the token-priced plans it read (kept with its usage)."""
+
+    source: UsageSource
+    windows: Windows
+    plans: Callable[[], Sequence[TokenPlan]] = _no_plans
+    derive: Callable[[Tx, Window], list[UsageRecord]] | None = None
+    """For usage derived from evidence kept in the store (SolusVM's runtime): called in each window's
+    transaction, before the watermark moves; its records are written instead of what ``collect`` gave."""
+
+
 @dataclass
 class UsageSync:
+    """Collects every feed the same way: windows from its watermark, doubling batches, one vendor error
+    stopping that feed only."""
+
     uow: UnitOfWork
     clock: Clock
-    timezone: ZoneInfo
-    openstack: UsageCollector | None = None
-    openstack_window: timedelta = timedelta(hours=1)
-    openstack_settle: timedelta = timedelta(minutes=15)
-    solusvm: SolusVMRuntimeReader | None = None
+    feeds: Sequence[Feed] = ()
     checkpoint: Callable[[], None] = field(default=lambda: None)
     batch_records: int = 20_000
 
     def run(
         self,
-        sources: tuple[Source, ...] = ("openstack", "solusvm"),
+        sources: tuple[Source, ...] = SOURCES,
         *,
         until: datetime | None = None,
         start: datetime | None = None,
         dry_run: bool = False,
     ) -> list[SourceReport]:
+        by_source = {feed.source.source: feed for feed in self.feeds}
         reports = []
         for source in sources:
-            if source == "openstack":
-                reports.append(self._collect_openstack(until, start, dry_run))
+            feed = by_source.get(source)
+            if feed is None:
+                reports.append(SourceReport(source, dry_run, skipped=f"{source}.enabled is false"))
             else:
-                reports.append(self._observe_solusvm(dry_run))
+                reports.append(self._collect(feed, until, start, dry_run))
         return reports
 
-    def _collect_openstack(
-        self, until: datetime | None, start: datetime | None, dry_run: bool
+    def windows(
+        self, feed: Feed, now: datetime, *, until: datetime | None = None, start: datetime | None = None
+    ) -> list[Window]:
+        """The windows ``feed`` is asked for at ``now``, cut from its watermark."""
+        with self.uow.reading() as connection:
+            mark = store.watermark(connection, feed.source.source)
+        since = mark.collected_until if mark and mark.collected_until else None
+        return feed.windows.cut(since, now, until=until, start=start)
+
+    def _collect(
+        self, feed: Feed, until: datetime | None, start: datetime | None, dry_run: bool
     ) -> SourceReport:
         """Collect window by window, committing doubling batches (see the module docstring).
 
         Whatever ends the loop (a vendor error, a shutdown between windows), the windows already
         collected are written first, so the next run resumes right after them.
         """
-        report = SourceReport("openstack", dry_run)
-        if self.openstack is None:
-            report.skipped = "openstack.enabled is false"
-            return report
-        windows = self.openstack_windows(until, start)
+        report = SourceReport(feed.source.source, dry_run)
+        began = self.clock.now()
+        windows = self.windows(feed, began, until=until, start=start)
         if windows:
             report.collected_from = windows[0].start
         batch: list[tuple[Window, list[UsageRecord]]] = []
@@ -100,18 +178,18 @@ class UsageSync:
             for window in windows:
                 self.checkpoint()
                 try:
-                    batch.append((window, self.openstack.collect(window)))
+                    batch.append((window, feed.source.collect(window)))
                 except VendorError as error:
                     if batch:
-                        self._store(report, batch, dry_run)
+                        self._store(report, feed, batch, dry_run, began)
                         batch = []
                     return self._failed(report, error)
                 if self._batch_full(batch, committed=report.windows):
-                    self._store(report, batch, dry_run)
+                    self._store(report, feed, batch, dry_run, began)
                     batch = []
         finally:
             if batch:
-                self._store(report, batch, dry_run)
+                self._store(report, feed, batch, dry_run, began)
         return report
 
     def _batch_full(self, batch: list[tuple[Window, list[UsageRecord]]], *, committed: int) -> bool:
@@ -119,63 +197,28 @@ class UsageSync:
         ``batch_records`` records."""
         return len(batch) >= max(1, committed) or sum(len(r) for _, r in batch) >= self.batch_records
 
-    def openstack_windows(self, until: datetime | None, start: datetime | None) -> list[Window]:
-        """The settled windows to collect, aligned to the window size, from the watermark or ``start``."""
-        now = self.clock.now()
-        limit = min(as_utc(until), now - self.openstack_settle) if until else now - self.openstack_settle
-        limit = _floor(limit, self.openstack_window)
-        if start is None:
-            with self.uow.reading() as connection:
-                mark = store.watermark(connection, "openstack")
-            start = mark.collected_until if mark and mark.collected_until else None
-        begin = _floor(as_utc(start) if start else self._first_start(limit), self.openstack_window)
-        windows = []
-        while begin + self.openstack_window <= limit:
-            windows.append(Window(begin, begin + self.openstack_window))
-            begin += self.openstack_window
-        return windows
-
-    def _first_start(self, limit: datetime) -> datetime:
-        """Start of the billing month before ``limit``'s month, in the billing time zone."""
-        local = limit.astimezone(self.timezone)
-        month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        previous = (month_start - timedelta(days=1)).replace(day=1)
-        return previous.replace(tzinfo=None).replace(tzinfo=self.timezone).astimezone(UTC)
-
-    def _observe_solusvm(self, dry_run: bool) -> SourceReport:
-        """Store SolusVM's evidence and bill the runtime it supports (bridge/usage/solusvm_runtime.py)."""
-        report = SourceReport("solusvm", dry_run)
-        if self.solusvm is None:
-            report.skipped = "solusvm.enabled is false"
-            return report
-        now = self.clock.now()
-        try:
-            done = sync_runtime(self.uow, self.solusvm, now, self._first_start(now), dry_run=dry_run)
-        except VendorError as error:
-            return self._failed(report, error)
-        report.collected_from, report.collected_until = done.collected_from, done.until
-        report.windows, report.records, report.inserted, report.raised = (
-            1,
-            done.records,
-            done.inserted,
-            done.raised,
-        )
-        return report
-
     def _store(
         self,
         report: SourceReport,
+        feed: Feed,
         batch: list[tuple[Window, list[UsageRecord]]],
         dry_run: bool,
-        *,
-        until: datetime | None = None,
-        rates: list[store.PlanRate] | None = None,
+        began: datetime,
     ) -> None:
-        """One transaction: the windows' records, the watermark (and plan rates); rolled back on dry_run."""
+        """One transaction: the windows' records, the watermark (and plan rates); rolled back on dry_run.
+
+        The watermark never passes ``began``, when the run cut its windows: a window that ends later
+        (SolusVM's current hour) is observed again from its hour by the next run."""
         now = self.clock.now()
-        end = until or batch[-1][0].end
-        count = sum(len(records) for _, records in batch)
+        end = min(batch[-1][0].end, began)
+        rates = [
+            store.PlanRate(str(plan.id), plan.name, plan.tokens_per_hour, plan.tokens_per_month, began)
+            for plan in feed.plans()
+        ]
         with self.uow.writing(dry_run=dry_run) as connection:
+            if feed.derive is not None:
+                batch = [(window, feed.derive(connection, window)) for window, _ in batch]
+            count = sum(len(records) for _, records in batch)
             for window, records in batch:
                 for hour_window, hour_records in _by_window(window, records):
                     result = store.ingest_window(connection, report.source, hour_window, hour_records, now)

@@ -22,7 +22,7 @@ Messages name the action and WHMCS's own words, never the identifier, the secret
 
 from __future__ import annotations
 
-from bridge.errors import VendorError
+from bridge.errors import VendorAccessDenied, VendorError
 
 API_PATH = "/includes/api.php"
 
@@ -35,7 +35,7 @@ class WhmcsError(VendorError):
         super().__init__("whmcs", API_PATH, f"{action}: {problem}", field=field)
 
 
-class WhmcsAuthError(WhmcsError):
+class WhmcsAuthError(WhmcsError, VendorAccessDenied):
     """WHMCS refused who we are, where we call from or what our API role may do. Nothing was done."""
 
     def __init__(self, action: str, message: str, *, http_status: int) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from bridge.domain.effects import InvoiceItem
-from bridge.services.invoicing import enqueue_create_invoice
+from bridge.domain.effects import CreateInvoice, InvoiceItem
+from bridge.store import outbox as outbox_store
 from bridge.store.outbox import EffectKind, OutboxRow, OutboxState, enqueue, list_rows
 from bridge.store.tables import invoices
 from tests.fakes.whmcs import CLIENT_FIELDS, FakeClient, FakeInvoice, FakeWhmcs
@@ -48,7 +48,7 @@ def issue_invoice(
     status: str = "unpaid",
 ) -> str:
     """An invoice for ``period`` (``2022-10``) with one line per amount, and its create_invoice row, in one
-    transaction: the payload contract of bridge/services/invoicing.py. Returns the reference."""
+    transaction: the payload contract of bridge/services/issuing.py. Returns the reference."""
     reference = invoice_reference(client_id, period)
     lines = [Decimal(amount) for amount in amounts]
     with engine.begin() as connection:
@@ -66,14 +66,14 @@ def issue_invoice(
                 created_at=now,
             )
         )
-        enqueue_create_invoice(
+        items = tuple(InvoiceItem(f"vm-{n} {period}", amount) for n, amount in enumerate(lines, 1))
+        outbox_store.enqueue_effect(
             connection,
             client_id=client_id,
             reference=reference,
-            issued_on=date(2022, 11, 1),
-            due_on=date(2022, 11, 15),
-            items=[InvoiceItem(f"vm-{n} {period}", amount) for n, amount in enumerate(lines, 1)],
-            notes=f"{reference}: usage {period}",
+            effect=CreateInvoice(
+                reference, date(2022, 11, 1), date(2022, 11, 15), items, f"{reference}: usage {period}"
+            ),
             now=now,
         )
     return reference

@@ -34,13 +34,16 @@ from bridge.store import usage as store
 from bridge.store.database import make_engine
 from bridge.store.tables import leases, usage_records, usage_watermarks
 from bridge.sync.jobs import JobStopped
-from bridge.usage.sync import UsageSync
+from bridge.usage.ports import UsageSource
+from bridge.usage.solusvm_runtime import SolusVMRuntime
+from bridge.usage.sync import Current, Feed, Settled, UsageSync
 from tests.fakes.nova import FakeOpenStack, Fault, RecordedRequest
 from tests.fakes.solusvm import FakeSolusVM
 from tests.support.cli import run_cli
 
 OCT = datetime(2022, 10, 1, tzinfo=UTC)
 NOV = datetime(2022, 11, 1, tzinfo=UTC)
+UTC_ZONE = ZoneInfo("UTC")
 
 
 @dataclass
@@ -62,6 +65,11 @@ class ScriptedNova:
         ]
 
 
+def nova_feed(source: UsageSource, zone: ZoneInfo = UTC_ZONE) -> Feed:
+    """OpenStack's feed: hourly windows that ended 15 minutes ago."""
+    return Feed(source, Settled(zone))
+
+
 @pytest.fixture
 def nova() -> ScriptedNova:
     return ScriptedNova({"i-1": ("p-1", Decimal(1)), "i-2": ("p-2", Decimal("0.25"))})
@@ -69,7 +77,7 @@ def nova() -> ScriptedNova:
 
 @pytest.fixture
 def sync(app: App, clock: FixedClock, nova: ScriptedNova) -> UsageSync:
-    return UsageSync(app.uow, clock, ZoneInfo("UTC"), openstack=nova)
+    return UsageSync(app.uow, clock, [nova_feed(nova)])
 
 
 def dump(engine: Engine) -> list[tuple[object, ...]]:
@@ -109,19 +117,13 @@ def test_a_crash_between_windows_resumes_with_no_gap_and_no_overlap(
         if next(steps) == 10:
             raise JobStopped()
 
-    crashing = UsageSync(
-        app.uow,
-        clock,
-        ZoneInfo("UTC"),
-        openstack=nova,
-        checkpoint=crash_after_ten_windows,
-    )
+    crashing = UsageSync(app.uow, clock, [nova_feed(nova)], checkpoint=crash_after_ten_windows)
     with pytest.raises(JobStopped):
         crashing.run(("openstack",), until=NOV)
     with app.engine.connect() as connection:
         mark = store.watermark(connection, "openstack")
     assert mark is not None and mark.collected_until == OCT + timedelta(hours=10)
-    UsageSync(app.uow, clock, ZoneInfo("UTC"), openstack=nova).run(("openstack",), until=NOV)
+    UsageSync(app.uow, clock, [nova_feed(nova)]).run(("openstack",), until=NOV)
     assert [window.start for window in nova.calls] == [OCT + timedelta(hours=h) for h in range(744)]
     assert hours_by_instance(app.engine)["i-1"] == Decimal(744)
     with app.engine.connect() as connection:
@@ -184,7 +186,8 @@ def test_dry_run_collects_and_reports_but_writes_nothing(sync: UsageSync, app: A
 
 def test_only_settled_windows_are_collected(app: App, clock: FixedClock, nova: ScriptedNova) -> None:
     clock.set(datetime(2022, 10, 1, 3, 10, tzinfo=UTC))
-    sync = UsageSync(app.uow, clock, ZoneInfo("UTC"), openstack=nova, openstack_settle=timedelta(minutes=15))
+    windows = Settled(ZoneInfo("UTC"), settle=timedelta(minutes=15))
+    sync = UsageSync(app.uow, clock, [Feed(nova, windows)])
     (report,) = sync.run(("openstack",), start=OCT)
     assert report.collected_until == datetime(2022, 10, 1, 2, tzinfo=UTC)
 
@@ -193,8 +196,8 @@ def test_a_fresh_store_starts_at_the_previous_billing_month_in_the_billing_time_
     app: App, clock: FixedClock, nova: ScriptedNova
 ) -> None:
     berlin = ZoneInfo("Europe/Berlin")
-    sync = UsageSync(app.uow, clock, berlin, openstack=nova)
-    windows = sync.openstack_windows(until=datetime(2022, 11, 1, tzinfo=berlin), start=None)
+    sync = UsageSync(app.uow, clock, [nova_feed(nova, berlin)])
+    windows = sync.windows(sync.feeds[0], clock.now(), until=datetime(2022, 11, 1, tzinfo=berlin))
     assert windows[0].start == datetime(2022, 9, 30, 22, tzinfo=UTC)
     assert windows[-1].end == datetime(2022, 10, 31, 23, tzinfo=UTC)
 
@@ -233,7 +236,9 @@ def test_solusvm_bills_the_runtime_between_observations_hour_by_hour_however_oft
     )
     client = SolusVMClient(solus.url, solus.token, sleep=lambda _s: None)
     reader = SolusVMRuntimeReader(client, SolusVMEventLog(client, clock))
-    sync = UsageSync(app.uow, clock, ZoneInfo("UTC"), solusvm=reader)
+    runtime = SolusVMRuntime(app.uow, clock, reader, ZoneInfo("UTC"))
+    feed = Feed(runtime, Current(), plans=runtime.plans_seen, derive=runtime.derive)
+    sync = UsageSync(app.uow, clock, [feed])
     for minute in (5, 20, 55):
         clock.set(datetime(2022, 10, 1, 10, minute, tzinfo=UTC))
         sync.run(("solusvm",))
@@ -264,7 +269,7 @@ def test_impossible_nova_hours_are_not_stored_and_the_window_is_collected_again_
         fake.create_server("p-1", at=OCT - timedelta(days=1), server_id="i-1")
         settings = OpenStackSettings(**fake.section())
         nova = NovaUsageCollector(connect(settings), clock=clock, sleep=lambda _: None)
-        sync = UsageSync(app.uow, clock, ZoneInfo("UTC"), openstack=nova)
+        sync = UsageSync(app.uow, clock, [nova_feed(nova)])
         sync.run(("openstack",), start=OCT, until=OCT + timedelta(hours=2))
         fake.fail_next(Fault.server_field("hours", 25.0))
 

@@ -18,9 +18,9 @@ import requests
 from bridge.bootstrap import App
 from bridge.services.enrollment import EnrollmentService
 from bridge.settings import split_address
-from bridge.web.enrollment import create_app
 from bridge.web.enrollment.mailer import mail_sink
 from bridge.web.enrollment.server import EnrollmentServer
+from bridge.web.enrollment.site import create_app
 from tests.fakes.solusvm import FakeSolusVM
 
 PASSWORD = "Blue-Harbour-42-Kite"

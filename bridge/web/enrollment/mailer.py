@@ -67,7 +67,7 @@ class SmtpTransport:
 
 
 class TemplateMail:
-    """The :class:`~bridge.services.enrollment.EnrollmentMail` of the pages: plain-text templates
+    """The :class:`~bridge.services.ports.Mailer` of the pages: plain-text templates
     ``mail_sign_up.txt`` and ``mail_already_enrolled.txt``, branded like the pages."""
 
     def __init__(

@@ -1,0 +1,166 @@
+"""Storing an invoice: its number, its lines and its outbox row, written in one place.
+
+Every invoice the bridge makes is stored here, whatever made it: a usage run (bridge/services/invoicing.py),
+a credit auto-invoice (``InvoicingService.issue_credit_invoice``), a recharge of a billing period
+(bridge/services/periods.py) and a replacement after new terms (bridge/services/plans.py). They decide
+*what* is invoiced (the domain's rules); this module decides how an invoice is written, once:
+
+- An invoice is stored ``unpaid`` (:data:`~bridge.domain.invoicing.NEW_STATUS`), dated ``issued_at`` and
+  due :func:`~bridge.domain.invoicing.due_at` later.
+- Issued by the bridge (``issuer`` ``bridge``), it is numbered in the caller's transaction by its
+  configuration's invoicing option (a rollback gives the number back: fiscal numbering has no gaps) and
+  belongs to the configuration's series. Issued by WHMCS, the same transaction writes the create_invoice
+  outbox row that pushes it (bridge/sync/push.py), dated and due on the local days of those instants.
+- A proforma becomes fiscal when it is paid, with the next number of the same fiscal sequence
+  (:func:`fiscal_number`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from bridge.domain.clients import Client
+from bridge.domain.configuration import Configuration, InvoicingOption
+from bridge.domain.effects import CreateInvoice, InvoiceItem
+from bridge.domain.invoicing import BRIDGE, NEW_STATUS, InvoiceLine, due_at
+from bridge.store import invoices as store
+from bridge.store.outbox import enqueue_effect
+from bridge.store.unit_of_work import Tx
+
+_PLACEHOLDER = re.compile(r"{{\s*(\w+)\s*}}")
+
+
+@dataclass(frozen=True)
+class NewInvoice:
+    """An invoice to store: whose, under which reference, of which ``kind`` (``usage``, ``auto``,
+    ``recurring``) and ``period`` (None: not of a period), issued by whom and when, its stored ``lines``
+    and ``total``, and the ``items`` and ``notes`` WHMCS shows when WHMCS issues it."""
+
+    client: Client
+    reference: str
+    kind: str
+    period: tuple[datetime, datetime] | None
+    issuer: str
+    issued_at: datetime
+    lines: tuple[InvoiceLine, ...]
+    total: Decimal
+    items: tuple[InvoiceItem, ...]
+    notes: str
+    replaces_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Issued:
+    """An invoice just stored: its id and the bridge's numbers (both None when WHMCS numbers it)."""
+
+    id: int
+    number: str | None
+    proforma_number: str | None
+
+    @property
+    def shown_number(self) -> str | None:
+        """The number the client sees: fiscal, else proforma; None when WHMCS numbers it."""
+        return self.number or self.proforma_number
+
+
+def issue(
+    tx: Tx,
+    invoice: NewInvoice,
+    config: Configuration,
+    zone: ZoneInfo,
+    *,
+    now: datetime,
+    before_push: Callable[[], None] = lambda: None,
+) -> Issued:
+    """Store ``invoice`` in the caller's transaction (see the module docstring); ``now`` is when it is
+    written, ``zone`` the billing time zone (numbers and WHMCS dates are local). ``before_push`` runs just
+    before the outbox row is written (a replaced invoice's cancellation goes first). Raises the store's
+    Conflict when the reference exists already."""
+    client = invoice.client
+    due = due_at(config, invoice.issued_at)
+    number, proforma = (None, None)
+    if invoice.issuer == BRIDGE:
+        local = invoice.issued_at.astimezone(zone)
+        number, proforma = _numbers_of(tx, client, config, invoice.reference, local)
+    invoice_id = store.insert_invoice(
+        tx,
+        {
+            "client_id": client.id,
+            "reference": invoice.reference,
+            "kind": invoice.kind,
+            "period_start": invoice.period[0] if invoice.period else None,
+            "period_end": invoice.period[1] if invoice.period else None,
+            "currency": client.currency,
+            "status": NEW_STATUS,
+            "issuer": invoice.issuer,
+            "series": client.configuration if invoice.issuer == BRIDGE else None,
+            "number": number,
+            "proforma_number": proforma,
+            "issued_at": invoice.issued_at,
+            "due_at": due,
+            "total": invoice.total,
+            "replaces_id": invoice.replaces_id,
+            "created_at": now,
+        },
+        invoice.lines,
+    )
+    if invoice.issuer == BRIDGE:
+        return Issued(invoice_id, number, proforma)
+    before_push()
+    effect = CreateInvoice(
+        invoice.reference,
+        invoice.issued_at.astimezone(zone).date(),
+        due.astimezone(zone).date(),
+        invoice.items,
+        invoice.notes,
+    )
+    enqueue_effect(tx, client_id=client.id, reference=invoice.reference, effect=effect, now=now)
+    return Issued(invoice_id, None, None)
+
+
+def fiscal_number(tx: Tx, client: Client, config: Configuration, local: datetime) -> str:
+    """The next fiscal number of the client's configuration, rendered for the local instant ``local``,
+    taken in the caller's transaction (gap-free)."""
+    sequence = store.take_number(tx, f"fiscal:{client.configuration}", config.next_fiscal_number)
+    return render_number(config.fiscal_number_format, sequence, local)
+
+
+def _numbers_of(
+    tx: Tx, client: Client, config: Configuration, reference: str, local: datetime
+) -> tuple[str | None, str | None]:
+    """(fiscal number, proforma number) as the configuration's invoicing option says."""
+    if config.invoicing_option is InvoicingOption.ALWAYS_FISCAL:
+        return fiscal_number(tx, client, config, local), None
+    if config.invoicing_option is InvoicingOption.PROFORMA_THEN_FISCAL:
+        sequence = store.take_number(tx, f"proforma:{client.configuration}", 1)
+        return None, render_number(config.proforma_number_format, sequence, local)
+    return None, random_proforma_number(reference)
+
+
+def render_number(template: str, number: int, on: datetime) -> str:
+    """A number from the configuration's template: {{ number }}, {{ year }}, {{ month }}, {{ day }}.
+
+    Rendered as the Jinja templates it was written for render those placeholders: an unknown name is
+    empty, and one trailing newline is dropped."""
+    values = {
+        "number": str(number),
+        "year": f"{on.year:04d}",
+        "month": f"{on.month:02d}",
+        "day": f"{on.day:02d}",
+    }
+    text = template.removesuffix("\n")
+    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), ""), text)
+
+
+def random_proforma_number(reference: str) -> str:
+    """A non-sequential proforma number for "proforma only with random numbers".
+
+    Derived from the invoice's reference rather than drawn at random, so a replay gives the same number.
+    """
+    return "R" + str(int(hashlib.sha256(reference.encode()).hexdigest()[:12], 16)).zfill(15)[:10]
