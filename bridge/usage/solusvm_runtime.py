@@ -18,13 +18,14 @@ from the first instant its new evidence can change (the previous sync, or the ea
 record new or changed in this one) back to the server's last evidence before it, within the open months
 (the billing month before now's and now's).
 
-:func:`month_split` answers "why these hours": the month's hours observed (a poll, a timed event or the
+:func:`runtime_split` answers "why these hours": the month's hours observed (a poll, a timed event or the
 creation in the same clock hour) and inferred (carried between observations).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Final
@@ -35,7 +36,6 @@ from bridge.domain.pricing import PlanRate
 from bridge.domain.runtime import (
     HOUR,
     Evidence,
-    MonthRuntime,
     Poll,
     PowerState,
     Timeline,
@@ -55,6 +55,7 @@ from bridge.store.unit_of_work import Tx, UnitOfWork
 SOURCE: Final[Source] = "solusvm"
 _PLACES: Final = Decimal("0.00000001")
 _BILLED: Final = frozenset({PowerState.RUNNING})
+_NO_RATE: Final = PlanRate(0)  # the split needs hours, not tokens
 
 
 class SolusVMRuntime:
@@ -123,24 +124,33 @@ def derive_runtime(tx: Tx, reading: RuntimeReading, open_start: datetime) -> lis
     return usage
 
 
-def month_split(tx: Tx, server_ids: Iterable[int], start: datetime, end: datetime) -> dict[int, MonthRuntime]:
-    """Each stored server's [start, end): runtime, billed hours split observed / inferred, tokens.
+@dataclass(frozen=True)
+class RuntimeSplit:
+    """Why a SolusVM server's span bills what it bills: its exact runtime, the billed (started) hours,
+    and of those the hours observed (a poll, a timed event or the creation in the same clock hour) and
+    inferred (carried between observations)."""
 
-    Tokens use the plan rates last read from SolusVM (``tokens_per_month`` 0 is no cap); a server whose
-    plan has no stored rate is left out.
-    """
+    runtime: timedelta
+    billed_hours: int
+    observed_hours: int
+    inferred_hours: int
+
+
+def runtime_split(
+    tx: Tx, server_ids: Iterable[int], start: datetime, end: datetime
+) -> dict[int, RuntimeSplit]:
+    """Each stored server's [start, end) as :func:`~bridge.domain.runtime.month_runtime` bills it from
+    everything stored (servers never stored are left out)."""
     servers = store.servers_by_id(tx, server_ids)
     ids = list(servers)
     polls, records = store.polls_of(tx, ids), store.records_of(tx, ids)
-    rates = usage_store.plan_rates(tx)
-    split: dict[int, MonthRuntime] = {}
+    split: dict[int, RuntimeSplit] = {}
     for server_id, server in servers.items():
-        rate = rates.get(str(server.plan_id))
-        if rate is None:
-            continue
         timeline = build_timeline(_evidence(server, polls.get(server_id, []), records))
-        plan = PlanRate(rate.tokens_per_hour, rate.tokens_per_month or None)
-        split[server_id] = month_runtime(timeline, start, end, plan)
+        month = month_runtime(timeline, start, end, _NO_RATE)
+        split[server_id] = RuntimeSplit(
+            month.runtime, month.billed_hours, month.observed_hours, month.inferred_hours
+        )
     return split
 
 

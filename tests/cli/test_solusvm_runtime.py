@@ -125,6 +125,8 @@ SCHEDULES = {
     "a three-day gap": every(timedelta(days=1), skip=OUTAGE),
     "polls every hour": every(timedelta(hours=1)),
 }
+#: The month-long server's 744 hours, (observed, inferred): an hour is observed when a poll fell in it.
+MONTH_SPLIT = {"polls 24 h apart": (31, 713), "a three-day gap": (29, 715), "polls every hour": (744, 0)}
 
 
 @pytest.mark.parametrize("schedule", list(SCHEDULES))
@@ -150,3 +152,23 @@ def test_october_is_billed_from_runtime_whatever_the_sync_schedule(
         "short": ("48", 96, "0.96", False),
         "paused": ("576", 1152, "11.52", False),
     }
+    for line in lines.values():
+        assert line["observed_hours"] + line["inferred_hours"] == int(line["billed_hours"])
+    assert (lines["month"]["observed_hours"], lines["month"]["inferred_hours"]) == MONTH_SPLIT[schedule]
+    code, out, err = cli(
+        "usage",
+        "show",
+        "--client",
+        "month@example.com",
+        "--from",
+        "2022-10-01",
+        "--to",
+        "2022-11-01",
+        "--json",
+    )
+    assert code == 0, err
+    (shown,) = json.loads(out)["resources"]
+    assert (shown["hours"], shown["observed_hours"], shown["inferred_hours"]) == (
+        "744",
+        *MONTH_SPLIT[schedule],
+    )
