@@ -30,15 +30,8 @@ from sqlalchemy import Engine
 from bridge.clock import Clock, SystemClock
 from bridge.domain.credit import running_horizon
 from bridge.logs import SecretMasker
-from bridge.services.clients import ClientService
-from bridge.services.credit import CreditService
-from bridge.services.invoicing import InvoicingService
-from bridge.services.outbox import OutboxService
-from bridge.services.payments import PaymentsSync
-from bridge.services.periods import PeriodsService
-from bridge.services.plans import PlansService
-from bridge.services.price_books import PriceBooks
-from bridge.services.views import Views
+from bridge.reports.archive import ReportArchive
+from bridge.reports.metrics import ReconciliationCollector
 from bridge.settings import Configurations, Settings
 from bridge.store.database import make_engine
 from bridge.store.unit_of_work import UnitOfWork
@@ -51,7 +44,18 @@ from bridge.web.metrics import StoreCollector
 if TYPE_CHECKING:
     from openstack.connection import Connection as OpenStackConnection
 
+    from bridge.reports.publish import ReportPublisher
+    from bridge.services.clients import ClientService
+    from bridge.services.credit import CreditService
     from bridge.services.enrollment import EnrollmentService
+    from bridge.services.invoicing import InvoicingService
+    from bridge.services.outbox import OutboxService
+    from bridge.services.payments import PaymentsSync
+    from bridge.services.periods import PeriodsService
+    from bridge.services.plans import PlansService
+    from bridge.services.price_books import PriceBooks
+    from bridge.services.reconciliation import CloudFigures, ReconciliationService
+    from bridge.services.views import Views
     from bridge.solusvm.client import SolusVMClient
     from bridge.sync.cloud_actions import CloudActions
     from bridge.sync.push import OutboxPusher
@@ -90,6 +94,7 @@ class App:
         self.jobs = registry()
         self.runner = JobRunner(self, self.owner, jobs=self.jobs, metrics=self.metrics, masker=self.masker)
         self.metrics.register(StoreCollector(self.engine, self.clock, lambda: list(self.jobs)))
+        self.metrics.register(ReconciliationCollector(self.report_archive))
 
     # -- the settings as the values services take, read once ---------------------------------------------
 
@@ -105,6 +110,8 @@ class App:
 
     @cached_property
     def price_books(self) -> PriceBooks:
+        from bridge.services.price_books import PriceBooks
+
         settings = self.settings
         return PriceBooks(
             self.uow, currency=settings.billing.currency, pricing=settings.pricing, plans=settings.plans
@@ -114,6 +121,8 @@ class App:
 
     @cached_property
     def clients(self) -> ClientService:
+        from bridge.services.clients import ClientService
+
         settings = self.settings
         return ClientService(
             self.uow,
@@ -126,6 +135,8 @@ class App:
     @cached_property
     def views(self) -> Views:
         """The read models the CLI prints and ``/status`` serves."""
+        from bridge.services.views import Views
+
         return Views(
             self.uow,
             self.clock,
@@ -137,23 +148,32 @@ class App:
 
     @cached_property
     def invoicing(self) -> InvoicingService:
-        return self._invoicing()
+        from bridge.services.invoicing import InvoicingService
 
-    @property
+        return InvoicingService(
+            self.uow,
+            self.clock,
+            self.clients,
+            configurations=self.configurations,
+            price_books=self.price_books,
+            zone=self.zone,
+            catch_up_cycles=self.settings.billing.catch_up_cycles,
+        )
+
+    @cached_property
     def credit(self) -> CreditService:
-        """The credit engine, new at each use: it reads its price books once, through an invoicing service of
-        its own (so never the invoicing job's, running in another thread), and a daemon's next run must
-        read them again (the SolusVM plan rates change with each sync)."""
+        from bridge.services.credit import CreditService
+
         settings = self.settings
+        horizon = running_horizon(settings.openstack.window_length, settings.openstack.settle_delay)
         return CreditService(
             self.uow,
             self.clock,
             self.clients,
-            self._invoicing(),
+            self.invoicing,
             configurations=self.configurations,
-            running_horizon=running_horizon(
-                settings.openstack.window_length, settings.openstack.settle_delay
-            ),
+            price_books=self.price_books,
+            running_horizon=horizon,
             whmcs_enabled=settings.whmcs.enabled,
             auto_invoicing=settings.billing.credit_auto_invoicing,
             auto_invoice_lead_time_hours=settings.billing.auto_invoice_lead_time_hours,
@@ -161,6 +181,8 @@ class App:
 
     @cached_property
     def plans(self) -> PlansService:
+        from bridge.services.plans import PlansService
+
         settings = self.settings
         return PlansService(
             self.uow,
@@ -176,6 +198,8 @@ class App:
 
     @cached_property
     def periods(self) -> PeriodsService:
+        from bridge.services.periods import PeriodsService
+
         return PeriodsService(
             self.uow,
             self.clock,
@@ -185,25 +209,18 @@ class App:
             zone=self.zone,
         )
 
-    def _invoicing(self) -> InvoicingService:
-        return InvoicingService(
-            self.uow,
-            self.clock,
-            self.clients,
-            configurations=self.configurations,
-            price_books=self.price_books,
-            zone=self.zone,
-            catch_up_cycles=self.settings.billing.catch_up_cycles,
-        )
-
     @cached_property
     def outbox(self) -> OutboxService:
+        from bridge.services.outbox import OutboxService
+
         return OutboxService(
             self.uow, self.clock, alert_after_attempts=self.settings.whmcs.alert_after_attempts
         )
 
     @cached_property
     def payments(self) -> PaymentsSync:
+        from bridge.services.payments import PaymentsSync
+
         return PaymentsSync(
             self.uow,
             self.clock,
@@ -233,6 +250,50 @@ class App:
             mail=mail,
             solusvm=solusvm,
         )
+
+    @cached_property
+    def reconciliation(self) -> ReconciliationService:
+        """The month's reconciliation (issue 18): read-only; held and skipped cycles from invoicing dry
+        runs (its own invoicing service, as the credit engine has), Nova's month figure when enabled."""
+        from bridge.services.reconciliation import InvoicingDecisions, ReconciliationService
+
+        zone, configurations, invoicing = self.zone, self.configurations, self.invoicing
+        return ReconciliationService(
+            self.uow,
+            self.clock,
+            self.clients,
+            zone=zone,
+            calendar_cycles={
+                name: configurations.section(name).billing_cycle_calendar for name in configurations.names()
+            },
+            decisions=InvoicingDecisions(
+                lambda day, client: invoicing.run(day, client_ref=client, dry_run=True), zone
+            ),
+            cloud=self._cloud_figures(),
+        )
+
+    def _cloud_figures(self) -> CloudFigures | None:
+        if not self.settings.openstack.enabled:
+            return None
+        from bridge.fleio.nova_usage import NovaUsageCollector
+        from bridge.fleio.reconciliation import NovaMonthFigures
+
+        connection = self.openstack_connection
+        return NovaMonthFigures(
+            lambda: NovaUsageCollector.from_settings(connection(), self.settings.openstack, clock=self.clock),
+            connection,
+        )
+
+    @cached_property
+    def report_archive(self) -> ReportArchive:
+        """Where the daemon keeps the monthly reports: ``<state_dir>/reports``."""
+        return ReportArchive(self.settings.daemon.resolved_state_dir() / "reports")
+
+    @cached_property
+    def reports(self) -> ReportPublisher:
+        from bridge.reports.publish import ReportPublisher
+
+        return ReportPublisher(self.reconciliation, self.report_archive)
 
     # -- workers: one per run, with that run's checkpoint, back-off and vendor connections ---------------
 

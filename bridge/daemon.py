@@ -171,6 +171,7 @@ class Daemon:
             status=self.status,
             readiness_problems=self.app.outbox.readiness_problems,
             admin_token=token.get_secret_value() if token else None,
+            reports=self.app.report_archive,
         )
         self.health = HealthServer(app, host, port, tls=tls_context(self.app.settings.health))
         self.health.start()

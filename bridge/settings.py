@@ -362,6 +362,9 @@ class ScheduleSettings(Section):
     enrollment: str = Field("*/10 * * * *", description="create SolusVM users that sign-up had to defer")
     recurring: str = Field("45 0 * * *", description="bill recurring fees of billing periods due today")
     housekeeping: str = Field("17 3 * * *", description="prune old job runs")
+    reconcile: str = Field(
+        "30 3 * * *", description="reconcile last month into <state_dir>/reports, after the day's invoicing"
+    )
 
     @field_validator("*")
     @classmethod

@@ -9,7 +9,6 @@ import click
 from bridge.cli.base import Context, cli, pass_context, print_json
 from bridge.domain.clients import Client, LinkKind
 from bridge.errors import InputError
-from bridge.services.payments import agreement_of
 from bridge.services.views import Agreement
 
 
@@ -88,7 +87,7 @@ def client_show(context: Context, client_ref: str, as_json: bool) -> None:
     from bridge.cli.credit import account_json, account_lines, service
 
     found = context.app.clients.get(client_ref)
-    agreement = agreement_of(context.app.uow, found.id)
+    agreement = context.app.payments.agreement(found.id)
     account = service(context).account(str(found.id))
     if as_json:
         print_json(

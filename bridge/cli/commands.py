@@ -75,6 +75,10 @@ COMMANDS: Mapping[str, Lazy] = {
         (_OUTBOX,),
         "Send pending outbox rows to WHMCS now, under the same lease as the daemon's push job.",
     ),
+    "reconcile": Lazy(
+        ("bridge.cli.reconcile",),
+        "Trace every collected hour of --month to an invoice line or a named reason, exactly once.",
+    ),
     "run": Lazy((_DAEMON,), "Run the daemon: scheduled jobs and the health endpoint, until SIGTERM."),
     "status": Lazy((_DAEMON,), "Show the schema state and each job's last run, age and next run."),
     "subscription": Lazy(

@@ -43,10 +43,12 @@ from bridge.domain.credit import (
 from bridge.domain.effects import CreditAction, SendEmail, ServerAction, SuspendServer, server_action
 from bridge.domain.invoicing import BRIDGE
 from bridge.domain.money import Money, round_money
+from bridge.domain.pricing import PriceBook
 from bridge.errors import InputError, checked
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
 from bridge.services.invoicing import InvoicingService
+from bridge.services.price_books import PriceBooks, RunBooks
 from bridge.settings import Configurations
 from bridge.store import credit as store
 from bridge.store import invoices as invoice_store
@@ -125,6 +127,7 @@ class CreditService:
         invoicing: InvoicingService,
         *,
         configurations: Configurations,
+        price_books: PriceBooks,
         running_horizon: timedelta,
         whmcs_enabled: bool,
         auto_invoicing: bool,
@@ -135,6 +138,7 @@ class CreditService:
         self._clients = clients
         self._invoicing = invoicing
         self._configurations = configurations
+        self._price_books = price_books
         self._running_horizon = running_horizon
         self._whmcs_enabled = whmcs_enabled
         self._auto_invoicing = auto_invoicing
@@ -176,7 +180,7 @@ class CreditService:
 
     def account(self, client_ref: str, at: datetime | None = None) -> Account:
         client = self._clients.get(client_ref)
-        return self._accounts([client], at or self._clock.now())[0]
+        return self._accounts([client], at or self._clock.now(), self._price_books.for_run())[0]
 
     def can_create(self, client_ref: str) -> Verdict:
         account = self.account(client_ref)
@@ -184,15 +188,19 @@ class CreditService:
             account.configuration, CreditState(account.credit, account.unsettled), account.has_agreement
         )
 
-    def _accounts(self, clients: list[Client], at: datetime, connection: Tx | None = None) -> list[Account]:
+    def _accounts(
+        self, clients: list[Client], at: datetime, books: RunBooks, connection: Tx | None = None
+    ) -> list[Account]:
         """The clients' accounts, read on ``connection`` when the caller has one open (SQLite allows one
         writer: a second connection would wait for the caller's own transaction)."""
         if connection is None:
             with self._uow.reading() as own:
-                return self._read_accounts(own, clients, at)
-        return self._read_accounts(connection, clients, at)
+                return self._read_accounts(own, clients, at, books)
+        return self._read_accounts(connection, clients, at, books)
 
-    def _read_accounts(self, connection: Tx, clients: list[Client], at: datetime) -> list[Account]:
+    def _read_accounts(
+        self, connection: Tx, clients: list[Client], at: datetime, books: RunBooks
+    ) -> list[Account]:
         ids = [client.id for client in clients]
         credits = store.balances(connection, ids)
         states = store.states(connection, ids)
@@ -213,6 +221,7 @@ class CreditService:
                 open_invoices.get(client.id, []),
                 usage.get(client.id, []),
                 at,
+                books.book(client.configuration),
             )
             for client in clients
         ]
@@ -250,8 +259,8 @@ class CreditService:
         open_invoices: list[invoice_store.StoredInvoice],
         usage: list[usage_store.ResourceTotal],
         at: datetime,
+        book: PriceBook,
     ) -> Account:
-        book = self._invoicing.price_book(client.configuration)
         balance = account_balance(
             credit, map(_resource_usage, usage), book, client.currency, at, self._running_horizon
         )
@@ -282,13 +291,14 @@ class CreditService:
         nothing.
         """
         reports: list[ClientReport] = []
+        books = self._price_books.for_run()
         for name in self._configurations.names():  # read before any transaction holds the store
-            self._invoicing.price_book(name)
+            books.book(name)
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CHUNK)
         for chunk in chunks:
             with self._uow.writing(dry_run=dry_run) as connection:
                 self._settle_paid_invoices(connection, chunk, at)
-                for account in self._accounts(chunk, at, connection):
+                for account in self._accounts(chunk, at, books, connection):
                     reports.append(self._process_client(connection, account, at))
         return reports
 

@@ -139,7 +139,7 @@ class InvoicingService:
         self._price_books = price_books
         self._zone = zone
         self._catch_up_cycles = catch_up_cycles
-        self._books: dict[str, PriceBook] = {}
+        self._books = price_books.for_run()
 
     def run(
         self,
@@ -157,7 +157,7 @@ class InvoicingService:
         if not dry_run:
             self._refuse_open_cycles(invoice_date)
         run = InvoicingRun(invoice_date, dry_run)
-        self._books = {}
+        self._books = self._price_books.for_run()
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
         for chunk in chunks:
             checkpoint()
@@ -335,18 +335,9 @@ class InvoicingService:
     # -- shared helpers ----------------------------------------------------------------------------
 
     def price_book(self, configuration: str, plan: str = DEFAULT_PLAN) -> PriceBook:
-        """The prices in force for a configuration: [pricing], its overrides, SolusVM plan rates; with a
-        ``plan``, that plan's prices over them (``[plans.<plan>]``; ValueError if it is not defined).
-
-        Read once per run, configuration and plan: a run prices every client of one plan with the same book.
-        """
-        key = configuration if plan == DEFAULT_PLAN else f"{configuration}\0{plan}"
-        if key not in self._books:
-            if plan == DEFAULT_PLAN:
-                self._books[key] = self._price_books.of(configuration)
-            else:
-                self._books[key] = self._price_books.of_plan(self.price_book(configuration), plan)
-        return self._books[key]
+        """The prices in force for a configuration (and a plan over it), read once per run (see
+        :class:`~bridge.services.price_books.RunBooks`)."""
+        return self._books.book(configuration, plan)
 
     def _configuration(self, client: Client) -> Configuration:
         """The client's configuration as the domain reads it."""

@@ -63,6 +63,11 @@ class PaymentsSync:
         self._gateways = tuple(agreement_gateways)
         self._factory = client_factory
 
+    def agreement(self, client_id: int) -> Agreement | None:
+        """The client's last known agreement status, or None if it was never read."""
+        with self._uow.reading() as connection:
+            return remote.agreement(connection, client_id)
+
     def run(self, checkpoint: Callable[[], None] = lambda: None) -> PaymentsReport:
         """Both reads. An authentication refusal stops the run (raised); any other failure of one lookup
         is reported and the run goes on with the next."""
@@ -164,9 +169,3 @@ def paid_amount(found: BilledInvoice, invoice: PushedInvoice) -> Decimal:
     WHMCS records neither (an admin marked it paid by hand)."""
     settled = sum((t.amount_in - t.amount_out for t in found.transactions), ZERO) + found.credit
     return settled if settled > 0 else invoice.total
-
-
-def agreement_of(uow: UnitOfWork, client_id: int) -> Agreement | None:
-    """The client's last known agreement status, or None if it was never read."""
-    with uow.reading() as connection:
-        return remote.agreement(connection, client_id)

@@ -3,7 +3,7 @@
 A book is ``[pricing]`` with the configuration's overrides, and the SolusVM plan rates (the configured
 ones over those the last sync cached); a plan's book is ``[plans.<plan>]``'s prices over its
 configuration's. Built once by the composition root from those sections; the services that price
-(invoicing, plans, the credit engine) read each book once per run.
+(invoicing, plans, the credit engine) read each book once per run, through :meth:`PriceBooks.for_run`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bridge.domain.pricing import PlanRate, PriceBook
+from bridge.domain.terms import DEFAULT_PLAN
 from bridge.settings import PlanSettings, PricingSettings
 from bridge.store import usage as usage_store
 from bridge.store.unit_of_work import UnitOfWork
@@ -24,6 +25,10 @@ class PriceBooks:
         self._currency = currency
         self._pricing = pricing
         self._plans = plans
+
+    def for_run(self) -> RunBooks:
+        """The books of one run, each read at its first use and kept for the run."""
+        return RunBooks(self)
 
     def of(self, configuration: str) -> PriceBook:
         """The book of a configuration: [pricing], its overrides and the SolusVM plan rates (read now)."""
@@ -53,3 +58,23 @@ class PriceBooks:
             )
         token_price = settings.token_price if settings.token_price is not None else base.token_price
         return PriceBook(base.currency, {**base.flavor_prices, **settings.flavors}, token_price, base.plans)
+
+
+class RunBooks:
+    """The books of one run: a run prices every client of one configuration and plan with the same book,
+    and the next run reads them again (the SolusVM plan rates change with each sync). Not shared between
+    threads: each run makes its own."""
+
+    def __init__(self, books: PriceBooks) -> None:
+        self._books = books
+        self._kept: dict[tuple[str, str], PriceBook] = {}
+
+    def book(self, configuration: str, plan: str = DEFAULT_PLAN) -> PriceBook:
+        """The configuration's book; with a ``plan``, that plan's prices over it (ValueError if undefined)."""
+        key = (configuration, plan)
+        if key not in self._kept:
+            if plan == DEFAULT_PLAN:
+                self._kept[key] = self._books.of(configuration)
+            else:
+                self._kept[key] = self._books.of_plan(self.book(configuration), plan)
+        return self._kept[key]

@@ -24,6 +24,7 @@ from bridge.store import jobs as store
 from bridge.store.unit_of_work import StoreError, UnitOfWork
 
 if TYPE_CHECKING:
+    from bridge.reports.publish import ReportPublisher
     from bridge.services.credit import CreditService
     from bridge.services.enrollment import EnrollmentService
     from bridge.services.invoicing import InvoicingService
@@ -142,6 +143,8 @@ class JobServices(Protocol):
     def usage_sync(self, *, checkpoint: Callable[[], None], sleep: Sleep) -> UsageSync: ...
     def cloud_actions(self, *, sleep: Sleep) -> CloudActions: ...
     def pusher(self, **options: Any) -> OutboxPusher: ...
+    @property
+    def reports(self) -> ReportPublisher: ...
 
 
 @dataclass

@@ -92,6 +92,13 @@ def enrollment_job(ctx: JobContext) -> int:
     return created
 
 
+def reconcile_job(ctx: JobContext) -> dict[str, Any]:
+    """Reconcile last month into the reports archive (<state_dir>/reports), after the month's invoicing."""
+    files, summary = ctx.app.reports.publish_last_month(ctx.checkpoint)
+    log.info("reconciliation written", month=files.month, defects=summary.defect_count, html=str(files.html))
+    return {"month": files.month, "defects": summary.defect_count, "clients": summary.clients}
+
+
 def registry() -> dict[str, JobSpec]:
     specs = [
         JobSpec("usage_sync", "collect usage from OpenStack and SolusVM", usage_sync_job),
@@ -101,6 +108,7 @@ def registry() -> dict[str, JobSpec]:
         JobSpec("process_clients", "credit notifications, suspension, auto-invoices", process_clients_job),
         JobSpec("recurring", "bill the recurring fees of billing periods that renewed", recurring_job),
         JobSpec("enrollment", "create the SolusVM users that sign-up had to defer", enrollment_job),
+        JobSpec("reconcile", "reconcile last month into the reports archive", reconcile_job),
         JobSpec("housekeeping", "prune old job runs", housekeeping),
     ]
     return {spec.name: spec for spec in specs}

@@ -1,8 +1,9 @@
 """The operator endpoint: liveness, readiness, a JSON status and Prometheus metrics.
 
 ``/healthz`` answers while the scheduler runs; ``/readyz`` only while the database answers and its schema
-is at the code's head; ``/status`` and ``/metrics`` need ``health.admin_token`` as a Bearer token when one
-is set. Nothing here reveals a secret.
+is at the code's head; ``/status``, ``/metrics`` and ``/reports/latest`` (the latest reconciliation page;
+``.json`` its summary) need ``health.admin_token`` as a Bearer token when one is set. Nothing here reveals
+a secret.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import Engine
 
 from bridge.errors import BridgeError
 from bridge.logs import get_logger
+from bridge.reports.archive import ReportArchive
 from bridge.settings import HealthSettings
 from bridge.store.database import schema_state
 from bridge.web.server import BackgroundServer
@@ -41,6 +43,7 @@ class HealthApp:
         status: Callable[[], dict[str, Any]],
         readiness_problems: Callable[[], list[str]] = list,
         admin_token: str | None = None,
+        reports: ReportArchive | None = None,
     ) -> None:
         self._engine = engine
         self._metrics = metrics
@@ -48,6 +51,7 @@ class HealthApp:
         self._status = status
         self._readiness_problems = readiness_problems
         self._admin_token = admin_token
+        self._reports = reports
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
@@ -57,16 +61,18 @@ class HealthApp:
             return self._healthz(start_response)
         if path == "/readyz":
             return self._readyz(start_response)
-        if path in ("/status", "/metrics"):
+        if path in ("/status", "/metrics", *LATEST_REPORT):
             if not self._authorised(environ):
                 return _json(start_response, "401 Unauthorized", {"error": "Bearer admin token required"})
+            if path in LATEST_REPORT:
+                return latest_report(self._reports, path, start_response)
             return (
                 self._status_page(start_response) if path == "/status" else self._metrics_page(start_response)
             )
         return _json(
             start_response,
             "404 Not Found",
-            {"error": f"no page {path}; try /healthz /readyz /status /metrics"},
+            {"error": f"no page {path}; try /healthz /readyz /status /metrics /reports/latest"},
         )
 
     def _healthz(self, start_response: StartResponse) -> Iterable[bytes]:
@@ -118,6 +124,23 @@ class HealthApp:
             return True
         given = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
         return hmac.compare_digest(given.encode(), self._admin_token.encode())
+
+
+LATEST_REPORT = ("/reports/latest", "/reports/latest.json")
+"""The latest reconciliation: the HTML page, and its summary document."""
+
+
+def latest_report(archive: ReportArchive | None, path: str, start_response: StartResponse) -> list[bytes]:
+    """The latest month's page (``/reports/latest``) or summary (``/reports/latest.json``); 404 before the
+    first report."""
+    latest = archive.latest() if archive is not None else None
+    if latest is None:
+        return _json(start_response, "404 Not Found", {"error": "no reconciliation report yet"})
+    html = path == "/reports/latest"
+    body = (latest.html if html else latest.summary).read_bytes()
+    kind = "text/html; charset=utf-8" if html else "application/json"
+    start_response("200 OK", [("Content-Type", kind), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def _json(start_response: StartResponse, status: str, document: dict[str, Any]) -> list[bytes]:

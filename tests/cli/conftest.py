@@ -12,8 +12,10 @@ import pytest
 from openstack import warnings as os_warnings
 
 from bridge.clock import FixedClock
+from bridge.store.database import make_engine
 from tests.fakes.nova import FakeOpenStack
 from tests.fakes.solusvm import FakeSolusVM
+from tests.support import reconciliation_store as story
 
 
 @pytest.fixture(autouse=True)
@@ -77,3 +79,39 @@ token_price = 0.00100
 """
     )
     return path
+
+
+@pytest.fixture
+def seeded(tmp_path: Path, database_url: str) -> list[str]:
+    """The every-bucket October of tests/support/reconciliation_store.py in a store, and its --config."""
+    path = tmp_path / "settings.toml"
+    path.write_text(f'[database]\nurl = "{database_url}"\n[logging]\nformat = "json"\n{story.SETTINGS}')
+    engine = make_engine(database_url)
+    story.seed(engine)
+    engine.dispose()
+    return ["--config", str(path)]
+
+
+@pytest.fixture
+def clouds(seeded: list[str], tmp_path: Path) -> Iterator[list[str]]:
+    """The seeded October, with Nova running the same servers (db-1 resized on Oct 9: Nova forgot 200 h)."""
+    with FakeOpenStack(FixedClock(story.AS_OF)) as nova:
+        for project, server, start, end in story.NOVA_SERVERS:
+            nova.create_server(project, at=start, name=server, server_id=server)
+            if end is not None:
+                nova.delete(server, at=end)
+        nova.resize("db-1", "m1.large", at=story.RESIZED_AT)
+        path = Path(seeded[1])
+        path.write_text(
+            path.read_text()
+            + f"""
+[openstack]
+enabled = true
+auth_url = "{nova.auth_url}"
+username = "{nova.username}"
+project_name = "{nova.project_name}"
+region_name = "{nova.region}"
+password = "{nova.password}"
+"""
+        )
+        yield seeded

@@ -251,6 +251,7 @@ class FakeOpenStack:
         self.link_base = link_base
         self.unversioned_catalog = unversioned_catalog
         self._instances: dict[str, Instance] = {}
+        self._history: dict[str, list[tuple[str, datetime]]] = {}  # os-instance-actions, oldest first
         self._tokens: set[str] = set()
         self._faults: list[Fault] = []
         self._identity_faults: list[int] = []
@@ -376,10 +377,11 @@ class FakeOpenStack:
             if instance.uuid in self._instances:
                 raise ValueError(f"duplicate server id {instance.uuid}")
             self._instances[instance.uuid] = instance
+            self._history[instance.uuid] = [("create", as_utc(at))]
         return instance.uuid
 
     def delete(self, server_id: str, at: datetime) -> None:
-        self._change(server_id, "delete", None, terminated_at=as_utc(at), vm_state="deleted")
+        self._change(server_id, "delete", None, at, terminated_at=as_utc(at), vm_state="deleted")
 
     def stop(self, server_id: str, at: datetime) -> None:
         """os-stop: vm_state only; Nova's hours do not change."""
@@ -405,20 +407,22 @@ class FakeOpenStack:
     def resize(self, server_id: str, new_flavor: str, at: datetime) -> None:
         """Resize (finished and confirmed at ``at``): new flavor, launched_at reset to ``at``."""
         flavor = FLAVORS[new_flavor]
-        self._change(server_id, "resize", ("active", "stopped"), flavor=flavor, launched_at=as_utc(at))
+        self._change(server_id, "resize", ("active", "stopped"), at, flavor=flavor, launched_at=as_utc(at))
 
     def rebuild(self, server_id: str, at: datetime) -> None:
         """Rebuild: same flavor, launched_at reset to ``at``."""
-        self._change(server_id, "rebuild", ("active", "stopped", "error"), launched_at=as_utc(at))
+        self._change(server_id, "rebuild", ("active", "stopped", "error"), at, launched_at=as_utc(at))
 
     def _transition(self, server_id: str, action: str, at: datetime) -> None:
         allowed, vm_state, resets_launch = ACTIONS[action]
         changes: dict[str, Any] = {"vm_state": vm_state}
         if resets_launch:
             changes["launched_at"] = as_utc(at)
-        self._change(server_id, action, allowed, **changes)
+        self._change(server_id, action, allowed, at, **changes)
 
-    def _change(self, server_id: str, action: str, allowed: tuple[str, ...] | None, **changes: Any) -> None:
+    def _change(
+        self, server_id: str, action: str, allowed: tuple[str, ...] | None, at: datetime, **changes: Any
+    ) -> None:
         with self._lock:
             instance = self._instances.get(server_id)
             if instance is None or instance.vm_state == "deleted":
@@ -428,6 +432,7 @@ class FakeOpenStack:
                     409, f"Cannot '{action}' instance {server_id} while it is in vm_state {instance.vm_state}"
                 )
             self._instances[server_id] = replace(instance, **changes)
+            self._history.setdefault(server_id, []).append((action, as_utc(at)))
 
     # -- HTTP plumbing used by the handler --
 
@@ -830,9 +835,36 @@ class _Router:
         if method == "GET" and parts[0] == "os-simple-tenant-usage" and len(parts) <= 2:
             project_id = parts[1] if len(parts) == 2 else None
             return _Answer(200, _UsageQuery(self, version, project_id).answer())
+        if (
+            method == "GET"
+            and len(parts) == 3
+            and parts[0] == "servers"
+            and parts[2] == "os-instance-actions"
+        ):
+            return _Answer(200, {"instanceActions": self._instance_actions(parts[1])})
         if method == "POST" and len(parts) == 3 and parts[0] == "servers" and parts[2] == "action":
             return self._server_action(parts[1], version)
         raise NovaError(404, "The resource could not be found.")
+
+    def _instance_actions(self, server_id: str) -> list[dict[str, Any]]:
+        """A server's actions, newest first, as Nova lists them (deleted servers too, as admin)."""
+        with self.fake._lock:
+            history = list(self.fake._history.get(server_id, ()))
+            instance = self.fake._instances.get(server_id)
+        if instance is None:
+            raise NovaError(404, f"Instance {server_id} could not be found.")
+        return [
+            {
+                "action": action,
+                "instance_uuid": server_id,
+                "request_id": f"req-{server_id[:8]}-{number}",
+                "user_id": "u-admin",
+                "project_id": instance.project_id,
+                "start_time": nova_time_str(at),
+                "message": None,
+            }
+            for number, (action, at) in reversed(list(enumerate(history)))
+        ]
 
     def _server_action(self, server_id: str, version: tuple[int, int]) -> _Answer:
         try:

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
-from bridge.services.payments import PaymentsSync, agreement_of
+from bridge.services.payments import PaymentsSync
 from bridge.whmcs import WhmcsClient
 from bridge.whmcs.errors import WhmcsAuthError
 from tests.fakes.whmcs import FakeWhmcs
@@ -105,28 +105,28 @@ def test_an_agreement_appears_and_disappears_with_when_it_changed(
 ) -> None:
     client_id, _ = pushed_client(bridge)
     whmcs_id = 1
-    assert agreement_of(bridge.uow, client_id) is None
+    assert bridge.payments.agreement(client_id) is None
 
     sync(bridge).run()
-    first = agreement_of(bridge.uow, client_id)
+    first = bridge.payments.agreement(client_id)
     assert first is not None and first.has_agreement is False
 
     clock.advance(timedelta(hours=1))
     method = fake.add_pay_method(whmcs_id, gateway_name="stripe", remote_token="cus_123")
     report = sync(bridge).run()
-    appeared = agreement_of(bridge.uow, client_id)
+    appeared = bridge.payments.agreement(client_id)
     assert report.agreements_changed == (client_id,)
     assert appeared is not None and (appeared.has_agreement, appeared.changed_at) == (True, clock.now())
 
     clock.advance(timedelta(hours=1))
     assert sync(bridge).run().agreements_changed == ()
-    still = agreement_of(bridge.uow, client_id)
+    still = bridge.payments.agreement(client_id)
     assert still is not None and (still.changed_at, still.checked_at) == (appeared.changed_at, clock.now())
 
     clock.advance(timedelta(hours=1))
     fake.remove_pay_method(method)
     sync(bridge).run()
-    gone = agreement_of(bridge.uow, client_id)
+    gone = bridge.payments.agreement(client_id)
     assert gone is not None and (gone.has_agreement, gone.changed_at) == (False, clock.now())
 
 
@@ -137,7 +137,7 @@ def test_only_a_remote_token_from_an_agreement_gateway_counts(bridge: App, fake:
 
     sync(bridge).run()
 
-    found = agreement_of(bridge.uow, client_id)
+    found = bridge.payments.agreement(client_id)
     assert found is not None and found.has_agreement is False
 
 
@@ -147,7 +147,7 @@ def test_a_failed_lookup_keeps_the_last_known_agreement(
     client_id, _ = pushed_client(bridge)
     fake.add_pay_method(1, gateway_name="stripe", remote_token="cus_123")
     sync(bridge).run()
-    known = agreement_of(bridge.uow, client_id)
+    known = bridge.payments.agreement(client_id)
     clock.advance(timedelta(hours=1))
     fake.fail("http_500", action="GetPayMethods", times=None)
 
@@ -155,7 +155,7 @@ def test_a_failed_lookup_keeps_the_last_known_agreement(
 
     (error,) = report.errors
     assert error.startswith(f"agreement of client {client_id} (WHMCS 1), last status kept:")
-    assert agreement_of(bridge.uow, client_id) == known, "not 'no agreement', and not re-checked"
+    assert bridge.payments.agreement(client_id) == known, "not 'no agreement', and not re-checked"
 
 
 def test_an_auth_refusal_stops_the_sync(bridge: App, fake: FakeWhmcs) -> None:

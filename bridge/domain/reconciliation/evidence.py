@@ -254,6 +254,24 @@ class NovaProjectHours:
 
 
 @dataclass(frozen=True, slots=True)
+class NovaServerHours:
+    """One server in Nova's monthly figure: its project and the hours Nova counts for it."""
+
+    project_id: str
+    server_id: str
+    name: str
+    hours: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class NovaMonth:
+    """Nova's ``os-simple-tenant-usage`` answer for a whole month: per project, and per server."""
+
+    projects: tuple[NovaProjectHours, ...]
+    servers: tuple[NovaServerHours, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceAction:
     """One ``os-instance-actions`` entry: ``action`` (``resize``, ``rebuild``, ...) finished at ``at``."""
 

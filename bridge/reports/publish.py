@@ -1,0 +1,137 @@
+"""A month's reconciliation written out: to the files the CLI was asked for, or into the archive.
+
+The reconciliation service (bridge/services/reconciliation.py) gives a reconciler and the month's
+evidence client by client; the JSON document and the CSV are written as the results come, and the HTML
+page (which needs the summary before the clients) from the results kept, or, for a large month, from a
+second pass over the store, so memory stays bounded either way.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Protocol, TextIO
+
+from bridge.domain.reconciliation import ClientEvidence, ClientResult, Month, Reconciler, Summary
+from bridge.reports.archive import ReportArchive, ReportFiles
+from bridge.reports.csv_report import Grain, write_csv
+from bridge.reports.json_report import JsonReportWriter, head_document
+
+
+class Reconciles(Protocol):
+    """The reconciliation read model (bridge.services.reconciliation.ReconciliationService)."""
+
+    def last_month(self) -> Month: ...
+
+    def begin(
+        self, month: Month, *, client_ref: str | None = None, cloud: bool = True
+    ) -> tuple[Reconciler, Iterator[ClientEvidence]]: ...
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where each format goes (None: not written)."""
+
+    json: TextIO | None = None
+    csv: TextIO | None = None
+    html: TextIO | None = None
+    csv_grain: Grain = "client"
+
+
+CHECKPOINT_EVERY = 500
+"""Clients between two calls of the caller's ``checkpoint`` (a daemon job stops there at shutdown)."""
+KEPT_AT_MOST = 2_000
+"""Clients whose results are kept for the page; a larger month is read a second time to draw it, so its
+memory stays bounded (the store is only read, so the second pass finds the same evidence)."""
+
+
+def write_month(
+    service: Reconciles,
+    month: Month,
+    outputs: Outputs,
+    *,
+    client_ref: str | None = None,
+    checkpoint: Callable[[], None] = lambda: None,
+) -> Summary:
+    """Reconcile ``month`` (one client with ``client_ref``) into ``outputs``; returns the summary.
+
+    The JSON document and the CSV are written as the clients come; the page needs the summary before the
+    clients, so it is drawn after them, from the results kept or from a second pass.
+    """
+    kept: list[ClientResult] | None = [] if outputs.html is not None else None
+    reconciler, evidence = service.begin(month, client_ref=client_ref)
+    with ExitStack() as stack:
+        writer = stack.enter_context(JsonReportWriter(outputs.json)) if outputs.json is not None else None
+
+        def results() -> Iterator[ClientResult]:
+            nonlocal kept
+            for count, one in enumerate(evidence):
+                if count % CHECKPOINT_EVERY == 0:
+                    checkpoint()
+                result = reconciler.add(one)
+                if writer is not None:
+                    writer.client(result)
+                if kept is not None:
+                    kept.append(result)
+                    if len(kept) > KEPT_AT_MOST:
+                        kept = None
+                yield result
+
+        if outputs.csv is not None:
+            write_csv(month.label, results(), outputs.csv, outputs.csv_grain)
+        else:
+            collections.deque(results(), maxlen=0)
+        summary = reconciler.summary()
+        if writer is not None:
+            writer.finish(summary)
+    if outputs.html is not None:
+        from bridge.reports.html_report import write_html  # jinja2 and matplotlib: only for a page
+
+        clients = kept if kept is not None else _second_pass(service, month, client_ref, checkpoint)
+        write_html(summary, clients, outputs.html)
+    return summary
+
+
+def _second_pass(
+    service: Reconciles, month: Month, client_ref: str | None, checkpoint: Callable[[], None]
+) -> Iterator[ClientResult]:
+    reconciler, evidence = service.begin(month, client_ref=client_ref, cloud=False)
+    for count, one in enumerate(evidence):
+        if count % CHECKPOINT_EVERY == 0:
+            checkpoint()
+        yield reconciler.add(one)
+
+
+class ReportPublisher:
+    """Writes a month's report into the archive (the daemon's job): the document, the CSV and the page,
+    and last the summary, since a report counts once its summary is in place."""
+
+    def __init__(self, service: Reconciles, archive: ReportArchive) -> None:
+        self.service = service
+        self.archive = archive
+
+    def publish_last_month(
+        self, checkpoint: Callable[[], None] = lambda: None
+    ) -> tuple[ReportFiles, Summary]:
+        """The report of the month before the current one (what the daemon job runs after invoicing)."""
+        return self.publish(self.service.last_month(), checkpoint)
+
+    def publish(
+        self, month: Month, checkpoint: Callable[[], None] = lambda: None
+    ) -> tuple[ReportFiles, Summary]:
+        files = self.archive.files(month.label)
+        archive = self.archive
+        with (
+            archive.writing(files.json) as json_out,
+            archive.writing(files.csv) as csv_out,
+            archive.writing(files.html) as html_out,
+        ):
+            outputs = Outputs(json_out, csv_out, html_out)
+            summary = write_month(self.service, month, outputs, checkpoint=checkpoint)
+        with archive.writing(files.summary) as out:
+            json.dump(head_document(summary), out, indent=2)
+            out.write("\n")
+        return files, summary

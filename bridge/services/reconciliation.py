@@ -1,0 +1,374 @@
+"""The reconciliation of a month, as a read model: the store's evidence, streamed client by client into
+the domain's :class:`~bridge.domain.reconciliation.Reconciler`, and out to whatever writes the report.
+
+Read-only: every read goes through ``uow.reading()``. Two things the store does not keep come through
+ports, built by the composition root:
+
+- **the invoicing run's decisions** (:class:`CycleDecisions`): which ended cycles were held (no price:
+  the settings key to add) or skipped (a zero invoice, a cut-off). Only clients with hours in an ended
+  cycle that no invoice line bills are asked about: :class:`InvoicingDecisions` runs invoicing as a dry
+  run (nothing written, rolled back) for each of them, as of the month's end and as of the day the
+  evidence is read, which covers the cycles ending in the month and those crossing its end;
+- **the clouds' own figures** (:class:`CloudFigures`): Nova's hours per project for the month and the
+  SolusVM servers seen; :class:`NoCloudFigures` where no cloud is asked.
+
+Clients come in id order, :data:`CLIENTS_PER_CHUNK` at a time (a few queries per chunk), then the owners
+linked to no client. An owner linked to no client whose resource an invoice line of the month bills stays
+with that client (it was unlinked after its hours were invoiced).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bridge.clock import Clock
+from bridge.domain.clients import OWNER_LINK_KIND, Client
+from bridge.domain.cycles import CALENDAR_MONTH, BillingCycle, BillingPeriod, cycles_overlapping
+from bridge.domain.invoicing import BEFORE_CUTOFF, Held
+from bridge.domain.reconciliation import (
+    BilledLine,
+    ClientEvidence,
+    ClientRef,
+    ClientResult,
+    CloudEvidence,
+    Collected,
+    HeldCycle,
+    Month,
+    NovaMonth,
+    NovaServerHistory,
+    NovaServerHours,
+    OpenCycle,
+    Reconciler,
+    SkippedCycle,
+    SkipReason,
+    SolusVMServerSeen,
+    Summary,
+    Unpriced,
+)
+from bridge.domain.references import cycle_label_of
+from bridge.domain.usage import as_source
+from bridge.services.invoicing import InvoicingRun
+from bridge.store import reconciliation as store
+from bridge.store.reconciliation import Owner, Span
+from bridge.store.unit_of_work import Tx, UnitOfWork
+
+CLIENTS_PER_CHUNK = 500
+ZERO = Decimal(0)
+NOVA_TOLERANCE_HOURS = Decimal("0.01")
+"""Nova counts hours as floats: a server within 36 seconds of the collected hours is not looked into."""
+
+
+# -- ports --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The invoicing run held (no ``skip_reason``) or skipped the invoice ``reference``
+    (``BB-<client>-<cycle label>``): what it could not price, or why it made none."""
+
+    client_id: int
+    reference: str
+    unpriced: tuple[Unpriced, ...] = ()
+    problem: str | None = None
+    skip_reason: SkipReason | None = None
+    detail: str = ""
+
+
+class CycleDecisions(Protocol):
+    """What the invoicing run decides for the ended cycles the store has no invoice for."""
+
+    def decisions(self, month: Month, client_ids: Sequence[int]) -> Iterable[Decision]: ...
+
+
+class CloudFigures(Protocol):
+    """The clouds' own figures for the month: a port the fleio adapter implements, built in bootstrap."""
+
+    def nova_month(self, month: Month) -> NovaMonth | None:
+        """Nova's figure for the month in one (paged) query; None when not asked (or not settled)."""
+        ...
+
+    def nova_history(self, server: NovaServerHours) -> NovaServerHistory | None:
+        """The server's instance actions (``os-instance-actions``), to recover the hours Nova forgot."""
+        ...
+
+    def solusvm_servers(self, month: Month) -> tuple[SolusVMServerSeen, ...] | None: ...
+
+
+class NoCloudFigures:
+    """No cloud asked: the report's cloud side says so."""
+
+    def nova_month(self, month: Month) -> NovaMonth | None:
+        return None
+
+    def nova_history(self, server: NovaServerHours) -> NovaServerHistory | None:
+        return None
+
+    def solusvm_servers(self, month: Month) -> tuple[SolusVMServerSeen, ...] | None:
+        return None
+
+
+DryRun = Callable[[date, str], InvoicingRun]
+"""Runs invoicing as a dry run as of a date for one client (the invoicing service's ``run``)."""
+
+
+class InvoicingDecisions:
+    """Held and skipped cycles from invoicing dry runs (nothing written), client by client, as of the
+    month's end and as of the day the evidence is read: the cycles ending in the month and those crossing
+    its end."""
+
+    def __init__(self, dry_run: DryRun, zone: ZoneInfo) -> None:
+        self._dry_run = dry_run
+        self._zone = zone
+
+    def decisions(self, month: Month, client_ids: Sequence[int]) -> Iterator[Decision]:
+        days = sorted(
+            {
+                self._day(min(month.end, month.as_of)),
+                self._day(min(month.as_of, month.end + timedelta(days=31))),
+            }
+        )
+        seen: set[str] = set()
+        for client_id, day in ((client_id, day) for client_id in client_ids for day in days):
+            run = self._dry_run(day, str(client_id))
+            for held in run.held:
+                if held.reference not in seen:
+                    seen.add(held.reference)
+                    yield _held(held)
+            for skipped in run.skipped:
+                if skipped.reference not in seen:
+                    seen.add(skipped.reference)
+                    reason = (
+                        SkipReason.CUT_OFF if skipped.reason == BEFORE_CUTOFF else SkipReason.ZERO_INVOICE
+                    )
+                    yield Decision(
+                        skipped.client.id, skipped.reference, skip_reason=reason, detail=skipped.reason
+                    )
+
+    def _day(self, instant: datetime) -> date:
+        return instant.astimezone(self._zone).date()
+
+
+def _held(held: Held) -> Decision:
+    unpriced = tuple(
+        Unpriced(as_source(error.source), error.resource_id, error.reason, error.settings_key)
+        for error in held.errors
+    )
+    return Decision(held.client.id, held.reference, unpriced, held.problem)
+
+
+# -- the service --------------------------------------------------------------------------------------------
+
+
+class ClientsSource(Protocol):
+    def get(self, reference: str) -> Client: ...
+
+    def chunks(self, size: int) -> Iterator[list[Client]]: ...
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One client's cycles overlapping the month, the owners billed to it, and its open cycle."""
+
+    client: Client
+    cycles: tuple[BillingCycle, ...]
+    owners: tuple[Owner, ...]
+    current: OpenCycle
+
+
+class ReconciliationService:
+    """Reads a month's evidence and reconciles it, client by client."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        clients: ClientsSource,
+        *,
+        zone: ZoneInfo,
+        calendar_cycles: Mapping[str, bool],
+        decisions: CycleDecisions,
+        cloud: CloudFigures | None = None,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._clients = clients
+        self._zone = zone
+        self._calendar = calendar_cycles
+        self._decisions = decisions
+        self._cloud = cloud or NoCloudFigures()
+
+    def month(self, label: str) -> Month:
+        """The calendar month ``label`` (``2022-10``) read now; a ValueError names the expected form."""
+        return Month.calendar(label, self._zone.key, self._clock.now())
+
+    def last_month(self) -> Month:
+        """The calendar month before the current one in the billing zone (the daemon job's month)."""
+        first = self._clock.now().astimezone(self._zone).date().replace(day=1)
+        before = first - timedelta(days=1)
+        return self.month(f"{before.year:04d}-{before.month:02d}")
+
+    def reconcile(
+        self,
+        month: Month,
+        *,
+        client_ref: str | None = None,
+        each: Callable[[ClientResult], None] = lambda _: None,
+    ) -> Summary:
+        """Reconcile the month (one client with ``client_ref``), handing each client's result to ``each``."""
+        reconciler, evidence = self.begin(month, client_ref=client_ref)
+        for one in evidence:
+            each(reconciler.add(one))
+        return reconciler.summary()
+
+    def begin(
+        self, month: Month, *, client_ref: str | None = None, cloud: bool = True
+    ) -> tuple[Reconciler, Iterator[ClientEvidence]]:
+        """A reconciler for the month and its evidence, client by client, for the caller to drive (so a
+        writer can pull the results as they come). ``cloud``: ask the clouds (the whole month only)."""
+        figures = self.cloud(month) if cloud and client_ref is None else CloudEvidence()
+        return Reconciler(month, figures), self.evidence(month, client_ref=client_ref)
+
+    def cloud(self, month: Month) -> CloudEvidence:
+        """What the clouds say: Nova's month per project, with the instance actions of each server whose
+        Nova hours fall short of the hours collected, and the SolusVM servers seen."""
+        nova = self._cloud.nova_month(month)
+        histories: list[NovaServerHistory] = []
+        if nova is not None:
+            with self._uow.reading() as tx:
+                collected = store.hours_by_resource(tx, "openstack", month)
+            short = [
+                server
+                for server in nova.servers
+                if collected.get(server.server_id, ZERO) - server.hours > NOVA_TOLERANCE_HOURS
+            ]
+            histories = [history for server in short if (history := self._cloud.nova_history(server))]
+        return CloudEvidence(
+            nova_projects=nova.projects if nova is not None else None,
+            nova_servers=tuple(histories),
+            solusvm_servers=self._cloud.solusvm_servers(month),
+        )
+
+    def evidence(self, month: Month, *, client_ref: str | None = None) -> Iterator[ClientEvidence]:
+        """Every client's evidence in id order, then the owners linked to no client (all clients only)."""
+        with self._uow.reading() as tx:
+            unlinked = store.unlinked_owners(tx, month)
+            adopted = store.billing_clients_of(tx, unlinked, month)
+        kept: dict[int, list[Owner]] = defaultdict(list)
+        for owner, client_id in adopted.items():
+            kept[client_id].append(owner)
+        chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
+        for chunk in chunks:
+            plans = [self._plan(client, month, kept.get(client.id, ())) for client in chunk]
+            yield from self._chunk(plans, month)
+        if client_ref is None:
+            yield from self._unlinked([owner for owner in unlinked if owner not in adopted], month)
+
+    def _plan(self, client: Client, month: Month, kept: Iterable[Owner]) -> _Plan:
+        period = (
+            CALENDAR_MONTH
+            if self._calendar.get(client.configuration, self._calendar.get("default", True))
+            else BillingPeriod.monthly(client.created_at.astimezone(self._zone).day)
+        )
+        cycles = tuple(cycles_overlapping(month.start, month.end, period, self._zone))
+        owners = [
+            (source, owner) for source, kind in OWNER_LINK_KIND.items() for owner in client.external_ids(kind)
+        ]
+        now = period.cycle_containing(month.as_of, self._zone)
+        return _Plan(client, cycles, (*owners, *kept), OpenCycle(now.start, now.end))
+
+    def _chunk(self, plans: list[_Plan], month: Month) -> Iterator[ClientEvidence]:
+        ids = [plan.client.id for plan in plans]
+        with self._uow.reading() as tx:
+            suspended = store.suspensions(tx, ids, month)
+            collected = self._collected(tx, plans, month, suspended.keys())
+            lines = store.billed_lines(tx, ids, month)
+            documents = store.invoice_documents(tx, ids, month)
+            ledger = store.ledger_movements(tx, ids, month)
+        undecided = [plan.client.id for plan in plans if _unbilled(plan, month, collected, lines)]
+        decided: dict[int, list[Decision]] = defaultdict(list)
+        for decision in self._decisions.decisions(month, undecided) if undecided else ():
+            decided[decision.client_id].append(decision)
+        for plan in plans:
+            client = plan.client
+            held, skipped = _decided(plan, decided.get(client.id, ()))
+            span = suspended.get(client.id)
+            yield ClientEvidence(
+                ClientRef(str(client.id), client.name, client.currency),
+                collected=tuple(collected.get(client.id, ())),
+                lines=tuple(lines.get(client.id, ())),
+                invoices=tuple(documents.get(client.id, ())),
+                held=held,
+                skipped=skipped,
+                suspended=(span,) if span is not None else (),
+                current_cycle=plan.current,
+                ledger=tuple(ledger.get(client.id, ())),
+            )
+
+    def _collected(
+        self, tx: Tx, plans: list[_Plan], month: Month, suspended: Iterable[int]
+    ) -> dict[int, list[Collected]]:
+        """One query per distinct cycle (and per suspended client), each row handed to its owner's client."""
+        windowed = set(suspended)
+        groups: dict[tuple[Span, bool], list[_Plan]] = defaultdict(list)
+        for plan in plans:
+            for cycle in plan.cycles:
+                groups[(Span(cycle.start, cycle.end), plan.client.id in windowed)].append(plan)
+        found: dict[int, list[Collected]] = defaultdict(list)
+        for (span, windows), members in groups.items():
+            client_of = {owner: plan.client.id for plan in members for owner in plan.owners}
+            for row in store.collected_in_cycle(tx, client_of.keys(), span, month, windows=windows):
+                found[client_of[(row.source, row.owner)]].append(row)
+        return found
+
+    def _unlinked(self, owners: Sequence[Owner], month: Month) -> Iterator[ClientEvidence]:
+        span = Span(month.start, month.end)
+        for start in range(0, len(owners), CLIENTS_PER_CHUNK):
+            chunk = owners[start : start + CLIENTS_PER_CHUNK]
+            with self._uow.reading() as tx:
+                rows = store.collected_in_cycle(tx, chunk, span, month)
+            by_owner: dict[Owner, list[Collected]] = defaultdict(list)
+            for row in rows:
+                by_owner[(row.source, row.owner)].append(row)
+            for owner in chunk:
+                yield ClientEvidence(None, collected=tuple(by_owner[owner]))
+
+
+def _unbilled(
+    plan: _Plan,
+    month: Month,
+    collected: Mapping[int, Sequence[Collected]],
+    lines: Mapping[int, Sequence[BilledLine]],
+) -> bool:
+    """Whether the client has hours in an ended cycle that no invoice line bills: only then can the
+    invoicing run have held or skipped it."""
+    billed = {line.period_start for line in lines.get(plan.client.id, ())}
+    return any(
+        row.cycle_end <= month.as_of
+        and row.cycle_start not in billed
+        and (row.hours or row.hours_outside_month)
+        for row in collected.get(plan.client.id, ())
+    )
+
+
+def _decided(
+    plan: _Plan, decisions: Iterable[Decision]
+) -> tuple[tuple[HeldCycle, ...], tuple[SkippedCycle, ...]]:
+    """The decisions about the client's cycles of the month, each with its cycle's start."""
+    starts = {cycle.label: cycle.start for cycle in plan.cycles}
+    held: list[HeldCycle] = []
+    skipped: list[SkippedCycle] = []
+    for decision in decisions:
+        start = starts.get(cycle_label_of(decision.reference, plan.client.id))
+        if start is None:
+            continue
+        if decision.skip_reason is None:
+            held.append(HeldCycle(start, decision.reference, decision.unpriced, decision.problem))
+        else:
+            skipped.append(SkippedCycle(start, decision.reference, decision.skip_reason, decision.detail))
+    return tuple(held), tuple(skipped)

@@ -1,0 +1,430 @@
+"""The evidence of a month for the reconciliation, read-only, as the domain's values.
+
+Every function takes the open transaction (``with uow.reading() as tx``) and reads; none writes. The
+reconciliation service calls them per chunk of clients (in id order), so a month streams through in
+bounded memory: collected hours come summed per resource, flavor or plan and cycle (one row per
+resource-month, not one per window), except for clients with a suspension in the month, whose single
+windows are kept so the suspended span cuts them right.
+
+Hours are summed exactly (SQLite keeps them as text: see :func:`bridge.store.usage._exact_sum`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import Connection, and_, case, false, func, or_, select, type_coerce
+from sqlalchemy.orm import aliased
+
+from bridge.domain.clients import OWNER_LINK_KIND
+from bridge.domain.reconciliation import (
+    BilledLine,
+    Collected,
+    InvoiceDocument,
+    LedgerMovement,
+    Month,
+    PushState,
+    SuspendedSpan,
+)
+from bridge.domain.usage import as_source
+from bridge.store.tables import (
+    client_credit_states,
+    client_links,
+    invoice_lines,
+    invoices,
+    ledger_entries,
+    outbox,
+    usage_records,
+)
+from bridge.store.types import UTCDateTime
+from bridge.store.usage import _exact_sum, _from_sum
+
+Owner = tuple[str, str]
+"""(usage source, owner id): an OpenStack project or a SolusVM user."""
+
+ZERO: Final = Decimal(0)
+
+_PUSH_STATES: Final = {
+    "pending": PushState.PENDING,
+    "in_doubt": PushState.IN_DOUBT,
+    "done": PushState.PUSHED,
+    "failed": PushState.FAILED,
+    "cancelled": PushState.WITHDRAWN,
+}
+
+
+@dataclass(frozen=True)
+class Span:
+    """A billing cycle of some clients: ``[start, end)``, which may cross the month's edges."""
+
+    start: datetime
+    end: datetime
+
+
+def _owners_clause(owners: Collection[Owner], sqlite: bool) -> Any:
+    """The usage rows of ``owners``, read through the (owner, window_start) index.
+
+    On SQLite the source is compared as an expression (``source || ''``), which no index serves: the
+    planner would otherwise take the unique (source, window_start, resource_id) index and scan the whole
+    month for each chunk of clients.
+    """
+    source_column = usage_records.c.source.concat("") if sqlite else usage_records.c.source
+    by_source: dict[str, set[str]] = defaultdict(set)
+    for source, owner in owners:
+        by_source[source].add(owner)
+    if not by_source:
+        return false()
+    return or_(
+        *(
+            and_(source_column == source, usage_records.c.owner.in_(sorted(ids)))
+            for source, ids in sorted(by_source.items())
+        )
+    )
+
+
+def collected_in_cycle(
+    tx: Connection, owners: Collection[Owner], cycle: Span, month: Month, *, windows: bool = False
+) -> list[Collected]:
+    """The hours ``owners`` collected in ``cycle``, per source, owner, resource and plan.
+
+    Each row's hours are those inside the month (its ``start``/``end`` clipped to the month), and
+    ``hours_outside_month`` the rest of the cycle's. ``windows``: one row per usage window instead of
+    sums (for a client with a suspension in the month). A window belongs to the month its start is in.
+    """
+    if not owners:
+        return []
+    sqlite = tx.dialect.name == "sqlite"
+    start, end = max(cycle.start, month.start), min(cycle.end, month.end)
+    inside = and_(usage_records.c.window_start >= start, usage_records.c.window_start < end)
+    where = and_(
+        _owners_clause(owners, tx.dialect.name == "sqlite"),
+        usage_records.c.window_start >= cycle.start,
+        usage_records.c.window_start < cycle.end,
+    )
+    if windows:
+        rows = tx.execute(
+            select(usage_records)
+            .where(where)
+            .order_by(usage_records.c.source, usage_records.c.resource_id, usage_records.c.window_start)
+        ).all()
+        return [
+            _collected(row.source, row, cycle, month, row.hours, row.window_start, row.window_end)
+            if start <= row.window_start < end
+            else _collected(row.source, row, cycle, month, ZERO, start, start, outside=row.hours)
+            for row in rows
+        ]
+    in_month = case((inside, 1), else_=0).label("in_month")
+    query = (
+        select(
+            usage_records.c.source,
+            usage_records.c.owner,
+            usage_records.c.resource_id,
+            usage_records.c.plan,
+            in_month,
+            func.max(usage_records.c.resource_name).label("resource_name"),
+            _exact_sum(usage_records.c.hours, sqlite).label("hours"),
+            type_coerce(func.min(usage_records.c.window_start), UTCDateTime()).label("first"),
+            type_coerce(func.max(usage_records.c.window_end), UTCDateTime()).label("last"),
+        )
+        .where(where)
+        .group_by(
+            usage_records.c.source,
+            usage_records.c.owner,
+            usage_records.c.resource_id,
+            usage_records.c.plan,
+            in_month,
+        )
+    )
+    sums: dict[tuple[str, str, str, str], dict[int, Any]] = defaultdict(dict)
+    for row in tx.execute(query):
+        sums[(row.source, row.owner, row.resource_id, row.plan)][int(row.in_month)] = row
+    found: list[Collected] = []
+    for key in sorted(sums):
+        parts = sums[key]
+        outside = _from_sum(parts[0].hours, sqlite) if 0 in parts else ZERO
+        if 1 in parts:
+            row = parts[1]
+            hours = _from_sum(row.hours, sqlite) or ZERO
+            found.append(
+                _collected(key[0], row, cycle, month, hours, row.first, row.last, outside=outside or ZERO)
+            )
+        else:
+            found.append(
+                _collected(key[0], parts[0], cycle, month, ZERO, start, start, outside=outside or ZERO)
+            )
+    return found
+
+
+def _collected(
+    source: str,
+    row: Any,
+    cycle: Span,
+    month: Month,
+    hours: Decimal,
+    first: datetime,
+    last: datetime,
+    *,
+    outside: Decimal = ZERO,
+) -> Collected:
+    return Collected(
+        source=as_source(source),
+        resource_id=row.resource_id,
+        resource_name=row.resource_name,
+        owner=row.owner,
+        plan=row.plan,
+        cycle_start=cycle.start,
+        cycle_end=cycle.end,
+        start=max(first, month.start),
+        end=max(min(last, month.end), max(first, month.start)),
+        hours=hours,
+        hours_outside_month=outside,
+    )
+
+
+def hours_by_resource(tx: Connection, source: str, month: Month) -> dict[str, Decimal]:
+    """The hours each resource of ``source`` collected in the month (the cloud side's comparison)."""
+    sqlite = tx.dialect.name == "sqlite"
+    rows = tx.execute(
+        select(usage_records.c.resource_id, _exact_sum(usage_records.c.hours, sqlite).label("hours"))
+        .where(
+            usage_records.c.source == source,
+            usage_records.c.window_start >= month.start,
+            usage_records.c.window_start < month.end,
+        )
+        .group_by(usage_records.c.resource_id)
+    )
+    return {row.resource_id: _from_sum(row.hours, sqlite) or ZERO for row in rows}
+
+
+def unlinked_owners(tx: Connection, month: Month) -> list[Owner]:
+    """Every (source, owner) that collected hours in the month and is linked to no client, sorted.
+
+    One pass over the month's rows per source, the links looked up by their unique index (no list of
+    every owner is held)."""
+    found: list[Owner] = []
+    for source, kind in sorted(OWNER_LINK_KIND.items()):
+        owners = (
+            select(usage_records.c.owner)
+            .where(
+                usage_records.c.source == source,
+                usage_records.c.window_start >= month.start,
+                usage_records.c.window_start < month.end,
+            )
+            .distinct()
+            .subquery()
+        )
+        link = select(client_links.c.id).where(
+            client_links.c.kind == kind, client_links.c.external_id == owners.c.owner
+        )
+        rows = tx.execute(select(owners.c.owner).where(~link.exists()))
+        found += [(source, row.owner) for row in rows]
+    return sorted(found)
+
+
+def billing_clients_of(tx: Connection, owners: Collection[Owner], month: Month) -> dict[Owner, int]:
+    """For owners linked to no client: the client whose invoice line bills one of their resources in a
+    cycle overlapping the month (an owner unlinked after its hours were invoiced stays with that client).
+
+    Two steps, so the lines are looked up by the few resources of such owners (not joined row by row to
+    the month's usage): the resources of the owners in the month, then the lines that bill them.
+    """
+    if not owners:
+        return {}
+    resources = tx.execute(
+        select(usage_records.c.source, usage_records.c.owner, usage_records.c.resource_id)
+        .where(
+            _owners_clause(owners, tx.dialect.name == "sqlite"),
+            usage_records.c.window_start >= month.start,
+            usage_records.c.window_start < month.end,
+        )
+        .group_by(usage_records.c.source, usage_records.c.owner, usage_records.c.resource_id)
+    ).all()
+    owner_of = {(row.source, row.resource_id): (row.source, row.owner) for row in resources}
+    ids = sorted({resource_id for _, resource_id in owner_of})
+    found: dict[Owner, int] = {}
+    for start in range(0, len(ids), 500):
+        rows = tx.execute(
+            select(invoice_lines.c.source, invoice_lines.c.resource_id, invoices.c.client_id)
+            .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
+            .where(
+                invoice_lines.c.resource_id.in_(ids[start : start + 500]),
+                invoice_lines.c.period_start < month.end,
+                invoice_lines.c.period_end > month.start,
+            )
+        )
+        for row in rows:
+            owner = owner_of.get((row.source, row.resource_id))
+            if owner is not None:  # billed to two clients (relinked twice): the first client keeps it
+                found[owner] = min(found.get(owner, row.client_id), row.client_id)
+    return found
+
+
+def _label(number: Any, proforma: Any, reference: str) -> str:
+    return str(number or proforma or reference)
+
+
+def billed_lines(tx: Connection, client_ids: Sequence[int], month: Month) -> dict[int, list[BilledLine]]:
+    """Per client, the invoice lines (standing or cancelled, late or not) whose period overlaps the month."""
+    if not client_ids:
+        return {}
+    replacement = aliased(invoices)
+    query = (
+        select(
+            invoices.c.client_id,
+            invoices.c.number,
+            invoices.c.proforma_number,
+            invoices.c.reference,
+            invoices.c.status,
+            invoices.c.currency,
+            replacement.c.number.label("r_number"),
+            replacement.c.proforma_number.label("r_proforma"),
+            replacement.c.reference.label("r_reference"),
+            invoice_lines,
+        )
+        .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
+        .outerjoin(replacement, replacement.c.replaces_id == invoices.c.id)
+        .where(
+            invoices.c.client_id.in_(client_ids),
+            invoice_lines.c.period_start < month.end,
+            invoice_lines.c.period_end > month.start,
+        )
+        .order_by(invoices.c.client_id, invoices.c.id, invoice_lines.c.position)
+    )
+    found: dict[int, list[BilledLine]] = defaultdict(list)
+    for row in tx.execute(query):
+        replaced_by = (
+            _label(row.r_number, row.r_proforma, row.r_reference) if row.r_reference is not None else None
+        )
+        found[row.client_id].append(
+            BilledLine(
+                invoice=_label(row.number, row.proforma_number, row.reference),
+                standing=row.status != "cancelled",
+                line_reference=row.line_reference,
+                source=as_source(row.source),
+                resource_id=row.resource_id,
+                plan=row.plan,
+                period_start=row.period_start,
+                period_end=row.period_end,
+                hours=row.hours,
+                billed_hours=row.billed_hours,
+                unit_price=row.unit_price,
+                amount=row.amount,
+                currency=row.currency,
+                capped=bool(row.capped),
+                late=bool(row.late),
+                tokens_per_hour=row.tokens_per_hour,
+                tokens=row.tokens,
+                replaced_by=replaced_by,
+            )
+        )
+    return found
+
+
+def invoice_documents(
+    tx: Connection, client_ids: Sequence[int], month: Month
+) -> dict[int, list[InvoiceDocument]]:
+    """Per client, the usage invoices of cycles ending in the month and the other kinds issued in it,
+    with what WHMCS confirmed (the state of the invoice's ``create_invoice`` outbox row)."""
+    if not client_ids:
+        return {}
+    replacement = aliased(invoices)
+    usage_in_month = and_(
+        invoices.c.kind == "usage", invoices.c.period_end > month.start, invoices.c.period_end <= month.end
+    )
+    other_in_month = and_(
+        invoices.c.kind != "usage", invoices.c.issued_at >= month.start, invoices.c.issued_at < month.end
+    )
+    query = (
+        select(
+            invoices,
+            outbox.c.state.label("push_state"),
+            replacement.c.number.label("r_number"),
+            replacement.c.proforma_number.label("r_proforma"),
+            replacement.c.reference.label("r_reference"),
+        )
+        .outerjoin(
+            outbox, and_(outbox.c.kind == "create_invoice", outbox.c.reference == invoices.c.reference)
+        )
+        .outerjoin(replacement, replacement.c.replaces_id == invoices.c.id)
+        .where(invoices.c.client_id.in_(client_ids), or_(usage_in_month, other_in_month))
+        .order_by(invoices.c.client_id, invoices.c.id)
+    )
+    found: dict[int, list[InvoiceDocument]] = defaultdict(list)
+    for row in tx.execute(query):
+        push = (
+            _PUSH_STATES[row.push_state]
+            if row.push_state is not None
+            else PushState.ISSUED_BY_BRIDGE
+            if row.issuer == "bridge"
+            else PushState.PENDING
+        )
+        found[row.client_id].append(
+            InvoiceDocument(
+                label=_label(row.number, row.proforma_number, row.reference),
+                reference=row.reference,
+                kind=row.kind,
+                status=row.status,
+                currency=row.currency,
+                total=row.total,
+                push=push,
+                paid_amount=row.paid_amount,
+                replaced_by=(
+                    _label(row.r_number, row.r_proforma, row.r_reference)
+                    if row.r_reference is not None
+                    else None
+                ),
+            )
+        )
+    return found
+
+
+def suspensions(tx: Connection, client_ids: Sequence[int], month: Month) -> dict[int, SuspendedSpan]:
+    """Clients suspended (their current suspension) before the month's end, and since when.
+
+    Only the current suspension is kept by the store; earlier ones in the month are not known here.
+    """
+    if not client_ids:
+        return {}
+    rows = tx.execute(
+        select(client_credit_states.c.client_id, client_credit_states.c.suspended_at).where(
+            client_credit_states.c.client_id.in_(client_ids),
+            client_credit_states.c.suspended_at.is_not(None),
+            client_credit_states.c.suspended_at < month.end,
+        )
+    )
+    return {row.client_id: SuspendedSpan(row.suspended_at) for row in rows}
+
+
+def ledger_movements(
+    tx: Connection, client_ids: Sequence[int], month: Month
+) -> dict[int, list[LedgerMovement]]:
+    """Per client, the month's credit ledger rows summed per kind and currency."""
+    if not client_ids:
+        return {}
+    sqlite = tx.dialect.name == "sqlite"
+    rows = tx.execute(
+        select(
+            ledger_entries.c.client_id,
+            ledger_entries.c.kind,
+            ledger_entries.c.currency,
+            _exact_sum(ledger_entries.c.amount, sqlite).label("amount"),
+            func.count().label("entries"),
+        )
+        .where(
+            ledger_entries.c.client_id.in_(client_ids),
+            ledger_entries.c.occurred_at >= month.start,
+            ledger_entries.c.occurred_at < month.end,
+        )
+        .group_by(ledger_entries.c.client_id, ledger_entries.c.kind, ledger_entries.c.currency)
+        .order_by(ledger_entries.c.client_id, ledger_entries.c.kind, ledger_entries.c.currency)
+    )
+    found: dict[int, list[LedgerMovement]] = defaultdict(list)
+    for row in rows:
+        amount = _from_sum(row.amount, sqlite) or ZERO
+        found[row.client_id].append(LedgerMovement(row.kind, row.currency, amount, int(row.entries)))
+    return found

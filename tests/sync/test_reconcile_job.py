@@ -1,0 +1,90 @@
+"""The daemon's reconcile job: last month's report kept under <state_dir>/reports, served on the operator
+endpoint behind the admin token, and its not-billed hours per reason in /metrics."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from bridge.bootstrap import App, build_app
+from bridge.clock import FixedClock
+from bridge.daemon import Daemon
+from bridge.settings import Settings
+from bridge.store.database import make_engine
+from bridge.sync.systemd import SystemdNotifier
+from tests.support import reconciliation_store as story
+
+TOKEN = "admin-token-0123456789"
+
+
+@pytest.fixture
+def daemon(database_url: str, make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[Daemon]:
+    engine = make_engine(database_url)
+    story.seed(engine)
+    engine.dispose()
+    sections = tomllib.loads(story.SETTINGS)
+    settings = make_settings(database_url, health={"listen": "127.0.0.1:0", "admin_token": TOKEN}, **sections)
+    app = build_app(settings, clock=FixedClock(story.AS_OF), owner="test-daemon")
+    running = Daemon(app, notifier=SystemdNotifier({}))
+    running.start()
+    yield running
+    running.shutdown()
+    app.close()
+
+
+def get(daemon: Daemon, path: str, token: str | None = TOKEN) -> requests.Response:
+    assert daemon.health is not None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(f"http://127.0.0.1:{daemon.health.port}{path}", headers=headers, timeout=10)
+
+
+def not_billed(daemon: Daemon) -> dict[tuple[str, str], float]:
+    text = get(daemon, "/metrics").text
+    family = next(
+        family
+        for family in text_string_to_metric_families(text)
+        if family.name == "billing_bridge_reconciliation_not_billed_hours"
+    )
+    return {
+        (s.labels["source"], s.labels["reason"]): s.value
+        for s in family.samples
+        if s.labels["month"] == "2022-10"
+    }
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_job_keeps_last_months_report_and_the_endpoint_serves_it_behind_the_token(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    app: App = daemon.app
+    assert get(daemon, "/reports/latest").status_code == 404
+    assert "billing_bridge_reconciliation_not_billed_hours" not in get(daemon, "/metrics").text
+
+    outcome = app.runner.run("reconcile")
+    assert (outcome.status, outcome.result["month"], outcome.result["defects"]) == ("succeeded", "2022-10", 0)
+    reports = tmp_path / "state" / "reports"
+    assert sorted(path.name for path in reports.iterdir()) == [
+        "reconciliation-2022-10.csv",
+        "reconciliation-2022-10.html",
+        "reconciliation-2022-10.json",
+        "reconciliation-2022-10.summary.json",
+    ]
+
+    assert get(daemon, "/reports/latest", token=None).status_code == 401
+    assert get(daemon, "/reports/latest.json", token="wrong").status_code == 401
+    page = get(daemon, "/reports/latest")
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "Ada Analytics" in page.text and "<svg" in page.text
+    assert get(daemon, "/reports/latest.json").json()["month"]["label"] == "2022-10"
+
+    hours = not_billed(daemon)
+    assert hours[("openstack", "held")] == 1044
+    assert hours[("openstack", "unlinked_owner")] == 50
+    assert hours[("openstack", "suspended_not_billed")] == 264
+    assert hours[("solusvm", "held")] == 0
