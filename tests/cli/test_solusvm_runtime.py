@@ -172,3 +172,16 @@ def test_october_is_billed_from_runtime_whatever_the_sync_schedule(
         "744",
         *MONTH_SPLIT[schedule],
     )
+
+
+def test_without_timestamps_on_tasks_and_log_entries_only_hours_the_evidence_supports_are_billed(
+    solus: FakeSolusVM, clock: FixedClock, cli: Cli
+) -> None:
+    """The current SDK's Task has no timestamps: a change then lies somewhere between the two syncs around
+    its first listing, and the day it may lie in is not billed (never more than the true runtime)."""
+    solus.timestamps = "none"
+    october(solus, clock, cli, SCHEDULES["polls 24 h apart"], lambda: sync_through_cli(cli))
+    billed = {name: line["billed_hours"] for name, line in solusvm_lines(cli, clock).items()}
+    # short: from its created_at (the server list has it) to the sync before its deletion was listed;
+    # paused: the days in which the stop and the start may lie are not billed either
+    assert billed == {"month": "744", "capped": "744", "short": "25", "paused": "552"}
