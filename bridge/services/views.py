@@ -32,7 +32,7 @@ from bridge.store.enrollment import Enrollment
 from bridge.store.invoices import StoredInvoice
 from bridge.store.outbox import OutboxRow
 from bridge.store.plans import StoredSubscription
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import Tx, UnitOfWork
 from bridge.store.usage import UnlinkedOwner
 from bridge.store.whmcs import Agreement
 from bridge.usage.solusvm_runtime import RuntimeSplit, runtime_split
@@ -114,6 +114,8 @@ class Views:
         ]
         with self._uow.reading() as tx:
             rows = usage_store.usage_of_owners(tx, owners, start, end)
+            solusvm = {row.resource_id for row in rows if row.source == "solusvm"}
+            splits = _runtime_splits(tx, [(resource_id, start, end) for resource_id in sorted(solusvm)])
         found: dict[tuple[str, str], ResourceUsage] = {}
         for row in rows:
             seen = found.get((row.source, row.resource_id))
@@ -126,7 +128,6 @@ class Views:
                 hours=(seen.hours if seen else Decimal(0)) + row.hours,
                 tokens=tokens,
             )
-        splits = self.solusvm_runtime([(resource_id, start, end) for _, resource_id in found])
         return [_with_split(usage, splits.get((usage.resource_id, start))) for usage in found.values()]
 
     def solusvm_runtime(
@@ -134,13 +135,8 @@ class Views:
     ) -> dict[tuple[str, datetime], RuntimeSplit]:
         """Per (SolusVM server id, span start), the span's runtime split into observed and inferred hours,
         from the stored evidence; ids that are no SolusVM server with evidence are left out."""
-        wanted = [(resource_id, start, end) for resource_id, start, end in spans if resource_id.isdigit()]
-        found: dict[tuple[str, datetime], RuntimeSplit] = {}
         with self._uow.reading() as tx:
-            for (start, end), ids in _by_span(wanted).items():
-                for server_id, split in runtime_split(tx, ids, start, end).items():
-                    found[(str(server_id), start)] = split
-        return found
+            return _runtime_splits(tx, spans)
 
     def unlinked_owners(self) -> list[UnlinkedOwner]:
         """Owners with usage but no client: kept, and billable once linked."""
@@ -228,6 +224,17 @@ class Views:
             "schema_head": state.head,
             "at_head": state.at_head,
         }
+
+
+def _runtime_splits(
+    tx: Tx, spans: Iterable[tuple[str, datetime, datetime]]
+) -> dict[tuple[str, datetime], RuntimeSplit]:
+    wanted = [(resource_id, start, end) for resource_id, start, end in spans if resource_id.isdigit()]
+    found: dict[tuple[str, datetime], RuntimeSplit] = {}
+    for (start, end), ids in _by_span(wanted).items():
+        for server_id, split in runtime_split(tx, ids, start, end).items():
+            found[(str(server_id), start)] = split
+    return found
 
 
 def _by_span(spans: Iterable[tuple[str, datetime, datetime]]) -> dict[tuple[datetime, datetime], list[int]]:
