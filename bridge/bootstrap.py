@@ -142,7 +142,7 @@ class App:
             self.clock,
             database_url=self.settings.masked_database_url(),
             schedule=self.settings.schedule,
-            zone=self.settings.billing.zone(),
+            zone=self.zone,
             alert_after_attempts=self.settings.whmcs.alert_after_attempts,
         )
 
@@ -263,9 +263,7 @@ class App:
             self.clock,
             self.clients,
             zone=zone,
-            calendar_cycles={
-                name: configurations.section(name).billing_cycle_calendar for name in configurations.names()
-            },
+            configurations=configurations,
             decisions=InvoicingDecisions(
                 lambda day, client: invoicing.run(day, client_ref=client, dry_run=True), zone
             ),

@@ -16,7 +16,6 @@ file is refused at start-up rather than in the middle of a billing run.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -24,14 +23,13 @@ from enum import StrEnum
 from typing import Literal, TypeVar
 
 from bridge.domain.instants import as_utc
+from bridge.domain.numbers import NUMBER_PLACEHOLDERS, placeholders
 from bridge.domain.pricing import DEFAULT_BILLABLE_SECONDS_PER_MONTH
 
 MAX_CREDIT_NOTIFICATIONS = 3  # "a total of three notifications can be created" (seed 001)
-NUMBER_PLACEHOLDERS = frozenset({"number", "year", "month", "day"})
 
 InvoiceDetail = Literal["detailed", "simple"]
 
-_PLACEHOLDER = re.compile(r"{{\s*(\w+)\s*}}")
 _Enum = TypeVar("_Enum", bound=StrEnum)
 
 
@@ -273,7 +271,7 @@ def _enum(kind: type[_Enum], value: str, key: str) -> _Enum:
 
 
 def _check_number_format(template: str) -> None:
-    names = _PLACEHOLDER.findall(template)
+    names = placeholders(template)
     if "number" not in names:
         raise ValueError(
             f"fiscal_number_format {template!r} has no {{{{ number }}}}; fiscal numbers must stay unique"

@@ -246,6 +246,13 @@ def billing_anchor(calendar_months: bool, created_at: datetime, tz: TimeZone) ->
     return as_utc(created_at).astimezone(zone_of(tz)).day
 
 
+def client_period(calendar_months: bool, created_at: datetime, tz: TimeZone) -> BillingPeriod:
+    """The period a client's usage cycles follow: calendar months, else monthly on its anniversary day
+    (:func:`billing_anchor`)."""
+    anchor_day = billing_anchor(calendar_months, created_at, tz)
+    return CALENDAR_MONTH if anchor_day is None else BillingPeriod.monthly(anchor_day)
+
+
 def client_cycle(anchor_day: int | None, instant: datetime, tz: TimeZone) -> BillingCycle:
     """The client's usage cycle containing ``instant``: the calendar month when ``anchor_day`` is None,
     else the anniversary cycle on that day (see :func:`billing_anchor`)."""

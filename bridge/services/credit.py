@@ -40,7 +40,7 @@ from bridge.domain.credit import (
 from bridge.domain.credit import (
     account as account_balance,
 )
-from bridge.domain.effects import CreditAction, SendEmail, ServerAction, SuspendServer, server_action
+from bridge.domain.effects import CreditAction, SendEmail, ServerAction, server_action
 from bridge.domain.invoicing import BRIDGE
 from bridge.domain.money import Money, round_money
 from bridge.domain.pricing import PriceBook
@@ -580,8 +580,8 @@ def _suspended_resources(
         return ()
     kinds = (EffectKind.SUSPEND_SERVER, EffectKind.SHELVE_SERVER)
     found: dict[tuple[str, str], RunningResource] = {}
-    for payload in outbox_store.payloads_since(connection, account.client.id, kinds, since):
-        acted: ServerAction = SuspendServer.decode(payload)
+    acted_on = outbox_store.effects_since(connection, account.client.id, kinds, since)
+    for acted in (effect for effect in acted_on if isinstance(effect, ServerAction)):
         key = (acted.source, acted.resource_id)
         found[key] = RunningResource(acted.source, acted.resource_id, acted.name, "", ZERO)
     return tuple(found.values())

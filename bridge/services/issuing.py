@@ -17,8 +17,6 @@ a credit auto-invoice (``InvoicingService.issue_credit_invoice``), a recharge of
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,11 +27,10 @@ from bridge.domain.clients import Client
 from bridge.domain.configuration import Configuration, InvoicingOption
 from bridge.domain.effects import CreateInvoice, InvoiceItem
 from bridge.domain.invoicing import BRIDGE, NEW_STATUS, InvoiceLine, due_at
+from bridge.domain.numbers import random_proforma_number, render_number
 from bridge.store import invoices as store
 from bridge.store.outbox import enqueue_effect
 from bridge.store.unit_of_work import Tx
-
-_PLACEHOLDER = re.compile(r"{{\s*(\w+)\s*}}")
 
 
 @dataclass(frozen=True)
@@ -141,26 +138,3 @@ def _numbers_of(
         sequence = store.take_number(tx, f"proforma:{client.configuration}", 1)
         return None, render_number(config.proforma_number_format, sequence, local)
     return None, random_proforma_number(reference)
-
-
-def render_number(template: str, number: int, on: datetime) -> str:
-    """A number from the configuration's template: {{ number }}, {{ year }}, {{ month }}, {{ day }}.
-
-    Rendered as the Jinja templates it was written for render those placeholders: an unknown name is
-    empty, and one trailing newline is dropped."""
-    values = {
-        "number": str(number),
-        "year": f"{on.year:04d}",
-        "month": f"{on.month:02d}",
-        "day": f"{on.day:02d}",
-    }
-    text = template.removesuffix("\n")
-    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), ""), text)
-
-
-def random_proforma_number(reference: str) -> str:
-    """A non-sequential proforma number for "proforma only with random numbers".
-
-    Derived from the invoice's reference rather than drawn at random, so a replay gives the same number.
-    """
-    return "R" + str(int(hashlib.sha256(reference.encode()).hexdigest()[:12], 16)).zfill(15)[:10]

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
-from bridge.domain.cycles import CALENDAR_MONTH, BillingCycle, BillingPeriod, cycles_overlapping
+from bridge.domain.cycles import BillingCycle, client_period, cycles_overlapping
 from bridge.domain.invoicing import BEFORE_CUTOFF, Held
 from bridge.domain.reconciliation import (
     BilledLine,
@@ -54,6 +54,7 @@ from bridge.domain.reconciliation import (
 from bridge.domain.references import cycle_label_of
 from bridge.domain.usage import as_source
 from bridge.services.invoicing import InvoicingRun
+from bridge.settings import Configurations
 from bridge.store import reconciliation as store
 from bridge.store.reconciliation import Owner, Span
 from bridge.store.unit_of_work import Tx, UnitOfWork
@@ -191,7 +192,7 @@ class ReconciliationService:
         clients: ClientsSource,
         *,
         zone: ZoneInfo,
-        calendar_cycles: Mapping[str, bool],
+        configurations: Configurations,
         decisions: CycleDecisions,
         cloud: CloudFigures | None = None,
     ) -> None:
@@ -199,7 +200,7 @@ class ReconciliationService:
         self._clock = clock
         self._clients = clients
         self._zone = zone
-        self._calendar = calendar_cycles
+        self._configurations = configurations
         self._decisions = decisions
         self._cloud = cloud or NoCloudFigures()
 
@@ -270,11 +271,8 @@ class ReconciliationService:
             yield from self._unlinked([owner for owner in unlinked if owner not in adopted], month)
 
     def _plan(self, client: Client, month: Month, kept: Iterable[Owner]) -> _Plan:
-        period = (
-            CALENDAR_MONTH
-            if self._calendar.get(client.configuration, self._calendar.get("default", True))
-            else BillingPeriod.monthly(client.created_at.astimezone(self._zone).day)
-        )
+        config = self._configurations.of(client.configuration)
+        period = client_period(config.billing_cycle_as_calendar_month, client.created_at, self._zone)
         cycles = tuple(cycles_overlapping(month.start, month.end, period, self._zone))
         owners = [
             (source, owner) for source, kind in OWNER_LINK_KIND.items() for owner in client.external_ids(kind)

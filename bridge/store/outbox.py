@@ -354,12 +354,13 @@ def cancel(connection: Connection, row_id: int, now: datetime) -> OutboxRow | No
     return get(connection, row_id)
 
 
-def payloads_since(
+def effects_since(
     connection: Connection, client_id: int, kinds: tuple[EffectKind, ...], since: datetime
-) -> list[dict[str, Any]]:
-    """The payloads of the client's rows of ``kinds`` written since ``since``, oldest first."""
+) -> list[Effect]:
+    """The intents of the client's rows of ``kinds`` written since ``since``, oldest first: decoded here,
+    as every row is, so no caller reads a payload."""
     query = (
-        select(outbox.c.payload)
+        select(outbox.c.kind, outbox.c.payload)
         .where(
             outbox.c.client_id == client_id,
             outbox.c.kind.in_([kind.value for kind in kinds]),
@@ -367,7 +368,7 @@ def payloads_since(
         )
         .order_by(outbox.c.id)
     )
-    return [decode_payload(text) for (text,) in connection.execute(query)]
+    return [decode(kind, decode_payload(text)) for kind, text in connection.execute(query)]
 
 
 def count_kind(connection: Connection, client_id: int, kind: EffectKind) -> int:

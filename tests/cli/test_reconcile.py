@@ -9,21 +9,10 @@ from typing import Any
 
 import pytest
 
-from bridge.bootstrap import App, build_app
-from bridge.clock import FixedClock
 from bridge.reports import publish
-from bridge.settings import Settings
 from bridge.store.database import make_engine
-from tests.cli.test_base import run_cli
 from tests.support import reconciliation_store as story
-
-
-def at_as_of(settings: Settings, **edges: Any) -> App:
-    return build_app(settings, clock=FixedClock(story.AS_OF), **edges)
-
-
-def reconcile(capsys: pytest.CaptureFixture[str], config: list[str], *args: str) -> tuple[int, str, str]:
-    return run_cli(capsys, *config, "reconcile", *args, app_factory=at_as_of)
+from tests.support.reconcile import reconcile
 
 
 def nonzero(buckets: dict[str, str]) -> dict[str, str]:

@@ -15,9 +15,9 @@ import pytest
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 
-from tests.cli.test_reconcile import reconcile
 from tests.reports.test_report_in_browser import WIDTH, screenshot
 from tests.support.browser import start_chromium
+from tests.support.reconcile import reconcile
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 

@@ -17,6 +17,8 @@ from bridge.domain.cycles import (
     anniversary_cycle_containing,
     calendar_cycle_containing,
     calendar_switch_stub,
+    client_cycle,
+    client_period,
     cycle_after_calendar_switch,
     cycle_for_invoice_date,
     cycles_overlapping,
@@ -294,3 +296,16 @@ def test_cycles_tile_time_with_no_gap_and_no_overlap(
 def test_monthly_cycles_last_about_a_month(instant: datetime, zone: str, anchor_day: int) -> None:
     cycle = anniversary_cycle_containing(instant, anchor_day, zone)
     assert timedelta(days=26) < cycle.end - cycle.start < timedelta(days=33)
+
+
+def test_a_clients_cycles_are_calendar_months_or_monthly_on_the_local_day_it_was_created() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    created = utc(2024, 1, 30, 23, 30)  # 31 January, 00:30 in Berlin
+    assert client_period(True, created, berlin) == CALENDAR_MONTH
+    assert client_period(False, created, berlin) == BillingPeriod.monthly(31)
+    in_february = utc(2024, 2, 10)
+    for calendar_months in (True, False):  # the period and the invoicing run's cycle agree
+        anchor = None if calendar_months else 31
+        assert client_period(calendar_months, created, berlin).cycle_containing(
+            in_february, berlin
+        ) == client_cycle(anchor, in_february, berlin)

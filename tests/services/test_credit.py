@@ -315,3 +315,20 @@ def test_a_payment_with_the_same_reference_is_recorded_once(credit: Callable[...
     assert service.add_credit("1", Decimal("25.50"), "stripe-ch_1")[0] is True
     created, account = service.add_credit("1", Decimal("25.50"), "stripe-ch_1")
     assert (created, account.credit) == (False, Decimal("25.50"))
+
+
+def test_each_run_prices_with_the_solusvm_plan_rates_of_its_time(credit: Callable[..., Any]) -> None:
+    """The daemon's credit engine is built once and lives as long as the process: each run reads the plan
+    rates again, as the usage sync refreshes them."""
+    app, service, _ = credit(pricing={"token_price": "0.01"})
+    app.clients.link("1", LinkKind.SOLUSVM_USER, "42")
+    window = Window(START, START + timedelta(hours=1))
+    with app.engine.begin() as connection:
+        record = UsageRecord("solusvm", "7", "solus-7", "42", "1", window, Decimal(1), Decimal(100))
+        usage_store.ingest_window(connection, "solusvm", window, [record], window.end)
+        usage_store.save_plan_rates(connection, [usage_store.PlanRate("1", "small", 100, 0, START)])
+    first = service.process(window.end)[0].burn_rate
+    with app.engine.begin() as connection:
+        usage_store.save_plan_rates(connection, [usage_store.PlanRate("1", "small", 200, 0, START)])
+    assert app.credit is service
+    assert (first, service.process(window.end)[0].burn_rate) == (Decimal(1), Decimal(2))

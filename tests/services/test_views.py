@@ -10,7 +10,7 @@ from bridge.domain.clients import LinkKind
 from bridge.domain.usage import Source, UsageRecord, Window
 from bridge.services.views import ResourceUsage
 from bridge.store import usage as usage_store
-from tests.conftest import START
+from tests.support.clock import START
 
 
 def _record(source: Source, resource: str, name: str, owner: str, plan: str, hour: int) -> UsageRecord:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from bridge.domain.effects import ShelveServer, SuspendServer
 from bridge.store import jobs
 from bridge.store import outbox as store
 from bridge.store.outbox import EffectKind, Fence, FencedOut, OutboxRow, OutboxState
@@ -214,18 +215,19 @@ def test_the_backlog_counts_states_and_gives_the_oldest_unsent_time_aware(uow: U
     assert (backlog.max_attempts, backlog.stuck, backlog.failed) == (0, 0, 0)
 
 
-def test_a_clients_payloads_of_some_kinds_since_a_moment_come_oldest_first(uow: UnitOfWork) -> None:
+def test_a_clients_intents_of_some_kinds_since_a_moment_come_typed_and_oldest_first(uow: UnitOfWork) -> None:
     """What the credit engine reads back of the suspensions it wrote: only its kinds, client and time."""
+    suspend = SuspendServer("openstack", "vm-1", "web")
+    shelve = ShelveServer("openstack", "vm-2", "db")
     with uow.writing() as tx:
         client_id, other = new_client(tx), new_client(tx, "bills@beta.org")
-        enqueue(tx, client_id, "BB-SUSPEND-1", EffectKind.SUSPEND_SERVER)
-        enqueue(tx, client_id, "BB-SHELVE-1", EffectKind.SHELVE_SERVER)
+        store.enqueue_effect(tx, client_id=client_id, reference="BB-SUSPEND-1", effect=suspend, now=NOW)
+        store.enqueue_effect(tx, client_id=client_id, reference="BB-SHELVE-1", effect=shelve, now=NOW)
         enqueue(tx, client_id, "BB-1-2022-10")
-        enqueue(tx, other, "BB-SUSPEND-2", EffectKind.SUSPEND_SERVER)
+        store.enqueue_effect(tx, client_id=other, reference="BB-SUSPEND-2", effect=suspend, now=NOW)
     kinds = (EffectKind.SUSPEND_SERVER, EffectKind.SHELVE_SERVER)
     with uow.reading() as tx:
-        found = store.payloads_since(tx, client_id, kinds, NOW)
-        later = store.payloads_since(tx, client_id, kinds, NOW + timedelta(seconds=1))
-    assert [payload["reference"] for payload in found] == ["BB-SUSPEND-1", "BB-SHELVE-1"]
-    assert found[0]["total"] == "31.08"  # exact, as written
+        found = store.effects_since(tx, client_id, kinds, NOW)
+        later = store.effects_since(tx, client_id, kinds, NOW + timedelta(seconds=1))
+    assert found == [suspend, shelve]
     assert later == []
