@@ -32,7 +32,7 @@ from bridge.solusvm.events import SolusVMEventLog
 from bridge.solusvm.runtime_reader import SolusVMRuntimeReader
 from bridge.store import usage as store
 from bridge.store.database import make_engine
-from bridge.store.tables import leases, usage_records, usage_watermarks
+from bridge.store.tables import leases, solusvm_polls, solusvm_servers, usage_records, usage_watermarks
 from bridge.sync.jobs import JobStopped
 from bridge.usage.ports import UsageSource
 from bridge.usage.solusvm_runtime import SolusVMRuntime
@@ -43,6 +43,7 @@ from tests.support.cli import run_cli
 
 OCT = datetime(2022, 10, 1, tzinfo=UTC)
 NOV = datetime(2022, 11, 1, tzinfo=UTC)
+UTC_ZONE = ZoneInfo("UTC")
 UTC_ZONE = ZoneInfo("UTC")
 
 
@@ -259,6 +260,31 @@ def test_solusvm_bills_the_runtime_between_observations_hour_by_hour_however_oft
         ("web-1", 11, Decimal("0.01666666")),
     ]
     assert rates[str(plan["id"])].tokens_per_month == 5000
+
+
+def test_a_solusvm_dry_run_stores_neither_evidence_nor_hours_and_a_refused_answer_stores_nothing(
+    app: App, clock: FixedClock, solus: FakeSolusVM
+) -> None:
+    user = solus.add_user("ann@example.com")
+    plan = solus.add_plan("small", tokens_per_hour=7)
+    solus.add_server("web-1", user_id=user["id"], plan_id=plan["id"], created_at="2022-10-01T09:50:00Z")
+    client = SolusVMClient(solus.url, solus.token, sleep=lambda _s: None)
+    runtime = SolusVMRuntime(
+        app.uow, clock, SolusVMRuntimeReader(client, SolusVMEventLog(client, clock)), UTC_ZONE
+    )
+    sync = UsageSync(
+        app.uow, clock, [Feed(runtime, Current(), plans=runtime.plans_seen, derive=runtime.derive)]
+    )
+    clock.set(datetime(2022, 10, 1, 12, tzinfo=UTC))
+    (report,) = sync.run(("solusvm",), dry_run=True)
+    assert report.records == 3  # 09:50 to 12:00: what a real run would write
+    solus.fail_next(50, path="/tasks")
+    (failed,) = sync.run(("solusvm",))
+    assert failed.error is not None
+    with app.engine.connect() as connection:
+        assert connection.execute(select(usage_records)).all() == []
+        assert connection.execute(select(solusvm_polls)).all() == []
+        assert connection.execute(select(solusvm_servers)).all() == []
 
 
 def test_impossible_nova_hours_are_not_stored_and_the_window_is_collected_again_later(
