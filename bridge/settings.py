@@ -352,7 +352,8 @@ class ScheduleSettings(Section):
     section = "schedule"
 
     usage_sync: str = Field(
-        "*/15 * * * *", description="collect usage; SolusVM uptime is observed on each run"
+        "*/15 * * * *",
+        description="collect usage; SolusVM runtime carries between runs (daily bills as hourly)",
     )
     invoicing: str = Field("30 0 * * *", description="invoice ended cycles; calendar months end on the 1st")
     push: str = Field("*/5 * * * *", description="push pending outbox rows to WHMCS")

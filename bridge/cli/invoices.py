@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
@@ -16,10 +17,13 @@ from bridge.cli.base import (
     print_json,
     text_argument,
 )
-from bridge.documents.invoices import render_html, run_document, stored_document
+from bridge.documents.invoices import render_html, run_document, stored_document, with_runtime
 from bridge.domain.bounds import IDENTIFIER_MAX
 from bridge.errors import BridgeError
 from bridge.services.invoicing import InvoicingRun, InvoicingService
+
+if TYPE_CHECKING:
+    from bridge.bootstrap import App
 
 
 def service(context: Context) -> InvoicingService:
@@ -55,11 +59,28 @@ def invoice(
             raise BridgeError("invoicing is running in another daemon right now; try again when it finishes")
         run = service(context).run(day, client_ref=client_ref, dry_run=dry_run)
     if as_json:
-        print_json(run_document(run, app.settings.billing.zone()))
+        print_json(with_runtime(run_document(run, app.settings.billing.zone()), _runtime_splits(app, run)))
     else:
         _describe(run, app.settings.billing.zone())
     if run.held:
         raise click.exceptions.Exit(1)
+
+
+def _runtime_splits(app: App, run: InvoicingRun) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per SolusVM line (resource id, period start): its billed hours as (observed, inferred); observed
+    never more than the line bills, the rest inferred."""
+    lines = [line for issued in run.issued for line in issued.draft.lines if line.source == "solusvm"]
+    found = app.views.solusvm_runtime(
+        [(line.resource_id, line.period.start, line.period.end) for line in lines]
+    )
+    splits = {}
+    for line in lines:
+        split = found.get((line.resource_id, line.period.start))
+        if split is not None:
+            billed = int(line.billed_hours)
+            observed = min(split.observed_hours, billed)
+            splits[(line.resource_id, line.period.start.isoformat())] = (observed, billed - observed)
+    return splits
 
 
 def _describe(run: InvoicingRun, zone: ZoneInfo) -> None:
