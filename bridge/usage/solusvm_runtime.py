@@ -120,7 +120,7 @@ def derive_runtime(tx: Tx, reading: RuntimeReading, open_start: datetime) -> lis
     for server in servers:
         timeline = build_timeline(_evidence(server, polls.get(server.server_id, []), records))
         start = max(open_start, _last_evidence_before(timeline, since))
-        usage += _hour_records(server, timeline, _hour(start), reading.at, rates)
+        usage += hour_records(server, timeline, _hour(start), reading.at, rates)
     return usage
 
 
@@ -251,7 +251,7 @@ def _last_evidence_before(timeline: Timeline, since: datetime) -> datetime:
     return earlier[-1] if earlier else since
 
 
-def _hour_records(
+def hour_records(
     server: store.StoredServer, timeline: Timeline, start: datetime, end: datetime, rates: Mapping[int, int]
 ) -> list[UsageRecord]:
     """The billable runtime in each UTC hour of [start, end), as one usage record per hour that has any."""
