@@ -11,10 +11,11 @@ transition's timestamp, and must equal ``month_runtime``'s for the same evidence
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
@@ -224,3 +225,19 @@ def test_syncs_at_random_instants_bill_what_all_the_stored_evidence_supports(
         history.state_at(at) is not PowerState.GONE and at >= history.created_at for at in syncs
     ):
         assert billed == truth
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known drift: each hour's record is rounded down to 8 places, so a runtime a few microseconds "
+    "over whole hours (poll instants are the clock's, with microseconds) is invoiced one hour less than "
+    "month_runtime and usage show say",
+)
+def test_a_runtime_microseconds_over_a_whole_hour_is_invoiced_as_month_runtime_bills_it() -> None:
+    created = datetime(2022, 10, 3, 10, 20, tzinfo=UTC)
+    history = History(created, ())
+    ev = evidence(history, [created + timedelta(hours=1, microseconds=1)], [])
+
+    hours, _ = invoiced(ev, PlanRate(TOKENS_PER_HOUR))
+
+    assert hours == month_runtime(build_timeline(ev), MONTH_START, MONTH_END, PlanRate(7)).billed_hours == 2
