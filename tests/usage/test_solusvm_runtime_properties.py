@@ -135,12 +135,14 @@ _PLAN = Plan(PLAN, "small", TOKENS_PER_HOUR, 0, 0, 0, None, None)
 
 
 class HistoryReader(SolusVMRuntimeReader):
-    """SolusVM as a sync at ``now`` reads it for one true history: the server while it exists, and a task
-    per transition that has happened (with or without its timestamps)."""
+    """SolusVM as a sync at ``now`` reads it for one true history: the server while it exists (its status
+    ``processing``, which says nothing, at the instants in ``busy``), and a task per transition that has
+    happened (with or without its timestamps)."""
 
-    def __init__(self, history: History, timed: list[bool]) -> None:
+    def __init__(self, history: History, timed: list[bool], busy: frozenset[datetime]) -> None:
         self._history = history
         self._timed = timed
+        self._busy = busy
 
     def read(self, now: datetime, known_server_ids: Iterable[int]) -> RuntimeReading:
         history = self._history
@@ -150,7 +152,7 @@ class HistoryReader(SolusVMRuntimeReader):
             1,
             "uuid-1",
             "web-1",
-            _STATUSES.get(state, "stopped"),
+            "processing" if now in self._busy else _STATUSES.get(state, "stopped"),
             state is PowerState.SUSPENDED,
             10,
             "ann@example.com",
@@ -173,12 +175,10 @@ def _forget_solusvm(app: App) -> None:
             connection.execute(delete(table))
 
 
-def _synced(
-    app: App, clock: FixedClock, history: History, timed: list[bool], syncs: list[datetime]
-) -> Decimal:
+def _synced(app: App, clock: FixedClock, reader: HistoryReader, syncs: list[datetime]) -> Decimal:
     """October's usage hours as stored after a sync at each of ``syncs``."""
     _forget_solusvm(app)
-    runtime = SolusVMRuntime(app.uow, clock, HistoryReader(history, timed), ZoneInfo("UTC"))
+    runtime = SolusVMRuntime(app.uow, clock, reader, ZoneInfo("UTC"))
     sync = UsageSync(
         app.uow, clock, [Feed(runtime, Current(), plans=runtime.plans_seen, derive=runtime.derive)]
     )
@@ -209,10 +209,11 @@ def test_syncs_at_random_instants_bill_what_all_the_stored_evidence_supports(
     count = len(history.transitions)
     timed = data.draw(st.lists(st.booleans(), min_size=count, max_size=count))
     span = int((LAST_SYNC - EARLIEST).total_seconds())
-    offsets = data.draw(st.lists(st.integers(0, span), max_size=6))
-    syncs = sorted({EARLIEST + timedelta(seconds=offset) for offset in offsets} | {LAST_SYNC})
+    drawn = data.draw(st.lists(st.tuples(st.integers(0, span), st.booleans()), min_size=3, max_size=8))
+    syncs = sorted({EARLIEST + timedelta(seconds=offset) for offset, _ in drawn} | {LAST_SYNC})
+    busy = frozenset(EARLIEST + timedelta(seconds=offset) for offset, says_nothing in drawn if says_nothing)
 
-    hours = _synced(app, clock, history, timed, syncs)
+    hours = _synced(app, clock, HistoryReader(history, timed, busy - {LAST_SYNC}), syncs)
 
     billed = int(hours.to_integral_value(rounding=ROUND_CEILING))  # pricing: the month's sum rounded up
     with app.uow.reading() as tx:
