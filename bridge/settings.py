@@ -540,7 +540,9 @@ class ConfigurationSettings(Section):
     mark_invoiced_periods_paid: bool = False
     notify_on_unpaid_invoices: bool = False
     automatic_settlements: bool = True
-    auto_pay_only_when_enough_credit: bool = False
+    auto_pay_only_when_enough_credit: bool = Field(
+        True, description="pay from credit only when minimum_credit_after_payment remains"
+    )
     credit_notifications: list[Annotated[int, Field(ge=1, le=COUNT_MAX)]] = Field(
         default_factory=list, max_length=3, description="hours before zero"
     )

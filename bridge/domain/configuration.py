@@ -8,7 +8,8 @@ before the credit reaches zero, and when a client is suspended, resumed and term
 Money is Decimal in the client's currency. The defaults follow Fleio's documentation where it gives one
 (credit limit 0, billable seconds per month 2,400,000, "estimated monthly consumption" for auto-invoices)
 and are otherwise the cautious choice: nothing is terminated unless :attr:`TerminationRule.enabled` is
-set, and no client is auto-invoiced unless :attr:`AutoInvoicing.enabled` is set.
+set, no client is auto-invoiced unless :attr:`AutoInvoicing.enabled` is set, and an invoice is paid from
+credit only when the credit covers it (``auto_pay_only_when_enough_credit``).
 
 Validation happens when the value is built, and every ValueError names the key to fix, so a bad settings
 file is refused at start-up rather than in the middle of a billing run.
@@ -146,8 +147,9 @@ class Configuration:
     * ``generate_invoices`` and ``generate_invoices_after`` (only cycles ending after this instant),
       ``do_not_invoice_zero_prices``, ``notify_on_unpaid_invoices``.
     * ``automatic_settlements``: settle usage from credit, and with ``generate_invoices`` pay the invoices
-      from credit; ``auto_pay_only_when_enough_credit`` pays only when ``minimum_credit_after_payment``
-      would remain.
+      from credit; ``auto_pay_only_when_enough_credit`` (the default) pays only when
+      ``minimum_credit_after_payment`` would remain, so no invoice is marked paid without money; off, an
+      invoice is paid from credit whatever the credit (Fleio's choice), into debt.
     * ``invoicing_option``, ``next_fiscal_number``, ``fiscal_number_format`` (``{{ number }}`` required;
       ``{{ year }}``, ``{{ month }}``, ``{{ day }}`` allowed), ``proforma_number_format``,
       ``issue_invoice_days_before_due``.
@@ -176,7 +178,7 @@ class Configuration:
     do_not_invoice_zero_prices: bool = True
     notify_on_unpaid_invoices: bool = False
     automatic_settlements: bool = True
-    auto_pay_only_when_enough_credit: bool = False
+    auto_pay_only_when_enough_credit: bool = True
     invoicing_option: InvoicingOption = InvoicingOption.ALWAYS_FISCAL
     next_fiscal_number: int = 1
     fiscal_number_format: str = "{{ number }}"

@@ -52,7 +52,7 @@ class TestDefaults:
         assert config.fiscal_number_format == "{{ number }}" and config.next_fiscal_number == 1
         assert config.billing_cycle_as_calendar_month
         assert config.do_not_invoice_zero_prices and config.automatic_settlements
-        assert not config.generate_invoices and not config.auto_pay_only_when_enough_credit
+        assert not config.generate_invoices and config.auto_pay_only_when_enough_credit
         assert config.credit_notifications == ()
 
     def test_a_configuration_is_frozen(self) -> None:
