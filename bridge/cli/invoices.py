@@ -16,6 +16,7 @@ from bridge.cli.base import (
     print_json,
     text_argument,
 )
+from bridge.cli.progress import progress_bar
 from bridge.documents.invoices import render_html, run_document, stored_document
 from bridge.domain.bounds import IDENTIFIER_MAX
 from bridge.errors import BridgeError
@@ -53,7 +54,8 @@ def invoice(
     with app.runner.holding("invoicing") as held:
         if not held:
             raise BridgeError("invoicing is running in another daemon right now; try again when it finishes")
-        run = service(context).run(day, client_ref=client_ref, dry_run=dry_run)
+        with progress_bar("invoicing clients", as_json=as_json) as progress:
+            run = service(context).run(day, client_ref=client_ref, dry_run=dry_run, progress=progress)
     if as_json:
         print_json(run_document(run, app.settings.billing.zone()))
     else:

@@ -15,6 +15,7 @@ from typing import TextIO
 import click
 
 from bridge.cli.base import Context, cli, pass_context, text_argument
+from bridge.cli.progress import progress_bar
 from bridge.domain.bounds import IDENTIFIER_MAX
 from bridge.domain.reconciliation import Summary
 from bridge.errors import InputError
@@ -58,7 +59,11 @@ def reconcile(
             csv=stack.enter_context(_open(csv_path)) if csv_path else None,
             html=stack.enter_context(_open(html_path)) if html_path else None,
         )
-        summary = write_month(service, month, outputs, client_ref=client_ref)
+        expected = 1 if client_ref is not None else context.app.clients.count()
+        progress = stack.enter_context(progress_bar("reconciling clients", as_json=as_json))
+        summary = write_month(
+            service, month, outputs, client_ref=client_ref, progress=progress, expected=expected
+        )
     if not as_json:
         _describe(summary)
 
