@@ -864,9 +864,18 @@ def parse_settings(raw: dict[str, Any], *, source: str = "settings") -> Settings
         raise ConfigError(f"{source}: {problems}") from None
 
 
+REMOVED_KEYS = {
+    "whmcs.due_days": "removed: every invoice's due date, in WHMCS too, is its configuration's "
+    "invoice_due_days; set that in [configurations.<name>] and delete this key",
+}
+"""Keys earlier versions accepted that no longer act, with what to do instead (a setting acts or is gone)."""
+
+
 def _describe(detail: ErrorDetails) -> str:
     key = ".".join(str(part) for part in detail["loc"])
     kind = detail["type"]
+    if kind == "extra_forbidden" and key in REMOVED_KEYS:
+        return f"{key}: {REMOVED_KEYS[key]}"
     if kind == "extra_forbidden":
         return f"{key}: unknown key; remove it or correct its spelling (settings.example.toml lists the keys)"
     if kind == "missing":

@@ -60,6 +60,11 @@ def test_the_example_file_is_valid_and_lists_every_key_with_its_default() -> Non
         ({"schedule": {"housekeeping": "every day"}}, "schedule.housekeeping: "),
         ({"database": {"url": "oracle://x/y"}}, "backend 'oracle' is not supported"),
         ({"billing": {"currency": "euro"}}, "billing.currency: 'euro' is not an ISO 4217 code"),
+        (  # a key that no longer acts is refused with where its job went, not silently accepted
+            {"whmcs": {"due_days": 14}},
+            "whmcs.due_days: removed: every invoice's due date, in WHMCS too, is its configuration's "
+            "invoice_due_days; set that in [configurations.<name>]",
+        ),
     ],
 )
 def test_bad_values_name_the_key_and_the_fix(raw: dict[str, object], message: str) -> None:

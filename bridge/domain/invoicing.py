@@ -82,6 +82,11 @@ def zero_skipped(total: Decimal, invoice_zero_amounts: bool) -> bool:
     return total == 0 and not invoice_zero_amounts
 
 
+def display_number(number: str | None, proforma_number: str | None, reference: str) -> str:
+    """What the client sees as an invoice's number: fiscal, else proforma, else the reference."""
+    return number or proforma_number or reference
+
+
 def due_at(configuration: Configuration, issued_at: datetime) -> datetime:
     """When an invoice issued at ``issued_at`` is due: ``invoice_due_days`` later."""
     return issued_at + timedelta(days=configuration.invoice_due_days)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, exists, func, insert, literal, select, type_coerce, update
 
-from bridge.domain.invoicing import InvoiceLine
+from bridge.domain.invoicing import InvoiceLine, display_number
 from bridge.domain.references import PAID_PREFIX
 from bridge.store.tables import invoice_lines, invoices, ledger_entries, number_sequences
 from bridge.store.types import UTCDateTime
@@ -46,7 +46,7 @@ class StoredInvoice:
     @property
     def display_number(self) -> str:
         """What the client sees as the invoice's number: fiscal, else proforma, else the reference."""
-        return self.number or self.proforma_number or self.reference
+        return display_number(self.number, self.proforma_number, self.reference)
 
 
 def insert_invoice(connection: Connection, values: dict[str, Any], lines: Sequence[InvoiceLine]) -> int:

@@ -22,6 +22,8 @@ from sqlalchemy import Connection, and_, case, false, func, or_, select, type_co
 from sqlalchemy.orm import aliased
 
 from bridge.domain.clients import OWNER_LINK_KIND
+from bridge.domain.effects import EffectKind
+from bridge.domain.invoicing import BRIDGE, display_number
 from bridge.domain.reconciliation import (
     BilledLine,
     Collected,
@@ -264,8 +266,8 @@ def billing_clients_of(tx: Connection, owners: Collection[Owner], month: Month) 
     return found
 
 
-def _label(number: Any, proforma: Any, reference: str) -> str:
-    return str(number or proforma or reference)
+def _label(number: str | None, proforma: str | None, reference: str) -> str:
+    return display_number(number, proforma, reference)
 
 
 def billed_lines(tx: Connection, client_ids: Sequence[int], month: Month) -> dict[int, list[BilledLine]]:
@@ -348,7 +350,10 @@ def invoice_documents(
             replacement.c.reference.label("r_reference"),
         )
         .outerjoin(
-            outbox, and_(outbox.c.kind == "create_invoice", outbox.c.reference == invoices.c.reference)
+            outbox,
+            and_(
+                outbox.c.kind == EffectKind.CREATE_INVOICE.value, outbox.c.reference == invoices.c.reference
+            ),
         )
         .outerjoin(replacement, replacement.c.replaces_id == invoices.c.id)
         .where(invoices.c.client_id.in_(client_ids), or_(usage_in_month, other_in_month))
@@ -360,7 +365,7 @@ def invoice_documents(
             _PUSH_STATES[row.push_state]
             if row.push_state is not None
             else PushState.ISSUED_BY_BRIDGE
-            if row.issuer == "bridge"
+            if row.issuer == BRIDGE
             else PushState.PENDING
         )
         found[row.client_id].append(

@@ -39,7 +39,6 @@ class WhmcsSettings(Section):
     invoice_status: Literal["Unpaid", "Draft"] = "Unpaid"
     payment_method: str | None = None
     agreement_gateways: list[str] = Field(default_factory=list)
-    due_days: int = Field(default=14, ge=0, le=365)
     default_country: str = "US"
     currency_ids: dict[str, int] = Field(default_factory=dict)
     push_concurrency: int = Field(default=4, ge=1, le=32)

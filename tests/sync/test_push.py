@@ -37,6 +37,9 @@ from tests.support.whmcs_push import (
 )
 
 SETTLE = timedelta(seconds=900)
+READ_TIMEOUT = 2.0
+"""WHMCS read timeout of the tests whose fake holds a reply until the client gives up: long enough
+that an answered call never times out on a loaded CI machine, short enough to keep those tests quick."""
 """whmcs.in_doubt_settle_seconds by default: an in-doubt row is looked up this long after its claim."""
 
 
@@ -227,7 +230,7 @@ def test_a_reply_lost_after_whmcs_applied_the_call_never_doubles_the_effect(
 def test_a_write_that_timed_out_unapplied_is_sent_again_once_after_the_settle_time(
     make_app: Callable[..., App], fake: FakeWhmcs, clock: FixedClock
 ) -> None:
-    app = make_app(whmcs=whmcs_section(fake, read_timeout_seconds=0.25))
+    app = make_app(whmcs=whmcs_section(fake, read_timeout_seconds=READ_TIMEOUT))
     client_id = _linked_client(app)
     reference = issue_invoice(app.engine, client_id, "2022-10", ["9.99"])
     fake.fail("timeout", action="CreateInvoice")  # held until the client gives up, and not applied

@@ -21,7 +21,6 @@ def test_disabled_by_default_with_documented_defaults() -> None:
     assert settings.send_invoice is False
     assert settings.invoice_status == "Unpaid"
     assert settings.agreement_gateways == []
-    assert settings.due_days == 14
     assert settings.verify is True
 
 
