@@ -29,6 +29,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -44,6 +45,7 @@ from bridge.domain.configuration import (
     SuspensionRule,
     TerminationRule,
 )
+from bridge.domain.numbers import check_template
 from bridge.errors import ConfigError
 from bridge.fleio.settings import OpenStackSettings
 from bridge.settings_base import Section, is_loopback_host, is_secret_field
@@ -589,9 +591,8 @@ class ConfigurationSettings(Section):
 
     @field_validator("fiscal_number_format", "proforma_number_format")
     @classmethod
-    def _has_number(cls, template: str) -> str:
-        if "{{ number }}" not in template:
-            raise ValueError(f"{template!r} has no {{{{ number }}}}; numbers must stay unique")
+    def _number_template(cls, template: str, info: ValidationInfo) -> str:
+        check_template(str(info.field_name), template)
         return template
 
 

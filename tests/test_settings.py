@@ -60,6 +60,10 @@ def test_the_example_file_is_valid_and_lists_every_key_with_its_default() -> Non
         ({"schedule": {"housekeeping": "every day"}}, "schedule.housekeeping: "),
         ({"database": {"url": "oracle://x/y"}}, "backend 'oracle' is not supported"),
         ({"billing": {"currency": "euro"}}, "billing.currency: 'euro' is not an ISO 4217 code"),
+        (  # the settings read a number template as invoicing renders it (domain/numbers.py), both kinds
+            {"configurations": {"default": {"proforma_number_format": "P{{ client }}-{{number}}"}}},
+            "proforma_number_format 'P{{ client }}-{{number}}' uses client; only {{ number }}",
+        ),
         (  # a key that no longer acts is refused with where its job went, not silently accepted
             {"whmcs": {"due_days": 14}},
             "whmcs.due_days: removed: every invoice's due date, in WHMCS too, is its configuration's "

@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Literal, TypeVar
 
 from bridge.domain.instants import as_utc
-from bridge.domain.numbers import NUMBER_PLACEHOLDERS, placeholders
+from bridge.domain.numbers import check_template
 from bridge.domain.pricing import DEFAULT_BILLABLE_SECONDS_PER_MONTH
 
 MAX_CREDIT_NOTIFICATIONS = 3  # "a total of three notifications can be created" (seed 001)
@@ -214,7 +214,8 @@ class Configuration:
         _require_count(self.next_fiscal_number, "next_fiscal_number")
         if self.next_fiscal_number < 1:
             raise ValueError("next_fiscal_number is 0; fiscal numbers start at 1")
-        _check_number_format(self.fiscal_number_format)
+        check_template("fiscal_number_format", self.fiscal_number_format)
+        check_template("proforma_number_format", self.proforma_number_format)
         _require_count(self.issue_invoice_days_before_due, "issue_invoice_days_before_due")
         _require_count(self.invoice_due_days, "invoice_due_days")
         if self.invoice_detail not in ("detailed", "simple"):
@@ -268,20 +269,6 @@ def _enum(kind: type[_Enum], value: str, key: str) -> _Enum:
     except ValueError:
         choices = ", ".join(member.value for member in kind)
         raise ValueError(f"{key} is {value!r}; use one of {choices}") from None
-
-
-def _check_number_format(template: str) -> None:
-    names = placeholders(template)
-    if "number" not in names:
-        raise ValueError(
-            f"fiscal_number_format {template!r} has no {{{{ number }}}}; fiscal numbers must stay unique"
-        )
-    unknown = sorted(set(names) - NUMBER_PLACEHOLDERS)
-    if unknown:
-        raise ValueError(
-            f"fiscal_number_format {template!r} uses {', '.join(unknown)}; only {{{{ number }}}}, "
-            "{{ year }}, {{ month }} and {{ day }} are known"
-        )
 
 
 def _notification_hours(thresholds: object) -> tuple[int, ...]:

@@ -1,8 +1,8 @@
 """Invoice numbers as the configuration writes them: a template of ``{{ number }}``, ``{{ year }}``,
 ``{{ month }}`` and ``{{ day }}`` (``fiscal_number_format``, ``proforma_number_format``).
 
-The template's grammar lives here once: :func:`placeholders` is what the configuration checks a template
-with (bridge/domain/configuration.py) and :func:`render_number` what an invoice is numbered with
+The template's grammar lives here once: :func:`check_template` is what the settings and the domain
+configuration check a template with, and :func:`render_number` what an invoice is numbered with
 (bridge/services/issuing.py), so a template is read the same way when it is checked and when it is used.
 """
 
@@ -20,6 +20,21 @@ _PLACEHOLDER = re.compile(r"{{\s*(\w+)\s*}}")
 def placeholders(template: str) -> list[str]:
     """The names a number template uses, in order (``{{ number }}`` -> ``number``)."""
     return _PLACEHOLDER.findall(template)
+
+
+def check_template(key: str, template: str) -> None:
+    """Refuse a number template that could repeat a number or names what a number cannot show.
+
+    ``key`` names the setting in the message (``fiscal_number_format``, ``proforma_number_format``)."""
+    names = placeholders(template)
+    if "number" not in names:
+        raise ValueError(f"{key} {template!r} has no {{{{ number }}}}; numbers must stay unique")
+    unknown = sorted(set(names) - NUMBER_PLACEHOLDERS)
+    if unknown:
+        raise ValueError(
+            f"{key} {template!r} uses {', '.join(unknown)}; only {{{{ number }}}}, "
+            "{{ year }}, {{ month }} and {{ day }} are known"
+        )
 
 
 def render_number(template: str, number: int, on: datetime) -> str:

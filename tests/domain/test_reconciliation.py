@@ -176,7 +176,7 @@ def test_zero_invoices_and_cycles_before_the_cut_off_are_skipped_with_the_reason
     (hal,) = client_named(report, "Hal's Hosting").resources
     assert (gus.placements[0].bucket, gus.placements[0].detail) == (
         Bucket.SKIPPED,
-        "zero invoice (billing.invoice_zero_amounts is off)",
+        "zero invoice (the configuration's invoice_zero_amounts is off)",
     )
     assert (hal.placements[0].bucket, hal.placements[0].detail) == (
         Bucket.SKIPPED,

@@ -348,7 +348,7 @@ def _skip_text(skipped: SkippedCycle) -> str:
     if skipped.detail:
         return skipped.detail
     if skipped.reason is SkipReason.ZERO_INVOICE:
-        return "zero invoice (billing.invoice_zero_amounts is off)"
+        return "zero invoice (the configuration's invoice_zero_amounts is off)"
     return "the cycle ended before generate_invoices_after"
 
 
