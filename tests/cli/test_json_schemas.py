@@ -11,8 +11,12 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
+from bridge.store.database import make_engine
 from tests.cli.test_invoices import october  # noqa: F401 (a fixture: October collected, a linked client)
+from tests.cli.test_outbox import add_clients, write_config
+from tests.fakes.whmcs import FakeWhmcs
 from tests.support.cli import run_cli
+from tests.support.whmcs_push import issue_invoice
 
 SCHEMAS = Path(__file__).parents[2] / "docs" / "schemas"
 
@@ -43,6 +47,7 @@ def test_every_schema_is_a_valid_2020_12_schema_with_its_own_id() -> None:
         "invoice-show.json",
         "invoice.json",
         "process-clients.json",
+        "push.json",
         "reconcile.json",
         "sync.json",
     ]
@@ -76,6 +81,26 @@ def test_the_main_commands_json_matches_their_schemas(
     assert decided["clients"][0]["decisions"]
     reconciled = check("reconcile.json", json_of("reconcile", "--month", "2022-10", "--json"))
     assert reconciled["clients"][0]["resources"][0]["placements"]
+
+
+def test_push_json_matches_its_schema(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeWhmcs(hold_seconds=2.0) as fake:
+        config = write_config(tmp_path / "settings.toml", database_url, fake, invoice_status="Unpaid")
+        add_clients(capsys, config, 1)
+        engine = make_engine(database_url)
+        issue_invoice(engine, 1, "2022-10", ["10.00"])
+        engine.dispose()
+        cfg = ["--config", str(config)]
+
+        planned = check("push.json", run_cli(capsys, *cfg, "push", "--dry-run", "--json")[1])
+        code, out, err = run_cli(capsys, *cfg, "push", "--json")
+
+    assert code == 0, err
+    pushed = check("push.json", out)
+    assert [note["result"] for note in planned["rows"]] == ["planned", "planned"]
+    assert [note["result"] for note in pushed["rows"]] == ["sent", "sent"]
 
 
 def test_a_schema_refuses_a_shape_that_drifted() -> None:
