@@ -315,10 +315,14 @@ class App:
             )
             feeds.append(Feed(nova, windows))
         if settings.solusvm.enabled:
-            from bridge.solusvm.collector import SolusVMObserver
+            from bridge.solusvm.events import SolusVMEventLog
+            from bridge.solusvm.runtime_reader import SolusVMRuntimeReader
+            from bridge.usage.solusvm_runtime import SolusVMRuntime
 
-            observer = SolusVMObserver(self.solusvm_client(sleep), self.clock)
-            feeds.append(Feed(observer, Current(), plans=observer.plans_seen))
+            client = self.solusvm_client(sleep)
+            reader = SolusVMRuntimeReader(client, SolusVMEventLog(client, self.clock))
+            runtime = SolusVMRuntime(self.uow, self.clock, reader, settings.billing.zone())
+            feeds.append(Feed(runtime, Current(), plans=runtime.plans_seen, derive=runtime.derive))
         return UsageSync(self.uow, self.clock, feeds, checkpoint=checkpoint)
 
     def cloud_actions(self, *, sleep: Sleep = time.sleep) -> CloudActions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
@@ -18,11 +19,14 @@ from bridge.cli.base import (
     writable_path,
 )
 from bridge.cli.progress import progress_bar
-from bridge.documents.invoices import render_html, run_document, stored_document
+from bridge.documents.invoices import render_html, run_document, stored_document, with_runtime
 from bridge.documents.pdf import render_pdf
 from bridge.domain.bounds import IDENTIFIER_MAX
 from bridge.errors import BridgeError
 from bridge.services.invoicing import InvoicingRun, InvoicingService
+
+if TYPE_CHECKING:
+    from bridge.bootstrap import App
 
 
 def service(context: Context) -> InvoicingService:
@@ -59,11 +63,28 @@ def invoice(
         with progress_bar("invoicing clients", as_json=as_json) as progress:
             run = service(context).run(day, client_ref=client_ref, dry_run=dry_run, progress=progress)
     if as_json:
-        print_json(run_document(run, app.settings.billing.zone()))
+        print_json(with_runtime(run_document(run, app.settings.billing.zone()), _runtime_splits(app, run)))
     else:
         _describe(run, app.settings.billing.zone())
     if run.held:
         raise click.exceptions.Exit(1)
+
+
+def _runtime_splits(app: App, run: InvoicingRun) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per SolusVM line (resource id, period start): its billed hours as (observed, inferred); observed
+    never more than the line bills, the rest inferred."""
+    lines = [line for issued in run.issued for line in issued.draft.lines if line.source == "solusvm"]
+    found = app.views.solusvm_runtime(
+        [(line.resource_id, line.period.start, line.period.end) for line in lines]
+    )
+    splits = {}
+    for line in lines:
+        split = found.get((line.resource_id, line.period.start))
+        if split is not None:
+            billed = int(line.billed_hours)
+            observed = min(split.observed_hours, billed)
+            splits[(line.resource_id, line.period.start.isoformat())] = (observed, billed - observed)
+    return splits
 
 
 def _describe(run: InvoicingRun, zone: ZoneInfo) -> None:

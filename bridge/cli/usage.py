@@ -100,6 +100,8 @@ def usage_show(context: Context, client_ref: str, start: str, end: str, as_json:
         click.echo(f"no usage for client {client.id} between {start_at.isoformat()} and {end_at.isoformat()}")
     for entry in resources:
         tokens = f"  {entry['tokens']} tokens" if "tokens" in entry else ""
+        if "observed_hours" in entry:
+            tokens += f"  ({entry['observed_hours']} h observed, {entry['inferred_hours']} h inferred)"
         click.echo(
             f"{entry['source']:<10} {entry['resource_name']:<24} {entry['resource_id']:<38} "
             f"{','.join(entry['plans']):<16} {entry['hours']:>12} h{tokens}"
@@ -116,6 +118,8 @@ def _resource_json(usage: ResourceUsage) -> dict[str, Any]:
     }
     if usage.tokens is not None:
         document["tokens"] = plain(usage.tokens)
+    if usage.observed_hours is not None:
+        document["observed_hours"], document["inferred_hours"] = usage.observed_hours, usage.inferred_hours
     return document
 
 

@@ -7,7 +7,7 @@ and date give byte-identical JSON.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -40,6 +40,20 @@ def run_document(run: InvoicingRun, zone: ZoneInfo) -> dict[str, Any]:
         "held": [_held(item) for item in run.held],
         "skipped": [_skipped(item) for item in run.skipped],
     }
+
+
+def with_runtime(
+    document: dict[str, Any], splits: Mapping[tuple[str, str], tuple[int, int]]
+) -> dict[str, Any]:
+    """``document`` (a :func:`run_document`) with each SolusVM line's billed hours split into
+    ``observed_hours`` and ``inferred_hours`` (issue 14), keyed by (resource id, ``period_start``)."""
+    for invoice in document["invoices"]:
+        for group in invoice["groups"]:
+            for line in group["lines"] if group["source"] == "solusvm" else ():
+                split = splits.get((line["resource_id"], line["period_start"]))
+                if split is not None and not line["late"]:
+                    line["observed_hours"], line["inferred_hours"] = split
+    return document
 
 
 def issued_document(issued: IssuedInvoice, zone: ZoneInfo) -> dict[str, Any]:

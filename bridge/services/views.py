@@ -7,7 +7,8 @@ consistent moment of the store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -31,9 +32,10 @@ from bridge.store.enrollment import Enrollment
 from bridge.store.invoices import StoredInvoice
 from bridge.store.outbox import OutboxRow
 from bridge.store.plans import StoredSubscription
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import Tx, UnitOfWork
 from bridge.store.usage import UnlinkedOwner
 from bridge.store.whmcs import Agreement
+from bridge.usage.solusvm_runtime import RuntimeSplit, runtime_split
 
 __all__ = [  # with the store's records the services return, which the CLI prints
     "Agreement",
@@ -42,6 +44,7 @@ __all__ = [  # with the store's records the services return, which the CLI print
     "LedgerEntry",
     "OutboxRow",
     "ResourceUsage",
+    "RuntimeSplit",
     "StoredInvoice",
     "StoredSubscription",
     "UnlinkedOwner",
@@ -61,6 +64,10 @@ class ResourceUsage:
     """Sorted."""
     hours: Decimal
     tokens: Decimal | None
+    observed_hours: int | None = None
+    """SolusVM: of the span's billed (started) hours, those a poll, a timed event or the creation saw."""
+    inferred_hours: int | None = None
+    """SolusVM: the rest, carried between observations (bridge/domain/runtime.py)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,8 @@ class Views:
         ]
         with self._uow.reading() as tx:
             rows = usage_store.usage_of_owners(tx, owners, start, end)
+            solusvm = {row.resource_id for row in rows if row.source == "solusvm"}
+            splits = _runtime_splits(tx, [(resource_id, start, end) for resource_id in sorted(solusvm)])
         found: dict[tuple[str, str], ResourceUsage] = {}
         for row in rows:
             seen = found.get((row.source, row.resource_id))
@@ -119,7 +128,15 @@ class Views:
                 hours=(seen.hours if seen else Decimal(0)) + row.hours,
                 tokens=tokens,
             )
-        return list(found.values())
+        return [_with_split(usage, splits.get((usage.resource_id, start))) for usage in found.values()]
+
+    def solusvm_runtime(
+        self, spans: Iterable[tuple[str, datetime, datetime]]
+    ) -> dict[tuple[str, datetime], RuntimeSplit]:
+        """Per (SolusVM server id, span start), the span's runtime split into observed and inferred hours,
+        from the stored evidence; ids that are no SolusVM server with evidence are left out."""
+        with self._uow.reading() as tx:
+            return _runtime_splits(tx, spans)
 
     def unlinked_owners(self) -> list[UnlinkedOwner]:
         """Owners with usage but no client: kept, and billable once linked."""
@@ -207,6 +224,31 @@ class Views:
             "schema_head": state.head,
             "at_head": state.at_head,
         }
+
+
+def _runtime_splits(
+    tx: Tx, spans: Iterable[tuple[str, datetime, datetime]]
+) -> dict[tuple[str, datetime], RuntimeSplit]:
+    wanted = [(resource_id, start, end) for resource_id, start, end in spans if resource_id.isdigit()]
+    found: dict[tuple[str, datetime], RuntimeSplit] = {}
+    for (start, end), ids in _by_span(wanted).items():
+        for server_id, split in runtime_split(tx, ids, start, end).items():
+            found[(str(server_id), start)] = split
+    return found
+
+
+def _by_span(spans: Iterable[tuple[str, datetime, datetime]]) -> dict[tuple[datetime, datetime], list[int]]:
+    grouped: dict[tuple[datetime, datetime], list[int]] = {}
+    for resource_id, start, end in spans:
+        grouped.setdefault((start, end), []).append(int(resource_id))
+    return grouped
+
+
+def _with_split(usage: ResourceUsage, split: RuntimeSplit | None) -> ResourceUsage:
+    """``usage`` with the observed / inferred split of a SolusVM server's billed hours, when known."""
+    if usage.source != "solusvm" or split is None:
+        return usage
+    return replace(usage, observed_hours=split.observed_hours, inferred_hours=split.inferred_hours)
 
 
 def _add(total: Decimal | None, more: Decimal | None) -> Decimal | None:

@@ -45,7 +45,7 @@ class SolusVMObserver:
         plans = self._client.plans()
         records: list[UsageRecord] = []
         for server in self._client.servers():
-            _check_created(server, now)
+            check_created(server, now)
             try:
                 records.extend(records_for_server(server, [observe(server, now)], window, plans))
             except ValueError as error:
@@ -60,7 +60,7 @@ class SolusVMObserver:
         return list(self._plans)
 
 
-def _check_created(server: Server, now: datetime) -> None:
+def check_created(server: Server, now: datetime) -> None:
     if server.created_at > now + CLOCK_SKEW:
         raise VendorError(
             "solusvm",

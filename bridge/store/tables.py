@@ -372,3 +372,40 @@ subscription_charges = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index(None, "subscription_id"),
 )
+
+# SolusVM runtime evidence (issue 14, docs/solusvm-runtime.md section 5): kept after a server is deleted.
+solusvm_servers = Table(
+    "solusvm_servers",
+    metadata,
+    Column("server_id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(255), nullable=False),
+    Column("user_id", Integer, nullable=False),
+    Column("plan_id", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_listed_at", UTCDateTime(), nullable=False),
+    Index(None, "last_listed_at"),
+)
+
+solusvm_polls = Table(
+    "solusvm_polls",
+    metadata,
+    Column("server_id", Integer, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime(), primary_key=True),
+    Column("state", String(16), nullable=False),
+)
+
+solusvm_records = Table(
+    "solusvm_records",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("record_id", Integer, primary_key=True, autoincrement=False),
+    Column("server_id", Integer, nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("status", String(32), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=True),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("listed_after", UTCDateTime(), nullable=True),
+    Column("listed_at", UTCDateTime(), nullable=False),
+    Index(None, "server_id"),
+)

@@ -1,8 +1,8 @@
 """The usage-source port: what any cloud must give the bridge to be billed (both clouds implement it).
 
-The adapters do not import this module: Protocols are structural, so ``fleio.NovaUsageCollector`` and
-``solusvm.SolusVMObserver`` satisfy :class:`UsageSource` by their shape, and stay below ``usage/`` in the
-layers.
+The adapters do not import this module: Protocols are structural, so ``fleio.NovaUsageCollector``
+satisfies :class:`UsageSource` by its shape and stays below ``usage/`` in the layers. SolusVM's source,
+which bills from evidence kept in the store, is ``usage.solusvm_runtime.SolusVMRuntime``.
 """
 
 from __future__ import annotations

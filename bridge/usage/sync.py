@@ -31,7 +31,7 @@ from bridge.errors import InputError, VendorError
 from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
 from bridge.store import usage as store
-from bridge.store.unit_of_work import UnitOfWork
+from bridge.store.unit_of_work import Tx, UnitOfWork
 from bridge.usage.ports import TokenPlan, UsageSource
 
 log = get_logger(__name__)
@@ -118,6 +118,9 @@ class Feed:
     source: UsageSource
     windows: Windows
     plans: Callable[[], Sequence[TokenPlan]] = _no_plans
+    derive: Callable[[Tx, Window], list[UsageRecord]] | None = None
+    """For usage derived from evidence kept in the store (SolusVM's runtime): called in each window's
+    transaction, before the watermark moves; its records are written instead of what ``collect`` gave."""
 
 
 @dataclass
@@ -219,8 +222,10 @@ class UsageSync:
             store.PlanRate(str(plan.id), plan.name, plan.tokens_per_hour, plan.tokens_per_month, began)
             for plan in feed.plans()
         ]
-        count = sum(len(records) for _, records in batch)
         with self.uow.writing(dry_run=dry_run) as connection:
+            if feed.derive is not None:
+                batch = [(window, feed.derive(connection, window)) for window, _ in batch]
+            count = sum(len(records) for _, records in batch)
             for window, records in batch:
                 for hour_window, hour_records in _by_window(window, records):
                     result = store.ingest_window(connection, report.source, hour_window, hour_records, now)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from bridge.store.database import make_engine
@@ -133,22 +134,22 @@ def test_solusvm_sync_bills_the_running_server_and_import_creates_clients_once(
     code, out, _ = run_cli(capsys, *cfg, "clients", "import", "--from", "solusvm")
     assert out.strip() == "0 clients created, 0 existing clients linked, 2 already linked"
 
-    code, out, _ = run_cli(capsys, *cfg, "sync", "--source", "solusvm", "--json")
-    (report,) = json.loads(out)
-    assert (code, report["records"]) == (0, 1)
-    today = datetime.now(UTC).date()
-    code, out, _ = run_cli(
-        capsys,
-        *cfg,
-        "usage",
-        "show",
-        "--client",
-        "ann@example.com",
-        "--from",
-        str(today - timedelta(days=1)),
-        "--to",
-        str(today + timedelta(days=2)),
-        "--json",
-    )
+    with time_machine.travel(datetime(2024, 1, 1, 1, 30, tzinfo=UTC), tick=False):  # created 00:00
+        code, out, _ = run_cli(capsys, *cfg, "sync", "--source", "solusvm", "--json")
+        (report,) = json.loads(out)
+        assert (code, report["records"]) == (0, 2)  # the runtime of hours 00:00 and 01:00
+        code, out, _ = run_cli(
+            capsys,
+            *cfg,
+            "usage",
+            "show",
+            "--client",
+            "ann@example.com",
+            "--from",
+            "2023-12-31",
+            "--to",
+            "2024-01-02",
+            "--json",
+        )
     (resource,) = json.loads(out)["resources"]
-    assert (resource["resource_name"], resource["hours"], resource["tokens"]) == ("ann-web", "1", "3")
+    assert (resource["resource_name"], resource["hours"], resource["tokens"]) == ("ann-web", "1.5", "4.5")

@@ -53,6 +53,7 @@ from bridge.solusvm.uptime import hour_start
 from bridge.store.database import make_engine, migrate
 from bridge.store.tables import usage_records
 from bridge.store.usage import HOURS_PLACES
+from bridge.usage.solusvm_runtime import open_months
 from bridge.whmcs.settings import WhmcsSettings
 from tests.fakes.nova import FakeOpenStack, Fault, RecordedRequest, hours_for
 from tests.fakes.solusvm import FakeSolusVM
@@ -430,15 +431,24 @@ class SolusWorld(_Settings):
             self.observed.append(hours)
 
     def damage(self) -> tuple[int, int]:
-        stored = set(_stored_hours(self.url, "solusvm"))
-        seen_hours = set().union(*self.observed) if self.observed else set()
-        duplicates = sum(1 for server, hour in stored if server not in self.running or hour not in seen_hours)
-        losses = sum(
+        """Billed from runtime (issue 14): each running server (created long before) ran every hour from
+        the open months' start (the billing month before the first run's) up to the last successful run.
+        A duplicate is an hour billed for the stopped server, beyond one hour, or after the last run's
+        hours; a loss is a whole hour before the last run's hours billed less than in full."""
+        stored = _stored_hours(self.url, "solusvm")
+        if not self.observed:
+            return len(stored), 0
+        first, last = min(min(hours) for hours in self.observed), max(max(hours) for hours in self.observed)
+        duplicates = sum(
             1
-            for hours in self.observed
-            for server in self.running
-            if not any((server, hour) in stored for hour in hours)
+            for (server, hour), hours in stored.items()
+            if server not in self.running or hours > 1 or hour > last
         )
+        settled = min(self.observed[-1])  # the last run's first hour: every hour before it ran in full
+        hour, losses = open_months(first, UTC), 0
+        while hour < settled:
+            losses += sum(1 for server in self.running if stored.get((server, hour), Decimal(0)) < 1)
+            hour += timedelta(hours=1)
         return duplicates, losses
 
 

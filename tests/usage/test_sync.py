@@ -28,12 +28,14 @@ from bridge.fleio.connection import connect
 from bridge.fleio.nova_usage import NovaUsageCollector
 from bridge.fleio.settings import OpenStackSettings
 from bridge.solusvm.client import SolusVMClient
-from bridge.solusvm.collector import SolusVMObserver
+from bridge.solusvm.events import SolusVMEventLog
+from bridge.solusvm.runtime_reader import SolusVMRuntimeReader
 from bridge.store import usage as store
 from bridge.store.database import make_engine
-from bridge.store.tables import leases, usage_records, usage_watermarks
+from bridge.store.tables import leases, solusvm_polls, solusvm_servers, usage_records, usage_watermarks
 from bridge.sync.jobs import JobStopped
 from bridge.usage.ports import UsageSource
+from bridge.usage.solusvm_runtime import SolusVMRuntime
 from bridge.usage.sync import Current, Feed, Settled, UsageSync
 from tests.fakes.nova import FakeOpenStack, Fault, RecordedRequest
 from tests.fakes.solusvm import FakeSolusVM
@@ -41,6 +43,7 @@ from tests.support.cli import run_cli
 
 OCT = datetime(2022, 10, 1, tzinfo=UTC)
 NOV = datetime(2022, 11, 1, tzinfo=UTC)
+UTC_ZONE = ZoneInfo("UTC")
 UTC_ZONE = ZoneInfo("UTC")
 
 
@@ -223,7 +226,7 @@ def solus() -> Iterator[FakeSolusVM]:
         yield fake
 
 
-def test_solusvm_bills_each_started_hour_once_however_often_it_is_observed(
+def test_solusvm_bills_the_runtime_between_observations_hour_by_hour_however_often_it_is_observed(
     app: App, clock: FixedClock, solus: FakeSolusVM
 ) -> None:
     user = solus.add_user("ann@example.com")
@@ -233,25 +236,55 @@ def test_solusvm_bills_each_started_hour_once_however_often_it_is_observed(
         "off-1", user_id=user["id"], plan_id=plan["id"], status="stopped", created_at="2022-09-01T00:00:00Z"
     )
     client = SolusVMClient(solus.url, solus.token, sleep=lambda _s: None)
-    observer = SolusVMObserver(client, clock)
-    sync = UsageSync(app.uow, clock, [Feed(observer, Current(), plans=observer.plans_seen)])
+    reader = SolusVMRuntimeReader(client, SolusVMEventLog(client, clock))
+    runtime = SolusVMRuntime(app.uow, clock, reader, ZoneInfo("UTC"))
+    feed = Feed(runtime, Current(), plans=runtime.plans_seen, derive=runtime.derive)
+    sync = UsageSync(app.uow, clock, [feed])
     for minute in (5, 20, 55):
         clock.set(datetime(2022, 10, 1, 10, minute, tzinfo=UTC))
         sync.run(("solusvm",))
     clock.set(datetime(2022, 10, 1, 11, 1, tzinfo=UTC))
     sync.run(("solusvm",))
+    sync.run(("solusvm",))  # a re-run adds nothing
     with app.engine.connect() as connection:
         rows = connection.execute(
             select(
-                usage_records.c.resource_name, usage_records.c.window_start, usage_records.c.tokens
+                usage_records.c.resource_name, usage_records.c.window_start, usage_records.c.hours
             ).order_by(usage_records.c.window_start)
         ).all()
         rates = store.plan_rates(connection)
-    assert [(row.resource_name, row.window_start.hour, row.tokens) for row in rows] == [
-        ("web-1", 10, Decimal(7)),
-        ("web-1", 11, Decimal(7)),
+    # created 09:50, seen running until 11:01: 10 min, a full hour, 1 min; the stopped server nothing
+    assert [(row.resource_name, row.window_start.hour, row.hours) for row in rows] == [
+        ("web-1", 9, Decimal("0.16666666")),
+        ("web-1", 10, Decimal(1)),
+        ("web-1", 11, Decimal("0.01666666")),
     ]
     assert rates[str(plan["id"])].tokens_per_month == 5000
+
+
+def test_a_solusvm_dry_run_stores_neither_evidence_nor_hours_and_a_refused_answer_stores_nothing(
+    app: App, clock: FixedClock, solus: FakeSolusVM
+) -> None:
+    user = solus.add_user("ann@example.com")
+    plan = solus.add_plan("small", tokens_per_hour=7)
+    solus.add_server("web-1", user_id=user["id"], plan_id=plan["id"], created_at="2022-10-01T09:50:00Z")
+    client = SolusVMClient(solus.url, solus.token, sleep=lambda _s: None)
+    runtime = SolusVMRuntime(
+        app.uow, clock, SolusVMRuntimeReader(client, SolusVMEventLog(client, clock)), UTC_ZONE
+    )
+    sync = UsageSync(
+        app.uow, clock, [Feed(runtime, Current(), plans=runtime.plans_seen, derive=runtime.derive)]
+    )
+    clock.set(datetime(2022, 10, 1, 12, tzinfo=UTC))
+    (report,) = sync.run(("solusvm",), dry_run=True)
+    assert report.records == 3  # 09:50 to 12:00: what a real run would write
+    solus.fail_next(50, path="/tasks")
+    (failed,) = sync.run(("solusvm",))
+    assert failed.error is not None
+    with app.engine.connect() as connection:
+        assert connection.execute(select(usage_records)).all() == []
+        assert connection.execute(select(solusvm_polls)).all() == []
+        assert connection.execute(select(solusvm_servers)).all() == []
 
 
 def test_impossible_nova_hours_are_not_stored_and_the_window_is_collected_again_later(

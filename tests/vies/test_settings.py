@@ -1,12 +1,24 @@
-"""The [vies] settings: https only, and a requester VAT ID that passes the offline checks."""
+"""The planned [vies] settings (issue 16): https only, a requester VAT ID that passes the offline checks."""
 
 from __future__ import annotations
 
 import pytest
 
 from bridge.errors import ConfigError
-from bridge.settings import parse_settings
+from bridge.settings import parse_model
+from bridge.settings_base import Section
 from bridge.vies import VatId
+from bridge.vies.settings import ViesSettings
+
+
+class Planned(Section):
+    """The settings root as it will hold [vies] once issue 16 wires it."""
+
+    vies: ViesSettings = ViesSettings()
+
+
+def parse_settings(raw: dict[str, object]) -> Planned:
+    return parse_model(Planned, raw)
 
 
 def test_the_default_is_the_eu_service_without_a_requester() -> None:
