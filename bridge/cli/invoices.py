@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -13,7 +14,6 @@ from bridge.cli.base import (
     parse_day,
     parse_instant,
     pass_context,
-    plain,
     print_json,
     text_argument,
     writable_path,
@@ -22,6 +22,7 @@ from bridge.cli.progress import progress_bar
 from bridge.documents.invoices import render_html, run_document, stored_document, with_runtime
 from bridge.documents.pdf import render_pdf
 from bridge.domain.bounds import IDENTIFIER_MAX
+from bridge.domain.money import round_money
 from bridge.errors import BridgeError
 from bridge.services.invoicing import InvoicingRun, InvoicingService
 
@@ -134,7 +135,7 @@ def invoice_list(context: Context, client_ref: str | None, status: str | None, a
                     "client": item.client_id,
                     "status": item.status,
                     "issuer": item.issuer,
-                    "total": plain(item.total),
+                    "total": _total(item.total, item.currency),
                     "currency": item.currency,
                     "date": item.issued_at.date().isoformat(),
                 }
@@ -147,7 +148,7 @@ def invoice_list(context: Context, client_ref: str | None, status: str | None, a
     for item in found:
         click.echo(
             f"{item.display_number:<20} client {item.client_id:<6} {item.status:<9} {item.issuer:<6} "
-            f"{plain(item.total):>12} {item.currency}  {item.reference}"
+            f"{_total(item.total, item.currency):>12} {item.currency}  {item.reference}"
         )
 
 
@@ -210,6 +211,11 @@ def invoice_cancel(context: Context, number: str) -> None:
     """Cancel an unpaid invoice (its number stays used: fiscal numbering has no gaps)."""
     cancelled = service(context).cancel(_number(number))
     click.echo(f"invoice {cancelled.display_number} cancelled")
+
+
+def _total(amount: Decimal, currency: str) -> str:
+    """An invoice total as the invoice prints it, to the currency's minor unit (30.00 USD, 3000 JPY)."""
+    return str(round_money(amount, currency))
 
 
 def _number(text: str) -> str:

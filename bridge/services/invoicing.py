@@ -110,6 +110,9 @@ class InvoicingRun:
     already_invoiced: list[Skipped] = field(default_factory=list)
     held: list[Held] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    next_numbers: dict[str, int] = field(default_factory=dict)
+    """A dry run's number sequences as its last chunk left them before rolling back: the next chunk goes on
+    from there, so the numbers shown are the ones the real run (committing chunk by chunk) assigns."""
 
     def add(self, plan: InvoicePlan) -> None:
         """What one client's plan holds back (its invoices are added once they are stored)."""
@@ -296,6 +299,8 @@ class InvoicingService:
             return
         now = self._clock.now()
         with self._uow.writing(dry_run=run.dry_run) as connection:
+            if run.dry_run:
+                store.carry_numbers(connection, run.next_numbers)
             for invoice in pending:
                 config = self._configuration(invoice.client)
                 try:
@@ -310,6 +315,8 @@ class InvoicingService:
                 run.issued.append(
                     replace(invoice, number=issued.number, proforma_number=issued.proforma_number)
                 )
+            if run.dry_run:
+                run.next_numbers = store.next_numbers(connection)
 
     def issue_credit_invoice(
         self, connection: Tx, client: Client, amount: Decimal, reference: str, at: datetime

@@ -210,3 +210,22 @@ def take_number(connection: Connection, sequence: str, first: int) -> int:
         update(number_sequences).where(number_sequences.c.name == sequence).values(next_value=current + 1)
     )
     return int(current)
+
+
+def next_numbers(connection: Connection) -> dict[str, int]:
+    """Every number sequence's next value, by sequence name."""
+    rows = connection.execute(select(number_sequences.c.name, number_sequences.c.next_value))
+    return {row.name: int(row.next_value) for row in rows}
+
+
+def carry_numbers(connection: Connection, next_values: dict[str, int]) -> None:
+    """Move number sequences forward to ``next_values`` (never back), in the caller's transaction: a dry
+    run, rolled back chunk by chunk, continues each chunk where the previous one left off."""
+    current = next_numbers(connection)
+    for name, value in next_values.items():
+        if name not in current:
+            connection.execute(insert(number_sequences).values(name=name, next_value=value))
+        elif current[name] < value:
+            connection.execute(
+                update(number_sequences).where(number_sequences.c.name == name).values(next_value=value)
+            )
