@@ -16,8 +16,11 @@ from bridge.cli.base import (
     plain,
     print_json,
     text_argument,
+    writable_path,
 )
+from bridge.cli.progress import progress_bar
 from bridge.documents.invoices import render_html, run_document, stored_document, with_runtime
+from bridge.documents.pdf import render_pdf
 from bridge.domain.bounds import ID_MAX, IDENTIFIER_MAX
 from bridge.errors import BridgeError
 from bridge.services.invoicing import InvoicingRun, InvoicingService
@@ -57,7 +60,8 @@ def invoice(
     with app.runner.holding("invoicing") as held:
         if not held:
             raise BridgeError("invoicing is running in another daemon right now; try again when it finishes")
-        run = service(context).run(day, client_ref=client_ref, dry_run=dry_run)
+        with progress_bar("invoicing clients", as_json=as_json) as progress:
+            run = service(context).run(day, client_ref=client_ref, dry_run=dry_run, progress=progress)
     if as_json:
         print_json(with_runtime(run_document(run, app.settings.billing.zone()), _runtime_splits(app, run)))
     else:
@@ -151,14 +155,25 @@ def invoice_list(context: Context, client_ref: str | None, status: str | None, a
 @click.argument("number")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--html", "as_html", is_flag=True, help="Print the printable HTML invoice.")
+@click.option(
+    "--pdf",
+    "pdf_file",
+    metavar="FILE",
+    help="Write the invoice's PDF to FILE (the same bytes each time: dated the invoice's issue).",
+)
 @pass_context
-def invoice_show(context: Context, number: str, as_json: bool, as_html: bool) -> None:
+def invoice_show(context: Context, number: str, as_json: bool, as_html: bool, pdf_file: str | None) -> None:
     """Show one invoice by its number, proforma number or reference."""
+    pdf_path = writable_path(pdf_file, "--pdf")
     app = context.app
     stored = service(context).find(_number(number))
     client = app.clients.get(str(stored.client_id))
     document = stored_document(stored, client, app.settings.billing.zone())
-    if as_html:
+    if pdf_path is not None:
+        html = render_html(document, app.configurations.section(client.configuration))
+        pdf_path.write_bytes(render_pdf(html, base_url=None, created=stored.issued_at))
+        click.echo(f"invoice {stored.display_number}: PDF written to {pdf_path}")
+    elif as_html:
         config = app.configurations.section(client.configuration)
         click.echo(render_html(document, config))
     elif as_json:

@@ -46,6 +46,7 @@ from bridge.domain.money import Money, round_money
 from bridge.domain.pricing import PriceBook
 from bridge.errors import InputError, checked
 from bridge.logs import get_logger
+from bridge.progress import Progress, Tally, no_progress
 from bridge.services.clients import ClientService
 from bridge.services.invoicing import InvoicingService
 from bridge.services.price_books import PriceBooks, RunBooks
@@ -294,23 +295,31 @@ class CreditService:
     # -- process_clients ---------------------------------------------------------------------------
 
     def process(
-        self, at: datetime, *, dry_run: bool = False, client_ref: str | None = None
+        self,
+        at: datetime,
+        *,
+        dry_run: bool = False,
+        client_ref: str | None = None,
+        progress: Progress = no_progress,
     ) -> list[ClientReport]:
         """Decide and record, per client, everything the credit rules ask for at ``at``.
 
         Each effect is keyed by a deterministic reference, so running again for the same moment changes
-        nothing.
+        nothing. ``progress`` hears how many clients are done after each chunk.
         """
         reports: list[ClientReport] = []
         books = self._price_books.for_run()
         for name in self._configurations.names():  # read before any transaction holds the store
             books.book(name)
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CHUNK)
+        tally = Tally(progress, total=1 if client_ref else self._clients.count())
         for chunk in chunks:
             with self._uow.writing(dry_run=dry_run) as connection:
                 self._settle_paid_invoices(connection, chunk, at)
                 for account in self._accounts(chunk, at, books, connection):
                     reports.append(self._process_client(connection, account, at))
+            tally.advance(len(chunk))
+        tally.finish()
         return reports
 
     def _process_client(self, connection: Tx, account: Account, at: datetime) -> ClientReport:

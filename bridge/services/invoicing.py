@@ -64,6 +64,7 @@ from bridge.domain.pricing import PriceBook, PricedLine
 from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
 from bridge.errors import InputError
 from bridge.logs import get_logger
+from bridge.progress import Progress, Tally, no_progress
 from bridge.services.clients import ClientService
 from bridge.services.issuing import NewInvoice, issue, record_payment, set_next_fiscal_number
 from bridge.services.price_books import PriceBooks
@@ -146,20 +147,25 @@ class InvoicingService:
         client_ref: str | None = None,
         dry_run: bool = False,
         checkpoint: Callable[[], None] = lambda: None,
+        progress: Progress = no_progress,
     ) -> InvoicingRun:
         """Invoice every client's ended cycles as of ``invoice_date`` (see the module docstring).
 
         Clients are taken in chunks: their usage is read in one query and their invoices are written in one
         transaction (a savepoint each, so one that another run created first is skipped, not fatal).
+        ``progress`` hears how many clients are done after each chunk.
         """
         if not dry_run:
             self._refuse_open_cycles(invoice_date)
         run = InvoicingRun(invoice_date, dry_run)
         self._books = self._price_books.for_run()
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
+        tally = Tally(progress, total=1 if client_ref else self._clients.count())
         for chunk in chunks:
             checkpoint()
             self._invoice_chunk(chunk, run)
+            tally.advance(len(chunk))
+        tally.finish()
         log.info(
             "invoicing finished",
             invoice_date=invoice_date.isoformat(),
