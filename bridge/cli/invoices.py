@@ -21,7 +21,7 @@ from bridge.cli.base import (
 from bridge.cli.progress import progress_bar
 from bridge.documents.invoices import render_html, run_document, stored_document, with_runtime
 from bridge.documents.pdf import render_pdf
-from bridge.domain.bounds import IDENTIFIER_MAX
+from bridge.domain.bounds import ID_MAX, IDENTIFIER_MAX
 from bridge.domain.money import round_money
 from bridge.errors import BridgeError
 from bridge.services.invoicing import InvoicingRun, InvoicingService
@@ -211,6 +211,22 @@ def invoice_cancel(context: Context, number: str) -> None:
     """Cancel an unpaid invoice (its number stays used: fiscal numbering has no gaps)."""
     cancelled = service(context).cancel(_number(number))
     click.echo(f"invoice {cancelled.display_number} cancelled")
+
+
+@invoice.group("numbering")
+def invoice_numbering() -> None:
+    """A configuration's fiscal numbering."""
+
+
+@invoice_numbering.command("set")
+@click.argument("configuration", metavar="CONFIG")
+@click.option("--next", "next_number", type=click.IntRange(1, ID_MAX), required=True, help="The next number.")
+@pass_context
+def invoice_numbering_set(context: Context, configuration: str, next_number: int) -> None:
+    """Raise CONFIG's next fiscal number (never downward, never to a used number)."""
+    name = text_argument(configuration, "CONFIG", IDENTIFIER_MAX)
+    previous, rendered = service(context).set_next_fiscal_number(name, next_number)
+    click.echo(f"configuration {name}: next fiscal number {next_number} (was {previous}), e.g. {rendered}")
 
 
 def _total(amount: Decimal, currency: str) -> str:

@@ -167,6 +167,8 @@ class CreditService:
         if round_money(amount, client.currency) != amount:
             raise InputError(f"AMOUNT {amount} has more decimals than {client.currency} has")
         now = self._clock.now()
+        ledger_reference = references.payment(client.id, reference)
+        description = description or f"payment {reference}"
         with self._uow.writing() as connection:
             created = store.add_entry(
                 connection,
@@ -174,11 +176,20 @@ class CreditService:
                 kind="payment",
                 amount=amount,
                 currency=client.currency,
-                reference=references.payment(client.id, reference),
-                description=description or f"payment {reference}",
+                reference=ledger_reference,
+                description=description,
                 occurred_at=now,
                 now=now,
             )
+            if created and self._whmcs_enabled:
+                outbox_store.enqueue_credit(
+                    connection,
+                    client_id=client.id,
+                    ledger_reference=ledger_reference,
+                    amount=amount,
+                    description=description,
+                    now=now,
+                )
         return created, self.account(str(client.id))
 
     # -- accounts ------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
@@ -44,7 +43,6 @@ from bridge.domain.cycles import (
     local_midnight,
 )
 from bridge.domain.invoicing import (
-    BRIDGE,
     ClientPrices,
     CollectedUsage,
     ExistingInvoice,
@@ -68,7 +66,7 @@ from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
 from bridge.services.clients import ClientService
-from bridge.services.issuing import NewInvoice, fiscal_number, issue
+from bridge.services.issuing import NewInvoice, issue, record_payment, set_next_fiscal_number
 from bridge.services.price_books import PriceBooks
 from bridge.settings import Configurations
 from bridge.store import invoices as store
@@ -342,8 +340,10 @@ class InvoicingService:
         issue(connection, invoice, config, self._zone, now=at)
 
     def pay_from_credit(self, connection: Tx, invoice: store.StoredInvoice, at: datetime) -> None:
-        """Mark an invoice paid from the client's credit (automatic settlements, seed 001)."""
-        store.set_status(connection, invoice.id, status="paid", paid_at=at, paid_amount=invoice.total)
+        """Mark an invoice paid from the client's credit (automatic settlements, seed 001): a proforma
+        becomes fiscal as when ``invoice pay`` pays it."""
+        config = self._configurations.of(invoice.series or "default")
+        record_payment(connection, invoice, config, self._zone, paid_at=at, amount=invoice.total)
 
     # -- shared helpers ----------------------------------------------------------------------------
 
@@ -363,25 +363,27 @@ class InvoicingService:
     ) -> store.StoredInvoice:
         """Record a payment; a proforma becomes fiscal with the next fiscal number, dated the payment day."""
         paid_at = paid_at or self._clock.now()
-        client = self._clients.get(str(self.find(number).client_id))
-        config = self._configuration(client)
         with self._uow.writing() as connection:
             invoice = self._require(connection, number)
             _require_transition(invoice, "paid")
-            values: dict[str, Any] = {
-                "status": "paid",
-                "paid_at": paid_at,
-                "paid_amount": amount or invoice.total,
-            }
-            if (
-                invoice.issuer == BRIDGE
-                and invoice.number is None
-                and config.invoicing_option is InvoicingOption.PROFORMA_THEN_FISCAL
-            ):
-                values["number"] = fiscal_number(connection, client, config, paid_at.astimezone(self._zone))
-                values["issued_at"] = paid_at
-            store.set_status(connection, invoice.id, **values)
+            config = self._configurations.of(invoice.series or "default")
+            paid = amount or invoice.total
+            record_payment(connection, invoice, config, self._zone, paid_at=paid_at, amount=paid)
             return self._require(connection, invoice.reference)
+
+    def set_next_fiscal_number(self, configuration: str, requested: int) -> tuple[int, str]:
+        """Raise the next fiscal number of ``configuration``'s series (see
+        :func:`~bridge.services.issuing.set_next_fiscal_number`)."""
+        if configuration not in self._configurations.configurations:
+            known = ", ".join(sorted(self._configurations.configurations))
+            raise InputError(f"CONFIG {configuration!r} is not a configuration; use one of: {known}")
+        config = self._configurations.of(configuration)
+        if config.invoicing_option is InvoicingOption.PROFORMA_RANDOM:
+            raise InputError(f"configuration {configuration} issues no fiscal numbers (invoicing_option)")
+        with self._uow.writing() as connection:
+            return set_next_fiscal_number(
+                connection, configuration, config, self._zone, requested, now=self._clock.now()
+            )
 
     def cancel(self, number: str) -> store.StoredInvoice:
         with self._uow.writing() as connection:
@@ -395,6 +397,11 @@ class InvoicingService:
             return self._require(connection, number)
 
     def _require(self, connection: Tx, number: str) -> store.StoredInvoice:
+        """The one invoice ``number`` names; a number several series share is refused, listing them."""
+        matches = store.invoices_by_any_number(connection, number)
+        if len(matches) > 1:
+            listed = ", ".join(f"{found.reference} (series {found.series or 'WHMCS'})" for found in matches)
+            raise InputError(f"invoice {number!r} is ambiguous: {listed}; give the invoice's reference")
         invoice = store.invoice_by_any_number(connection, number)
         if invoice is None:
             raise InputError(f"no invoice {number!r}; `billing-bridge invoice list` shows the invoices")

@@ -159,3 +159,19 @@ def test_the_monthly_systemd_units_command_at_the_timers_hour_invoices_the_month
         code, out, _ = run_cli(capsys, *october, *arguments)
     assert code == 0
     assert out.startswith("invoiced client 1 2022-10: 31.08 USD")
+
+
+def test_invoice_numbering_set_raises_the_next_number_and_refuses_lowering_it(
+    october: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(capsys, *october, "invoice", "--date", "2022-11-01")[0] == 0  # fiscal number 1
+    code, _, err = run_cli(capsys, *october, "invoice", "numbering", "set", "default", "--next", "1")
+    assert code == 2
+    assert err.strip().endswith(
+        "--next 1 is below 2, the next fiscal number of default: fiscal numbers only go up; "
+        "give --next 2 or more"
+    )
+    code, out, _ = run_cli(capsys, *october, "invoice", "numbering", "set", "default", "--next", "500")
+    assert (code, out) == (0, "configuration default: next fiscal number 500 (was 2), e.g. 500\n")
+    code, _, err = run_cli(capsys, *october, "invoice", "numbering", "set", "nope", "--next", "600")
+    assert code == 2 and "CONFIG 'nope' is not a configuration; use one of: default" in err

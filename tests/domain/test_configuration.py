@@ -149,10 +149,6 @@ class TestRefusals:
         with pytest.raises(ValueError, match="next_fiscal_number is 0"):
             Configuration(next_fiscal_number=0)
 
-    def test_invoices_cannot_be_issued_a_negative_number_of_days_before_due(self) -> None:
-        with pytest.raises(ValueError, match="issue_invoice_days_before_due is -1"):
-            Configuration(issue_invoice_days_before_due=-1)
-
     def test_a_negative_suspension_delay_is_refused_naming_the_key(self) -> None:
         with pytest.raises(ValueError, match=r"suspension\.delay_hours is -1"):
             SuspensionRule(delay_hours=-1)
