@@ -253,9 +253,5 @@ def carry_numbers(connection: Connection, next_values: dict[str, int]) -> None:
     run, rolled back chunk by chunk, continues each chunk where the previous one left off."""
     current = next_numbers(connection)
     for name, value in next_values.items():
-        if name not in current:
-            connection.execute(insert(number_sequences).values(name=name, next_value=value))
-        elif current[name] < value:
-            connection.execute(
-                update(number_sequences).where(number_sequences.c.name == name).values(next_value=value)
-            )
+        if current.get(name, 0) < value:
+            set_next_number(connection, name, value)
