@@ -249,6 +249,7 @@ class App:
             configurations=self.configurations,
             mail=mail,
             solusvm=solusvm,
+            whmcs_enabled=settings.whmcs.enabled,
         )
 
     @cached_property

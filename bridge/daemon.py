@@ -12,6 +12,7 @@ without waiting for that thread). An abandoned job's lease lapses after ``daemon
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections import Counter
@@ -34,6 +35,17 @@ from bridge.web.health import HealthApp, HealthServer, tls_context
 log = get_logger(__name__)
 
 
+EXECUTOR_LOGGER = "apscheduler.executors"
+
+
+def quiet_scheduler_logs() -> None:
+    """Leave the log line of a job run to the job runner (bridge/sync/jobs.py: "job run", one per run,
+    with its outcome). APScheduler's executor logs "Running job" and then "executed successfully" at info
+    for every run, even one that failed (the runner records a failure; it never raises to APScheduler);
+    its warnings (a missed run, a job that raised past the runner) still show."""
+    logging.getLogger(EXECUTOR_LOGGER).setLevel(logging.WARNING)
+
+
 class RunningJobs:
     """The jobs running in the scheduler's threads, so that shutdown can wait for them, up to a limit.
 
@@ -48,8 +60,9 @@ class RunningJobs:
     def run(self, name: str) -> JobOutcome:
         with self._changed:
             if self._runner.stop_event.is_set():
-                log.info("job not started: the daemon is shutting down", job=name)
-                return JobOutcome(name, "skipped", error="the daemon is shutting down")
+                outcome = JobOutcome(name, "skipped", error="the daemon is shutting down")
+                log.info("job run", job=name, outcome=outcome.status, error=outcome.error)
+                return outcome
             self._running[name] += 1
         try:
             return self._runner.run(name)
@@ -73,6 +86,7 @@ class Daemon:
         self.notifier = notifier or SystemdNotifier()
         self.stop_event = app.runner.stop_event
         self.started_at: datetime | None = None
+        quiet_scheduler_logs()
         self.scheduler = BackgroundScheduler(
             timezone=app.settings.billing.zone(),
             executors={"default": ThreadPoolExecutor(max_workers=4)},

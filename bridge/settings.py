@@ -537,10 +537,10 @@ class ConfigurationSettings(Section):
     minimum_credit_after_payment: Amount = Decimal(0)
     credit_limit_on_agreement: Amount | None = None
     required_credit_on_agreement: Amount | None = None
-    mark_invoiced_periods_paid: bool = False
-    notify_on_unpaid_invoices: bool = False
     automatic_settlements: bool = True
-    auto_pay_only_when_enough_credit: bool = False
+    auto_pay_only_when_enough_credit: bool = Field(
+        True, description="pay from credit only when minimum_credit_after_payment remains"
+    )
     credit_notifications: list[Annotated[int, Field(ge=1, le=COUNT_MAX)]] = Field(
         default_factory=list, max_length=3, description="hours before zero"
     )
@@ -794,12 +794,10 @@ def to_domain(section: ConfigurationSettings, *, generate_invoices_default: bool
         credit_limit_on_agreement=section.credit_limit_on_agreement,
         client_initial_credit=section.client_initial_credit,
         billing_cycle_as_calendar_month=section.billing_cycle_calendar,
-        mark_invoiced_periods_paid=section.mark_invoiced_periods_paid,
         billable_seconds_per_month=section.billable_seconds_per_month or None,
         generate_invoices=generate,
         generate_invoices_after=_aware(section.generate_invoices_after),
         do_not_invoice_zero_prices=not section.invoice_zero_amounts,
-        notify_on_unpaid_invoices=section.notify_on_unpaid_invoices,
         automatic_settlements=section.automatic_settlements,
         auto_pay_only_when_enough_credit=section.auto_pay_only_when_enough_credit,
         invoicing_option=domain_configuration.InvoicingOption(section.invoicing_option),
@@ -878,15 +876,31 @@ REMOVED_KEYS = {
     "settings are in docs/vies.md); remove the [taxes] section",
     "vies": "not accepted yet: nothing asks VIES until tax support is wired in (issue 16; docs/vies.md); "
     "remove the [vies] section",
+    "configurations.*.mark_invoiced_periods_paid": "not accepted yet: nothing marks externally billed "
+    "periods paid (issue 15 point 6); WHMCS payments reach the bridge through the reconciliation; "
+    "delete this key",
+    "configurations.*.notify_on_unpaid_invoices": "not accepted yet: no client mail is sent for unpaid "
+    "invoices until the mail port exists (issue 15 point 5); delete this key",
+    "configurations.*.issue_invoice_days_before_due": "not accepted yet: the bridge issues no pre-paid "
+    "service invoices, so nothing is issued before a due date (issue 15 point 4); delete this key",
 }
-"""Keys that do not act (no longer, or not yet), with what to do instead: a setting acts or is refused."""
+"""Keys that do not act (no longer, or not yet), with what to do instead: a setting acts or is refused.
+``*`` stands for one configuration's name."""
+
+
+def _removed(key: str) -> str | None:
+    """What to do about ``key`` if it is a key that does not act, else None."""
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "configurations":
+        key = f"configurations.*.{parts[2]}"
+    return REMOVED_KEYS.get(key)
 
 
 def _describe(detail: ErrorDetails) -> str:
     key = ".".join(str(part) for part in detail["loc"])
     kind = detail["type"]
-    if kind == "extra_forbidden" and key in REMOVED_KEYS:
-        return f"{key}: {REMOVED_KEYS[key]}"
+    if kind == "extra_forbidden" and (removed := _removed(key)) is not None:
+        return f"{key}: {removed}"
     if kind == "extra_forbidden":
         return f"{key}: unknown key; remove it or correct its spelling (settings.example.toml lists the keys)"
     if kind == "missing":

@@ -211,3 +211,15 @@ def _fail(error: BaseException, code: int, debug: bool, masker: SecretMasker, pr
         traceback.print_exc()
     click.echo(f"error: {prefix}{masker.mask_text(str(error))}", err=True)
     sys.exit(code)
+
+
+def writable_path(value: str | None, option: str) -> Path | None:
+    """The file an option names: its directory must exist (checked before any work is done)."""
+    if value is None:
+        return None
+    path = Path(text_argument(value, option, 4096))
+    if not path.parent.is_dir():
+        raise InputError(f"{option} {value}: the directory {path.parent} does not exist; create it first")
+    if path.is_dir():
+        raise InputError(f"{option} {value} is a directory; name a file, e.g. {option} report.{option[2:]}")
+    return path

@@ -16,6 +16,7 @@ from bridge.cli.base import (
     print_json,
 )
 from bridge.cli.clients import client
+from bridge.cli.progress import progress_bar
 from bridge.errors import InputError
 from bridge.services.credit import Account, CreditService
 
@@ -168,7 +169,8 @@ def process_clients(
             raise InputError(
                 "process_clients is running in another daemon right now; try again when it finishes"
             )
-        reports = service(context).process(at, dry_run=dry_run, client_ref=client_ref)
+        with progress_bar("processing clients", as_json=as_json) as progress:
+            reports = service(context).process(at, dry_run=dry_run, client_ref=client_ref, progress=progress)
         actions = None if dry_run else app.cloud_actions().run()
     if as_json:
         print_json(

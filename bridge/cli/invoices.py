@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -13,12 +14,15 @@ from bridge.cli.base import (
     parse_day,
     parse_instant,
     pass_context,
-    plain,
     print_json,
     text_argument,
+    writable_path,
 )
+from bridge.cli.progress import progress_bar
 from bridge.documents.invoices import render_html, run_document, stored_document, with_runtime
-from bridge.domain.bounds import IDENTIFIER_MAX
+from bridge.documents.pdf import render_pdf
+from bridge.domain.bounds import ID_MAX, IDENTIFIER_MAX
+from bridge.domain.money import round_money
 from bridge.errors import BridgeError
 from bridge.services.invoicing import InvoicingRun, InvoicingService
 
@@ -57,7 +61,8 @@ def invoice(
     with app.runner.holding("invoicing") as held:
         if not held:
             raise BridgeError("invoicing is running in another daemon right now; try again when it finishes")
-        run = service(context).run(day, client_ref=client_ref, dry_run=dry_run)
+        with progress_bar("invoicing clients", as_json=as_json) as progress:
+            run = service(context).run(day, client_ref=client_ref, dry_run=dry_run, progress=progress)
     if as_json:
         print_json(with_runtime(run_document(run, app.settings.billing.zone()), _runtime_splits(app, run)))
     else:
@@ -130,7 +135,7 @@ def invoice_list(context: Context, client_ref: str | None, status: str | None, a
                     "client": item.client_id,
                     "status": item.status,
                     "issuer": item.issuer,
-                    "total": plain(item.total),
+                    "total": _total(item.total, item.currency),
                     "currency": item.currency,
                     "date": item.issued_at.date().isoformat(),
                 }
@@ -143,7 +148,7 @@ def invoice_list(context: Context, client_ref: str | None, status: str | None, a
     for item in found:
         click.echo(
             f"{item.display_number:<20} client {item.client_id:<6} {item.status:<9} {item.issuer:<6} "
-            f"{plain(item.total):>12} {item.currency}  {item.reference}"
+            f"{_total(item.total, item.currency):>12} {item.currency}  {item.reference}"
         )
 
 
@@ -151,14 +156,25 @@ def invoice_list(context: Context, client_ref: str | None, status: str | None, a
 @click.argument("number")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--html", "as_html", is_flag=True, help="Print the printable HTML invoice.")
+@click.option(
+    "--pdf",
+    "pdf_file",
+    metavar="FILE",
+    help="Write the invoice's PDF to FILE (the same bytes each time: dated the invoice's issue).",
+)
 @pass_context
-def invoice_show(context: Context, number: str, as_json: bool, as_html: bool) -> None:
+def invoice_show(context: Context, number: str, as_json: bool, as_html: bool, pdf_file: str | None) -> None:
     """Show one invoice by its number, proforma number or reference."""
+    pdf_path = writable_path(pdf_file, "--pdf")
     app = context.app
     stored = service(context).find(_number(number))
     client = app.clients.get(str(stored.client_id))
     document = stored_document(stored, client, app.settings.billing.zone())
-    if as_html:
+    if pdf_path is not None:
+        html = render_html(document, app.configurations.section(client.configuration))
+        pdf_path.write_bytes(render_pdf(html, base_url=None, created=stored.issued_at))
+        click.echo(f"invoice {stored.display_number}: PDF written to {pdf_path}")
+    elif as_html:
         config = app.configurations.section(client.configuration)
         click.echo(render_html(document, config))
     elif as_json:
@@ -195,6 +211,27 @@ def invoice_cancel(context: Context, number: str) -> None:
     """Cancel an unpaid invoice (its number stays used: fiscal numbering has no gaps)."""
     cancelled = service(context).cancel(_number(number))
     click.echo(f"invoice {cancelled.display_number} cancelled")
+
+
+@invoice.group("numbering")
+def invoice_numbering() -> None:
+    """A configuration's fiscal numbering."""
+
+
+@invoice_numbering.command("set")
+@click.argument("configuration", metavar="CONFIG")
+@click.option("--next", "next_number", type=click.IntRange(1, ID_MAX), required=True, help="The next number.")
+@pass_context
+def invoice_numbering_set(context: Context, configuration: str, next_number: int) -> None:
+    """Raise CONFIG's next fiscal number (never downward, never to a used number)."""
+    name = text_argument(configuration, "CONFIG", IDENTIFIER_MAX)
+    previous, rendered = service(context).set_next_fiscal_number(name, next_number)
+    click.echo(f"configuration {name}: next fiscal number {next_number} (was {previous}), e.g. {rendered}")
+
+
+def _total(amount: Decimal, currency: str) -> str:
+    """An invoice total as the invoice prints it, to the currency's minor unit (30.00 USD, 3000 JPY)."""
+    return str(round_money(amount, currency))
 
 
 def _number(text: str) -> str:

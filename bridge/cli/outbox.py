@@ -9,6 +9,7 @@ import click
 
 from bridge.bootstrap import App
 from bridge.cli.base import ID, Context, cli, pass_context, print_json
+from bridge.cli.progress import progress_bar
 from bridge.errors import BridgeError, InputError
 from bridge.services.outbox import ListedRow
 from bridge.services.views import OutboxRow
@@ -38,7 +39,8 @@ def push(context: Context, dry_run: bool, as_json: bool) -> None:
         with app.runner.holding("push") as lease:
             if lease is None:
                 raise BridgeError("push is running in another daemon right now; try again when it finishes")
-            report = pusher.run(lease=lease)
+            with progress_bar("pushing clients", as_json=as_json) as progress:
+                report = pusher.run(lease=lease, progress=progress)
     if as_json:
         print_json(
             {

@@ -14,7 +14,8 @@ from typing import TextIO
 
 import click
 
-from bridge.cli.base import Context, cli, pass_context, text_argument
+from bridge.cli.base import Context, cli, pass_context, text_argument, writable_path
+from bridge.cli.progress import progress_bar
 from bridge.domain.bounds import IDENTIFIER_MAX
 from bridge.domain.reconciliation import Summary
 from bridge.errors import InputError
@@ -43,8 +44,8 @@ def reconcile(
     label = text_argument(label, "--month", 16)
     if client_ref is not None:
         client_ref = text_argument(client_ref, "--client", IDENTIFIER_MAX)
-    html_path = _writable(html_file, "--html")
-    csv_path = _writable(csv_file, "--csv")
+    html_path = writable_path(html_file, "--html")
+    csv_path = writable_path(csv_file, "--csv")
     service = context.app.reconciliation
     try:
         month = service.month(label)
@@ -58,21 +59,13 @@ def reconcile(
             csv=stack.enter_context(_open(csv_path)) if csv_path else None,
             html=stack.enter_context(_open(html_path)) if html_path else None,
         )
-        summary = write_month(service, month, outputs, client_ref=client_ref)
+        expected = 1 if client_ref is not None else context.app.clients.count()
+        progress = stack.enter_context(progress_bar("reconciling clients", as_json=as_json))
+        summary = write_month(
+            service, month, outputs, client_ref=client_ref, progress=progress, expected=expected
+        )
     if not as_json:
         _describe(summary)
-
-
-def _writable(value: str | None, option: str) -> Path | None:
-    """The file an option names: its directory must exist (checked before any work is done)."""
-    if value is None:
-        return None
-    path = Path(text_argument(value, option, 4096))
-    if not path.parent.is_dir():
-        raise InputError(f"{option} {value}: the directory {path.parent} does not exist; create it first")
-    if path.is_dir():
-        raise InputError(f"{option} {value} is a directory; name a file, e.g. {option} report.{option[2:]}")
-    return path
 
 
 def _open(path: Path) -> TextIO:

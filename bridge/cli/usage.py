@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from bridge.cli.base import Context, cli, parse_instant, pass_context, plain, print_json
+from bridge.cli.progress import progress_bar
 from bridge.domain.clients import LinkKind
 from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BridgeError, InputError
 from bridge.services.clients import import_accounts
@@ -37,7 +38,10 @@ def sync(
     with app.runner.holding("usage_sync") as held:
         if not held:
             raise BridgeError("usage_sync is running in another daemon right now; try again when it finishes")
-        reports = app.usage_sync().run(sources, until=until_at, start=start_at, dry_run=dry_run)
+        with progress_bar("collecting windows", as_json=as_json) as progress:
+            reports = app.usage_sync().run(
+                sources, until=until_at, start=start_at, dry_run=dry_run, progress=progress
+            )
     if as_json:
         print_json([asdict(report) for report in reports])
     else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 from datetime import UTC, datetime
 from types import ModuleType
 
@@ -61,6 +62,7 @@ def render_pdf(html: str, *, base_url: str | None, created: datetime) -> bytes:
 
 def _weasyprint() -> ModuleType:
     """The weasyprint module, or a BridgeError naming the Debian packages when its libraries are missing."""
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)  # "Step 1 - ..." per PDF: noise
     try:
         return importlib.import_module("weasyprint")
     except OSError as error:  # cffi cannot open libpango / libharfbuzz

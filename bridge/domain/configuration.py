@@ -8,7 +8,8 @@ before the credit reaches zero, and when a client is suspended, resumed and term
 Money is Decimal in the client's currency. The defaults follow Fleio's documentation where it gives one
 (credit limit 0, billable seconds per month 2,400,000, "estimated monthly consumption" for auto-invoices)
 and are otherwise the cautious choice: nothing is terminated unless :attr:`TerminationRule.enabled` is
-set, and no client is auto-invoiced unless :attr:`AutoInvoicing.enabled` is set.
+set, no client is auto-invoiced unless :attr:`AutoInvoicing.enabled` is set, and an invoice is paid from
+credit only when the credit covers it (``auto_pay_only_when_enough_credit``).
 
 Validation happens when the value is built, and every ValueError names the key to fix, so a bad settings
 file is refused at start-up rather than in the middle of a billing run.
@@ -139,18 +140,16 @@ class Configuration:
     Billing cycles and invoices:
 
     * ``billing_cycle_as_calendar_month``: monthly cycles are calendar months (else the anniversary).
-    * ``mark_invoiced_periods_paid``: with external billing, invoiced periods are marked paid and the
-      client's credit updated.
     * ``billable_seconds_per_month``: a resource that ran unchanged for a whole monthly cycle is billed
       at most this many seconds; None turns the limit off. It also lowers the auto-invoice estimate.
     * ``generate_invoices`` and ``generate_invoices_after`` (only cycles ending after this instant),
-      ``do_not_invoice_zero_prices``, ``notify_on_unpaid_invoices``.
+      ``do_not_invoice_zero_prices``.
     * ``automatic_settlements``: settle usage from credit, and with ``generate_invoices`` pay the invoices
-      from credit; ``auto_pay_only_when_enough_credit`` pays only when ``minimum_credit_after_payment``
-      would remain.
+      from credit; ``auto_pay_only_when_enough_credit`` (the default) pays only when
+      ``minimum_credit_after_payment`` would remain, so no invoice is marked paid without money; off, an
+      invoice is paid from credit whatever the credit (Fleio's choice), into debt.
     * ``invoicing_option``, ``next_fiscal_number``, ``fiscal_number_format`` (``{{ number }}`` required;
-      ``{{ year }}``, ``{{ month }}``, ``{{ day }}`` allowed), ``proforma_number_format``,
-      ``issue_invoice_days_before_due``.
+      ``{{ year }}``, ``{{ month }}``, ``{{ day }}`` allowed), ``proforma_number_format``.
     * ``invoice_due_days``: an invoice is due this many days after its date; ``invoice_detail``: the lines
       a client sees, one per resource (``detailed``) or one per source (``simple``).
 
@@ -169,18 +168,15 @@ class Configuration:
     client_initial_credit: Decimal = Decimal(0)
 
     billing_cycle_as_calendar_month: bool = True
-    mark_invoiced_periods_paid: bool = False
     billable_seconds_per_month: int | None = DEFAULT_BILLABLE_SECONDS_PER_MONTH
     generate_invoices: bool = False
     generate_invoices_after: datetime | None = None
     do_not_invoice_zero_prices: bool = True
-    notify_on_unpaid_invoices: bool = False
     automatic_settlements: bool = True
-    auto_pay_only_when_enough_credit: bool = False
+    auto_pay_only_when_enough_credit: bool = True
     invoicing_option: InvoicingOption = InvoicingOption.ALWAYS_FISCAL
     next_fiscal_number: int = 1
     fiscal_number_format: str = "{{ number }}"
-    issue_invoice_days_before_due: int = 0
     proforma_number_format: str = "P{{ number }}"
     invoice_due_days: int = 14
     invoice_detail: InvoiceDetail = "detailed"
@@ -216,7 +212,6 @@ class Configuration:
             raise ValueError("next_fiscal_number is 0; fiscal numbers start at 1")
         check_template("fiscal_number_format", self.fiscal_number_format)
         check_template("proforma_number_format", self.proforma_number_format)
-        _require_count(self.issue_invoice_days_before_due, "issue_invoice_days_before_due")
         _require_count(self.invoice_due_days, "invoice_due_days")
         if self.invoice_detail not in ("detailed", "simple"):
             raise ValueError(f"invoice_detail {self.invoice_detail!r} is unknown; use detailed or simple")

@@ -83,6 +83,12 @@ def initial_credit(client_id: int | str) -> str:
     return f"{PREFIX}-INITIAL-{client_id}"
 
 
+def whmcs_credit(ledger_reference: str) -> str:
+    """The add_credit row that brings a credit recorded in the bridge to WHMCS, once per ledger row:
+    ``BB-PAYMENT-42-tx9-WHMCS``."""
+    return f"{ledger_reference}-WHMCS"
+
+
 def invoice_paid(invoice_reference: str) -> str:
     """The ledger row of an invoice's payment (no money in when credit paid it)."""
     return f"{PAID_PREFIX}{invoice_reference}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol, TextIO
 
 from bridge.domain.reconciliation import ClientEvidence, ClientResult, Month, Reconciler, Summary
+from bridge.progress import Progress, Tally, no_progress
 from bridge.reports.archive import ReportArchive, ReportFiles
 from bridge.reports.csv_report import Grain, write_csv
 from bridge.reports.json_report import JsonReportWriter, head_document
@@ -55,14 +56,20 @@ def write_month(
     *,
     client_ref: str | None = None,
     checkpoint: Callable[[], None] = lambda: None,
+    progress: Progress = no_progress,
+    expected: int = 0,
 ) -> Summary:
     """Reconcile ``month`` (one client with ``client_ref``) into ``outputs``; returns the summary.
+
+    ``progress`` hears how many clients are reconciled of ``expected`` (the owners linked to no client
+    come after them, and grow the total).
 
     The JSON document and the CSV are written as the clients come; the page needs the summary before the
     clients, so it is drawn after them, from the results kept or from a second pass.
     """
     kept: list[ClientResult] | None = [] if outputs.html is not None else None
     reconciler, evidence = service.begin(month, client_ref=client_ref)
+    tally = Tally(progress, total=expected)
     with ExitStack() as stack:
         writer = stack.enter_context(JsonReportWriter(outputs.json)) if outputs.json is not None else None
 
@@ -78,12 +85,14 @@ def write_month(
                     kept.append(result)
                     if len(kept) > KEPT_AT_MOST:
                         kept = None
+                tally.advance()
                 yield result
 
         if outputs.csv is not None:
             write_csv(month.label, results(), outputs.csv, outputs.csv_grain)
         else:
             collections.deque(results(), maxlen=0)
+        tally.finish()
         summary = reconciler.summary()
         if writer is not None:
             writer.finish(summary)

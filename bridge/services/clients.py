@@ -160,6 +160,11 @@ class ClientService:
             yield chunk
             after = chunk[-1].id
 
+    def count(self) -> int:
+        """How many clients there are (a run's total, for its progress)."""
+        with self._uow.reading() as connection:
+            return store.count_clients(connection)
+
     def all(self) -> list[Client]:
         with self._uow.reading() as connection:
             return store.all_clients(connection)

@@ -46,6 +46,7 @@ from bridge.domain.money import Money, round_money
 from bridge.domain.pricing import PriceBook
 from bridge.errors import InputError, checked
 from bridge.logs import get_logger
+from bridge.progress import Progress, Tally, no_progress
 from bridge.services.clients import ClientService
 from bridge.services.invoicing import InvoicingService
 from bridge.services.price_books import PriceBooks, RunBooks
@@ -61,6 +62,10 @@ from bridge.store.unit_of_work import Tx, UnitOfWork
 log = get_logger(__name__)
 
 CHUNK = 500
+USAGE = "usage"
+SETTLED_KINDS = frozenset({USAGE, "recurring"})
+"""The invoices that bill what the client used or subscribed to, post-pay: paying one (from credit or with
+money) settles it. A credit auto-invoice (``auto``) is the other kind: paying it adds credit."""
 ZERO = Decimal(0)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -162,6 +167,8 @@ class CreditService:
         if round_money(amount, client.currency) != amount:
             raise InputError(f"AMOUNT {amount} has more decimals than {client.currency} has")
         now = self._clock.now()
+        ledger_reference = references.payment(client.id, reference)
+        description = description or f"payment {reference}"
         with self._uow.writing() as connection:
             created = store.add_entry(
                 connection,
@@ -169,11 +176,20 @@ class CreditService:
                 kind="payment",
                 amount=amount,
                 currency=client.currency,
-                reference=references.payment(client.id, reference),
-                description=description or f"payment {reference}",
+                reference=ledger_reference,
+                description=description,
                 occurred_at=now,
                 now=now,
             )
+            if created and self._whmcs_enabled:
+                outbox_store.enqueue_credit(
+                    connection,
+                    client_id=client.id,
+                    ledger_reference=ledger_reference,
+                    amount=amount,
+                    description=description,
+                    now=now,
+                )
         return created, self.account(str(client.id))
 
     # -- accounts ------------------------------------------------------------------------------------
@@ -283,23 +299,31 @@ class CreditService:
     # -- process_clients ---------------------------------------------------------------------------
 
     def process(
-        self, at: datetime, *, dry_run: bool = False, client_ref: str | None = None
+        self,
+        at: datetime,
+        *,
+        dry_run: bool = False,
+        client_ref: str | None = None,
+        progress: Progress = no_progress,
     ) -> list[ClientReport]:
         """Decide and record, per client, everything the credit rules ask for at ``at``.
 
         Each effect is keyed by a deterministic reference, so running again for the same moment changes
-        nothing.
+        nothing. ``progress`` hears how many clients are done after each chunk.
         """
         reports: list[ClientReport] = []
         books = self._price_books.for_run()
         for name in self._configurations.names():  # read before any transaction holds the store
             books.book(name)
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CHUNK)
+        tally = Tally(progress, total=1 if client_ref else self._clients.count())
         for chunk in chunks:
             with self._uow.writing(dry_run=dry_run) as connection:
                 self._settle_paid_invoices(connection, chunk, at)
                 for account in self._accounts(chunk, at, books, connection):
                     reports.append(self._process_client(connection, account, at))
+            tally.advance(len(chunk))
+        tally.finish()
         return reports
 
     def _process_client(self, connection: Tx, account: Account, at: datetime) -> ClientReport:
@@ -326,13 +350,14 @@ class CreditService:
         report: ClientReport,
         changes: dict[str, Any],
     ) -> Decimal:
-        """Pay the bridge's own unpaid usage invoices from credit, when the configuration allows it."""
+        """Pay the bridge's own unpaid post-pay invoices (usage and recurring fees) from credit, when the
+        configuration allows it (domain/credit.py's :func:`can_auto_pay_invoice`)."""
         up_to_date = account.up_to_date
         config = account.configuration
         if not (config.automatic_settlements and config.generate_invoices):
             return up_to_date
         for invoice in account.unpaid:
-            if invoice.issuer != BRIDGE or invoice.kind != "usage" or invoice.period_end is None:
+            if invoice.issuer != BRIDGE or invoice.kind not in SETTLED_KINDS or invoice.period_end is None:
                 continue
             verdict = can_auto_pay_invoice(config, invoice.total, up_to_date)
             if not verdict.allowed:
@@ -346,7 +371,7 @@ class CreditService:
                 continue
             self._pay_from_credit(connection, invoice, at)
             settled = changes.get("settled_until") or account.state.settled_until
-            if settled is None or settled < invoice.period_end:
+            if invoice.kind == USAGE and (settled is None or settled < invoice.period_end):
                 changes["settled_until"] = invoice.period_end
             up_to_date -= invoice.total
             report.decisions.append(
@@ -355,12 +380,12 @@ class CreditService:
         return up_to_date
 
     def _pay_from_credit(self, connection: Tx, invoice: invoice_store.StoredInvoice, at: datetime) -> None:
-        """Credit pays the invoice: its usage is settled from credit, and no money comes in."""
+        """Credit pays the invoice: what it bills (usage, fees) is settled from credit; no money comes in."""
         number = invoice.display_number
         _book(
             connection,
             invoice,
-            "usage",
+            invoice.kind,
             -invoice.total,
             references.invoice_settled(invoice.reference),
             f"invoice {number} paid from credit",
@@ -527,7 +552,8 @@ class CreditService:
         )
 
     def _settle_paid_invoices(self, connection: Tx, clients: list[Client], at: datetime) -> None:
-        """Paid invoices move money: an auto-invoice adds credit; a usage invoice settles its period."""
+        """Paid invoices move money: an auto-invoice adds credit; a usage invoice settles its period, and a
+        recurring invoice its fees (the money paid them, so it is not credit to spend)."""
         ids = [client.id for client in clients]
         for invoice in invoice_store.paid_invoices_not_in_ledger(connection, ids):
             occurred = invoice.paid_at or at
@@ -535,10 +561,11 @@ class CreditService:
             description = f"payment of invoice {invoice.display_number}"
             paid_reference = references.invoice_paid(invoice.reference)
             _book(connection, invoice, "payment", paid, paid_reference, description, occurred, at)
-            if invoice.kind == "usage" and invoice.period_end is not None:
-                description = f"usage {invoice.reference} settled"
+            if invoice.kind in SETTLED_KINDS and invoice.period_end is not None:
+                description = f"{invoice.kind} {invoice.reference} settled"
                 settled = references.invoice_settled(invoice.reference)
-                _book(connection, invoice, "usage", -invoice.total, settled, description, occurred, at)
+                _book(connection, invoice, invoice.kind, -invoice.total, settled, description, occurred, at)
+            if invoice.kind == USAGE and invoice.period_end is not None:
                 state = store.states(connection, [invoice.client_id])[invoice.client_id]
                 if state.settled_until is None or state.settled_until < invoice.period_end:
                     store.save_state(connection, invoice.client_id, at, settled_until=invoice.period_end)

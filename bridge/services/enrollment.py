@@ -41,10 +41,11 @@ from bridge.errors import BridgeError, InputError, NotFound, VendorError, Vendor
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
 from bridge.services.ports import Mailer, SignUpKeys, SolusVMAccounts
-from bridge.settings import Configurations, EnrollmentSettings
+from bridge.settings import Configurations, ConfigurationSettings, EnrollmentSettings
 from bridge.store import clients as client_store
 from bridge.store import credit as credit_store
 from bridge.store import enrollment as store
+from bridge.store import outbox as outbox_store
 from bridge.store.enrollment import Enrollment, EnrollmentState, SolusVMState, TokenPurpose
 from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 from bridge.store.whmcs import whmcs_client_id, whmcs_link_owner
@@ -160,8 +161,10 @@ class EnrollmentService:
         configurations: Configurations,
         mail: Mailer | None = None,
         solusvm: Callable[[], SolusVMAccounts] | None = None,
+        whmcs_enabled: bool = False,
     ) -> None:
         self._uow = uow
+        self._whmcs_enabled = whmcs_enabled
         self._clock = clock
         self._config = config
         self._configurations = configurations
@@ -436,23 +439,44 @@ class EnrollmentService:
         with self._uow.writing() as connection:
             attached = store.attach_client(connection, enrollment.id, client.id, order, now)
             if attached and configuration.client_initial_credit > 0:
-                credit_store.add_entry(
-                    connection,
-                    client_id=client.id,
-                    kind="initial_credit",
-                    amount=configuration.client_initial_credit,
-                    currency=client.currency,
-                    reference=references.initial_credit(client.id),
-                    description="initial credit at sign-up",
-                    occurred_at=now,
-                    now=now,
-                )
+                self._book_initial_credit(connection, client.id, client.currency, configuration, now)
         if attached:
             log.info(
                 "client created from sign-up",
                 enrollment_id=enrollment.id,
                 client_id=client.id,
                 auto_order=order,
+            )
+
+    def _book_initial_credit(
+        self,
+        connection: Tx,
+        client_id: int,
+        currency: str,
+        configuration: ConfigurationSettings,
+        now: datetime,
+    ) -> None:
+        """The sign-up's initial credit in the ledger, and (WHMCS billing) its AddCredit intent with it."""
+        reference = references.initial_credit(client_id)
+        created = credit_store.add_entry(
+            connection,
+            client_id=client_id,
+            kind="initial_credit",
+            amount=configuration.client_initial_credit,
+            currency=currency,
+            reference=reference,
+            description="initial credit at sign-up",
+            occurred_at=now,
+            now=now,
+        )
+        if created and self._whmcs_enabled:
+            outbox_store.enqueue_credit(
+                connection,
+                client_id=client_id,
+                ledger_reference=reference,
+                amount=configuration.client_initial_credit,
+                description="initial credit at sign-up",
+                now=now,
             )
 
     def _provision(self, enrollment_id: int, password: SecretStr | None, *, claim_held: bool) -> None:

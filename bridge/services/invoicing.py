@@ -29,7 +29,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
@@ -44,7 +43,6 @@ from bridge.domain.cycles import (
     local_midnight,
 )
 from bridge.domain.invoicing import (
-    BRIDGE,
     ClientPrices,
     CollectedUsage,
     ExistingInvoice,
@@ -66,8 +64,9 @@ from bridge.domain.pricing import PriceBook, PricedLine
 from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
 from bridge.errors import InputError
 from bridge.logs import get_logger
+from bridge.progress import Progress, Tally, no_progress
 from bridge.services.clients import ClientService
-from bridge.services.issuing import NewInvoice, fiscal_number, issue
+from bridge.services.issuing import NewInvoice, issue, record_payment, set_next_fiscal_number
 from bridge.services.price_books import PriceBooks
 from bridge.settings import Configurations
 from bridge.store import invoices as store
@@ -109,6 +108,9 @@ class InvoicingRun:
     already_invoiced: list[Skipped] = field(default_factory=list)
     held: list[Held] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    next_numbers: dict[str, int] = field(default_factory=dict)
+    """A dry run's number sequences as its last chunk left them before rolling back: the next chunk goes on
+    from there, so the numbers shown are the ones the real run (committing chunk by chunk) assigns."""
 
     def add(self, plan: InvoicePlan) -> None:
         """What one client's plan holds back (its invoices are added once they are stored)."""
@@ -148,20 +150,25 @@ class InvoicingService:
         client_ref: str | None = None,
         dry_run: bool = False,
         checkpoint: Callable[[], None] = lambda: None,
+        progress: Progress = no_progress,
     ) -> InvoicingRun:
         """Invoice every client's ended cycles as of ``invoice_date`` (see the module docstring).
 
         Clients are taken in chunks: their usage is read in one query and their invoices are written in one
         transaction (a savepoint each, so one that another run created first is skipped, not fatal).
+        ``progress`` hears how many clients are done after each chunk.
         """
         if not dry_run:
             self._refuse_open_cycles(invoice_date)
         run = InvoicingRun(invoice_date, dry_run)
         self._books = self._price_books.for_run()
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
+        tally = Tally(progress, total=1 if client_ref else self._clients.count())
         for chunk in chunks:
             checkpoint()
             self._invoice_chunk(chunk, run)
+            tally.advance(len(chunk))
+        tally.finish()
         log.info(
             "invoicing finished",
             invoice_date=invoice_date.isoformat(),
@@ -290,6 +297,8 @@ class InvoicingService:
             return
         now = self._clock.now()
         with self._uow.writing(dry_run=run.dry_run) as connection:
+            if run.dry_run:
+                store.carry_numbers(connection, run.next_numbers)
             for invoice in pending:
                 config = self._configuration(invoice.client)
                 try:
@@ -304,6 +313,8 @@ class InvoicingService:
                 run.issued.append(
                     replace(invoice, number=issued.number, proforma_number=issued.proforma_number)
                 )
+            if run.dry_run:
+                run.next_numbers = store.next_numbers(connection)
 
     def issue_credit_invoice(
         self, connection: Tx, client: Client, amount: Decimal, reference: str, at: datetime
@@ -329,8 +340,10 @@ class InvoicingService:
         issue(connection, invoice, config, self._zone, now=at)
 
     def pay_from_credit(self, connection: Tx, invoice: store.StoredInvoice, at: datetime) -> None:
-        """Mark an invoice paid from the client's credit (automatic settlements, seed 001)."""
-        store.set_status(connection, invoice.id, status="paid", paid_at=at, paid_amount=invoice.total)
+        """Mark an invoice paid from the client's credit (automatic settlements, seed 001): a proforma
+        becomes fiscal as when ``invoice pay`` pays it."""
+        config = self._configurations.of(invoice.series or "default")
+        record_payment(connection, invoice, config, self._zone, paid_at=at, amount=invoice.total)
 
     # -- shared helpers ----------------------------------------------------------------------------
 
@@ -350,25 +363,27 @@ class InvoicingService:
     ) -> store.StoredInvoice:
         """Record a payment; a proforma becomes fiscal with the next fiscal number, dated the payment day."""
         paid_at = paid_at or self._clock.now()
-        client = self._clients.get(str(self.find(number).client_id))
-        config = self._configuration(client)
         with self._uow.writing() as connection:
             invoice = self._require(connection, number)
             _require_transition(invoice, "paid")
-            values: dict[str, Any] = {
-                "status": "paid",
-                "paid_at": paid_at,
-                "paid_amount": amount or invoice.total,
-            }
-            if (
-                invoice.issuer == BRIDGE
-                and invoice.number is None
-                and config.invoicing_option is InvoicingOption.PROFORMA_THEN_FISCAL
-            ):
-                values["number"] = fiscal_number(connection, client, config, paid_at.astimezone(self._zone))
-                values["issued_at"] = paid_at
-            store.set_status(connection, invoice.id, **values)
+            config = self._configurations.of(invoice.series or "default")
+            paid = amount or invoice.total
+            record_payment(connection, invoice, config, self._zone, paid_at=paid_at, amount=paid)
             return self._require(connection, invoice.reference)
+
+    def set_next_fiscal_number(self, configuration: str, requested: int) -> tuple[int, str]:
+        """Raise the next fiscal number of ``configuration``'s series (see
+        :func:`~bridge.services.issuing.set_next_fiscal_number`)."""
+        if configuration not in self._configurations.configurations:
+            known = ", ".join(sorted(self._configurations.configurations))
+            raise InputError(f"CONFIG {configuration!r} is not a configuration; use one of: {known}")
+        config = self._configurations.of(configuration)
+        if config.invoicing_option is InvoicingOption.PROFORMA_RANDOM:
+            raise InputError(f"configuration {configuration} issues no fiscal numbers (invoicing_option)")
+        with self._uow.writing() as connection:
+            return set_next_fiscal_number(
+                connection, configuration, config, self._zone, requested, now=self._clock.now()
+            )
 
     def cancel(self, number: str) -> store.StoredInvoice:
         with self._uow.writing() as connection:
@@ -382,6 +397,11 @@ class InvoicingService:
             return self._require(connection, number)
 
     def _require(self, connection: Tx, number: str) -> store.StoredInvoice:
+        """The one invoice ``number`` names; a number several series share is refused, listing them."""
+        matches = store.invoices_by_any_number(connection, number)
+        if len(matches) > 1:
+            listed = ", ".join(f"{found.reference} (series {found.series or 'WHMCS'})" for found in matches)
+            raise InputError(f"invoice {number!r} is ambiguous: {listed}; give the invoice's reference")
         invoice = store.invoice_by_any_number(connection, number)
         if invoice is None:
             raise InputError(f"no invoice {number!r}; `billing-bridge invoice list` shows the invoices")

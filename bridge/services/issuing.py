@@ -11,8 +11,8 @@ a credit auto-invoice (``InvoicingService.issue_credit_invoice``), a recharge of
   configuration's invoicing option (a rollback gives the number back: fiscal numbering has no gaps) and
   belongs to the configuration's series. Issued by WHMCS, the same transaction writes the create_invoice
   outbox row that pushes it (bridge/sync/push.py), dated and due on the local days of those instants.
-- A proforma becomes fiscal when it is paid, with the next number of the same fiscal sequence
-  (:func:`fiscal_number`).
+- A proforma becomes fiscal when it is paid, with the next number of the same fiscal sequence, whatever
+  paid it (``invoice pay``, credit): :func:`record_payment` is every payment path's write.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from bridge.domain.configuration import Configuration, InvoicingOption
 from bridge.domain.effects import CreateInvoice, InvoiceItem
 from bridge.domain.invoicing import BRIDGE, NEW_STATUS, InvoiceLine, due_at
 from bridge.domain.numbers import random_proforma_number, render_number
+from bridge.errors import InputError
 from bridge.store import invoices as store
 from bridge.store.outbox import enqueue_effect
 from bridge.store.unit_of_work import Tx
@@ -121,10 +122,54 @@ def issue(
     return Issued(invoice_id, None, None)
 
 
-def fiscal_number(tx: Tx, client: Client, config: Configuration, local: datetime) -> str:
-    """The next fiscal number of the client's configuration, rendered for the local instant ``local``,
-    taken in the caller's transaction (gap-free)."""
-    sequence = store.take_number(tx, f"fiscal:{client.configuration}", config.next_fiscal_number)
+def record_payment(
+    tx: Tx,
+    invoice: store.StoredInvoice,
+    config: Configuration,
+    zone: ZoneInfo,
+    *,
+    paid_at: datetime,
+    amount: Decimal,
+) -> None:
+    """Mark ``invoice`` paid in the caller's transaction; a proforma of ``config`` (its series'
+    configuration) that becomes fiscal when paid takes the series' next fiscal number, dated the payment."""
+    values: dict[str, object] = {"status": "paid", "paid_at": paid_at, "paid_amount": amount}
+    if (
+        invoice.issuer == BRIDGE
+        and invoice.number is None
+        and invoice.series is not None
+        and config.invoicing_option is InvoicingOption.PROFORMA_THEN_FISCAL
+    ):
+        values["number"] = fiscal_number(tx, invoice.series, config, paid_at.astimezone(zone))
+        values["issued_at"] = paid_at
+    store.set_status(tx, invoice.id, **values)
+
+
+def set_next_fiscal_number(
+    tx: Tx, series: str, config: Configuration, zone: ZoneInfo, requested: int, *, now: datetime
+) -> tuple[int, str]:
+    """Make ``requested`` the series' next fiscal number (seed 001's "Next fiscal invoice number", after
+    invoices exist): only upward, and never to a number an invoice has. Returns (the number it replaces,
+    the next fiscal number as it would be rendered now); raises InputError naming the fix."""
+    current = store.next_number(tx, f"fiscal:{series}") or config.next_fiscal_number
+    if requested < current:
+        raise InputError(
+            f"--next {requested} is below {current}, the next fiscal number of {series}: fiscal numbers only "
+            f"go up; give --next {current} or more"
+        )
+    rendered = render_number(config.fiscal_number_format, requested, now.astimezone(zone))
+    if store.number_taken(tx, rendered):
+        raise InputError(
+            f"--next {requested}: invoice number {rendered} is already used; give a number above those used"
+        )
+    store.set_next_number(tx, f"fiscal:{series}", requested)
+    return current, rendered
+
+
+def fiscal_number(tx: Tx, series: str, config: Configuration, local: datetime) -> str:
+    """The next fiscal number of the series (a configuration's name), rendered for the local instant
+    ``local``, taken in the caller's transaction (gap-free)."""
+    sequence = store.take_number(tx, f"fiscal:{series}", config.next_fiscal_number)
     return render_number(config.fiscal_number_format, sequence, local)
 
 
@@ -133,7 +178,7 @@ def _numbers_of(
 ) -> tuple[str | None, str | None]:
     """(fiscal number, proforma number) as the configuration's invoicing option says."""
     if config.invoicing_option is InvoicingOption.ALWAYS_FISCAL:
-        return fiscal_number(tx, client, config, local), None
+        return fiscal_number(tx, client.configuration, config, local), None
     if config.invoicing_option is InvoicingOption.PROFORMA_THEN_FISCAL:
         sequence = store.take_number(tx, f"proforma:{client.configuration}", 1)
         return None, render_number(config.proforma_number_format, sequence, local)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 
 from bridge.domain.clients import Client, ClientLink, LinkKind
 from bridge.store.tables import client_links, clients
@@ -68,6 +68,10 @@ def clients_after(connection: Connection, after_id: int, limit: int) -> list[Cli
         select(clients).where(clients.c.id > after_id).order_by(clients.c.id).limit(limit)
     ).all()
     return _with_links(connection, rows)
+
+
+def count_clients(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(clients)).scalar_one())
 
 
 def all_clients(connection: Connection) -> list[Client]:

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, exists, func, insert, literal, select, type_coerce, update
+from sqlalchemy import Connection, exists, func, insert, literal, or_, select, type_coerce, update
 
 from bridge.domain.invoicing import InvoiceLine, display_number
 from bridge.domain.references import PAID_PREFIX
@@ -158,6 +158,14 @@ def invoice_by_any_number(connection: Connection, text: str) -> StoredInvoice | 
     return None
 
 
+def invoices_by_any_number(connection: Connection, text: str) -> list[StoredInvoice]:
+    """Every invoice whose fiscal number, proforma number or reference is ``text`` (oldest first, no
+    lines): more than one when several series have the same number."""
+    matches = or_(invoices.c.number == text, invoices.c.proforma_number == text, invoices.c.reference == text)
+    rows = connection.execute(select(invoices).where(matches).order_by(invoices.c.id)).all()
+    return [_invoice(connection, row, with_lines=False) for row in rows]
+
+
 def list_invoices(
     connection: Connection, *, client_id: int | None = None, status: str | None = None, limit: int = 200
 ) -> list[StoredInvoice]:
@@ -197,6 +205,28 @@ def _line(row: Any) -> StoredLine:
     )
 
 
+def next_number(connection: Connection, sequence: str) -> int | None:
+    """The number ``sequence`` gives next, under a row lock; None before its first number is taken."""
+    current = connection.execute(
+        select(number_sequences.c.next_value).where(number_sequences.c.name == sequence).with_for_update()
+    ).scalar()
+    return None if current is None else int(current)
+
+
+def set_next_number(connection: Connection, sequence: str, value: int) -> None:
+    """Make ``value`` the number ``sequence`` gives next (the caller checked it only goes up)."""
+    changed = connection.execute(
+        update(number_sequences).where(number_sequences.c.name == sequence).values(next_value=value)
+    )
+    if changed.rowcount == 0:
+        connection.execute(insert(number_sequences).values(name=sequence, next_value=value))
+
+
+def number_taken(connection: Connection, number: str) -> bool:
+    """Whether an invoice, of any series, has the fiscal number ``number``."""
+    return connection.scalar(select(exists().where(invoices.c.number == number))) is True
+
+
 def take_number(connection: Connection, sequence: str, first: int) -> int:
     """The next number of ``sequence`` (starting at ``first``), gap-free: it is taken in the caller's
     transaction, under a row lock on MariaDB and PostgreSQL, so a rollback gives the number back."""
@@ -210,3 +240,18 @@ def take_number(connection: Connection, sequence: str, first: int) -> int:
         update(number_sequences).where(number_sequences.c.name == sequence).values(next_value=current + 1)
     )
     return int(current)
+
+
+def next_numbers(connection: Connection) -> dict[str, int]:
+    """Every number sequence's next value, by sequence name."""
+    rows = connection.execute(select(number_sequences.c.name, number_sequences.c.next_value))
+    return {row.name: int(row.next_value) for row in rows}
+
+
+def carry_numbers(connection: Connection, next_values: dict[str, int]) -> None:
+    """Move number sequences forward to ``next_values`` (never back), in the caller's transaction: a dry
+    run, rolled back chunk by chunk, continues each chunk where the previous one left off."""
+    current = next_numbers(connection)
+    for name, value in next_values.items():
+        if current.get(name, 0) < value:
+            set_next_number(connection, name, value)

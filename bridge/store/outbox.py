@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, insert, or_, select, true, update
 
+from bridge.domain import references
 from bridge.domain.effects import CLOUD_KINDS as CLOUD_KINDS  # the kinds are the domain's
-from bridge.domain.effects import Effect, decode
+from bridge.domain.effects import AddCredit, Effect, decode
 from bridge.domain.effects import EffectKind as EffectKind
 from bridge.store.jobs import holds
 from bridge.store.tables import outbox
@@ -118,6 +119,26 @@ def enqueue_effect(
         kind=effect.kind,
         reference=reference,
         payload=effect.payload(),
+        now=now,
+    )
+
+
+def enqueue_credit(
+    connection: Connection,
+    *,
+    client_id: int,
+    ledger_reference: str,
+    amount: Decimal,
+    description: str,
+    now: datetime,
+) -> int:
+    """The AddCredit intent that brings a credit the bridge recorded to WHMCS (when WHMCS is the billing
+    system), in the ledger row's transaction: one row per ledger row, so the push sends it exactly once."""
+    return enqueue_effect(
+        connection,
+        client_id=client_id,
+        reference=references.whmcs_credit(ledger_reference),
+        effect=AddCredit(amount=amount, description=description),
         now=now,
     )
 

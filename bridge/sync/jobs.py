@@ -226,22 +226,42 @@ class JobRunner:
                 self.runs_total.labels(job=name, status=status)
 
     def run(self, name: str) -> JobOutcome:
+        """Run the job once under its lease; one log line, "job run", says how it ended (see :meth:`_log`)."""
         spec = self.jobs[name]
         with self.holding(name) as lease:
             if lease is None:
-                log.info("job skipped: another daemon holds its lease", job=name)
+                outcome = JobOutcome(name, "skipped", error="another daemon holds its lease")
+                self._log(outcome, started=self.clock.now())
                 self.runs_total.labels(job=name, status="skipped").inc()
-                return JobOutcome(name, "skipped")
+                return outcome
+            started = self.clock.now()
             with self.uow.writing() as connection:
-                run_id = store.start_run(connection, name, self.owner, self.clock.now())
-            outcome = JobOutcome(name, "failed", error="interrupted")
+                run_id = store.start_run(connection, name, self.owner, started)
+            outcome, failure = JobOutcome(name, "failed", error="interrupted"), None
             try:
-                outcome = self._call(spec, lease)
+                outcome, failure = self._call(spec, lease)
             finally:
                 with self.uow.writing() as connection:
                     store.finish_run(connection, run_id, outcome.status, self.clock.now(), outcome.error)
+                self._log(outcome, started=started, failure=failure)
         self.runs_total.labels(job=name, status=outcome.status).inc()
         return outcome
+
+    def _log(self, outcome: JobOutcome, *, started: datetime, failure: BaseException | None = None) -> None:
+        """The run's one log line: ``job run`` with the job, its outcome (succeeded, failed, skipped), how
+        long it took by the clock, and, when it failed, the error (masked) and the traceback of an
+        unexpected exception. Info when it succeeded or was skipped, error when it failed."""
+        fields: dict[str, Any] = {
+            "job": outcome.job,
+            "outcome": outcome.status,
+            "seconds": round((self.clock.now() - started).total_seconds(), 3),
+        }
+        if outcome.error is not None:
+            fields["error"] = outcome.error
+        if outcome.status == "failed":
+            log.error("job run", **fields, exc_info=failure or False)
+        else:
+            log.info("job run", **fields)
 
     @contextmanager
     def holding(self, name: str) -> Iterator[Lease | None]:
@@ -254,23 +274,19 @@ class JobRunner:
         with hold_lease(self.uow, self.clock, job_lease(name), self.owner, self.lease_ttl) as lease:
             yield lease
 
-    def _call(self, spec: JobSpec, lease: Lease | None = None) -> JobOutcome:
+    def _call(self, spec: JobSpec, lease: Lease | None = None) -> tuple[JobOutcome, BaseException | None]:
+        """The job's outcome, and the unexpected exception that failed it (for the log's traceback)."""
         ctx = JobContext(self.app, self.stop_event, lease, self.metrics)
-        log.info("job started", job=spec.name)
         try:
             result = spec.run(ctx)
         except LeaseLost as error:
-            log.error("job stopped: its lease was lost", job=spec.name, error=str(error))
-            return JobOutcome(spec.name, "failed", error=str(error))
+            return JobOutcome(spec.name, "failed", error=str(error)), None
         except JobStopped:
-            log.info("job stopped between steps for shutdown", job=spec.name)
-            return JobOutcome(spec.name, "failed", error="stopped for shutdown before finishing")
+            return JobOutcome(spec.name, "failed", error="stopped for shutdown before finishing"), None
         except Exception as error:
             summary = self.masker.mask_text(f"{type(error).__name__}: {error}")[:1000]
-            log.error("job failed", job=spec.name, error=summary, exc_info=True)
-            return JobOutcome(spec.name, "failed", error=summary)
-        log.info("job finished", job=spec.name)
-        return JobOutcome(spec.name, "succeeded", result=result)
+            return JobOutcome(spec.name, "failed", error=summary), error
+        return JobOutcome(spec.name, "succeeded", result=result), None
 
 
 def job_lease(name: str) -> str:

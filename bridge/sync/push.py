@@ -64,6 +64,7 @@ from bridge.clock import Clock
 from bridge.domain.effects import AddPayment, CreateInvoice
 from bridge.errors import BridgeError
 from bridge.logs import get_logger
+from bridge.progress import Progress, Tally, no_progress
 from bridge.services.outbox import client_reference, enqueue_add_client
 from bridge.store import outbox as store
 from bridge.store import whmcs as remote
@@ -249,9 +250,12 @@ class OutboxPusher:
 
     # -- the run ---------------------------------------------------------------------------------------
 
-    def run(self, *, dry_run: bool = False, lease: Lease | None = None) -> PushReport:
+    def run(
+        self, *, dry_run: bool = False, lease: Lease | None = None, progress: Progress = no_progress
+    ) -> PushReport:
         """Push every due row under ``lease`` (``job:push``; taken here for the run when not given); with
-        ``dry_run``, say what would be sent and change nothing anywhere."""
+        ``dry_run``, say what would be sent and change nothing anywhere. ``progress`` hears how many of
+        the clients with due rows are done."""
         if dry_run:
             with self._uow.reading() as connection:
                 clients = store.clients_with_work(connection)
@@ -259,14 +263,14 @@ class OutboxPusher:
             notes = [note for client_id in clients for note in self._plan(client_id)]
             return PushReport(True, tuple(notes), tuple(enqueued))
         if lease is not None:
-            return self._run(lease)
+            return self._run(lease, progress)
         name = job_lease("push")
         with hold_lease(self._uow, self._clock, name, self._owner, self._lease_ttl) as taken:
             if taken is None:
                 raise PushStopped(f"push is running elsewhere (it holds the lease {name}); try again later")
-            return self._run(taken)
+            return self._run(taken, progress)
 
-    def _run(self, lease: Lease) -> PushReport:
+    def _run(self, lease: Lease, progress: Progress) -> PushReport:
         self._abort = _Abort()
         self._lease = lease
         lease.check()
@@ -277,7 +281,12 @@ class OutboxPusher:
             self._clients_closed(),
             ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="push") as pool,
         ):
-            per_client = list(pool.map(self._push_client, clients))
+            tally = Tally(progress, total=len(clients))
+            per_client = []
+            for notes in pool.map(self._push_client, clients):  # in order, here: the callback sees one thread
+                per_client.append(notes)
+                tally.advance()
+            tally.finish()
         report = PushReport(False, tuple(note for notes in per_client for note in notes), tuple(enqueued))
         log.info("push finished", **report.counts(), clients=len(clients), enqueued=len(enqueued))
         if self._abort.error is not None:

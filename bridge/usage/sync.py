@@ -29,6 +29,7 @@ from bridge.domain.instants import as_utc
 from bridge.domain.usage import SOURCES, Source, UsageRecord, Window
 from bridge.errors import InputError, VendorError
 from bridge.logs import get_logger
+from bridge.progress import Progress, Tally, no_progress
 from bridge.store import usage as store
 from bridge.store.unit_of_work import Tx, UnitOfWork
 from bridge.usage.ports import TokenPlan, UsageSource
@@ -140,15 +141,19 @@ class UsageSync:
         until: datetime | None = None,
         start: datetime | None = None,
         dry_run: bool = False,
+        progress: Progress = no_progress,
     ) -> list[SourceReport]:
+        """Collect each of ``sources``; ``progress`` hears the windows collected of those cut so far."""
         by_source = {feed.source.source: feed for feed in self.feeds}
         reports = []
+        tally = Tally(progress)
         for source in sources:
             feed = by_source.get(source)
             if feed is None:
                 reports.append(SourceReport(source, dry_run, skipped=f"{source}.enabled is false"))
             else:
-                reports.append(self._collect(feed, until, start, dry_run))
+                reports.append(self._collect(feed, until, start, dry_run, tally))
+        tally.finish()
         return reports
 
     def windows(
@@ -161,7 +166,7 @@ class UsageSync:
         return feed.windows.cut(since, now, until=until, start=start)
 
     def _collect(
-        self, feed: Feed, until: datetime | None, start: datetime | None, dry_run: bool
+        self, feed: Feed, until: datetime | None, start: datetime | None, dry_run: bool, tally: Tally
     ) -> SourceReport:
         """Collect window by window, committing doubling batches (see the module docstring).
 
@@ -171,6 +176,7 @@ class UsageSync:
         report = SourceReport(feed.source.source, dry_run)
         began = self.clock.now()
         windows = self.windows(feed, began, until=until, start=start)
+        tally.expect(len(windows))
         if windows:
             report.collected_from = windows[0].start
         batch: list[tuple[Window, list[UsageRecord]]] = []
@@ -179,6 +185,7 @@ class UsageSync:
                 self.checkpoint()
                 try:
                     batch.append((window, feed.source.collect(window)))
+                    tally.advance()
                 except VendorError as error:
                     if batch:
                         self._store(report, feed, batch, dry_run, began)

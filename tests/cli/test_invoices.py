@@ -14,6 +14,7 @@ import time_machine
 from bridge.domain.usage import UsageRecord, Window
 from bridge.store.database import make_engine
 from bridge.store.usage import ingest_window
+from tests.documents.conftest import pdf_text, pdf_tools  # noqa: F401 (pdf_tools: a fixture)
 from tests.support.cli import run_cli
 from tests.support.systemd import UNITS, parse_unit
 
@@ -66,6 +67,39 @@ def test_invoice_show_prints_the_numbered_invoice_and_its_html(
     (tmp_path / "invoice-1.html").write_text(html)
     code, _, err = run_cli(capsys, *october, "invoice", "show", "99")
     assert code == 2 and "no invoice '99'" in err
+
+
+COMPANY = """
+[configurations.default]
+company_name = "Nimbus Hosting GmbH"
+company_address = \"\"\"Hauptstraße 5
+10115 Berlin\"\"\"
+company_vat_id = "DE 136 695 976"
+company_bank_details = "IBAN DE89 3704 0044 0532 0130 00"
+"""
+
+
+@pytest.mark.usefixtures("pdf_tools")
+def test_invoice_show_pdf_writes_the_same_file_each_time_with_the_company_every_line_and_the_total(
+    october: list[str], config: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with config.open("a", encoding="utf-8") as settings:
+        settings.write(COMPANY)
+    run_cli(capsys, *october, "invoice", "--date", "2022-11-01")
+    first, second = tmp_path / "first.pdf", tmp_path / "second.pdf"
+
+    code, out, _ = run_cli(capsys, *october, "invoice", "show", "1", "--pdf", str(first))
+    assert (code, out) == (0, f"invoice 1: PDF written to {first}\n")
+    run_cli(capsys, *october, "invoice", "show", "BB-1-2022-10", "--pdf", str(second))
+
+    assert first.read_bytes() == second.read_bytes()
+    text = pdf_text(first)
+    for shown in ("Nimbus Hosting GmbH", "Hauptstraße 5", "10115 Berlin", "VAT ID DE136695976", "IBAN DE89"):
+        assert shown in text
+    assert re.search(r"web-1 .*8\.33", text) and re.search(r"db-1 .*22\.75", text), text
+    assert re.search(r"Total .*31\.08", text), text
+    code, _, err = run_cli(capsys, *october, "invoice", "show", "1", "--pdf", str(tmp_path / "no" / "x.pdf"))
+    assert code == 2 and "--pdf" in err and "does not exist" in err
 
 
 def test_a_missing_price_exits_1_naming_the_key_and_invoices_nothing_for_that_client(
@@ -125,3 +159,19 @@ def test_the_monthly_systemd_units_command_at_the_timers_hour_invoices_the_month
         code, out, _ = run_cli(capsys, *october, *arguments)
     assert code == 0
     assert out.startswith("invoiced client 1 2022-10: 31.08 USD")
+
+
+def test_invoice_numbering_set_raises_the_next_number_and_refuses_lowering_it(
+    october: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(capsys, *october, "invoice", "--date", "2022-11-01")[0] == 0  # fiscal number 1
+    code, _, err = run_cli(capsys, *october, "invoice", "numbering", "set", "default", "--next", "1")
+    assert code == 2
+    assert err.strip().endswith(
+        "--next 1 is below 2, the next fiscal number of default: fiscal numbers only go up; "
+        "give --next 2 or more"
+    )
+    code, out, _ = run_cli(capsys, *october, "invoice", "numbering", "set", "default", "--next", "500")
+    assert (code, out) == (0, "configuration default: next fiscal number 500 (was 2), e.g. 500\n")
+    code, _, err = run_cli(capsys, *october, "invoice", "numbering", "set", "nope", "--next", "600")
+    assert code == 2 and "CONFIG 'nope' is not a configuration; use one of: default" in err

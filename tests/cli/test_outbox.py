@@ -335,3 +335,25 @@ def test_a_credit_notification_goes_out_through_whmcs_once_and_cloud_rows_never_
     states = {item.kind.value: item.state for item in rows(engine)}
     assert states["send_email"] is OutboxState.DONE and states["add_client"] is OutboxState.DONE
     assert states["suspend_server"] is OutboxState.PENDING  # waits for the cloud, not for WHMCS
+
+
+def test_credit_added_in_the_bridge_reaches_whmcs_once(
+    config: Path, engine: Engine, fake: FakeWhmcs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15 point 6: `credit add` with WHMCS as the billing system puts the credit on the client in
+    WHMCS too, once, whatever the re-runs of the command and of the push."""
+    base = ["--config", str(config)]
+    add_clients(capsys, config, 1)
+    assert run_cli(capsys, *base, "credit", "add", "1", "40.00", "--reference", "bank-7")[0] == 0
+    assert run_cli(capsys, *base, "credit", "add", "1", "40.00", "--reference", "bank-7")[0] == 0
+
+    code, out, err = run_cli(capsys, *base, "push")
+    assert code == 0, out + err
+    code, out, err = run_cli(capsys, *base, "push")
+    assert code == 0, out + err
+
+    (whmcs_client,) = fake.clients.values()
+    (credit,) = fake.credits
+    assert (credit.clientid, credit.amount) == (whmcs_client.id, Decimal("40.00"))
+    assert "BB-PAYMENT-1-bank-7" in credit.description
+    assert {item.state for item in rows(engine)} == {OutboxState.DONE}

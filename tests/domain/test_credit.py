@@ -518,6 +518,12 @@ class TestPayingFromCredit:
         external = replace(config, generate_invoices=False)
         assert not can_auto_pay_invoice(external, Decimal(1), Decimal(100))
 
+    def test_by_default_an_invoice_is_paid_from_credit_only_when_the_credit_covers_it(self) -> None:
+        config = Configuration(generate_invoices=True)
+        assert not can_auto_pay_invoice(config, Decimal(48), Decimal(0))
+        assert not can_auto_pay_invoice(config, Decimal(48), Decimal("47.99"))
+        assert can_auto_pay_invoice(config, Decimal(48), Decimal(48))
+
 
 class TestCreatingServices:
     def test_a_client_with_the_required_credit_can_create_services(self) -> None:

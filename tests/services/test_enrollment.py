@@ -75,10 +75,15 @@ def test_a_sign_up_interrupted_after_its_client_was_made_is_finished_once(
         assert enrollment.sealed_password is None
         with app.engine.connect() as connection:
             credits = connection.execute(select(ledger_entries.c.reference, ledger_entries.c.amount)).all()
-            rows = connection.execute(select(outbox.c.reference)).all()
+            rows = connection.execute(select(outbox.c.reference).order_by(outbox.c.id)).all()
         assert credits == [(f"BB-INITIAL-{client.id}", Decimal("2.50"))]
-        assert rows == [(f"BB-CLIENT-{client.id}",)]
+        assert rows == [(f"BB-CLIENT-{client.id}",), (f"BB-INITIAL-{client.id}-WHMCS",)]
         assert [c.email for c in app.clients.all()] == [ADA.email]
+        # The initial credit reaches WHMCS (issue 15 point 6), once.
+        assert app.runner.run("push").status == "succeeded"
+        assert app.runner.run("push").status == "succeeded"
+        (credit,) = fake.credits
+        assert credit.amount == Decimal("2.50") and f"BB-INITIAL-{client.id}-WHMCS" in credit.description
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

@@ -171,7 +171,8 @@ def test_sigterm_ends_the_retries_against_an_unreachable_vendor_at_once(
     log = "".join(seen)
 
     assert code == 0
-    assert '"event": "job stopped between steps for shutdown"' in log
+    (run,) = [line for line in log.splitlines() if '"event": "job run"' in line]
+    assert '"outcome": "failed"' in run and '"error": "stopped for shutdown before finishing"' in run
     assert "abandoned at shutdown" not in log
     assert '"abandoned": []' in log
 

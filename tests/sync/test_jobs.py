@@ -42,10 +42,11 @@ def test_a_job_error_never_carries_a_secret(make_app: Callable[..., App]) -> Non
     with capture_logs() as logs:
         outcome = runner_for(app, "d1", {"leaky": JobSpec("leaky", "leaks", leaky)}).run("leaky")
     assert outcome.error == "RuntimeError: auth with *** refused"
-    (failed,) = [entry for entry in logs if entry["event"] == "job failed"]
-    assert (failed["log_level"], failed["job"], failed["error"]) == (
+    (failed,) = [entry for entry in logs if entry["event"] == "job run"]
+    assert (failed["log_level"], failed["job"], failed["outcome"], failed["error"]) == (
         "error",
         "leaky",
+        "failed",
         "RuntimeError: auth with *** refused",
     )
 
@@ -118,11 +119,11 @@ def test_housekeeping_prunes_only_runs_older_than_the_retention(
     with capture_logs() as logs:
         outcome = app.runner.run("housekeeping")
     assert (outcome.status, outcome.result) == ("succeeded", 1)
-    assert [(entry["event"], entry.get("count"), entry.get("before")) for entry in logs] == [
-        ("job started", None, None),
-        ("job runs pruned", 1, (clock.now() - timedelta(days=30)).isoformat()),
-        ("job finished", None, None),
+    assert [(entry["event"], entry.get("count"), entry.get("outcome")) for entry in logs] == [
+        ("job runs pruned", 1, None),
+        ("job run", None, "succeeded"),
     ]
+    assert logs[0]["before"] == (clock.now() - timedelta(days=30)).isoformat()
     with app.engine.connect() as connection:
         remaining = {run.id for run in store.runs(connection)}
     assert old not in remaining and recent in remaining

@@ -685,3 +685,14 @@ def test_readyz_turns_degraded_and_metrics_and_status_show_the_backlog(
     }
     assert status["outbox"]["rows"]["failed"] == 1
     assert status["outbox"]["oldest_unsent_age_seconds"] == oldest
+
+
+def test_a_push_reports_the_clients_done_of_those_with_due_rows(bridge: App) -> None:
+    for email in ("ada@example.com", "grace@example.com"):
+        client = bridge.clients.add(email=email, name="Ada Lovelace")
+        issue_invoice(bridge.engine, client.id, "2022-10", ["10.00"])
+    heard: list[tuple[int, int]] = []
+
+    bridge.pusher().run(progress=lambda done, total: heard.append((done, total)))
+
+    assert heard == [(0, 2), (1, 2), (2, 2), (2, 2)]

@@ -392,3 +392,12 @@ def test_a_sync_blocked_by_another_transaction_fails_with_one_line_naming_the_ti
         "error: database: waited more than database.lock_timeout_seconds (1 s) for a lock another "
         "transaction holds, so this transaction was rolled back;"
     )
+
+
+def test_a_run_reports_the_windows_collected_of_those_cut_as_it_goes(sync: UsageSync) -> None:
+    heard: list[tuple[int, int]] = []
+
+    sync.run(("openstack",), until=NOV, progress=lambda done, total: heard.append((done, total)))
+
+    assert heard[0] == (0, 744) and heard[-1] == (744, 744)
+    assert [done for done, _ in heard] == [*range(745), 744]  # each window, then the end

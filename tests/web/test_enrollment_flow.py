@@ -165,7 +165,8 @@ def test_a_double_submit_and_a_reload_make_nothing_twice(site: Site, solus: Fake
     assert len(solus.users) == 1
     assert len(solus.requests_to("POST", "/api/v1/users")) == 1
     with site.app.engine.connect() as connection:
-        assert len(connection.execute(select(outbox)).all()) == 1
+        kinds = connection.execute(select(outbox.c.kind).order_by(outbox.c.id)).scalars().all()
+        assert kinds == ["add_client", "add_credit"], "the client and its initial credit go to WHMCS once"
         assert len(connection.execute(select(ledger_entries)).all()) == 1
         assert len(connection.execute(select(terms_acceptances)).all()) == 2
 
