@@ -15,7 +15,7 @@ import ast
 import multiprocessing
 import random
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -46,19 +46,6 @@ PHASES: tuple[TrapPhase, ...] = ("before", "applied", "after")
 SETTLE = timedelta(seconds=60)
 RESTART = SETTLE + timedelta(seconds=1)
 """How far the shared clock moves between two runs: past the settle time and the 30 s lease."""
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeWhmcs]:
-    with FakeWhmcs() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def forkserver() -> multiprocessing.context.BaseContext:
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tests.support.crash_pusher"])
-    return context
 
 
 def test_a_push_killed_at_twenty_random_moments_still_creates_each_invoice_once(

@@ -34,11 +34,14 @@ SETTLE = timedelta(seconds=900)
 READ_TIMEOUT = 2.0
 """WHMCS read timeout of the tests whose fake holds a reply until the client gives up: long enough
 that an answered call never times out on a loaded CI machine, short enough to keep those tests quick."""
+HOLD = 10.0
+"""How long the fake holds a reply it will never give at most: it lets go as soon as the client hangs up,
+so this only has to be well past READ_TIMEOUT, never reached."""
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeWhmcs]:
-    with FakeWhmcs(unique_emails=False) as server:
+    with FakeWhmcs(unique_emails=False, hold_seconds=HOLD) as server:
         yield server
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,19 +28,6 @@ from tests.support.whmcs_push import issue_invoice, row, whmcs_invoices_carrying
 
 LEASE = timedelta(seconds=30)
 SETTLE = timedelta(seconds=120)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeWhmcs]:
-    with FakeWhmcs() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def forkserver() -> multiprocessing.context.BaseContext:
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tests.support.crash_pusher"])
-    return context
 
 
 def test_a_paused_push_whose_lease_expired_sends_nothing_more_and_whmcs_holds_one_invoice(
