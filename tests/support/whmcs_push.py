@@ -18,6 +18,13 @@ from tests.fakes.whmcs import CLIENT_FIELDS, FakeClient, FakeInvoice, FakeWhmcs
 
 ISSUED = datetime(2022, 11, 1, tzinfo=UTC)
 
+READ_TIMEOUT = 2.0
+"""WHMCS read timeout of the tests whose fake holds a reply until the client gives up: long enough
+that an answered call never times out on a loaded CI machine, short enough to keep those tests quick."""
+HOLD = 10.0
+"""How long the fake holds a reply it will never give at most: it lets go as soon as the client hangs up,
+so this only has to be well past READ_TIMEOUT, never reached."""
+
 
 def whmcs_section(fake: FakeWhmcs, **overrides: Any) -> dict[str, Any]:
     """``[whmcs]`` for the fake: no waits between tries (tests never sleep), invoices published at once."""

@@ -25,7 +25,9 @@ from bridge.sync.systemd import SystemdNotifier
 from bridge.whmcs import WhmcsClient
 from tests.fakes.whmcs import FakeWhmcs
 from tests.support.whmcs_push import (
+    HOLD,
     ISSUED,
+    READ_TIMEOUT,
     add_whmcs_client,
     bridge_invoice,
     enqueue_effect,
@@ -37,12 +39,6 @@ from tests.support.whmcs_push import (
 )
 
 SETTLE = timedelta(seconds=900)
-READ_TIMEOUT = 2.0
-"""WHMCS read timeout of the tests whose fake holds a reply until the client gives up: long enough
-that an answered call never times out on a loaded CI machine, short enough to keep those tests quick."""
-HOLD = 10.0
-"""How long the fake holds a reply it will never give at most: it lets go as soon as the client hangs up,
-so this only has to be well past READ_TIMEOUT, never reached."""
 """whmcs.in_doubt_settle_seconds by default: an in-doubt row is looked up this long after its claim."""
 
 

@@ -22,6 +22,8 @@ from bridge.store.outbox import EffectKind, OutboxState
 from bridge.sync.push import PushReport
 from tests.fakes.whmcs import FakeWhmcs
 from tests.support.whmcs_push import (
+    HOLD,
+    READ_TIMEOUT,
     add_whmcs_client,
     enqueue_effect,
     issue_invoice,
@@ -31,12 +33,6 @@ from tests.support.whmcs_push import (
 )
 
 SETTLE = timedelta(seconds=900)
-READ_TIMEOUT = 2.0
-"""WHMCS read timeout of the tests whose fake holds a reply until the client gives up: long enough
-that an answered call never times out on a loaded CI machine, short enough to keep those tests quick."""
-HOLD = 10.0
-"""How long the fake holds a reply it will never give at most: it lets go as soon as the client hangs up,
-so this only has to be well past READ_TIMEOUT, never reached."""
 
 
 @pytest.fixture
