@@ -877,7 +877,7 @@ REMOVED_KEYS = {
     "vies": "not accepted yet: nothing asks VIES until tax support is wired in (issue 16; docs/vies.md); "
     "remove the [vies] section",
     "configurations.*.mark_invoiced_periods_paid": "not accepted yet: nothing marks externally billed "
-    "periods paid (issue 15 point 6); WHMCS payments reach the bridge through the reconciliation; "
+    "periods paid (issue 15 point 6); invoices paid in WHMCS reach the bridge through the payments_sync job; "
     "delete this key",
     "configurations.*.notify_on_unpaid_invoices": "not accepted yet: no client mail is sent for unpaid "
     "invoices until the mail port exists (issue 15 point 5); delete this key",
