@@ -20,9 +20,12 @@ maps to the first occurrence; either way the boundaries only move forward.
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import functools
-from dataclasses import dataclass
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -329,3 +332,164 @@ def cycle_after_calendar_switch(instant: datetime, ongoing: BillingCycle) -> Bil
 def _zone_key(zone: ZoneInfo) -> str:
     assert zone.key is not None  # zone_of refuses zones without a key
     return zone.key
+
+
+# -- a client's cycles over time: switches between schedules, never an hour twice -------------------------
+
+
+@dataclass(frozen=True)
+class ScheduleChange:
+    """From ``since`` on, the client's cycles that start are calendar months (``calendar_months``) or
+    anniversary cycles."""
+
+    since: datetime
+    calendar_months: bool
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "since", as_utc(self.since))
+
+
+@dataclass(frozen=True)
+class CycleSchedule:
+    """Which cycles a client has had, and has: its configuration history, reduced to what cycles need.
+
+    ``origin`` is the creation of the client's first service (seed 001): its first cycle starts there and
+    its anniversary is that local day, whenever the client was added or imported. ``changes`` say which
+    schedule holds from when, oldest first; before the first one, the first one's schedule holds.
+
+    A cycle follows the schedule in force when it *starts*: a switch takes effect after the ongoing cycle
+    (seed 001), so switching anniversary to calendar on 11-20 during 11-15 → 12-15 gives that cycle, then
+    the stub 12-15 → 01-01, then calendar months.
+    """
+
+    origin: datetime
+    zone: str
+    changes: tuple[ScheduleChange, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "origin", as_utc(self.origin))
+        zone_of(self.zone)
+        if not self.changes:
+            raise ValueError("a cycle schedule needs at least one schedule; give the configuration's")
+        if any(later.since < earlier.since for earlier, later in itertools.pairwise(self.changes)):
+            raise ValueError("schedule changes must be given oldest first")
+
+    @property
+    def anchor_day(self) -> int:
+        """The anniversary: the local day of the month the first service was created."""
+        return self.origin.astimezone(zone_of(self.zone)).day
+
+    def calendar_at(self, instant: datetime) -> bool:
+        """Whether a cycle starting at ``instant`` is a calendar month (else an anniversary cycle)."""
+        instant = as_utc(instant)
+        index = bisect.bisect_right([change.since for change in self.changes], instant) - 1
+        return self.changes[max(index, 0)].calendar_months
+
+    def period_at(self, instant: datetime) -> BillingPeriod:
+        """The schedule of a cycle starting at ``instant``."""
+        return CALENDAR_MONTH if self.calendar_at(instant) else BillingPeriod.monthly(self.anchor_day)
+
+    def observed(self, calendar_months: bool, at: datetime) -> CycleSchedule:
+        """This schedule with ``calendar_months`` in force from ``at`` on, when that is a change."""
+        if self.changes[-1].calendar_months == calendar_months:
+            return self
+        return replace(self, changes=(*self.changes, ScheduleChange(at, calendar_months)))
+
+
+Span = tuple[datetime, datetime]
+"""A half-open span ``[start, end)`` an invoice already covers."""
+
+
+def cycle_from(schedule: CycleSchedule, point: datetime, stop: datetime | None = None) -> BillingCycle:
+    """The cycle that starts at ``point``: up to the next boundary of the schedule in force at ``point``,
+    cut short at ``stop`` (the start of an invoiced span) so it never overlaps what is invoiced."""
+    period = schedule.period_at(point)
+    end = period.cycle_containing(point, schedule.zone).end
+    if stop is not None and point < stop < end:
+        end = stop
+    return BillingCycle(point, end, schedule.zone, period)
+
+
+def cycle_timeline(
+    schedule: CycleSchedule, invoiced: Iterable[Span], until: datetime, *, since: datetime | None = None
+) -> tuple[BillingCycle, ...]:
+    """The client's cycles, oldest first, that start before ``until``: its invoiced spans as they were
+    invoiced, and between and after them the cycles of :func:`cycle_from`. No two overlap, so no hour is
+    ever on two cycles whatever the schedule did.
+
+    The timeline begins at the origin (or an earlier invoiced span). ``since`` leaves out cycles that end
+    by then: the walk resumes at the last invoiced span ending by then, and jumps over whole cycles of an
+    unchanging schedule, so a run over many old clients stays cheap.
+    """
+    spans = sorted((as_utc(start), as_utc(end)) for start, end in invoiced)
+    until = as_utc(until)
+    point = min([schedule.origin, *(start for start, _ in spans[:1])])
+    if since is not None:
+        point = max([point, *(end for _, end in spans if end <= since)])
+    index = bisect.bisect_left(spans, (point, point))
+    cycles: list[BillingCycle] = []
+    while point < until:
+        while index < len(spans) and spans[index][0] < point:  # overlaps what is behind: never again
+            point = max(point, spans[index][1])
+            index += 1
+        if point >= until:
+            break
+        if index < len(spans) and spans[index][0] == point:
+            start, end = spans[index]
+            cycles.append(BillingCycle(start, end, schedule.zone, schedule.period_at(start)))
+            point, index = end, index + 1
+            continue
+        stop = spans[index][0] if index < len(spans) else None
+        if since is not None:
+            point = _skip_whole_cycles(schedule, point, min([since, *([stop] if stop else [])]))
+        cycle = cycle_from(schedule, point, stop)
+        cycles.append(cycle)
+        point = cycle.end
+    return tuple(cycle for cycle in cycles if since is None or cycle.end > since)
+
+
+def _skip_whole_cycles(schedule: CycleSchedule, point: datetime, target: datetime) -> datetime:
+    """Where the walk from ``point`` toward ``target`` may resume: the start of the cycle containing
+    ``target`` when ``point`` is a boundary of the schedule and it holds unchanged until ``target``."""
+    if target <= point or any(point < change.since <= target for change in schedule.changes):
+        return point
+    period = schedule.period_at(point)
+    if period.cycle_containing(point, schedule.zone).start != point:
+        return point
+    return max(point, period.cycle_containing(target, schedule.zone).start)
+
+
+def cycles_ended_by(
+    schedule: CycleSchedule, invoiced: Iterable[Span], invoice_date: date, catch_up: int
+) -> tuple[BillingCycle, ...]:
+    """The cycles a run for ``invoice_date`` looks at: the last one ended when that local day begins, and
+    the ``catch_up`` before it, oldest first (fewer for a young client; none before its first cycle ends).
+    """
+    midnight = local_midnight(invoice_date, schedule.zone)
+    since = midnight - timedelta(days=32 * (catch_up + 1))
+    ended = [
+        cycle for cycle in cycle_timeline(schedule, invoiced, midnight, since=since) if cycle.end <= midnight
+    ]
+    return tuple(ended[-(catch_up + 1) :])
+
+
+def current_and_previous(
+    schedule: CycleSchedule, invoiced: Iterable[Span], now: datetime
+) -> tuple[BillingCycle, BillingCycle]:
+    """The client's current cycle and the one before it (before its first cycle: the schedule's)."""
+    invoiced = tuple(invoiced)
+    current = cycle_at(schedule, invoiced, now)
+    before = current.start - _TICK
+    if before < schedule.origin and not any(start <= before < end for start, end in invoiced):
+        return current, schedule.period_at(before).cycle_containing(before, schedule.zone)
+    return current, cycle_at(schedule, invoiced, before)
+
+
+def cycle_at(schedule: CycleSchedule, invoiced: Iterable[Span], instant: datetime) -> BillingCycle:
+    """The client's cycle containing ``instant`` (its current one, for ``now``)."""
+    instant = as_utc(instant)
+    since = instant - timedelta(days=32)
+    timeline = cycle_timeline(schedule, invoiced, instant + _TICK, since=since)
+    if not timeline or not timeline[-1].contains(instant):
+        return schedule.period_at(instant).cycle_containing(instant, schedule.zone)
+    return timeline[-1]

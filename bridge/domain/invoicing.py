@@ -506,6 +506,18 @@ class ExistingInvoice:
     created_at: datetime
     currency: str
     lines: tuple[PricedLine, ...] | None = None
+    cycle_end: datetime | None = None
+    """The end of the span it covers (None: the end of the cycle that starts at ``cycle_start``)."""
+
+    def covers(self, cycle: BillingCycle) -> bool:
+        """Whether this invoice bills exactly ``cycle``."""
+        return self.cycle_start == cycle.start and self.cycle_end in (None, cycle.end)
+
+    def overlaps(self, cycle: BillingCycle) -> bool:
+        """Whether this invoice covers an instant of ``cycle`` (a cycle that does is never invoiced again)."""
+        if self.cycle_end is None:
+            return cycle.contains(self.cycle_start)
+        return self.cycle_start < cycle.end and cycle.start < self.cycle_end
 
 
 @dataclass(frozen=True)
@@ -587,26 +599,39 @@ def plan_invoices(
     """The invoices ``client`` needs from a run for ``invoice_date`` (see the module docstring).
 
     ``cycles`` are the cycles the run looks at, oldest first, the last ended one last
-    (:func:`~bridge.domain.cycles.cycles_to_invoice`); ``usage`` the client's usage collected in them;
+    (:func:`~bridge.domain.cycles.cycles_ended_by`); ``usage`` the client's usage collected in them;
     ``existing`` its standing usage invoices, oldest first. Missed cycles come first, each on its own
     invoice, then the last cycle with the late usage of the invoiced ones.
     """
     target = cycles[-1]
     by_cycle = usage_by_cycle(usage, cycles)
-    done = {invoice.cycle_start: invoice for invoice in existing}
     plan = _Plan(client, configuration, prices, local_midnight(invoice_date, target.zone), now)
     late: list[LateUsage] = []
     for cycle in cycles[:-1]:
         records = by_cycle[cycle.start]
-        if cycle.start in done:
-            if _has_late_usage(records, done[cycle.start]):
+        invoice = invoice_covering(cycle, existing)
+        if invoice is not None:
+            if _has_late_usage(records, invoice):
                 late.append(_late_usage(cycle, records, existing))
-        elif records:
+        elif records and not _overlapped(cycle, existing):
             plan.add(cycle, [collected.record for collected in records], [])
-    if target.start in done:
-        return plan.result(Skipped(client, done[target.start].reference, ALREADY_INVOICED))
+    covering = invoice_covering(target, existing) or next(
+        (invoice for invoice in existing if invoice.overlaps(target)), None
+    )
+    if covering is not None:
+        return plan.result(Skipped(client, covering.reference, ALREADY_INVOICED))
     plan.add(target, [collected.record for collected in by_cycle[target.start]], late)
     return plan.result()
+
+
+def invoice_covering(cycle: BillingCycle, existing: Sequence[ExistingInvoice]) -> ExistingInvoice | None:
+    """The standing invoice that bills exactly ``cycle``, if any ("already invoiced" is a matter of the
+    span covered, not of where a cycle starts: a changed schedule never re-covers invoiced time)."""
+    return next((invoice for invoice in existing if invoice.covers(cycle)), None)
+
+
+def _overlapped(cycle: BillingCycle, existing: Sequence[ExistingInvoice]) -> bool:
+    return any(invoice.overlaps(cycle) for invoice in existing)
 
 
 def needs_invoiced_lines(
@@ -615,9 +640,9 @@ def needs_invoiced_lines(
     """Whether :func:`plan_invoices` compares late usage with invoiced lines, so ``existing`` must carry
     its lines: an invoiced cycle (not the last) has usage collected after its invoice was made."""
     by_cycle = usage_by_cycle(usage, cycles)
-    done = {invoice.cycle_start: invoice for invoice in existing}
     return any(
-        cycle.start in done and _has_late_usage(by_cycle[cycle.start], done[cycle.start])
+        (invoice := invoice_covering(cycle, existing)) is not None
+        and _has_late_usage(by_cycle[cycle.start], invoice)
         for cycle in cycles[:-1]
     )
 

@@ -558,15 +558,23 @@ def grace_period_end(previous: BillingCycle, grace_days: int) -> datetime:
     return local_midnight(previous.local_end.date() + timedelta(days=grace_days), previous.zone)
 
 
-def resolve_start(text: str, now: datetime, current: BillingCycle, grace_days: int) -> ResolvedStart:
+def resolve_start(
+    text: str,
+    now: datetime,
+    current: BillingCycle,
+    grace_days: int,
+    *,
+    previous: BillingCycle | None = None,
+) -> ResolvedStart:
     """``--start``: ``now``, ``current-period``, ``previous-period`` or seconds since 1970 (seed 003's
     startTimeInSeconds). Raises ValueError naming ``--start`` and the fix.
 
     Starts before the current period are allowed only back to the previous period's start and only while
-    its invoice is in the grace period.
+    its invoice is in the grace period. ``previous`` is the client's cycle before ``current`` (after a
+    schedule switch it is not the schedule's previous cycle); by default the schedule's.
     """
     now = as_utc(now)
-    previous = previous_cycle(current)
+    previous = previous or previous_cycle(current)
     value = text.strip()
     if value == "now":
         at = now

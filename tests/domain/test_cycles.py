@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -14,13 +15,19 @@ from bridge.domain.cycles import (
     CALENDAR_MONTH,
     BillingCycle,
     BillingPeriod,
+    CycleSchedule,
+    ScheduleChange,
     anniversary_cycle_containing,
     calendar_cycle_containing,
     calendar_switch_stub,
     client_cycle,
     client_period,
+    current_and_previous,
     cycle_after_calendar_switch,
+    cycle_at,
     cycle_for_invoice_date,
+    cycle_timeline,
+    cycles_ended_by,
     cycles_overlapping,
     first_calendar_cycle,
     local_midnight,
@@ -309,3 +316,125 @@ def test_a_clients_cycles_are_calendar_months_or_monthly_on_the_local_day_it_was
         assert client_period(calendar_months, created, berlin).cycle_containing(
             in_february, berlin
         ) == client_cycle(anchor, in_february, berlin)
+
+
+class TestAClientsTimeline:
+    """The cycles a client has had, whatever its configuration did: never two over one hour (issue 15)."""
+
+    OCT_15 = utc(2022, 10, 15)
+    ANNIVERSARY = ScheduleChange(OCT_15, calendar_months=False)
+    SWITCHED = CycleSchedule(OCT_15, "UTC", (ANNIVERSARY, ScheduleChange(utc(2022, 11, 20), True)))
+
+    @staticmethod
+    def spans(cycles: tuple[BillingCycle, ...]) -> list[tuple[datetime, datetime]]:
+        return [(cycle.start, cycle.end) for cycle in cycles]
+
+    def test_a_switch_to_calendar_months_waits_for_the_ongoing_cycle_then_a_stub_to_the_1st(self) -> None:
+        invoiced = [(self.OCT_15, utc(2022, 11, 15))]
+        timeline = cycle_timeline(self.SWITCHED, invoiced, utc(2023, 2, 1))
+        assert self.spans(timeline) == [
+            (utc(2022, 10, 15), utc(2022, 11, 15)),
+            (utc(2022, 11, 15), utc(2022, 12, 15)),  # the ongoing cycle when it switched on 11-20
+            (utc(2022, 12, 15), utc(2023, 1, 1)),  # the stub to the next 1st
+            (utc(2023, 1, 1), utc(2023, 2, 1)),
+        ]
+        assert [cycle.label for cycle in timeline[2:]] == ["2022-12-15", "2023-01"]
+
+    def test_invoiced_on_the_1st_after_the_switch_nothing_is_due_and_nothing_is_billed_again(self) -> None:
+        invoiced = [(self.OCT_15, utc(2022, 11, 15))]
+        (last,) = cycles_ended_by(self.SWITCHED, invoiced, date(2022, 12, 1), 0)
+        assert (last.start, last.end) == (utc(2022, 10, 15), utc(2022, 11, 15))  # already invoiced
+        caught_up = cycles_ended_by(self.SWITCHED, invoiced, date(2022, 12, 1), 3)
+        assert self.spans(caught_up) == [(utc(2022, 10, 15), utc(2022, 11, 15))]
+
+    def test_a_switch_back_to_anniversary_waits_for_the_month_then_runs_to_the_anniversary(self) -> None:
+        schedule = CycleSchedule(
+            utc(2022, 9, 15),
+            "UTC",
+            (ScheduleChange(utc(2022, 9, 15), True), ScheduleChange(utc(2022, 11, 20), False)),
+        )
+        timeline = cycle_timeline(schedule, [], utc(2023, 1, 1))
+        assert self.spans(timeline) == [
+            (utc(2022, 9, 15), utc(2022, 10, 1)),  # the first calendar cycle, from the first service
+            (utc(2022, 10, 1), utc(2022, 11, 1)),
+            (utc(2022, 11, 1), utc(2022, 12, 1)),
+            (utc(2022, 12, 1), utc(2022, 12, 15)),
+            (utc(2022, 12, 15), utc(2023, 1, 15)),
+        ]
+
+    def test_the_first_calendar_cycle_runs_from_the_first_service_to_the_1st(self) -> None:
+        origin = utc(2022, 10, 15, 12)
+        schedule = CycleSchedule(origin, "UTC", (ScheduleChange(origin, True),))
+        (first,) = cycles_ended_by(schedule, [], date(2022, 11, 1), 2)
+        assert (first.start, first.end) == (origin, utc(2022, 11, 1))
+        assert first == first_calendar_cycle(origin, "UTC")
+
+    def test_the_anniversary_is_the_local_day_of_the_first_service(self) -> None:
+        origin = utc(2024, 1, 30, 23, 30)  # 31 January, 00:30 in Berlin
+        schedule = CycleSchedule(origin, "Europe/Berlin", (ScheduleChange(origin, False),))
+        assert schedule.anchor_day == 31
+        current, previous = current_and_previous(schedule, [], utc(2024, 3, 10))
+        assert (current.local_start.date(), current.local_end.date()) == (
+            date(2024, 2, 29),
+            date(2024, 3, 31),
+        )
+        assert (previous.start, previous.end) == (origin, current.start)
+
+    def test_invoiced_spans_stay_as_they_were_and_new_cycles_stop_where_they_begin(self) -> None:
+        calendar = CycleSchedule(utc(2022, 9, 1), "UTC", (ScheduleChange(utc(2022, 9, 1), True),))
+        invoiced = [(utc(2022, 9, 15), utc(2022, 10, 15))]  # an invoice of an older schedule
+        timeline = cycle_timeline(calendar, invoiced, utc(2022, 12, 1))
+        assert self.spans(timeline) == [
+            (utc(2022, 9, 1), utc(2022, 9, 15)),
+            (utc(2022, 9, 15), utc(2022, 10, 15)),
+            (utc(2022, 10, 15), utc(2022, 11, 1)),
+            (utc(2022, 11, 1), utc(2022, 12, 1)),
+        ]
+        assert cycle_at(calendar, invoiced, utc(2022, 10, 1)) == timeline[1]
+
+    def test_a_schedule_needs_one_entry_in_order(self) -> None:
+        with pytest.raises(ValueError, match="at least one"):
+            CycleSchedule(self.OCT_15, "UTC", ())
+        with pytest.raises(ValueError, match="oldest first"):
+            CycleSchedule(self.OCT_15, "UTC", tuple(reversed(self.SWITCHED.changes)))
+
+
+SWITCH_DAYS = st.lists(st.tuples(st.integers(0, 400), st.booleans()), max_size=6)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    origin_hours=st.integers(0, 24 * 60),
+    switches=SWITCH_DAYS,
+    invoice_every=st.sets(st.integers(0, 40), max_size=8),
+    zone=st.sampled_from(["UTC", "Europe/Berlin", "Pacific/Auckland"]),
+)
+def test_a_timeline_is_gapless_never_overlaps_and_keeps_what_is_invoiced(
+    origin_hours: int, switches: list[tuple[int, bool]], invoice_every: set[int], zone: str
+) -> None:
+    """Spans invoiced under another schedule (anniversary all along) and a random history of switches:
+    the timeline keeps every invoiced span as it is, covers every instant from the first service on
+    exactly once, and a resumed walk (``since``) agrees with the whole one."""
+    origin = utc(2022, 1, 1) + timedelta(hours=origin_hours)
+    changes = tuple(
+        sorted(
+            [ScheduleChange(origin, True)]
+            + [ScheduleChange(origin + timedelta(days=day), calendar) for day, calendar in switches],
+            key=lambda change: change.since,
+        )
+    )
+    schedule = CycleSchedule(origin, zone, changes)
+    invoiced: list[tuple[datetime, datetime]] = []
+    until = origin + timedelta(days=500)
+    anniversary = CycleSchedule(origin, zone, (ScheduleChange(origin, False),))
+    for step, cycle in enumerate(cycle_timeline(anniversary, [], until)):
+        if step in invoice_every:
+            invoiced.append((cycle.start, cycle.end))
+    timeline = cycle_timeline(schedule, invoiced, until)
+    assert timeline[0].start == origin
+    assert all(before.end == after.start for before, after in itertools.pairwise(timeline))
+    assert set(invoiced) <= {(cycle.start, cycle.end) for cycle in timeline}
+    since = origin + timedelta(days=250)
+    assert cycle_timeline(schedule, invoiced, until, since=since) == tuple(
+        cycle for cycle in timeline if cycle.end > since
+    )
