@@ -130,6 +130,10 @@ class App:
             currency=settings.billing.currency,
             configurations=self.configurations.names(),
             whmcs_enabled=settings.whmcs.enabled,
+            calendar_months={
+                name: config.billing_cycle_as_calendar_month
+                for name, config in self.configurations.configurations.items()
+            },
         )
 
     @cached_property

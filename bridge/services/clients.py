@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
@@ -11,6 +11,7 @@ from bridge.clock import Clock
 from bridge.domain.bounds import EMAIL_MAX, IDENTIFIER_MAX, NAME_MAX, check_text, parse_id, shown
 from bridge.domain.clients import Client, LinkKind
 from bridge.errors import InputError, NotFound, checked
+from bridge.services.cycles import record_switch
 from bridge.services.outbox import enqueue_add_client, enqueue_update_client
 from bridge.store import clients as store
 from bridge.store.unit_of_work import Conflict, UnitOfWork
@@ -19,7 +20,8 @@ from bridge.store.unit_of_work import Conflict, UnitOfWork
 class ClientService:
     """Clients and their links. ``currency`` is a new client's default (``billing.currency``),
     ``configurations`` the names a client may be given, and with ``whmcs_enabled`` every change of a
-    client also writes its WHMCS outbox row."""
+    client also writes its WHMCS outbox row. ``calendar_months`` says which configurations bill calendar
+    months: moving a client between two that differ records the switch (bridge/services/cycles.py)."""
 
     def __init__(
         self,
@@ -29,12 +31,14 @@ class ClientService:
         currency: str,
         configurations: Collection[str],
         whmcs_enabled: bool,
+        calendar_months: Mapping[str, bool] | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._currency = currency
         self._configurations = frozenset(configurations)
         self._whmcs_enabled = whmcs_enabled
+        self._calendar_months = calendar_months or {}
 
     def add(
         self, *, email: str, name: str, currency: str | None = None, configuration: str | None = None
@@ -147,6 +151,9 @@ class ClientService:
         client = self.get(reference)
         with self._uow.writing() as connection:
             store.set_configuration(connection, client.id, configuration)
+            if client.configuration in self._calendar_months and configuration in self._calendar_months:
+                old, new = self._calendar_months[client.configuration], self._calendar_months[configuration]
+                record_switch(connection, client, old, new, now=self._clock.now())
         return self.get(str(client.id))
 
     def chunks(self, size: int) -> Iterator[list[Client]]:

@@ -32,14 +32,13 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
-from bridge.domain.clients import OWNER_LINK_KIND, Client
+from bridge.domain.clients import Client
 from bridge.domain.configuration import Configuration, InvoicingOption
 from bridge.domain.cycles import (
     BillingCycle,
     anniversary_cycle_containing,
-    billing_anchor,
     calendar_cycle_containing,
-    cycles_to_invoice,
+    cycles_ended_by,
     local_midnight,
 )
 from bridge.domain.invoicing import (
@@ -66,6 +65,13 @@ from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
 from bridge.services.clients import ClientService
+from bridge.services.cycles import (
+    ClientSchedule,
+    invoiced_spans,
+    owners_of,
+    read_schedules,
+    record_observed,
+)
 from bridge.services.issuing import NewInvoice, issue, record_payment, set_next_fiscal_number
 from bridge.services.price_books import PriceBooks
 from bridge.settings import Configurations
@@ -204,18 +210,30 @@ class InvoicingService:
     # -- a chunk of clients ----------------------------------------------------------------------
 
     def _invoice_chunk(self, clients: list[Client], run: InvoicingRun) -> None:
-        """Read the chunk's usage, invoices and terms; plan each client (domain/invoicing.py); store."""
-        plans = [plan for client in clients if (plan := self._plan(client, run.invoice_date)) is not None]
-        if not plans:
+        """Read the chunk's usage, invoices, terms and cycle schedules; plan each client
+        (domain/invoicing.py); store."""
+        linked = [client for client in clients if owners_of(client)]
+        if not linked:
             return
-        owners = [owner for plan in plans for owner in plan.owners]
-        start = min(plan.cycles[0].start for plan in plans)
-        end = max(plan.cycles[-1].end for plan in plans)
-        ids = [plan.client.id for plan in plans]
+        ids = [client.id for client in linked]
+        now = self._clock.now()
         with self._uow.reading() as connection:
-            usage = usage_store.usage_of_owners(connection, owners, start, end)
             invoiced = store.usage_invoices_of_clients(connection, ids)
             terms = plans_store.terms_of_clients(connection, ids)
+            schedules = read_schedules(connection, linked, self._configurations, self._zone, now=now)
+            plans = [
+                plan
+                for client in linked
+                if (plan := self._plan(client, schedules[client.id], invoiced.get(client.id, []), run))
+            ]
+            owners = [owner for plan in plans for owner in plan.owners]
+            start = min((plan.cycles[0].start for plan in plans), default=now)
+            end = max((plan.cycles[-1].end for plan in plans), default=now)
+            usage = usage_store.usage_of_owners(connection, owners, start, end) if plans else []
+        observed = [item for item in schedules.values() if item.unrecorded is not None]
+        if observed and not run.dry_run:
+            with self._uow.writing() as connection:
+                record_observed(connection, observed, now=now)
         by_owner: dict[tuple[str, str], list[CollectedUsage]] = {}
         for row in usage:
             by_owner.setdefault((row.source, row.owner), []).append(_collected(row))
@@ -244,24 +262,28 @@ class InvoicingService:
                 _existing(stored, lines, self._zone),
                 self._prices(plan.client, terms.get(plan.client.id)),
                 invoice_date=run.invoice_date,
-                now=self._clock.now(),
+                now=now,
             )
             self._refuse_preview(planned, run)
             run.add(planned)
             pending += planned.issue
         self._store(pending, run)
 
-    def _plan(self, client: Client, invoice_date: date) -> _ClientPlan | None:
-        """Which cycles of the client this run looks at; None for a client with no linked account."""
-        owners = [
-            (source, owner) for source, kind in OWNER_LINK_KIND.items() for owner in client.external_ids(kind)
-        ]
-        if not owners:
+    def _plan(
+        self,
+        client: Client,
+        schedule: ClientSchedule,
+        invoiced: Sequence[store.StoredInvoice],
+        run: InvoicingRun,
+    ) -> _ClientPlan | None:
+        """Which cycles of the client this run looks at: the last one ended by the invoice date and the
+        catch-up ones before it, on the client's timeline (its invoiced spans never overlap a new cycle);
+        None before its first cycle has ended."""
+        spans = invoiced_spans(invoiced)
+        cycles = cycles_ended_by(schedule.schedule, spans, run.invoice_date, self._catch_up_cycles)
+        if not cycles:
             return None
-        config = self._configuration(client)
-        anchor = billing_anchor(config.billing_cycle_as_calendar_month, client.created_at, self._zone)
-        cycles = cycles_to_invoice(anchor, self._zone, invoice_date, self._catch_up_cycles)
-        return _ClientPlan(client, config, owners, cycles)
+        return _ClientPlan(client, self._configuration(client), owners_of(client), cycles)
 
     def _lines_of(self, invoice_ids: list[int]) -> dict[int, list[store.StoredLine]]:
         """The lines of the invoices late usage is compared with, read in one query for the chunk."""
@@ -424,6 +446,7 @@ def _existing(
             invoice.created_at,
             invoice.currency,
             _priced_lines(lines.get(invoice.id), invoice.currency, zone),
+            invoice.period_end,
         )
         for invoice in invoices
         if invoice.period_start is not None

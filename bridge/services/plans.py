@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
 from bridge.domain.configuration import Configuration
-from bridge.domain.cycles import BillingCycle, billing_anchor, client_cycle
+from bridge.domain.cycles import BillingCycle, current_and_previous
 from bridge.domain.effects import CancelInvoice
 from bridge.domain.invoicing import (
     DraftResult,
@@ -64,6 +64,7 @@ from bridge.domain.usage import UsageRecord
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
+from bridge.services.cycles import invoiced_spans, read_schedules
 from bridge.services.invoicing import InvoicingService
 from bridge.services.issuing import NewInvoice, issue
 from bridge.settings import Configurations, PlanSettings, PricingSettings
@@ -283,11 +284,9 @@ class PlansService:
     ) -> Recalculation:
         now = self._clock.now()
         config = self._configurations.of(client.configuration)
-        zone = self._zone
-        anchor = billing_anchor(config.billing_cycle_as_calendar_month, client.created_at, zone)
-        current = client_cycle(anchor, now, zone)
+        current, previous = self._cycles(client, now)
         try:
-            start = resolve_start(start_text, now, current, self._grace_period_days)
+            start = resolve_start(start_text, now, current, self._grace_period_days, previous=previous)
         except ValueError as error:
             raise InputError(str(error)) from None
         books = self._books(client)  # read before the transaction: it must not open a second connection
@@ -307,6 +306,13 @@ class PlansService:
         if recorded and not dry_run:
             log.info("client terms changed", client=client.id, change=change, start=start.at.isoformat())
         return Recalculation(client, change, start, recorded, dry_run, tuple(invoices))
+
+    def _cycles(self, client: Client, now: datetime) -> tuple[BillingCycle, BillingCycle]:
+        """The client's current cycle and the one before it, on its timeline (bridge/services/cycles.py)."""
+        with self._uow.reading() as connection:
+            schedules = read_schedules(connection, [client], self._configurations, self._zone, now=now)
+            invoiced = invoice_store.usage_invoices_of_clients(connection, [client.id]).get(client.id, [])
+        return current_and_previous(schedules[client.id].schedule, invoiced_spans(invoiced), now)
 
     # -- the invoices a change reaches -------------------------------------------------------------------
 

@@ -409,3 +409,16 @@ solusvm_records = Table(
     Column("listed_at", UTCDateTime(), nullable=False),
     Index(None, "server_id"),
 )
+
+# -- billing-cycle schedule history (migration 0010, issue 15) ---------------------------------------------
+
+cycle_schedules = Table(
+    "cycle_schedules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    Column("calendar_months", Boolean, nullable=False),
+    Column("since", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "client_id", "since"),
+)

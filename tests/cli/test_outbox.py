@@ -290,13 +290,14 @@ def test_invoice_date_then_push_creates_each_october_invoice_once_though_every_f
 
         code, out, err = run_cli(capsys, *cfg, "invoice", "--date", "2022-11-01")
         assert code == 0, err
-        assert "to WHMCS (BB-1-2022-10)" in out and "to WHMCS (BB-2-2022-10)" in out
+        # each client's first cycle starts with its first service (seed 001): 10-03 and 10-09
+        assert "to WHMCS (BB-1-2022-10-03)" in out and "to WHMCS (BB-2-2022-10-09)" in out
         code, out, err = run_cli(capsys, *cfg, "push")
         assert code == 1, "rows put off: their calls may have been applied"
         push_after_settling(config)
         assert run_cli(capsys, *cfg, "push")[0] == 0  # a later push sends nothing new
 
-    for reference, total in (("BB-1-2022-10", Decimal("10.00")), ("BB-2-2022-10", Decimal("3.00"))):
+    for reference, total in (("BB-1-2022-10-03", Decimal("10.00")), ("BB-2-2022-10-09", Decimal("3.00"))):
         (invoice,) = whmcs_invoices_carrying(fake, reference)
         assert invoice.total == total
     assert len(fake.invoices) == 2 and len(fake.clients) == 2

@@ -101,7 +101,7 @@ def test_an_anniversary_client_started_on_jan_31_is_invoiced_for_february_to_the
     clock.set(datetime(2024, 3, 1, tzinfo=UTC))
     (issued,) = service.run(date(2024, 2, 29)).issued
     assert (issued.draft.cycle.start, issued.draft.cycle.end) == (
-        datetime(2024, 1, 31, tzinfo=UTC),
+        datetime(2024, 1, 31, 10, tzinfo=UTC),  # the first cycle starts when the first service did
         datetime(2024, 2, 29, tzinfo=UTC),
     )
     assert issued.draft.reference == f"BB-{client.id}-2024-01-31"
@@ -286,6 +286,7 @@ def test_calendar_and_anniversary_clients_in_one_run_each_get_only_their_cycle(
     anniversary = app.clients.add(email="ops@beta.org", name="Beta", configuration="anniversary")
     app.clients.link(str(anniversary.id), LinkKind.OPENSTACK_PROJECT, "p-2")
     collect(app, hourly("a", "p-1", "m1.large", OCT, 24 * 40) + hourly("b", "p-2", "m1.large", OCT, 24 * 40))
+    collect(app, hourly("c", "p-2", "m1.small", datetime(2022, 9, 20, tzinfo=UTC), 1))  # its first service
     clock.set(datetime(2022, 11, 21, tzinfo=UTC))
     run = service.run(date(2022, 11, 21))
     invoiced = [
