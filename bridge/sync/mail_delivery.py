@@ -130,7 +130,7 @@ class MailDelivery:
         if settles is not None and settles > now:
             report.waiting.append(f"{row.reference}: in doubt, settled after {settles.isoformat()}")
             return
-        if row.next_attempt_at > now:
+        if row.attempts and row.next_attempt_at > now:  # a first attempt never waits (--at in the future)
             report.waiting.append(f"{row.reference}: next attempt at {row.next_attempt_at.isoformat()}")
             return
         fence = Fence(lease.name, lease.token)
