@@ -85,3 +85,19 @@ def test_each_threshold_crossed_gives_one_mail_under_var_mail_and_process_client
         ]
     )
     assert all(path.stat().st_mode & 0o777 == 0o600 for path in sink.glob("*.eml"))
+
+
+def test_check_config_refuses_a_notification_template_the_operator_broke(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    brand = tmp_path / "brand"
+    brand.mkdir()
+    (brand / "mail_suspended.txt").write_text("Your services are off, {{ client.nmae }}\n")
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[daemon]\nstate_dir = "{tmp_path}"\n[enrollment]\ntemplate_dir = "{brand}"\n')
+    code, _, err = run_cli(capsys, "--config", str(settings), "check-config")
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "error: mail template mail_suspended.txt: 'bridge.domain.clients.Client object' has no attribute "
+        "'nmae'; fix the template in enrollment.template_dir"
+    ]

@@ -335,6 +335,8 @@ def test_a_credit_notification_goes_out_through_whmcs_once_and_cloud_rows_never_
         "Your credit with Cloud services is below zero",
         "Your services with Cloud services are suspended",
     ]
+    message = fake.last_params("SendEmail")["custommessage"]  # plain text as HTML, escaped, lines kept
+    assert "openstack:vm-1 (name-vm-1)<br>" in message and "<br>\n-- <br>\nCloud services" in message
     states = {item.kind.value: item.state for item in rows(engine)}
     assert states["send_email"] is OutboxState.DONE and states["add_client"] is OutboxState.DONE
     assert states["suspend_server"] is OutboxState.PENDING  # waits for the cloud, not for WHMCS

@@ -6,6 +6,7 @@ Without WHMCS the bridge mails notifications itself; with no SMTP server they ar
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from sqlalchemy import select
 from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.domain.clients import LinkKind
+from bridge.errors import ConfigError
+from bridge.mail.notices import split_subject
 from bridge.store.outbox import OutboxState, decode_payload
 from bridge.store.tables import outbox
 from tests.support.invoicing import PRICING, client_with
@@ -247,3 +250,20 @@ def test_a_payment_recorded_in_the_bridge_on_an_invoice_whmcs_holds_reaches_whmc
     assert row.reference == "BB-PAID-BB-1-2022-10-WHMCS" and row.state == OutboxState.PENDING.value
     payload = decode_payload(row.payload)
     assert (payload["invoice_reference"], payload["amount"]) == ("BB-1-2022-10", "10.00")
+
+
+def test_a_broken_operator_template_is_refused_naming_it_and_nothing_is_decided(
+    world: Callable[..., App], tmp_path: Path
+) -> None:
+    templates = tmp_path / "brand"
+    templates.mkdir()
+    (templates / "mail_credit_exhausted.txt").write_text("Dear {{ client.name }}, you owe {{ debt }}.\n")
+    app = world({"credit_notifications": [24]}, enrollment={"template_dir": str(templates)})
+    run_vm(app, "p-1", "m1.large", 1)
+    broken = re.escape("mail template mail_credit_exhausted.txt: 'debt' is undefined")
+    with pytest.raises(ConfigError, match=broken):
+        process(app, START + timedelta(hours=1))
+    with app.engine.connect() as connection:
+        assert connection.execute(select(outbox)).all() == []
+    with pytest.raises(ConfigError, match=re.escape("mail_x.txt: its first line must be 'Subject: ...'")):
+        split_subject("Dear Acme\n", "mail_x.txt")
