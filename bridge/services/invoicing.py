@@ -42,6 +42,7 @@ from bridge.domain.cycles import (
     local_midnight,
 )
 from bridge.domain.invoicing import (
+    ALREADY_INVOICED,
     ClientPrices,
     CollectedUsage,
     ExistingInvoice,
@@ -326,6 +327,11 @@ class InvoicingService:
                 store.carry_numbers(connection, run.next_numbers)
             for invoice in pending:
                 config = self._configuration(invoice.client)
+                cycle = invoice.draft.cycle
+                covering = store.usage_invoice_covering(connection, invoice.client.id, cycle.start, cycle.end)
+                if covering is not None:  # another run, with another view of the cycles, came first
+                    run.already_invoiced.append(Skipped(invoice.client, covering, ALREADY_INVOICED))
+                    continue
                 try:
                     with connection.begin_nested():
                         issued = issue(

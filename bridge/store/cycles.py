@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, select, type_coerce
+from sqlalchemy import Connection, func, insert, literal, select, type_coerce, union_all
 
 from bridge.domain.cycles import ScheduleChange
 from bridge.store.tables import cycle_schedules, solusvm_servers, usage_records
 from bridge.store.types import UTCDateTime
+
+_OWNERS_PER_QUERY = 200
+"""Owners looked up per statement (SQLite allows 500 selects in one compound statement)."""
 
 
 def schedules_of_clients(connection: Connection, client_ids: list[int]) -> dict[int, list[ScheduleChange]]:
@@ -44,21 +47,32 @@ def first_service_starts(
 ) -> dict[tuple[str, str], datetime]:
     """Per (source, owner): when its first service started, as the evidence shows it: SolusVM lists each
     server's creation, and for both clouds the start of the first collected window is the latest it can
-    be. Never after a window of usage, so a client's first cycle holds all of its usage."""
-    pairs = set(owners)
+    be. Never after a window of usage, so a client's first cycle holds all of its usage.
+
+    One query whatever the number of owners: each owner's first window is a seek on the (owner, window
+    start) index, never a scan of its usage.
+    """
+    pairs = sorted(set(owners))
     if not pairs:
         return {}
-    first = type_coerce(func.min(usage_records.c.window_start), UTCDateTime()).label("first")
-    query = (
-        select(usage_records.c.source, usage_records.c.owner, first)
-        .where(usage_records.c.owner.in_(sorted({owner for _, owner in pairs})))
-        .group_by(usage_records.c.source, usage_records.c.owner)
-    )
-    found = {
-        (row.source, row.owner): row.first
-        for row in connection.execute(query)
-        if (row.source, row.owner) in pairs and row.first is not None
-    }
+    found: dict[tuple[str, str], datetime] = {}
+    firsts = [
+        select(
+            literal(source).label("source"),
+            literal(owner).label("owner"),
+            type_coerce(
+                select(func.min(usage_records.c.window_start))
+                .where(usage_records.c.owner == owner, usage_records.c.source == source)
+                .scalar_subquery(),
+                UTCDateTime(),
+            ).label("first"),
+        )
+        for source, owner in pairs
+    ]
+    for batch in range(0, len(firsts), _OWNERS_PER_QUERY):
+        for row in connection.execute(union_all(*firsts[batch : batch + _OWNERS_PER_QUERY])):
+            if row.first is not None:
+                found[(row.source, row.owner)] = row.first
     users = sorted(int(owner) for source, owner in pairs if source == "solusvm" and owner.isdigit())
     if users:
         created = type_coerce(func.min(solusvm_servers.c.created_at), UTCDateTime()).label("created")

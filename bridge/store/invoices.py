@@ -145,6 +145,22 @@ def lines_by_invoice(connection: Connection, invoice_ids: list[int]) -> dict[int
     return found
 
 
+def usage_invoice_covering(
+    connection: Connection, client_id: int, start: datetime, end: datetime
+) -> str | None:
+    """The reference of the client's standing usage invoice that covers any instant of ``[start, end)``:
+    "already invoiced" is a matter of the time covered, so a changed cycle never re-covers invoiced time."""
+    query = select(invoices.c.reference).where(
+        invoices.c.client_id == client_id,
+        invoices.c.kind == "usage",
+        invoices.c.status != "cancelled",
+        invoices.c.period_start < end,
+        invoices.c.period_end > start,
+    )
+    found = connection.execute(query.order_by(invoices.c.id).limit(1)).scalar()
+    return None if found is None else str(found)
+
+
 def reference_exists(connection: Connection, reference: str) -> bool:
     return connection.scalar(select(invoices.c.id).where(invoices.c.reference == reference)) is not None
 

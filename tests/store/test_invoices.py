@@ -75,6 +75,21 @@ def test_invoiced_until_is_the_last_standing_usage_period_end_per_client(uow: Un
     }
 
 
+def test_already_invoiced_is_any_overlap_with_a_standing_usage_invoices_period(uow: UnitOfWork) -> None:
+    """A cycle of another schedule (10-15 to 11-15 against October) is already invoiced in part."""
+    mid = (datetime(2022, 10, 15, tzinfo=UTC), datetime(2022, 11, 15, tzinfo=UTC))
+    nov = (datetime(2022, 11, 1, tzinfo=UTC), datetime(2022, 12, 1, tzinfo=UTC))
+    with uow.writing() as tx:
+        acme, beta = new_client(tx, "a@x.org"), new_client(tx, "b@x.org")
+        new_invoice(tx, acme, "BB-1-2022-10")
+        new_invoice(tx, acme, "BB-1-2022-11", period_start=nov[0], period_end=nov[1], status="cancelled")
+    with uow.reading() as tx:
+        assert store.usage_invoice_covering(tx, acme, *mid) == "BB-1-2022-10"
+        assert store.usage_invoice_covering(tx, acme, OCTOBER[1], mid[1]) is None  # cancelled: not covered
+        assert store.usage_invoice_covering(tx, acme, *nov) is None
+        assert store.usage_invoice_covering(tx, beta, *mid) is None
+
+
 def test_a_paid_invoice_waits_for_the_ledger_until_its_payment_is_booked(uow: UnitOfWork) -> None:
     with uow.writing() as tx:
         client_id = new_client(tx)
