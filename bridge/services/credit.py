@@ -477,6 +477,7 @@ class CreditService:
             at,
             under_since,
             state.suspended_at,
+            burn_rate=account.burn_rate,
         )
         if decision.kind is DecisionKind.NONE:
             return
