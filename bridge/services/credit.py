@@ -13,7 +13,7 @@ to the operator in ``billing-bridge outbox``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from bridge.clock import Clock
 from bridge.domain import references
 from bridge.domain.bounds import DESCRIPTION_MAX, REFERENCE_MAX, check_amount, check_text
-from bridge.domain.clients import OWNER_LINK_KIND, Client
+from bridge.domain.clients import OWNER_LINK_KIND, Client, LinkKind
 from bridge.domain.configuration import Configuration
 from bridge.domain.credit import (
     AutoInvoiceDecision,
@@ -40,10 +40,18 @@ from bridge.domain.credit import (
 from bridge.domain.credit import (
     account as account_balance,
 )
-from bridge.domain.effects import CreditAction, SendEmail, ServerAction, server_action
+from bridge.domain.effects import (
+    CreditAction,
+    DisableProject,
+    EnableProject,
+    SendEmail,
+    ServerAction,
+    server_action,
+)
 from bridge.domain.invoicing import BRIDGE
 from bridge.domain.money import Money, round_money
 from bridge.domain.pricing import PriceBook
+from bridge.domain.suspension import Suspension
 from bridge.errors import InputError, checked
 from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
@@ -54,6 +62,7 @@ from bridge.settings import Configurations
 from bridge.store import credit as store
 from bridge.store import invoices as invoice_store
 from bridge.store import outbox as outbox_store
+from bridge.store import suspensions as suspension_store
 from bridge.store import usage as usage_store
 from bridge.store import whmcs as whmcs_store
 from bridge.store.outbox import EffectKind, enqueue_effect
@@ -68,6 +77,9 @@ SETTLED_KINDS = frozenset({USAGE, "recurring"})
 money) settles it. A credit auto-invoice (``auto``) is the other kind: paying it adds credit."""
 ZERO = Decimal(0)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ENGINE = "process_clients"
+"""Who suspends and resumes a client for its credit, in the suspension history."""
+STAFF = "staff"
 
 
 @dataclass(frozen=True)
@@ -86,10 +98,16 @@ class Account:
     has_unpaid_auto_invoice: bool
     unpaid: tuple[invoice_store.StoredInvoice, ...] = ()
     problems: tuple[str, ...] = ()
+    suspension: Suspension | None = None
 
     @property
     def up_to_date(self) -> Decimal:
         return self.credit - self.unsettled
+
+    @property
+    def suspended_by_staff(self) -> bool:
+        """Suspended by hand (``client suspend``): only ``client resume`` ends it, whatever the credit."""
+        return self.suspension is not None and self.suspension.by != ENGINE
 
     @property
     def credit_limit(self) -> Decimal:
@@ -227,17 +245,27 @@ class CreditService:
             client_id: max(state.settled_until or EPOCH, invoiced.get(client_id, EPOCH))
             for client_id, state in states.items()
         }
-        usage = self._recent_usage(connection, clients, since, at)
+        suspended = suspension_store.open_of(connection, ids)
+        until = {
+            client.id: min(at, suspended[client.id].start)
+            for client in clients
+            if client.id in suspended
+            and not self._configurations.of(client.configuration).bill_suspended_hours
+        }
+        usage = self._recent_usage(connection, clients, since, at, until)
         return [
-            self._account(
-                client,
-                credits[client.id],
-                states[client.id],
-                agreements.get(client.id, False),
-                open_invoices.get(client.id, []),
-                usage.get(client.id, []),
-                at,
-                books.book(client.configuration),
+            replace(
+                self._account(
+                    client,
+                    credits[client.id],
+                    states[client.id],
+                    agreements.get(client.id, False),
+                    open_invoices.get(client.id, []),
+                    usage.get(client.id, []),
+                    at,
+                    books.book(client.configuration),
+                ),
+                suspension=suspended.get(client.id),
             )
             for client in clients
         ]
@@ -248,22 +276,25 @@ class CreditService:
         clients: list[Client],
         since: dict[int, datetime],
         at: datetime,
+        until: dict[int, datetime],
     ) -> dict[int, list[usage_store.ResourceTotal]]:
         """Each client's unsettled usage up to ``at``, per resource: what neither a settlement nor an
         invoice covers yet. Usage from before the client was added to the bridge counts too: an imported
-        client owes for it."""
+        client owes for it. A client in ``until`` (suspended, its suspended hours not billed) owes only
+        for the usage before that moment: the clouds keep counting suspended servers' hours."""
         owners = {
             (source, owner): client.id
             for client in clients
             for source, kind in OWNER_LINK_KIND.items()
             for owner in client.external_ids(kind)
         }
-        totals = usage_store.totals_since(
-            connection, {owner: since[client_id] for owner, client_id in owners.items()}, at
-        )
+        by_end: dict[datetime, dict[tuple[str, str], datetime]] = {}
+        for owner, client_id in owners.items():
+            by_end.setdefault(until.get(client_id, at), {})[owner] = since[client_id]
         found: dict[int, list[usage_store.ResourceTotal]] = {}
-        for total in totals:
-            found.setdefault(owners[(total.source, total.owner)], []).append(total)
+        for end, owners_since in by_end.items():
+            for total in usage_store.totals_since(connection, owners_since, end):
+                found.setdefault(owners[(total.source, total.owner)], []).append(total)
         return found
 
     def _account(
@@ -468,7 +499,7 @@ class CreditService:
             under_since = at
         if under_since != state.under_limit_since:
             changes["under_limit_since"] = under_since
-        if state.terminated_at is not None:
+        if state.terminated_at is not None or account.suspended_by_staff:
             return
         decision = suspension_decision(
             account.configuration,
@@ -483,10 +514,10 @@ class CreditService:
             return
         report.decisions.append({"action": decision.kind.value, "reason": decision.reason})
         if decision.kind is DecisionKind.SUSPEND:
-            self._cloud(connection, account, "suspend", at, shelve=decision.shelve)
+            self._suspend(connection, account, at, shelve=decision.shelve, reason=decision.reason, by=ENGINE)
             changes.update(suspended_at=at, shelved=decision.shelve)
         elif decision.kind is DecisionKind.RESUME:
-            self._cloud(connection, account, "resume", at, shelve=state.shelved, since=state.suspended_at)
+            self._resume(connection, account, at, by=ENGINE)
             changes.update(suspended_at=None, shelved=False)
         elif decision.kind is DecisionKind.TERMINATE:
             removed = self._cloud(connection, account, "terminate", at, since=state.suspended_at)
@@ -495,6 +526,51 @@ class CreditService:
             )
             report.decisions[-1]["removed"] = removed
             changes["terminated_at"] = at
+
+    def _suspend(
+        self, connection: Tx, account: Account, at: datetime, *, shelve: bool, reason: str, by: str
+    ) -> list[str]:
+        """Suspend (or shelve) the client's running servers and disable its OpenStack projects, and open its
+        suspension in the history; returns what the outbox rows name."""
+        named = self._cloud(connection, account, "suspend", at, shelve=shelve)
+        named += self._projects(connection, account, DisableProject, at, since=at)
+        suspension_store.open_suspension(
+            connection, account.client.id, at, reason=reason, by=by, shelved=shelve
+        )
+        return named
+
+    def _resume(self, connection: Tx, account: Account, at: datetime, *, by: str) -> list[str]:
+        """Enable the client's projects again, then resume (or unshelve) what its suspension suspended, and
+        close the suspension in the history."""
+        state = account.state
+        since = state.suspended_at
+        named = self._projects(connection, account, EnableProject, at, since=since)
+        named += self._cloud(connection, account, "resume", at, shelve=state.shelved, since=since)
+        suspension_store.close_suspension(connection, account.client.id, at, by=by)
+        return named
+
+    def _projects(
+        self,
+        connection: Tx,
+        account: Account,
+        action: type[DisableProject] | type[EnableProject],
+        at: datetime,
+        *,
+        since: datetime | None,
+    ) -> list[str]:
+        """One outbox row per OpenStack project of the client, disabling or enabling it in Keystone (as
+        Fleio suspends a client's project); keyed by the suspension, so a re-run writes none twice."""
+        named = []
+        for project in account.client.external_ids(LinkKind.OPENSTACK_PROJECT):
+            effect = action("openstack", project, f"project {project}")
+            reference = references.server_action(
+                effect.kind.value, account.client.id, "openstack", project, since or at
+            )
+            enqueue_effect(
+                connection, client_id=account.client.id, reference=reference, effect=effect, now=at
+            )
+            named.append(f"openstack project {project}")
+        return named
 
     def _cloud(
         self,
