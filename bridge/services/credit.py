@@ -117,6 +117,17 @@ class Account:
         return CreditState(self.credit, self.unsettled).hours_until(level, self.burn_rate)
 
 
+@dataclass(frozen=True)
+class StaffAction:
+    """A suspension or resume staff asked for: when, what the outbox rows act on, why, and warnings."""
+
+    client: Client
+    at: datetime
+    acted_on: tuple[str, ...]
+    reason: str
+    warnings: tuple[str, ...]
+
+
 @dataclass
 class ClientReport:
     """What process_clients decided for one client, and why (the --dry-run --json document)."""
@@ -326,6 +337,82 @@ class CreditService:
             unpaid=tuple(unpaid),
             problems=balance.problems,
         )
+
+    # -- staff suspension --------------------------------------------------------------------------
+
+    def suspend(
+        self, client_ref: str, *, shelve: bool | None = None, reason: str | None = None
+    ) -> StaffAction:
+        """Suspend CLIENT by hand (``client suspend``): its running servers suspended (or shelved: the
+        configuration's ``shelve_instances_on_suspend`` unless ``shelve`` says), its OpenStack projects
+        disabled, its suspension opened in the history. Only ``client resume`` ends it: the credit engine
+        neither resumes nor terminates a client staff suspended."""
+        reason = checked(
+            check_text, reason or "suspended by staff", "--reason", max_length=DESCRIPTION_MAX
+        ).strip()
+        client = self._clients.get(client_ref)
+        now = self._clock.now()
+        books = self._price_books.for_run()
+        with self._uow.writing() as connection:
+            account = self._accounts([client], now, books, connection)[0]
+            state = account.state
+            if state.terminated_at is not None:
+                raise InputError(
+                    f"client {client.id} was terminated at {state.terminated_at.isoformat()}: nothing to "
+                    "suspend"
+                )
+            if state.suspended_at is not None:
+                raise InputError(
+                    f"client {client.id} is already suspended since {state.suspended_at.isoformat()}; "
+                    f"`billing-bridge client resume {client.id}` resumes it"
+                )
+            shelving = account.configuration.shelve_instances_on_suspend if shelve is None else shelve
+            named = self._suspend(connection, account, now, shelve=shelving, reason=reason, by=STAFF)
+            store.save_state(
+                connection,
+                client.id,
+                now,
+                exists=state.updated_at is not None,
+                suspended_at=now,
+                shelved=shelving,
+            )
+        return StaffAction(client, now, tuple(named), reason, ())
+
+    def resume(self, client_ref: str) -> StaffAction:
+        """Resume CLIENT by hand (``client resume``): its projects enabled, then what its suspension
+        suspended resumed (or unshelved). A client still under its credit limit is warned about: the credit
+        engine suspends it again at its next run unless credit is added."""
+        client = self._clients.get(client_ref)
+        now = self._clock.now()
+        books = self._price_books.for_run()
+        with self._uow.writing() as connection:
+            account = self._accounts([client], now, books, connection)[0]
+            if account.state.suspended_at is None:
+                raise InputError(f"client {client.id} is not suspended; nothing to resume")
+            named = self._resume(connection, account, now, by=STAFF)
+            store.save_state(
+                connection,
+                client.id,
+                now,
+                exists=True,
+                suspended_at=None,
+                shelved=False,
+                under_limit_since=None,
+            )
+        warnings: tuple[str, ...] = ()
+        if account.up_to_date < account.credit_limit and account.configuration.suspension.enabled:
+            warnings = (
+                f"up-to-date credit {account.up_to_date:.2f} is under the credit limit "
+                f"{account.credit_limit:.2f}: process_clients suspends the client again unless credit is "
+                "added",
+            )
+        return StaffAction(client, now, tuple(named), "resumed by staff", warnings)
+
+    def suspensions(self, client_ref: str) -> list[Suspension]:
+        """The client's suspension history, oldest first."""
+        client = self._clients.get(client_ref)
+        with self._uow.reading() as connection:
+            return suspension_store.history(connection, client.id)
 
     # -- process_clients ---------------------------------------------------------------------------
 
@@ -714,4 +801,4 @@ def _open_invoices(connection: Tx, ids: list[int]) -> dict[int, list[invoice_sto
     return found
 
 
-__all__ = ["Account", "ClientReport", "CreditService", "Decision"]
+__all__ = ["Account", "ClientReport", "CreditService", "Decision", "StaffAction"]
