@@ -152,9 +152,10 @@ def client_set(context: Context, client_ref: str, configuration: str) -> None:
 @pass_context
 def client_can_create(context: Context, client_ref: str, as_json: bool) -> None:
     """Whether CLIENT may create or upgrade services now (required credit for new services); exit 1 if not."""
-    verdict = service(context).can_create(client_ref)
+    check = service(context).creation_check(client_ref)
+    verdict = check.verdict
     if as_json:
-        print_json({"allowed": verdict.allowed, "reason": verdict.reason})
+        print_json(check.document())
     else:
         click.echo(f"{'yes' if verdict.allowed else 'no'}: {verdict.reason}")
     if not verdict.allowed:

@@ -442,12 +442,25 @@ def can_auto_pay_invoice(config: Configuration, invoice_total: Decimal, up_to_da
     )
 
 
-def can_create_services(config: Configuration, state: CreditState, has_agreement: bool) -> Verdict:
-    """Whether the client may create or upgrade resources: its up-to-date credit is at least the required
-    credit for new services (the agreement value for a client with a billing agreement)."""
+def can_create_services(
+    config: Configuration,
+    state: CreditState,
+    has_agreement: bool,
+    suspended_at: datetime | None = None,
+) -> Verdict:
+    """Whether the client may create or upgrade resources: it is not suspended (a suspended client's
+    project is disabled), and its up-to-date credit is at least the required credit for new services (the
+    agreement value for a client with a billing agreement)."""
     required = config.effective_required_credit(has_agreement)
     up_to_date = state.up_to_date
     agreement = " on agreement" if has_agreement else ""
+    if suspended_at is not None:
+        return Verdict(
+            False,
+            f"the client is suspended since {as_utc(suspended_at).isoformat()}: nothing is created until it "
+            f"is resumed (up-to-date credit {_shown(up_to_date)}, required credit for new services"
+            f"{agreement} {_shown(required)})",
+        )
     if up_to_date >= required:
         return Verdict(
             True,

@@ -118,6 +118,29 @@ class Account:
 
 
 @dataclass(frozen=True)
+class CreationCheck:
+    """The answer to "may this client create or upgrade services now?", with its figures."""
+
+    client: Client
+    verdict: Verdict
+    required_credit: Decimal
+    up_to_date_credit: Decimal
+    suspended_at: datetime | None
+
+    def document(self) -> dict[str, Any]:
+        """The JSON answer (money as strings)."""
+        return {
+            "client": self.client.id,
+            "allowed": self.verdict.allowed,
+            "reason": self.verdict.reason,
+            "required_credit": str(self.required_credit),
+            "up_to_date_credit": str(self.up_to_date_credit),
+            "currency": self.client.currency,
+            "suspended": self.suspended_at is not None,
+        }
+
+
+@dataclass(frozen=True)
 class StaffAction:
     """A suspension or resume staff asked for: when, what the outbox rows act on, why, and warnings."""
 
@@ -228,10 +251,22 @@ class CreditService:
         return self._accounts([client], at or self._clock.now(), self._price_books.for_run())[0]
 
     def can_create(self, client_ref: str) -> Verdict:
-        account = self.account(client_ref)
-        return can_create_services(
-            account.configuration, CreditState(account.credit, account.unsettled), account.has_agreement
+        return self.creation_check(client_ref).verdict
+
+    def creation_check(self, client_ref: str, *, whmcs: bool = False) -> CreationCheck:
+        """Whether the client may create or upgrade services now, why, and the figures behind it: what
+        ``client can-create`` and the operator endpoint's ``/clients/<id>/can-create`` answer. ``whmcs``:
+        ``client_ref`` is the client's WHMCS id (what the WHMCS panel knows)."""
+        client = self._clients.by_whmcs_id(client_ref) if whmcs else self._clients.get(client_ref)
+        account = self.account(str(client.id))
+        verdict = can_create_services(
+            account.configuration,
+            CreditState(account.credit, account.unsettled),
+            account.has_agreement,
+            account.state.suspended_at,
         )
+        required = account.configuration.effective_required_credit(account.has_agreement)
+        return CreationCheck(client, verdict, required, account.up_to_date, account.state.suspended_at)
 
     def _accounts(
         self, clients: list[Client], at: datetime, books: RunBooks, connection: Tx | None = None
@@ -801,4 +836,4 @@ def _open_invoices(connection: Tx, ids: list[int]) -> dict[int, list[invoice_sto
     return found
 
 
-__all__ = ["Account", "ClientReport", "CreditService", "Decision", "StaffAction"]
+__all__ = ["Account", "ClientReport", "CreationCheck", "CreditService", "Decision", "StaffAction"]
