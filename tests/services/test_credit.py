@@ -333,3 +333,16 @@ def test_each_run_prices_with_the_solusvm_plan_rates_of_its_time(credit: Callabl
         usage_store.save_plan_rates(connection, [usage_store.PlanRate("1", "small", 200, 0, START)])
     assert app.credit is service
     assert (first, service.process(window.end)[0].burn_rate) == (Decimal(1), Decimal(2))
+
+
+@pytest.mark.parametrize(("bill_suspended_hours", "owed"), [(False, "-3.00"), (True, "-10.00")])
+def test_hours_nova_counts_while_the_client_is_suspended_are_owed_only_when_they_are_billed(
+    credit: Callable[..., Any], bill_suspended_hours: bool, owed: str
+) -> None:
+    """$1/h and no credit: suspended after 3 h; Nova goes on counting the suspended VM's hours to 10 h."""
+    config = {"suspension": {"enabled": True}, "bill_suspended_hours": bill_suspended_hours}
+    app, service, _ = credit(config)
+    run_vm(app, "p-1", "m1.large", 3)
+    assert decisions(service, START + timedelta(hours=3)) == ["suspend"]
+    run_vm(app, "p-1", "m1.large", 10)
+    assert service.account("1", START + timedelta(hours=10)).up_to_date == Decimal(owed)
