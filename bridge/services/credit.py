@@ -621,7 +621,14 @@ class CreditService:
             under_since = at
         if under_since != state.under_limit_since:
             changes["under_limit_since"] = under_since
-        if state.terminated_at is not None or account.suspended_by_staff:
+        if state.terminated_at is not None:
+            return
+        if account.suspended_by_staff and account.suspension is not None:
+            reason = (
+                f"suspended by {account.suspension.by} at {account.suspension.start.isoformat()} "
+                f"({account.suspension.reason}); only `billing-bridge client resume` ends it"
+            )
+            report.decisions.append({"action": DecisionKind.KEEP_SUSPENDED.value, "reason": reason})
             return
         decision = suspension_decision(
             account.configuration,

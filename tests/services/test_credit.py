@@ -346,3 +346,20 @@ def test_hours_nova_counts_while_the_client_is_suspended_are_owed_only_when_they
     assert decisions(service, START + timedelta(hours=3)) == ["suspend"]
     run_vm(app, "p-1", "m1.large", 10)
     assert service.account("1", START + timedelta(hours=10)).up_to_date == Decimal(owed)
+
+
+def test_a_client_staff_suspended_stays_suspended_whatever_its_credit(credit: Callable[..., Any]) -> None:
+    _, service, _ = credit({"suspension": {"enabled": True}})
+    service.add_credit("1", Decimal(100), "paid")
+    done = service.suspend("1", reason="abuse report")
+    assert done.acted_on == ("openstack project p-1",)  # nothing runs yet: the project is disabled
+    report = service.process(START + timedelta(hours=1))[0]
+    assert report.decisions == [
+        {
+            "action": "keep_suspended",
+            "reason": f"suspended by staff at {START.isoformat()} (abuse report); only `billing-bridge "
+            "client resume` ends it",
+        }
+    ]
+    service.resume("1")
+    assert decisions(service, START + timedelta(hours=2)) == []
