@@ -186,6 +186,7 @@ class Daemon:
             readiness_problems=self.app.outbox.readiness_problems,
             admin_token=token.get_secret_value() if token else None,
             reports=self.app.report_archive,
+            can_create=lambda client, by_whmcs: self.app.credit.creation_check(client, whmcs=by_whmcs),
         )
         self.health = HealthServer(app, host, port, tls=tls_context(self.app.settings.health))
         self.health.start()

@@ -484,7 +484,7 @@ class SuspensionSettings(Section):
 
     enabled: bool = False
     delay_hours: int | None = Field(None, ge=0, description="not before this many hours under the limit")
-    delay_credit: Amount | None = Field(None, ge=0, description="not before this far under the limit")
+    delay_credit: Amount | None = Field(None, ge=0, description="once this far under the limit")
 
 
 class TerminationSettings(Section):
@@ -561,6 +561,9 @@ class ConfigurationSettings(Section):
         default_factory=list, max_length=3, description="hours before zero"
     )
     shelve_instances_on_suspend: bool = False
+    bill_suspended_hours: bool = Field(
+        False, description="invoice the hours clouds count while the client is suspended"
+    )
     suspension: SuspensionSettings = SuspensionSettings()
     termination: TerminationSettings = TerminationSettings()
     auto_invoicing: AutoInvoicingSettings = AutoInvoicingSettings()
@@ -893,6 +896,7 @@ def to_domain(section: ConfigurationSettings, *, name: str, generate_invoices_de
             suspend_instead=section.termination.suspend_instead,
         ),
         shelve_instances_on_suspend=section.shelve_instances_on_suspend,
+        bill_suspended_hours=section.bill_suspended_hours,
         auto_invoicing=AutoInvoicing(
             enabled=section.auto_invoicing.enabled,
             mode=AutoInvoiceMode(section.auto_invoicing.mode),

@@ -1,4 +1,4 @@
-"""The credit engine by hand: credit add/show, client set/can-create, process-clients."""
+"""The credit engine by hand: credit add/show, client set/can-create/suspend/resume, process-clients."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from bridge.cli.base import (
 from bridge.cli.clients import client
 from bridge.cli.progress import progress_bar
 from bridge.errors import InputError
-from bridge.services.credit import Account, CreditService
+from bridge.services.credit import Account, CreditService, StaffAction
 
 
 def service(context: Context) -> CreditService:
@@ -71,6 +71,16 @@ def credit_show(context: Context, client_ref: str, as_json: bool) -> None:
                 "at": e.occurred_at.isoformat(),
             }
             for e in ledger
+        ]
+        document["suspensions"] = [
+            {
+                "from": span.start.isoformat(),
+                "to": span.end.isoformat() if span.end else None,
+                "reason": span.reason,
+                "by": span.by,
+                "shelved": span.shelved,
+            }
+            for span in service(context).suspensions(client_ref)
         ]
         print_json(document)
         return
@@ -142,13 +152,67 @@ def client_set(context: Context, client_ref: str, configuration: str) -> None:
 @pass_context
 def client_can_create(context: Context, client_ref: str, as_json: bool) -> None:
     """Whether CLIENT may create or upgrade services now (required credit for new services); exit 1 if not."""
-    verdict = service(context).can_create(client_ref)
+    check = service(context).creation_check(client_ref)
+    verdict = check.verdict
     if as_json:
-        print_json({"allowed": verdict.allowed, "reason": verdict.reason})
+        print_json(check.document())
     else:
         click.echo(f"{'yes' if verdict.allowed else 'no'}: {verdict.reason}")
     if not verdict.allowed:
         raise click.exceptions.Exit(1)
+
+
+@client.command("suspend")
+@click.argument("client_ref", metavar="CLIENT")
+@click.option(
+    "--shelve/--no-shelve",
+    default=None,
+    help="Shelve the OpenStack servers (default: the configuration's shelve_instances_on_suspend).",
+)
+@click.option("--reason", help="Why, kept in the suspension history (default: suspended by staff).")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def client_suspend(
+    context: Context, client_ref: str, shelve: bool | None, reason: str | None, as_json: bool
+) -> None:
+    """Suspend CLIENT now: its servers suspended (or shelved) and its OpenStack projects disabled, so it can
+    neither resume nor create servers. Only `client resume` ends a suspension made here."""
+    done = service(context).suspend(client_ref, shelve=shelve, reason=reason)
+    _staff_action(context, "suspended", done, as_json)
+
+
+@client.command("resume")
+@click.argument("client_ref", metavar="CLIENT")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def client_resume(context: Context, client_ref: str, as_json: bool) -> None:
+    """Resume a suspended CLIENT now: its OpenStack projects enabled, its servers resumed (or unshelved)."""
+    done = service(context).resume(client_ref)
+    _staff_action(context, "resumed", done, as_json)
+
+
+def _staff_action(context: Context, verb: str, done: StaffAction, as_json: bool) -> None:
+    """Carry out the outbox rows the action wrote (the daemon's cloud_actions job would too) and say so."""
+    actions = context.app.cloud_actions().run()
+    cloud = actions.done + actions.waiting + actions.failed
+    if as_json:
+        print_json(
+            {
+                "client": done.client.id,
+                "action": verb,
+                "at": done.at.isoformat(),
+                "reason": done.reason,
+                "acted_on": list(done.acted_on),
+                "cloud": cloud,
+                "warnings": list(done.warnings),
+            }
+        )
+        return
+    click.echo(f"client {done.client.id} {verb} at {done.at.isoformat()}: {done.reason}")
+    for line in cloud:
+        click.echo(f"cloud: {line}")
+    for warning in done.warnings:
+        click.echo(f"warning: {warning}")
 
 
 @cli.command("process-clients")

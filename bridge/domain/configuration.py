@@ -160,6 +160,9 @@ class Configuration:
     * ``credit_notifications``: up to three thresholds, each "N hours before the credit reaches zero";
       kept in decreasing order (72, 24, 6).
     * ``suspension``, ``termination``, ``shelve_instances_on_suspend``, ``auto_invoicing``.
+    * ``bill_suspended_hours``: whether the hours a cloud keeps counting for a suspended client's servers
+      (Nova counts suspended and shelved servers) are invoiced; off by default, so they are left off the
+      invoice and the up-to-date credit, and the reconciliation shows them as "suspended, not billed".
     """
 
     required_credit_for_new_services: Decimal = Decimal(0)
@@ -189,6 +192,7 @@ class Configuration:
     termination: TerminationRule = field(default_factory=TerminationRule)
     shelve_instances_on_suspend: bool = False
     auto_invoicing: AutoInvoicing = field(default_factory=AutoInvoicing)
+    bill_suspended_hours: bool = False
 
     def __post_init__(self) -> None:
         for key in (

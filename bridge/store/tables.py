@@ -237,6 +237,21 @@ client_credit_states = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+client_suspensions = Table(
+    "client_suspensions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime(), nullable=True),
+    Column("reason", Text(), nullable=False),
+    Column("started_by", String(128), nullable=False),
+    Column("ended_by", String(128), nullable=True),
+    Column("shelved", Boolean, nullable=False),
+    UniqueConstraint("client_id", "started_at"),
+)
+"""Every suspension of a client (the current one open): from, to, why and who (staff or process_clients)."""
+
 client_notifications = Table(
     "client_notifications",
     metadata,
