@@ -102,6 +102,9 @@ class SelfService:
         log.info("client signed in with a password", client_id=client_id)
         return client_id
 
+    def client(self, client_id: int) -> Client:
+        return self._clients.get(str(client_id))
+
     def set_password(self, client_id: int, password: SecretStr) -> None:
         """Keep (a hash of) the password the client signs in with, replacing an earlier one."""
         hashed = self._keys.hash_password(password)

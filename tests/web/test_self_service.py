@@ -137,6 +137,22 @@ def test_a_single_use_link_from_the_panel_or_support_signs_in_once(site: Site, a
     assert again.status_code == 410 and "already been used" in again.text
 
 
+def test_a_client_that_came_by_link_sets_a_password_and_signs_in_with_it(site: Site) -> None:
+    client = site.app.clients.add(email="linus@example.com", name="Linus Torvalds")  # a WHMCS client
+    link, _ = site.app.self_service.account_link(str(client.id))
+    browser = requests.Session()
+    browser.get(link, timeout=10)
+    token = csrf_of(browser.get(site.url("/account"), timeout=10).text)
+    weak = {"csrf_token": token, "password": "short1", "password_confirm": "short1"}
+    refused = browser.post(site.url("/account/password"), data=weak, timeout=10)
+    assert refused.status_code == 400 and "Use at least 10 characters" in refused.text
+    chosen = {"csrf_token": token, "password": PASSWORD, "password_confirm": PASSWORD}
+    done = browser.post(site.url("/account/password"), data=chosen, timeout=10, allow_redirects=False)
+    assert (done.status_code, done.headers["Location"]) == (303, "/account?password=1")
+    signed_in = sign_in(site, requests.Session(), email="linus@example.com")
+    assert (signed_in.status_code, signed_in.headers["Location"]) == (303, "/account")
+
+
 def test_password_sign_ins_are_rate_limited_per_email(site: Site, ada: int) -> None:
     answers = [
         sign_in(site, requests.Session(), password=f"Wrong-{n}-Password").status_code for n in range(3)

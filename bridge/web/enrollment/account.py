@@ -19,6 +19,7 @@ from bridge.services.self_service import SelfService
 from bridge.settings import ConfigurationSettings
 from bridge.store.invoices import StoredInvoice
 from bridge.web.enrollment.app import site
+from bridge.web.enrollment.forms import password_problem
 from bridge.web.enrollment.views import Page, _client_id, _ip, _link_limit, _sign_in, _too_many
 
 blueprint = Blueprint("account", __name__)
@@ -87,7 +88,8 @@ def account() -> Page:
     client_id = _client_id()
     if client_id is None:
         return redirect("/signin", code=303)
-    return _account_page(client_id, error=None, saved=request.args.get("saved") == "1")
+    saved = request.args.get("saved") == "1"
+    return _account_page(client_id, error=None, saved=saved, password_set=request.args.get("password") == "1")
 
 
 @blueprint.post("/account/auto-invoicing")
@@ -100,6 +102,29 @@ def auto_invoicing() -> Page:
     except InputError as error:
         return _account_page(client_id, error=str(error), saved=False), 400
     return redirect("/account?saved=1", code=303)
+
+
+@blueprint.post("/account/password")
+def password() -> Page:
+    """A new sign-in password (a client that came with a link from the WHMCS panel has none yet)."""
+    client_id = _client_id()
+    if client_id is None:
+        return redirect("/signin", code=303)
+    service = pages()
+    client = service.page(client_id).client
+    chosen = request.form.get("password", "")
+    problem = password_problem(
+        chosen,
+        min_length=site().settings.enrollment.password_min_length,
+        email=client.email,
+        name=client.name,
+    )
+    if problem is None and chosen != request.form.get("password_confirm", ""):
+        problem = "The two passwords differ; type the same password twice."
+    if problem is not None:
+        return _account_page(client_id, error=problem, saved=False), 400
+    service.set_password(client_id, SecretStr(chosen))
+    return redirect("/account?password=1", code=303)
 
 
 @blueprint.get("/account/invoices/<invoice_ref>")
@@ -165,13 +190,20 @@ def activate() -> Page:
 # -- helpers ---------------------------------------------------------------------------------------------
 
 
-def _account_page(client_id: int, *, error: str | None, saved: bool) -> str:
+def _account_page(client_id: int, *, error: str | None, saved: bool, password_set: bool = False) -> str:
     try:
         page = pages().page(client_id)
     except NotFound:  # the client was removed since it signed in
         session.clear()
         abort(404)
-    return render_template("account.html", page=page, error=error, saved=saved)
+    return render_template(
+        "account.html",
+        page=page,
+        error=error,
+        saved=saved,
+        password_set=password_set,
+        min_length=site().settings.enrollment.password_min_length,
+    )
 
 
 def _activate_page(client_id: int, missing: set[str]) -> str:
