@@ -111,14 +111,10 @@ def password() -> Page:
     if client_id is None:
         return redirect("/signin", code=303)
     service = pages()
-    client = service.page(client_id).client
+    client = service.client(client_id)
     chosen = request.form.get("password", "")
-    problem = password_problem(
-        chosen,
-        min_length=site().settings.enrollment.password_min_length,
-        email=client.email,
-        name=client.name,
-    )
+    length = site().settings.enrollment.password_min_length
+    problem = password_problem(chosen, min_length=length, email=client.email, name=client.name)
     if problem is None and chosen != request.form.get("password_confirm", ""):
         problem = "The two passwords differ; type the same password twice."
     if problem is not None:
@@ -184,6 +180,9 @@ def activate() -> Page:
         service.activate(client_id, accepted, _ip())
     except TermsNotAccepted as problem:
         return _activate_page(client_id, missing={document.key for document in problem.missing}), 400
+    except InputError as problem:  # a sign-up of the same address is pending
+        page = render_template("message.html", title="Post-pay not activated", message=str(problem))
+        return page, 409
     return redirect("/welcome", code=303)
 
 
