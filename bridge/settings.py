@@ -273,6 +273,12 @@ class EnrollmentSettings(Section):
     link_limit_per_ip: int = Field(
         30, ge=1, description="opened sign-up and login links and single sign-ons per IP per window"
     )
+    signin_limit_per_ip: int = Field(
+        20, ge=1, description="client sign-ins with a password per IP per window"
+    )
+    signin_limit_per_email: int = Field(
+        5, ge=1, description="client sign-ins with a password per email per window"
+    )
     rate_limit_window_minutes: int = Field(60, ge=1, le=1440)
     password_min_length: int = Field(10, ge=8, le=64)
     workers: int = Field(16, ge=1, le=256, description="requests served at once; more wait their turn")
