@@ -61,6 +61,7 @@ from bridge.domain.invoicing import (
     usage_lines,
 )
 from bridge.domain.pricing import PriceBook, PricedLine
+from bridge.domain.suspension import Suspension, billable_part
 from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
 from bridge.errors import InputError
 from bridge.logs import get_logger
@@ -79,6 +80,7 @@ from bridge.services.price_books import PriceBooks
 from bridge.settings import Configurations
 from bridge.store import invoices as store
 from bridge.store import plans as plans_store
+from bridge.store import suspensions as suspension_store
 from bridge.store import usage as usage_store
 from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
@@ -234,6 +236,7 @@ class InvoicingService:
             start = min((plan.cycles[0].start for plan in plans), default=now)
             end = max((plan.cycles[-1].end for plan in plans), default=now)
             usage = usage_store.usage_of_owners(connection, owners, start, end) if plans else []
+            suspended = suspension_store.overlapping(connection, ids, start, end)
         observed = [item for item in schedules.values() if item.unrecorded is not None]
         if observed and not run.dry_run:
             with self._uow.writing() as connection:
@@ -244,7 +247,10 @@ class InvoicingService:
         inputs = [
             (
                 plan,
-                [item for owner in plan.owners for item in by_owner.get(owner, [])],
+                _billable(
+                    [item for owner in plan.owners for item in by_owner.get(owner, [])],
+                    () if plan.config.bill_suspended_hours else suspended.get(plan.client.id, ()),
+                ),
                 invoiced.get(plan.client.id, []),
             )
             for plan in plans
@@ -444,6 +450,18 @@ class InvoicingService:
         if invoice is None:
             raise InputError(f"no invoice {number!r}; `billing-bridge invoice list` shows the invoices")
         return invoice
+
+
+def _billable(usage: list[CollectedUsage], suspensions: Sequence[Suspension]) -> list[CollectedUsage]:
+    """The usage without its share inside the client's suspensions (``bill_suspended_hours`` off)."""
+    if not suspensions:
+        return usage
+    found = []
+    for collected in usage:
+        record = billable_part(collected.record, suspensions)
+        if record is not None:
+            found.append(replace(collected, record=record))
+    return found
 
 
 def _collected(row: usage_store.StoredUsage) -> CollectedUsage:
