@@ -242,14 +242,14 @@ def test_with_whmcs_a_notification_is_a_send_email_row_and_no_file(
 def test_a_payment_recorded_in_the_bridge_on_an_invoice_whmcs_holds_reaches_whmcs_once(
     invoiced: Callable[..., App],
 ) -> None:
-    app = invoiced(generate_invoices=False)
-    app.invoicing.mark_paid("BB-1-2022-10", amount=Decimal("10.00"))
+    app = invoiced(generate_invoices=False)  # the first cycle starts with the first VM, on 10-11
+    app.invoicing.mark_paid("BB-1-2022-10-11", amount=Decimal("10.00"))
     with app.engine.connect() as connection:
         rows = connection.execute(select(outbox).where(outbox.c.kind == "add_payment")).all()
     (row,) = rows
-    assert row.reference == "BB-PAID-BB-1-2022-10-WHMCS" and row.state == OutboxState.PENDING.value
+    assert row.reference == "BB-PAID-BB-1-2022-10-11-WHMCS" and row.state == OutboxState.PENDING.value
     payload = decode_payload(row.payload)
-    assert (payload["invoice_reference"], payload["amount"]) == ("BB-1-2022-10", "10.00")
+    assert (payload["invoice_reference"], payload["amount"]) == ("BB-1-2022-10-11", "10.00")
 
 
 def test_a_broken_operator_template_is_refused_naming_it_and_nothing_is_decided(
