@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
-from bridge.domain.cycles import BillingCycle, client_period, cycles_overlapping
+from bridge.domain.cycles import BillingCycle, BillingPeriod, client_period, cycles_overlapping
 from bridge.domain.invoicing import BEFORE_CUTOFF, Held
 from bridge.domain.reconciliation import (
     BilledLine,
@@ -173,6 +173,14 @@ class ClientsSource(Protocol):
 
 
 @dataclass(frozen=True)
+class _Schedule:
+    """A billing period's cycles overlapping the month, and its cycle open when the evidence is read."""
+
+    cycles: tuple[BillingCycle, ...]
+    current: OpenCycle
+
+
+@dataclass(frozen=True)
 class _Plan:
     """One client's cycles overlapping the month, the owners billed to it, and its open cycle."""
 
@@ -264,21 +272,36 @@ class ReconciliationService:
         for owner, client_id in adopted.items():
             kept[client_id].append(owner)
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
+        schedules: dict[BillingPeriod, _Schedule] = {}
         for chunk in chunks:
-            plans = [self._plan(client, month, kept.get(client.id, ())) for client in chunk]
+            plans = [self._plan(client, month, kept.get(client.id, ()), schedules) for client in chunk]
             yield from self._chunk(plans, month)
         if client_ref is None:
             yield from self._unlinked([owner for owner in unlinked if owner not in adopted], month)
 
-    def _plan(self, client: Client, month: Month, kept: Iterable[Owner]) -> _Plan:
+    def _plan(
+        self,
+        client: Client,
+        month: Month,
+        kept: Iterable[Owner],
+        schedules: dict[BillingPeriod, _Schedule],
+    ) -> _Plan:
+        """The client's plan; ``schedules`` keeps each billing period's cycles of the month, which every
+        client of one anniversary day (or all calendar-month clients) shares, so they are drawn once."""
         config = self._configurations.of(client.configuration)
         period = client_period(config.billing_cycle_as_calendar_month, client.created_at, self._zone)
-        cycles = tuple(cycles_overlapping(month.start, month.end, period, self._zone))
+        schedule = schedules.get(period)
+        if schedule is None:
+            schedule = schedules[period] = self._schedule(period, month)
         owners = [
             (source, owner) for source, kind in OWNER_LINK_KIND.items() for owner in client.external_ids(kind)
         ]
+        return _Plan(client, schedule.cycles, (*owners, *kept), schedule.current)
+
+    def _schedule(self, period: BillingPeriod, month: Month) -> _Schedule:
+        cycles = tuple(cycles_overlapping(month.start, month.end, period, self._zone))
         now = period.cycle_containing(month.as_of, self._zone)
-        return _Plan(client, cycles, (*owners, *kept), OpenCycle(now.start, now.end))
+        return _Schedule(cycles, OpenCycle(now.start, now.end))
 
     def _chunk(self, plans: list[_Plan], month: Month) -> Iterator[ClientEvidence]:
         ids = [plan.client.id for plan in plans]
@@ -355,9 +378,11 @@ def _unbilled(
 
 
 def _decided(
-    plan: _Plan, decisions: Iterable[Decision]
+    plan: _Plan, decisions: Sequence[Decision]
 ) -> tuple[tuple[HeldCycle, ...], tuple[SkippedCycle, ...]]:
     """The decisions about the client's cycles of the month, each with its cycle's start."""
+    if not decisions:
+        return (), ()
     starts = {cycle.label: cycle.start for cycle in plan.cycles}
     held: list[HeldCycle] = []
     skipped: list[SkippedCycle] = []
