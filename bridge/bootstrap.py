@@ -255,7 +255,8 @@ class App:
     @cached_property
     def reconciliation(self) -> ReconciliationService:
         """The month's reconciliation (issue 18): read-only; held and skipped cycles from invoicing dry
-        runs (its own invoicing service, as the credit engine has), Nova's month figure when enabled."""
+        runs (its own invoicing service, as the credit engine has), Nova's month figure when enabled, and the
+        SolusVM servers seen (from the stored evidence) when SolusVM is."""
         from bridge.services.reconciliation import InvoicingDecisions, ReconciliationService
 
         zone, configurations, invoicing = self.zone, self.configurations, self.invoicing
@@ -269,6 +270,7 @@ class App:
                 lambda day, client: invoicing.run(day, client_ref=client, dry_run=True), zone
             ),
             cloud=self._cloud_figures(),
+            solusvm=self.settings.solusvm.enabled,
         )
 
     def _cloud_figures(self) -> CloudFigures | None:

@@ -371,7 +371,9 @@ class ScheduleSettings(Section):
     recurring: str = Field("45 0 * * *", description="bill recurring fees of billing periods due today")
     housekeeping: str = Field("17 3 * * *", description="prune old job runs")
     reconcile: str = Field(
-        "30 3 * * *", description="reconcile last month into <state_dir>/reports, after the day's invoicing"
+        "30 3 * * *",
+        description="reconcile last month and the one before into <state_dir>/reports, after the day's "
+        "invoicing",
     )
 
     @field_validator("*")

@@ -9,8 +9,11 @@ ports, built by the composition root:
   cycle that no invoice line bills are asked about: :class:`InvoicingDecisions` runs invoicing as a dry
   run (nothing written, rolled back) for each of them, as of the month's end and as of the day the
   evidence is read, which covers the cycles ending in the month and those crossing its end;
-- **the clouds' own figures** (:class:`CloudFigures`): Nova's hours per project for the month and the
-  SolusVM servers seen; :class:`NoCloudFigures` where no cloud is asked.
+- **Nova's own figures** (:class:`CloudFigures`): its hours per project for the month;
+  :class:`NoCloudFigures` where it is not asked.
+
+The SolusVM servers seen in the month come from the evidence the SolusVM sync stored (servers kept after
+deletion, polls, tasks and activity: :meth:`ReconciliationService.solusvm_seen`), not from the live API.
 
 Clients come in id order, :data:`CLIENTS_PER_CHUNK` at a time (a few queries per chunk), then the owners
 linked to no client. An owner linked to no client whose resource an invoice line of the month bills stays
@@ -58,6 +61,7 @@ from bridge.settings import Configurations
 from bridge.store import reconciliation as store
 from bridge.store.reconciliation import Owner, Span
 from bridge.store.unit_of_work import Tx, UnitOfWork
+from bridge.usage.solusvm_runtime import servers_seen
 
 CLIENTS_PER_CHUNK = 500
 ZERO = Decimal(0)
@@ -88,7 +92,8 @@ class CycleDecisions(Protocol):
 
 
 class CloudFigures(Protocol):
-    """The clouds' own figures for the month: a port the fleio adapter implements, built in bootstrap."""
+    """Nova's own figures for the month: a port the fleio adapter implements, built in bootstrap. (SolusVM
+    publishes no usage: its side is read from the evidence the sync stored, not from the live API.)"""
 
     def nova_month(self, month: Month) -> NovaMonth | None:
         """Nova's figure for the month in one (paged) query; None when not asked (or not settled)."""
@@ -98,19 +103,14 @@ class CloudFigures(Protocol):
         """The server's instance actions (``os-instance-actions``), to recover the hours Nova forgot."""
         ...
 
-    def solusvm_servers(self, month: Month) -> tuple[SolusVMServerSeen, ...] | None: ...
-
 
 class NoCloudFigures:
-    """No cloud asked: the report's cloud side says so."""
+    """Nova not asked: the report's cloud side says so."""
 
     def nova_month(self, month: Month) -> NovaMonth | None:
         return None
 
     def nova_history(self, server: NovaServerHours) -> NovaServerHistory | None:
-        return None
-
-    def solusvm_servers(self, month: Month) -> tuple[SolusVMServerSeen, ...] | None:
         return None
 
 
@@ -203,6 +203,7 @@ class ReconciliationService:
         configurations: Configurations,
         decisions: CycleDecisions,
         cloud: CloudFigures | None = None,
+        solusvm: bool = False,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -211,16 +212,22 @@ class ReconciliationService:
         self._configurations = configurations
         self._decisions = decisions
         self._cloud = cloud or NoCloudFigures()
+        self._solusvm = solusvm
 
     def month(self, label: str) -> Month:
         """The calendar month ``label`` (``2022-10``) read now; a ValueError names the expected form."""
         return Month.calendar(label, self._zone.key, self._clock.now())
 
-    def last_month(self) -> Month:
-        """The calendar month before the current one in the billing zone (the daemon job's month)."""
+    def recent_months(self, count: int) -> list[Month]:
+        """The ``count`` calendar months before the current one in the billing zone, oldest first (the
+        daemon job reconciles last month and the one before: late usage and WHMCS's confirmations still
+        change a month after it ended)."""
         first = self._clock.now().astimezone(self._zone).date().replace(day=1)
-        before = first - timedelta(days=1)
-        return self.month(f"{before.year:04d}-{before.month:02d}")
+        months: list[Month] = []
+        for _ in range(count):
+            first = (first - timedelta(days=1)).replace(day=1)
+            months.insert(0, self.month(f"{first.year:04d}-{first.month:02d}"))
+        return months
 
     def reconcile(
         self,
@@ -260,8 +267,25 @@ class ReconciliationService:
         return CloudEvidence(
             nova_projects=nova.projects if nova is not None else None,
             nova_servers=tuple(histories),
-            solusvm_servers=self._cloud.solusvm_servers(month),
+            solusvm_servers=self.solusvm_seen(month) if self._solusvm else None,
         )
+
+    def solusvm_seen(self, month: Month) -> tuple[SolusVMServerSeen, ...]:
+        """Every SolusVM server the stored evidence shows in the month (deleted ones included), with the
+        hours its runtime rule counts, observed and inferred: not the live API, which forgets deleted
+        servers and says nothing of the past."""
+        with self._uow.reading() as tx:
+            return tuple(
+                SolusVMServerSeen(
+                    str(server.server_id),
+                    str(server.user_id),
+                    server.name,
+                    split.observed_hours,
+                    split.inferred_hours,
+                    plan=str(server.plan_id),
+                )
+                for server, split in servers_seen(tx, month.start, month.end)
+            )
 
     def evidence(self, month: Month, *, client_ref: str | None = None) -> Iterator[ClientEvidence]:
         """Every client's evidence in id order, then the owners linked to no client (all clients only)."""

@@ -93,10 +93,21 @@ def enrollment_job(ctx: JobContext) -> int:
 
 
 def reconcile_job(ctx: JobContext) -> dict[str, Any]:
-    """Reconcile last month into the reports archive (<state_dir>/reports), after the month's invoicing."""
-    files, summary = ctx.app.reports.publish_last_month(ctx.checkpoint)
-    log.info("reconciliation written", month=files.month, defects=summary.defect_count, html=str(files.html))
-    return {"month": files.month, "defects": summary.defect_count, "clients": summary.clients}
+    """Reconcile last month and the one before into the reports archive (<state_dir>/reports), after the
+    day's invoicing: late usage and WHMCS's confirmations still change a month after it ended. The result
+    names last month; ``months`` has each month's defects."""
+    published = ctx.app.reports.publish_recent(ctx.checkpoint)
+    for files, summary in published:
+        log.info(
+            "reconciliation written", month=files.month, defects=summary.defect_count, html=str(files.html)
+        )
+    files, summary = published[-1]
+    return {
+        "month": files.month,
+        "defects": summary.defect_count,
+        "clients": summary.clients,
+        "months": {files.month: summary.defect_count for files, summary in published},
+    }
 
 
 def registry() -> dict[str, JobSpec]:
@@ -108,7 +119,9 @@ def registry() -> dict[str, JobSpec]:
         JobSpec("process_clients", "credit notifications, suspension, auto-invoices", process_clients_job),
         JobSpec("recurring", "bill the recurring fees of billing periods that renewed", recurring_job),
         JobSpec("enrollment", "create the SolusVM users that sign-up had to defer", enrollment_job),
-        JobSpec("reconcile", "reconcile last month into the reports archive", reconcile_job),
+        JobSpec(
+            "reconcile", "reconcile last month and the one before into the reports archive", reconcile_job
+        ),
         JobSpec("housekeeping", "prune old job runs", housekeeping),
     ]
     return {spec.name: spec for spec in specs}
