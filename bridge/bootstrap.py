@@ -324,7 +324,7 @@ class App:
             reader = SolusVMRuntimeReader(client, SolusVMEventLog(client, self.clock))
             runtime = SolusVMRuntime(self.uow, self.clock, reader, settings.billing.zone())
             feeds.append(Feed(runtime, Current(), plans=runtime.plans_seen, derive=runtime.derive))
-        return UsageSync(self.uow, self.clock, feeds, checkpoint=checkpoint)
+        return UsageSync(self.uow, self.clock, feeds, checkpoint=checkpoint, zone=self.zone)
 
     def cloud_actions(self, *, sleep: Sleep = time.sleep) -> CloudActions:
         """The executor of the credit engine's cloud effects, for each enabled cloud."""

@@ -25,7 +25,7 @@ inputs, stores the result and reports it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -72,6 +72,7 @@ from bridge.settings import Configurations
 from bridge.store import invoices as store
 from bridge.store import plans as plans_store
 from bridge.store import usage as usage_store
+from bridge.store import usage_rollups as rollups_store
 from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
 log = get_logger(__name__)
@@ -162,6 +163,7 @@ class InvoicingService:
             self._refuse_open_cycles(invoice_date)
         run = InvoicingRun(invoice_date, dry_run)
         self._books = self._price_books.for_run()
+        self._ensure_rollups()
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
         tally = Tally(progress, total=1 if client_ref else self._clients.count())
         for chunk in chunks:
@@ -179,6 +181,16 @@ class InvoicingService:
             skipped=len(run.skipped),
         )
         return run
+
+    def _ensure_rollups(self) -> None:
+        """Usage is read from the day rollups: built from the hourly rows first if they are of another
+        zone or were never built (the first run after the upgrade; see bridge/store/usage_rollups.py)."""
+        with self._uow.reading() as connection:
+            current = rollups_store.state(connection)
+        if current is None or current.zone != (self._zone.key or "UTC"):
+            with self._uow.writing() as connection:
+                rebuilt = rollups_store.ensure(connection, self._zone)
+            log.info("usage rollups rebuilt", zone=self._zone.key, days=rebuilt)
 
     def _refuse_open_cycles(self, invoice_date: date) -> None:
         """Raise :class:`CycleNotEnded` when ``invoice_date`` is still to come.
@@ -208,17 +220,13 @@ class InvoicingService:
         plans = [plan for client in clients if (plan := self._plan(client, run.invoice_date)) is not None]
         if not plans:
             return
-        owners = [owner for plan in plans for owner in plan.owners]
         start = min(plan.cycles[0].start for plan in plans)
         end = max(plan.cycles[-1].end for plan in plans)
         ids = [plan.client.id for plan in plans]
         with self._uow.reading() as connection:
-            usage = usage_store.usage_of_owners(connection, owners, start, end)
             invoiced = store.usage_invoices_of_clients(connection, ids)
             terms = plans_store.terms_of_clients(connection, ids)
-        by_owner: dict[tuple[str, str], list[CollectedUsage]] = {}
-        for row in usage:
-            by_owner.setdefault((row.source, row.owner), []).append(_collected(row))
+            by_owner = _usage_of(connection, plans, terms, (start, end))
         inputs = [
             (
                 plan,
@@ -408,9 +416,36 @@ class InvoicingService:
         return invoice
 
 
-def _collected(row: usage_store.StoredUsage) -> CollectedUsage:
-    """A usage row as the domain reads it: the record, and when it was collected."""
-    return CollectedUsage(row.record, row.collected_at)
+def _usage_of(
+    connection: Tx,
+    plans: Sequence[_ClientPlan],
+    terms: Mapping[int, ClientTerms],
+    span: tuple[datetime, datetime],
+) -> dict[tuple[str, str], list[CollectedUsage]]:
+    """The chunk's usage by (source, owner): each cycle's totals from the day rollups, one query per cycle
+    the chunk looks at (bridge/store/usage_rollups.py); the hourly rows for a client whose terms change
+    inside a cycle, since those split its hours at the change (bridge/domain/terms.py)."""
+    by_owner: dict[tuple[str, str], list[CollectedUsage]] = {}
+    hourly = [plan for plan in plans if _terms_change_inside(terms.get(plan.client.id), plan.cycles)]
+    hourly_ids = {plan.client.id for plan in hourly}
+    owners_by_cycle: dict[BillingCycle, list[tuple[str, str]]] = {}
+    for plan in plans:
+        if plan.client.id not in hourly_ids:
+            for cycle in plan.cycles:
+                owners_by_cycle.setdefault(cycle, []).extend(plan.owners)
+    for cycle, owners in owners_by_cycle.items():
+        for total in rollups_store.totals_of_owners(connection, owners, cycle.start, cycle.end):
+            by_owner.setdefault((total.source, total.owner), []).append(
+                CollectedUsage(total.record, total.collected_at)
+            )
+    owners = [owner for plan in hourly for owner in plan.owners]
+    for row in usage_store.usage_of_owners(connection, owners, *span):
+        by_owner.setdefault((row.source, row.owner), []).append(CollectedUsage(row.record, row.collected_at))
+    return by_owner
+
+
+def _terms_change_inside(terms: ClientTerms | None, cycles: Sequence[BillingCycle]) -> bool:
+    return terms is not None and any(terms.changes_within(cycle.start, cycle.end) for cycle in cycles)
 
 
 def _existing(
