@@ -442,8 +442,9 @@ def _scan(records: Sequence[UsageRecord]) -> tuple[Sequence[UsageRecord], dict[s
 
 
 def _interleaved_totals(before: UsageRecord, after: UsageRecord) -> bool:
-    """Two totals of different plans whose spans cross: a resize and back inside them, not an overlap."""
-    return before.summed and after.summed and before.plan != after.plan
+    """Two totals whose spans cross: of two plans (resized and back) or two owners (moved and back) of
+    the resource, not an overlap. The windows inside them were one row each per start (the store's key)."""
+    return before.summed and after.summed
 
 
 def _latest(ordered: Sequence[UsageRecord]) -> UsageRecord:
