@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from bridge.solusvm.client import SolusVMClient
     from bridge.sync.cloud_actions import CloudActions
     from bridge.sync.push import OutboxPusher
+    from bridge.usage.retention import HourlyRetention
     from bridge.usage.sync import UsageSync
     from bridge.web.enrollment.mailer import Transport
     from bridge.whmcs.client import WhmcsClient
@@ -293,6 +294,13 @@ class App:
         from bridge.reports.publish import ReportPublisher
 
         return ReportPublisher(self.reconciliation, self.report_archive)
+
+    @cached_property
+    def hourly_retention(self) -> HourlyRetention:
+        """Prunes the hourly usage rows older than billing.hourly_usage_months (the housekeeping job)."""
+        from bridge.usage.retention import HourlyRetention
+
+        return HourlyRetention(self.uow, self.clock, self.zone, self.settings.billing.hourly_usage_months)
 
     # -- workers: one per run, with that run's checkpoint, back-off and vendor connections ---------------
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from bridge.services.periods import PeriodsService
     from bridge.sync.cloud_actions import CloudActions
     from bridge.sync.push import OutboxPusher
+    from bridge.usage.retention import HourlyRetention
     from bridge.usage.sync import UsageSync
 
 Sleep = Callable[[float], None]
@@ -141,6 +142,8 @@ class JobServices(Protocol):
     @property
     def enrollment(self) -> EnrollmentService: ...
     def usage_sync(self, *, checkpoint: Callable[[], None], sleep: Sleep) -> UsageSync: ...
+    @property
+    def hourly_retention(self) -> HourlyRetention: ...
     def cloud_actions(self, *, sleep: Sleep) -> CloudActions: ...
     def pusher(self, **options: Any) -> OutboxPusher: ...
     @property

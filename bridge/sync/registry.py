@@ -22,13 +22,15 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-def housekeeping(ctx: JobContext) -> int:
-    """Prune job runs older than daemon.job_run_retention_days, keeping the diary bounded."""
+def housekeeping(ctx: JobContext) -> dict[str, int]:
+    """Prune job runs older than daemon.job_run_retention_days, keeping the diary bounded, and the hourly
+    usage rows older than billing.hourly_usage_months (their daily totals stay)."""
     before = ctx.clock.now() - timedelta(days=ctx.settings.daemon.job_run_retention_days)
     with ctx.app.uow.writing() as connection:
         pruned = store.prune_runs(connection, before)
     log.info("job runs pruned", count=pruned, before=before.isoformat())
-    return pruned
+    ctx.checkpoint()
+    return {"job_runs": pruned, "usage_hours": ctx.app.hourly_retention.prune()}
 
 
 def usage_sync_job(ctx: JobContext) -> list[SourceReport]:
@@ -109,6 +111,6 @@ def registry() -> dict[str, JobSpec]:
         JobSpec("recurring", "bill the recurring fees of billing periods that renewed", recurring_job),
         JobSpec("enrollment", "create the SolusVM users that sign-up had to defer", enrollment_job),
         JobSpec("reconcile", "reconcile last month into the reports archive", reconcile_job),
-        JobSpec("housekeeping", "prune old job runs", housekeeping),
+        JobSpec("housekeeping", "prune old job runs and hourly usage", housekeeping),
     ]
     return {spec.name: spec for spec in specs}
