@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
@@ -101,8 +102,34 @@ class CycleNotEnded(InputError):
     """A run asked to issue invoices for a billing cycle that has not ended yet."""
 
 
+class RunListener(Protocol):
+    """Hears a run's outcomes as they happen, so a caller can report a month end of any size without the
+    run keeping them (``--json`` streams them; the daemon's job keeps only the held ones)."""
+
+    def issued(self, invoice: IssuedInvoice) -> None: ...
+    def already_invoiced(self, item: Skipped) -> None: ...
+    def held(self, item: Held) -> None: ...
+    def skipped(self, item: Skipped) -> None: ...
+
+
+@dataclass
+class RunCounts:
+    """What a run did, counted as it goes (also when a listener takes the outcomes themselves)."""
+
+    issued: int = 0
+    already_invoiced: int = 0
+    held: int = 0
+    skipped: int = 0
+    totals: dict[str, Decimal] = field(default_factory=dict)
+    """The issued invoices' totals per currency."""
+
+
 @dataclass
 class InvoicingRun:
+    """A run's outcomes. Without a ``listener`` they are kept in the four lists (a client's run, a dry run
+    to look at); with one, each goes to it as it happens and the lists stay empty: memory stays flat in the
+    number of clients. ``counts`` is kept either way."""
+
     invoice_date: date
     dry_run: bool
     issued: list[IssuedInvoice] = field(default_factory=list)
@@ -112,12 +139,48 @@ class InvoicingRun:
     next_numbers: dict[str, int] = field(default_factory=dict)
     """A dry run's number sequences as its last chunk left them before rolling back: the next chunk goes on
     from there, so the numbers shown are the ones the real run (committing chunk by chunk) assigns."""
+    counts: RunCounts = field(default_factory=RunCounts)
+    listener: RunListener | None = None
 
     def add(self, plan: InvoicePlan) -> None:
         """What one client's plan holds back (its invoices are added once they are stored)."""
-        self.already_invoiced += plan.already
-        self.held += plan.held
-        self.skipped += plan.skipped
+        for item in plan.already:
+            self.add_already_invoiced(item)
+        for held in plan.held:
+            self.counts.held += 1
+            self.listener.held(held) if self.listener else self.held.append(held)
+        for item in plan.skipped:
+            self.counts.skipped += 1
+            self.listener.skipped(item) if self.listener else self.skipped.append(item)
+
+    def add_already_invoiced(self, item: Skipped) -> None:
+        self.counts.already_invoiced += 1
+        self.listener.already_invoiced(item) if self.listener else self.already_invoiced.append(item)
+
+    def add_issued(self, invoice: IssuedInvoice) -> None:
+        counts, draft = self.counts, invoice.draft
+        counts.issued += 1
+        counts.totals[draft.currency] = counts.totals.get(draft.currency, Decimal(0)) + draft.total
+        self.listener.issued(invoice) if self.listener else self.issued.append(invoice)
+
+
+class HeldOnly:
+    """A :class:`RunListener` that keeps the held invoices only (they fail the daemon's job)."""
+
+    def __init__(self) -> None:
+        self.found: list[Held] = []
+
+    def issued(self, invoice: IssuedInvoice) -> None:
+        pass
+
+    def already_invoiced(self, item: Skipped) -> None:
+        pass
+
+    def held(self, item: Held) -> None:
+        self.found.append(item)
+
+    def skipped(self, item: Skipped) -> None:
+        pass
 
 
 class InvoicingService:
@@ -152,16 +215,18 @@ class InvoicingService:
         dry_run: bool = False,
         checkpoint: Callable[[], None] = lambda: None,
         progress: Progress = no_progress,
+        listener: RunListener | None = None,
     ) -> InvoicingRun:
         """Invoice every client's ended cycles as of ``invoice_date`` (see the module docstring).
 
         Clients are taken in chunks: their usage is read in one query and their invoices are written in one
         transaction (a savepoint each, so one that another run created first is skipped, not fatal).
-        ``progress`` hears how many clients are done after each chunk.
+        ``progress`` hears how many clients are done after each chunk; ``listener`` each outcome, which
+        the run then does not keep (:class:`InvoicingRun`).
         """
         if not dry_run:
             self._refuse_open_cycles(invoice_date)
-        run = InvoicingRun(invoice_date, dry_run)
+        run = InvoicingRun(invoice_date, dry_run, listener=listener)
         self._books = self._price_books.for_run()
         self._ensure_rollups()
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
@@ -175,10 +240,10 @@ class InvoicingService:
             "invoicing finished",
             invoice_date=invoice_date.isoformat(),
             dry_run=dry_run,
-            issued=len(run.issued),
-            already_invoiced=len(run.already_invoiced),
-            held=len(run.held),
-            skipped=len(run.skipped),
+            issued=run.counts.issued,
+            already_invoiced=run.counts.already_invoiced,
+            held=run.counts.held,
+            skipped=run.counts.skipped,
         )
         return run
 
@@ -316,11 +381,9 @@ class InvoicingService:
                     if not store.reference_exists(connection, invoice.draft.reference):
                         raise
                     reason = "already invoiced by another run"
-                    run.already_invoiced.append(Skipped(invoice.client, invoice.draft.reference, reason))
+                    run.add_already_invoiced(Skipped(invoice.client, invoice.draft.reference, reason))
                     continue
-                run.issued.append(
-                    replace(invoice, number=issued.number, proforma_number=issued.proforma_number)
-                )
+                run.add_issued(replace(invoice, number=issued.number, proforma_number=issued.proforma_number))
             if run.dry_run:
                 run.next_numbers = store.next_numbers(connection)
 

@@ -45,12 +45,17 @@ def usage_sync_job(ctx: JobContext) -> list[SourceReport]:
 
 def invoicing_job(ctx: JobContext) -> int:
     """Invoice, as of today in the billing time zone, every client's ended cycles (held ones fail the run)."""
+    from bridge.services.invoicing import HeldOnly  # on first run: the composition root imports no service
+
     today = ctx.clock.now().astimezone(ctx.settings.billing.zone()).date()
-    run = ctx.app.invoicing.run(today, checkpoint=ctx.checkpoint)
-    if run.held:
-        held = ", ".join(item.reference for item in run.held)
-        raise BridgeError(f"{len(run.held)} invoices held (see `billing-bridge invoice --dry-run`): {held}")
-    return len(run.issued)
+    held = HeldOnly()  # the run keeps no list of what it issued: memory flat in the number of clients
+    run = ctx.app.invoicing.run(today, checkpoint=ctx.checkpoint, listener=held)
+    if held.found:
+        references = ", ".join(item.reference for item in held.found)
+        raise BridgeError(
+            f"{len(held.found)} invoices held (see `billing-bridge invoice --dry-run`): {references}"
+        )
+    return run.counts.issued
 
 
 def push_job(ctx: JobContext) -> dict[str, Any]:
