@@ -321,7 +321,40 @@ def totals_since(
 
     Summed by the database, exactly: NUMERIC on MariaDB and PostgreSQL; on SQLite, where the columns hold
     decimal text with exactly eight places, as integers of 10**-8 (SQLite would sum the text as floats).
+    Where the hourly rows were pruned (``billing.hourly_usage_months``), the days kept for them count
+    instead: those that start at or after ``since`` (a ``since`` that is a local midnight, as a cycle's
+    end is, loses nothing).
     """
+    horizon = usage_rollups.pruned_before(connection)
+    hourly = _hourly_totals_since(connection, owners_since, until)
+    early = {owner: since for owner, since in owners_since.items() if horizon and since < horizon}
+    if not early or horizon is None:
+        return hourly
+    days = usage_rollups.totals_since(connection, early, min(horizon, until))
+    merged = {(total.source, total.owner, total.resource_id, total.plan): total for total in hourly}
+    for day in days:
+        key = (day.source, day.owner, day.resource_id, day.plan)
+        later = merged.get(key)
+        merged[key] = ResourceTotal(
+            *key[:3],
+            day.plan,
+            later.name if later else day.resource_name,
+            day.hours + (later.hours if later else Decimal(0)),
+            _added(day.tokens, later.tokens if later else None),
+            later.last_window_end if later else day.last_end,
+        )
+    return list(merged.values())
+
+
+def _added(first: Decimal | None, second: Decimal | None) -> Decimal | None:
+    if first is None or second is None:
+        return second if first is None else first
+    return first + second
+
+
+def _hourly_totals_since(
+    connection: Connection, owners_since: dict[tuple[str, str], datetime], until: datetime
+) -> list[ResourceTotal]:
     if not owners_since:
         return []
     by_since: dict[datetime, set[str]] = {}

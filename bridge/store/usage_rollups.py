@@ -24,14 +24,14 @@ no longer ingested (its hours could no longer be compared with what was recorded
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, type_coerce, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, type_coerce, update
 
 from bridge.domain.cycles import local_midnight
 from bridge.domain.instants import as_utc
@@ -459,9 +459,29 @@ def totals_of_owners(
 
     ``start`` and ``end`` are local midnights (a billing cycle's edges), so the days are whole.
     """
-    pairs = set(owners)
+    return _summed(tx, {owner: start for owner in owners}, end)
+
+
+def totals_since(
+    tx: Connection, owners_since: Mapping[tuple[str, str], datetime], end: datetime
+) -> list[StoredTotal]:
+    """Per (source, owner, resource, plan), the days starting in [the owner's since, end), summed."""
+    return _summed(tx, owners_since, end)
+
+
+def _summed(
+    tx: Connection, owners_since: Mapping[tuple[str, str], datetime], end: datetime
+) -> list[StoredTotal]:
+    pairs = set(owners_since)
     if not pairs:
         return []
+    by_since: dict[datetime, set[str]] = {}
+    for (_source, owner), since in owners_since.items():
+        by_since.setdefault(since, set()).add(owner)
+    wanted = [
+        and_(usage_rollups.c.owner.in_(sorted(owners)), usage_rollups.c.day_start >= since)
+        for since, owners in by_since.items()
+    ]
     sqlite = tx.dialect.name == "sqlite"
     group = [usage_rollups.c.source, usage_rollups.c.owner, usage_rollups.c.resource_id, usage_rollups.c.plan]
     query = (
@@ -475,8 +495,7 @@ def totals_of_owners(
             exact_sum(usage_rollups.c.tokens, sqlite).label("tokens"),
             type_coerce(func.max(usage_rollups.c.collected_at), UTCDateTime()).label("collected_at"),
         )
-        .where(usage_rollups.c.day_start >= start, usage_rollups.c.day_start < end)
-        .where(usage_rollups.c.owner.in_(sorted({owner for _, owner in pairs})))
+        .where(usage_rollups.c.day_start < end, or_(*wanted))
         .group_by(*group)
         .order_by(usage_rollups.c.source, usage_rollups.c.resource_id, usage_rollups.c.plan)
     )

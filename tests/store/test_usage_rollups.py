@@ -112,3 +112,19 @@ def test_pruned_hours_leave_their_days_and_their_windows_are_final(uow: UnitOfWo
     assert (total.hours, total.windows) == (Decimal(2), 2)
     with uow.reading() as tx:
         assert tx.scalar(select(func.count()).select_from(usage_records)) == 1
+
+
+def test_unsettled_totals_reaching_before_the_pruned_hours_count_their_days(uow: UnitOfWork) -> None:
+    for hour in (0, 5, 30, 50, 80):
+        ingest(uow, record(hour, "0.5"), record(hour, "0.25", resource="i-2", plan="m1.large"))
+    since = {("openstack", "p-1"): OCT}
+    with uow.reading() as tx:
+        before = sorted(store.totals_since(tx, since, NOV), key=lambda total: total.resource_id)
+    with uow.writing() as tx:
+        rollups.prune(tx, ZoneInfo("UTC"), OCT + timedelta(days=2))
+    with uow.reading() as tx:
+        after = sorted(store.totals_since(tx, since, NOV), key=lambda total: total.resource_id)
+    assert [(t.resource_id, t.plan, t.hours, t.last_window_end) for t in after] == [
+        (t.resource_id, t.plan, t.hours, t.last_window_end) for t in before
+    ]
+    assert [t.hours for t in after] == [Decimal("2.5"), Decimal("1.25")]
