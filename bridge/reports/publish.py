@@ -117,8 +117,9 @@ def _second_pass(
 
 
 RECENT_MONTHS = 2
-"""Months the daemon job reconciles again each day: last month and the one before it (late usage of a
-month is invoiced with the next cycle, so it lands in the month after the month after)."""
+"""Months the daemon job reconciles each day, at most: last month and the one before it (late usage of a
+month is invoiced with the next cycle, so it lands in the month after the month after), when
+``billing.hourly_usage_months`` keeps that one's hourly rows (2 or more)."""
 
 
 class ReportPublisher:
@@ -130,12 +131,15 @@ class ReportPublisher:
         self.archive = archive
 
     def publish_recent(
-        self, checkpoint: Callable[[], None] = lambda: None
+        self, retained_months: int, checkpoint: Callable[[], None] = lambda: None
     ) -> list[tuple[ReportFiles, Summary]]:
-        """The reports of the :data:`RECENT_MONTHS` months before the current one, oldest first, so the
-        latest report stays last month's (what the daemon job runs after each day's invoicing: late usage
-        billed on a later invoice and WHMCS's confirmations change a month after it ended)."""
-        return [self.publish(month, checkpoint) for month in self.service.recent_months(RECENT_MONTHS)]
+        """The reports of the :data:`RECENT_MONTHS` months before the current one whose hourly usage is
+        still kept (``retained_months``: ``billing.hourly_usage_months``; a pruned month would read as
+        never collected), oldest first, so the latest report stays last month's. What the daemon job runs
+        after each day's invoicing: late usage billed on a later invoice and WHMCS's confirmations change
+        a month after it ended."""
+        count = max(1, min(RECENT_MONTHS, retained_months))
+        return [self.publish(month, checkpoint) for month in self.service.recent_months(count)]
 
     def publish(
         self, month: Month, checkpoint: Callable[[], None] = lambda: None

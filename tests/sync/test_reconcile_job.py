@@ -72,11 +72,7 @@ def test_the_job_keeps_last_months_report_and_the_endpoint_serves_it_behind_the_
     outcome = app.runner.run("reconcile")
     assert (outcome.status, outcome.result["month"], outcome.result["defects"]) == ("succeeded", "2022-10", 0)
     reports = tmp_path / "state" / "reports"
-    assert sorted(path.name for path in reports.iterdir()) == [
-        "reconciliation-2022-09.csv",
-        "reconciliation-2022-09.html",
-        "reconciliation-2022-09.json",
-        "reconciliation-2022-09.summary.json",
+    assert sorted(path.name for path in reports.iterdir()) == [  # September's hourly rows are not kept
         "reconciliation-2022-10.csv",
         "reconciliation-2022-10.html",
         "reconciliation-2022-10.json",
@@ -109,6 +105,7 @@ def test_the_job_reconciles_the_month_before_too_so_late_usage_billed_after_it_s
         story.line(tx, november, 1, "batch-1", "20", "2.00", late=True)
     engine.dispose()
     sections = tomllib.loads(story.SETTINGS)
+    sections["billing"]["hourly_usage_months"] = 2  # October's hourly rows are kept through December
     settings = make_settings(database_url, **sections)
     app = build_app(settings, clock=FixedClock(DECEMBER + timedelta(days=4)), owner="test-daemon")
     try:
