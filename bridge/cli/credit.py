@@ -160,8 +160,9 @@ def client_can_create(context: Context, client_ref: str, as_json: bool) -> None:
 def process_clients(
     context: Context, at_text: str | None, client_ref: str | None, dry_run: bool, as_json: bool
 ) -> None:
-    """Run the credit engine: notifications, suspension, termination, auto pay and auto-invoices; then
-    carry out the cloud actions and mail the client notifications it decided."""
+    """Run the credit engine: notifications, suspension, termination, auto pay and auto-invoices.
+
+    Then carry out the cloud actions and mail the client notifications it decided."""
     app = context.app
     zone = app.settings.billing.zone()
     at = parse_instant(at_text, "--at", zone) if at_text is not None else app.clock.now()
