@@ -454,8 +454,9 @@ class CreditService:
     ) -> StaffAction:
         """Suspend CLIENT by hand (``client suspend``): its running servers suspended (or shelved: the
         configuration's ``shelve_instances_on_suspend`` unless ``shelve`` says), its OpenStack projects
-        disabled, its suspension opened in the history. Only ``client resume`` ends it: the credit engine
-        neither resumes nor terminates a client staff suspended."""
+        disabled, its suspension opened in the history, the client told (staff's reason stays internal).
+        Only ``client resume`` ends it: the credit engine neither resumes nor terminates a client staff
+        suspended."""
         reason = checked(
             check_text, reason or "suspended by staff", "--reason", max_length=DESCRIPTION_MAX
         ).strip()
@@ -477,6 +478,17 @@ class CreditService:
                 )
             shelving = account.configuration.shelve_instances_on_suspend if shelve is None else shelve
             named = self._suspend(connection, account, now, shelve=shelving, reason=reason, by=STAFF)
+            notice = Suspended(
+                account.up_to_date,
+                client.currency,
+                account.credit_limit,
+                tuple(named),
+                shelving,
+                None,
+                by_staff=True,
+            )
+            reference = references.notification(client.id, notice.event, f"{now:%Y%m%dT%H%M%S}")
+            self._notifier.notify(connection, client, notice, reference, now)
             store.save_state(
                 connection,
                 client.id,
