@@ -115,12 +115,15 @@ def ingest_month(settings: object, clients: int, vms: int, window_hours: int) ->
     for first in range(0, len(windows), WINDOWS_PER_TRANSACTION):
         with uow.writing() as tx:
             usage_rollups.ensure(tx, ZoneInfo("UTC"))
+            days = usage_rollups.Pending()  # as in the sync's batch: each day's row updated once
             for window in windows[first : first + WINDOWS_PER_TRANSACTION]:
                 records = [
                     UsageRecord("openstack", vm, vm, owner, "m1.small", window, hours)
                     for vm, owner in resources
                 ]
-                written += usage_store.ingest_window(tx, "openstack", window, records, collected).inserted
+                result = usage_store.ingest_window(tx, "openstack", window, records, collected, rollups=days)
+                written += result.inserted
+            days.flush(tx)
     engine.dispose()
     return written
 
