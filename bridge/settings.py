@@ -280,6 +280,12 @@ class EnrollmentSettings(Section):
     link_limit_per_ip: int = Field(
         30, ge=1, description="opened sign-up and login links and single sign-ons per IP per window"
     )
+    signin_limit_per_ip: int = Field(
+        20, ge=1, description="client sign-ins with a password per IP per window"
+    )
+    signin_limit_per_email: int = Field(
+        5, ge=1, description="client sign-ins with a password per email per window"
+    )
     rate_limit_window_minutes: int = Field(60, ge=1, le=1440)
     password_min_length: int = Field(10, ge=8, le=64)
     workers: int = Field(16, ge=1, le=256, description="requests served at once; more wait their turn")
@@ -491,7 +497,7 @@ class SuspensionSettings(Section):
 
     enabled: bool = False
     delay_hours: int | None = Field(None, ge=0, description="not before this many hours under the limit")
-    delay_credit: Amount | None = Field(None, ge=0, description="not before this far under the limit")
+    delay_credit: Amount | None = Field(None, ge=0, description="once this far under the limit")
 
 
 class TerminationSettings(Section):
@@ -539,6 +545,15 @@ class ConfigurationSettings(Section):
     proforma_number_format: str = Field("P{{ number }}", description="unset: P1, … (default) or P-NAME-1, …")
     invoice_detail: Literal["detailed", "simple"] = "detailed"
     invoice_due_days: int = Field(14, ge=0, description="days from an invoice's date to its due date")
+    notify_on_unpaid_invoices: bool = Field(
+        True, description="mail each issued invoice (PDF attached) and a reminder when it is overdue"
+    )
+    notification_sender_name: str = Field(
+        "", max_length=128, description='the "From" name of client notifications; empty = the address only'
+    )
+    notification_sender_email: str = Field(
+        "", max_length=254, description="the From address of client notifications; empty = enrollment's"
+    )
     company_name: str = ""
     company_details: str = ""
     company_address: str = Field("", description="postal address, one line per line of the address")
@@ -559,6 +574,9 @@ class ConfigurationSettings(Section):
         default_factory=list, max_length=3, description="hours before zero"
     )
     shelve_instances_on_suspend: bool = False
+    bill_suspended_hours: bool = Field(
+        False, description="invoice the hours clouds count while the client is suspended"
+    )
     suspension: SuspensionSettings = SuspensionSettings()
     termination: TerminationSettings = TerminationSettings()
     auto_invoicing: AutoInvoicingSettings = AutoInvoicingSettings()
@@ -571,6 +589,22 @@ class ConfigurationSettings(Section):
         if self.auto_order_on_signup and not self.auto_order_service.strip():
             raise ValueError("auto_order_on_signup = true needs auto_order_service; name the service")
         return self
+
+    @field_validator("notification_sender_email")
+    @classmethod
+    def _sender_address(cls, address: str) -> str:
+        address = address.strip()
+        local, at, domain = address.rpartition("@")
+        if address and (not at or not local or "." not in domain or any(c in address for c in ' <>,"')):
+            raise ValueError(f"{address!r} is not an email address; use e.g. billing@example.com")
+        return address
+
+    @field_validator("notification_sender_name")
+    @classmethod
+    def _sender_name(cls, name: str) -> str:
+        if any(character in name for character in "\r\n"):
+            raise ValueError("holds a line break; write the name on one line")
+        return name.strip()
 
     @field_validator("company_vat_id")
     @classmethod
@@ -862,6 +896,7 @@ def to_domain(section: ConfigurationSettings, *, name: str, generate_invoices_de
         proforma_number_format=proforma_number_format,
         invoice_due_days=section.invoice_due_days,
         invoice_detail=section.invoice_detail,
+        notify_on_unpaid_invoices=section.notify_on_unpaid_invoices,
         credit_notifications=tuple(section.credit_notifications),
         suspension=SuspensionRule(
             enabled=section.suspension.enabled,
@@ -874,6 +909,7 @@ def to_domain(section: ConfigurationSettings, *, name: str, generate_invoices_de
             suspend_instead=section.termination.suspend_instead,
         ),
         shelve_instances_on_suspend=section.shelve_instances_on_suspend,
+        bill_suspended_hours=section.bill_suspended_hours,
         auto_invoicing=AutoInvoicing(
             enabled=section.auto_invoicing.enabled,
             mode=AutoInvoiceMode(section.auto_invoicing.mode),
@@ -935,8 +971,6 @@ REMOVED_KEYS = {
     "configurations.*.mark_invoiced_periods_paid": "not accepted yet: nothing marks externally billed "
     "periods paid (issue 15 point 6); invoices paid in WHMCS reach the bridge through the payments_sync job; "
     "delete this key",
-    "configurations.*.notify_on_unpaid_invoices": "not accepted yet: no client mail is sent for unpaid "
-    "invoices until the mail port exists (issue 15 point 5); delete this key",
     "configurations.*.issue_invoice_days_before_due": "not accepted yet: the bridge issues no pre-paid "
     "service invoices, so nothing is issued before a due date (issue 15 point 4); delete this key",
 }

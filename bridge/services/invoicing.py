@@ -62,16 +62,19 @@ from bridge.domain.invoicing import (
     usage_lines,
 )
 from bridge.domain.pricing import PriceBook, PricedLine
+from bridge.domain.suspension import Suspension, billable_part
 from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
 from bridge.services.clients import ClientService
 from bridge.services.issuing import NewInvoice, issue, record_payment, set_next_fiscal_number
+from bridge.services.notifications import ClientNotifier
 from bridge.services.price_books import PriceBooks
 from bridge.settings import Configurations
 from bridge.store import invoices as store
 from bridge.store import plans as plans_store
+from bridge.store import suspensions as suspension_store
 from bridge.store import usage as usage_store
 from bridge.store import usage_rollups as rollups_store
 from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
@@ -197,8 +200,10 @@ class InvoicingService:
         price_books: PriceBooks,
         zone: ZoneInfo,
         catch_up_cycles: int,
+        notifier: ClientNotifier | None = None,
     ) -> None:
         self._uow = uow
+        self._notifier = notifier
         self._clock = clock
         self._clients = clients
         self._configurations = configurations
@@ -291,11 +296,15 @@ class InvoicingService:
         with self._uow.reading() as connection:
             invoiced = store.usage_invoices_of_clients(connection, ids)
             terms = plans_store.terms_of_clients(connection, ids)
-            by_owner = _usage_of(connection, plans, terms, (start, end))
+            suspended = suspension_store.overlapping(connection, ids, start, end)
+            by_owner = _usage_of(connection, plans, terms, suspended, (start, end))
         inputs = [
             (
                 plan,
-                [item for owner in plan.owners for item in by_owner.get(owner, [])],
+                _billable(
+                    [item for owner in plan.owners for item in by_owner.get(owner, [])],
+                    () if plan.config.bill_suspended_hours else suspended.get(plan.client.id, ()),
+                ),
                 invoiced.get(plan.client.id, []),
             )
             for plan in plans
@@ -376,7 +385,14 @@ class InvoicingService:
                 config = self._configuration(invoice.client)
                 try:
                     with connection.begin_nested():
-                        issued = issue(connection, _new_invoice(invoice), config, self._zone, now=now)
+                        issued = issue(
+                            connection,
+                            _new_invoice(invoice),
+                            config,
+                            self._zone,
+                            now=now,
+                            notifier=self._notifier,
+                        )
                 except Conflict:
                     if not store.reference_exists(connection, invoice.draft.reference):
                         raise
@@ -408,7 +424,7 @@ class InvoicingService:
             items=line_items([line]),
             notes=f"{reference}: credit auto-invoice",
         )
-        issue(connection, invoice, config, self._zone, now=at)
+        issue(connection, invoice, config, self._zone, now=at, notifier=self._notifier)
 
     def pay_from_credit(self, connection: Tx, invoice: store.StoredInvoice, at: datetime) -> None:
         """Mark an invoice paid from the client's credit (automatic settlements, seed 001): a proforma
@@ -483,13 +499,20 @@ def _usage_of(
     connection: Tx,
     plans: Sequence[_ClientPlan],
     terms: Mapping[int, ClientTerms],
+    suspended: Mapping[int, Sequence[Suspension]],
     span: tuple[datetime, datetime],
 ) -> dict[tuple[str, str], list[CollectedUsage]]:
     """The chunk's usage by (source, owner): each cycle's totals from the day rollups, one query per cycle
     the chunk looks at (bridge/store/usage_rollups.py); the hourly rows for a client whose terms change
-    inside a cycle, since those split its hours at the change (bridge/domain/terms.py)."""
+    inside a cycle (they split its hours at the change, bridge/domain/terms.py) or whose suspensions are
+    not billed (each window loses its share inside them, bridge/domain/suspension.py)."""
     by_owner: dict[tuple[str, str], list[CollectedUsage]] = {}
-    hourly = [plan for plan in plans if _terms_change_inside(terms.get(plan.client.id), plan.cycles)]
+    hourly = [
+        plan
+        for plan in plans
+        if _terms_change_inside(terms.get(plan.client.id), plan.cycles)
+        or (suspended.get(plan.client.id) and not plan.config.bill_suspended_hours)
+    ]
     hourly_ids = {plan.client.id for plan in hourly}
     owners_by_cycle: dict[BillingCycle, list[tuple[str, str]]] = {}
     for plan in plans:
@@ -509,6 +532,18 @@ def _usage_of(
 
 def _terms_change_inside(terms: ClientTerms | None, cycles: Sequence[BillingCycle]) -> bool:
     return terms is not None and any(terms.changes_within(cycle.start, cycle.end) for cycle in cycles)
+
+
+def _billable(usage: list[CollectedUsage], suspensions: Sequence[Suspension]) -> list[CollectedUsage]:
+    """The usage without its share inside the client's suspensions (``bill_suspended_hours`` off)."""
+    if not suspensions:
+        return usage
+    found = []
+    for collected in usage:
+        record = billable_part(collected.record, suspensions)
+        if record is not None:
+            found.append(replace(collected, record=record))
+    return found
 
 
 def _existing(

@@ -5,8 +5,8 @@ zone, how far the hourly evidence was pruned).
 Created empty: the first sync or invoicing run builds the rollups from the hourly rows already stored
 (bridge/store/usage_rollups.py, ``ensure``).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 from bridge.store.types import ExactDecimal, UTCDateTime
 
-revision = "0010"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
