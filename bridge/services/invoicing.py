@@ -25,7 +25,7 @@ inputs, stores the result and reports it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -297,7 +297,7 @@ class InvoicingService:
             invoiced = store.usage_invoices_of_clients(connection, ids)
             terms = plans_store.terms_of_clients(connection, ids)
             suspended = suspension_store.overlapping(connection, ids, start, end)
-            by_owner = _usage_of(connection, plans, terms, suspended, (start, end))
+            by_owner = _usage_of(connection, plans, terms, (start, end), hourly_clients=set(suspended))
         inputs = [
             (
                 plan,
@@ -495,23 +495,35 @@ class InvoicingService:
         return invoice
 
 
+def _billable(usage: list[CollectedUsage], suspensions: Sequence[Suspension]) -> list[CollectedUsage]:
+    """The usage without its share inside the client's suspensions (``bill_suspended_hours`` off)."""
+    if not suspensions:
+        return usage
+    found = []
+    for collected in usage:
+        record = billable_part(collected.record, suspensions)
+        if record is not None:
+            found.append(replace(collected, record=record))
+    return found
+
+
 def _usage_of(
     connection: Tx,
     plans: Sequence[_ClientPlan],
     terms: Mapping[int, ClientTerms],
-    suspended: Mapping[int, Sequence[Suspension]],
     span: tuple[datetime, datetime],
+    *,
+    hourly_clients: Set[int],
 ) -> dict[tuple[str, str], list[CollectedUsage]]:
     """The chunk's usage by (source, owner): each cycle's totals from the day rollups, one query per cycle
     the chunk looks at (bridge/store/usage_rollups.py); the hourly rows for a client whose terms change
-    inside a cycle (they split its hours at the change, bridge/domain/terms.py) or whose suspensions are
-    not billed (each window loses its share inside them, bridge/domain/suspension.py)."""
+    inside a cycle, since those split its hours at the change (bridge/domain/terms.py), and for
+    ``hourly_clients`` (suspended in the span: a suspension splits hours where it starts and ends)."""
     by_owner: dict[tuple[str, str], list[CollectedUsage]] = {}
     hourly = [
         plan
         for plan in plans
-        if _terms_change_inside(terms.get(plan.client.id), plan.cycles)
-        or (suspended.get(plan.client.id) and not plan.config.bill_suspended_hours)
+        if plan.client.id in hourly_clients or _terms_change_inside(terms.get(plan.client.id), plan.cycles)
     ]
     hourly_ids = {plan.client.id for plan in hourly}
     owners_by_cycle: dict[BillingCycle, list[tuple[str, str]]] = {}
@@ -532,18 +544,6 @@ def _usage_of(
 
 def _terms_change_inside(terms: ClientTerms | None, cycles: Sequence[BillingCycle]) -> bool:
     return terms is not None and any(terms.changes_within(cycle.start, cycle.end) for cycle in cycles)
-
-
-def _billable(usage: list[CollectedUsage], suspensions: Sequence[Suspension]) -> list[CollectedUsage]:
-    """The usage without its share inside the client's suspensions (``bill_suspended_hours`` off)."""
-    if not suspensions:
-        return usage
-    found = []
-    for collected in usage:
-        record = billable_part(collected.record, suspensions)
-        if record is not None:
-            found.append(replace(collected, record=record))
-    return found
 
 
 def _existing(
