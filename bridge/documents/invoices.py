@@ -27,7 +27,7 @@ from bridge.store.invoices import StoredInvoice
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 _html = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
-SOURCE_TITLES = {"openstack": "OpenStack instances", "solusvm": "SolusVM servers"}
+SOURCE_TITLES = {"openstack": "OpenStack instances", "solusvm": "SolusVM servers", "credit": "Credit"}
 
 
 def run_document(run: InvoicingRun, zone: ZoneInfo) -> dict[str, Any]:

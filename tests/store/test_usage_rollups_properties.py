@@ -153,7 +153,11 @@ def histories(draw: st.DrawFn) -> History:
     )
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(history=histories())
 def test_month_end_from_the_day_rollups_bills_what_the_hourly_rows_bill(
     uow: UnitOfWork, history: History
