@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from decimal import Decimal
 
 import click
@@ -15,7 +16,7 @@ from bridge.cli.base import (
     plain,
     print_json,
 )
-from bridge.cli.clients import client
+from bridge.cli.clients import client, tax_summary
 from bridge.cli.progress import progress_bar
 from bridge.errors import InputError
 from bridge.services.credit import Account, CreditService
@@ -50,6 +51,29 @@ def credit_add(
         return
     verb = "recorded" if created else "already recorded (same reference), nothing changed"
     click.echo(f"payment {reference}: {verb}; credit {account.credit} {account.client.currency}")
+
+
+@credit.command("invoice")
+@click.argument("client_ref", metavar="CLIENT")
+@click.argument("amount")
+@click.option(
+    "--reference",
+    required=True,
+    help="Your reference for it (an order id); the same reference is one invoice.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the invoice as JSON (as `invoice show --json`).")
+@pass_context
+def credit_invoice(context: Context, client_ref: str, amount: str, reference: str, as_json: bool) -> None:
+    """Invoice CLIENT for AMOUNT of credit (net of tax). With taxes.tax_on_add_credit_invoices the invoice
+    adds tax on top (50.00 at 19 % is 59.50); paid, it adds AMOUNT to the credit."""
+    from bridge.cli.invoices import print_stored
+
+    value = amount_argument(amount, "AMOUNT")
+    text = reference.strip()
+    if not text or len(text) > 64 or not text.isprintable():
+        raise InputError("--reference must be 1 to 64 printable characters, e.g. --reference order-7")
+    issued = context.app.invoicing.add_credit_invoice(client_ref, value, text)
+    print_stored(context, issued.reference, as_json)
 
 
 @credit.command("show")
@@ -128,12 +152,52 @@ def account_lines(account: Account) -> list[str]:
 
 @client.command("set")
 @click.argument("client_ref", metavar="CLIENT")
-@click.option("--configuration", required=True, help="Named configuration from [configurations.<name>].")
+@click.option("--configuration", help="Named configuration from [configurations.<name>].")
+@click.option("--country", help="The client's country, ISO 3166-1 alpha-2 (DE, FR, GR, US).")
+@click.option("--vat-id", help='The client\'s EU VAT ID (checked offline, then with VIES); "" removes it.')
+@click.option(
+    "--tax-exempt/--no-tax-exempt",
+    "tax_exempt",
+    default=None,
+    help="Staff's decision on the tax exemption (needs --reason); it stands until staff change it.",
+)
+@click.option("--reason", help="Why the client is (not) tax exempt; kept with who and when.")
+@click.option("--by", "decided_by", help="Who decides the exemption (default: your login name).")
 @pass_context
-def client_set(context: Context, client_ref: str, configuration: str) -> None:
-    """Assign CLIENT to a configuration."""
-    updated = context.app.clients.set_configuration(client_ref, configuration)
-    click.echo(f"client {updated.id} now uses configuration {updated.configuration}")
+def client_set(
+    context: Context,
+    client_ref: str,
+    configuration: str | None,
+    country: str | None,
+    vat_id: str | None,
+    tax_exempt: bool | None,
+    reason: str | None,
+    decided_by: str | None,
+) -> None:
+    """Assign CLIENT to a configuration, or set its country, VAT ID or tax exemption (seed 001)."""
+    from bridge.services.taxes import TaxIdentityChange
+
+    tax_options = (country, vat_id, tax_exempt, reason)
+    if configuration is None and all(option is None for option in tax_options):
+        raise InputError("give --configuration, --country, --vat-id or --tax-exempt/--no-tax-exempt")
+    if configuration is not None and configuration not in context.app.configurations.names():
+        known = ", ".join(context.app.configurations.names())
+        raise InputError(f"--configuration {configuration!r} is not defined; use one of: {known}")
+    if any(option is not None for option in tax_options):
+        by = decided_by or _login_name()
+        change = TaxIdentityChange(country, vat_id, tax_exempt, reason, by)
+        updated = context.app.taxes.change(client_ref, change)
+        click.echo(f"client {updated.id}: {tax_summary(updated)}")
+    if configuration is not None:
+        updated = context.app.clients.set_configuration(client_ref, configuration)
+        click.echo(f"client {updated.id} now uses configuration {updated.configuration}")
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "staff"
 
 
 @client.command("can-create")
