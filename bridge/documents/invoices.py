@@ -59,7 +59,7 @@ def with_runtime(
 
 def issued_document(issued: IssuedInvoice, zone: ZoneInfo) -> dict[str, Any]:
     draft = issued.draft
-    return _document(
+    document = _document(
         client=issued.client,
         reference=draft.reference,
         number=issued.number,
@@ -74,6 +74,7 @@ def issued_document(issued: IssuedInvoice, zone: ZoneInfo) -> dict[str, Any]:
         lines=draft_lines(draft),
         zone=zone,
     )
+    return document if issued.taxes is None else with_taxes(document, issued.taxes)
 
 
 def stored_document(invoice: StoredInvoice, client: Client, zone: ZoneInfo) -> dict[str, Any]:

@@ -313,7 +313,12 @@ class InvoicingService:
                     run.already_invoiced.append(Skipped(invoice.client, invoice.draft.reference, reason))
                     continue
                 run.issued.append(
-                    replace(invoice, number=issued.number, proforma_number=issued.proforma_number)
+                    replace(
+                        invoice,
+                        number=issued.number,
+                        proforma_number=issued.proforma_number,
+                        taxes=issued.taxes,
+                    )
                 )
             if run.dry_run:
                 run.next_numbers = store.next_numbers(connection)

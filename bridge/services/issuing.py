@@ -67,6 +67,8 @@ class Issued:
     id: int
     number: str | None
     proforma_number: str | None
+    taxes: InvoiceTaxes | None = None
+    """The taxes the bridge put on it (None: taxes off, or WHMCS issues it)."""
 
     @property
     def shown_number(self) -> str | None:
@@ -120,7 +122,7 @@ def issue(
     if taxes is not None:
         store.insert_taxes(tx, invoice_id, taxes.lines)
     if invoice.issuer == BRIDGE:
-        return Issued(invoice_id, number, proforma)
+        return Issued(invoice_id, number, proforma, taxes)
     before_push()
     effect = CreateInvoice(
         invoice.reference,

@@ -18,6 +18,7 @@ from bridge.clock import FixedClock
 from bridge.domain.clients import LinkKind
 from bridge.settings import load_settings
 from bridge.store import usage as usage_store
+from tests.cli.test_json_schemas import check
 from tests.fakes.vies import FakeVies
 from tests.support.cli import cli_at
 from tests.support.usage import OCT, hourly
@@ -112,9 +113,10 @@ def october_usage(app: App, client_id: int, hours: int = 100, flavor: str = "m1.
 
 
 def invoice_of(cli: Cli, client_id: int) -> dict[str, Any]:
+    """``invoice show --json`` of the client's October, checked against docs/schemas/invoice-show.json."""
     code, out, err = cli("invoice", "show", f"BB-{client_id}-2022-10", "--json")
     assert code == 0, err
-    shown: dict[str, Any] = json.loads(out)
+    shown: dict[str, Any] = check("invoice-show.json", out)
     return shown
 
 
@@ -131,6 +133,9 @@ def test_invoices_are_taxed_by_the_clients_country_and_exemption(app: App, cli: 
     american = add(cli, "us@example.com", "--country", "US")
     for client in (german, french, consumer, american):
         october_usage(app, client["id"])
+    out = cli("invoice", "--date", "2022-11-01", "--dry-run", "--json")[1]
+    previews = {item["client"]["id"]: item for item in check("invoice.json", out)["invoices"]}
+    assert figures(previews[german["id"]]) == ("100.00", [("VAT 19 %", "19.00")], "19.00", "119.00")
     assert cli("invoice", "--date", "2022-11-01")[0] == 0
 
     assert figures(invoice_of(cli, german["id"])) == ("100.00", [("VAT 19 %", "19.00")], "19.00", "119.00")
