@@ -245,7 +245,7 @@ def test_staff_exempt_a_client_with_who_when_and_why(cli: Cli) -> None:
 
 
 def test_vies_unavailable_for_47_hours_keeps_the_exemption_and_at_48_hours_it_lapses(
-    app: App, cli: Cli, vies: FakeVies, clock: FixedClock
+    app: App, cli: Cli, vies: FakeVies, clock: FixedClock, capsys: pytest.CaptureFixture[str]
 ) -> None:
     french = add(cli, "fr@example.com", "--country", "FR", "--vat-id", FRENCH_VAT_ID)
     assert json.loads(cli("client", "show", str(french["id"]), "--json")[1])["tax"]["tax_exempt"] is True
@@ -260,7 +260,10 @@ def test_vies_unavailable_for_47_hours_keeps_the_exemption_and_at_48_hours_it_la
     assert "unavailable since" in shown["tax"]["vies"]["why"]
 
     clock.set(ISSUED + timedelta(hours=24 + 48))
+    capsys.readouterr()
     assert app.runner.run("tax_revalidation").status == "succeeded"
+    logged = capsys.readouterr()
+    assert "tax exemption lapsed" in logged.out + logged.err
     shown = json.loads(cli("client", "show", str(french["id"]), "--json")[1])
     assert shown["tax"]["tax_exempt"] is False
     lapsed = shown["tax"]["exemption_history"][-1]
