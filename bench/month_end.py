@@ -1,6 +1,7 @@
 """Month end: a month of usage for 100,000 clients and 300,000 VMs in SQLite, invoiced.
 
     .venv/bin/python bench/month_end.py [--clients 100000] [--vms-per-client 3] [--window-hours 24]
+                                        [--taxes ROUNDS]
 
 Prints the month end's wall time, invoices per second and peak RSS (the run happens in a child process,
 so its memory is measured alone), and the pure pricing rate in lines per second beside a plain Decimal
@@ -11,12 +12,17 @@ openstack.window: 31 records per VM, 9.3 million rows). Hourly windows would be 
 than this machine's SQLite takes in the time budget, whatever the invoicing does.
 
 Targets: month end <= 5 min, peak RSS <= 500 MB, pricing >= 40 % of the plain loop.
+
+--taxes ROUNDS (issue 16) also runs the same month end on fresh copies of the same store with [taxes] off
+and on (every client taxed at 19 %: tax lines, subtotal and tax stored per invoice), interleaved ROUNDS
+times in the same run, and prints how much more CPU time the best run with taxes takes. Target: <= 10 %.
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -31,16 +37,55 @@ OCT = datetime(2022, 10, 1, tzinfo=UTC)
 NOV = datetime(2022, 11, 1, tzinfo=UTC)
 PRICE = Decimal("0.0125")
 TARGET_SECONDS, TARGET_RSS_MB, TARGET_PRICING = 300, 500, 0.40
+TARGET_TAX_SLOWDOWN = 0.10
+TAXES = '[taxes]\nenabled = true\nhome_country = "DE"\n[taxes.rules.DE]\nname = "VAT"\nrate = "19"\n'
 
 
-def settings_file(directory: Path) -> Path:
+def settings_file(directory: Path, *, taxes: bool = False) -> Path:
     path = directory / "settings.toml"
     path.write_text(
         f'[database]\nurl = "sqlite:///{directory / "bench.sqlite3"}"\n'
         '[logging]\nformat = "json"\nlevel = "warning"\n'
-        '[pricing.flavors]\n"m1.small" = 0.0125\n'
+        '[pricing.flavors]\n"m1.small" = 0.0125\n' + (TAXES if taxes else "")
     )
     return path
+
+
+def store_copy(directory: Path, name: str, *, taxes: bool) -> Path:
+    """The populated store copied beside it, under settings with [taxes] on or off."""
+    copy = directory / name
+    copy.mkdir()
+    shutil.copyfile(directory / "bench.sqlite3", copy / "bench.sqlite3")
+    settings_file(copy, taxes=taxes)
+    return copy
+
+
+def taxes_slowdown(directory: Path, rounds: int) -> tuple[float, float]:
+    """(best CPU seconds off, best CPU seconds on) of the month end on fresh copies of the same store,
+    off and on interleaved ``rounds`` times. CPU time, not wall time: the machine is shared, and the
+    wall time of one configuration varies by tens of percent from run to run while its CPU time does not."""
+    off, on = float("inf"), float("inf")
+    for round_ in range(rounds):
+        off = min(off, child_cpu_seconds(store_copy(directory, f"off-{round_}", taxes=False)))
+        on = min(on, child_cpu_seconds(store_copy(directory, f"on-{round_}", taxes=True)))
+    return off, on
+
+
+def child_cpu_seconds(directory: Path) -> float:
+    """The CPU time (user + system) of the month end's child process on ``directory``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    month_end_child(directory)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def month_end_child(directory: Path) -> tuple[float, int, float]:
+    """(seconds, invoices, peak RSS MB) of the month end run in a child process on ``directory``."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--run-only", str(directory)], check=True, capture_output=True, text=True
+    )
+    elapsed_text, invoices_text, peak_text = child.stdout.split()
+    return float(elapsed_text), int(invoices_text), float(peak_text)
 
 
 def populate(directory: Path, clients: int, vms: int, window_hours: int) -> None:
@@ -150,6 +195,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100_000)
     parser.add_argument("--vms-per-client", type=int, default=3)
     parser.add_argument("--window-hours", type=int, default=24)
+    parser.add_argument("--taxes", type=int, default=0, metavar="ROUNDS", help="compare [taxes] on and off")
     parser.add_argument("--run-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_only:
@@ -160,14 +206,8 @@ def main() -> None:
         began = time.perf_counter()
         populate(directory, args.clients, args.vms_per_client, args.window_hours)
         setup = time.perf_counter() - began
-        child = subprocess.run(
-            [sys.executable, __file__, "--run-only", str(directory)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        elapsed_text, invoices_text, peak_text = child.stdout.split()
-    elapsed, invoices, peak_mb = float(elapsed_text), int(invoices_text), float(peak_text)
+        compared = taxes_slowdown(directory, args.taxes) if args.taxes else None
+        elapsed, invoices, peak_mb = month_end_child(directory)
     records = 744 // args.window_hours
     domain, plain = pricing_rates(20_000, records)
     vms = args.clients * args.vms_per_client
@@ -187,6 +227,14 @@ def main() -> None:
         f"pricing:    {domain:,.0f} lines/s beside a plain Decimal loop at {plain:,.0f} lines/s = {ratio:.0%} "
         f"(target >= {TARGET_PRICING:.0%}): {'OK' if ratio >= TARGET_PRICING else 'BELOW'}"
     )
+    if compared is not None:
+        off, on = compared
+        slower = on / off - 1
+        print(
+            f"taxes:      {on:.1f} CPU s with [taxes] on beside {off:.1f} off, best of {args.taxes} interleaved "
+            f"= {slower:+.1%} (target <= +{TARGET_TAX_SLOWDOWN:.0%}): "
+            f"{'OK' if slower <= TARGET_TAX_SLOWDOWN else 'OVER'}"
+        )
 
 
 if __name__ == "__main__":
