@@ -45,25 +45,27 @@ from bridge.web.metrics import StoreCollector
 if TYPE_CHECKING:
     from openstack.connection import Connection as OpenStackConnection
 
+    from bridge.mail.transport import Transport
     from bridge.reports.publish import ReportPublisher
     from bridge.services.clients import ClientService
     from bridge.services.credit import CreditService
     from bridge.services.enrollment import EnrollmentService
     from bridge.services.invoicing import InvoicingService
+    from bridge.services.notifications import ClientNotifier
     from bridge.services.outbox import OutboxService
     from bridge.services.payments import PaymentsSync
     from bridge.services.periods import PeriodsService
     from bridge.services.plans import PlansService
-    from bridge.services.ports import VatIdChecker
+    from bridge.services.ports import NoticeTexts, VatIdChecker
     from bridge.services.price_books import PriceBooks
     from bridge.services.reconciliation import CloudFigures, ReconciliationService
     from bridge.services.taxes import TaxService
     from bridge.services.views import Views
     from bridge.solusvm.client import SolusVMClient
     from bridge.sync.cloud_actions import CloudActions
+    from bridge.sync.mail_delivery import MailDelivery
     from bridge.sync.push import OutboxPusher
     from bridge.usage.sync import UsageSync
-    from bridge.web.enrollment.mailer import Transport
     from bridge.whmcs.client import WhmcsClient
 
 OpenStackFactory = Callable[[], "OpenStackConnection"]
@@ -73,7 +75,7 @@ SolusVMFactory = Callable[[Sleep], "SolusVMClient"]
 WhmcsFactory = Callable[[], "WhmcsClient"]
 """Makes a WHMCS client (one per push thread: a client is not thread-safe)."""
 TransportFactory = Callable[[], "Transport"]
-"""Makes the transport the sign-up mails leave by (SMTP, or the file sink)."""
+"""Makes the transport the sign-up mails and client notifications leave by (SMTP, or the file sink)."""
 ViesFactory = Callable[[], "VatIdChecker"]
 """Makes the VIES client the VAT ID validation flow asks (made once, on the flow's first question)."""
 
@@ -179,6 +181,24 @@ class App:
             price_books=self.price_books,
             zone=self.zone,
             catch_up_cycles=self.settings.billing.catch_up_cycles,
+            notifier=self.notifier,
+        )
+
+    @cached_property
+    def notice_texts(self) -> NoticeTexts:
+        """The client notifications' templates (brandable: ``enrollment.template_dir``)."""
+        from bridge.mail.notices import NoticeMail
+
+        return NoticeMail(self.settings, self.configurations)
+
+    @cached_property
+    def notifier(self) -> ClientNotifier:
+        """Tells clients, through the outbox: WHMCS's SendEmail when WHMCS is enabled, else the bridge's
+        own mail (bridge/services/notifications.py)."""
+        from bridge.services.notifications import ClientNotifier
+
+        return ClientNotifier(
+            self.uow, self.clock, self.notice_texts, whmcs_enabled=self.settings.whmcs.enabled
         )
 
     @cached_property
@@ -192,6 +212,7 @@ class App:
             self.clock,
             self.clients,
             self.invoicing,
+            self.notifier,
             configurations=self.configurations,
             price_books=self.price_books,
             running_horizon=horizon,
@@ -215,6 +236,7 @@ class App:
             plans=settings.plans,
             zone=self.zone,
             grace_period_days=settings.billing.grace_period_days,
+            notifier=self.notifier,
         )
 
     @cached_property
@@ -228,6 +250,7 @@ class App:
             configurations=self.configurations,
             plan_fees={name: plan.fees for name, plan in self.settings.plans.items()},
             zone=self.zone,
+            notifier=self.notifier,
         )
 
     @cached_property
@@ -253,8 +276,8 @@ class App:
     @cached_property
     def enrollment(self) -> EnrollmentService:
         """The sign-up flow, with the mails of the settings; its key file is made on first use."""
+        from bridge.mail.templates import mail_templates
         from bridge.services.enrollment import EnrollmentService
-        from bridge.web.enrollment.app import mail_templates
         from bridge.web.enrollment.keys import LinkKeys, secret_key
         from bridge.web.enrollment.mailer import TemplateMail
 
@@ -359,6 +382,44 @@ class App:
             openstack = NovaServerActions(self.openstack_connection())
         solusvm = self.solusvm_client(sleep) if self.settings.solusvm.enabled else None
         return CloudActions(self.uow, self.clock, openstack=openstack, solusvm=solusvm)
+
+    def mail_delivery(self) -> MailDelivery:
+        """The sender of the client notifications the bridge mails itself (``mail_client`` rows), through
+        the transport of the settings; an in-doubt row waits twice the SMTP timeout before it is settled
+        (the file sink answers exactly, so it waits for nothing)."""
+        from bridge.mail.transport import FileSink, mail_host
+        from bridge.sync.mail_delivery import MailDelivery, invoice_pdf
+
+        transport = self.mail_transport()
+        settings = self.settings
+        settle = (
+            timedelta(0)
+            if isinstance(transport, FileSink)
+            else timedelta(seconds=2 * settings.enrollment.smtp_timeout_seconds)
+        )
+        return MailDelivery(
+            self.uow,
+            self.clock,
+            transport,
+            host=mail_host(settings),
+            settle=settle,
+            lease_ttl=timedelta(seconds=settings.daemon.lease_seconds),
+            owner=self.owner,
+            attachments=invoice_pdf(self.invoice_pdf),
+        )
+
+    def invoice_pdf(self, reference: str) -> tuple[str, bytes]:
+        """The stored invoice's PDF (the same bytes every time: dated its issue) and its file name."""
+        from bridge.documents.invoices import render_html, stored_document
+        from bridge.documents.pdf import render_pdf
+        from bridge.mail.transport import safe_key
+
+        stored = self.invoicing.find(reference)
+        client = self.clients.get(str(stored.client_id))
+        document = stored_document(stored, client, self.zone)
+        html = render_html(document, self.configurations.section(client.configuration))
+        pdf = render_pdf(html, base_url=None, created=stored.issued_at)
+        return f"invoice-{safe_key(stored.display_number)}.pdf", pdf
 
     def pusher(self, **options: Any) -> OutboxPusher:
         """The outbox push to WHMCS; ``options`` are :class:`~bridge.sync.push.OutboxPusher`'s (a job passes
@@ -482,7 +543,7 @@ def _vies_client(settings: Settings) -> ViesFactory:
 
 def _mail_transport(settings: Settings, clock: Clock) -> TransportFactory:
     def transport() -> Transport:
-        from bridge.web.enrollment.mailer import transport_for
+        from bridge.mail.transport import transport_for
 
         return transport_for(settings, clock)
 

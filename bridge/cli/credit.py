@@ -224,7 +224,8 @@ def client_can_create(context: Context, client_ref: str, as_json: bool) -> None:
 def process_clients(
     context: Context, at_text: str | None, client_ref: str | None, dry_run: bool, as_json: bool
 ) -> None:
-    """Run the credit engine: notifications, suspension, termination, auto pay and auto-invoices."""
+    """Run the credit engine: notifications, suspension, termination, auto pay and auto-invoices; then
+    carry out the cloud actions and mail the client notifications it decided."""
     app = context.app
     zone = app.settings.billing.zone()
     at = parse_instant(at_text, "--at", zone) if at_text is not None else app.clock.now()
@@ -236,6 +237,7 @@ def process_clients(
         with progress_bar("processing clients", as_json=as_json) as progress:
             reports = service(context).process(at, dry_run=dry_run, client_ref=client_ref, progress=progress)
         actions = None if dry_run else app.cloud_actions().run()
+    mails = None if dry_run else app.mail_delivery().run()
     if as_json:
         print_json(
             {"at": at.isoformat(), "dry_run": dry_run, "clients": [report.document() for report in reports]}
@@ -247,5 +249,10 @@ def process_clients(
     if actions is not None:
         for line in actions.done + actions.waiting + actions.failed:
             click.echo(f"cloud: {line}")
+    if mails is not None:
+        for line in mails.sent:
+            click.echo(f"mail: sent {line}")
+        for line in mails.waiting + mails.failed:
+            click.echo(f"mail: {line}")
     if not any(report.decisions for report in reports):
         click.echo(f"nothing to do at {at.isoformat()}")

@@ -153,6 +153,8 @@ class Configuration:
       ``{{ year }}``, ``{{ month }}``, ``{{ day }}`` allowed), ``proforma_number_format``.
     * ``invoice_due_days``: an invoice is due this many days after its date; ``invoice_detail``: the lines
       a client sees, one per resource (``detailed``) or one per source (``simple``).
+    * ``notify_on_unpaid_invoices``: mail each invoice the bridge issues (unpaid, its PDF attached) and
+      remind the client once when it is overdue and still unpaid.
 
     Credit events:
 
@@ -181,6 +183,7 @@ class Configuration:
     proforma_number_format: str = "P{{ number }}"
     invoice_due_days: int = 14
     invoice_detail: InvoiceDetail = "detailed"
+    notify_on_unpaid_invoices: bool = True
 
     credit_notifications: tuple[int, ...] = ()
     suspension: SuspensionRule = field(default_factory=SuspensionRule)

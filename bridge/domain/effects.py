@@ -28,6 +28,7 @@ class EffectKind(StrEnum):
     ADD_CREDIT = "add_credit"
     ADD_PAYMENT = "add_payment"
     SEND_EMAIL = "send_email"
+    MAIL_CLIENT = "mail_client"
     SUSPEND_SERVER = "suspend_server"
     RESUME_SERVER = "resume_server"
     SHELVE_SERVER = "shelve_server"
@@ -44,7 +45,13 @@ CLOUD_KINDS = frozenset(
         EffectKind.DELETE_SERVER,
     }
 )
-"""Effects on the clouds; every other kind goes to WHMCS."""
+"""Effects on the clouds (bridge/sync/cloud_actions.py carries them out)."""
+
+MAIL_KINDS = frozenset({EffectKind.MAIL_CLIENT})
+"""Mails the bridge sends itself (bridge/sync/mail_delivery.py), without WHMCS."""
+
+LOCAL_KINDS = CLOUD_KINDS | MAIL_KINDS
+"""Effects the bridge carries out itself; every other kind goes to WHMCS (bridge/sync/push.py)."""
 
 CLIENT_FIELDS = ("email", "firstname", "lastname", "companyname")
 """The client fields the bridge owns in WHMCS (add_client and update_client)."""
@@ -253,7 +260,8 @@ class AddPayment:
 
 @dataclass(frozen=True)
 class SendEmail:
-    """A custom general email to the client through WHMCS (a credit notification)."""
+    """A custom general email to the client through WHMCS (a client notification, when WHMCS is the
+    billing system): plain text, sent as HTML with its line breaks kept."""
 
     kind: ClassVar[EffectKind] = EffectKind.SEND_EMAIL
     subject: str
@@ -265,6 +273,43 @@ class SendEmail:
     @classmethod
     def decode(cls, payload: Mapping[str, Any]) -> SendEmail:
         return cls(_text(payload, "subject"), _text(payload, "message"))
+
+
+@dataclass(frozen=True)
+class MailClient:
+    """A client notification the bridge mails itself (SMTP or the file sink), rendered when it was decided:
+    ``event`` names its template, ``invoice_reference`` the invoice whose PDF is attached (if it renders)."""
+
+    kind: ClassVar[EffectKind] = EffectKind.MAIL_CLIENT
+    event: str
+    to: str
+    sender: str
+    subject: str
+    body: str
+    invoice_reference: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "event": self.event,
+            "to": self.to,
+            "sender": self.sender,
+            "subject": self.subject,
+            "body": self.body,
+        }
+        if self.invoice_reference is not None:
+            found["invoice_reference"] = self.invoice_reference
+        return found
+
+    @classmethod
+    def decode(cls, payload: Mapping[str, Any]) -> MailClient:
+        return cls(
+            event=_text(payload, "event"),
+            to=_text(payload, "to"),
+            sender=_text(payload, "sender"),
+            subject=_text(payload, "subject"),
+            body=_text(payload, "body"),
+            invoice_reference=_optional_text(payload, "invoice_reference"),
+        )
 
 
 # -- clouds -----------------------------------------------------------------------------------------------
@@ -335,6 +380,7 @@ Effect = (
     | AddCredit
     | AddPayment
     | SendEmail
+    | MailClient
     | ServerAction
 )
 
@@ -346,6 +392,7 @@ _DECODERS: Mapping[EffectKind, Callable[[Mapping[str, Any]], Effect]] = {
     EffectKind.ADD_CREDIT: AddCredit.decode,
     EffectKind.ADD_PAYMENT: AddPayment.decode,
     EffectKind.SEND_EMAIL: SendEmail.decode,
+    EffectKind.MAIL_CLIENT: MailClient.decode,
     EffectKind.SUSPEND_SERVER: SuspendServer.decode,
     EffectKind.RESUME_SERVER: ResumeServer.decode,
     EffectKind.SHELVE_SERVER: ShelveServer.decode,

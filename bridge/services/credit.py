@@ -40,9 +40,10 @@ from bridge.domain.credit import (
 from bridge.domain.credit import (
     account as account_balance,
 )
-from bridge.domain.effects import CreditAction, SendEmail, ServerAction, server_action
+from bridge.domain.effects import CreditAction, ServerAction, server_action
 from bridge.domain.invoicing import BRIDGE
 from bridge.domain.money import Money, round_money
+from bridge.domain.notifications import InvoiceOverdue, Suspended, Terminated, credit_notice
 from bridge.domain.pricing import PriceBook
 from bridge.domain.tax import credit_cost, net_of_tax
 from bridge.errors import InputError, checked
@@ -50,6 +51,7 @@ from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
 from bridge.services.clients import ClientService
 from bridge.services.invoicing import InvoicingService
+from bridge.services.notifications import ClientNotifier
 from bridge.services.price_books import PriceBooks, RunBooks
 from bridge.settings import Configurations
 from bridge.store import credit as store
@@ -122,8 +124,9 @@ class ClientReport:
 class CreditService:
     """The ledger, up-to-date credit and the periodic decisions. ``running_horizon`` is how recent a
     resource's last usage must be for it to count as running (from the OpenStack window and settle delay);
-    ``whmcs_enabled`` sends notifications through WHMCS (else by mail); ``auto_invoicing`` and
-    ``auto_invoice_lead_time_hours`` are ``billing.credit_auto_invoicing`` and its lead time."""
+    ``whmcs_enabled`` brings credit recorded in the bridge to WHMCS; ``notifier`` tells clients (through
+    WHMCS or by mail); ``auto_invoicing`` and ``auto_invoice_lead_time_hours`` are
+    ``billing.credit_auto_invoicing`` and its lead time."""
 
     def __init__(
         self,
@@ -131,6 +134,7 @@ class CreditService:
         clock: Clock,
         clients: ClientService,
         invoicing: InvoicingService,
+        notifier: ClientNotifier,
         *,
         configurations: Configurations,
         price_books: PriceBooks,
@@ -143,6 +147,7 @@ class CreditService:
         self._clock = clock
         self._clients = clients
         self._invoicing = invoicing
+        self._notifier = notifier
         self._configurations = configurations
         self._price_books = price_books
         self._running_horizon = running_horizon
@@ -333,8 +338,10 @@ class CreditService:
         for problem in account.problems:
             report.decisions.append({"action": "warning", "reason": problem})
         changes: dict[str, Any] = {}
-        up_to_date = self._auto_pay(connection, account, at, report, changes)
+        paid: set[str] = set()
+        up_to_date = self._auto_pay(connection, account, at, report, changes, paid)
         self._notify(connection, account, at, report, changes)
+        self._remind_overdue(connection, account, at, report, paid)
         self._suspend_or_resume(connection, account, at, report, changes)
         self._auto_invoice(connection, account, at, report)
         if changes:
@@ -351,9 +358,11 @@ class CreditService:
         at: datetime,
         report: ClientReport,
         changes: dict[str, Any],
+        paid: set[str],
     ) -> Decimal:
         """Pay the bridge's own unpaid post-pay invoices (usage and recurring fees) from credit, when the
-        configuration allows it (domain/credit.py's :func:`can_auto_pay_invoice`)."""
+        configuration allows it (domain/credit.py's :func:`can_auto_pay_invoice`); adds the references of
+        the invoices it paid to ``paid``."""
         up_to_date = account.up_to_date
         config = account.configuration
         if not (config.automatic_settlements and config.generate_invoices):
@@ -373,6 +382,7 @@ class CreditService:
                 )
                 continue
             self._pay_from_credit(connection, invoice, cost, at)
+            paid.add(invoice.reference)
             settled = changes.get("settled_until") or account.state.settled_until
             if invoice.kind == USAGE and (settled is None or settled < invoice.period_end):
                 changes["settled_until"] = invoice.period_end
@@ -426,38 +436,56 @@ class CreditService:
         )
         sent = set(account.state.thresholds_sent) - set(due.to_reset)
         for threshold in due.to_send:
-            reference = references.credit_notification(account.client.id, threshold, at)
-            subject = f"Your credit runs out in about {threshold} hours"
-            body = (
-                f"Hello {account.client.name},\n\nat the current usage your credit of "
-                f"{account.up_to_date:.2f} {account.client.currency} reaches zero in about "
-                f"{_hours(due.hours_until_zero)} hours. Please add credit to keep your services running.\n"
-            )
-            channel = "whmcs" if self._whmcs_enabled else "mail"
-            store.record_notification(
-                connection,
-                client_id=account.client.id,
-                reference=reference,
-                kind="credit",
-                subject=subject,
-                body=body,
-                channel=channel,
-                now=at,
-            )
-            if channel == "whmcs":
-                enqueue_effect(
-                    connection,
-                    client_id=account.client.id,
-                    reference=reference,
-                    effect=SendEmail(subject, body),
-                    now=at,
-                )
             sent.add(threshold)
             report.decisions.append({"action": "notify", "threshold_hours": threshold, "reason": due.reason})
+        if due.to_send:
+            # One mail for the thresholds crossed together (a client found below zero crossed them all):
+            # the most urgent, saying what is true now.
+            threshold = min(due.to_send)
+            notice = credit_notice(
+                account.configuration,
+                threshold_hours=threshold,
+                up_to_date=account.up_to_date,
+                currency=account.client.currency,
+                burn_rate=account.burn_rate,
+                credit_limit=account.credit_limit,
+                now=at,
+                under_limit_since=account.state.under_limit_since,
+            )
+            reference = references.credit_notification(account.client.id, threshold, at)
+            self._notifier.notify(connection, account.client, notice, reference, at)
         if due.to_reset:
             report.decisions.append({"action": "reset_notifications", "thresholds": list(due.to_reset)})
         if set(sent) != set(account.state.thresholds_sent):
             changes["notifications_sent"] = ",".join(map(str, sorted(sent)))
+
+    def _remind_overdue(
+        self, connection: Tx, account: Account, at: datetime, report: ClientReport, paid: set[str]
+    ) -> None:
+        """Remind the client once of each of the bridge's invoices that is past due and still unpaid, when
+        its configuration says ``notify_on_unpaid_invoices``."""
+        if not account.configuration.notify_on_unpaid_invoices:
+            return
+        for invoice in account.unpaid:
+            if invoice.issuer != BRIDGE or invoice.reference in paid or invoice.due_at > at:
+                continue
+            notice = InvoiceOverdue(
+                invoice.reference,
+                invoice.display_number,
+                invoice.total,
+                invoice.currency,
+                invoice.issued_at,
+                invoice.due_at,
+            )
+            reference = references.notification(account.client.id, notice.event, invoice.reference)
+            if self._notifier.notify(connection, account.client, notice, reference, at):
+                report.decisions.append(
+                    {
+                        "action": "remind_overdue",
+                        "invoice": invoice.display_number,
+                        "reason": f"unpaid since its due date {invoice.due_at.isoformat()}",
+                    }
+                )
 
     def _suspend_or_resume(
         self,
@@ -488,8 +516,18 @@ class CreditService:
             return
         report.decisions.append({"action": decision.kind.value, "reason": decision.reason})
         if decision.kind is DecisionKind.SUSPEND:
-            self._cloud(connection, account, "suspend", at, shelve=decision.shelve)
+            suspended = self._cloud(connection, account, "suspend", at, shelve=decision.shelve)
             changes.update(suspended_at=at, shelved=decision.shelve)
+            notice = Suspended(
+                account.up_to_date,
+                account.client.currency,
+                account.credit_limit,
+                tuple(suspended),
+                decision.shelve,
+                _termination_at(account.configuration, at),
+            )
+            reference = references.notification(account.client.id, notice.event, f"{at:%Y%m%dT%H%M%S}")
+            self._notifier.notify(connection, account.client, notice, reference, at)
         elif decision.kind is DecisionKind.RESUME:
             self._cloud(connection, account, "resume", at, shelve=state.shelved, since=state.suspended_at)
             changes.update(suspended_at=None, shelved=False)
@@ -500,6 +538,9 @@ class CreditService:
             )
             report.decisions[-1]["removed"] = removed
             changes["terminated_at"] = at
+            gone = Terminated(account.up_to_date, account.client.currency, tuple(removed))
+            reference = references.notification(account.client.id, gone.event, f"{at:%Y%m%dT%H%M%S}")
+            self._notifier.notify(connection, account.client, gone, reference, at)
 
     def _cloud(
         self,
@@ -647,8 +688,12 @@ def _resource_usage(total: usage_store.ResourceTotal) -> ResourceUsage:
     )
 
 
-def _hours(hours: Decimal | None) -> str:
-    return "-" if hours is None else f"{hours:.0f}"
+def _termination_at(config: Configuration, suspended_at: datetime) -> datetime | None:
+    """When a client suspended at ``suspended_at`` is terminated, if its configuration terminates."""
+    rule = config.termination
+    if not rule.enabled or rule.suspend_instead:
+        return None
+    return suspended_at + timedelta(hours=rule.delay_hours)
 
 
 def _open_invoices(connection: Tx, ids: list[int]) -> dict[int, list[invoice_store.StoredInvoice]]:

@@ -69,6 +69,7 @@ from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
 from bridge.services.clients import ClientService
 from bridge.services.issuing import NewInvoice, issue, record_payment, set_next_fiscal_number
+from bridge.services.notifications import ClientNotifier
 from bridge.services.price_books import PriceBooks
 from bridge.settings import Configurations
 from bridge.store import invoices as store
@@ -135,8 +136,10 @@ class InvoicingService:
         price_books: PriceBooks,
         zone: ZoneInfo,
         catch_up_cycles: int,
+        notifier: ClientNotifier | None = None,
     ) -> None:
         self._uow = uow
+        self._notifier = notifier
         self._clock = clock
         self._clients = clients
         self._configurations = configurations
@@ -305,7 +308,14 @@ class InvoicingService:
                 config = self._configuration(invoice.client)
                 try:
                     with connection.begin_nested():
-                        issued = issue(connection, _new_invoice(invoice), config, self._zone, now=now)
+                        issued = issue(
+                            connection,
+                            _new_invoice(invoice),
+                            config,
+                            self._zone,
+                            now=now,
+                            notifier=self._notifier,
+                        )
                 except Conflict:
                     if not store.reference_exists(connection, invoice.draft.reference):
                         raise
@@ -370,7 +380,7 @@ class InvoicingService:
             items=line_items([line]),
             notes=f"{reference}: credit auto-invoice" if kind == "auto" else f"{reference}: credit",
         )
-        issue(connection, invoice, config, self._zone, now=at)
+        issue(connection, invoice, config, self._zone, now=at, notifier=self._notifier)
 
     def pay_from_credit(self, connection: Tx, invoice: store.StoredInvoice, at: datetime) -> None:
         """Mark an invoice paid from the client's credit (automatic settlements, seed 001): a proforma

@@ -200,7 +200,7 @@ def test_a_suspended_solusvm_server_that_no_longer_reports_running_is_still_resu
     assert decisions(service, START + timedelta(days=2)) == ["resume"]  # no usage for two days by now
     with app.engine.connect() as connection:
         kinds = [row.kind for row in connection.execute(select(outbox.c.kind).order_by(outbox.c.id))]
-    assert kinds == ["suspend_server", "resume_server"]
+    assert kinds == ["suspend_server", "mail_client", "resume_server"]  # the client is told of the suspension
 
 
 def test_a_suspended_client_is_shelved_and_unshelved_after_paying(credit: Callable[..., Any]) -> None:

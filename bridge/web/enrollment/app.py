@@ -11,7 +11,6 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -19,14 +18,14 @@ from flask import Flask, Response, abort, current_app, render_template, request,
 
 from bridge.clock import Clock
 from bridge.logs import get_logger
+from bridge.mail.templates import template_loader
+from bridge.mail.transport import company_name
 from bridge.services.enrollment import EnrollmentService
 from bridge.settings import Settings
-from bridge.web.enrollment.mailer import company_name
 from bridge.web.enrollment.proxy import TrustedProxies
 from bridge.web.enrollment.ratelimit import RateLimiter
 from bridge.web.enrollment.server import redact
 
-TEMPLATES = Path(__file__).parents[1] / "templates"
 SESSION_COOKIE = "bb_session"
 EXTENSION = "bridge.enrollment"
 CSP = (
@@ -51,21 +50,6 @@ def site() -> Site:
     found = current_app.extensions[EXTENSION]
     assert isinstance(found, Site)
     return found
-
-
-def template_loader(settings: Settings) -> jinja2.BaseLoader:
-    """The operator's ``enrollment.template_dir`` first (to brand or replace any page or mail), then ours."""
-    bundled = jinja2.FileSystemLoader(str(TEMPLATES))
-    if not settings.enrollment.template_dir:
-        return bundled
-    return jinja2.ChoiceLoader([jinja2.FileSystemLoader(settings.enrollment.template_dir), bundled])
-
-
-def mail_templates(settings: Settings) -> jinja2.Environment:
-    """The environment of the plain-text mails (no HTML escaping; undefined names are errors)."""
-    return jinja2.Environment(
-        loader=template_loader(settings), autoescape=False, undefined=jinja2.StrictUndefined
-    )
 
 
 def create_app(service: EnrollmentService, settings: Settings, clock: Clock) -> Flask:
