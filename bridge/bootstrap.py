@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from bridge.services.ports import NoticeTexts, VatIdChecker
     from bridge.services.price_books import PriceBooks
     from bridge.services.reconciliation import CloudFigures, ReconciliationService
+    from bridge.services.self_service import SelfService
     from bridge.services.taxes import TaxService
     from bridge.services.views import Views
     from bridge.solusvm.client import SolusVMClient
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     from bridge.sync.mail_delivery import MailDelivery
     from bridge.sync.push import OutboxPusher
     from bridge.usage.sync import UsageSync
+    from bridge.web.enrollment.keys import LinkKeys
     from bridge.whmcs.client import WhmcsClient
 
 OpenStackFactory = Callable[[], "OpenStackConnection"]
@@ -278,7 +280,6 @@ class App:
         """The sign-up flow, with the mails of the settings; its key file is made on first use."""
         from bridge.mail.templates import mail_templates
         from bridge.services.enrollment import EnrollmentService
-        from bridge.web.enrollment.keys import LinkKeys, secret_key
         from bridge.web.enrollment.mailer import TemplateMail
 
         settings = self.settings
@@ -289,12 +290,34 @@ class App:
             self.clock,
             settings.enrollment,
             self.clients,
-            LinkKeys(secret_key(settings)),
+            self.link_keys,
             configurations=self.configurations,
             mail=mail,
             solusvm=solusvm,
             whmcs_enabled=settings.whmcs.enabled,
             tax_flow=self.taxes.validate,
+        )
+
+    @cached_property
+    def link_keys(self) -> LinkKeys:
+        """The sign-up site's keys (link tokens, password seal and hashes, session key); the key file is
+        made on first use."""
+        from bridge.web.enrollment.keys import LinkKeys, secret_key
+
+        return LinkKeys(secret_key(self.settings))
+
+    @cached_property
+    def self_service(self) -> SelfService:
+        """A client's own pages on the sign-up site (issue 19)."""
+        from bridge.services.self_service import SelfService
+
+        return SelfService(
+            self.uow,
+            self.clock,
+            self.link_keys,
+            clients=self.clients,
+            credit=self.credit,
+            enrollment=self.enrollment,
         )
 
     @cached_property

@@ -275,6 +275,12 @@ class EnrollmentSettings(Section):
     link_limit_per_ip: int = Field(
         30, ge=1, description="opened sign-up and login links and single sign-ons per IP per window"
     )
+    signin_limit_per_ip: int = Field(
+        20, ge=1, description="client sign-ins with a password per IP per window"
+    )
+    signin_limit_per_email: int = Field(
+        5, ge=1, description="client sign-ins with a password per email per window"
+    )
     rate_limit_window_minutes: int = Field(60, ge=1, le=1440)
     password_min_length: int = Field(10, ge=8, le=64)
     workers: int = Field(16, ge=1, le=256, description="requests served at once; more wait their turn")
@@ -491,7 +497,7 @@ class SuspensionSettings(Section):
 
     enabled: bool = False
     delay_hours: int | None = Field(None, ge=0, description="not before this many hours under the limit")
-    delay_credit: Amount | None = Field(None, ge=0, description="not before this far under the limit")
+    delay_credit: Amount | None = Field(None, ge=0, description="once this far under the limit")
 
 
 class TerminationSettings(Section):
@@ -568,6 +574,9 @@ class ConfigurationSettings(Section):
         default_factory=list, max_length=3, description="hours before zero"
     )
     shelve_instances_on_suspend: bool = False
+    bill_suspended_hours: bool = Field(
+        False, description="invoice the hours clouds count while the client is suspended"
+    )
     suspension: SuspensionSettings = SuspensionSettings()
     termination: TerminationSettings = TerminationSettings()
     auto_invoicing: AutoInvoicingSettings = AutoInvoicingSettings()
@@ -920,6 +929,7 @@ def to_domain(
             suspend_instead=section.termination.suspend_instead,
         ),
         shelve_instances_on_suspend=section.shelve_instances_on_suspend,
+        bill_suspended_hours=section.bill_suspended_hours,
         auto_invoicing=AutoInvoicing(
             enabled=section.auto_invoicing.enabled,
             mode=AutoInvoiceMode(section.auto_invoicing.mode),

@@ -106,6 +106,7 @@ def client_show(context: Context, client_ref: str, as_json: bool) -> None:
     agreement = context.app.payments.agreement(found.id)
     account = service(context).account(str(found.id))
     standing = context.app.taxes.standing(str(found.id))
+    changes = service(context).auto_invoicing_history(found.id)
     if as_json:
         print_json(
             {
@@ -113,6 +114,15 @@ def client_show(context: Context, client_ref: str, as_json: bool) -> None:
                 "agreement": _agreement_json(agreement),
                 "credit": account_json(account),
                 "tax": _tax_json(standing),
+                "auto_invoicing_changes": [
+                    {
+                        "at": change.changed_at.isoformat(),
+                        "by": change.changed_by,
+                        "old": change.old_choice,
+                        "new": change.new_choice,
+                    }
+                    for change in changes
+                ],
             }
         )
         return
@@ -123,6 +133,12 @@ def client_show(context: Context, client_ref: str, as_json: bool) -> None:
     for line in account_lines(account)[1:]:
         if not line.lstrip().startswith("agreement"):  # shown above, with when it was last read
             click.echo(line)
+    for change in changes:
+        old = change.old_choice or "configuration default"
+        click.echo(
+            f"  auto-invoicing changed {change.changed_at.isoformat()} by {change.changed_by}: "
+            f"{old} -> {change.new_choice}"
+        )
 
 
 @client.command("update")

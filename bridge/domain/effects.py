@@ -34,6 +34,8 @@ class EffectKind(StrEnum):
     SHELVE_SERVER = "shelve_server"
     UNSHELVE_SERVER = "unshelve_server"
     DELETE_SERVER = "delete_server"
+    DISABLE_PROJECT = "disable_project"
+    ENABLE_PROJECT = "enable_project"
 
 
 CLOUD_KINDS = frozenset(
@@ -43,6 +45,8 @@ CLOUD_KINDS = frozenset(
         EffectKind.SHELVE_SERVER,
         EffectKind.UNSHELVE_SERVER,
         EffectKind.DELETE_SERVER,
+        EffectKind.DISABLE_PROJECT,
+        EffectKind.ENABLE_PROJECT,
     }
 )
 """Effects on the clouds (bridge/sync/cloud_actions.py carries them out)."""
@@ -317,7 +321,8 @@ class MailClient:
 
 @dataclass(frozen=True)
 class ServerAction:
-    """An action on one of the client's servers in a cloud (``source`` openstack or solusvm)."""
+    """An action on one of the client's resources in a cloud (``source`` openstack or solusvm): a server,
+    or (:class:`DisableProject`, :class:`EnableProject`) its OpenStack project."""
 
     kind: ClassVar[EffectKind]
     source: str
@@ -356,6 +361,26 @@ class UnshelveServer(ServerAction):
 @dataclass(frozen=True)
 class DeleteServer(ServerAction):
     kind: ClassVar[EffectKind] = EffectKind.DELETE_SERVER
+
+
+@dataclass(frozen=True)
+class DisableProject(ServerAction):
+    """Disable the client's OpenStack project in Keystone (``resource_id`` is the project id), as Fleio
+    suspends a client's project: no new token is issued for it, so its owner can neither resume a server
+    nor create one; the servers themselves are suspended or shelved by their own rows."""
+
+    kind: ClassVar[EffectKind] = EffectKind.DISABLE_PROJECT
+
+
+@dataclass(frozen=True)
+class EnableProject(ServerAction):
+    """Enable the client's OpenStack project again (the resume of a suspension that disabled it)."""
+
+    kind: ClassVar[EffectKind] = EffectKind.ENABLE_PROJECT
+
+
+PROJECT_KINDS = frozenset({EffectKind.DISABLE_PROJECT, EffectKind.ENABLE_PROJECT})
+"""Cloud effects on a whole OpenStack project rather than on one server."""
 
 
 CreditAction = Literal["suspend", "resume", "terminate"]
@@ -398,6 +423,8 @@ _DECODERS: Mapping[EffectKind, Callable[[Mapping[str, Any]], Effect]] = {
     EffectKind.SHELVE_SERVER: ShelveServer.decode,
     EffectKind.UNSHELVE_SERVER: UnshelveServer.decode,
     EffectKind.DELETE_SERVER: DeleteServer.decode,
+    EffectKind.DISABLE_PROJECT: DisableProject.decode,
+    EffectKind.ENABLE_PROJECT: EnableProject.decode,
 }
 
 

@@ -63,6 +63,7 @@ from bridge.domain.invoicing import (
 )
 from bridge.domain.money import is_rounded
 from bridge.domain.pricing import PriceBook, PricedLine
+from bridge.domain.suspension import Suspension, billable_part
 from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
 from bridge.errors import InputError
 from bridge.logs import get_logger
@@ -74,6 +75,7 @@ from bridge.services.price_books import PriceBooks
 from bridge.settings import Configurations
 from bridge.store import invoices as store
 from bridge.store import plans as plans_store
+from bridge.store import suspensions as suspension_store
 from bridge.store import usage as usage_store
 from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
@@ -221,13 +223,17 @@ class InvoicingService:
             usage = usage_store.usage_of_owners(connection, owners, start, end)
             invoiced = store.usage_invoices_of_clients(connection, ids)
             terms = plans_store.terms_of_clients(connection, ids)
+            suspended = suspension_store.overlapping(connection, ids, start, end)
         by_owner: dict[tuple[str, str], list[CollectedUsage]] = {}
         for row in usage:
             by_owner.setdefault((row.source, row.owner), []).append(_collected(row))
         inputs = [
             (
                 plan,
-                [item for owner in plan.owners for item in by_owner.get(owner, [])],
+                _billable(
+                    [item for owner in plan.owners for item in by_owner.get(owner, [])],
+                    () if plan.config.bill_suspended_hours else suspended.get(plan.client.id, ()),
+                ),
                 invoiced.get(plan.client.id, []),
             )
             for plan in plans
@@ -449,6 +455,18 @@ class InvoicingService:
         if invoice is None:
             raise InputError(f"no invoice {number!r}; `billing-bridge invoice list` shows the invoices")
         return invoice
+
+
+def _billable(usage: list[CollectedUsage], suspensions: Sequence[Suspension]) -> list[CollectedUsage]:
+    """The usage without its share inside the client's suspensions (``bill_suspended_hours`` off)."""
+    if not suspensions:
+        return usage
+    found = []
+    for collected in usage:
+        record = billable_part(collected.record, suspensions)
+        if record is not None:
+            found.append(replace(collected, record=record))
+    return found
 
 
 def _collected(row: usage_store.StoredUsage) -> CollectedUsage:
