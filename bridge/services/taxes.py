@@ -218,24 +218,33 @@ class TaxService:
         return answer
 
     def _apply(self, client: Client, now: datetime) -> Client:
-        """Record the flow's verdict when it changes an exemption the flow governs."""
+        """Record the flow's verdict when it changes an exemption the flow governs. Decided in a reading
+        transaction; a write happens only for a change (a revalidation run writes only what changed)."""
         rules = self._rules
         assert rules is not None
-        current = client.exemption
-        if current is not None and current.by != BY_VIES:
+        if not _flow_governs(client.exemption):
             return client  # staff decided; the flow does not overrule them
-        with self._uow.writing() as connection:
+        with self._uow.reading() as connection:
             checks = store.vies_checks_of(connection, client.id, client.vat_id) if client.vat_id else []
-            standing = vat_id_standing([check.observation for check in checks], now)
-            verdict = decide_exemption(rules, client.tax_identity(rules.home_country), standing)
-            if verdict.exempt == (current is not None and current.exempt):
-                return client
+        standing = vat_id_standing([check.observation for check in checks], now)
+        verdict = decide_exemption(rules, client.tax_identity(rules.home_country), standing)
+        if verdict.exempt == (client.exemption is not None and client.exemption.exempt):
+            return client
+        with self._uow.writing() as connection:
+            history = store.exemption_history(connection, client.id)
+            if history[-1:] != ([client.exemption] if client.exemption else []):
+                return self._clients.get(str(client.id))  # decided meanwhile (staff): that stands
             store.add_exemption(
                 connection, client.id, ExemptionDecision(verdict.exempt, BY_VIES, now, verdict.why)
             )
         event = "tax exemption set" if verdict.exempt else "tax exemption lapsed"
         log.warning(event, client=client.id, vat_id=client.vat_id, why=verdict.why)
         return self._clients.get(str(client.id))
+
+
+def _flow_governs(decision: ExemptionDecision | None) -> bool:
+    """Whether the VIES flow may change this exemption: one it made, or none yet."""
+    return decision is None or decision.by == BY_VIES
 
 
 def evidence_of(answer: ViesAnswer, vat_id: VatId, at: datetime) -> ViesCheck:
