@@ -8,8 +8,8 @@ code). An invoice keeps what it was taxed with: ``subtotal`` (net), one ``invoic
 why it is taxed so, and the reverse-charge note; ``total`` stays the amount due (subtotal + tax). An
 invoice stored before this migration has NULL ``subtotal``: its total is net, without tax.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07
 """
 
@@ -20,8 +20,8 @@ from alembic import op
 
 from bridge.store.types import ExactDecimal, UTCDateTime
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
