@@ -119,6 +119,8 @@ class Suspended:
     resources: tuple[str, ...]
     shelved: bool
     termination_at: datetime | None
+    by_staff: bool = False
+    """Suspended by hand (``client suspend``): not for its credit, and resumed only by staff."""
 
     def facts(self) -> dict[str, object]:
         return {
@@ -128,6 +130,7 @@ class Suspended:
             "resources": list(self.resources),
             "shelved": self.shelved,
             "termination_at": self.termination_at,
+            "by_staff": self.by_staff,
         }
 
 

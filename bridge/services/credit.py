@@ -407,6 +407,17 @@ class CreditService:
                 )
             shelving = account.configuration.shelve_instances_on_suspend if shelve is None else shelve
             named = self._suspend(connection, account, now, shelve=shelving, reason=reason, by=STAFF)
+            notice = Suspended(
+                account.up_to_date,
+                client.currency,
+                account.credit_limit,
+                tuple(named),
+                shelving,
+                None,  # the credit engine never terminates a client staff suspended
+                by_staff=True,
+            )
+            reference = references.notification(client.id, notice.event, f"{now:%Y%m%dT%H%M%S}")
+            self._notifier.notify(connection, client, notice, reference, now)
             store.save_state(
                 connection,
                 client.id,
