@@ -58,12 +58,15 @@ if TYPE_CHECKING:
     from bridge.services.ports import NoticeTexts
     from bridge.services.price_books import PriceBooks
     from bridge.services.reconciliation import CloudFigures, ReconciliationService
+    from bridge.services.self_service import SelfService
     from bridge.services.views import Views
     from bridge.solusvm.client import SolusVMClient
     from bridge.sync.cloud_actions import CloudActions
     from bridge.sync.mail_delivery import MailDelivery
     from bridge.sync.push import OutboxPusher
+    from bridge.usage.retention import HourlyRetention
     from bridge.usage.sync import UsageSync
+    from bridge.web.enrollment.keys import LinkKeys
     from bridge.whmcs.client import WhmcsClient
 
 OpenStackFactory = Callable[[], "OpenStackConnection"]
@@ -258,7 +261,6 @@ class App:
         """The sign-up flow, with the mails of the settings; its key file is made on first use."""
         from bridge.mail.templates import mail_templates
         from bridge.services.enrollment import EnrollmentService
-        from bridge.web.enrollment.keys import LinkKeys, secret_key
         from bridge.web.enrollment.mailer import TemplateMail
 
         settings = self.settings
@@ -269,11 +271,33 @@ class App:
             self.clock,
             settings.enrollment,
             self.clients,
-            LinkKeys(secret_key(settings)),
+            self.link_keys,
             configurations=self.configurations,
             mail=mail,
             solusvm=solusvm,
             whmcs_enabled=settings.whmcs.enabled,
+        )
+
+    @cached_property
+    def link_keys(self) -> LinkKeys:
+        """The sign-up site's keys (link tokens, password seal and hashes, session key); the key file is
+        made on first use."""
+        from bridge.web.enrollment.keys import LinkKeys, secret_key
+
+        return LinkKeys(secret_key(self.settings))
+
+    @cached_property
+    def self_service(self) -> SelfService:
+        """A client's own pages on the sign-up site (issue 19)."""
+        from bridge.services.self_service import SelfService
+
+        return SelfService(
+            self.uow,
+            self.clock,
+            self.link_keys,
+            clients=self.clients,
+            credit=self.credit,
+            enrollment=self.enrollment,
         )
 
     @cached_property
@@ -318,6 +342,13 @@ class App:
 
         return ReportPublisher(self.reconciliation, self.report_archive)
 
+    @cached_property
+    def hourly_retention(self) -> HourlyRetention:
+        """Prunes the hourly usage rows older than billing.hourly_usage_months (the housekeeping job)."""
+        from bridge.usage.retention import HourlyRetention
+
+        return HourlyRetention(self.uow, self.clock, self.zone, self.settings.billing.hourly_usage_months)
+
     # -- workers: one per run, with that run's checkpoint, back-off and vendor connections ---------------
 
     def usage_sync(
@@ -348,7 +379,7 @@ class App:
             reader = SolusVMRuntimeReader(client, SolusVMEventLog(client, self.clock))
             runtime = SolusVMRuntime(self.uow, self.clock, reader, settings.billing.zone())
             feeds.append(Feed(runtime, Current(), plans=runtime.plans_seen, derive=runtime.derive))
-        return UsageSync(self.uow, self.clock, feeds, checkpoint=checkpoint)
+        return UsageSync(self.uow, self.clock, feeds, checkpoint=checkpoint, zone=self.zone)
 
     def cloud_actions(self, *, sleep: Sleep = time.sleep) -> CloudActions:
         """The executor of the credit engine's cloud effects, for each enabled cloud."""

@@ -118,7 +118,9 @@ class Daemon:
         if self.app.settings.health.enabled:
             self._start_health()
         if self.app.settings.enrollment.enabled:
-            self.enrollment = start_enrollment(self.app.enrollment, self.app.settings, self.app.clock)
+            self.enrollment = start_enrollment(
+                self.app.enrollment, self.app.settings, self.app.clock, self.app.self_service
+            )
         self.notifier.ready()
         interval = self.notifier.watchdog_interval()
         if interval:

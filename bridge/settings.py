@@ -147,6 +147,13 @@ class BillingSettings(Section):
     grace_period_days: int = Field(
         3, ge=0, le=27, description="days after a period ends in which its invoice may be recalculated"
     )
+    hourly_usage_months: int = Field(
+        1,
+        ge=1,
+        le=120,
+        description="billing months before the current one whose hourly usage rows are kept; older ones are "
+        "pruned by the housekeeping job, their daily totals kept",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -272,6 +279,12 @@ class EnrollmentSettings(Section):
     signup_limit_per_email: int = Field(3, ge=1, description="sign-up and link requests per email per window")
     link_limit_per_ip: int = Field(
         30, ge=1, description="opened sign-up and login links and single sign-ons per IP per window"
+    )
+    signin_limit_per_ip: int = Field(
+        20, ge=1, description="client sign-ins with a password per IP per window"
+    )
+    signin_limit_per_email: int = Field(
+        5, ge=1, description="client sign-ins with a password per email per window"
     )
     rate_limit_window_minutes: int = Field(60, ge=1, le=1440)
     password_min_length: int = Field(10, ge=8, le=64)

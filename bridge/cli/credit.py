@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from decimal import Decimal
 
 import click
@@ -108,6 +109,11 @@ def account_json(account: Account) -> dict[str, object]:
         "agreement": account.has_agreement,
         "suspended_at": account.state.suspended_at.isoformat() if account.state.suspended_at else None,
         "terminated_at": account.state.terminated_at.isoformat() if account.state.terminated_at else None,
+        "auto_invoicing": {
+            "choice": account.auto_invoicing.choice,
+            "chosen_by_client": account.own_auto_invoicing is not None,
+            "description": account.auto_invoicing.describe(account.client.currency),
+        },
         "running": [f"{r.source}:{r.resource_id}" for r in account.running],
         "warnings": list(account.problems),
     }
@@ -132,18 +138,57 @@ def account_lines(account: Account) -> list[str]:
         f"{'-' if limit is None else f'{limit:.1f}'} to the credit limit ({account.credit_limit:.2f})",
         f"  agreement          {'yes' if account.has_agreement else 'no'}",
         f"  state              {state}",
+        f"  auto-invoicing     {_auto_invoicing_text(account)}",
         *(f"  warning            {problem}" for problem in account.problems),
     ]
 
 
 @client.command("set")
 @click.argument("client_ref", metavar="CLIENT")
-@click.option("--configuration", required=True, help="Named configuration from [configurations.<name>].")
+@click.option("--configuration", help="Named configuration from [configurations.<name>].")
+@click.option(
+    "--auto-invoicing",
+    "auto_invoicing",
+    metavar="off|estimated|fixed:AMOUNT",
+    help="CLIENT's own credit auto-invoicing (seed 000), over its configuration's: off, the estimated "
+    "monthly consumption, or a fixed amount in its currency (fixed:200). Kept in the ledger of changes.",
+)
 @pass_context
-def client_set(context: Context, client_ref: str, configuration: str) -> None:
-    """Assign CLIENT to a configuration."""
-    updated = context.app.clients.set_configuration(client_ref, configuration)
-    click.echo(f"client {updated.id} now uses configuration {updated.configuration}")
+def client_set(
+    context: Context, client_ref: str, configuration: str | None, auto_invoicing: str | None
+) -> None:
+    """Assign CLIENT to a configuration, or set its own auto-invoicing choice."""
+    if configuration is None and auto_invoicing is None:
+        raise InputError("give --configuration NAME or --auto-invoicing off|estimated|fixed:AMOUNT")
+    if auto_invoicing is not None:  # checked first: a bad value changes nothing
+        change = service(context).set_auto_invoicing(
+            client_ref, auto_invoicing, changed_by=f"operator {_operator()}"
+        )
+    if configuration is not None:
+        updated = context.app.clients.set_configuration(client_ref, configuration)
+        click.echo(f"client {updated.id} now uses configuration {updated.configuration}")
+    if auto_invoicing is not None:
+        account = service(context).account(client_ref)
+        verb = "unchanged" if change is None else "now"
+        click.echo(f"client {account.client.id} auto-invoicing {verb}: {_auto_invoicing_text(account)}")
+        if not service(context).auto_invoicing_feature:
+            click.echo(
+                "note: billing.credit_auto_invoicing is off, so no client is auto-invoiced until it is on"
+            )
+
+
+def _auto_invoicing_text(account: Account) -> str:
+    described = account.auto_invoicing.describe(account.client.currency)
+    whose = "the client's choice" if account.own_auto_invoicing is not None else "the configuration's default"
+    return f"{described} ({whose})"
+
+
+def _operator() -> str:
+    """Who runs the command, for the ledger of changes (the login name; "unknown" without one)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
 
 
 @client.command("can-create")

@@ -20,9 +20,15 @@ from typing import Any
 
 from bridge.clock import Clock
 from bridge.domain import references
-from bridge.domain.bounds import DESCRIPTION_MAX, REFERENCE_MAX, check_amount, check_text
+from bridge.domain.bounds import DESCRIPTION_MAX, NAME_MAX, REFERENCE_MAX, check_amount, check_text
 from bridge.domain.clients import OWNER_LINK_KIND, Client, LinkKind
-from bridge.domain.configuration import Configuration
+from bridge.domain.configuration import (
+    AUTO_INVOICING_OFF,
+    AutoInvoiceMode,
+    AutoInvoicing,
+    Configuration,
+    parse_auto_invoicing,
+)
 from bridge.domain.credit import (
     AutoInvoiceDecision,
     CreditState,
@@ -100,6 +106,9 @@ class Account:
     unpaid: tuple[invoice_store.StoredInvoice, ...] = ()
     problems: tuple[str, ...] = ()
     suspension: Suspension | None = None
+    own_auto_invoicing: AutoInvoicing | None = None
+    """The client's own auto-invoicing choice (seed 000), None when it never chose: then the
+    configuration's applies."""
 
     @property
     def up_to_date(self) -> Decimal:
@@ -109,6 +118,11 @@ class Account:
     def suspended_by_staff(self) -> bool:
         """Suspended by hand (``client suspend``): only ``client resume`` ends it, whatever the credit."""
         return self.suspension is not None and self.suspension.by != ENGINE
+
+    @property
+    def auto_invoicing(self) -> AutoInvoicing:
+        """The auto-invoicing that applies: the client's own choice over the configuration's default."""
+        return self.own_auto_invoicing or self.configuration.auto_invoicing
 
     @property
     def credit_limit(self) -> Decimal:
@@ -248,6 +262,61 @@ class CreditService:
                 )
         return created, self.account(str(client.id))
 
+    # -- auto-invoicing choices (seed 000) ------------------------------------------------------------
+
+    @property
+    def auto_invoicing_feature(self) -> bool:
+        """``billing.credit_auto_invoicing``: without it no client is auto-invoiced, whatever it chose."""
+        return self._auto_invoicing
+
+    def set_auto_invoicing(
+        self, client_ref: str, choice: str, *, changed_by: str, option: str = "--auto-invoicing"
+    ) -> store.AutoInvoicingChange | None:
+        """Make ``choice`` (``off``, ``estimated`` or ``fixed:AMOUNT`` in the client's currency) the client's
+        own auto-invoicing, with a ledger row saying who changed it, when, and from what; None when it
+        already was the client's choice (nothing is written). The only choice here that concerns money."""
+        client = self._clients.get(client_ref)
+        chosen = self._parse_choice(choice, client.currency, option)
+        changed_by = checked(check_text, changed_by, "who changed it", max_length=NAME_MAX)
+        now = self._clock.now()
+        with self._uow.writing() as connection:
+            state = store.states(connection, [client.id])[client.id]
+            own = own_auto_invoicing(state, client.currency)
+            old = own.choice if own is not None else None
+            if old == chosen.choice:
+                return None
+            change = store.AutoInvoicingChange(client.id, old, chosen.choice, changed_by, now)
+            mode = chosen.mode.value if chosen.enabled else AUTO_INVOICING_OFF
+            store.set_auto_invoicing(
+                connection, client.id, mode=mode, amount=chosen.fixed_amount, change=change
+            )
+        log.info(
+            "auto-invoicing choice changed",
+            client_id=client.id,
+            old=old or "configuration default",
+            new=chosen.choice,
+            changed_by=changed_by,
+        )
+        return change
+
+    def auto_invoicing_history(self, client_id: int, limit: int = 20) -> list[store.AutoInvoicingChange]:
+        """The client's auto-invoicing changes, newest first."""
+        with self._uow.reading() as connection:
+            return store.auto_invoicing_history(connection, client_id, limit)
+
+    @staticmethod
+    def _parse_choice(text: str, currency: str, option: str) -> AutoInvoicing:
+        try:
+            chosen = parse_auto_invoicing(checked(check_text, text, option, max_length=48))
+        except ValueError as error:
+            raise InputError(f"{option} {error}") from None
+        if chosen.fixed_amount is None:
+            return chosen
+        amount = checked(check_amount, chosen.fixed_amount, option)
+        if round_money(amount, currency) != amount:
+            raise InputError(f"{option} {text.strip()!r}: {amount} has more decimals than {currency} has")
+        return replace(chosen, fixed_amount=round_money(amount, currency))
+
     # -- accounts ------------------------------------------------------------------------------------
 
     def account(self, client_ref: str, at: datetime | None = None) -> Account:
@@ -375,6 +444,7 @@ class CreditService:
             has_unpaid_auto_invoice=any(invoice.kind == "auto" for invoice in unpaid),
             unpaid=tuple(unpaid),
             problems=balance.problems,
+            own_auto_invoicing=own_auto_invoicing(state, client.currency),
         )
 
     # -- staff suspension --------------------------------------------------------------------------
@@ -783,7 +853,7 @@ class CreditService:
         return named
 
     def _auto_invoice(self, connection: Tx, account: Account, at: datetime, report: ClientReport) -> None:
-        choice = account.configuration.auto_invoicing
+        choice = account.auto_invoicing
         if not (self._auto_invoicing and choice.enabled) or account.burn_rate <= 0:
             return
         decision: AutoInvoiceDecision = auto_invoice_amount(
@@ -794,6 +864,7 @@ class CreditService:
             account.unpaid_invoices,
             has_unpaid_auto_invoice=account.has_unpaid_auto_invoice,
             lead_time_hours=self._lead_time_hours,
+            choice=choice,
         )
         if decision.amount is None:
             if decision.hours_until_limit is not None:
@@ -871,6 +942,18 @@ def _suspended_resources(
         key = (acted.source, acted.resource_id)
         found[key] = RunningResource(acted.source, acted.resource_id, acted.name, "", ZERO)
     return tuple(found.values())
+
+
+def own_auto_invoicing(state: store.CreditStateRow, currency: str) -> AutoInvoicing | None:
+    """The client's own auto-invoicing choice as the store keeps it, None when it never chose."""
+    if state.auto_invoicing is None:
+        return None
+    if state.auto_invoicing == AUTO_INVOICING_OFF:
+        return AutoInvoicing(enabled=False)
+    if state.auto_invoicing == AutoInvoiceMode.FIXED.value and state.auto_invoice_amount is not None:
+        amount = round_money(state.auto_invoice_amount, currency)
+        return AutoInvoicing(enabled=True, mode=AutoInvoiceMode.FIXED, fixed_amount=amount)
+    return AutoInvoicing(enabled=True, mode=AutoInvoiceMode.ESTIMATED)
 
 
 def _resource_usage(total: usage_store.ResourceTotal) -> ResourceUsage:

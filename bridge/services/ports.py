@@ -128,3 +128,12 @@ class SignUpKeys(Protocol):
     def session_key(self) -> bytes:
         """The key that signs the session cookie."""
         ...
+
+    def hash_password(self, password: SecretStr) -> str:
+        """A salted, slow hash of a client's password, to keep instead of the password."""
+        ...
+
+    def password_matches(self, stored: str | None, password: SecretStr) -> bool:
+        """Whether ``password`` is the one ``stored`` was made from (None: no password, never matches, in
+        about the time a real check takes)."""
+        ...

@@ -93,6 +93,39 @@ usage_records = Table(
     Index(None, "resource_id", "window_start"),
 )
 
+usage_rollups = Table(
+    # Per resource, plan and billing day (local, in usage_rollup_state.zone): the totals of the hourly
+    # windows in usage_records that start that day, kept in the transaction that writes those windows
+    # (bridge/store/usage_rollups.py). Month end reads these, not the hours.
+    "usage_rollups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(16), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("plan", String(128), nullable=False),
+    Column("day_start", UTCDateTime(), nullable=False),
+    Column("first_start", UTCDateTime(), nullable=False),
+    Column("last_end", UTCDateTime(), nullable=False),
+    Column("latest_name", String(280), nullable=False),
+    Column("windows", Integer, nullable=False),
+    Column("hours", ExactDecimal(20, 8), nullable=False),
+    Column("tokens", ExactDecimal(20, 8), nullable=True),
+    Column("collected_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("source", "day_start", "resource_id", "owner", "plan"),
+    Index(None, "owner", "day_start"),
+)
+
+usage_rollup_state = Table(
+    # One row: the zone whose days usage_rollups are cut in, and the instant before which the hourly
+    # evidence was pruned (windows starting earlier are final: they are no longer ingested).
+    "usage_rollup_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("zone", String(64), nullable=False),
+    Column("pruned_before", UTCDateTime(), nullable=True),
+)
+
 usage_watermarks = Table(
     "usage_watermarks",
     metadata,
@@ -423,4 +456,28 @@ solusvm_records = Table(
     Column("listed_after", UTCDateTime(), nullable=True),
     Column("listed_at", UTCDateTime(), nullable=False),
     Index(None, "server_id"),
+)
+
+# -- self-service (migration 0010, issues 15.7 and 19): each client's auto-invoicing choices, and the
+# password a client signs in to its pages with. The current choice is client_credit_states.auto_invoicing
+# (``off``, ``estimated`` or ``fixed``) and .auto_invoice_amount; every change is a row here.
+auto_invoicing_changes = Table(
+    "auto_invoicing_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    # ``off``, ``estimated`` or ``fixed:AMOUNT``; NULL: the configuration's default (never chosen before).
+    Column("old_choice", String(48), nullable=True),
+    Column("new_choice", String(48), nullable=False),
+    Column("changed_by", String(255), nullable=False),
+    Column("changed_at", UTCDateTime(), nullable=False),
+    Index(None, "client_id", "changed_at"),
+)
+
+client_passwords = Table(
+    "client_passwords",
+    metadata,
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("set_at", UTCDateTime(), nullable=False),
 )
