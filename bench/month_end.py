@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -115,12 +114,15 @@ def ingest_month(settings: object, clients: int, vms: int, window_hours: int) ->
     for first in range(0, len(windows), WINDOWS_PER_TRANSACTION):
         with uow.writing() as tx:
             usage_rollups.ensure(tx, ZoneInfo("UTC"))
+            days = usage_rollups.Pending()  # as in the sync's batch: each day's row updated once
             for window in windows[first : first + WINDOWS_PER_TRANSACTION]:
                 records = [
                     UsageRecord("openstack", vm, vm, owner, "m1.small", window, hours)
                     for vm, owner in resources
                 ]
-                written += usage_store.ingest_window(tx, "openstack", window, records, collected).inserted
+                result = usage_store.ingest_window(tx, "openstack", window, records, collected, rollups=days)
+                written += result.inserted
+            days.flush(tx)
     engine.dispose()
     return written
 
@@ -151,14 +153,22 @@ def run_month_end(directory: Path) -> None:
         finally:
             sys.stdout = stdout
     elapsed = time.perf_counter() - began
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _status_mb("VmHWM")  # not ru_maxrss: Linux carries the forking parent's peak across exec
     assert not run.counts.held, run.counts
     print(f"{elapsed:.3f} {run.counts.issued} {peak_mb:.1f} {rss[0]:.1f} {rss[-1]:.1f}")
 
 
 def _current_rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return _status_mb("VmRSS")
+
+
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (given there in kB)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def plain_loop(clients: int, vms: int, days: int) -> float:
