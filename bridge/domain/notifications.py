@@ -121,6 +121,7 @@ class Suspended:
     shelved: bool
     termination_at: datetime | None
     by_staff: bool = False
+    """Suspended by hand (``client suspend``): not for its credit, and resumed only by staff."""
 
     def facts(self) -> dict[str, object]:
         return {

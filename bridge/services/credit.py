@@ -486,7 +486,7 @@ class CreditService:
                 account.credit_limit,
                 tuple(named),
                 shelving,
-                None,
+                None,  # the credit engine never terminates a client staff suspended
                 by_staff=True,
             )
             reference = references.notification(client.id, notice.event, f"{now:%Y%m%dT%H%M%S}")

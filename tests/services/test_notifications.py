@@ -134,6 +134,28 @@ def test_suspension_and_termination_are_each_mailed_once_with_what_was_acted_on(
     ]
 
 
+def test_a_staff_suspension_is_mailed_once_without_a_word_about_credit_or_the_staff_reason(
+    world: Callable[..., App],
+) -> None:
+    app = world()
+    app.credit.add_credit("1", Decimal(100), "paid")
+    app.credit.suspend("1", shelve=True, reason="abuse report 4711")
+    app.mail_delivery().run()
+    app.mail_delivery().run()
+    (mail,) = mails(app)
+    assert mail["Subject"] == "Your services with Cloud services are suspended"
+    text = " ".join(body(mail).split())
+    assert "suspended (shelved) by our staff: you can neither start nor create servers" in text
+    assert "openstack project p-1" in text
+    assert "credit" not in text and "4711" not in text
+    app.credit.resume("1")
+    assert isinstance(app.clock, FixedClock)
+    app.clock.set(START + timedelta(hours=1))
+    app.credit.suspend("1")
+    app.mail_delivery().run()
+    assert len(mails(app)) == 2  # a second suspension is a second mail
+
+
 def test_the_sender_is_the_configurations_notification_sender(world: Callable[..., App]) -> None:
     app = world(
         {
