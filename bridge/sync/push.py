@@ -70,6 +70,7 @@ from bridge.store import outbox as store
 from bridge.store import whmcs as remote
 from bridge.store.outbox import EffectKind, Fence, FencedOut, OutboxRow, OutboxState
 from bridge.store.unit_of_work import UnitOfWork
+from bridge.sync.group_commit import GroupCommit
 from bridge.sync.jobs import Lease, LeaseLost, hold_lease, job_lease
 from bridge.whmcs import effects
 from bridge.whmcs.client import WhmcsClient
@@ -244,8 +245,9 @@ class OutboxPusher:
         self._made: list[WhmcsClient] = []
         self._made_lock = threading.Lock()
         self._abort = _Abort()
+        self._group = GroupCommit(uow)
         self._write_lock: AbstractContextManager[object] = (
-            threading.Lock() if uow.engine.dialect.name == "sqlite" else nullcontext()
+            self._group.write_lock if self._group.grouped else nullcontext()
         )
 
     # -- the run ---------------------------------------------------------------------------------------
@@ -277,16 +279,19 @@ class OutboxPusher:
         enqueued = self._enqueue_missing_clients(dry_run=False)
         with self._uow.reading() as connection:
             clients = store.clients_with_work(connection)
-        with (
-            self._clients_closed(),
-            ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="push") as pool,
-        ):
-            tally = Tally(progress, total=len(clients))
-            per_client = []
-            for notes in pool.map(self._push_client, clients):  # in order, here: the callback sees one thread
-                per_client.append(notes)
-                tally.advance()
-            tally.finish()
+        try:
+            with (
+                self._clients_closed(),
+                ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="push") as pool,
+            ):
+                tally = Tally(progress, total=len(clients))
+                per_client = []
+                for notes in pool.map(self._push_client, clients):  # in order: the callback sees one thread
+                    per_client.append(notes)
+                    tally.advance()
+                tally.finish()
+        finally:
+            self._group.flush()  # the last rows' records, queued behind claims that never came
         report = PushReport(False, tuple(note for notes in per_client for note in notes), tuple(enqueued))
         log.info("push finished", **report.counts(), clients=len(clients), enqueued=len(enqueued))
         if self._abort.error is not None:
@@ -432,6 +437,7 @@ class OutboxPusher:
         row = loaded
         target = Target(whmcs_client_id=link)
         if row is None or row.kind is EffectKind.ADD_PAYMENT:
+            self._group.flush()  # a payment reads its invoice's WHMCS id, recorded with that row's done
             with self._uow.reading() as connection:
                 row = store.get(connection, row_id)
                 if row is not None:
@@ -440,8 +446,8 @@ class OutboxPusher:
             return RowNote(row_id, 0, "", "", "skipped", "row is gone")
         if self._waiting(row, self._clock.now()) is not None:  # a retry that read the row again
             return _note(row, "skipped", "not due: claimed meanwhile, or waiting to be looked up")
-        with self._writing() as connection:
-            claimed = store.claim(connection, row, self._fence, self._clock.now(), self._settle_time)
+        fence, now = self._fence, self._clock.now()
+        claimed = self._group.run(lambda tx: store.claim(tx, row, fence, now, self._settle_time))
         if not claimed:
             return _note(row, "skipped", "settled, cancelled or claimed elsewhere meanwhile")
         in_doubt = row.state is OutboxState.IN_DOUBT
@@ -499,26 +505,45 @@ class OutboxPusher:
     def _finish(self, row: OutboxRow, outcome: Outcome) -> RowNote:
         """Record the effect (and what it means in the bridge: a link, an invoice's WHMCS id) at once."""
         remote_id = outcome.remote_id or row.remote_id
-        now = self._clock.now()
+        now, fence = self._clock.now(), self._fence
+
+        def record(connection: Connection) -> str | None:
+            """The effect recorded (committed with other threads' on SQLite); a problem that fails it."""
+            store.mark_done(connection, row.id, remote_id, now, fence=fence)
+            if row.kind is EffectKind.CREATE_INVOICE and remote_id is not None:
+                _link_invoice(connection, row, remote_id)
+            if row.kind is EffectKind.ADD_CLIENT and remote_id is not None:
+                problem = _link_client(connection, row.client_id, int(remote_id), now)
+                if problem is not None:
+                    store.mark_failed(connection, row.id, problem, now, fence=fence)
+                    return problem
+            return None
+
+        if row.kind is not EffectKind.ADD_CLIENT:  # nothing to wait for: committed with the next claim
+            self._group.later(record, lambda error: self._unrecorded(row, error))
+            return self._sent(row, outcome, remote_id)
         try:
-            with self._writing() as connection:
-                # Written first: on SQLite the transaction then holds the write lock before it reads.
-                store.mark_done(connection, row.id, remote_id, now, fence=self._fence)
-                if row.kind is EffectKind.CREATE_INVOICE and remote_id is not None:
-                    _link_invoice(connection, row, remote_id)
-                if row.kind is EffectKind.ADD_CLIENT and remote_id is not None:
-                    problem = _link_client(connection, row.client_id, int(remote_id), now)
-                    if problem is not None:
-                        store.mark_failed(connection, row.id, problem, now, fence=self._fence)
-                        return _note(row, "failed", problem, remote_id)
+            problem = self._group.run(record)
+            if problem is not None:
+                return _note(row, "failed", problem, remote_id)
         except IntegrityError:
             problem = f"WHMCS client {remote_id} is already linked to another bridge client"
             with self._writing() as connection:
                 store.mark_failed(connection, row.id, problem, now, fence=self._fence)
             return _note(row, "failed", problem, remote_id)
+        return self._sent(row, outcome, remote_id)
+
+    def _sent(self, row: OutboxRow, outcome: Outcome, remote_id: str | None) -> RowNote:
         result: Result = "looked_up" if outcome.looked_up else "sent"
         log.debug("outbox row done", row=row.id, kind=row.kind.value, remote_id=remote_id, result=result)
         return _note(row, result, None, remote_id)
+
+    def _unrecorded(self, row: OutboxRow, error: BaseException) -> None:
+        """A done row whose record was refused (the lease lost meanwhile): it stays in doubt, and the
+        next holder looks the effect up instead of sending it again."""
+        log.error("outbox row applied but not recorded; looked up later", row=row.id, error=str(error)[:200])
+        if isinstance(error, FencedOut):
+            self._held().lose(f"a fenced write was refused: {error}")
 
     def _fail(self, row: OutboxRow, message: str) -> RowNote:
         with self._writing() as connection:
