@@ -44,24 +44,29 @@ from bridge.web.metrics import StoreCollector
 if TYPE_CHECKING:
     from openstack.connection import Connection as OpenStackConnection
 
+    from bridge.mail.transport import Transport
     from bridge.reports.publish import ReportPublisher
     from bridge.services.chunks import SharedRuns
     from bridge.services.clients import ClientService
     from bridge.services.credit import CreditService
     from bridge.services.enrollment import EnrollmentService
     from bridge.services.invoicing import InvoicingService
+    from bridge.services.notifications import ClientNotifier
     from bridge.services.outbox import OutboxService
     from bridge.services.payments import PaymentsSync
     from bridge.services.periods import PeriodsService
     from bridge.services.plans import PlansService
+    from bridge.services.ports import NoticeTexts
     from bridge.services.price_books import PriceBooks
     from bridge.services.reconciliation import CloudFigures, ReconciliationService
+    from bridge.services.self_service import SelfService
     from bridge.services.views import Views
     from bridge.solusvm.client import SolusVMClient
     from bridge.sync.cloud_actions import CloudActions
+    from bridge.sync.mail_delivery import MailDelivery
     from bridge.sync.push import OutboxPusher
     from bridge.usage.sync import UsageSync
-    from bridge.web.enrollment.mailer import Transport
+    from bridge.web.enrollment.keys import LinkKeys
     from bridge.whmcs.client import WhmcsClient
 
 OpenStackFactory = Callable[[], "OpenStackConnection"]
@@ -71,7 +76,7 @@ SolusVMFactory = Callable[[Sleep], "SolusVMClient"]
 WhmcsFactory = Callable[[], "WhmcsClient"]
 """Makes a WHMCS client (one per push thread: a client is not thread-safe)."""
 TransportFactory = Callable[[], "Transport"]
-"""Makes the transport the sign-up mails leave by (SMTP, or the file sink)."""
+"""Makes the transport the sign-up mails and client notifications leave by (SMTP, or the file sink)."""
 
 
 @dataclass
@@ -160,6 +165,24 @@ class App:
             zone=self.zone,
             catch_up_cycles=self.settings.billing.catch_up_cycles,
             shared=self.shared_runs,
+            notifier=self.notifier,
+        )
+
+    @cached_property
+    def notice_texts(self) -> NoticeTexts:
+        """The client notifications' templates (brandable: ``enrollment.template_dir``)."""
+        from bridge.mail.notices import NoticeMail
+
+        return NoticeMail(self.settings, self.configurations)
+
+    @cached_property
+    def notifier(self) -> ClientNotifier:
+        """Tells clients, through the outbox: WHMCS's SendEmail when WHMCS is enabled, else the bridge's
+        own mail (bridge/services/notifications.py)."""
+        from bridge.services.notifications import ClientNotifier
+
+        return ClientNotifier(
+            self.uow, self.clock, self.notice_texts, whmcs_enabled=self.settings.whmcs.enabled
         )
 
     @cached_property
@@ -182,6 +205,7 @@ class App:
             self.clock,
             self.clients,
             self.invoicing,
+            self.notifier,
             configurations=self.configurations,
             price_books=self.price_books,
             running_horizon=horizon,
@@ -206,6 +230,7 @@ class App:
             plans=settings.plans,
             zone=self.zone,
             grace_period_days=settings.billing.grace_period_days,
+            notifier=self.notifier,
         )
 
     @cached_property
@@ -219,6 +244,7 @@ class App:
             configurations=self.configurations,
             plan_fees={name: plan.fees for name, plan in self.settings.plans.items()},
             zone=self.zone,
+            notifier=self.notifier,
         )
 
     @cached_property
@@ -244,9 +270,8 @@ class App:
     @cached_property
     def enrollment(self) -> EnrollmentService:
         """The sign-up flow, with the mails of the settings; its key file is made on first use."""
+        from bridge.mail.templates import mail_templates
         from bridge.services.enrollment import EnrollmentService
-        from bridge.web.enrollment.app import mail_templates
-        from bridge.web.enrollment.keys import LinkKeys, secret_key
         from bridge.web.enrollment.mailer import TemplateMail
 
         settings = self.settings
@@ -257,11 +282,33 @@ class App:
             self.clock,
             settings.enrollment,
             self.clients,
-            LinkKeys(secret_key(settings)),
+            self.link_keys,
             configurations=self.configurations,
             mail=mail,
             solusvm=solusvm,
             whmcs_enabled=settings.whmcs.enabled,
+        )
+
+    @cached_property
+    def link_keys(self) -> LinkKeys:
+        """The sign-up site's keys (link tokens, password seal and hashes, session key); the key file is
+        made on first use."""
+        from bridge.web.enrollment.keys import LinkKeys, secret_key
+
+        return LinkKeys(secret_key(self.settings))
+
+    @cached_property
+    def self_service(self) -> SelfService:
+        """A client's own pages on the sign-up site (issue 19)."""
+        from bridge.services.self_service import SelfService
+
+        return SelfService(
+            self.uow,
+            self.clock,
+            self.link_keys,
+            clients=self.clients,
+            credit=self.credit,
+            enrollment=self.enrollment,
         )
 
     @cached_property
@@ -349,6 +396,44 @@ class App:
             openstack = NovaServerActions(self.openstack_connection())
         solusvm = self.solusvm_client(sleep) if self.settings.solusvm.enabled else None
         return CloudActions(self.uow, self.clock, openstack=openstack, solusvm=solusvm)
+
+    def mail_delivery(self) -> MailDelivery:
+        """The sender of the client notifications the bridge mails itself (``mail_client`` rows), through
+        the transport of the settings; an in-doubt row waits twice the SMTP timeout before it is settled
+        (the file sink answers exactly, so it waits for nothing)."""
+        from bridge.mail.transport import FileSink, mail_host
+        from bridge.sync.mail_delivery import MailDelivery, invoice_pdf
+
+        transport = self.mail_transport()
+        settings = self.settings
+        settle = (
+            timedelta(0)
+            if isinstance(transport, FileSink)
+            else timedelta(seconds=2 * settings.enrollment.smtp_timeout_seconds)
+        )
+        return MailDelivery(
+            self.uow,
+            self.clock,
+            transport,
+            host=mail_host(settings),
+            settle=settle,
+            lease_ttl=timedelta(seconds=settings.daemon.lease_seconds),
+            owner=self.owner,
+            attachments=invoice_pdf(self.invoice_pdf),
+        )
+
+    def invoice_pdf(self, reference: str) -> tuple[str, bytes]:
+        """The stored invoice's PDF (the same bytes every time: dated its issue) and its file name."""
+        from bridge.documents.invoices import render_html, stored_document
+        from bridge.documents.pdf import render_pdf
+        from bridge.mail.transport import safe_key
+
+        stored = self.invoicing.find(reference)
+        client = self.clients.get(str(stored.client_id))
+        document = stored_document(stored, client, self.zone)
+        html = render_html(document, self.configurations.section(client.configuration))
+        pdf = render_pdf(html, base_url=None, created=stored.issued_at)
+        return f"invoice-{safe_key(stored.display_number)}.pdf", pdf
 
     def pusher(self, **options: Any) -> OutboxPusher:
         """The outbox push to WHMCS; ``options`` are :class:`~bridge.sync.push.OutboxPusher`'s (a job passes
@@ -461,7 +546,7 @@ def _whmcs_client(settings: Settings) -> WhmcsFactory:
 
 def _mail_transport(settings: Settings, clock: Clock) -> TransportFactory:
     def transport() -> Transport:
-        from bridge.web.enrollment.mailer import transport_for
+        from bridge.mail.transport import transport_for
 
         return transport_for(settings, clock)
 

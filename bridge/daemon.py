@@ -118,7 +118,9 @@ class Daemon:
         if self.app.settings.health.enabled:
             self._start_health()
         if self.app.settings.enrollment.enabled:
-            self.enrollment = start_enrollment(self.app.enrollment, self.app.settings, self.app.clock)
+            self.enrollment = start_enrollment(
+                self.app.enrollment, self.app.settings, self.app.clock, self.app.self_service
+            )
         self.notifier.ready()
         interval = self.notifier.watchdog_interval()
         if interval:
@@ -186,6 +188,7 @@ class Daemon:
             readiness_problems=self.app.outbox.readiness_problems,
             admin_token=token.get_secret_value() if token else None,
             reports=self.app.report_archive,
+            can_create=lambda client, by_whmcs: self.app.credit.creation_check(client, whmcs=by_whmcs),
         )
         self.health = HealthServer(app, host, port, tls=tls_context(self.app.settings.health))
         self.health.start()

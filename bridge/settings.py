@@ -45,7 +45,13 @@ from bridge.domain.configuration import (
     SuspensionRule,
     TerminationRule,
 )
-from bridge.domain.numbers import check_template
+from bridge.domain.numbers import (
+    RANDOM_PROFORMA_TEMPLATE,
+    NumberSeries,
+    check_template,
+    colliding_series,
+    default_number_formats,
+)
 from bridge.errors import ConfigError
 from bridge.fleio.settings import OpenStackSettings
 from bridge.settings_base import Section, is_loopback_host, is_secret_field
@@ -267,6 +273,12 @@ class EnrollmentSettings(Section):
     link_limit_per_ip: int = Field(
         30, ge=1, description="opened sign-up and login links and single sign-ons per IP per window"
     )
+    signin_limit_per_ip: int = Field(
+        20, ge=1, description="client sign-ins with a password per IP per window"
+    )
+    signin_limit_per_email: int = Field(
+        5, ge=1, description="client sign-ins with a password per email per window"
+    )
     rate_limit_window_minutes: int = Field(60, ge=1, le=1440)
     password_min_length: int = Field(10, ge=8, le=64)
     workers: int = Field(16, ge=1, le=256, description="requests served at once; more wait their turn")
@@ -478,7 +490,7 @@ class SuspensionSettings(Section):
 
     enabled: bool = False
     delay_hours: int | None = Field(None, ge=0, description="not before this many hours under the limit")
-    delay_credit: Amount | None = Field(None, ge=0, description="not before this far under the limit")
+    delay_credit: Amount | None = Field(None, ge=0, description="once this far under the limit")
 
 
 class TerminationSettings(Section):
@@ -517,14 +529,24 @@ class ConfigurationSettings(Section):
     invoice_zero_amounts: bool = Field(False, description="issue invoices whose total is zero")
     invoicing_option: InvoicingOption = "always_fiscal"
     fiscal_number_format: str = Field(
-        "{{ number }}", description="{{ number }} {{ year }} {{ month }} {{ day }}"
+        "{{ number }}",
+        description="{{ number }} {{ year }} {{ month }} {{ day }}; unset: 1, 2, … (default) or NAME-1, …",
     )
     next_fiscal_number: int = Field(
         1, ge=1, le=ID_MAX, description="the first fiscal number, when none was issued yet"
     )
-    proforma_number_format: str = "P{{ number }}"
+    proforma_number_format: str = Field("P{{ number }}", description="unset: P1, … (default) or P-NAME-1, …")
     invoice_detail: Literal["detailed", "simple"] = "detailed"
     invoice_due_days: int = Field(14, ge=0, description="days from an invoice's date to its due date")
+    notify_on_unpaid_invoices: bool = Field(
+        True, description="mail each issued invoice (PDF attached) and a reminder when it is overdue"
+    )
+    notification_sender_name: str = Field(
+        "", max_length=128, description='the "From" name of client notifications; empty = the address only'
+    )
+    notification_sender_email: str = Field(
+        "", max_length=254, description="the From address of client notifications; empty = enrollment's"
+    )
     company_name: str = ""
     company_details: str = ""
     company_address: str = Field("", description="postal address, one line per line of the address")
@@ -545,6 +567,9 @@ class ConfigurationSettings(Section):
         default_factory=list, max_length=3, description="hours before zero"
     )
     shelve_instances_on_suspend: bool = False
+    bill_suspended_hours: bool = Field(
+        False, description="invoice the hours clouds count while the client is suspended"
+    )
     suspension: SuspensionSettings = SuspensionSettings()
     termination: TerminationSettings = TerminationSettings()
     auto_invoicing: AutoInvoicingSettings = AutoInvoicingSettings()
@@ -557,6 +582,22 @@ class ConfigurationSettings(Section):
         if self.auto_order_on_signup and not self.auto_order_service.strip():
             raise ValueError("auto_order_on_signup = true needs auto_order_service; name the service")
         return self
+
+    @field_validator("notification_sender_email")
+    @classmethod
+    def _sender_address(cls, address: str) -> str:
+        address = address.strip()
+        local, at, domain = address.rpartition("@")
+        if address and (not at or not local or "." not in domain or any(c in address for c in ' <>,"')):
+            raise ValueError(f"{address!r} is not an email address; use e.g. billing@example.com")
+        return address
+
+    @field_validator("notification_sender_name")
+    @classmethod
+    def _sender_name(cls, name: str) -> str:
+        if any(character in name for character in "\r\n"):
+            raise ValueError("holds a line break; write the name on one line")
+        return name.strip()
 
     @field_validator("company_vat_id")
     @classmethod
@@ -594,6 +635,26 @@ class ConfigurationSettings(Section):
     def _number_template(cls, template: str, info: ValidationInfo) -> str:
         check_template(str(info.field_name), template)
         return template
+
+    def number_formats(self, name: str) -> tuple[str, str]:
+        """The (fiscal, proforma) templates configuration ``name`` numbers with: as written, or default."""
+        fiscal, proforma = default_number_formats(name)
+        if "fiscal_number_format" in self.model_fields_set:
+            fiscal = self.fiscal_number_format
+        if "proforma_number_format" in self.model_fields_set:
+            proforma = self.proforma_number_format
+        return fiscal, proforma
+
+    def number_series(self, name: str) -> list[NumberSeries]:
+        """The series of numbers configuration ``name`` can issue, named by the settings key to change."""
+        fiscal, proforma = self.number_formats(name)
+        key = f"configurations.{name}"
+        series = [NumberSeries(f"{key}.fiscal_number_format", fiscal)]
+        if self.invoicing_option == "proforma_then_fiscal":
+            series.append(NumberSeries(f"{key}.proforma_number_format", proforma))
+        elif self.invoicing_option == "proforma_random":
+            series.append(NumberSeries(f"{key}.invoicing_option (proforma_random)", RANDOM_PROFORMA_TEMPLATE))
+        return series
 
 
 _COUNTRY_HINTS = {"EL": "Greece is GR (EL is only its VAT prefix)", "UK": "the United Kingdom is GB"}
@@ -706,6 +767,19 @@ class Settings(BaseModel):
     def _has_default(cls, value: dict[str, ConfigurationSettings]) -> dict[str, ConfigurationSettings]:
         return {"default": ConfigurationSettings(), **value}
 
+    @model_validator(mode="after")
+    def _numbers_identify_one_invoice(self) -> Settings:
+        """Refuse two number series that could one day issue the same number (issue 15 point 4)."""
+        series = [one for name, section in self.configurations.items() for one in section.number_series(name)]
+        clashes = colliding_series(series)
+        if clashes:
+            first, second, number = clashes[0]
+            raise ValueError(
+                f"{first.key} {first.template!r} and {second.key} {second.template!r} can both issue "
+                f"number {number!r}; numbers must identify one invoice: {_own_prefix(second, first)}"
+            )
+        return self
+
     @field_validator("plans")
     @classmethod
     def _default_is_pricing(cls, value: dict[str, PlanSettings]) -> dict[str, PlanSettings]:
@@ -743,6 +817,14 @@ class Settings(BaseModel):
         return found + list(self.configurations.values())
 
 
+def _own_prefix(preferred: NumberSeries, other: NumberSeries) -> str:
+    """The fix for two colliding series: a prefix for one whose template the operator writes."""
+    series = preferred if preferred.key.endswith("_format") else other
+    configuration, key = series.key.split(".")[1:3]
+    fiscal, proforma = default_number_formats(configuration if configuration != "default" else "D")
+    return f"set {series.key} = {fiscal if key == 'fiscal_number_format' else proforma!r}"
+
+
 # -- the named configurations, as the operator writes them and as the domain reads them -----------------
 
 
@@ -765,7 +847,7 @@ class Configurations:
         return cls(
             sections=dict(settings.configurations),
             configurations={
-                name: to_domain(section, generate_invoices_default=default)
+                name: to_domain(section, name=name, generate_invoices_default=default)
                 for name, section in settings.configurations.items()
             },
         )
@@ -782,7 +864,8 @@ class Configurations:
         return self.configurations.get(name, self.configurations["default"])
 
 
-def to_domain(section: ConfigurationSettings, *, generate_invoices_default: bool) -> Configuration:
+def to_domain(section: ConfigurationSettings, *, name: str, generate_invoices_default: bool) -> Configuration:
+    fiscal_number_format, proforma_number_format = section.number_formats(name)
     generate = (
         section.generate_invoices if section.generate_invoices is not None else generate_invoices_default
     )
@@ -802,10 +885,11 @@ def to_domain(section: ConfigurationSettings, *, generate_invoices_default: bool
         auto_pay_only_when_enough_credit=section.auto_pay_only_when_enough_credit,
         invoicing_option=domain_configuration.InvoicingOption(section.invoicing_option),
         next_fiscal_number=section.next_fiscal_number,
-        fiscal_number_format=section.fiscal_number_format,
-        proforma_number_format=section.proforma_number_format,
+        fiscal_number_format=fiscal_number_format,
+        proforma_number_format=proforma_number_format,
         invoice_due_days=section.invoice_due_days,
         invoice_detail=section.invoice_detail,
+        notify_on_unpaid_invoices=section.notify_on_unpaid_invoices,
         credit_notifications=tuple(section.credit_notifications),
         suspension=SuspensionRule(
             enabled=section.suspension.enabled,
@@ -818,6 +902,7 @@ def to_domain(section: ConfigurationSettings, *, generate_invoices_default: bool
             suspend_instead=section.termination.suspend_instead,
         ),
         shelve_instances_on_suspend=section.shelve_instances_on_suspend,
+        bill_suspended_hours=section.bill_suspended_hours,
         auto_invoicing=AutoInvoicing(
             enabled=section.auto_invoicing.enabled,
             mode=AutoInvoiceMode(section.auto_invoicing.mode),
@@ -879,8 +964,6 @@ REMOVED_KEYS = {
     "configurations.*.mark_invoiced_periods_paid": "not accepted yet: nothing marks externally billed "
     "periods paid (issue 15 point 6); invoices paid in WHMCS reach the bridge through the payments_sync job; "
     "delete this key",
-    "configurations.*.notify_on_unpaid_invoices": "not accepted yet: no client mail is sent for unpaid "
-    "invoices until the mail port exists (issue 15 point 5); delete this key",
     "configurations.*.issue_invoice_days_before_due": "not accepted yet: the bridge issues no pre-paid "
     "service invoices, so nothing is issued before a due date (issue 15 point 4); delete this key",
 }
@@ -899,6 +982,8 @@ def _removed(key: str) -> str | None:
 def _describe(detail: ErrorDetails) -> str:
     key = ".".join(str(part) for part in detail["loc"])
     kind = detail["type"]
+    if not key:
+        return detail["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden" and (removed := _removed(key)) is not None:
         return f"{key}: {removed}"
     if kind == "extra_forbidden":

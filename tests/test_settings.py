@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import ConfigError
-from bridge.settings import Settings, config_path, load_settings, parse_settings
+from bridge.settings import Configurations, Settings, config_path, load_settings, parse_settings
 
 EXAMPLE = Path(__file__).parents[1] / "settings.example.toml"
 
@@ -63,6 +63,16 @@ def test_the_example_file_is_valid_and_lists_every_key_with_its_default() -> Non
         (  # the settings read a number template as invoicing renders it (domain/numbers.py), both kinds
             {"configurations": {"default": {"proforma_number_format": "P{{ client }}-{{number}}"}}},
             "proforma_number_format 'P{{ client }}-{{number}}' uses client; only {{ number }}",
+        ),
+        (  # numbers identify one invoice: a proforma_random series and an "R" fiscal series could meet
+            {
+                "configurations": {
+                    "default": {"invoicing_option": "proforma_random"},
+                    "resellers": {"fiscal_number_format": "R{{ number }}"},
+                }
+            },
+            "configurations.default.invoicing_option (proforma_random) 'R{{ random }}' and configurations."
+            "resellers.fiscal_number_format 'R{{ number }}' can both issue number 'R1000000000'",
         ),
         (  # a key that no longer acts is refused with where its job went, not silently accepted
             {"whmcs": {"due_days": 14}},
@@ -196,3 +206,15 @@ def test_a_secret_or_a_session_in_clear_text_beyond_loopback_is_refused_naming_t
 
 def _toml(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else f'"{value}"'
+
+
+def test_configurations_left_at_their_defaults_number_in_series_of_their_own() -> None:
+    configurations = Configurations.from_settings(
+        parse_settings({"configurations": {"resellers": {"invoicing_option": "proforma_then_fiscal"}}})
+    )
+    default, resellers = configurations.of("default"), configurations.of("resellers")
+    assert (default.fiscal_number_format, default.proforma_number_format) == ("{{ number }}", "P{{ number }}")
+    assert (resellers.fiscal_number_format, resellers.proforma_number_format) == (
+        "RESELLERS-{{ number }}",
+        "P-RESELLERS-{{ number }}",
+    )

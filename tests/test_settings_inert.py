@@ -14,7 +14,6 @@ from bridge.cli import main
     ("key", "fix"),
     [
         ("mark_invoiced_periods_paid = true", "nothing marks externally billed periods paid"),
-        ("notify_on_unpaid_invoices = true", "no client mail is sent for unpaid invoices"),
         ("issue_invoice_days_before_due = 3", "the bridge issues no pre-paid service invoices"),
     ],
 )

@@ -89,9 +89,23 @@ def client_show(context: Context, client_ref: str, as_json: bool) -> None:
     found = context.app.clients.get(client_ref)
     agreement = context.app.payments.agreement(found.id)
     account = service(context).account(str(found.id))
+    changes = service(context).auto_invoicing_history(found.id)
     if as_json:
         print_json(
-            {**_client_json(found), "agreement": _agreement_json(agreement), "credit": account_json(account)}
+            {
+                **_client_json(found),
+                "agreement": _agreement_json(agreement),
+                "credit": account_json(account),
+                "auto_invoicing_changes": [
+                    {
+                        "at": change.changed_at.isoformat(),
+                        "by": change.changed_by,
+                        "old": change.old_choice,
+                        "new": change.new_choice,
+                    }
+                    for change in changes
+                ],
+            }
         )
         return
     _print_client(found, as_json)
@@ -99,6 +113,12 @@ def client_show(context: Context, client_ref: str, as_json: bool) -> None:
     for line in account_lines(account)[1:]:
         if not line.lstrip().startswith("agreement"):  # shown above, with when it was last read
             click.echo(line)
+    for change in changes:
+        old = change.old_choice or "configuration default"
+        click.echo(
+            f"  auto-invoicing changed {change.changed_at.isoformat()} by {change.changed_by}: "
+            f"{old} -> {change.new_choice}"
+        )
 
 
 @client.command("update")

@@ -1,7 +1,8 @@
-"""The credit engine by hand: credit add/show, client set/can-create, process-clients."""
+"""The credit engine by hand: credit add/show, client set/can-create/suspend/resume, process-clients."""
 
 from __future__ import annotations
 
+import getpass
 from decimal import Decimal
 
 import click
@@ -18,7 +19,7 @@ from bridge.cli.base import (
 from bridge.cli.clients import client
 from bridge.cli.progress import progress_bar
 from bridge.errors import InputError
-from bridge.services.credit import Account, CreditService
+from bridge.services.credit import Account, CreditService, StaffAction
 
 
 def service(context: Context) -> CreditService:
@@ -72,6 +73,16 @@ def credit_show(context: Context, client_ref: str, as_json: bool) -> None:
             }
             for e in ledger
         ]
+        document["suspensions"] = [
+            {
+                "from": span.start.isoformat(),
+                "to": span.end.isoformat() if span.end else None,
+                "reason": span.reason,
+                "by": span.by,
+                "shelved": span.shelved,
+            }
+            for span in service(context).suspensions(client_ref)
+        ]
         print_json(document)
         return
     for line in account_lines(account):
@@ -98,6 +109,11 @@ def account_json(account: Account) -> dict[str, object]:
         "agreement": account.has_agreement,
         "suspended_at": account.state.suspended_at.isoformat() if account.state.suspended_at else None,
         "terminated_at": account.state.terminated_at.isoformat() if account.state.terminated_at else None,
+        "auto_invoicing": {
+            "choice": account.auto_invoicing.choice,
+            "chosen_by_client": account.own_auto_invoicing is not None,
+            "description": account.auto_invoicing.describe(account.client.currency),
+        },
         "running": [f"{r.source}:{r.resource_id}" for r in account.running],
         "warnings": list(account.problems),
     }
@@ -122,18 +138,57 @@ def account_lines(account: Account) -> list[str]:
         f"{'-' if limit is None else f'{limit:.1f}'} to the credit limit ({account.credit_limit:.2f})",
         f"  agreement          {'yes' if account.has_agreement else 'no'}",
         f"  state              {state}",
+        f"  auto-invoicing     {_auto_invoicing_text(account)}",
         *(f"  warning            {problem}" for problem in account.problems),
     ]
 
 
 @client.command("set")
 @click.argument("client_ref", metavar="CLIENT")
-@click.option("--configuration", required=True, help="Named configuration from [configurations.<name>].")
+@click.option("--configuration", help="Named configuration from [configurations.<name>].")
+@click.option(
+    "--auto-invoicing",
+    "auto_invoicing",
+    metavar="off|estimated|fixed:AMOUNT",
+    help="CLIENT's own credit auto-invoicing (seed 000), over its configuration's: off, the estimated "
+    "monthly consumption, or a fixed amount in its currency (fixed:200). Kept in the ledger of changes.",
+)
 @pass_context
-def client_set(context: Context, client_ref: str, configuration: str) -> None:
-    """Assign CLIENT to a configuration."""
-    updated = context.app.clients.set_configuration(client_ref, configuration)
-    click.echo(f"client {updated.id} now uses configuration {updated.configuration}")
+def client_set(
+    context: Context, client_ref: str, configuration: str | None, auto_invoicing: str | None
+) -> None:
+    """Assign CLIENT to a configuration, or set its own auto-invoicing choice."""
+    if configuration is None and auto_invoicing is None:
+        raise InputError("give --configuration NAME or --auto-invoicing off|estimated|fixed:AMOUNT")
+    if auto_invoicing is not None:  # checked first: a bad value changes nothing
+        change = service(context).set_auto_invoicing(
+            client_ref, auto_invoicing, changed_by=f"operator {_operator()}"
+        )
+    if configuration is not None:
+        updated = context.app.clients.set_configuration(client_ref, configuration)
+        click.echo(f"client {updated.id} now uses configuration {updated.configuration}")
+    if auto_invoicing is not None:
+        account = service(context).account(client_ref)
+        verb = "unchanged" if change is None else "now"
+        click.echo(f"client {account.client.id} auto-invoicing {verb}: {_auto_invoicing_text(account)}")
+        if not service(context).auto_invoicing_feature:
+            click.echo(
+                "note: billing.credit_auto_invoicing is off, so no client is auto-invoiced until it is on"
+            )
+
+
+def _auto_invoicing_text(account: Account) -> str:
+    described = account.auto_invoicing.describe(account.client.currency)
+    whose = "the client's choice" if account.own_auto_invoicing is not None else "the configuration's default"
+    return f"{described} ({whose})"
+
+
+def _operator() -> str:
+    """Who runs the command, for the ledger of changes (the login name; "unknown" without one)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
 
 
 @client.command("can-create")
@@ -142,13 +197,67 @@ def client_set(context: Context, client_ref: str, configuration: str) -> None:
 @pass_context
 def client_can_create(context: Context, client_ref: str, as_json: bool) -> None:
     """Whether CLIENT may create or upgrade services now (required credit for new services); exit 1 if not."""
-    verdict = service(context).can_create(client_ref)
+    check = service(context).creation_check(client_ref)
+    verdict = check.verdict
     if as_json:
-        print_json({"allowed": verdict.allowed, "reason": verdict.reason})
+        print_json(check.document())
     else:
         click.echo(f"{'yes' if verdict.allowed else 'no'}: {verdict.reason}")
     if not verdict.allowed:
         raise click.exceptions.Exit(1)
+
+
+@client.command("suspend")
+@click.argument("client_ref", metavar="CLIENT")
+@click.option(
+    "--shelve/--no-shelve",
+    default=None,
+    help="Shelve the OpenStack servers (default: the configuration's shelve_instances_on_suspend).",
+)
+@click.option("--reason", help="Why, kept in the suspension history (default: suspended by staff).")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def client_suspend(
+    context: Context, client_ref: str, shelve: bool | None, reason: str | None, as_json: bool
+) -> None:
+    """Suspend CLIENT now: its servers suspended (or shelved) and its OpenStack projects disabled, so it can
+    neither resume nor create servers. Only `client resume` ends a suspension made here."""
+    done = service(context).suspend(client_ref, shelve=shelve, reason=reason)
+    _staff_action(context, "suspended", done, as_json)
+
+
+@client.command("resume")
+@click.argument("client_ref", metavar="CLIENT")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def client_resume(context: Context, client_ref: str, as_json: bool) -> None:
+    """Resume a suspended CLIENT now: its OpenStack projects enabled, its servers resumed (or unshelved)."""
+    done = service(context).resume(client_ref)
+    _staff_action(context, "resumed", done, as_json)
+
+
+def _staff_action(context: Context, verb: str, done: StaffAction, as_json: bool) -> None:
+    """Carry out the outbox rows the action wrote (the daemon's cloud_actions job would too) and say so."""
+    actions = context.app.cloud_actions().run()
+    cloud = actions.done + actions.waiting + actions.failed
+    if as_json:
+        print_json(
+            {
+                "client": done.client.id,
+                "action": verb,
+                "at": done.at.isoformat(),
+                "reason": done.reason,
+                "acted_on": list(done.acted_on),
+                "cloud": cloud,
+                "warnings": list(done.warnings),
+            }
+        )
+        return
+    click.echo(f"client {done.client.id} {verb} at {done.at.isoformat()}: {done.reason}")
+    for line in cloud:
+        click.echo(f"cloud: {line}")
+    for warning in done.warnings:
+        click.echo(f"warning: {warning}")
 
 
 @cli.command("process-clients")
@@ -160,7 +269,8 @@ def client_can_create(context: Context, client_ref: str, as_json: bool) -> None:
 def process_clients(
     context: Context, at_text: str | None, client_ref: str | None, dry_run: bool, as_json: bool
 ) -> None:
-    """Run the credit engine: notifications, suspension, termination, auto pay and auto-invoices."""
+    """Run the credit engine: notifications, suspension, termination, auto pay and auto-invoices; then
+    carry out the cloud actions and mail the client notifications it decided."""
     app = context.app
     zone = app.settings.billing.zone()
     at = parse_instant(at_text, "--at", zone) if at_text is not None else app.clock.now()
@@ -172,6 +282,7 @@ def process_clients(
         with progress_bar("processing clients", as_json=as_json) as progress:
             reports = service(context).process(at, dry_run=dry_run, client_ref=client_ref, progress=progress)
         actions = None if dry_run else app.cloud_actions().run()
+    mails = None if dry_run else app.mail_delivery().run()
     if as_json:
         print_json(
             {"at": at.isoformat(), "dry_run": dry_run, "clients": [report.document() for report in reports]}
@@ -183,5 +294,10 @@ def process_clients(
     if actions is not None:
         for line in actions.done + actions.waiting + actions.failed:
             click.echo(f"cloud: {line}")
+    if mails is not None:
+        for line in mails.sent:
+            click.echo(f"mail: sent {line}")
+        for line in mails.waiting + mails.failed:
+            click.echo(f"mail: {line}")
     if not any(report.decisions for report in reports):
         click.echo(f"nothing to do at {at.isoformat()}")

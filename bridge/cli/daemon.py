@@ -17,8 +17,12 @@ from bridge.settings import config_path, load_settings
 @click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
 @pass_context
 def check_config(context: Context, as_json: bool) -> None:
-    """Validate the settings file and print the effective settings, secrets masked."""
+    """Validate the settings file (and the client notifications' templates) and print the effective
+    settings, secrets masked."""
+    from bridge.mail.notices import check_templates
+
     settings = load_settings(config_path(context.config))
+    check_templates(settings)
     effective = settings.model_dump(mode="json")
     effective["database"]["url"] = settings.masked_database_url()
     if as_json:

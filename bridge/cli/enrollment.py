@@ -39,6 +39,27 @@ def client_sso_link(context: Context, client_ref: str, as_json: bool) -> None:
     click.echo(f"single use; valid until {expires_at.isoformat()}", err=True)
 
 
+@client.command("signin-link")
+@click.argument("client_ref", metavar="CLIENT")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def client_signin_link(context: Context, client_ref: str, as_json: bool) -> None:
+    """Print a single-use link that signs CLIENT (id or email) in to its own page on the sign-up site:
+    credit, invoices, auto-invoicing, and post-pay activation for a client that has none yet.
+
+    It works once and expires after enrollment.sso_link_ttl_minutes.
+    """
+    app = context.app
+    if not app.settings.enrollment.enabled:
+        raise InputError("enrollment.enabled is false: no site serves the link; enable [enrollment] first")
+    link, expires_at = app.self_service.account_link(client_ref)
+    if as_json:
+        print_json({"url": link, "expires_at": expires_at})
+        return
+    click.echo(link)
+    click.echo(f"single use; valid until {expires_at.isoformat()}", err=True)
+
+
 @cli.group()
 def enrollment() -> None:
     """Sign-ups through the enrollment pages and their SolusVM users."""

@@ -19,8 +19,7 @@ from bridge.cli.base import (
     writable_path,
 )
 from bridge.cli.progress import progress_bar
-from bridge.documents.invoices import render_html, run_document, stored_document, with_runtime
-from bridge.documents.pdf import render_pdf
+from bridge.documents.invoices import run_document, stored_document, stored_html, stored_pdf, with_runtime
 from bridge.domain.bounds import ID_MAX, IDENTIFIER_MAX
 from bridge.domain.money import round_money
 from bridge.errors import BridgeError
@@ -169,14 +168,14 @@ def invoice_show(context: Context, number: str, as_json: bool, as_html: bool, pd
     app = context.app
     stored = service(context).find(_number(number))
     client = app.clients.get(str(stored.client_id))
-    document = stored_document(stored, client, app.settings.billing.zone())
+    zone = app.settings.billing.zone()
+    document = stored_document(stored, client, zone)
+    config = app.configurations.section(client.configuration)
     if pdf_path is not None:
-        html = render_html(document, app.configurations.section(client.configuration))
-        pdf_path.write_bytes(render_pdf(html, base_url=None, created=stored.issued_at))
+        pdf_path.write_bytes(stored_pdf(stored, client, zone, config))
         click.echo(f"invoice {stored.display_number}: PDF written to {pdf_path}")
     elif as_html:
-        config = app.configurations.section(client.configuration)
-        click.echo(render_html(document, config))
+        click.echo(stored_html(stored, client, zone, config))
     elif as_json:
         print_json(document)
     else:

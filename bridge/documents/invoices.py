@@ -221,3 +221,18 @@ def render_html(document: dict[str, Any], config: ConfigurationSettings) -> str:
         company=company_block(config),
         detailed=config.invoice_detail == "detailed",
     )
+
+
+def stored_html(invoice: StoredInvoice, client: Client, zone: ZoneInfo, config: ConfigurationSettings) -> str:
+    """A stored invoice as the printable HTML its client receives (the CLI's ``--html``, the client's
+    page), branded from the client's configuration."""
+    return render_html(stored_document(invoice, client, zone), config)
+
+
+def stored_pdf(
+    invoice: StoredInvoice, client: Client, zone: ZoneInfo, config: ConfigurationSettings
+) -> bytes:
+    """The stored invoice's PDF: the same bytes every time (dated the invoice's issue)."""
+    from bridge.documents.pdf import render_pdf
+
+    return render_pdf(stored_html(invoice, client, zone, config), base_url=None, created=invoice.issued_at)

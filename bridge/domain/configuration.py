@@ -121,6 +121,48 @@ class AutoInvoicing:
                 "amount above 0"
             )
 
+    @property
+    def choice(self) -> str:
+        """The choice as written on the command line and kept in the store: ``off``, ``estimated`` or
+        ``fixed:AMOUNT``."""
+        if not self.enabled:
+            return AUTO_INVOICING_OFF
+        if self.mode is AutoInvoiceMode.FIXED:
+            return f"{AutoInvoiceMode.FIXED.value}:{self.fixed_amount}"
+        return AutoInvoiceMode.ESTIMATED.value
+
+    def describe(self, currency: str) -> str:
+        """The choice in words, for the operator and the client."""
+        if not self.enabled:
+            return "off"
+        if self.mode is AutoInvoiceMode.FIXED:
+            return f"on, a fixed amount of {self.fixed_amount} {currency}"
+        return "on, the estimated monthly consumption"
+
+
+AUTO_INVOICING_OFF = "off"
+AUTO_INVOICING_CHOICES = "off, estimated or fixed:AMOUNT (e.g. fixed:200)"
+
+
+def parse_auto_invoicing(text: str) -> AutoInvoicing:
+    """A client's auto-invoicing choice from ``off``, ``estimated`` or ``fixed:AMOUNT`` (seed 000: "a
+    fixed $200 top-up" is ``fixed:200``); ValueError saying what is accepted."""
+    cleaned = text.strip().lower()
+    if cleaned == AUTO_INVOICING_OFF:
+        return AutoInvoicing(enabled=False)
+    if cleaned == AutoInvoiceMode.ESTIMATED.value:
+        return AutoInvoicing(enabled=True, mode=AutoInvoiceMode.ESTIMATED)
+    mode, colon, amount_text = cleaned.partition(":")
+    if mode != AutoInvoiceMode.FIXED.value or not colon:
+        raise ValueError(f"{text!r} is not a choice; use {AUTO_INVOICING_CHOICES}")
+    try:
+        amount = Decimal(amount_text.strip())
+    except ArithmeticError:
+        raise ValueError(f"{text!r}: the fixed amount is not a number; use e.g. fixed:200") from None
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError(f"{text!r}: the fixed amount must be above 0; use e.g. fixed:200")
+    return AutoInvoicing(enabled=True, mode=AutoInvoiceMode.FIXED, fixed_amount=amount)
+
 
 @dataclass(frozen=True)
 class Configuration:
@@ -152,12 +194,17 @@ class Configuration:
       ``{{ year }}``, ``{{ month }}``, ``{{ day }}`` allowed), ``proforma_number_format``.
     * ``invoice_due_days``: an invoice is due this many days after its date; ``invoice_detail``: the lines
       a client sees, one per resource (``detailed``) or one per source (``simple``).
+    * ``notify_on_unpaid_invoices``: mail each invoice the bridge issues (unpaid, its PDF attached) and
+      remind the client once when it is overdue and still unpaid.
 
     Credit events:
 
     * ``credit_notifications``: up to three thresholds, each "N hours before the credit reaches zero";
       kept in decreasing order (72, 24, 6).
     * ``suspension``, ``termination``, ``shelve_instances_on_suspend``, ``auto_invoicing``.
+    * ``bill_suspended_hours``: whether the hours a cloud keeps counting for a suspended client's servers
+      (Nova counts suspended and shelved servers) are invoiced; off by default, so they are left off the
+      invoice and the up-to-date credit, and the reconciliation shows them as "suspended, not billed".
     """
 
     required_credit_for_new_services: Decimal = Decimal(0)
@@ -180,12 +227,14 @@ class Configuration:
     proforma_number_format: str = "P{{ number }}"
     invoice_due_days: int = 14
     invoice_detail: InvoiceDetail = "detailed"
+    notify_on_unpaid_invoices: bool = True
 
     credit_notifications: tuple[int, ...] = ()
     suspension: SuspensionRule = field(default_factory=SuspensionRule)
     termination: TerminationRule = field(default_factory=TerminationRule)
     shelve_instances_on_suspend: bool = False
     auto_invoicing: AutoInvoicing = field(default_factory=AutoInvoicing)
+    bill_suspended_hours: bool = False
 
     def __post_init__(self) -> None:
         for key in (

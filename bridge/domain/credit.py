@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -173,6 +173,7 @@ def suspension_decision(
     now: datetime,
     under_limit_since: datetime | None,
     suspended_at: datetime | None,
+    burn_rate: Decimal = _ZERO,
 ) -> Decision:
     """Suspend, resume, terminate or keep suspended, from the up-to-date credit and the credit limit.
 
@@ -181,7 +182,10 @@ def suspension_decision(
 
     * Not suspended and under the credit limit (on agreement or not): SUSPEND when automatic suspension is
       on and no delay is configured, or as soon as the first delay is matched: *delay by hours* (under
-      the limit for that many hours) or *delay until credit is used* (under it by more than that amount).
+      the limit for that many hours) or *delay until credit is used*, which counts from the moment the
+      shortfall under the limit reaches the delay amount (10 under a delay of 10 suspends). While a delay
+      runs, ``due_at`` is when the first one ends: the hours' end, or the moment the shortfall reaches the
+      delay amount at ``burn_rate`` per hour (none while nothing burns).
     * Suspended and back at or above the credit limit: RESUME.
     * Suspended and still under it: TERMINATE once more than the termination delay has passed since the
       suspension, only when termination is enabled and not replaced by *suspend instead of termination*;
@@ -207,11 +211,16 @@ def suspension_decision(
     if not config.suspension.enabled:
         return Decision(DecisionKind.NONE, f"{under}, but automatic suspension is off")
     since = now if under_limit_since is None else as_utc(under_limit_since)
-    return _suspension(config, under, limit - up_to_date, now, since)
+    return _suspension(config, under, limit - up_to_date, now, since, burn_rate)
 
 
 def _suspension(
-    config: Configuration, under: str, shortfall: Decimal, now: datetime, since: datetime
+    config: Configuration,
+    under: str,
+    shortfall: Decimal,
+    now: datetime,
+    since: datetime,
+    burn_rate: Decimal,
 ) -> Decision:
     rule = config.suspension
     matched: list[str] = []
@@ -233,20 +242,34 @@ def _suspension(
                 f"delay (ends {ends.isoformat()})"
             )
     if rule.delay_credit is not None:
-        if shortfall > rule.delay_credit:
+        if shortfall >= rule.delay_credit:
             matched.append(
-                f"it is {_shown(shortfall)} under the limit, more than the delay of "
-                f"{_shown(rule.delay_credit)}"
+                f"it is {_shown(shortfall)} under the limit, the delay of {_shown(rule.delay_credit)} is used"
             )
         else:
+            left = rule.delay_credit - shortfall
+            reaches = _credit_delay_ends(now, left, burn_rate)
+            if reaches is not None:
+                due_at = reaches if due_at is None else min(due_at, reaches)
+            when = "" if reaches is None else f", used at {reaches.isoformat()} at {_rate(burn_rate)}/h"
             waiting.append(
-                f"{_shown(shortfall)} under the limit, within the delay of {_shown(rule.delay_credit)}"
+                f"{_shown(shortfall)} under the limit, {_shown(left)} left of the delay of "
+                f"{_shown(rule.delay_credit)}{when}"
             )
     if matched:
         shelve = config.shelve_instances_on_suspend
         action = "suspend, shelving the instances" if shelve else "suspend"
         return Decision(DecisionKind.SUSPEND, f"{under}; {' and '.join(matched)}: {action}", shelve=shelve)
     return Decision(DecisionKind.NONE, f"{under}; suspension delayed: {'; '.join(waiting)}", due_at=due_at)
+
+
+def _credit_delay_ends(now: datetime, left: Decimal, burn_rate: Decimal) -> datetime | None:
+    """When ``left`` more credit is used at ``burn_rate`` per hour (to the microsecond, rounded up); None
+    when nothing burns."""
+    if burn_rate <= 0:
+        return None
+    microseconds = (left / burn_rate * _MICROSECONDS_PER_HOUR).to_integral_value(rounding=ROUND_CEILING)
+    return now + timedelta(microseconds=int(microseconds))
 
 
 def _after_suspension(config: Configuration, under: str, now: datetime, suspended_at: datetime) -> Decision:
@@ -419,12 +442,25 @@ def can_auto_pay_invoice(config: Configuration, invoice_total: Decimal, up_to_da
     )
 
 
-def can_create_services(config: Configuration, state: CreditState, has_agreement: bool) -> Verdict:
-    """Whether the client may create or upgrade resources: its up-to-date credit is at least the required
-    credit for new services (the agreement value for a client with a billing agreement)."""
+def can_create_services(
+    config: Configuration,
+    state: CreditState,
+    has_agreement: bool,
+    suspended_at: datetime | None = None,
+) -> Verdict:
+    """Whether the client may create or upgrade resources: it is not suspended (a suspended client's
+    project is disabled), and its up-to-date credit is at least the required credit for new services (the
+    agreement value for a client with a billing agreement)."""
     required = config.effective_required_credit(has_agreement)
     up_to_date = state.up_to_date
     agreement = " on agreement" if has_agreement else ""
+    if suspended_at is not None:
+        return Verdict(
+            False,
+            f"the client is suspended since {as_utc(suspended_at).isoformat()}: nothing is created until it "
+            f"is resumed (up-to-date credit {_shown(up_to_date)}, required credit for new services"
+            f"{agreement} {_shown(required)})",
+        )
     if up_to_date >= required:
         return Verdict(
             True,

@@ -28,11 +28,14 @@ class EffectKind(StrEnum):
     ADD_CREDIT = "add_credit"
     ADD_PAYMENT = "add_payment"
     SEND_EMAIL = "send_email"
+    MAIL_CLIENT = "mail_client"
     SUSPEND_SERVER = "suspend_server"
     RESUME_SERVER = "resume_server"
     SHELVE_SERVER = "shelve_server"
     UNSHELVE_SERVER = "unshelve_server"
     DELETE_SERVER = "delete_server"
+    DISABLE_PROJECT = "disable_project"
+    ENABLE_PROJECT = "enable_project"
 
 
 CLOUD_KINDS = frozenset(
@@ -42,9 +45,17 @@ CLOUD_KINDS = frozenset(
         EffectKind.SHELVE_SERVER,
         EffectKind.UNSHELVE_SERVER,
         EffectKind.DELETE_SERVER,
+        EffectKind.DISABLE_PROJECT,
+        EffectKind.ENABLE_PROJECT,
     }
 )
-"""Effects on the clouds; every other kind goes to WHMCS."""
+"""Effects on the clouds (bridge/sync/cloud_actions.py carries them out)."""
+
+MAIL_KINDS = frozenset({EffectKind.MAIL_CLIENT})
+"""Mails the bridge sends itself (bridge/sync/mail_delivery.py), without WHMCS."""
+
+LOCAL_KINDS = CLOUD_KINDS | MAIL_KINDS
+"""Effects the bridge carries out itself; every other kind goes to WHMCS (bridge/sync/push.py)."""
 
 CLIENT_FIELDS = ("email", "firstname", "lastname", "companyname")
 """The client fields the bridge owns in WHMCS (add_client and update_client)."""
@@ -253,7 +264,8 @@ class AddPayment:
 
 @dataclass(frozen=True)
 class SendEmail:
-    """A custom general email to the client through WHMCS (a credit notification)."""
+    """A custom general email to the client through WHMCS (a client notification, when WHMCS is the
+    billing system): plain text, sent as HTML with its line breaks kept."""
 
     kind: ClassVar[EffectKind] = EffectKind.SEND_EMAIL
     subject: str
@@ -267,12 +279,50 @@ class SendEmail:
         return cls(_text(payload, "subject"), _text(payload, "message"))
 
 
+@dataclass(frozen=True)
+class MailClient:
+    """A client notification the bridge mails itself (SMTP or the file sink), rendered when it was decided:
+    ``event`` names its template, ``invoice_reference`` the invoice whose PDF is attached (if it renders)."""
+
+    kind: ClassVar[EffectKind] = EffectKind.MAIL_CLIENT
+    event: str
+    to: str
+    sender: str
+    subject: str
+    body: str
+    invoice_reference: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "event": self.event,
+            "to": self.to,
+            "sender": self.sender,
+            "subject": self.subject,
+            "body": self.body,
+        }
+        if self.invoice_reference is not None:
+            found["invoice_reference"] = self.invoice_reference
+        return found
+
+    @classmethod
+    def decode(cls, payload: Mapping[str, Any]) -> MailClient:
+        return cls(
+            event=_text(payload, "event"),
+            to=_text(payload, "to"),
+            sender=_text(payload, "sender"),
+            subject=_text(payload, "subject"),
+            body=_text(payload, "body"),
+            invoice_reference=_optional_text(payload, "invoice_reference"),
+        )
+
+
 # -- clouds -----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ServerAction:
-    """An action on one of the client's servers in a cloud (``source`` openstack or solusvm)."""
+    """An action on one of the client's resources in a cloud (``source`` openstack or solusvm): a server,
+    or (:class:`DisableProject`, :class:`EnableProject`) its OpenStack project."""
 
     kind: ClassVar[EffectKind]
     source: str
@@ -313,6 +363,26 @@ class DeleteServer(ServerAction):
     kind: ClassVar[EffectKind] = EffectKind.DELETE_SERVER
 
 
+@dataclass(frozen=True)
+class DisableProject(ServerAction):
+    """Disable the client's OpenStack project in Keystone (``resource_id`` is the project id), as Fleio
+    suspends a client's project: no new token is issued for it, so its owner can neither resume a server
+    nor create one; the servers themselves are suspended or shelved by their own rows."""
+
+    kind: ClassVar[EffectKind] = EffectKind.DISABLE_PROJECT
+
+
+@dataclass(frozen=True)
+class EnableProject(ServerAction):
+    """Enable the client's OpenStack project again (the resume of a suspension that disabled it)."""
+
+    kind: ClassVar[EffectKind] = EffectKind.ENABLE_PROJECT
+
+
+PROJECT_KINDS = frozenset({EffectKind.DISABLE_PROJECT, EffectKind.ENABLE_PROJECT})
+"""Cloud effects on a whole OpenStack project rather than on one server."""
+
+
 CreditAction = Literal["suspend", "resume", "terminate"]
 
 
@@ -335,6 +405,7 @@ Effect = (
     | AddCredit
     | AddPayment
     | SendEmail
+    | MailClient
     | ServerAction
 )
 
@@ -346,11 +417,14 @@ _DECODERS: Mapping[EffectKind, Callable[[Mapping[str, Any]], Effect]] = {
     EffectKind.ADD_CREDIT: AddCredit.decode,
     EffectKind.ADD_PAYMENT: AddPayment.decode,
     EffectKind.SEND_EMAIL: SendEmail.decode,
+    EffectKind.MAIL_CLIENT: MailClient.decode,
     EffectKind.SUSPEND_SERVER: SuspendServer.decode,
     EffectKind.RESUME_SERVER: ResumeServer.decode,
     EffectKind.SHELVE_SERVER: ShelveServer.decode,
     EffectKind.UNSHELVE_SERVER: UnshelveServer.decode,
     EffectKind.DELETE_SERVER: DeleteServer.decode,
+    EffectKind.DISABLE_PROJECT: DisableProject.decode,
+    EffectKind.ENABLE_PROJECT: EnableProject.decode,
 }
 
 

@@ -107,6 +107,18 @@ def credit_notification(client_id: int | str, threshold_hours: int, at: datetime
     return f"{PREFIX}-NOTIFY-{client_id}-{threshold_hours}h-{at:%Y%m%dT%H%M}"
 
 
+def notification(client_id: int | str, event: str, about: str) -> str:
+    """A client notification other than a credit threshold, once per event and what it is about (an
+    invoice reference, a suspension's moment): ``BB-NOTIFY-42-suspended-20260303T0600``."""
+    return f"{PREFIX}-NOTIFY-{client_id}-{event}-{about}"
+
+
+def whmcs_payment(invoice_reference: str) -> str:
+    """The add_payment row that brings a payment recorded in the bridge to the invoice WHMCS holds, once
+    per invoice (it is WHMCS's ``transid`` too): ``BB-PAID-BB-42-2022-10-WHMCS``."""
+    return f"{invoice_paid(invoice_reference)}-WHMCS"
+
+
 def whmcs_client(client_id: int | str) -> str:
     """The add_client row: one WHMCS client per bridge client, ever."""
     return f"{PREFIX}-CLIENT-{client_id}"

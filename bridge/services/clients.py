@@ -14,6 +14,7 @@ from bridge.errors import InputError, NotFound, checked
 from bridge.services.outbox import enqueue_add_client, enqueue_update_client
 from bridge.store import clients as store
 from bridge.store.unit_of_work import Conflict, UnitOfWork
+from bridge.store.whmcs import whmcs_link_owner
 
 
 class ClientService:
@@ -140,6 +141,17 @@ class ClientService:
         if client is None:
             raise NotFound(f"no client {reference!r}; `billing-bridge client list` shows the clients")
         return client
+
+    def by_whmcs_id(self, whmcs_id: str) -> Client:
+        """The client linked to this WHMCS client id (what a WHMCS hook knows of it)."""
+        number = checked(parse_id, whmcs_id, "WHMCS client id")
+        with self._uow.reading() as connection:
+            client_id = whmcs_link_owner(connection, number)
+        if client_id is None:
+            raise NotFound(
+                f"no client is linked to WHMCS client {number}; `billing-bridge client link` links one"
+            )
+        return self.get(str(client_id))
 
     def set_configuration(self, reference: str, configuration: str) -> Client:
         """Move the client to another named configuration (its credit rules and invoicing change with it)."""

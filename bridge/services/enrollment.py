@@ -373,7 +373,65 @@ class EnrollmentService:
             log.info("sign-up link used again; nothing is made twice", enrollment_id=enrollment.id)
             return self.finish(enrollment.id, provision=False)
         log.info("terms accepted", enrollment_id=enrollment.id)
-        return self.finish(enrollment.id, self._unseal(token, enrollment), claim_held=True)
+        password = self._unseal(token, enrollment)
+        finished = self.finish(enrollment.id, password, claim_held=True)
+        if password is not None and finished.client_id is not None:
+            self._keep_password(finished.client_id, password)
+        return finished
+
+    def _keep_password(self, client_id: int, password: SecretStr) -> None:
+        """The password chosen at sign-up signs the client in to its own pages: kept as a salted hash (the
+        seal goes when the client is attached), unless the client already has one."""
+        hashed = self._keys.hash_password(password)
+        with self._uow.writing() as connection:
+            if client_store.password_hash(connection, client_id) is None:
+                client_store.set_password_hash(connection, client_id, hashed, self._clock.now())
+
+    # -- issue 15 point 10: an existing client activates post-pay ----------------------------------------
+
+    def activate(self, client_id: int, accepted: Collection[str], accepted_from: str | None) -> Enrollment:
+        """Post-pay for a client that already exists (a WHMCS client signed in, or sent by the WHMCS
+        panel with a sign-in link): the documents accepted and recorded, then its SolusVM user found by
+        email or made (with a random password: single sign-on is the way in), exactly as a sign-up's.
+        Once: a client already enrolled gets its enrollment back, nothing is made twice. No credit is
+        booked and nothing is ordered: an existing client's money stays as it is."""
+        status = self.status(str(client_id))
+        if status.enrollment is not None and status.enrollment.state is not EnrollmentState.PENDING:
+            return status.enrollment
+        missing = [document for document in self.documents() if document.key not in accepted]
+        if missing:
+            raise TermsNotAccepted(missing)
+        client = status.client
+        now = self._clock.now()
+        try:
+            with self._uow.writing() as connection:
+                enrollment_id = store.insert_activation(
+                    connection,
+                    client_id=client.id,
+                    email=client.email,
+                    name=client.name,
+                    now=now,
+                    claim_until=now + SOLUSVM_CLAIM,
+                )
+                for document in self.documents():
+                    store.record_acceptance(
+                        connection,
+                        enrollment_id=enrollment_id,
+                        document=document.key,
+                        version=document.version,
+                        at=now,
+                        accepted_from=accepted_from,
+                    )
+        except Conflict:  # a double submit, or a sign-up of the same address: the first one stands
+            with self._uow.reading() as connection:
+                found = store.by_client(connection, client.id) or store.by_email(connection, client.email)
+            if found is None or found.client_id != client.id:
+                raise InputError(
+                    f"a sign-up for {client.email} is pending; finish it from its mail, or ask support"
+                ) from None
+            return found
+        log.info("post-pay activated by an existing client", client_id=client.id, enrollment_id=enrollment_id)
+        return self.finish(enrollment_id, None, claim_held=True)
 
     def _bind_browser(
         self, connection: Tx, enrollment_id: int, token: str, browser: str | None, now: datetime
@@ -632,34 +690,52 @@ class EnrollmentService:
                 f"client {status.client.id} ({status.client.email}) is not enrolled in SolusVM; "
                 f"they can sign up at {self._config.base_url()}/"
             )
+        return self.client_link(status.client.id, TokenPurpose.LOGIN, "sso")
+
+    def use_login_link(self, token: str) -> int:
+        """The client a login link signs in; raises :class:`LinkProblem` if it is used, expired or unknown."""
+        return self.use_client_link(token, TokenPurpose.LOGIN)
+
+    def client_link(self, client_id: int, purpose: TokenPurpose, path: str) -> tuple[str, datetime]:
+        """A single-use link ``<public url>/<path>/<token>`` that signs the client in (``purpose`` keeps
+        the kinds apart), and its expiry (``enrollment.sso_link_ttl_minutes``)."""
         now = self._clock.now()
         token = self._keys.new_token()
         expires_at = now + timedelta(minutes=self._config.sso_link_ttl_minutes)
         with self._uow.writing() as connection:
             store.insert_token(
                 connection,
-                digest=self._keys.digest(TokenPurpose.LOGIN, token),
-                purpose=TokenPurpose.LOGIN,
-                client_id=status.client.id,
+                digest=self._keys.digest(purpose, token),
+                purpose=purpose,
+                client_id=client_id,
                 now=now,
                 expires_at=expires_at,
             )
-        return f"{self._config.base_url()}/sso/{token}", expires_at
+        return f"{self._config.base_url()}/{path}/{token}", expires_at
 
-    def use_login_link(self, token: str) -> int:
-        """The client a login link signs in; raises :class:`LinkProblem` if it is used, expired or unknown."""
-        digest = self._keys.digest(TokenPurpose.LOGIN, token)
+    def use_client_link(self, token: str, purpose: TokenPurpose) -> int:
+        """The client a link of ``purpose`` signs in, using it up; :class:`LinkProblem` if it is used,
+        expired or unknown."""
+        digest = self._keys.digest(purpose, token)
         with self._uow.writing() as connection:
-            used = store.consume(connection, digest, TokenPurpose.LOGIN, self._clock.now())
-            found = store.token_by_digest(connection, digest, TokenPurpose.LOGIN)
+            used = store.consume(connection, digest, purpose, self._clock.now())
+            found = store.token_by_digest(connection, digest, purpose)
         if found is None or found.client_id is None:
             raise LinkProblem(LinkState.UNKNOWN)
         if not used:
             raise LinkProblem(LinkState.USED if found.used_at is not None else LinkState.EXPIRED)
         return found.client_id
 
-    def panel(self, *, email: str | None, whmcs_client: int | None) -> dict[str, object]:
-        """The WHMCS panel's answer: enrolled with a fresh login link, or not with the sign-up page."""
+    def panel(
+        self,
+        *,
+        email: str | None,
+        whmcs_client: int | None,
+        account_link: Callable[[str], tuple[str, datetime]] | None = None,
+    ) -> dict[str, object]:
+        """The WHMCS panel's answer: enrolled with a fresh login link, or not with the sign-up page; a
+        client the bridge knows that is not enrolled (an existing WHMCS client) gets, with
+        ``account_link``, a single-use link that signs it in to activate post-pay (issue 15 point 10)."""
         client_id: int | None = None
         with self._uow.reading() as connection:
             if whmcs_client is not None:
@@ -675,6 +751,15 @@ class EnrollmentService:
                 "login_url": link,
                 "expires_at": expires_at.isoformat(),
                 "signup_url": signup_url,
+            }
+        if client_id is not None and account_link is not None:
+            link, expires_at = account_link(str(client_id))
+            return {
+                "enrolled": False,
+                "login_url": None,
+                "expires_at": expires_at.isoformat(),
+                "signup_url": signup_url,
+                "activate_url": link,
             }
         return {"enrolled": False, "login_url": None, "expires_at": None, "signup_url": signup_url}
 

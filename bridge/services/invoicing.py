@@ -61,6 +61,7 @@ from bridge.domain.invoicing import (
     usage_lines,
 )
 from bridge.domain.pricing import PriceBook, PricedLine
+from bridge.domain.suspension import Suspension, billable_part
 from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
 from bridge.errors import InputError
 from bridge.logs import get_logger
@@ -68,10 +69,12 @@ from bridge.progress import Progress, Tally, no_progress
 from bridge.services.chunks import ChunkTaken, SharedRuns, WorkChunk, chunk_lost
 from bridge.services.clients import ClientService
 from bridge.services.issuing import NewInvoice, issue, record_payment, set_next_fiscal_number
+from bridge.services.notifications import ClientNotifier
 from bridge.services.price_books import PriceBooks
 from bridge.settings import Configurations
 from bridge.store import invoices as store
 from bridge.store import plans as plans_store
+from bridge.store import suspensions as suspension_store
 from bridge.store import usage as usage_store
 from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
@@ -133,9 +136,11 @@ class InvoicingService:
         zone: ZoneInfo,
         catch_up_cycles: int,
         shared: SharedRuns,
+        notifier: ClientNotifier | None = None,
     ) -> None:
         self._uow = uow
         self._shared = shared
+        self._notifier = notifier
         self._clock = clock
         self._clients = clients
         self._configurations = configurations
@@ -234,13 +239,17 @@ class InvoicingService:
             usage = usage_store.usage_of_owners(connection, owners, start, end)
             invoiced = store.usage_invoices_of_clients(connection, ids)
             terms = plans_store.terms_of_clients(connection, ids)
+            suspended = suspension_store.overlapping(connection, ids, start, end)
         by_owner: dict[tuple[str, str], list[CollectedUsage]] = {}
         for row in usage:
             by_owner.setdefault((row.source, row.owner), []).append(_collected(row))
         inputs = [
             (
                 plan,
-                [item for owner in plan.owners for item in by_owner.get(owner, [])],
+                _billable(
+                    [item for owner in plan.owners for item in by_owner.get(owner, [])],
+                    () if plan.config.bill_suspended_hours else suspended.get(plan.client.id, ()),
+                ),
                 invoiced.get(plan.client.id, []),
             )
             for plan in plans
@@ -323,7 +332,14 @@ class InvoicingService:
                 config = self._configuration(invoice.client)
                 try:
                     with connection.begin_nested():
-                        issued = issue(connection, _new_invoice(invoice), config, self._zone, now=now)
+                        issued = issue(
+                            connection,
+                            _new_invoice(invoice),
+                            config,
+                            self._zone,
+                            now=now,
+                            notifier=self._notifier,
+                        )
                 except Conflict:
                     if not store.reference_exists(connection, invoice.draft.reference):
                         raise
@@ -357,7 +373,7 @@ class InvoicingService:
             items=line_items([line]),
             notes=f"{reference}: credit auto-invoice",
         )
-        issue(connection, invoice, config, self._zone, now=at)
+        issue(connection, invoice, config, self._zone, now=at, notifier=self._notifier)
 
     def pay_from_credit(self, connection: Tx, invoice: store.StoredInvoice, at: datetime) -> None:
         """Mark an invoice paid from the client's credit (automatic settlements, seed 001): a proforma
@@ -426,6 +442,18 @@ class InvoicingService:
         if invoice is None:
             raise InputError(f"no invoice {number!r}; `billing-bridge invoice list` shows the invoices")
         return invoice
+
+
+def _billable(usage: list[CollectedUsage], suspensions: Sequence[Suspension]) -> list[CollectedUsage]:
+    """The usage without its share inside the client's suspensions (``bill_suspended_hours`` off)."""
+    if not suspensions:
+        return usage
+    found = []
+    for collected in usage:
+        record = billable_part(collected.record, suspensions)
+        if record is not None:
+            found.append(replace(collected, record=record))
+    return found
 
 
 def _collected(row: usage_store.StoredUsage) -> CollectedUsage:

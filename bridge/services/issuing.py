@@ -11,6 +11,9 @@ a credit auto-invoice (``InvoicingService.issue_credit_invoice``), a recharge of
   configuration's invoicing option (a rollback gives the number back: fiscal numbering has no gaps) and
   belongs to the configuration's series. Issued by WHMCS, the same transaction writes the create_invoice
   outbox row that pushes it (bridge/sync/push.py), dated and due on the local days of those instants.
+- An invoice the bridge issues is mailed to the client with its PDF, when its configuration says
+  ``notify_on_unpaid_invoices`` (seed 001: "send notifications to clients when an invoice is issued and is
+  unpaid"): an outbox row in the same transaction (bridge/services/notifications.py).
 - A proforma becomes fiscal when it is paid, with the next number of the same fiscal sequence, whatever
   paid it (``invoice pay``, credit): :func:`record_payment` is every payment path's write.
 """
@@ -23,12 +26,15 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from bridge.domain import references
 from bridge.domain.clients import Client
 from bridge.domain.configuration import Configuration, InvoicingOption
-from bridge.domain.effects import CreateInvoice, InvoiceItem
-from bridge.domain.invoicing import BRIDGE, NEW_STATUS, InvoiceLine, due_at
+from bridge.domain.effects import AddPayment, CreateInvoice, InvoiceItem
+from bridge.domain.invoicing import BRIDGE, NEW_STATUS, WHMCS, InvoiceLine, due_at
+from bridge.domain.notifications import InvoiceIssued
 from bridge.domain.numbers import random_proforma_number, render_number
 from bridge.errors import InputError
+from bridge.services.notifications import ClientNotifier
 from bridge.store import invoices as store
 from bridge.store.outbox import enqueue_effect
 from bridge.store.unit_of_work import Tx
@@ -75,11 +81,13 @@ def issue(
     *,
     now: datetime,
     before_push: Callable[[], None] = lambda: None,
+    notifier: ClientNotifier | None = None,
 ) -> Issued:
     """Store ``invoice`` in the caller's transaction (see the module docstring); ``now`` is when it is
     written, ``zone`` the billing time zone (numbers and WHMCS dates are local). ``before_push`` runs just
-    before the outbox row is written (a replaced invoice's cancellation goes first). Raises the store's
-    Conflict when the reference exists already."""
+    before the outbox row is written (a replaced invoice's cancellation goes first); ``notifier`` mails
+    the client an invoice the bridge issued. Raises the store's Conflict when the reference exists
+    already."""
     client = invoice.client
     due = due_at(config, invoice.issued_at)
     number, proforma = (None, None)
@@ -109,7 +117,10 @@ def issue(
         invoice.lines,
     )
     if invoice.issuer == BRIDGE:
-        return Issued(invoice_id, number, proforma)
+        issued = Issued(invoice_id, number, proforma)
+        if notifier is not None and config.notify_on_unpaid_invoices:
+            _mail_invoice(tx, notifier, invoice, issued, due, now)
+        return issued
     before_push()
     effect = CreateInvoice(
         invoice.reference,
@@ -122,6 +133,21 @@ def issue(
     return Issued(invoice_id, None, None)
 
 
+def _mail_invoice(
+    tx: Tx, notifier: ClientNotifier, invoice: NewInvoice, issued: Issued, due: datetime, now: datetime
+) -> None:
+    notice = InvoiceIssued(
+        invoice.reference,
+        issued.shown_number or invoice.reference,
+        invoice.total,
+        invoice.client.currency,
+        invoice.issued_at,
+        due,
+    )
+    reference = references.notification(invoice.client.id, notice.event, invoice.reference)
+    notifier.notify(tx, invoice.client, notice, reference, now)
+
+
 def record_payment(
     tx: Tx,
     invoice: store.StoredInvoice,
@@ -132,8 +158,16 @@ def record_payment(
     amount: Decimal,
 ) -> None:
     """Mark ``invoice`` paid in the caller's transaction; a proforma of ``config`` (its series'
-    configuration) that becomes fiscal when paid takes the series' next fiscal number, dated the payment."""
+    configuration) that becomes fiscal when paid takes the series' next fiscal number, dated the payment.
+
+    An invoice WHMCS holds (issued through the push) gets the add_payment row that records the payment
+    on it in WHMCS, once per invoice (a payment WHMCS itself reported is recorded by the payments sync,
+    never here)."""
     values: dict[str, object] = {"status": "paid", "paid_at": paid_at, "paid_amount": amount}
+    if invoice.issuer == WHMCS and amount > 0:
+        payment = AddPayment(invoice.reference, amount, paid_at)
+        reference = references.whmcs_payment(invoice.reference)
+        enqueue_effect(tx, client_id=invoice.client_id, reference=reference, effect=payment, now=paid_at)
     if (
         invoice.issuer == BRIDGE
         and invoice.number is None

@@ -165,10 +165,11 @@ class OutboxService:
 
 
 def _blocker(row: OutboxRow, failed: list[OutboxRow]) -> int | None:
-    """The failed row of the same client that goes before this due row (so holds it back), if any."""
-    if row.state not in store.DUE:
+    """The failed row of the same client that goes before this due row (so holds it back), if any. Only
+    the push's rows hold each other back: cloud actions and mails go on their own."""
+    if row.state not in store.DUE or row.kind in store.LOCAL_KINDS:
         return None
-    for other in failed:
+    for other in (found for found in failed if found.kind not in store.LOCAL_KINDS):
         if other.client_id == row.client_id and (other.id < row.id or other.kind is EffectKind.ADD_CLIENT):
             return other.id
     return None

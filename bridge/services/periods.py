@@ -42,6 +42,7 @@ from bridge.errors import InputError, NotFound
 from bridge.logs import get_logger
 from bridge.services.clients import ClientService
 from bridge.services.issuing import NewInvoice, issue
+from bridge.services.notifications import ClientNotifier
 from bridge.settings import Configurations
 from bridge.store import clients as client_store
 from bridge.store import plans as store
@@ -117,8 +118,10 @@ class PeriodsService:
         configurations: Configurations,
         plan_fees: Mapping[str, Mapping[str, Decimal]],
         zone: ZoneInfo,
+        notifier: ClientNotifier | None = None,
     ) -> None:
         self._uow = uow
+        self._notifier = notifier
         self._clock = clock
         self._clients = clients
         self._configurations = configurations
@@ -392,7 +395,7 @@ class PeriodsService:
                 items=invoice.items,
                 notes=invoice.notes,
             )
-            issued = issue(connection, recurring, config, self._zone, now=now)
+            issued = issue(connection, recurring, config, self._zone, now=now, notifier=self._notifier)
             number = issued.shown_number
             store.mark_charges_billed(connection, list(done.charges), issued.id)
         store.set_billed_until(connection, list(done.subscriptions), done.recharged_on)

@@ -66,6 +66,7 @@ from bridge.logs import get_logger
 from bridge.services.clients import ClientService
 from bridge.services.invoicing import InvoicingService
 from bridge.services.issuing import NewInvoice, issue
+from bridge.services.notifications import ClientNotifier
 from bridge.settings import Configurations, PlanSettings, PricingSettings
 from bridge.store import invoices as invoice_store
 from bridge.store import plans as store
@@ -157,8 +158,10 @@ class PlansService:
         plans: Mapping[str, PlanSettings],
         zone: ZoneInfo,
         grace_period_days: int,
+        notifier: ClientNotifier | None = None,
     ) -> None:
         self._uow = uow
+        self._notifier = notifier
         self._clock = clock
         self._clients = clients
         self._invoicing = invoicing
@@ -455,6 +458,7 @@ class PlansService:
             self._zone,
             now=now,
             before_push=lambda: self._cancel_in_whmcs(connection, client, standing, now),
+            notifier=self._notifier,
         )
         log.info(
             "invoice replaced",

@@ -1,8 +1,10 @@
 """The vendors as the services see them: the billing system (WHMCS), the SolusVM accounts, the mailer,
-and the sign-up site's keys (their cryptography stays out of the services).
+the client notifications' texts, and the sign-up site's keys (their cryptography stays out of the
+services).
 
 Services import these Protocols, never a vendor package; the adapters satisfy them by their shape
-(``whmcs.WhmcsClient``, ``solusvm.SolusVMClient``, ``web.enrollment.mailer.TemplateMail``) and are built
+(``whmcs.WhmcsClient``, ``solusvm.SolusVMClient``, ``web.enrollment.mailer.TemplateMail``,
+``mail.notices.NoticeMail``) and are built
 by the composition root. A vendor's failures reach the services as the kernel's errors
 (:class:`~bridge.errors.VendorError`, :class:`~bridge.errors.VendorAccessDenied`,
 :class:`~bridge.errors.VendorRefused`), which the adapters' own errors subclass.
@@ -17,6 +19,8 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
+from bridge.domain.clients import Client
+from bridge.domain.notifications import MailText, Notice
 from bridge.store.enrollment import TokenPurpose
 
 
@@ -93,6 +97,15 @@ class Mailer(Protocol):
     def already_enrolled(self, to: str, name: str) -> None: ...
 
 
+class NoticeTexts(Protocol):
+    """Renders a client notification from its brandable template (bridge/mail/notices.py NoticeMail)."""
+
+    def render(self, notice: Notice, client: Client) -> MailText:
+        """The sender, subject and body of ``notice`` for ``client``; raises ConfigError for a template
+        the operator broke."""
+        ...
+
+
 class SignUpKeys(Protocol):
     """Link tokens, their keyed digests and the password seal (bridge/web/enrollment/keys.py LinkKeys)."""
 
@@ -114,4 +127,13 @@ class SignUpKeys(Protocol):
 
     def session_key(self) -> bytes:
         """The key that signs the session cookie."""
+        ...
+
+    def hash_password(self, password: SecretStr) -> str:
+        """A salted, slow hash of a client's password, to keep instead of the password."""
+        ...
+
+    def password_matches(self, stored: str | None, password: SecretStr) -> bool:
+        """Whether ``password`` is the one ``stored`` was made from (None: no password, never matches, in
+        about the time a real check takes)."""
         ...

@@ -283,7 +283,11 @@ class ReconciliationService:
     def _chunk(self, plans: list[_Plan], month: Month) -> Iterator[ClientEvidence]:
         ids = [plan.client.id for plan in plans]
         with self._uow.reading() as tx:
-            suspended = store.suspensions(tx, ids, month)
+            suspended = {
+                client_id: spans
+                for client_id, spans in store.suspensions(tx, ids, month).items()
+                if not self._bills_suspended_hours(client_id, plans)
+            }
             collected = self._collected(tx, plans, month, suspended.keys())
             lines = store.billed_lines(tx, ids, month)
             documents = store.invoice_documents(tx, ids, month)
@@ -295,7 +299,6 @@ class ReconciliationService:
         for plan in plans:
             client = plan.client
             held, skipped = _decided(plan, decided.get(client.id, ()))
-            span = suspended.get(client.id)
             yield ClientEvidence(
                 ClientRef(str(client.id), client.name, client.currency),
                 collected=tuple(collected.get(client.id, ())),
@@ -303,10 +306,15 @@ class ReconciliationService:
                 invoices=tuple(documents.get(client.id, ())),
                 held=held,
                 skipped=skipped,
-                suspended=(span,) if span is not None else (),
+                suspended=suspended.get(client.id, ()),
                 current_cycle=plan.current,
                 ledger=tuple(ledger.get(client.id, ())),
             )
+
+    def _bills_suspended_hours(self, client_id: int, plans: list[_Plan]) -> bool:
+        """Whether the client's configuration invoices its suspended hours: then they are not a bucket."""
+        client = next(plan.client for plan in plans if plan.client.id == client_id)
+        return self._configurations.of(client.configuration).bill_suspended_hours
 
     def _collected(
         self, tx: Tx, plans: list[_Plan], month: Month, suspended: Iterable[int]

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, insert, select, update
 
 from bridge.domain.clients import Client, ClientLink, LinkKind
-from bridge.store.tables import client_links, clients
+from bridge.store.tables import client_links, client_passwords, clients
 
 
 def insert_client(
@@ -110,3 +110,26 @@ def _with_links(connection: Connection, rows: Sequence[Row[Any]]) -> list[Client
         )
         for row in rows
     ]
+
+
+def password_hash(connection: Connection, client_id: int) -> str | None:
+    """The hash of the password the client signs in to its pages with (None: it has none)."""
+    found = connection.scalar(
+        select(client_passwords.c.password_hash).where(client_passwords.c.client_id == client_id)
+    )
+    return None if found is None else str(found)
+
+
+def set_password_hash(connection: Connection, client_id: int, hashed: str, now: datetime) -> None:
+    """Keep ``hashed`` as the client's password hash, replacing any earlier one."""
+    exists = password_hash(connection, client_id) is not None
+    if exists:
+        connection.execute(
+            update(client_passwords)
+            .where(client_passwords.c.client_id == client_id)
+            .values(password_hash=hashed, set_at=now)
+        )
+    else:
+        connection.execute(
+            insert(client_passwords).values(client_id=client_id, password_hash=hashed, set_at=now)
+        )

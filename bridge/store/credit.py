@@ -11,7 +11,12 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bridge.store.tables import client_credit_states, client_notifications, ledger_entries
+from bridge.store.tables import (
+    auto_invoicing_changes,
+    client_credit_states,
+    client_notifications,
+    ledger_entries,
+)
 
 
 @dataclass(frozen=True)
@@ -168,3 +173,60 @@ def record_notification(
         )
     )
     return True
+
+
+@dataclass(frozen=True)
+class AutoInvoicingChange:
+    """One change of a client's auto-invoicing choice: who made it, when, from what to what."""
+
+    client_id: int
+    old_choice: str | None
+    new_choice: str
+    changed_by: str
+    changed_at: datetime
+
+
+def set_auto_invoicing(
+    connection: Connection,
+    client_id: int,
+    *,
+    mode: str,
+    amount: Decimal | None,
+    change: AutoInvoicingChange,
+) -> None:
+    """Keep the client's choice (``mode`` off/estimated/fixed, ``amount`` for fixed) and the ledger row of
+    ``change``, in the caller's transaction."""
+    exists = states(connection, [client_id])[client_id].updated_at is not None
+    save_state(
+        connection,
+        client_id,
+        change.changed_at,
+        exists=exists,
+        auto_invoicing=mode,
+        auto_invoice_amount=amount,
+    )
+    connection.execute(
+        insert(auto_invoicing_changes).values(
+            client_id=client_id,
+            old_choice=change.old_choice,
+            new_choice=change.new_choice,
+            changed_by=change.changed_by,
+            changed_at=change.changed_at,
+        )
+    )
+
+
+def auto_invoicing_history(
+    connection: Connection, client_id: int, limit: int = 20
+) -> list[AutoInvoicingChange]:
+    """The client's latest auto-invoicing changes, newest first."""
+    query = (
+        select(auto_invoicing_changes)
+        .where(auto_invoicing_changes.c.client_id == client_id)
+        .order_by(auto_invoicing_changes.c.changed_at.desc(), auto_invoicing_changes.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        AutoInvoicingChange(row.client_id, row.old_choice, row.new_choice, row.changed_by, row.changed_at)
+        for row in connection.execute(query)
+    ]

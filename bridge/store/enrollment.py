@@ -45,6 +45,8 @@ class TokenPurpose(StrEnum):
     LOGIN = "login"
     BROWSER = "browser"
     """The browser that used a sign-up link: only it may replay the link during the grace."""
+    ACCOUNT = "account"
+    """A single-use link that signs a client in to its self-service page (issue 19)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,39 @@ def renew_request(
         .values(**values)
     )
     return result.rowcount == 1
+
+
+def insert_activation(
+    connection: Connection,
+    *,
+    client_id: int,
+    email: str,
+    name: str,
+    now: datetime,
+    claim_until: datetime,
+) -> int:
+    """An existing client's post-pay activation (issue 15 point 10): active at once with its client, its
+    SolusVM claim taken by the caller. Conflict when the client or the address has an enrollment."""
+    result = connection.execute(
+        insert(enrollments).values(
+            email=email,
+            name=name,
+            company="",
+            state=EnrollmentState.ACTIVE.value,
+            sealed_password=None,
+            client_id=client_id,
+            solusvm_state=SolusVMState.PENDING.value,
+            solusvm_attempts=0,
+            solusvm_claimed_until=claim_until,
+            requested_at=now,
+            accepted_at=now,
+            activated_at=now,
+            updated_at=now,
+        )
+    )
+    (enrollment_id,) = result.inserted_primary_key or (None,)
+    assert isinstance(enrollment_id, int)
+    return enrollment_id
 
 
 def mark_accepted(connection: Connection, enrollment_id: int, now: datetime, claim_until: datetime) -> bool:

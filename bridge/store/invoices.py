@@ -159,6 +159,12 @@ def invoice_by_any_number(connection: Connection, text: str) -> StoredInvoice | 
     return None
 
 
+def invoice_by_id(connection: Connection, invoice_id: int) -> StoredInvoice | None:
+    """One invoice with its lines, by its id."""
+    row = connection.execute(select(invoices).where(invoices.c.id == invoice_id)).first()
+    return _invoice(connection, row, with_lines=True) if row else None
+
+
 def invoices_by_any_number(connection: Connection, text: str) -> list[StoredInvoice]:
     """Every invoice whose fiscal number, proforma number or reference is ``text`` (oldest first, no
     lines): more than one when several series have the same number."""

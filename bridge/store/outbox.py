@@ -19,6 +19,8 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, insert, or_,
 
 from bridge.domain import references
 from bridge.domain.effects import CLOUD_KINDS as CLOUD_KINDS  # the kinds are the domain's
+from bridge.domain.effects import LOCAL_KINDS as LOCAL_KINDS
+from bridge.domain.effects import MAIL_KINDS as MAIL_KINDS
 from bridge.domain.effects import AddCredit, Effect, decode
 from bridge.domain.effects import EffectKind as EffectKind
 from bridge.store.jobs import holds
@@ -195,7 +197,7 @@ def clients_with_work(connection: Connection) -> list[int]:
     """Clients with pending or in-doubt rows, the one waiting longest first."""
     query = (
         select(outbox.c.client_id, func.min(outbox.c.id).label("first"))
-        .where(outbox.c.state.in_(_values(DUE)), outbox.c.kind.notin_([kind.value for kind in CLOUD_KINDS]))
+        .where(outbox.c.state.in_(_values(DUE)), outbox.c.kind.notin_([kind.value for kind in LOCAL_KINDS]))
         .group_by(outbox.c.client_id)
         .order_by("first")
     )
@@ -209,11 +211,21 @@ def unsettled_rows(connection: Connection, client_id: int) -> list[OutboxRow]:
         .where(
             outbox.c.client_id == client_id,
             outbox.c.state.in_(_values(UNSETTLED)),
-            outbox.c.kind.notin_(
-                [kind.value for kind in CLOUD_KINDS]
-            ),  # carried out by sync/cloud_actions.py
+            # carried out by the bridge itself: sync/cloud_actions.py and sync/mail_delivery.py
+            outbox.c.kind.notin_([kind.value for kind in LOCAL_KINDS]),
         )
         .order_by(outbox.c.id)
+    )
+    return [row_from(record) for record in connection.execute(query)]
+
+
+def due_rows(connection: Connection, kinds: frozenset[EffectKind], limit: int = 1000) -> list[OutboxRow]:
+    """Pending and in-doubt rows of ``kinds``, oldest first (the mail delivery's queue)."""
+    query = (
+        select(outbox)
+        .where(outbox.c.kind.in_([kind.value for kind in kinds]), outbox.c.state.in_(_values(DUE)))
+        .order_by(outbox.c.id)
+        .limit(limit)
     )
     return [row_from(record) for record in connection.execute(query)]
 

@@ -34,8 +34,8 @@ from bridge.domain.reconciliation import (
     SuspendedSpan,
 )
 from bridge.domain.usage import as_source
+from bridge.store import suspensions as suspension_store
 from bridge.store.tables import (
-    client_credit_states,
     client_links,
     invoice_lines,
     invoices,
@@ -388,21 +388,15 @@ def invoice_documents(
     return found
 
 
-def suspensions(tx: Connection, client_ids: Sequence[int], month: Month) -> dict[int, SuspendedSpan]:
-    """Clients suspended (their current suspension) before the month's end, and since when.
-
-    Only the current suspension is kept by the store; earlier ones in the month are not known here.
-    """
-    if not client_ids:
-        return {}
-    rows = tx.execute(
-        select(client_credit_states.c.client_id, client_credit_states.c.suspended_at).where(
-            client_credit_states.c.client_id.in_(client_ids),
-            client_credit_states.c.suspended_at.is_not(None),
-            client_credit_states.c.suspended_at < month.end,
-        )
-    )
-    return {row.client_id: SuspendedSpan(row.suspended_at) for row in rows}
+def suspensions(
+    tx: Connection, client_ids: Sequence[int], month: Month
+) -> dict[int, tuple[SuspendedSpan, ...]]:
+    """Per client, its suspensions (from the suspension history) that overlap the month, oldest first."""
+    found = suspension_store.overlapping(tx, client_ids, month.start, month.end)
+    return {
+        client_id: tuple(SuspendedSpan(span.start, span.end) for span in spans)
+        for client_id, spans in found.items()
+    }
 
 
 def ledger_movements(

@@ -254,6 +254,21 @@ client_credit_states = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+client_suspensions = Table(
+    "client_suspensions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime(), nullable=True),
+    Column("reason", Text(), nullable=False),
+    Column("started_by", String(128), nullable=False),
+    Column("ended_by", String(128), nullable=True),
+    Column("shelved", Boolean, nullable=False),
+    UniqueConstraint("client_id", "started_at"),
+)
+"""Every suspension of a client (the current one open): from, to, why and who (staff or process_clients)."""
+
 client_notifications = Table(
     "client_notifications",
     metadata,
@@ -425,4 +440,28 @@ solusvm_records = Table(
     Column("listed_after", UTCDateTime(), nullable=True),
     Column("listed_at", UTCDateTime(), nullable=False),
     Index(None, "server_id"),
+)
+
+# -- self-service (migration 0010, issues 15.7 and 19): each client's auto-invoicing choices, and the
+# password a client signs in to its pages with. The current choice is client_credit_states.auto_invoicing
+# (``off``, ``estimated`` or ``fixed``) and .auto_invoice_amount; every change is a row here.
+auto_invoicing_changes = Table(
+    "auto_invoicing_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    # ``off``, ``estimated`` or ``fixed:AMOUNT``; NULL: the configuration's default (never chosen before).
+    Column("old_choice", String(48), nullable=True),
+    Column("new_choice", String(48), nullable=False),
+    Column("changed_by", String(255), nullable=False),
+    Column("changed_at", UTCDateTime(), nullable=False),
+    Index(None, "client_id", "changed_at"),
+)
+
+client_passwords = Table(
+    "client_passwords",
+    metadata,
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("set_at", UTCDateTime(), nullable=False),
 )

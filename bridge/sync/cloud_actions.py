@@ -1,13 +1,17 @@
-"""Carries out the cloud effects of the credit engine: suspend, shelve, resume, unshelve, delete.
+"""Carries out the cloud effects of the credit engine: suspend, shelve, resume, unshelve, delete a server;
+disable and enable an OpenStack project.
 
 The decision wrote an outbox row (intent first, in the decision's transaction); this sends it. Repeating
 one of these actions is harmless, so a row whose first try failed is simply tried again, and Nova's 409
-("the server is already in that state") counts as done. A row that keeps failing is parked as failed
-for the operator (``billing-bridge outbox``), never silently dropped.
+("the server is already in that state") counts as done. A project action looks the project up first and
+changes nothing when it is already in the wanted state, so a retry after a lost answer PATCHes nothing.
+A row that keeps failing is parked as failed for the operator (``billing-bridge outbox``), never silently
+dropped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -15,7 +19,7 @@ from typing import Protocol
 from sqlalchemy import select, update
 
 from bridge.clock import Clock
-from bridge.domain.effects import ServerAction
+from bridge.domain.effects import PROJECT_KINDS, ServerAction
 from bridge.errors import VendorError
 from bridge.logs import get_logger
 from bridge.store.outbox import CLOUD_KINDS, EffectKind, OutboxRow, OutboxState, row_from
@@ -33,6 +37,8 @@ class OpenStackActions(Protocol):
     def shelve(self, server_id: str) -> None: ...
     def unshelve(self, server_id: str) -> None: ...
     def delete(self, server_id: str) -> None: ...
+    def disable_project(self, project_id: str) -> bool: ...
+    def enable_project(self, project_id: str) -> bool: ...
 
 
 class SolusVMActions(Protocol):
@@ -108,15 +114,19 @@ class CloudActions:
         if source == "openstack":
             if self._openstack is None:
                 raise _NotConfigured("openstack.enabled is false")
-            actions = {
+            actions: dict[EffectKind, Callable[[str], object]] = {
                 EffectKind.SUSPEND_SERVER: self._openstack.suspend,
                 EffectKind.RESUME_SERVER: self._openstack.resume,
                 EffectKind.SHELVE_SERVER: self._openstack.shelve,
                 EffectKind.UNSHELVE_SERVER: self._openstack.unshelve,
                 EffectKind.DELETE_SERVER: self._openstack.delete,
+                EffectKind.DISABLE_PROJECT: self._openstack.disable_project,
+                EffectKind.ENABLE_PROJECT: self._openstack.enable_project,
             }
             actions[kind](resource)
             return
+        if kind in PROJECT_KINDS:
+            raise VendorError(source, "-", f"{kind.value} is an OpenStack action; {source} has no projects")
         if self._solusvm is None:
             raise _NotConfigured("solusvm.enabled is false")
         if kind in (EffectKind.SUSPEND_SERVER, EffectKind.SHELVE_SERVER):

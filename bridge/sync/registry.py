@@ -70,10 +70,13 @@ def payments_sync_job(ctx: JobContext) -> PaymentsReport | dict[str, str]:
 
 
 def process_clients_job(ctx: JobContext) -> int:
-    """The credit engine's periodic task (seed 001): decide for every client, then act on the clouds."""
+    """The credit engine's periodic task (seed 001): decide for every client, act on the clouds, and mail
+    the client notifications the bridge sends itself (those through WHMCS go with the push)."""
     reports = ctx.app.credit.process(ctx.clock.now())
     ctx.checkpoint()
     ctx.app.cloud_actions(sleep=stop_aware_sleep(ctx.stop_event)).run()
+    ctx.checkpoint()
+    ctx.app.mail_delivery().run()
     return sum(len(report.decisions) for report in reports)
 
 
@@ -107,7 +110,7 @@ def registry() -> dict[str, JobSpec]:
         JobSpec("payments_sync", "read paid invoices and agreements back from WHMCS", payments_sync_job),
         JobSpec(
             "process_clients",
-            "credit notifications, suspension, auto-invoices",
+            "credit notifications, suspension, auto-invoices; mails client notifications",
             process_clients_job,
             shared=True,
         ),

@@ -1,9 +1,10 @@
 """The operator endpoint: liveness, readiness, a JSON status and Prometheus metrics.
 
 ``/healthz`` answers while the scheduler runs; ``/readyz`` only while the database answers and its schema
-is at the code's head; ``/status``, ``/metrics`` and ``/reports/latest`` (the latest reconciliation page;
-``.json`` its summary) need ``health.admin_token`` as a Bearer token when one is set. Nothing here reveals
-a secret.
+is at the code's head; ``/status``, ``/metrics``, ``/reports/latest`` (the latest reconciliation page;
+``.json`` its summary) and ``/clients/<id>/can-create`` (may the client create or upgrade services now, and
+why: what a panel asks before creating a resource; ``?by=whmcs`` when ``<id>`` is the WHMCS client id)
+need ``health.admin_token`` as a Bearer token when one is set. Nothing here reveals a secret.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import json
 import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qs, unquote
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import Engine
 
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, InputError, NotFound
 from bridge.logs import get_logger
 from bridge.reports.archive import ReportArchive
+from bridge.services.credit import CreationCheck
 from bridge.settings import HealthSettings
 from bridge.store.database import schema_state
 from bridge.web.server import BackgroundServer
@@ -44,6 +47,7 @@ class HealthApp:
         readiness_problems: Callable[[], list[str]] = list,
         admin_token: str | None = None,
         reports: ReportArchive | None = None,
+        can_create: Callable[[str, bool], CreationCheck] | None = None,
     ) -> None:
         self._engine = engine
         self._metrics = metrics
@@ -52,6 +56,7 @@ class HealthApp:
         self._readiness_problems = readiness_problems
         self._admin_token = admin_token
         self._reports = reports
+        self._can_create = can_create
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
@@ -69,11 +74,37 @@ class HealthApp:
             return (
                 self._status_page(start_response) if path == "/status" else self._metrics_page(start_response)
             )
+        if (client_ref := _can_create_client(path)) is not None:
+            if not self._authorised(environ):
+                return _json(start_response, "401 Unauthorized", {"error": "Bearer admin token required"})
+            by_whmcs = parse_qs(environ.get("QUERY_STRING", "")).get("by") == ["whmcs"]
+            return self._can_create_page(start_response, client_ref, by_whmcs)
         return _json(
             start_response,
             "404 Not Found",
-            {"error": f"no page {path}; try /healthz /readyz /status /metrics /reports/latest"},
+            {
+                "error": f"no page {path}; try /healthz /readyz /status /metrics /reports/latest "
+                "/clients/<id>/can-create"
+            },
         )
+
+    def _can_create_page(
+        self, start_response: StartResponse, client_ref: str, by_whmcs: bool
+    ) -> Iterable[bytes]:
+        if self._can_create is None:
+            return _json(start_response, "404 Not Found", {"error": "can-create is not served here"})
+        try:
+            check = self._can_create(client_ref, by_whmcs)
+        except NotFound as error:
+            return _json(start_response, "404 Not Found", {"error": str(error)})
+        except InputError as error:
+            return _json(start_response, "400 Bad Request", {"error": str(error)})
+        except Exception as error:
+            log.error("can-create failed", error=str(error))
+            return _json(
+                start_response, "503 Service Unavailable", {"error": "can-create unavailable; see the logs"}
+            )
+        return _json(start_response, "200 OK", check.document())
 
     def _healthz(self, start_response: StartResponse) -> Iterable[bytes]:
         if self._is_alive():
@@ -124,6 +155,14 @@ class HealthApp:
             return True
         given = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
         return hmac.compare_digest(given.encode(), self._admin_token.encode())
+
+
+def _can_create_client(path: str) -> str | None:
+    """The client reference of a ``/clients/<id>/can-create`` path, else None."""
+    parts = path.split("/")
+    if len(parts) == 4 and parts[0] == "" and parts[1] == "clients" and parts[3] == "can-create" and parts[2]:
+        return unquote(parts[2])
+    return None
 
 
 LATEST_REPORT = ("/reports/latest", "/reports/latest.json")

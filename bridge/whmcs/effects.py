@@ -37,6 +37,7 @@ dry run cannot drift from what is sent. It knows nothing of the store. The calle
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -475,13 +476,13 @@ def _add_credit(call: _Call, effect: AddCredit) -> Outcome:
 
 
 def _send_email(call: _Call, effect: SendEmail) -> Outcome:
-    """A custom general email (a credit notification). WHMCS keeps no record to look one up by, so an
+    """A custom general email (a client notification). WHMCS keeps no record to look one up by, so an
     email whose first attempt may have been sent is not sent again: a missed mail is logged, a second
     copy of "your credit runs low" would be worse."""
     if call.in_doubt:
         log.warning("email possibly not sent; not repeated", reference=call.reference)
         return Outcome(None, looked_up=True)
-    message = effect.message.replace("\n", "<br>")
+    message = html.escape(effect.message).replace("\n", "<br>\n")  # plain text shown as written
     call.client.send_email(
         _client_id(call.target), custom_type="general", subject=effect.subject, html_message=message
     )

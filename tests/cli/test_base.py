@@ -66,6 +66,25 @@ def test_config_comes_from_bridge_config_when_no_flag(
     assert f"{path}: billing.currency" in err
 
 
+def test_check_config_refuses_two_series_that_could_issue_the_same_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        "[configurations.default]\n[configurations.resellers]\nfiscal_number_format = '{{ number }}'\n"
+    )
+    code, _, err = run_cli(capsys, "--config", str(path), "check-config")
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"error: {path}: configurations.default.fiscal_number_format '{{{{ number }}}}' and "
+        "configurations.resellers.fiscal_number_format '{{ number }}' can both issue number '1'; numbers "
+        "must identify one invoice: set configurations.resellers.fiscal_number_format = "
+        "'RESELLERS-{{ number }}'"
+    ]
+    path.write_text("[configurations.default]\n[configurations.resellers]\n")
+    assert run_cli(capsys, "--config", str(path), "check-config")[0] == 0
+
+
 def test_client_add_then_duplicate_email_exits_2_and_changes_nothing(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

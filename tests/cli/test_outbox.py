@@ -331,7 +331,12 @@ def test_a_credit_notification_goes_out_through_whmcs_once_and_cloud_rows_never_
     assert "cloud: suspend_server openstack:vm-1: openstack.enabled is false" in out
     assert run_cli(capsys, *cfg, "push")[0] == 0
     assert run_cli(capsys, *cfg, "push")[0] == 0
-    assert [email.subject for email in fake.emails] == ["Your credit runs out in about 48 hours"]
+    assert [email.subject for email in fake.emails] == [  # below zero: it says so, never "runs out in"
+        "Your credit with Cloud services is below zero",
+        "Your services with Cloud services are suspended",
+    ]
+    message = fake.last_params("SendEmail")["custommessage"]  # plain text as HTML, escaped, lines kept
+    assert "openstack:vm-1 (name-vm-1)<br>" in message and "<br>\n-- <br>\nCloud services" in message
     states = {item.kind.value: item.state for item in rows(engine)}
     assert states["send_email"] is OutboxState.DONE and states["add_client"] is OutboxState.DONE
     assert states["suspend_server"] is OutboxState.PENDING  # waits for the cloud, not for WHMCS

@@ -319,9 +319,12 @@ def decide(
     under_since: datetime | None = None,
     suspended_at: datetime | None = None,
     has_agreement: bool = False,
+    burn_rate: str = "0",
 ) -> Decision:
     state = CreditState(Decimal(up_to_date), Decimal(0))
-    return suspension_decision(config, state, has_agreement, now, under_since, suspended_at)
+    return suspension_decision(
+        config, state, has_agreement, now, under_since, suspended_at, burn_rate=Decimal(burn_rate)
+    )
 
 
 class TestSuspension:
@@ -387,13 +390,31 @@ class TestSuspensionDelays:
         decision = decide(self.BY_HOURS, "-500", under_since=None)
         assert decision.kind is DecisionKind.NONE and decision.due_at == NOW + 48 * HOUR
 
-    def test_delay_until_credit_is_used_waits_until_the_client_is_more_than_10_under(self) -> None:
-        within = decide(self.BY_CREDIT, "-10")
+    def test_delay_until_credit_is_used_suspends_once_the_shortfall_reaches_10(self) -> None:
+        within = decide(self.BY_CREDIT, "-9.99")
         assert within.kind is DecisionKind.NONE
-        assert within.reason.endswith("suspension delayed: 10.00 under the limit, within the delay of 10.00")
-        beyond = decide(self.BY_CREDIT, "-10.01")
-        assert beyond.kind is DecisionKind.SUSPEND
-        assert "it is 10.01 under the limit, more than the delay of 10.00" in beyond.reason
+        assert within.reason.endswith(
+            "suspension delayed: 9.99 under the limit, 0.01 left of the delay of 10.00"
+        )
+        reached = decide(self.BY_CREDIT, "-10")
+        assert reached.kind is DecisionKind.SUSPEND
+        assert "it is 10.00 under the limit, the delay of 10.00 is used: suspend" in reached.reason
+
+    def test_the_credit_delay_ends_when_the_burn_rate_uses_the_rest_of_it(self) -> None:
+        """-4.00 under a limit of 0 with a delay of 10: 6.00 left at 0.75/h is used in 8 h, at 20:00."""
+        waiting = decide(self.BY_CREDIT, "-4", burn_rate="0.75")
+        assert waiting.kind is DecisionKind.NONE and waiting.due_at == NOW + 8 * HOUR
+        assert waiting.reason.endswith(
+            "4.00 under the limit, 6.00 left of the delay of 10.00, used at 2024-03-10T20:00:00+00:00 "
+            "at 0.75/h"
+        )
+        eight_hours_on = decide(self.BY_CREDIT, "-10", now=NOW + 8 * HOUR, burn_rate="0.75")
+        assert eight_hours_on.kind is DecisionKind.SUSPEND
+
+    def test_the_first_delay_to_end_is_the_decision_s_due_moment(self) -> None:
+        """The hours end 46 h from now, the credit delay (8.00 left at 2/h) in 4 h: due in 4 h."""
+        decision = decide(self.BOTH, "-2", under_since=NOW - 2 * HOUR, burn_rate="2")
+        assert decision.due_at == NOW + 4 * HOUR
 
     def test_the_credit_delay_counts_from_the_agreement_limit(self) -> None:
         config = replace(self.BY_CREDIT, credit_limit_on_agreement=Decimal(-100))
@@ -408,7 +429,7 @@ class TestSuspensionDelays:
     def test_with_both_delays_the_credit_wins_when_it_is_used_first(self) -> None:
         decision = decide(self.BOTH, "-25", under_since=NOW - 2 * HOUR)
         assert decision.kind is DecisionKind.SUSPEND
-        assert "it is 25.00 under the limit, more than the delay of 10.00" in decision.reason
+        assert "it is 25.00 under the limit, the delay of 10.00 is used" in decision.reason
         assert "48 h" not in decision.reason
 
     def test_with_both_delays_pending_the_reason_gives_both(self) -> None:
@@ -416,8 +437,8 @@ class TestSuspensionDelays:
         assert decision.kind is DecisionKind.NONE and decision.due_at == NOW + 46 * HOUR
         assert decision.reason == (
             "up-to-date credit -2.00 is under the credit limit 0.00; suspension delayed: under the limit for "
-            "2.00 h of the 48 h delay (ends 2024-03-12T10:00:00+00:00); 2.00 under the limit, within the "
-            "delay of 10.00"
+            "2.00 h of the 48 h delay (ends 2024-03-12T10:00:00+00:00); 2.00 under the limit, 8.00 left of "
+            "the delay of 10.00"
         )
 
 

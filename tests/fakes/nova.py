@@ -6,7 +6,12 @@ What it reproduces, after ``openstack/nova`` (``nova/api/openstack/compute/simpl
 
 * version discovery for identity and compute (``self`` links, compute ``version`` 2.95 / ``min_version``
   2.1; without them openstacksdk sends no microversion header);
-* ``POST /v3/auth/tokens`` (password or application credential) answering a token with a catalog;
+* ``POST /v3/auth/tokens`` (password or application credential) answering a token with a catalog; a
+  project owner added with :meth:`FakeOpenStack.add_project` gets a token scoped to its project only while
+  the project is enabled (Keystone answers 401 for a disabled project);
+* ``GET`` and ``PATCH /v3/projects/{id}`` as Keystone's identity API v3 documents them ("Show project",
+  "Update project": ``{"project": {"enabled": false}}`` in, the whole project out), and a fault that applies
+  the next PATCH and then drops the connection (the caller never learns that it happened);
 * ``GET /os-simple-tenant-usage`` (and ``/{project_id}``): ``start``/``end`` accepted only in Nova's three
   naive formats (else 400 "Datetime is in invalid format"), ``start < end`` checked, a future ``end`` clamped
   to now, ``detailed`` honoured only when ``"1"``, rows of instances launched before the end and not
@@ -96,6 +101,32 @@ class RecordedRequest:
         """A request header by case-insensitive name."""
         wanted = name.lower()
         return next((value for key, value in self.headers.items() if key.lower() == wanted), None)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A Keystone project in the fake, with the one user allowed to scope a token to it."""
+
+    id: str
+    name: str
+    enabled: bool
+    owner: str
+    password: str
+
+    def body(self, origin: str) -> dict[str, Any]:
+        """The project as Keystone's v3 API shows it."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "domain_id": "default",
+            "description": "",
+            "enabled": self.enabled,
+            "is_domain": False,
+            "parent_id": "default",
+            "tags": [],
+            "options": {},
+            "links": {"self": f"{origin}{IDENTITY}/v3/projects/{self.id}"},
+        }
 
 
 @dataclass(frozen=True)
@@ -258,6 +289,9 @@ class FakeOpenStack:
         self.before_usage: Callable[[RecordedRequest], None] | None = None
         self._requests: list[RecordedRequest] = []
         self._actions: list[ActionCall] = []
+        self._projects: dict[str, Project] = {}
+        self._project_updates: list[tuple[str, dict[str, Any]]] = []
+        self._drop_after_update = 0
         self._lock = threading.RLock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -350,6 +384,28 @@ class FakeOpenStack:
         with self._lock:
             self._faults.clear()
             self._identity_faults.clear()
+
+    # -- Keystone projects --
+
+    def add_project(self, project_id: str, name: str, *, owner: str, password: str) -> None:
+        """A client's project, enabled, with one user who may get a token scoped to it."""
+        with self._lock:
+            self._projects[project_id] = Project(project_id, name, True, owner, password)
+
+    def project(self, project_id: str) -> Project:
+        with self._lock:
+            return self._projects[project_id]
+
+    @property
+    def project_updates(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every ``PATCH /v3/projects/{id}`` applied, as (project id, the ``project`` body)."""
+        with self._lock:
+            return list(self._project_updates)
+
+    def drop_after_next_project_update(self) -> None:
+        """Apply the next project PATCH, then drop the connection before answering."""
+        with self._lock:
+            self._drop_after_update += 1
 
     # -- instance lifecycle, as Nova records it --
 
@@ -651,6 +707,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._serve("POST")
 
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
     def _serve(self, method: str) -> None:
         split = urlsplit(self.path)
         path = split.path.rstrip("/") or "/"
@@ -715,7 +774,43 @@ class _Router:
             return handler()
         if path.startswith(COMPUTE_V21 + "/"):
             return self._compute_api(path[len(COMPUTE_V21) :], method)
+        if path.startswith(f"{IDENTITY}/v3/projects/"):
+            return self._project_api(path[len(f"{IDENTITY}/v3/projects/") :], method)
         return _Answer(404, NovaError(404, "The resource could not be found.").body())
+
+    def _project_api(self, project_id: str, method: str) -> _Answer | None:
+        """Keystone's "Show project" and "Update project" (only ``enabled`` is changed here)."""
+        if not self.fake._token_valid(self.request.header("X-Auth-Token")):
+            return _Answer(401, UNAUTHORIZED_BODY)
+        with self.fake._lock:
+            project = self.fake._projects.get(project_id)
+            if project is None:
+                message = f"Could not find project: {project_id}."
+                return _Answer(404, {"error": {"code": 404, "title": "Not Found", "message": message}})
+            if method == "GET":
+                return _Answer(200, {"project": project.body(self.origin)})
+            if method != "PATCH":
+                return _Answer(405, {"error": {"code": 405, "title": "Method Not Allowed", "message": ""}})
+            try:
+                changes = json.loads(self.request.body)["project"]
+                enabled = changes["enabled"]
+            except (ValueError, KeyError, TypeError):
+                error = {"code": 400, "title": "Bad Request", "message": "Invalid input for field 'project'"}
+                return _Answer(400, {"error": error})
+            if not isinstance(enabled, bool):
+                error = {
+                    "code": 400,
+                    "title": "Bad Request",
+                    "message": f"{enabled!r} is not of type 'boolean'",
+                }
+                return _Answer(400, {"error": error})
+            project = replace(project, enabled=enabled)
+            self.fake._projects[project_id] = project
+            self.fake._project_updates.append((project_id, changes))
+            if self.fake._drop_after_update:
+                self.fake._drop_after_update -= 1
+                return None
+        return _Answer(200, {"project": project.body(self.origin)})
 
     # -- Keystone --
 
@@ -748,18 +843,21 @@ class _Router:
             identity = json.loads(self.request.body)["auth"]["identity"]
         except (ValueError, KeyError, TypeError):
             return _Answer(400, {"error": {"code": 400, "title": "Bad Request", "message": "Malformed auth"}})
-        if not self._credentials_ok(identity):
+        owned = self._owned_project(identity)
+        if owned is None and not self._credentials_ok(identity):
             return _Answer(401, UNAUTHORIZED_BODY)
+        if owned is not None and not owned.enabled:
+            return _Answer(401, UNAUTHORIZED_BODY)  # Keystone issues no token for a disabled project
         token = V3Token(
-            user_id="b1e1b2a0c0d04b5e8f9a0b1c2d3e4f50",
-            user_name=self.fake.username,
+            user_id="b1e1b2a0c0d04b5e8f9a0b1c2d3e4f50" if owned is None else f"u-{owned.owner}",
+            user_name=self.fake.username if owned is None else owned.owner,
             user_domain_id="default",
-            project_id=self.fake.project_id,
-            project_name=self.fake.project_name,
+            project_id=self.fake.project_id if owned is None else owned.id,
+            project_name=self.fake.project_name if owned is None else owned.name,
             project_domain_id="default",
             methods=list(identity.get("methods", [])),
         )
-        token.add_role(name="admin")
+        token.add_role(name="admin" if owned is None else "member")
         compute_url = self.origin + (COMPUTE if self.fake.unversioned_catalog else COMPUTE_V21)
         compute = token.add_service("compute", name="nova")
         compute.add_standard_endpoints(
@@ -768,6 +866,17 @@ class _Router:
         keystone = token.add_service("identity", name="keystone")
         keystone.add_standard_endpoints(public=f"{self.origin}{IDENTITY}/v3", region=self.fake.region)
         return _Answer(201, dict(token), headers={"X-Subject-Token": self.fake._issue_token()})
+
+    def _owned_project(self, identity: dict[str, Any]) -> Project | None:
+        """The project whose owner these password credentials are, if any."""
+        user = (
+            identity.get("password", {}).get("user", {}) if "password" in identity.get("methods", []) else {}
+        )
+        with self.fake._lock:
+            projects = list(self.fake._projects.values())
+        return next(
+            (p for p in projects if user.get("name") == p.owner and user.get("password") == p.password), None
+        )
 
     def _credentials_ok(self, identity: dict[str, Any]) -> bool:
         methods = identity.get("methods") or []

@@ -200,7 +200,9 @@ def test_a_suspended_solusvm_server_that_no_longer_reports_running_is_still_resu
     assert decisions(service, START + timedelta(days=2)) == ["resume"]  # no usage for two days by now
     with app.engine.connect() as connection:
         kinds = [row.kind for row in connection.execute(select(outbox.c.kind).order_by(outbox.c.id))]
-    assert kinds == ["suspend_server", "resume_server"]
+    # the client's OpenStack project (p-1, linked by the fixture) is disabled and enabled with it, and the
+    # client is told of the suspension
+    assert kinds == ["suspend_server", "disable_project", "mail_client", "enable_project", "resume_server"]
 
 
 def test_a_suspended_client_is_shelved_and_unshelved_after_paying(credit: Callable[..., Any]) -> None:
@@ -332,3 +334,33 @@ def test_each_run_prices_with_the_solusvm_plan_rates_of_its_time(credit: Callabl
         usage_store.save_plan_rates(connection, [usage_store.PlanRate("1", "small", 200, 0, START)])
     assert app.credit is service
     assert (first, service.process(window.end)[0].burn_rate) == (Decimal(1), Decimal(2))
+
+
+@pytest.mark.parametrize(("bill_suspended_hours", "owed"), [(False, "-3.00"), (True, "-10.00")])
+def test_hours_nova_counts_while_the_client_is_suspended_are_owed_only_when_they_are_billed(
+    credit: Callable[..., Any], bill_suspended_hours: bool, owed: str
+) -> None:
+    """$1/h and no credit: suspended after 3 h; Nova goes on counting the suspended VM's hours to 10 h."""
+    config = {"suspension": {"enabled": True}, "bill_suspended_hours": bill_suspended_hours}
+    app, service, _ = credit(config)
+    run_vm(app, "p-1", "m1.large", 3)
+    assert decisions(service, START + timedelta(hours=3)) == ["suspend"]
+    run_vm(app, "p-1", "m1.large", 10)
+    assert service.account("1", START + timedelta(hours=10)).up_to_date == Decimal(owed)
+
+
+def test_a_client_staff_suspended_stays_suspended_whatever_its_credit(credit: Callable[..., Any]) -> None:
+    _, service, _ = credit({"suspension": {"enabled": True}})
+    service.add_credit("1", Decimal(100), "paid")
+    done = service.suspend("1", reason="abuse report")
+    assert done.acted_on == ("openstack project p-1",)  # nothing runs yet: the project is disabled
+    report = service.process(START + timedelta(hours=1))[0]
+    assert report.decisions == [
+        {
+            "action": "keep_suspended",
+            "reason": f"suspended by staff at {START.isoformat()} (abuse report); only `billing-bridge "
+            "client resume` ends it",
+        }
+    ]
+    service.resume("1")
+    assert decisions(service, START + timedelta(hours=2)) == []

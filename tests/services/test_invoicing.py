@@ -296,7 +296,7 @@ def test_calendar_and_anniversary_clients_in_one_run_each_get_only_their_cycle(
         (anniversary.id, "2022-09-20", Decimal(24 * 19)),  # 1-20 October, caught up
         (anniversary.id, "2022-10-20", Decimal(24 * 21)),  # to 10 November, where the usage ends
     ]
-    assert [issued.number for issued in run.issued] == ["1", "1", "2"]  # each configuration numbers its own
+    assert [issued.number for issued in run.issued] == ["1", "ANNIVERSARY-1", "ANNIVERSARY-2"]
 
 
 def test_a_cycle_that_has_not_ended_is_never_issued_and_a_dry_run_only_previews_it(

@@ -65,13 +65,26 @@ def test_a_proforma_paid_from_credit_becomes_fiscal_as_when_invoice_pay_pays_it(
     assert (paid_by_hand.proforma_number, paid_by_hand.number) == ("P1", "2")
 
 
+def _numbered_before_the_prefix(make_app: Callable[..., Any]) -> App:
+    """A store where series default issued 1 and 2 before the operator gave it a prefix, and resellers
+    now numbers 1, 2, … unprefixed: the settings cannot collide, the history they inherit can."""
+    before = make_app(configurations={"default": {}})
+    first = client_with(before, "ops@acme.com")
+    _issue(before, first, "BB-1-a")
+    _issue(before, first, "BB-1-b")
+    return make_app(
+        configurations={
+            "default": {"fiscal_number_format": "D-{{ number }}"},
+            "resellers": {"fiscal_number_format": "{{ number }}"},
+        }
+    )
+
+
 def test_a_number_two_series_share_is_refused_listing_both_and_pays_nothing(
     make_app: Callable[..., Any],
 ) -> None:
-    app = make_app(configurations={"default": {}, "resellers": {}})
-    first = client_with(app, "ops@acme.com")
+    app = _numbered_before_the_prefix(make_app)
     second = app.clients.set_configuration(str(client_with(app, "it@globex.com").id), "resellers")
-    _issue(app, first, "BB-1-a")
     _issue(app, second, "BB-2-a")
 
     with pytest.raises(InputError) as refused:
@@ -101,10 +114,7 @@ def test_the_next_fiscal_number_is_raised_after_invoices_exist_never_lowered_nor
 
 
 def test_the_next_number_is_refused_when_another_series_has_it(make_app: Callable[..., Any]) -> None:
-    app = make_app(configurations={"default": {}, "resellers": {}})
-    client = client_with(app, "ops@acme.com")
-    _issue(app, client, "BB-1-a")
-    _issue(app, client, "BB-1-b")
+    app = _numbered_before_the_prefix(make_app)
 
     with pytest.raises(InputError, match="invoice number 2 is already used"):
         app.invoicing.set_next_fiscal_number("resellers", 2)

@@ -57,7 +57,7 @@ def test_a_suspended_clients_windows_come_one_by_one(engine: Engine) -> None:
         spans = store.suspensions(tx, [1, 5], OCTOBER)
     assert len(rows) == 31
     assert sum((row.hours for row in rows), Decimal(0)) == Decimal("744")
-    assert spans == {5: SuspendedSpan(story.SUSPENDED_AT)}
+    assert spans == {5: (SuspendedSpan(story.SUSPENDED_AT),)}
 
 
 def test_owners_linked_to_no_client_and_the_client_whose_line_bills_them(engine: Engine) -> None:

@@ -89,6 +89,15 @@ def seed(engine: Engine) -> None:
                 updated_at=SUSPENDED_AT,
             )
         )
+        tx.execute(
+            insert(tables.client_suspensions).values(
+                client_id=5,
+                started_at=SUSPENDED_AT,
+                reason="up-to-date credit under the credit limit",
+                started_by="process_clients",
+                shelved=False,
+            )
+        )
         for client_id, kind, amount, day in ((1, "payment", "312.00", 20),):
             tx.execute(
                 insert(tables.ledger_entries).values(

@@ -81,7 +81,7 @@ def running_site(make_app: Callable[..., App], **sections: dict[str, Any]) -> It
     config = app.settings.enrollment
     host, port = split_address(config.listen)
     server = EnrollmentServer(
-        create_app(service, app.settings, app.clock),
+        create_app(service, app.settings, app.clock, app.self_service),
         host,
         port,
         workers=config.workers,

@@ -17,25 +17,14 @@ from cryptography.x509.oid import NameOID
 
 from bridge.bootstrap import App, build_app
 from bridge.daemon import Daemon
-from bridge.sync.systemd import SystemdNotifier
 from bridge.web.health import HealthApp
-
-TOKEN = "admin-token-0123456789"
+from tests.support.operator import HEALTH, TOKEN, get, running
 
 
 @pytest.fixture
 def daemon(make_app: Callable[..., App]) -> Iterator[Daemon]:
-    app = make_app(health={"listen": "127.0.0.1:0", "admin_token": TOKEN})
-    running = Daemon(app, notifier=SystemdNotifier({}))
-    running.start()
-    yield running
-    running.shutdown()
-
-
-def get(daemon: Daemon, path: str, token: str | None = TOKEN) -> requests.Response:
-    assert daemon.health is not None
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.get(f"http://127.0.0.1:{daemon.health.port}{path}", headers=headers, timeout=10)
+    with running(make_app(health=HEALTH)) as started:
+        yield started
 
 
 def test_healthz_and_readyz_answer_200_while_running(daemon: Daemon) -> None:
@@ -162,22 +151,12 @@ def test_with_a_certificate_the_endpoint_speaks_https_only(
     make_app: Callable[..., App], tmp_path: Path
 ) -> None:
     cert, key = _self_signed(tmp_path)
-    health = {
-        "listen": "127.0.0.1:0",
-        "admin_token": TOKEN,
-        "tls_cert_file": str(cert),
-        "tls_key_file": str(key),
-    }
-    running = Daemon(make_app(health=health), notifier=SystemdNotifier({}))
-    running.start()
-    try:
-        assert running.health is not None
-        url = f"127.0.0.1:{running.health.port}/status"
+    with running(make_app(health={**HEALTH, "tls_cert_file": str(cert), "tls_key_file": str(key)})) as daemon:
+        assert daemon.health is not None
+        url = f"127.0.0.1:{daemon.health.port}/status"
         answer = requests.get(
             f"https://{url}", headers={"Authorization": f"Bearer {TOKEN}"}, verify=cert, timeout=10
         )
         assert answer.status_code == 200 and answer.json()["scheduler_running"] is True
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://{url}", timeout=10)
-    finally:
-        running.shutdown()

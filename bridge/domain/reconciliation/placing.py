@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Final
 
 from bridge.domain.cycles import zone_of
-from bridge.domain.instants import as_utc
 from bridge.domain.money import round_money
 from bridge.domain.pricing import quantize_hours
 from bridge.domain.reconciliation.evidence import (
@@ -40,6 +39,7 @@ from bridge.domain.reconciliation.results import (
     Placement,
     ResourceResult,
 )
+from bridge.domain.suspension import time_inside
 from bridge.domain.usage import SOURCES, as_source
 
 _ONE: Final = Decimal(1)
@@ -328,12 +328,7 @@ def _hours_inside(row: Collected, spans: Sequence[SuspendedSpan], month_end: dat
     length = row.end - row.start
     if length <= timedelta(0):
         return ZERO
-    inside = timedelta(0)
-    for span in spans:
-        start = max(row.start, as_utc(span.start))
-        end = min(row.end, as_utc(span.end) if span.end is not None else month_end)
-        if end > start:
-            inside += end - start
+    inside = time_inside(row.start, row.end, spans, month_end)
     if inside >= length:
         return row.hours
     return row.hours * microseconds(inside) / microseconds(length)

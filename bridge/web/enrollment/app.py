@@ -11,7 +11,6 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -19,14 +18,15 @@ from flask import Flask, Response, abort, current_app, render_template, request,
 
 from bridge.clock import Clock
 from bridge.logs import get_logger
+from bridge.mail.templates import template_loader
+from bridge.mail.transport import company_name
 from bridge.services.enrollment import EnrollmentService
-from bridge.settings import Settings
-from bridge.web.enrollment.mailer import company_name
+from bridge.services.self_service import SelfService
+from bridge.settings import Configurations, Settings
 from bridge.web.enrollment.proxy import TrustedProxies
 from bridge.web.enrollment.ratelimit import RateLimiter
 from bridge.web.enrollment.server import redact
 
-TEMPLATES = Path(__file__).parents[1] / "templates"
 SESSION_COOKIE = "bb_session"
 EXTENSION = "bridge.enrollment"
 CSP = (
@@ -45,6 +45,8 @@ class Site:
     settings: Settings
     clock: Clock
     limiter: RateLimiter
+    configurations: Configurations
+    self_service: SelfService | None = None
 
 
 def site() -> Site:
@@ -53,23 +55,15 @@ def site() -> Site:
     return found
 
 
-def template_loader(settings: Settings) -> jinja2.BaseLoader:
-    """The operator's ``enrollment.template_dir`` first (to brand or replace any page or mail), then ours."""
-    bundled = jinja2.FileSystemLoader(str(TEMPLATES))
-    if not settings.enrollment.template_dir:
-        return bundled
-    return jinja2.ChoiceLoader([jinja2.FileSystemLoader(settings.enrollment.template_dir), bundled])
-
-
-def mail_templates(settings: Settings) -> jinja2.Environment:
-    """The environment of the plain-text mails (no HTML escaping; undefined names are errors)."""
-    return jinja2.Environment(
-        loader=template_loader(settings), autoescape=False, undefined=jinja2.StrictUndefined
-    )
-
-
-def create_app(service: EnrollmentService, settings: Settings, clock: Clock) -> Flask:
-    """The WSGI application serving the sign-up pages, single sign-on and the WHMCS panel endpoint."""
+def create_app(
+    service: EnrollmentService,
+    settings: Settings,
+    clock: Clock,
+    self_service: SelfService | None = None,
+) -> Flask:
+    """The WSGI application serving the sign-up pages, single sign-on, the WHMCS panel endpoint and, with
+    ``self_service``, the clients' own pages (without it they are "not found")."""
+    from bridge.web.enrollment.account import blueprint as account_pages
     from bridge.web.enrollment.views import blueprint
 
     config = settings.enrollment
@@ -85,9 +79,11 @@ def create_app(service: EnrollmentService, settings: Settings, clock: Clock) -> 
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     limiter = RateLimiter(clock, timedelta(minutes=config.rate_limit_window_minutes))
-    app.extensions[EXTENSION] = Site(service, settings, clock, limiter)
+    configurations = Configurations.from_settings(settings)
+    app.extensions[EXTENSION] = Site(service, settings, clock, limiter, configurations, self_service)
     app.wsgi_app = TrustedProxies(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
     app.register_blueprint(blueprint)
+    app.register_blueprint(account_pages)
     app.before_request(_check_csrf)
     app.after_request(_security_headers)
     app.context_processor(lambda: _branding(settings))

@@ -19,6 +19,12 @@ from bridge.settings import Settings
 from bridge.store.enrollment import TokenPurpose
 
 KEY_FILE = "enrollment.key"
+_UNUSABLE_HASH = (
+    "scrypt:32768:8:1$unusable$"
+    "6c1d9ad1c1a8b65bd0b1d1cde3a3d7d1c8a3e0b7e6f1c4d2a5b8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6"
+    "0718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607"
+)
+"""A well-formed hash no password produces: the work of a check for an address with no password."""
 
 
 class LinkKeys:
@@ -59,6 +65,21 @@ class LinkKeys:
         except InvalidTag:
             return None
         return SecretStr(plain.decode())
+
+    @staticmethod
+    def hash_password(password: SecretStr) -> str:
+        """Werkzeug's salted scrypt hash (the kept library Flask already brings), never the password."""
+        from werkzeug.security import generate_password_hash
+
+        return generate_password_hash(password.get_secret_value())
+
+    @staticmethod
+    def password_matches(stored: str | None, password: SecretStr) -> bool:
+        from werkzeug.security import check_password_hash
+
+        if stored is None:  # check against a throw-away hash, so an unknown address takes as long
+            stored = _UNUSABLE_HASH
+        return check_password_hash(stored, password.get_secret_value()) and stored != _UNUSABLE_HASH
 
     def session_key(self) -> bytes:
         """The key that signs the session cookie: derived, so it never equals the link key."""

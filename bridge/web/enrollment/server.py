@@ -14,7 +14,7 @@ from bridge.web.server import BackgroundServer
 
 log = get_logger(__name__)
 
-_TOKEN_IN_PATH = re.compile(r"/(verify|sso)/[^/?\s\"]+")
+_TOKEN_IN_PATH = re.compile(r"/(verify|sso|signin)/[^/?\s\"]+")
 
 
 def redact(text: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bridge.clock import Clock
 from bridge.logs import get_logger
 from bridge.services.enrollment import EnrollmentService
+from bridge.services.self_service import SelfService
 from bridge.settings import Settings, split_address
 from bridge.web.enrollment.app import create_app
 from bridge.web.enrollment.server import EnrollmentServer
@@ -31,7 +32,12 @@ class EnrollmentSite:
             self.server.stop()
 
 
-def start_enrollment(service: EnrollmentService, settings: Settings, clock: Clock) -> EnrollmentSite:
+def start_enrollment(
+    service: EnrollmentService,
+    settings: Settings,
+    clock: Clock,
+    self_service: SelfService | None = None,
+) -> EnrollmentSite:
     """Serve the sign-up pages on ``enrollment.listen`` (the registry's ``enrollment`` job does retries).
 
     A port that cannot be bound is logged as an error and leaves billing running (the site is off until
@@ -41,7 +47,7 @@ def start_enrollment(service: EnrollmentService, settings: Settings, clock: Cloc
     server: EnrollmentServer | None
     try:
         server = EnrollmentServer(
-            create_app(service, settings, clock),
+            create_app(service, settings, clock, self_service),
             host,
             port,
             workers=settings.enrollment.workers,

@@ -38,7 +38,17 @@ Page = Response | str | tuple[str, int] | tuple[str, int, dict[str, str]]
 
 @blueprint.get("/")
 def landing() -> Page:
-    return render_template("landing.html", signed_in=_client_id() is not None)
+    """The start page; a signed-in client that is not enrolled (an existing WHMCS client, sent here by the
+    panel) is offered post-pay for its account instead of a sign-up that would say it exists."""
+    client_id = _client_id()
+    enrolled = False
+    if client_id is not None:
+        try:
+            enrolled = site().service.status(str(client_id)).enrolled
+        except NotFound:
+            session.clear()
+            client_id = None
+    return render_template("landing.html", signed_in=client_id is not None, enrolled=enrolled)
 
 
 # -- step 2: the form ----------------------------------------------------------------------------------------
@@ -236,7 +246,12 @@ def panel() -> Response | tuple[Response, int]:
     if raw_id and not raw_id.isdigit():
         return jsonify(error="whmcs_client_id must be a number"), 400
     email = request.args.get("email") or None
-    answer: dict[str, Any] = site().service.panel(email=email, whmcs_client=int(raw_id) if raw_id else None)
+    pages = site().self_service
+    answer: dict[str, Any] = site().service.panel(
+        email=email,
+        whmcs_client=int(raw_id) if raw_id else None,
+        account_link=pages.account_link if pages is not None else None,
+    )
     return jsonify(answer)
 
 
