@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 
 @dataclass
-class _Write(Generic[T]):
+class Write(Generic[T]):
     work: Callable[[Connection], T]
     value: T | None = None
     error: BaseException | None = None
@@ -50,7 +50,7 @@ class GroupCommit:
 
     uow: UnitOfWork
     write_lock: threading.Lock = field(default_factory=threading.Lock)
-    _queued: list[_Write[object]] = field(default_factory=list)
+    _queued: list[Write[object]] = field(default_factory=list)
     _queue_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -60,17 +60,32 @@ class GroupCommit:
     def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a write transaction and return its value once that transaction has committed;
         its exception (the transaction, or its savepoint, rolled back) if it raised."""
+        return self.wait(self.submit(work))
+
+    def submit(self, work: Callable[[Connection], T]) -> Write[T]:
+        """Queue ``work`` and return at once (on PostgreSQL and MariaDB: run it now); :meth:`wait` for it.
+        Another thread's batch may commit it meanwhile (a claim made while this thread's call is out)."""
+        write: Write[T] = Write(work)
         if not self.grouped:
-            with self.uow.writing() as connection:
-                return work(connection)
-        write: _Write[T] = _Write(work)
+            try:
+                with self.uow.writing() as connection:
+                    write.value = work(connection)
+            except Exception as error:
+                write.error = error
+            write.done = True
+            return write
         with self._queue_lock:
             self._queued.append(write)  # type: ignore[arg-type]
-        with self.write_lock:
-            if not write.done:
-                with self._queue_lock:
-                    batch, self._queued = self._queued, []
-                self._commit(batch)
+        return write
+
+    def wait(self, write: Write[T]) -> T:
+        """The submitted write's value once committed (this thread commits the queue if nobody has)."""
+        if not write.done:
+            with self.write_lock:
+                if not write.done:
+                    with self._queue_lock:
+                        batch, self._queued = self._queued, []
+                    self._commit(batch)
         return write.result()
 
     def later(self, work: Callable[[Connection], object], failed: Callable[[BaseException], None]) -> None:
@@ -84,7 +99,7 @@ class GroupCommit:
                 failed(error)
             return
         with self._queue_lock:
-            self._queued.append(_Write(work, failed=failed))
+            self._queued.append(Write(work, failed=failed))
 
     def flush(self) -> None:
         """Commit every write still queued (the end of a run)."""
@@ -96,7 +111,7 @@ class GroupCommit:
             if batch:
                 self._commit(batch)
 
-    def _commit(self, batch: list[_Write[object]]) -> None:
+    def _commit(self, batch: list[Write[object]]) -> None:
         try:
             with self.uow.writing() as connection:
                 for write in batch:
