@@ -118,6 +118,10 @@ def populate(url: str, clients: int, vms: int) -> None:
         raw.commit()
     finally:
         raw.close()
+    from bridge.store import usage_rollups
+
+    with engine.begin() as connection:  # the day rollups sync keeps with the windows, built once here
+        usage_rollups.ensure(connection, settings_for(url).billing.zone())
     with engine.connect() as connection:
         connection.execute(text("ANALYZE"))
     engine.dispose()

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from bridge.sync.cloud_actions import CloudActions
     from bridge.sync.mail_delivery import MailDelivery
     from bridge.sync.push import OutboxPusher
+    from bridge.usage.retention import HourlyRetention
     from bridge.usage.sync import UsageSync
     from bridge.web.enrollment.keys import LinkKeys
     from bridge.whmcs.client import WhmcsClient
@@ -353,6 +354,13 @@ class App:
 
         return ReportPublisher(self.reconciliation, self.report_archive)
 
+    @cached_property
+    def hourly_retention(self) -> HourlyRetention:
+        """Prunes the hourly usage rows older than billing.hourly_usage_months (the housekeeping job)."""
+        from bridge.usage.retention import HourlyRetention
+
+        return HourlyRetention(self.uow, self.clock, self.zone, self.settings.billing.hourly_usage_months)
+
     # -- workers: one per run, with that run's checkpoint, back-off and vendor connections ---------------
 
     def usage_sync(
@@ -383,7 +391,7 @@ class App:
             reader = SolusVMRuntimeReader(client, SolusVMEventLog(client, self.clock))
             runtime = SolusVMRuntime(self.uow, self.clock, reader, settings.billing.zone())
             feeds.append(Feed(runtime, Current(), plans=runtime.plans_seen, derive=runtime.derive))
-        return UsageSync(self.uow, self.clock, feeds, checkpoint=checkpoint)
+        return UsageSync(self.uow, self.clock, feeds, checkpoint=checkpoint, zone=self.zone)
 
     def cloud_actions(self, *, sleep: Sleep = time.sleep) -> CloudActions:
         """The executor of the credit engine's cloud effects, for each enabled cloud."""

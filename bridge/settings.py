@@ -147,6 +147,13 @@ class BillingSettings(Section):
     grace_period_days: int = Field(
         3, ge=0, le=27, description="days after a period ends in which its invoice may be recalculated"
     )
+    hourly_usage_months: int = Field(
+        1,
+        ge=1,
+        le=120,
+        description="billing months before the current one whose hourly usage rows are kept; older ones are "
+        "pruned by the housekeeping job, their daily totals kept",
+    )
 
     @field_validator("timezone")
     @classmethod

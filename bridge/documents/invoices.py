@@ -27,19 +27,24 @@ from bridge.store.invoices import StoredInvoice
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 _html = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
-SOURCE_TITLES = {"openstack": "OpenStack instances", "solusvm": "SolusVM servers"}
+SOURCE_TITLES = {"openstack": "OpenStack instances", "solusvm": "SolusVM servers", "credit": "Credit"}
 
 
 def run_document(run: InvoicingRun, zone: ZoneInfo) -> dict[str, Any]:
-    """What `billing-bridge invoice --json` prints."""
+    """What `billing-bridge invoice --json` prints (the CLI streams the same items: :func:`run_item`)."""
     return {
         "invoice_date": run.invoice_date.isoformat(),
         "dry_run": run.dry_run,
-        "invoices": [{**issued_document(issued, zone), "preview": issued.preview} for issued in run.issued],
-        "already_invoiced": [_skipped(item) for item in run.already_invoiced],
-        "held": [_held(item) for item in run.held],
-        "skipped": [_skipped(item) for item in run.skipped],
+        "invoices": [run_item(issued, zone) for issued in run.issued],
+        "already_invoiced": [skipped_item(item) for item in run.already_invoiced],
+        "held": [held_item(item) for item in run.held],
+        "skipped": [skipped_item(item) for item in run.skipped],
     }
+
+
+def run_item(issued: IssuedInvoice, zone: ZoneInfo) -> dict[str, Any]:
+    """One invoice of a run's document."""
+    return {**issued_document(issued, zone), "preview": issued.preview}
 
 
 def with_runtime(
@@ -189,11 +194,11 @@ def _price(value: Decimal, currency: str) -> str:
     return text if places >= minimum else format(value.quantize(Decimal(1).scaleb(-minimum)), "f")
 
 
-def _skipped(item: Skipped) -> dict[str, Any]:
+def skipped_item(item: Skipped) -> dict[str, Any]:
     return {"client": item.client.id, "reference": item.reference, "reason": item.reason}
 
 
-def _held(item: Held) -> dict[str, Any]:
+def held_item(item: Held) -> dict[str, Any]:
     return {
         "client": item.client.id,
         "reference": item.reference,

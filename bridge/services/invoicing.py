@@ -25,10 +25,11 @@ inputs, stores the result and reports it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
@@ -76,6 +77,7 @@ from bridge.store import invoices as store
 from bridge.store import plans as plans_store
 from bridge.store import suspensions as suspension_store
 from bridge.store import usage as usage_store
+from bridge.store import usage_rollups as rollups_store
 from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
 log = get_logger(__name__)
@@ -102,8 +104,34 @@ class CycleNotEnded(InputError):
     """A run asked to issue invoices for a billing cycle that has not ended yet."""
 
 
+class RunListener(Protocol):
+    """Hears a run's outcomes as they happen, so a caller can report a month end of any size without the
+    run keeping them (``--json`` streams them; the daemon's job keeps only the held ones)."""
+
+    def issued(self, invoice: IssuedInvoice) -> None: ...
+    def already_invoiced(self, item: Skipped) -> None: ...
+    def held(self, item: Held) -> None: ...
+    def skipped(self, item: Skipped) -> None: ...
+
+
+@dataclass
+class RunCounts:
+    """What a run did, counted as it goes (also when a listener takes the outcomes themselves)."""
+
+    issued: int = 0
+    already_invoiced: int = 0
+    held: int = 0
+    skipped: int = 0
+    totals: dict[str, Decimal] = field(default_factory=dict)
+    """The issued invoices' totals per currency."""
+
+
 @dataclass
 class InvoicingRun:
+    """A run's outcomes. Without a ``listener`` they are kept in the four lists (a client's run, a dry run
+    to look at); with one, each goes to it as it happens and the lists stay empty: memory stays flat in the
+    number of clients. ``counts`` is kept either way."""
+
     invoice_date: date
     dry_run: bool
     issued: list[IssuedInvoice] = field(default_factory=list)
@@ -113,12 +141,48 @@ class InvoicingRun:
     next_numbers: dict[str, int] = field(default_factory=dict)
     """A dry run's number sequences as its last chunk left them before rolling back: the next chunk goes on
     from there, so the numbers shown are the ones the real run (committing chunk by chunk) assigns."""
+    counts: RunCounts = field(default_factory=RunCounts)
+    listener: RunListener | None = None
 
     def add(self, plan: InvoicePlan) -> None:
         """What one client's plan holds back (its invoices are added once they are stored)."""
-        self.already_invoiced += plan.already
-        self.held += plan.held
-        self.skipped += plan.skipped
+        for item in plan.already:
+            self.add_already_invoiced(item)
+        for held in plan.held:
+            self.counts.held += 1
+            self.listener.held(held) if self.listener else self.held.append(held)
+        for item in plan.skipped:
+            self.counts.skipped += 1
+            self.listener.skipped(item) if self.listener else self.skipped.append(item)
+
+    def add_already_invoiced(self, item: Skipped) -> None:
+        self.counts.already_invoiced += 1
+        self.listener.already_invoiced(item) if self.listener else self.already_invoiced.append(item)
+
+    def add_issued(self, invoice: IssuedInvoice) -> None:
+        counts, draft = self.counts, invoice.draft
+        counts.issued += 1
+        counts.totals[draft.currency] = counts.totals.get(draft.currency, Decimal(0)) + draft.total
+        self.listener.issued(invoice) if self.listener else self.issued.append(invoice)
+
+
+class HeldOnly:
+    """A :class:`RunListener` that keeps the held invoices only (they fail the daemon's job)."""
+
+    def __init__(self) -> None:
+        self.found: list[Held] = []
+
+    def issued(self, invoice: IssuedInvoice) -> None:
+        pass
+
+    def already_invoiced(self, item: Skipped) -> None:
+        pass
+
+    def held(self, item: Held) -> None:
+        self.found.append(item)
+
+    def skipped(self, item: Skipped) -> None:
+        pass
 
 
 class InvoicingService:
@@ -157,6 +221,7 @@ class InvoicingService:
         dry_run: bool = False,
         checkpoint: Callable[[], None] = lambda: None,
         progress: Progress = no_progress,
+        listener: RunListener | None = None,
     ) -> InvoicingRun:
         """Invoice every client's ended cycles as of ``invoice_date`` (see the module docstring).
 
@@ -164,12 +229,14 @@ class InvoicingService:
         transaction (a savepoint each, so one that another run created first is skipped, not fatal). A
         real run over every client shares its chunks with the other workers on the database
         (bridge/services/chunks.py): each invoices the chunks it claims. ``progress`` hears how many
-        clients are done after each chunk.
+        clients are done after each chunk; ``listener`` each outcome, which the run then does not keep
+        (:class:`InvoicingRun`).
         """
         if not dry_run:
             self._refuse_open_cycles(invoice_date)
-        run = InvoicingRun(invoice_date, dry_run)
+        run = InvoicingRun(invoice_date, dry_run, listener=listener)
         self._books = self._price_books.for_run()
+        self._ensure_rollups()
         tally = Tally(progress, total=1 if client_ref else self._clients.count())
         for chunk in self._chunks(invoice_date, client_ref, dry_run):
             checkpoint()
@@ -183,10 +250,10 @@ class InvoicingService:
             "invoicing finished",
             invoice_date=invoice_date.isoformat(),
             dry_run=dry_run,
-            issued=len(run.issued),
-            already_invoiced=len(run.already_invoiced),
-            held=len(run.held),
-            skipped=len(run.skipped),
+            issued=run.counts.issued,
+            already_invoiced=run.counts.already_invoiced,
+            held=run.counts.held,
+            skipped=run.counts.skipped,
         )
         return run
 
@@ -198,6 +265,19 @@ class InvoicingService:
         if dry_run:
             return self._shared.unshared(self._clients.chunks(self._shared.size))
         return self._shared.chunks(f"invoicing {invoice_date.isoformat()}")
+
+    def _ensure_rollups(self) -> None:
+        """Usage is read from the day rollups: built from the hourly rows first if they are of another
+        zone or were never built (the first run after the upgrade; see bridge/store/usage_rollups.py)."""
+        with self._uow.reading() as connection:
+            current = rollups_store.state(connection)
+        if current is None or current.zone != (self._zone.key or "UTC"):
+            try:
+                with self._uow.writing() as connection:
+                    rebuilt = rollups_store.ensure(connection, self._zone)
+            except Conflict:  # another worker's month end rebuilt them first (several daemons, one store)
+                return
+            log.info("usage rollups rebuilt", zone=self._zone.key, days=rebuilt)
 
     def _refuse_open_cycles(self, invoice_date: date) -> None:
         """Raise :class:`CycleNotEnded` when ``invoice_date`` is still to come.
@@ -231,18 +311,14 @@ class InvoicingService:
 
     def _planned(self, plans: list[_ClientPlan], run: InvoicingRun) -> list[IssuedInvoice]:
         """Read the chunk's usage, invoices and terms; plan each client (domain/invoicing.py)."""
-        owners = [owner for plan in plans for owner in plan.owners]
         start = min(plan.cycles[0].start for plan in plans)
         end = max(plan.cycles[-1].end for plan in plans)
         ids = [plan.client.id for plan in plans]
         with self._uow.reading() as connection:
-            usage = usage_store.usage_of_owners(connection, owners, start, end)
             invoiced = store.usage_invoices_of_clients(connection, ids)
             terms = plans_store.terms_of_clients(connection, ids)
             suspended = suspension_store.overlapping(connection, ids, start, end)
-        by_owner: dict[tuple[str, str], list[CollectedUsage]] = {}
-        for row in usage:
-            by_owner.setdefault((row.source, row.owner), []).append(_collected(row))
+            by_owner = _usage_of(connection, plans, terms, (start, end), hourly_clients=set(suspended))
         inputs = [
             (
                 plan,
@@ -344,11 +420,9 @@ class InvoicingService:
                     if not store.reference_exists(connection, invoice.draft.reference):
                         raise
                     reason = "already invoiced by another run"
-                    run.already_invoiced.append(Skipped(invoice.client, invoice.draft.reference, reason))
+                    run.add_already_invoiced(Skipped(invoice.client, invoice.draft.reference, reason))
                     continue
-                run.issued.append(
-                    replace(invoice, number=issued.number, proforma_number=issued.proforma_number)
-                )
+                run.add_issued(replace(invoice, number=issued.number, proforma_number=issued.proforma_number))
             if run.dry_run:
                 run.next_numbers = store.next_numbers(connection)
 
@@ -456,9 +530,43 @@ def _billable(usage: list[CollectedUsage], suspensions: Sequence[Suspension]) ->
     return found
 
 
-def _collected(row: usage_store.StoredUsage) -> CollectedUsage:
-    """A usage row as the domain reads it: the record, and when it was collected."""
-    return CollectedUsage(row.record, row.collected_at)
+def _usage_of(
+    connection: Tx,
+    plans: Sequence[_ClientPlan],
+    terms: Mapping[int, ClientTerms],
+    span: tuple[datetime, datetime],
+    *,
+    hourly_clients: Set[int],
+) -> dict[tuple[str, str], list[CollectedUsage]]:
+    """The chunk's usage by (source, owner): each cycle's totals from the day rollups, one query per cycle
+    the chunk looks at (bridge/store/usage_rollups.py); the hourly rows for a client whose terms change
+    inside a cycle, since those split its hours at the change (bridge/domain/terms.py), and for
+    ``hourly_clients`` (suspended in the span: a suspension splits hours where it starts and ends)."""
+    by_owner: dict[tuple[str, str], list[CollectedUsage]] = {}
+    hourly = [
+        plan
+        for plan in plans
+        if plan.client.id in hourly_clients or _terms_change_inside(terms.get(plan.client.id), plan.cycles)
+    ]
+    hourly_ids = {plan.client.id for plan in hourly}
+    owners_by_cycle: dict[BillingCycle, list[tuple[str, str]]] = {}
+    for plan in plans:
+        if plan.client.id not in hourly_ids:
+            for cycle in plan.cycles:
+                owners_by_cycle.setdefault(cycle, []).extend(plan.owners)
+    for cycle, owners in owners_by_cycle.items():
+        for total in rollups_store.totals_of_owners(connection, owners, cycle.start, cycle.end):
+            by_owner.setdefault((total.source, total.owner), []).append(
+                CollectedUsage(total.record, total.collected_at)
+            )
+    owners = [owner for plan in hourly for owner in plan.owners]
+    for row in usage_store.usage_of_owners(connection, owners, *span):
+        by_owner.setdefault((row.source, row.owner), []).append(CollectedUsage(row.record, row.collected_at))
+    return by_owner
+
+
+def _terms_change_inside(terms: ClientTerms | None, cycles: Sequence[BillingCycle]) -> bool:
+    return terms is not None and any(terms.changes_within(cycle.start, cycle.end) for cycle in cycles)
 
 
 def _existing(

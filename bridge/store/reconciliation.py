@@ -6,7 +6,7 @@ bounded memory: collected hours come summed per resource, flavor or plan and cyc
 resource-month, not one per window), except for clients with a suspension in the month, whose single
 windows are kept so the suspended span cuts them right.
 
-Hours are summed exactly (SQLite keeps them as text: see :func:`bridge.store.usage._exact_sum`).
+Hours are summed exactly (SQLite keeps them as text: see :func:`bridge.store.sums.exact_sum`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from bridge.domain.reconciliation import (
 )
 from bridge.domain.usage import as_source
 from bridge.store import suspensions as suspension_store
+from bridge.store.sums import exact_sum as _exact_sum
+from bridge.store.sums import from_exact_sum as _from_sum
 from bridge.store.tables import (
     client_links,
     invoice_lines,
@@ -44,7 +46,6 @@ from bridge.store.tables import (
     usage_records,
 )
 from bridge.store.types import UTCDateTime
-from bridge.store.usage import _exact_sum, _from_sum
 
 Owner = tuple[str, str]
 """(usage source, owner id): an OpenStack project or a SolusVM user."""

@@ -110,6 +110,39 @@ usage_records = Table(
     Index(None, "resource_id", "window_start"),
 )
 
+usage_rollups = Table(
+    # Per resource, plan and billing day (local, in usage_rollup_state.zone): the totals of the hourly
+    # windows in usage_records that start that day, kept in the transaction that writes those windows
+    # (bridge/store/usage_rollups.py). Month end reads these, not the hours.
+    "usage_rollups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(16), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("plan", String(128), nullable=False),
+    Column("day_start", UTCDateTime(), nullable=False),
+    Column("first_start", UTCDateTime(), nullable=False),
+    Column("last_end", UTCDateTime(), nullable=False),
+    Column("latest_name", String(280), nullable=False),
+    Column("windows", Integer, nullable=False),
+    Column("hours", ExactDecimal(20, 8), nullable=False),
+    Column("tokens", ExactDecimal(20, 8), nullable=True),
+    Column("collected_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("source", "day_start", "resource_id", "owner", "plan"),
+    Index(None, "owner", "day_start"),
+)
+
+usage_rollup_state = Table(
+    # One row: the zone whose days usage_rollups are cut in, and the instant before which the hourly
+    # evidence was pruned (windows starting earlier are final: they are no longer ingested).
+    "usage_rollup_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("zone", String(64), nullable=False),
+    Column("pruned_before", UTCDateTime(), nullable=True),
+)
+
 usage_watermarks = Table(
     "usage_watermarks",
     metadata,

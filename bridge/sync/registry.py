@@ -22,13 +22,15 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-def housekeeping(ctx: JobContext) -> int:
-    """Prune job runs older than daemon.job_run_retention_days, keeping the diary bounded."""
+def housekeeping(ctx: JobContext) -> dict[str, int]:
+    """Prune job runs older than daemon.job_run_retention_days, keeping the diary bounded, and the hourly
+    usage rows older than billing.hourly_usage_months (their daily totals stay)."""
     before = ctx.clock.now() - timedelta(days=ctx.settings.daemon.job_run_retention_days)
     with ctx.app.uow.writing() as connection:
         pruned = store.prune_runs(connection, before)
     log.info("job runs pruned", count=pruned, before=before.isoformat())
-    return pruned
+    ctx.checkpoint()
+    return {"job_runs": pruned, "usage_hours": ctx.app.hourly_retention.prune()}
 
 
 def usage_sync_job(ctx: JobContext) -> list[SourceReport]:
@@ -43,12 +45,17 @@ def usage_sync_job(ctx: JobContext) -> list[SourceReport]:
 
 def invoicing_job(ctx: JobContext) -> int:
     """Invoice, as of today in the billing time zone, every client's ended cycles (held ones fail the run)."""
+    from bridge.services.invoicing import HeldOnly  # on first run: the composition root imports no service
+
     today = ctx.clock.now().astimezone(ctx.settings.billing.zone()).date()
-    run = ctx.app.invoicing.run(today, checkpoint=ctx.checkpoint)
-    if run.held:
-        held = ", ".join(item.reference for item in run.held)
-        raise BridgeError(f"{len(run.held)} invoices held (see `billing-bridge invoice --dry-run`): {held}")
-    return len(run.issued)
+    held = HeldOnly()  # the run keeps no list of what it issued: memory flat in the number of clients
+    run = ctx.app.invoicing.run(today, checkpoint=ctx.checkpoint, listener=held)
+    if held.found:
+        references = ", ".join(item.reference for item in held.found)
+        raise BridgeError(
+            f"{len(held.found)} invoices held (see `billing-bridge invoice --dry-run`): {references}"
+        )
+    return run.counts.issued
 
 
 def push_job(ctx: JobContext) -> dict[str, Any]:
@@ -117,6 +124,6 @@ def registry() -> dict[str, JobSpec]:
         JobSpec("recurring", "bill the recurring fees of billing periods that renewed", recurring_job),
         JobSpec("enrollment", "create the SolusVM users that sign-up had to defer", enrollment_job),
         JobSpec("reconcile", "reconcile last month into the reports archive", reconcile_job),
-        JobSpec("housekeeping", "prune old job runs", housekeeping),
+        JobSpec("housekeeping", "prune old job runs and hourly usage", housekeeping),
     ]
     return {spec.name: spec for spec in specs}
