@@ -14,6 +14,7 @@ fresh ones: a vendor client is not thread-safe, and a run's checkpoint and back-
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -56,10 +57,11 @@ if TYPE_CHECKING:
     from bridge.services.payments import PaymentsSync
     from bridge.services.periods import PeriodsService
     from bridge.services.plans import PlansService
-    from bridge.services.ports import NoticeTexts
+    from bridge.services.ports import NoticeTexts, VatIdChecker
     from bridge.services.price_books import PriceBooks
     from bridge.services.reconciliation import CloudFigures, ReconciliationService
     from bridge.services.self_service import SelfService
+    from bridge.services.taxes import TaxService
     from bridge.services.views import Views
     from bridge.solusvm.client import SolusVMClient
     from bridge.sync.cloud_actions import CloudActions
@@ -78,6 +80,8 @@ WhmcsFactory = Callable[[], "WhmcsClient"]
 """Makes a WHMCS client (one per push thread: a client is not thread-safe)."""
 TransportFactory = Callable[[], "Transport"]
 """Makes the transport the sign-up mails and client notifications leave by (SMTP, or the file sink)."""
+ViesFactory = Callable[[], "VatIdChecker"]
+"""Makes the VIES client the VAT ID validation flow asks (made once, on the flow's first question)."""
 
 
 @dataclass
@@ -94,6 +98,7 @@ class App:
     solusvm_client: SolusVMFactory
     whmcs_client: WhmcsFactory
     mail_transport: TransportFactory
+    vies_client: ViesFactory
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
@@ -151,6 +156,21 @@ class App:
             schedule=self.settings.schedule,
             zone=self.zone,
             alert_after_attempts=self.settings.whmcs.alert_after_attempts,
+        )
+
+    @cached_property
+    def taxes(self) -> TaxService:
+        """Client tax identities and the VIES flow (seed 001); inert while ``taxes.enabled`` is false."""
+        from bridge.services.taxes import TaxService
+
+        settings = self.settings.taxes
+        return TaxService(
+            self.uow,
+            self.clock,
+            self.clients,
+            rules=settings.rules_in_force(),
+            vies=functools.cache(self.vies_client),
+            revalidate_every=timedelta(hours=settings.revalidation_interval_hours),
         )
 
     @cached_property
@@ -288,6 +308,7 @@ class App:
             mail=mail,
             solusvm=solusvm,
             whmcs_enabled=settings.whmcs.enabled,
+            tax_flow=self.taxes.validate,
         )
 
     @cached_property
@@ -490,6 +511,7 @@ def build_app(
     solusvm_client: SolusVMFactory | None = None,
     whmcs_client: WhmcsFactory | None = None,
     mail_transport: TransportFactory | None = None,
+    vies_client: ViesFactory | None = None,
     masker: SecretMasker | None = None,
 ) -> App:
     """The bridge wired from ``settings``; each edge left out is made from the settings. Connects lazily,
@@ -511,6 +533,7 @@ def build_app(
         solusvm_client=solusvm_client or _solusvm_client(settings, clock),
         whmcs_client=whmcs_client or _whmcs_client(settings),
         mail_transport=mail_transport or _mail_transport(settings, clock),
+        vies_client=vies_client or _vies_client(settings),
         masker=masker or secret_masker(settings),
     )
 
@@ -548,6 +571,15 @@ def _whmcs_client(settings: Settings) -> WhmcsFactory:
         from bridge.whmcs.client import WhmcsClient
 
         return WhmcsClient.from_settings(settings.whmcs, wait=retry_wait(settings.whmcs))
+
+    return client
+
+
+def _vies_client(settings: Settings) -> ViesFactory:
+    def client() -> VatIdChecker:
+        from bridge.vies.client import ViesClient
+
+        return ViesClient.from_settings(settings.vies)
 
     return client
 

@@ -59,6 +59,7 @@ from bridge.domain.money import Money, round_money
 from bridge.domain.notifications import InvoiceOverdue, Suspended, Terminated, credit_notice
 from bridge.domain.pricing import PriceBook
 from bridge.domain.suspension import Suspension
+from bridge.domain.tax import credit_cost, net_of_tax
 from bridge.errors import InputError, checked
 from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
@@ -436,16 +437,17 @@ class CreditService:
             credit, map(_resource_usage, usage), book, client.currency, at, self._running_horizon
         )
         unpaid = [invoice for invoice in open_invoices if invoice.status == "unpaid"]
+        configuration = self._configurations.of(client.configuration)
         return Account(
             client=client,
-            configuration=self._configurations.of(client.configuration),
+            configuration=configuration,
             credit=balance.credit,
             unsettled=balance.unsettled,
             burn_rate=balance.burn_rate,
             running=balance.running,
             has_agreement=has_agreement,
             state=state,
-            unpaid_invoices=sum((invoice.total for invoice in unpaid), ZERO),
+            unpaid_invoices=sum((_credit_cost(invoice, configuration) for invoice in unpaid), ZERO),
             has_unpaid_auto_invoice=any(invoice.kind == "auto" for invoice in unpaid),
             unpaid=tuple(unpaid),
             problems=balance.problems,
@@ -459,8 +461,9 @@ class CreditService:
     ) -> StaffAction:
         """Suspend CLIENT by hand (``client suspend``): its running servers suspended (or shelved: the
         configuration's ``shelve_instances_on_suspend`` unless ``shelve`` says), its OpenStack projects
-        disabled, its suspension opened in the history. Only ``client resume`` ends it: the credit engine
-        neither resumes nor terminates a client staff suspended."""
+        disabled, its suspension opened in the history, the client told (staff's reason stays internal).
+        Only ``client resume`` ends it: the credit engine neither resumes nor terminates a client staff
+        suspended."""
         reason = checked(
             check_text, reason or "suspended by staff", "--reason", max_length=DESCRIPTION_MAX
         ).strip()
@@ -482,6 +485,17 @@ class CreditService:
                 )
             shelving = account.configuration.shelve_instances_on_suspend if shelve is None else shelve
             named = self._suspend(connection, account, now, shelve=shelving, reason=reason, by=STAFF)
+            notice = Suspended(
+                account.up_to_date,
+                client.currency,
+                account.credit_limit,
+                tuple(named),
+                shelving,
+                None,
+                by_staff=True,
+            )
+            reference = references.notification(client.id, notice.event, f"{now:%Y%m%dT%H%M%S}")
+            self._notifier.notify(connection, client, notice, reference, now)
             store.save_state(
                 connection,
                 client.id,
@@ -614,7 +628,8 @@ class CreditService:
         for invoice in account.unpaid:
             if invoice.issuer != BRIDGE or invoice.kind not in SETTLED_KINDS or invoice.period_end is None:
                 continue
-            verdict = can_auto_pay_invoice(config, invoice.total, up_to_date)
+            cost = _credit_cost(invoice, config)
+            verdict = can_auto_pay_invoice(config, cost, up_to_date)
             if not verdict.allowed:
                 report.decisions.append(
                     {
@@ -624,25 +639,28 @@ class CreditService:
                     }
                 )
                 continue
-            self._pay_from_credit(connection, invoice, at)
+            self._pay_from_credit(connection, invoice, cost, at)
             paid.add(invoice.reference)
             settled = changes.get("settled_until") or account.state.settled_until
             if invoice.kind == USAGE and (settled is None or settled < invoice.period_end):
                 changes["settled_until"] = invoice.period_end
-            up_to_date -= invoice.total
+            up_to_date -= cost
             report.decisions.append(
                 {"action": "auto_pay", "invoice": invoice.display_number, "reason": verdict.reason}
             )
         return up_to_date
 
-    def _pay_from_credit(self, connection: Tx, invoice: invoice_store.StoredInvoice, at: datetime) -> None:
-        """Credit pays the invoice: what it bills (usage, fees) is settled from credit; no money comes in."""
+    def _pay_from_credit(
+        self, connection: Tx, invoice: invoice_store.StoredInvoice, cost: Decimal, at: datetime
+    ) -> None:
+        """Credit pays the invoice: what it bills (usage, fees) is settled from credit (``cost``: see
+        :func:`~bridge.domain.tax.credit_cost`); no money comes in."""
         number = invoice.display_number
         _book(
             connection,
             invoice,
             invoice.kind,
-            -invoice.total,
+            -cost,
             references.invoice_settled(invoice.reference),
             f"invoice {number} paid from credit",
             at,
@@ -894,24 +912,39 @@ class CreditService:
             }
         )
 
+    def _net_paid(self, invoice: invoice_store.StoredInvoice) -> Decimal:
+        """What a payment of ``invoice`` adds to the credit: its part net of tax. An invoice WHMCS issued
+        is stored net and WHMCS adds its own tax on top, so with taxes on its payment counts up to the
+        stored (net) total."""
+        paid = invoice.paid_amount or invoice.total
+        if invoice.issuer != BRIDGE and self._configurations.of("default").taxes is not None:
+            paid = min(paid, invoice.total)
+        return net_of_tax(paid, invoice.net_total, invoice.total, invoice.currency)
+
     def _settle_paid_invoices(self, connection: Tx, clients: list[Client], at: datetime) -> None:
         """Paid invoices move money: an auto-invoice adds credit; a usage invoice settles its period, and a
         recurring invoice its fees (the money paid them, so it is not credit to spend)."""
         ids = [client.id for client in clients]
         for invoice in invoice_store.paid_invoices_not_in_ledger(connection, ids):
             occurred = invoice.paid_at or at
-            paid = invoice.paid_amount or invoice.total
+            paid = self._net_paid(invoice)
             description = f"payment of invoice {invoice.display_number}"
             paid_reference = references.invoice_paid(invoice.reference)
             _book(connection, invoice, "payment", paid, paid_reference, description, occurred, at)
             if invoice.kind in SETTLED_KINDS and invoice.period_end is not None:
                 description = f"{invoice.kind} {invoice.reference} settled"
                 settled = references.invoice_settled(invoice.reference)
-                _book(connection, invoice, invoice.kind, -invoice.total, settled, description, occurred, at)
+                amount = -invoice.net_total
+                _book(connection, invoice, invoice.kind, amount, settled, description, occurred, at)
             if invoice.kind == USAGE and invoice.period_end is not None:
                 state = store.states(connection, [invoice.client_id])[invoice.client_id]
                 if state.settled_until is None or state.settled_until < invoice.period_end:
                     store.save_state(connection, invoice.client_id, at, settled_until=invoice.period_end)
+
+
+def _credit_cost(invoice: invoice_store.StoredInvoice, config: Configuration) -> Decimal:
+    """What paying ``invoice`` from credit takes from it (credit is counted net of tax)."""
+    return credit_cost(invoice.net_total, invoice.total, config.taxes)
 
 
 def _book(

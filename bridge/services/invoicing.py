@@ -33,6 +33,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
+from bridge.domain import references
 from bridge.domain.clients import OWNER_LINK_KIND, Client
 from bridge.domain.configuration import Configuration, InvoicingOption
 from bridge.domain.cycles import (
@@ -61,6 +62,7 @@ from bridge.domain.invoicing import (
     plan_invoices,
     usage_lines,
 )
+from bridge.domain.money import is_rounded
 from bridge.domain.pricing import PriceBook, PricedLine
 from bridge.domain.suspension import Suspension, billable_part
 from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
@@ -422,14 +424,47 @@ class InvoicingService:
                     reason = "already invoiced by another run"
                     run.add_already_invoiced(Skipped(invoice.client, invoice.draft.reference, reason))
                     continue
-                run.add_issued(replace(invoice, number=issued.number, proforma_number=issued.proforma_number))
+                run.add_issued(
+                    replace(
+                        invoice,
+                        number=issued.number,
+                        proforma_number=issued.proforma_number,
+                        taxes=issued.taxes,
+                    )
+                )
             if run.dry_run:
                 run.next_numbers = store.next_numbers(connection)
 
+    def add_credit_invoice(self, client_ref: str, amount: Decimal, given: str) -> store.StoredInvoice:
+        """An add-credit invoice: the client buys ``amount`` of credit (net of tax; with "tax on add-credit
+        invoices" on, the invoice is that amount plus tax, seed 001). ``given`` (the operator's reference)
+        makes it once only. Paid, it adds ``amount`` to the credit."""
+        client = self._clients.get(client_ref)
+        if amount <= 0 or not is_rounded(amount, client.currency):
+            raise InputError(
+                f"AMOUNT {amount} is not a positive amount in {client.currency}'s minor unit; e.g. 50.00"
+            )
+        reference = references.credit_invoice(client.id, given)
+        now = self._clock.now()
+        try:
+            with self._uow.writing() as connection:
+                self.issue_credit_invoice(connection, client, amount, reference, now, kind="credit")
+        except Conflict:
+            raise InputError(f"--reference {given}: invoice {reference} exists already") from None
+        with self._uow.reading() as connection:
+            return self._require(connection, reference)
+
     def issue_credit_invoice(
-        self, connection: Tx, client: Client, amount: Decimal, reference: str, at: datetime
+        self,
+        connection: Tx,
+        client: Client,
+        amount: Decimal,
+        reference: str,
+        at: datetime,
+        kind: str = "auto",
     ) -> None:
-        """A credit-addition invoice (a credit auto-invoice, seed 000) in the caller's transaction.
+        """A credit-addition invoice (a credit auto-invoice, seed 000, or ``kind`` ``credit``: one staff
+        issue) in the caller's transaction.
 
         Numbered by the bridge, or handed to the WHMCS push, like a usage invoice.
         """
@@ -438,14 +473,14 @@ class InvoicingService:
         invoice = NewInvoice(
             client=client,
             reference=reference,
-            kind="auto",
+            kind=kind,
             period=None,
             issuer=issuer(config),
             issued_at=at,
             lines=(line,),
             total=amount,
             items=line_items([line]),
-            notes=f"{reference}: credit auto-invoice",
+            notes=f"{reference}: credit auto-invoice" if kind == "auto" else f"{reference}: credit",
         )
         issue(connection, invoice, config, self._zone, now=at, notifier=self._notifier)
 

@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from bridge.domain.invoicing import InvoiceLine, display_number
 from bridge.domain.references import PAID_PREFIX
-from bridge.store.tables import invoice_lines, invoices, ledger_entries, number_sequences
+from bridge.domain.tax import TaxLine
+from bridge.store.tables import invoice_lines, invoice_taxes, invoices, ledger_entries, number_sequences
 from bridge.store.types import UTCDateTime
 
 StoredLine = InvoiceLine
@@ -42,7 +43,23 @@ class StoredInvoice:
     remote_id: str | None
     replaces_id: int | None
     created_at: datetime
+    subtotal: Decimal | None = None
+    """Net of tax (issue 16); None on an invoice without taxes, whose ``total`` is net."""
+    tax_reason: str | None = None
+    reverse_charge: str | None = None
     lines: tuple[StoredLine, ...] = ()
+    taxes: tuple[TaxLine, ...] = ()
+    """One line per tax rate (read with the lines)."""
+
+    @property
+    def net_total(self) -> Decimal:
+        """What the invoice bills net of tax: the money the credit ledger counts (as Fleio does)."""
+        return self.total if self.subtotal is None else self.subtotal
+
+    @property
+    def taxed(self) -> bool:
+        """Whether taxes were worked out for this invoice (even when they came to none)."""
+        return self.subtotal is not None
 
     @property
     def display_number(self) -> str:
@@ -59,6 +76,32 @@ def insert_invoice(connection: Connection, values: dict[str, Any], lines: Sequen
         rows = [{**asdict(line), "invoice_id": invoice_id} for line in lines]
         connection.execute(insert(invoice_lines), rows)
     return invoice_id
+
+
+def insert_taxes(connection: Connection, invoice_id: int, lines: Sequence[TaxLine]) -> None:
+    """The invoice's tax lines, one per rate, in their order."""
+    rows = [
+        {
+            "invoice_id": invoice_id,
+            "position": position,
+            "name": line.name,
+            "rate": line.rate,
+            "base": line.base,
+            "amount": line.amount,
+        }
+        for position, line in enumerate(lines, start=1)
+    ]
+    if rows:
+        connection.execute(insert(invoice_taxes), rows)
+
+
+def _taxes_of(connection: Connection, invoice_id: int) -> tuple[TaxLine, ...]:
+    query = (
+        select(invoice_taxes)
+        .where(invoice_taxes.c.invoice_id == invoice_id)
+        .order_by(invoice_taxes.c.position)
+    )
+    return tuple(TaxLine(row.name, row.rate, row.base, row.amount) for row in connection.execute(query))
 
 
 def invoices_of_client(
@@ -191,7 +234,9 @@ def set_status(connection: Connection, invoice_id: int, **values: Any) -> None:
 
 def _invoice(connection: Connection, row: Any, with_lines: bool) -> StoredInvoice:
     lines: tuple[StoredLine, ...] = ()
+    taxes: tuple[TaxLine, ...] = ()
     if with_lines:
+        taxes = _taxes_of(connection, row.id) if row.subtotal is not None else ()
         found = connection.execute(
             select(invoice_lines)
             .where(invoice_lines.c.invoice_id == row.id)
@@ -203,7 +248,7 @@ def _invoice(connection: Connection, row: Any, with_lines: bool) -> StoredInvoic
             )
             for line in found
         )
-    return StoredInvoice(**row._mapping, lines=lines)
+    return StoredInvoice(**row._mapping, lines=lines, taxes=taxes)
 
 
 def _line(row: Any) -> StoredLine:

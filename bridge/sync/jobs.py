@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from bridge.services.invoicing import InvoicingService
     from bridge.services.payments import PaymentsSync
     from bridge.services.periods import PeriodsService
+    from bridge.services.taxes import TaxService
     from bridge.sync.cloud_actions import CloudActions
     from bridge.sync.mail_delivery import MailDelivery
     from bridge.sync.push import OutboxPusher
@@ -143,6 +144,8 @@ class JobServices(Protocol):
     def payments(self) -> PaymentsSync: ...
     @property
     def enrollment(self) -> EnrollmentService: ...
+    @property
+    def taxes(self) -> TaxService: ...
     def usage_sync(self, *, checkpoint: Callable[[], None], sleep: Sleep) -> UsageSync: ...
     @property
     def hourly_retention(self) -> HourlyRetention: ...

@@ -102,6 +102,14 @@ def enrollment_job(ctx: JobContext) -> int:
     return created
 
 
+def tax_revalidation_job(ctx: JobContext) -> dict[str, Any]:
+    """Ask VIES again about clients' VAT IDs; 48 h without an answer ends an exemption (seed 001)."""
+    if not ctx.settings.taxes.enabled:
+        return {"skipped": "taxes.enabled is false"}
+    report = ctx.app.taxes.revalidate(ctx.checkpoint)
+    return {"asked": report.asked, "outcomes": report.outcomes, "changed": len(report.changed)}
+
+
 def reconcile_job(ctx: JobContext) -> dict[str, Any]:
     """Reconcile last month into the reports archive (<state_dir>/reports), after the month's invoicing."""
     files, summary = ctx.app.reports.publish_last_month(ctx.checkpoint)
@@ -123,6 +131,11 @@ def registry() -> dict[str, JobSpec]:
         ),
         JobSpec("recurring", "bill the recurring fees of billing periods that renewed", recurring_job),
         JobSpec("enrollment", "create the SolusVM users that sign-up had to defer", enrollment_job),
+        JobSpec(
+            "tax_revalidation",
+            "ask VIES again about VAT IDs; 48 h unanswered ends an exemption",
+            tax_revalidation_job,
+        ),
         JobSpec("reconcile", "reconcile last month into the reports archive", reconcile_job),
         JobSpec("housekeeping", "prune old job runs and hourly usage", housekeeping),
     ]

@@ -5,8 +5,8 @@ range and generation; a worker claims a free or expired row (``FOR UPDATE SKIP L
 MariaDB) with a new token and an expiry, and marks it done, fenced on that token, in the transaction that
 stores the chunk's work (bridge/store/chunks.py).
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-07
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 from bridge.store.types import UTCDateTime
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
