@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from bridge.mail.transport import Transport
     from bridge.reports.publish import ReportPublisher
+    from bridge.services.chunks import SharedRuns
     from bridge.services.clients import ClientService
     from bridge.services.credit import CreditService
     from bridge.services.enrollment import EnrollmentService
@@ -184,6 +185,7 @@ class App:
             price_books=self.price_books,
             zone=self.zone,
             catch_up_cycles=self.settings.billing.catch_up_cycles,
+            shared=self.shared_runs,
             notifier=self.notifier,
         )
 
@@ -205,6 +207,15 @@ class App:
         )
 
     @cached_property
+    def shared_runs(self) -> SharedRuns:
+        """The chunks of month end and process_clients, claimed by this daemon (``owner``) among all
+        daemons on the database; a claim lasts ``daemon.lease_seconds``, as a job's lease does."""
+        from bridge.services.chunks import SharedRuns
+
+        ttl = timedelta(seconds=self.settings.daemon.lease_seconds)
+        return SharedRuns(self.uow, self.clock, holder=self.owner, ttl=ttl)
+
+    @cached_property
     def credit(self) -> CreditService:
         from bridge.services.credit import CreditService
 
@@ -222,6 +233,7 @@ class App:
             whmcs_enabled=settings.whmcs.enabled,
             auto_invoicing=settings.billing.credit_auto_invoicing,
             auto_invoice_lead_time_hours=settings.billing.auto_invoice_lead_time_hours,
+            shared=self.shared_runs,
         )
 
     @cached_property

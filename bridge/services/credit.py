@@ -13,6 +13,7 @@ to the operator in ``billing-bridge outbox``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -62,6 +63,7 @@ from bridge.domain.tax import credit_cost, net_of_tax
 from bridge.errors import InputError, checked
 from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
+from bridge.services.chunks import ChunkTaken, SharedRuns, WorkChunk, chunk_lost
 from bridge.services.clients import ClientService
 from bridge.services.invoicing import InvoicingService
 from bridge.services.notifications import ClientNotifier
@@ -78,7 +80,8 @@ from bridge.store.unit_of_work import Tx, UnitOfWork
 
 log = get_logger(__name__)
 
-CHUNK = 500
+PROCESS_RUN = "process_clients"
+"""The shared run every worker's process_clients takes its chunks from (bridge/services/chunks.py)."""
 USAGE = "usage"
 SETTLED_KINDS = frozenset({USAGE, "recurring"})
 """The invoices that bill what the client used or subscribed to, post-pay: paying one (from credit or with
@@ -207,8 +210,10 @@ class CreditService:
         whmcs_enabled: bool,
         auto_invoicing: bool,
         auto_invoice_lead_time_hours: int,
+        shared: SharedRuns,
     ) -> None:
         self._uow = uow
+        self._shared = shared
         self._clock = clock
         self._clients = clients
         self._invoicing = invoicing
@@ -550,22 +555,41 @@ class CreditService:
         """Decide and record, per client, everything the credit rules ask for at ``at``.
 
         Each effect is keyed by a deterministic reference, so running again for the same moment changes
-        nothing. ``progress`` hears how many clients are done after each chunk.
+        nothing. A real run over every client shares its chunks with the other workers on the database
+        (bridge/services/chunks.py); each chunk is decided, recorded and marked done in one transaction.
+        ``progress`` hears how many clients are done after each chunk.
         """
         reports: list[ClientReport] = []
         books = self._price_books.for_run()
         for name in self._configurations.names():  # read before any transaction holds the store
             books.book(name)
-        chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CHUNK)
         tally = Tally(progress, total=1 if client_ref else self._clients.count())
-        for chunk in chunks:
-            with self._uow.writing(dry_run=dry_run) as connection:
-                self._settle_paid_invoices(connection, chunk, at)
-                for account in self._accounts(chunk, at, books, connection):
-                    reports.append(self._process_client(connection, account, at))
-            tally.advance(len(chunk))
+        for chunk in self._chunks(client_ref, dry_run):
+            try:
+                reports += self._process_chunk(chunk, at, books, dry_run)
+            except ChunkTaken as lost:
+                chunk_lost(PROCESS_RUN, lost)
+            tally.advance(len(chunk.clients))
         tally.finish()
         return reports
+
+    def _chunks(self, client_ref: str | None, dry_run: bool) -> Iterator[WorkChunk]:
+        """Chunks claimed from the shared run, or (a dry run, one client) the clients as they are."""
+        if client_ref:
+            return self._shared.unshared(iter([[self._clients.get(client_ref)]]))
+        if dry_run:
+            return self._shared.unshared(self._clients.chunks(self._shared.size))
+        return self._shared.chunks(PROCESS_RUN)
+
+    def _process_chunk(
+        self, chunk: WorkChunk, at: datetime, books: RunBooks, dry_run: bool
+    ) -> list[ClientReport]:
+        """One transaction: the chunk marked done first, then every client's decisions recorded."""
+        with self._uow.writing(dry_run=dry_run) as connection:
+            chunk.finish(connection, self._clock)
+            self._settle_paid_invoices(connection, chunk.clients, at)
+            accounts = self._accounts(chunk.clients, at, books, connection)
+            return [self._process_client(connection, account, at) for account in accounts]
 
     def _process_client(self, connection: Tx, account: Account, at: datetime) -> ClientReport:
         report = ClientReport(account.client, account.up_to_date, account.burn_rate)

@@ -25,7 +25,7 @@ inputs, stores the result and reports it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -69,6 +69,7 @@ from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
+from bridge.services.chunks import ChunkTaken, SharedRuns, WorkChunk, chunk_lost
 from bridge.services.clients import ClientService
 from bridge.services.issuing import NewInvoice, issue, record_payment, set_next_fiscal_number
 from bridge.services.notifications import ClientNotifier
@@ -85,8 +86,6 @@ log = get_logger(__name__)
 
 USAGE = "usage"
 
-
-CLIENTS_PER_CHUNK = 500
 
 IssuedInvoice = PlannedInvoice
 """An invoice this run created (or, with --dry-run, would create): the domain's planned invoice, with the
@@ -202,9 +201,11 @@ class InvoicingService:
         price_books: PriceBooks,
         zone: ZoneInfo,
         catch_up_cycles: int,
+        shared: SharedRuns,
         notifier: ClientNotifier | None = None,
     ) -> None:
         self._uow = uow
+        self._shared = shared
         self._notifier = notifier
         self._clock = clock
         self._clients = clients
@@ -227,21 +228,25 @@ class InvoicingService:
         """Invoice every client's ended cycles as of ``invoice_date`` (see the module docstring).
 
         Clients are taken in chunks: their usage is read in one query and their invoices are written in one
-        transaction (a savepoint each, so one that another run created first is skipped, not fatal).
-        ``progress`` hears how many clients are done after each chunk; ``listener`` each outcome, which
-        the run then does not keep (:class:`InvoicingRun`).
+        transaction (a savepoint each, so one that another run created first is skipped, not fatal). A
+        real run over every client shares its chunks with the other workers on the database
+        (bridge/services/chunks.py): each invoices the chunks it claims. ``progress`` hears how many
+        clients are done after each chunk; ``listener`` each outcome, which the run then does not keep
+        (:class:`InvoicingRun`).
         """
         if not dry_run:
             self._refuse_open_cycles(invoice_date)
         run = InvoicingRun(invoice_date, dry_run, listener=listener)
         self._books = self._price_books.for_run()
         self._ensure_rollups()
-        chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
         tally = Tally(progress, total=1 if client_ref else self._clients.count())
-        for chunk in chunks:
+        for chunk in self._chunks(invoice_date, client_ref, dry_run):
             checkpoint()
-            self._invoice_chunk(chunk, run)
-            tally.advance(len(chunk))
+            try:
+                self._invoice_chunk(chunk, run)
+            except ChunkTaken as lost:
+                chunk_lost(f"invoicing {invoice_date.isoformat()}", lost)
+            tally.advance(len(chunk.clients))
         tally.finish()
         log.info(
             "invoicing finished",
@@ -254,14 +259,26 @@ class InvoicingService:
         )
         return run
 
+    def _chunks(self, invoice_date: date, client_ref: str | None, dry_run: bool) -> Iterator[WorkChunk]:
+        """The run's clients: claimed chunk by chunk from the run ``invoicing <date>`` shared by every
+        worker, or (a dry run, one client) read as they are."""
+        if client_ref:
+            return self._shared.unshared(iter([[self._clients.get(client_ref)]]))
+        if dry_run:
+            return self._shared.unshared(self._clients.chunks(self._shared.size))
+        return self._shared.chunks(f"invoicing {invoice_date.isoformat()}")
+
     def _ensure_rollups(self) -> None:
         """Usage is read from the day rollups: built from the hourly rows first if they are of another
         zone or were never built (the first run after the upgrade; see bridge/store/usage_rollups.py)."""
         with self._uow.reading() as connection:
             current = rollups_store.state(connection)
         if current is None or current.zone != (self._zone.key or "UTC"):
-            with self._uow.writing() as connection:
-                rebuilt = rollups_store.ensure(connection, self._zone)
+            try:
+                with self._uow.writing() as connection:
+                    rebuilt = rollups_store.ensure(connection, self._zone)
+            except Conflict:  # another worker's month end rebuilt them first (several daemons, one store)
+                return
             log.info("usage rollups rebuilt", zone=self._zone.key, days=rebuilt)
 
     def _refuse_open_cycles(self, invoice_date: date) -> None:
@@ -287,11 +304,15 @@ class InvoicingService:
 
     # -- a chunk of clients ----------------------------------------------------------------------
 
-    def _invoice_chunk(self, clients: list[Client], run: InvoicingRun) -> None:
-        """Read the chunk's usage, invoices and terms; plan each client (domain/invoicing.py); store."""
-        plans = [plan for client in clients if (plan := self._plan(client, run.invoice_date)) is not None]
-        if not plans:
-            return
+    def _invoice_chunk(self, chunk: WorkChunk, run: InvoicingRun) -> None:
+        """Plan the chunk's invoices and store them, finishing the chunk in the same transaction."""
+        plans = [
+            plan for client in chunk.clients if (plan := self._plan(client, run.invoice_date)) is not None
+        ]
+        self._store(self._planned(plans, run) if plans else [], run, chunk)
+
+    def _planned(self, plans: list[_ClientPlan], run: InvoicingRun) -> list[IssuedInvoice]:
+        """Read the chunk's usage, invoices and terms; plan each client (domain/invoicing.py)."""
         start = min(plan.cycles[0].start for plan in plans)
         end = max(plan.cycles[-1].end for plan in plans)
         ids = [plan.client.id for plan in plans]
@@ -333,7 +354,7 @@ class InvoicingService:
             self._refuse_preview(planned, run)
             run.add(planned)
             pending += planned.issue
-        self._store(pending, run)
+        return pending
 
     def _plan(self, client: Client, invoice_date: date) -> _ClientPlan | None:
         """Which cycles of the client this run looks at; None for a client with no linked account."""
@@ -375,12 +396,14 @@ class InvoicingService:
                     f"billing cycle {cycle.label} ends {_local(cycle.end, self._zone)}: not yet"
                 )
 
-    def _store(self, pending: list[IssuedInvoice], run: InvoicingRun) -> None:
-        """Write the chunk's invoices, with their numbers or outbox rows, in one transaction."""
-        if not pending:
+    def _store(self, pending: list[IssuedInvoice], run: InvoicingRun, chunk: WorkChunk) -> None:
+        """Write the chunk's invoices, with their numbers or outbox rows, in one transaction that first
+        marks the chunk done (:class:`ChunkTaken`, and nothing written, if another worker took it over)."""
+        if not pending and chunk.claim is None:
             return
         now = self._clock.now()
         with self._uow.writing(dry_run=run.dry_run) as connection:
+            chunk.finish(connection, self._clock)
             if run.dry_run:
                 store.carry_numbers(connection, run.next_numbers)
             for invoice in pending:

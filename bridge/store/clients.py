@@ -160,6 +160,14 @@ def clients_after(connection: Connection, after_id: int, limit: int) -> list[Cli
     return _with_links(connection, rows)
 
 
+def clients_between(connection: Connection, first_id: int, last_id: int) -> list[Client]:
+    """The clients whose ids lie in ``first_id`` … ``last_id`` (inclusive), in id order: one claimed chunk."""
+    rows = connection.execute(
+        select(clients).where(clients.c.id.between(first_id, last_id)).order_by(clients.c.id)
+    ).all()
+    return _with_links(connection, rows)
+
+
 def count_clients(connection: Connection) -> int:
     return int(connection.execute(select(func.count()).select_from(clients)).scalar_one())
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, exists, func, insert, literal, or_, select, type_coerce, update
+from sqlalchemy.exc import IntegrityError
 
 from bridge.domain.invoicing import InvoiceLine, display_number
 from bridge.domain.references import PAID_PREFIX
@@ -280,13 +281,19 @@ def number_taken(connection: Connection, number: str) -> bool:
 
 def take_number(connection: Connection, sequence: str, first: int) -> int:
     """The next number of ``sequence`` (starting at ``first``), gap-free: it is taken in the caller's
-    transaction, under a row lock on MariaDB and PostgreSQL, so a rollback gives the number back."""
-    current = connection.execute(
-        select(number_sequences.c.next_value).where(number_sequences.c.name == sequence).with_for_update()
-    ).scalar()
+    transaction, under a row lock on MariaDB and PostgreSQL, so a rollback gives the number back.
+
+    Several workers may take a new sequence's first number at once (month end shared by daemons): the
+    one whose row goes in first has it, the others wait for that row's lock and take the next."""
+    current = next_number(connection, sequence)
     if current is None:
-        connection.execute(insert(number_sequences).values(name=sequence, next_value=first + 1))
-        return first
+        try:
+            with connection.begin_nested():
+                connection.execute(insert(number_sequences).values(name=sequence, next_value=first + 1))
+            return first
+        except IntegrityError:
+            current = next_number(connection, sequence)
+            assert current is not None, "the row the insert collided with is committed"
     connection.execute(
         update(number_sequences).where(number_sequences.c.name == sequence).values(next_value=current + 1)
     )

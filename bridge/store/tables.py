@@ -106,6 +106,23 @@ leases = Table(
     Column("token", String(64), nullable=True),
 )
 
+work_chunks = Table(
+    "work_chunks",
+    metadata,
+    # One range of client ids of one generation of a run, claimed by one worker at a time (store/chunks.py).
+    Column("run", String(64), primary_key=True),
+    Column("generation", Integer, primary_key=True, autoincrement=False),
+    Column("chunk", Integer, primary_key=True, autoincrement=False),
+    Column("first_client", Integer, nullable=False),
+    Column("last_client", Integer, nullable=False),
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("holder", String(128), nullable=True),
+    Column("token", String(64), nullable=True),
+    Column("claimed_at", UTCDateTime(), nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("done_at", UTCDateTime(), nullable=True),
+)
+
 usage_records = Table(
     "usage_records",
     metadata,

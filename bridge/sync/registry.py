@@ -120,13 +120,14 @@ def reconcile_job(ctx: JobContext) -> dict[str, Any]:
 def registry() -> dict[str, JobSpec]:
     specs = [
         JobSpec("usage_sync", "collect usage from OpenStack and SolusVM", usage_sync_job),
-        JobSpec("invoicing", "invoice the billing cycles that ended", invoicing_job),
+        JobSpec("invoicing", "invoice the billing cycles that ended", invoicing_job, shared=True),
         JobSpec("push", "push outbox rows (clients, invoices, credit, payments) to WHMCS", push_job),
         JobSpec("payments_sync", "read paid invoices and agreements back from WHMCS", payments_sync_job),
         JobSpec(
             "process_clients",
             "credit notifications, suspension, auto-invoices; mails client notifications",
             process_clients_job,
+            shared=True,
         ),
         JobSpec("recurring", "bill the recurring fees of billing periods that renewed", recurring_job),
         JobSpec("enrollment", "create the SolusVM users that sign-up had to defer", enrollment_job),
