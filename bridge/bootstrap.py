@@ -14,6 +14,7 @@ fresh ones: a vendor client is not thread-safe, and a run's checkpoint and back-
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
     from bridge.mail.transport import Transport
     from bridge.reports.publish import ReportPublisher
+    from bridge.services.chunks import SharedRuns
     from bridge.services.clients import ClientService
     from bridge.services.credit import CreditService
     from bridge.services.enrollment import EnrollmentService
@@ -55,10 +57,11 @@ if TYPE_CHECKING:
     from bridge.services.payments import PaymentsSync
     from bridge.services.periods import PeriodsService
     from bridge.services.plans import PlansService
-    from bridge.services.ports import NoticeTexts
+    from bridge.services.ports import NoticeTexts, VatIdChecker
     from bridge.services.price_books import PriceBooks
     from bridge.services.reconciliation import CloudFigures, ReconciliationService
     from bridge.services.self_service import SelfService
+    from bridge.services.taxes import TaxService
     from bridge.services.views import Views
     from bridge.solusvm.client import SolusVMClient
     from bridge.sync.cloud_actions import CloudActions
@@ -77,6 +80,8 @@ WhmcsFactory = Callable[[], "WhmcsClient"]
 """Makes a WHMCS client (one per push thread: a client is not thread-safe)."""
 TransportFactory = Callable[[], "Transport"]
 """Makes the transport the sign-up mails and client notifications leave by (SMTP, or the file sink)."""
+ViesFactory = Callable[[], "VatIdChecker"]
+"""Makes the VIES client the VAT ID validation flow asks (made once, on the flow's first question)."""
 
 
 @dataclass
@@ -93,6 +98,7 @@ class App:
     solusvm_client: SolusVMFactory
     whmcs_client: WhmcsFactory
     mail_transport: TransportFactory
+    vies_client: ViesFactory
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
@@ -153,6 +159,21 @@ class App:
         )
 
     @cached_property
+    def taxes(self) -> TaxService:
+        """Client tax identities and the VIES flow (seed 001); inert while ``taxes.enabled`` is false."""
+        from bridge.services.taxes import TaxService
+
+        settings = self.settings.taxes
+        return TaxService(
+            self.uow,
+            self.clock,
+            self.clients,
+            rules=settings.rules_in_force(),
+            vies=functools.cache(self.vies_client),
+            revalidate_every=timedelta(hours=settings.revalidation_interval_hours),
+        )
+
+    @cached_property
     def invoicing(self) -> InvoicingService:
         from bridge.services.invoicing import InvoicingService
 
@@ -164,6 +185,7 @@ class App:
             price_books=self.price_books,
             zone=self.zone,
             catch_up_cycles=self.settings.billing.catch_up_cycles,
+            shared=self.shared_runs,
             notifier=self.notifier,
         )
 
@@ -185,6 +207,15 @@ class App:
         )
 
     @cached_property
+    def shared_runs(self) -> SharedRuns:
+        """The chunks of month end and process_clients, claimed by this daemon (``owner``) among all
+        daemons on the database; a claim lasts ``daemon.lease_seconds``, as a job's lease does."""
+        from bridge.services.chunks import SharedRuns
+
+        ttl = timedelta(seconds=self.settings.daemon.lease_seconds)
+        return SharedRuns(self.uow, self.clock, holder=self.owner, ttl=ttl)
+
+    @cached_property
     def credit(self) -> CreditService:
         from bridge.services.credit import CreditService
 
@@ -202,6 +233,7 @@ class App:
             whmcs_enabled=settings.whmcs.enabled,
             auto_invoicing=settings.billing.credit_auto_invoicing,
             auto_invoice_lead_time_hours=settings.billing.auto_invoice_lead_time_hours,
+            shared=self.shared_runs,
         )
 
     @cached_property
@@ -276,6 +308,7 @@ class App:
             mail=mail,
             solusvm=solusvm,
             whmcs_enabled=settings.whmcs.enabled,
+            tax_flow=self.taxes.validate,
         )
 
     @cached_property
@@ -480,6 +513,7 @@ def build_app(
     solusvm_client: SolusVMFactory | None = None,
     whmcs_client: WhmcsFactory | None = None,
     mail_transport: TransportFactory | None = None,
+    vies_client: ViesFactory | None = None,
     masker: SecretMasker | None = None,
 ) -> App:
     """The bridge wired from ``settings``; each edge left out is made from the settings. Connects lazily,
@@ -501,6 +535,7 @@ def build_app(
         solusvm_client=solusvm_client or _solusvm_client(settings, clock),
         whmcs_client=whmcs_client or _whmcs_client(settings),
         mail_transport=mail_transport or _mail_transport(settings, clock),
+        vies_client=vies_client or _vies_client(settings),
         masker=masker or secret_masker(settings),
     )
 
@@ -538,6 +573,15 @@ def _whmcs_client(settings: Settings) -> WhmcsFactory:
         from bridge.whmcs.client import WhmcsClient
 
         return WhmcsClient.from_settings(settings.whmcs, wait=retry_wait(settings.whmcs))
+
+    return client
+
+
+def _vies_client(settings: Settings) -> ViesFactory:
+    def client() -> VatIdChecker:
+        from bridge.vies.client import ViesClient
+
+        return ViesClient.from_settings(settings.vies)
 
     return client
 

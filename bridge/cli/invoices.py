@@ -249,26 +249,40 @@ def invoice_show(context: Context, number: str, as_json: bool, as_html: bool, pd
     stored = service(context).find(_number(number))
     client = app.clients.get(str(stored.client_id))
     zone = app.settings.billing.zone()
-    document = stored_document(stored, client, zone)
     config = app.configurations.section(client.configuration)
     if pdf_path is not None:
         pdf_path.write_bytes(stored_pdf(stored, client, zone, config))
         click.echo(f"invoice {stored.display_number}: PDF written to {pdf_path}")
     elif as_html:
         click.echo(stored_html(stored, client, zone, config))
-    elif as_json:
-        print_json(document)
     else:
-        click.echo(
-            f"invoice {stored.display_number} ({document['status']}) for {client.name} <{client.email}>"
-        )
-        click.echo(f"  date {document['date']}  due {document['due_date']}  reference {stored.reference}")
-        for group in document["groups"]:
-            click.echo(f"  {group['title']}:")
-            for line in group["lines"]:
-                click.echo(f"    {line['description']:<90} {line['amount']:>10}")
-            click.echo(f"    {'subtotal':<90} {group['subtotal']:>10}")
-        click.echo(f"  total {document['total']} {document['currency']}")
+        print_stored(context, stored.reference, as_json)
+
+
+def print_stored(context: Context, reference: str, as_json: bool) -> None:
+    """The stored invoice ``reference`` (or number), as ``invoice show`` prints it (text, or ``--json``)."""
+    stored = service(context).find(reference)
+    client = context.app.clients.get(str(stored.client_id))
+    document = stored_document(stored, client, context.app.settings.billing.zone())
+    if as_json:
+        print_json(document)
+        return
+    click.echo(f"invoice {stored.display_number} ({document['status']}) for {client.name} <{client.email}>")
+    click.echo(f"  date {document['date']}  due {document['due_date']}  reference {stored.reference}")
+    for group in document["groups"]:
+        click.echo(f"  {group['title']}:")
+        for line in group["lines"]:
+            click.echo(f"    {line['description']:<90} {line['amount']:>10}")
+        click.echo(f"    {'subtotal':<90} {group['subtotal']:>10}")
+    taxes = document.get("taxes")
+    if taxes is not None:
+        click.echo(f"  subtotal {taxes['subtotal']} {document['currency']}")
+        for line in taxes["lines"]:
+            click.echo(f"  {line['label']} on {line['base']}: {line['amount']} {document['currency']}")
+        click.echo(f"  tax {taxes['tax']} {document['currency']}")
+        if taxes["reverse_charge"]:
+            click.echo(f"  {taxes['reverse_charge']}")
+    click.echo(f"  total {document['total']} {document['currency']}")
 
 
 @invoice.command("pay")

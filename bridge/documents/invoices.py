@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bridge.documents.company import company_block
+from bridge.documents.taxes import stored_taxes, with_taxes
 from bridge.domain.clients import Client
 from bridge.domain.invoicing import Held, InvoiceLine, Skipped, draft_lines
 from bridge.domain.money import minor_units, round_money
@@ -63,7 +64,7 @@ def with_runtime(
 
 def issued_document(issued: IssuedInvoice, zone: ZoneInfo) -> dict[str, Any]:
     draft = issued.draft
-    return _document(
+    document = _document(
         client=issued.client,
         reference=draft.reference,
         number=issued.number,
@@ -78,6 +79,7 @@ def issued_document(issued: IssuedInvoice, zone: ZoneInfo) -> dict[str, Any]:
         lines=draft_lines(draft),
         zone=zone,
     )
+    return document if issued.taxes is None else with_taxes(document, issued.taxes)
 
 
 def stored_document(invoice: StoredInvoice, client: Client, zone: ZoneInfo) -> dict[str, Any]:
@@ -100,6 +102,8 @@ def stored_document(invoice: StoredInvoice, client: Client, zone: ZoneInfo) -> d
         lines=invoice.lines,
         zone=zone,
     )
+    if invoice.taxed:
+        document = with_taxes(document, stored_taxes(invoice))
     document["paid_at"] = invoice.paid_at.isoformat() if invoice.paid_at else None
     document["paid_amount"] = _money(invoice.paid_amount, invoice.currency) if invoice.paid_amount else None
     document["remote_id"] = invoice.remote_id

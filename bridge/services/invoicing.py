@@ -25,7 +25,7 @@ inputs, stores the result and reports it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -33,6 +33,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
+from bridge.domain import references
 from bridge.domain.clients import OWNER_LINK_KIND, Client
 from bridge.domain.configuration import Configuration, InvoicingOption
 from bridge.domain.cycles import (
@@ -61,12 +62,14 @@ from bridge.domain.invoicing import (
     plan_invoices,
     usage_lines,
 )
+from bridge.domain.money import is_rounded
 from bridge.domain.pricing import PriceBook, PricedLine
 from bridge.domain.suspension import Suspension, billable_part
 from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
+from bridge.services.chunks import ChunkTaken, SharedRuns, WorkChunk, chunk_lost
 from bridge.services.clients import ClientService
 from bridge.services.issuing import NewInvoice, issue, record_payment, set_next_fiscal_number
 from bridge.services.notifications import ClientNotifier
@@ -83,8 +86,6 @@ log = get_logger(__name__)
 
 USAGE = "usage"
 
-
-CLIENTS_PER_CHUNK = 500
 
 IssuedInvoice = PlannedInvoice
 """An invoice this run created (or, with --dry-run, would create): the domain's planned invoice, with the
@@ -200,9 +201,11 @@ class InvoicingService:
         price_books: PriceBooks,
         zone: ZoneInfo,
         catch_up_cycles: int,
+        shared: SharedRuns,
         notifier: ClientNotifier | None = None,
     ) -> None:
         self._uow = uow
+        self._shared = shared
         self._notifier = notifier
         self._clock = clock
         self._clients = clients
@@ -225,21 +228,25 @@ class InvoicingService:
         """Invoice every client's ended cycles as of ``invoice_date`` (see the module docstring).
 
         Clients are taken in chunks: their usage is read in one query and their invoices are written in one
-        transaction (a savepoint each, so one that another run created first is skipped, not fatal).
-        ``progress`` hears how many clients are done after each chunk; ``listener`` each outcome, which
-        the run then does not keep (:class:`InvoicingRun`).
+        transaction (a savepoint each, so one that another run created first is skipped, not fatal). A
+        real run over every client shares its chunks with the other workers on the database
+        (bridge/services/chunks.py): each invoices the chunks it claims. ``progress`` hears how many
+        clients are done after each chunk; ``listener`` each outcome, which the run then does not keep
+        (:class:`InvoicingRun`).
         """
         if not dry_run:
             self._refuse_open_cycles(invoice_date)
         run = InvoicingRun(invoice_date, dry_run, listener=listener)
         self._books = self._price_books.for_run()
         self._ensure_rollups()
-        chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
         tally = Tally(progress, total=1 if client_ref else self._clients.count())
-        for chunk in chunks:
+        for chunk in self._chunks(invoice_date, client_ref, dry_run):
             checkpoint()
-            self._invoice_chunk(chunk, run)
-            tally.advance(len(chunk))
+            try:
+                self._invoice_chunk(chunk, run)
+            except ChunkTaken as lost:
+                chunk_lost(f"invoicing {invoice_date.isoformat()}", lost)
+            tally.advance(len(chunk.clients))
         tally.finish()
         log.info(
             "invoicing finished",
@@ -252,14 +259,26 @@ class InvoicingService:
         )
         return run
 
+    def _chunks(self, invoice_date: date, client_ref: str | None, dry_run: bool) -> Iterator[WorkChunk]:
+        """The run's clients: claimed chunk by chunk from the run ``invoicing <date>`` shared by every
+        worker, or (a dry run, one client) read as they are."""
+        if client_ref:
+            return self._shared.unshared(iter([[self._clients.get(client_ref)]]))
+        if dry_run:
+            return self._shared.unshared(self._clients.chunks(self._shared.size))
+        return self._shared.chunks(f"invoicing {invoice_date.isoformat()}")
+
     def _ensure_rollups(self) -> None:
         """Usage is read from the day rollups: built from the hourly rows first if they are of another
         zone or were never built (the first run after the upgrade; see bridge/store/usage_rollups.py)."""
         with self._uow.reading() as connection:
             current = rollups_store.state(connection)
         if current is None or current.zone != (self._zone.key or "UTC"):
-            with self._uow.writing() as connection:
-                rebuilt = rollups_store.ensure(connection, self._zone)
+            try:
+                with self._uow.writing() as connection:
+                    rebuilt = rollups_store.ensure(connection, self._zone)
+            except Conflict:  # another worker's month end rebuilt them first (several daemons, one store)
+                return
             log.info("usage rollups rebuilt", zone=self._zone.key, days=rebuilt)
 
     def _refuse_open_cycles(self, invoice_date: date) -> None:
@@ -285,11 +304,15 @@ class InvoicingService:
 
     # -- a chunk of clients ----------------------------------------------------------------------
 
-    def _invoice_chunk(self, clients: list[Client], run: InvoicingRun) -> None:
-        """Read the chunk's usage, invoices and terms; plan each client (domain/invoicing.py); store."""
-        plans = [plan for client in clients if (plan := self._plan(client, run.invoice_date)) is not None]
-        if not plans:
-            return
+    def _invoice_chunk(self, chunk: WorkChunk, run: InvoicingRun) -> None:
+        """Plan the chunk's invoices and store them, finishing the chunk in the same transaction."""
+        plans = [
+            plan for client in chunk.clients if (plan := self._plan(client, run.invoice_date)) is not None
+        ]
+        self._store(self._planned(plans, run) if plans else [], run, chunk)
+
+    def _planned(self, plans: list[_ClientPlan], run: InvoicingRun) -> list[IssuedInvoice]:
+        """Read the chunk's usage, invoices and terms; plan each client (domain/invoicing.py)."""
         start = min(plan.cycles[0].start for plan in plans)
         end = max(plan.cycles[-1].end for plan in plans)
         ids = [plan.client.id for plan in plans]
@@ -331,7 +354,7 @@ class InvoicingService:
             self._refuse_preview(planned, run)
             run.add(planned)
             pending += planned.issue
-        self._store(pending, run)
+        return pending
 
     def _plan(self, client: Client, invoice_date: date) -> _ClientPlan | None:
         """Which cycles of the client this run looks at; None for a client with no linked account."""
@@ -373,12 +396,14 @@ class InvoicingService:
                     f"billing cycle {cycle.label} ends {_local(cycle.end, self._zone)}: not yet"
                 )
 
-    def _store(self, pending: list[IssuedInvoice], run: InvoicingRun) -> None:
-        """Write the chunk's invoices, with their numbers or outbox rows, in one transaction."""
-        if not pending:
+    def _store(self, pending: list[IssuedInvoice], run: InvoicingRun, chunk: WorkChunk) -> None:
+        """Write the chunk's invoices, with their numbers or outbox rows, in one transaction that first
+        marks the chunk done (:class:`ChunkTaken`, and nothing written, if another worker took it over)."""
+        if not pending and chunk.claim is None:
             return
         now = self._clock.now()
         with self._uow.writing(dry_run=run.dry_run) as connection:
+            chunk.finish(connection, self._clock)
             if run.dry_run:
                 store.carry_numbers(connection, run.next_numbers)
             for invoice in pending:
@@ -399,14 +424,47 @@ class InvoicingService:
                     reason = "already invoiced by another run"
                     run.add_already_invoiced(Skipped(invoice.client, invoice.draft.reference, reason))
                     continue
-                run.add_issued(replace(invoice, number=issued.number, proforma_number=issued.proforma_number))
+                run.add_issued(
+                    replace(
+                        invoice,
+                        number=issued.number,
+                        proforma_number=issued.proforma_number,
+                        taxes=issued.taxes,
+                    )
+                )
             if run.dry_run:
                 run.next_numbers = store.next_numbers(connection)
 
+    def add_credit_invoice(self, client_ref: str, amount: Decimal, given: str) -> store.StoredInvoice:
+        """An add-credit invoice: the client buys ``amount`` of credit (net of tax; with "tax on add-credit
+        invoices" on, the invoice is that amount plus tax, seed 001). ``given`` (the operator's reference)
+        makes it once only. Paid, it adds ``amount`` to the credit."""
+        client = self._clients.get(client_ref)
+        if amount <= 0 or not is_rounded(amount, client.currency):
+            raise InputError(
+                f"AMOUNT {amount} is not a positive amount in {client.currency}'s minor unit; e.g. 50.00"
+            )
+        reference = references.credit_invoice(client.id, given)
+        now = self._clock.now()
+        try:
+            with self._uow.writing() as connection:
+                self.issue_credit_invoice(connection, client, amount, reference, now, kind="credit")
+        except Conflict:
+            raise InputError(f"--reference {given}: invoice {reference} exists already") from None
+        with self._uow.reading() as connection:
+            return self._require(connection, reference)
+
     def issue_credit_invoice(
-        self, connection: Tx, client: Client, amount: Decimal, reference: str, at: datetime
+        self,
+        connection: Tx,
+        client: Client,
+        amount: Decimal,
+        reference: str,
+        at: datetime,
+        kind: str = "auto",
     ) -> None:
-        """A credit-addition invoice (a credit auto-invoice, seed 000) in the caller's transaction.
+        """A credit-addition invoice (a credit auto-invoice, seed 000, or ``kind`` ``credit``: one staff
+        issue) in the caller's transaction.
 
         Numbered by the bridge, or handed to the WHMCS push, like a usage invoice.
         """
@@ -415,14 +473,14 @@ class InvoicingService:
         invoice = NewInvoice(
             client=client,
             reference=reference,
-            kind="auto",
+            kind=kind,
             period=None,
             issuer=issuer(config),
             issued_at=at,
             lines=(line,),
             total=amount,
             items=line_items([line]),
-            notes=f"{reference}: credit auto-invoice",
+            notes=f"{reference}: credit auto-invoice" if kind == "auto" else f"{reference}: credit",
         )
         issue(connection, invoice, config, self._zone, now=at, notifier=self._notifier)
 

@@ -330,10 +330,11 @@ class ReconciliationService:
     def _chunk(self, plans: list[_Plan], month: Month) -> Iterator[ClientEvidence]:
         ids = [plan.client.id for plan in plans]
         with self._uow.reading() as tx:
+            unbilled = {plan.client.id for plan in plans if not self._bills_suspended_hours(plan.client)}
             suspended = {
                 client_id: spans
                 for client_id, spans in store.suspensions(tx, ids, month).items()
-                if not self._bills_suspended_hours(client_id, plans)
+                if client_id in unbilled
             }
             collected = self._collected(tx, plans, month, suspended.keys())
             lines = store.billed_lines(tx, ids, month)
@@ -358,9 +359,8 @@ class ReconciliationService:
                 ledger=tuple(ledger.get(client.id, ())),
             )
 
-    def _bills_suspended_hours(self, client_id: int, plans: list[_Plan]) -> bool:
+    def _bills_suspended_hours(self, client: Client) -> bool:
         """Whether the client's configuration invoices its suspended hours: then they are not a bucket."""
-        client = next(plan.client for plan in plans if plan.client.id == client_id)
         return self._configurations.of(client.configuration).bill_suspended_hours
 
     def _collected(

@@ -73,10 +73,17 @@ class StoredUsage:
 
 
 def ingest_window(
-    connection: Connection, source: Source, window: Window, records: Sequence[UsageRecord], now: datetime
+    connection: Connection,
+    source: Source,
+    window: Window,
+    records: Sequence[UsageRecord],
+    now: datetime,
+    *,
+    rollups: usage_rollups.Pending | None = None,
 ) -> IngestResult:
     """Upsert one window's records (see the module docstring for what a re-collection may change), and
-    roll what changed up into its day (bridge/store/usage_rollups.py), in the caller's transaction.
+    roll what changed up into its day (bridge/store/usage_rollups.py), in the caller's transaction: at
+    once, or, given ``rollups``, when the caller flushes them before it commits (a batch of windows).
 
     Records of windows that start before the hourly evidence was pruned are final: they are left out
     (counted as ``final``), since their hours can no longer be compared with what was recorded.
@@ -104,7 +111,10 @@ def ingest_window(
         if old is not None and _hours(record) > old.hours:
             values = _raise(connection, record, now)
             rewrites.append(usage_rollups.Rewrite(old, _hour_row(values)))
-    usage_rollups.record(connection, source, rewrites)
+    if rollups is None:
+        usage_rollups.record(connection, source, rewrites)
+    else:
+        rollups.add(connection, source, rewrites)
     raised = len(rewrites) - len(fresh)
     return IngestResult(
         inserted=len(fresh),

@@ -188,20 +188,54 @@ def pruned_before(tx: Connection) -> datetime | None:
 
 def record(tx: Connection, source: str, rewrites: Sequence[Rewrite]) -> None:
     """Add what ``rewrites`` changed to the days they fall on (in the caller's transaction)."""
-    if not rewrites:
-        return
-    days = _Days(ZoneInfo(_current_state(tx).zone))
-    deltas: dict[tuple[str, str, str, datetime], _Total] = {}
-    recount: set[tuple[str, str, str, datetime]] = set()
-    for rewrite in rewrites:
-        new_key = _key(rewrite.new, days)
-        old = rewrite.old
-        if old is None:
-            deltas.setdefault(new_key, _Total()).add(rewrite.new)
-        elif _same_place(old, rewrite.new):
-            deltas.setdefault(new_key, _Total()).raise_hours(old, rewrite.new)
-        else:
-            recount |= {_key(old, days), new_key}
+    pending = Pending()
+    pending.add(tx, source, rewrites)
+    pending.flush(tx)
+
+
+class Pending:
+    """The day changes of several windows written in one transaction, added up and applied once by
+    :meth:`flush` before that transaction commits (the sync's batch: a day's row is then updated once per
+    batch, not once per hourly window). Holds one total per changed day, not the rows."""
+
+    def __init__(self) -> None:
+        self._days: _Days | None = None
+        self._deltas: dict[str, dict[tuple[str, str, str, datetime], _Total]] = {}
+        self._recount: dict[str, set[tuple[str, str, str, datetime]]] = {}
+
+    def add(self, tx: Connection, source: str, rewrites: Sequence[Rewrite]) -> None:
+        if not rewrites:
+            return
+        if self._days is None:
+            self._days = _Days(ZoneInfo(_current_state(tx).zone))
+        days = self._days
+        deltas = self._deltas.setdefault(source, {})
+        recount = self._recount.setdefault(source, set())
+        for rewrite in rewrites:
+            new_key = _key(rewrite.new, days)
+            old = rewrite.old
+            if old is None:
+                deltas.setdefault(new_key, _Total()).add(rewrite.new)
+            elif _same_place(old, rewrite.new):
+                deltas.setdefault(new_key, _Total()).raise_hours(old, rewrite.new)
+            else:
+                recount |= {_key(old, days), new_key}
+
+    def flush(self, tx: Connection) -> None:
+        """Apply what was added (then nothing is pending)."""
+        if self._days is not None:
+            for source, deltas in self._deltas.items():
+                _apply(tx, source, deltas, self._recount.get(source, set()), self._days)
+        self._deltas, self._recount = {}, {}
+
+
+def _apply(
+    tx: Connection,
+    source: str,
+    deltas: dict[tuple[str, str, str, datetime], _Total],
+    recount: set[tuple[str, str, str, datetime]],
+    days: _Days,
+) -> None:
     stored = _stored(tx, source, {key for key in deltas if key not in recount})
     fresh: dict[tuple[str, str, str, datetime], _Total] = {}
     changed: list[dict[str, Any]] = []

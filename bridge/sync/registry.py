@@ -102,6 +102,14 @@ def enrollment_job(ctx: JobContext) -> int:
     return created
 
 
+def tax_revalidation_job(ctx: JobContext) -> dict[str, Any]:
+    """Ask VIES again about clients' VAT IDs; 48 h without an answer ends an exemption (seed 001)."""
+    if not ctx.settings.taxes.enabled:
+        return {"skipped": "taxes.enabled is false"}
+    report = ctx.app.taxes.revalidate(ctx.checkpoint)
+    return {"asked": report.asked, "outcomes": report.outcomes, "changed": len(report.changed)}
+
+
 def reconcile_job(ctx: JobContext) -> dict[str, Any]:
     """Reconcile last month, and the one before when billing.hourly_usage_months still keeps its hourly
     rows, into the reports archive (<state_dir>/reports), after the day's invoicing: late usage and
@@ -124,16 +132,22 @@ def reconcile_job(ctx: JobContext) -> dict[str, Any]:
 def registry() -> dict[str, JobSpec]:
     specs = [
         JobSpec("usage_sync", "collect usage from OpenStack and SolusVM", usage_sync_job),
-        JobSpec("invoicing", "invoice the billing cycles that ended", invoicing_job),
+        JobSpec("invoicing", "invoice the billing cycles that ended", invoicing_job, shared=True),
         JobSpec("push", "push outbox rows (clients, invoices, credit, payments) to WHMCS", push_job),
         JobSpec("payments_sync", "read paid invoices and agreements back from WHMCS", payments_sync_job),
         JobSpec(
             "process_clients",
             "credit notifications, suspension, auto-invoices; mails client notifications",
             process_clients_job,
+            shared=True,
         ),
         JobSpec("recurring", "bill the recurring fees of billing periods that renewed", recurring_job),
         JobSpec("enrollment", "create the SolusVM users that sign-up had to defer", enrollment_job),
+        JobSpec(
+            "tax_revalidation",
+            "ask VIES again about VAT IDs; 48 h unanswered ends an exemption",
+            tax_revalidation_job,
+        ),
         JobSpec(
             "reconcile", "reconcile last month and the one before into the reports archive", reconcile_job
         ),

@@ -231,11 +231,15 @@ class UsageSync:
             if feed.derive is not None:
                 batch = [(window, feed.derive(connection, window)) for window, _ in batch]
             count = sum(len(records) for _, records in batch)
+            days = rollups.Pending()  # each day's row updated once per batch, before the commit
             for window, records in batch:
                 for hour_window, hour_records in _by_window(window, records):
-                    result = store.ingest_window(connection, report.source, hour_window, hour_records, now)
+                    result = store.ingest_window(
+                        connection, report.source, hour_window, hour_records, now, rollups=days
+                    )
                     report.inserted += result.inserted
                     report.raised += result.raised
+            days.flush(connection)
             mark = store.watermark(connection, report.source)
             if mark is None or mark.collected_until is None or mark.collected_until < end:
                 store.advance_watermark(connection, report.source, end, count, now)
