@@ -14,6 +14,7 @@ fresh ones: a vendor client is not thread-safe, and a run's checkpoint and back-
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
     from bridge.mail.transport import Transport
     from bridge.reports.publish import ReportPublisher
+    from bridge.services.chunks import SharedRuns
     from bridge.services.clients import ClientService
     from bridge.services.credit import CreditService
     from bridge.services.enrollment import EnrollmentService
@@ -55,15 +57,17 @@ if TYPE_CHECKING:
     from bridge.services.payments import PaymentsSync
     from bridge.services.periods import PeriodsService
     from bridge.services.plans import PlansService
-    from bridge.services.ports import NoticeTexts
+    from bridge.services.ports import NoticeTexts, VatIdChecker
     from bridge.services.price_books import PriceBooks
     from bridge.services.reconciliation import CloudFigures, ReconciliationService
     from bridge.services.self_service import SelfService
+    from bridge.services.taxes import TaxService
     from bridge.services.views import Views
     from bridge.solusvm.client import SolusVMClient
     from bridge.sync.cloud_actions import CloudActions
     from bridge.sync.mail_delivery import MailDelivery
     from bridge.sync.push import OutboxPusher
+    from bridge.usage.retention import HourlyRetention
     from bridge.usage.sync import UsageSync
     from bridge.web.enrollment.keys import LinkKeys
     from bridge.whmcs.client import WhmcsClient
@@ -76,6 +80,8 @@ WhmcsFactory = Callable[[], "WhmcsClient"]
 """Makes a WHMCS client (one per push thread: a client is not thread-safe)."""
 TransportFactory = Callable[[], "Transport"]
 """Makes the transport the sign-up mails and client notifications leave by (SMTP, or the file sink)."""
+ViesFactory = Callable[[], "VatIdChecker"]
+"""Makes the VIES client the VAT ID validation flow asks (made once, on the flow's first question)."""
 
 
 @dataclass
@@ -92,6 +98,7 @@ class App:
     solusvm_client: SolusVMFactory
     whmcs_client: WhmcsFactory
     mail_transport: TransportFactory
+    vies_client: ViesFactory
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
@@ -156,6 +163,21 @@ class App:
         )
 
     @cached_property
+    def taxes(self) -> TaxService:
+        """Client tax identities and the VIES flow (seed 001); inert while ``taxes.enabled`` is false."""
+        from bridge.services.taxes import TaxService
+
+        settings = self.settings.taxes
+        return TaxService(
+            self.uow,
+            self.clock,
+            self.clients,
+            rules=settings.rules_in_force(),
+            vies=functools.cache(self.vies_client),
+            revalidate_every=timedelta(hours=settings.revalidation_interval_hours),
+        )
+
+    @cached_property
     def invoicing(self) -> InvoicingService:
         from bridge.services.invoicing import InvoicingService
 
@@ -167,6 +189,7 @@ class App:
             price_books=self.price_books,
             zone=self.zone,
             catch_up_cycles=self.settings.billing.catch_up_cycles,
+            shared=self.shared_runs,
             notifier=self.notifier,
         )
 
@@ -188,6 +211,15 @@ class App:
         )
 
     @cached_property
+    def shared_runs(self) -> SharedRuns:
+        """The chunks of month end and process_clients, claimed by this daemon (``owner``) among all
+        daemons on the database; a claim lasts ``daemon.lease_seconds``, as a job's lease does."""
+        from bridge.services.chunks import SharedRuns
+
+        ttl = timedelta(seconds=self.settings.daemon.lease_seconds)
+        return SharedRuns(self.uow, self.clock, holder=self.owner, ttl=ttl)
+
+    @cached_property
     def credit(self) -> CreditService:
         from bridge.services.credit import CreditService
 
@@ -205,6 +237,7 @@ class App:
             whmcs_enabled=settings.whmcs.enabled,
             auto_invoicing=settings.billing.credit_auto_invoicing,
             auto_invoice_lead_time_hours=settings.billing.auto_invoice_lead_time_hours,
+            shared=self.shared_runs,
         )
 
     @cached_property
@@ -279,6 +312,7 @@ class App:
             mail=mail,
             solusvm=solusvm,
             whmcs_enabled=settings.whmcs.enabled,
+            tax_flow=self.taxes.validate,
         )
 
     @cached_property
@@ -306,7 +340,8 @@ class App:
     @cached_property
     def reconciliation(self) -> ReconciliationService:
         """The month's reconciliation (issue 18): read-only; held and skipped cycles from invoicing dry
-        runs (its own invoicing service, as the credit engine has), Nova's month figure when enabled."""
+        runs (its own invoicing service, as the credit engine has), Nova's month figure when enabled, and the
+        SolusVM servers seen (from the stored evidence) when SolusVM is."""
         from bridge.services.reconciliation import InvoicingDecisions, ReconciliationService
 
         zone, configurations, invoicing = self.zone, self.configurations, self.invoicing
@@ -320,6 +355,7 @@ class App:
                 lambda day, client: invoicing.run(day, client_ref=client, dry_run=True), zone
             ),
             cloud=self._cloud_figures(),
+            solusvm=self.settings.solusvm.enabled,
         )
 
     def _cloud_figures(self) -> CloudFigures | None:
@@ -344,6 +380,13 @@ class App:
         from bridge.reports.publish import ReportPublisher
 
         return ReportPublisher(self.reconciliation, self.report_archive)
+
+    @cached_property
+    def hourly_retention(self) -> HourlyRetention:
+        """Prunes the hourly usage rows older than billing.hourly_usage_months (the housekeeping job)."""
+        from bridge.usage.retention import HourlyRetention
+
+        return HourlyRetention(self.uow, self.clock, self.zone, self.settings.billing.hourly_usage_months)
 
     # -- workers: one per run, with that run's checkpoint, back-off and vendor connections ---------------
 
@@ -375,7 +418,7 @@ class App:
             reader = SolusVMRuntimeReader(client, SolusVMEventLog(client, self.clock))
             runtime = SolusVMRuntime(self.uow, self.clock, reader, settings.billing.zone())
             feeds.append(Feed(runtime, Current(), plans=runtime.plans_seen, derive=runtime.derive))
-        return UsageSync(self.uow, self.clock, feeds, checkpoint=checkpoint)
+        return UsageSync(self.uow, self.clock, feeds, checkpoint=checkpoint, zone=self.zone)
 
     def cloud_actions(self, *, sleep: Sleep = time.sleep) -> CloudActions:
         """The executor of the credit engine's cloud effects, for each enabled cloud."""
@@ -474,6 +517,7 @@ def build_app(
     solusvm_client: SolusVMFactory | None = None,
     whmcs_client: WhmcsFactory | None = None,
     mail_transport: TransportFactory | None = None,
+    vies_client: ViesFactory | None = None,
     masker: SecretMasker | None = None,
 ) -> App:
     """The bridge wired from ``settings``; each edge left out is made from the settings. Connects lazily,
@@ -495,6 +539,7 @@ def build_app(
         solusvm_client=solusvm_client or _solusvm_client(settings, clock),
         whmcs_client=whmcs_client or _whmcs_client(settings),
         mail_transport=mail_transport or _mail_transport(settings, clock),
+        vies_client=vies_client or _vies_client(settings),
         masker=masker or secret_masker(settings),
     )
 
@@ -532,6 +577,15 @@ def _whmcs_client(settings: Settings) -> WhmcsFactory:
         from bridge.whmcs.client import WhmcsClient
 
         return WhmcsClient.from_settings(settings.whmcs, wait=retry_wait(settings.whmcs))
+
+    return client
+
+
+def _vies_client(settings: Settings) -> ViesFactory:
+    def client() -> VatIdChecker:
+        from bridge.vies.client import ViesClient
+
+        return ViesClient.from_settings(settings.vies)
 
     return client
 

@@ -52,10 +52,12 @@ from bridge.domain.numbers import (
     colliding_series,
     default_number_formats,
 )
+from bridge.domain.tax import TaxRule, TaxRules
 from bridge.errors import ConfigError
 from bridge.fleio.settings import OpenStackSettings
 from bridge.settings_base import Section, is_loopback_host, is_secret_field
 from bridge.solusvm.settings import SolusVMSettings
+from bridge.vies.settings import ViesSettings
 from bridge.vies.vatid import VIES_PREFIXES, InvalidVatId, parse_vat_id
 from bridge.whmcs.settings import WhmcsSettings
 
@@ -146,6 +148,13 @@ class BillingSettings(Section):
     auto_invoice_lead_time_hours: int = Field(120, ge=1, description="hours before credit runs out")
     grace_period_days: int = Field(
         3, ge=0, le=27, description="days after a period ends in which its invoice may be recalculated"
+    )
+    hourly_usage_months: int = Field(
+        1,
+        ge=1,
+        le=120,
+        description="billing months before the current one whose hourly usage rows are kept; older ones are "
+        "pruned by the housekeeping job, their daily totals kept",
     )
 
     @field_validator("timezone")
@@ -376,8 +385,15 @@ class ScheduleSettings(Section):
     enrollment: str = Field("*/10 * * * *", description="create SolusVM users that sign-up had to defer")
     recurring: str = Field("45 0 * * *", description="bill recurring fees of billing periods due today")
     housekeeping: str = Field("17 3 * * *", description="prune old job runs")
+    tax_revalidation: str = Field(
+        "23 * * * *",
+        description="ask VIES again about VAT IDs (taxes.revalidation_interval_hours); 48 h unanswered ends "
+        "an exemption",
+    )
     reconcile: str = Field(
-        "30 3 * * *", description="reconcile last month into <state_dir>/reports, after the day's invoicing"
+        "30 3 * * *",
+        description="reconcile last month and the one before into <state_dir>/reports, after the day's "
+        "invoicing",
     )
 
     @field_validator("*")
@@ -740,6 +756,17 @@ class TaxSettings(Section):
             )
         return self
 
+    def rules_in_force(self) -> TaxRules | None:
+        """The rules as the domain takes them, or None while taxes are off."""
+        if not self.enabled:
+            return None
+        return TaxRules(
+            home_country=self.home_country,
+            rules=tuple(TaxRule(country, rule.name, rule.rate) for country, rule in self.rules.items()),
+            tax_on_add_credit=self.tax_on_add_credit_invoices,
+            auto_eu_exemption=self.auto_eu_exemption,
+        )
+
 
 class Settings(BaseModel):
     """The whole settings file."""
@@ -757,6 +784,8 @@ class Settings(BaseModel):
     solusvm: SolusVMSettings = SolusVMSettings()
     whmcs: WhmcsSettings = WhmcsSettings()
     pricing: PricingSettings = PricingSettings()
+    taxes: TaxSettings = TaxSettings()
+    vies: ViesSettings = ViesSettings()
     plans: dict[str, PlanSettings] = Field(default_factory=dict)
     configurations: dict[str, ConfigurationSettings] = Field(
         default_factory=lambda: {"default": ConfigurationSettings()}
@@ -844,10 +873,11 @@ class Configurations:
     @classmethod
     def from_settings(cls, settings: Settings) -> Configurations:
         default = settings.billing.generate_invoices
+        taxes = settings.taxes.rules_in_force()
         return cls(
             sections=dict(settings.configurations),
             configurations={
-                name: to_domain(section, name=name, generate_invoices_default=default)
+                name: to_domain(section, name=name, generate_invoices_default=default, taxes=taxes)
                 for name, section in settings.configurations.items()
             },
         )
@@ -864,7 +894,13 @@ class Configurations:
         return self.configurations.get(name, self.configurations["default"])
 
 
-def to_domain(section: ConfigurationSettings, *, name: str, generate_invoices_default: bool) -> Configuration:
+def to_domain(
+    section: ConfigurationSettings,
+    *,
+    name: str,
+    generate_invoices_default: bool,
+    taxes: TaxRules | None = None,
+) -> Configuration:
     fiscal_number_format, proforma_number_format = section.number_formats(name)
     generate = (
         section.generate_invoices if section.generate_invoices is not None else generate_invoices_default
@@ -908,6 +944,7 @@ def to_domain(section: ConfigurationSettings, *, name: str, generate_invoices_de
             mode=AutoInvoiceMode(section.auto_invoicing.mode),
             fixed_amount=section.auto_invoicing.fixed_amount,
         ),
+        taxes=taxes,
     )
 
 
@@ -957,10 +994,6 @@ def parse_model(model: type[ModelT], raw: dict[str, Any], *, source: str = "sett
 REMOVED_KEYS = {
     "whmcs.due_days": "removed: every invoice's due date, in WHMCS too, is its configuration's "
     "invoice_due_days; set that in [configurations.<name>] and delete this key",
-    "taxes": "not accepted yet: invoices carry no tax until tax support is wired in (issue 16; its planned "
-    "settings are in docs/vies.md); remove the [taxes] section",
-    "vies": "not accepted yet: nothing asks VIES until tax support is wired in (issue 16; docs/vies.md); "
-    "remove the [vies] section",
     "configurations.*.mark_invoiced_periods_paid": "not accepted yet: nothing marks externally billed "
     "periods paid (issue 15 point 6); invoices paid in WHMCS reach the bridge through the payments_sync job; "
     "delete this key",

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Connection, Engine, text
 
 from bridge.bootstrap import App, build_app
@@ -26,6 +28,13 @@ from bridge.store.database import make_engine, migrate
 from bridge.store.tables import metadata
 from tests.support.clock import START
 from tests.support.databases import BACKENDS, server_database
+
+# Property tests assert what holds, never how fast: no per-example deadline and no "too slow" health check,
+# which fail on a loaded 2-core CI machine though nothing is wrong. Examples are bounded by count.
+hypothesis_settings.register_profile(
+    "bridge", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+hypothesis_settings.load_profile("bridge")
 
 EVERY_BACKEND: dict[str, tuple[str, ...]] = {
     # The store: the repository contract suite (one module per store module), the migrations, the column
@@ -48,6 +57,8 @@ EVERY_BACKEND: dict[str, tuple[str, ...]] = {
         "test_a_lease_taken_over_fails_the_holders_checks_and_fenced_writes",
     ),
     "tests/sync/test_push_lease.py": (),
+    # Several workers claiming chunks of one run (FOR UPDATE SKIP LOCKED, or SQLite's one writer).
+    "tests/services/test_shared_runs.py": (),
     # Crash tests: processes killed mid-transaction, and what each database keeps of it.
     "tests/sync/test_push_crash.py": (),
     # Issue 12's promise in the test's name: text each database would truncate, refuse or keep.

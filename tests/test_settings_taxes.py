@@ -1,5 +1,5 @@
-"""The planned [taxes] settings (issue 16): the model's rules, and a settings file refusing the section until
-taxes are applied to invoices (a setting acts or is refused)."""
+"""The [taxes] and [vies] settings (issue 16): what check-config accepts and refuses, and the rules the
+domain gets from them."""
 
 from __future__ import annotations
 
@@ -9,21 +9,15 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import main
+from bridge.domain.tax import TaxRule, TaxRules
 from bridge.errors import ConfigError
-from bridge.settings import TaxSettings, parse_model, parse_settings
-from bridge.settings_base import Section
+from bridge.settings import Configurations, TaxSettings, parse_settings
 
 GERMANY = {"name": "VAT", "rate": "19"}
 
 
-class Planned(Section):
-    """The settings root as it will hold [taxes] once issue 16 wires it."""
-
-    taxes: TaxSettings = TaxSettings()
-
-
 def parse_taxes(raw: dict[str, object]) -> TaxSettings:
-    return parse_model(Planned, raw).taxes
+    return parse_settings(raw).taxes
 
 
 def taxes(**values: object) -> dict[str, object]:
@@ -87,19 +81,51 @@ def test_a_home_country_without_a_rule_is_refused_even_while_taxes_are_off() -> 
         parse_taxes({"taxes": {"home_country": "DE"}})
 
 
-def test_check_config_refuses_the_section_until_taxes_act(
+def test_every_configuration_follows_the_rules_once_taxes_are_on() -> None:
+    settings = parse_settings({**taxes(tax_on_add_credit_invoices=True), "configurations": {"eu": {}}})
+    expected = TaxRules("DE", (TaxRule("DE", "VAT", Decimal("19")),), tax_on_add_credit=True)
+    configurations = Configurations.from_settings(settings)
+    assert configurations.of("default").taxes == expected
+    assert configurations.of("eu").taxes == expected
+
+
+def test_with_taxes_off_no_configuration_has_rules() -> None:
+    settings = parse_settings({"taxes": {"home_country": "DE", "rules": {"DE": GERMANY}}})
+    assert Configurations.from_settings(settings).of("default").taxes is None
+
+
+def write_settings(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "settings.toml"
+    path.write_text(f'[daemon]\nstate_dir = "{tmp_path}"\n{body}')
+    return path
+
+
+def test_check_config_accepts_taxes_and_vies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_settings(
+        tmp_path,
+        '[taxes]\nenabled = true\nhome_country = "DE"\n[taxes.rules.DE]\nname = "VAT"\nrate = "19"\n'
+        '[vies]\nrequester_vat_id = "DE136695976"\nattempts = 2\n',
+    )
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(path), "check-config"])
+    assert exited.value.code == 0, capsys.readouterr().err
+
+
+def test_check_config_refuses_a_rate_of_100_percent_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "settings.toml"
-    path.write_text(
-        f'[daemon]\nstate_dir = "{tmp_path}"\n'
-        '[taxes]\nenabled = true\nhome_country = "DE"\n[taxes.rules.DE]\nname = "VAT"\nrate = "19"\n'
+    path = write_settings(
+        tmp_path,
+        '[taxes]\nenabled = true\nhome_country = "DE"\n[taxes.rules.DE]\nname = "VAT"\nrate = "100"\n',
     )
     with pytest.raises(SystemExit) as exited:
         main(["--config", str(path), "check-config"])
     err = capsys.readouterr().err
     assert exited.value.code == 2
-    assert "taxes: not accepted yet: invoices carry no tax until tax support is wired in" in err
+    assert "taxes.rules.DE.rate: 100 is outside [0, 100)" in err
     assert len(err.strip().splitlines()) == 1
-    with pytest.raises(ConfigError, match="vies: not accepted yet"):
-        parse_settings({"vies": {"attempts": 3}})
+
+
+def test_a_requester_vat_id_failing_its_check_digits_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"vies\.requester_vat_id: 'DE136695977' fails the check digits"):
+        parse_settings({"vies": {"requester_vat_id": "DE136695977"}})

@@ -10,9 +10,13 @@ Light on purpose: the settings, the app and a command's module are imported when
 from __future__ import annotations
 
 import json
+import re
 import sys
+import tempfile
+import textwrap
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -117,6 +121,63 @@ def version() -> None:
 
 def print_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, sort_keys=True, default=json_default))
+
+
+class StreamedJson:
+    """A JSON document printed exactly as :func:`print_json` prints it, whose top-level lists are written
+    item by item as they come, each into a temporary file: a month end's report of any size keeps no list
+    of its items in memory. :meth:`print` writes it out once complete; leaving the ``with`` block drops
+    the files."""
+
+    def __init__(self, document: dict[str, Any], lists: Sequence[str]) -> None:
+        self._document = document
+        self._files = ExitStack()
+        self._spools = {
+            name: self._files.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8"))  # noqa: SIM115 closed in __exit__
+            for name in lists
+        }
+        self._counts = dict.fromkeys(lists, 0)
+
+    def __enter__(self) -> StreamedJson:
+        return self
+
+    def update(self, **values: Any) -> None:
+        """Set the document's other (top-level) values."""
+        self._document.update(values)
+
+    def __exit__(self, *exc: object) -> None:
+        self._files.close()
+
+    def add(self, name: str, item: Any) -> None:
+        """Append ``item`` to the list ``name``."""
+        spool = self._spools[name]
+        if self._counts[name]:
+            spool.write(",\n")
+        spool.write(textwrap.indent(json.dumps(item, indent=2, sort_keys=True, default=json_default), "    "))
+        self._counts[name] += 1
+
+    def print(self) -> None:
+        """Echo the document, the lists in place as print_json would indent them."""
+        marks = {f'"{_LIST_MARK}{name}"': name for name in self._spools}
+        skeleton = {**self._document, **{name: f"{_LIST_MARK}{name}" for name in self._spools}}
+        text = json.dumps(skeleton, indent=2, sort_keys=True, default=json_default)
+        for part in re.split("(" + "|".join(re.escape(mark) for mark in marks) + ")", text):
+            name = marks.get(part)
+            if name is None:
+                click.echo(part, nl=False)
+            elif self._counts[name] == 0:
+                click.echo("[]", nl=False)
+            else:
+                click.echo("[\n", nl=False)
+                spool = self._spools[name]
+                spool.seek(0)
+                while block := spool.read(1 << 16):
+                    click.echo(block, nl=False)
+                click.echo("\n  ]", nl=False)
+        click.echo("")
+
+
+_LIST_MARK = "@@streamed-list:"  # where a list goes in the skeleton; no document value begins with it
 
 
 def json_default(value: Any) -> Any:

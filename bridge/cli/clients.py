@@ -9,6 +9,7 @@ import click
 from bridge.cli.base import Context, cli, pass_context, print_json
 from bridge.domain.clients import Client, LinkKind
 from bridge.errors import InputError
+from bridge.services.taxes import TaxStanding
 from bridge.services.views import Agreement
 
 
@@ -22,13 +23,28 @@ def client() -> None:
 @click.option("--name", required=True, help="The client's name or company.")
 @click.option("--currency", help="ISO 4217 code (default: billing.currency).")
 @click.option("--configuration", help="Named configuration (default: default).")
+@click.option(
+    "--country", help="ISO 3166-1 alpha-2 country (DE, FR, US); without it, the home country's tax."
+)
+@click.option("--vat-id", help="EU VAT ID, checked offline then with VIES (may make the client tax exempt).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_context
 def client_add(
-    context: Context, email: str, name: str, currency: str | None, configuration: str | None, as_json: bool
+    context: Context,
+    email: str,
+    name: str,
+    currency: str | None,
+    configuration: str | None,
+    country: str | None,
+    vat_id: str | None,
+    as_json: bool,
 ) -> None:
-    """Add a client."""
-    added = context.app.clients.add(email=email, name=name, currency=currency, configuration=configuration)
+    """Add a client (with --vat-id and taxes.auto_eu_exemption, VIES may mark it tax exempt, seed 001)."""
+    added = context.app.clients.add(
+        email=email, name=name, currency=currency, configuration=configuration, country=country, vat_id=vat_id
+    )
+    if added.vat_id is not None:
+        added = context.app.taxes.validate(added)
     _print_client(added, as_json)
 
 
@@ -89,6 +105,7 @@ def client_show(context: Context, client_ref: str, as_json: bool) -> None:
     found = context.app.clients.get(client_ref)
     agreement = context.app.payments.agreement(found.id)
     account = service(context).account(str(found.id))
+    standing = context.app.taxes.standing(str(found.id))
     changes = service(context).auto_invoicing_history(found.id)
     if as_json:
         print_json(
@@ -96,6 +113,7 @@ def client_show(context: Context, client_ref: str, as_json: bool) -> None:
                 **_client_json(found),
                 "agreement": _agreement_json(agreement),
                 "credit": account_json(account),
+                "tax": _tax_json(standing),
                 "auto_invoicing_changes": [
                     {
                         "at": change.changed_at.isoformat(),
@@ -109,6 +127,8 @@ def client_show(context: Context, client_ref: str, as_json: bool) -> None:
         )
         return
     _print_client(found, as_json)
+    for line in _tax_lines(standing):
+        click.echo(line)
     click.echo(f"  agreement      {_agreement_text(agreement)}")
     for line in account_lines(account)[1:]:
         if not line.lstrip().startswith("agreement"):  # shown above, with when it was last read
@@ -134,6 +154,55 @@ def client_update(
     if email is None and name is None:
         raise InputError("give --email or --name (or both)")
     _print_client(context.app.clients.update(client_ref, email=email, name=name), as_json)
+
+
+def tax_summary(item: Client) -> str:
+    """The client's tax identity in one line: ``country FR, VAT ID FR40303265045, tax exempt (...)``."""
+    country = item.country or "not given (taxed as the home country)"
+    vat_id = item.vat_id or "none"
+    exemption = item.exemption
+    if exemption is None:
+        exempt = "not tax exempt"
+    else:
+        state = "tax exempt" if exemption.exempt else "not tax exempt"
+        exempt = f"{state} (by {exemption.by} at {exemption.at.isoformat()}: {exemption.why})"
+    return f"country {country}, VAT ID {vat_id}, {exempt}"
+
+
+def _tax_lines(standing: TaxStanding) -> list[str]:
+    """The VIES evidence under the client's tax line: what VIES's answers mean now, and the last three."""
+    lines = []
+    if standing.vies is not None:
+        lines.append(f"  VIES           {standing.vies.why}")
+    for check in standing.checks[-3:]:
+        said = check.outcome.value if check.code is None else f"{check.outcome.value} ({check.code})"
+        number = f", consultation {check.consultation_number}" if check.consultation_number else ""
+        lines.append(f"    asked {check.asked_at.isoformat()}: {said}{number}")
+    return lines
+
+
+def _tax_json(standing: TaxStanding) -> dict[str, Any]:
+    return {
+        "tax_exempt": standing.client.exemption is not None and standing.client.exemption.exempt,
+        "exemption_history": [
+            {"exempt": item.exempt, "by": item.by, "at": item.at.isoformat(), "why": item.why}
+            for item in standing.history
+        ],
+        "vies": None
+        if standing.vies is None
+        else {"confirmed": standing.vies.confirmed, "why": standing.vies.why},
+        "vies_checks": [
+            {
+                "vat_id": check.vat_id,
+                "asked_at": check.asked_at.isoformat(),
+                "outcome": check.outcome.value,
+                "code": check.code,
+                "request_date": check.request_date.isoformat() if check.request_date else None,
+                "consultation_number": check.consultation_number,
+            }
+            for check in standing.checks
+        ],
+    }
 
 
 def _agreement_json(agreement: Agreement | None) -> dict[str, Any] | None:
@@ -162,6 +231,8 @@ def _client_json(item: Client) -> dict[str, Any]:
         "currency": item.currency,
         "configuration": item.configuration,
         "created_at": item.created_at.isoformat(),
+        "country": item.country,
+        "vat_id": item.vat_id,
         "links": [
             {
                 "kind": link.kind.value,
@@ -180,6 +251,8 @@ def _print_client(item: Client, as_json: bool) -> None:
     click.echo(f"client {item.id}: {item.name} <{item.email}>")
     click.echo(f"  currency       {item.currency}")
     click.echo(f"  configuration  {item.configuration}")
+    if item.country or item.vat_id or item.exemption:
+        click.echo(f"  tax            {tax_summary(item)}")
     click.echo(f"  created        {item.created_at.isoformat()}")
     for link in item.links:
         click.echo(f"  {link.kind.value:<14} {link.external_id}")

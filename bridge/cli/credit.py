@@ -16,7 +16,7 @@ from bridge.cli.base import (
     plain,
     print_json,
 )
-from bridge.cli.clients import client
+from bridge.cli.clients import client, tax_summary
 from bridge.cli.progress import progress_bar
 from bridge.errors import InputError
 from bridge.services.credit import Account, CreditService, StaffAction
@@ -51,6 +51,29 @@ def credit_add(
         return
     verb = "recorded" if created else "already recorded (same reference), nothing changed"
     click.echo(f"payment {reference}: {verb}; credit {account.credit} {account.client.currency}")
+
+
+@credit.command("invoice")
+@click.argument("client_ref", metavar="CLIENT")
+@click.argument("amount")
+@click.option(
+    "--reference",
+    required=True,
+    help="Your reference for it (an order id); the same reference is one invoice.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the invoice as JSON (as `invoice show --json`).")
+@pass_context
+def credit_invoice(context: Context, client_ref: str, amount: str, reference: str, as_json: bool) -> None:
+    """Invoice CLIENT for AMOUNT of credit (net of tax). With taxes.tax_on_add_credit_invoices the invoice
+    adds tax on top (50.00 at 19 % is 59.50); paid, it adds AMOUNT to the credit."""
+    from bridge.cli.invoices import print_stored
+
+    value = amount_argument(amount, "AMOUNT")
+    text = reference.strip()
+    if not text or len(text) > 64 or not text.isprintable():
+        raise InputError("--reference must be 1 to 64 printable characters, e.g. --reference order-7")
+    issued = context.app.invoicing.add_credit_invoice(client_ref, value, text)
+    print_stored(context, issued.reference, as_json)
 
 
 @credit.command("show")
@@ -153,13 +176,42 @@ def account_lines(account: Account) -> list[str]:
     help="CLIENT's own credit auto-invoicing (seed 000), over its configuration's: off, the estimated "
     "monthly consumption, or a fixed amount in its currency (fixed:200). Kept in the ledger of changes.",
 )
+@click.option("--country", help="The client's country, ISO 3166-1 alpha-2 (DE, FR, GR, US).")
+@click.option("--vat-id", help='The client\'s EU VAT ID (checked offline, then with VIES); "" removes it.')
+@click.option(
+    "--tax-exempt/--no-tax-exempt",
+    "tax_exempt",
+    default=None,
+    help="Staff's decision on the tax exemption (needs --reason); it stands until staff change it.",
+)
+@click.option("--reason", help="Why the client is (not) tax exempt; kept with who and when.")
+@click.option("--by", "decided_by", help="Who decides the exemption (default: your login name).")
 @pass_context
 def client_set(
-    context: Context, client_ref: str, configuration: str | None, auto_invoicing: str | None
+    context: Context,
+    client_ref: str,
+    configuration: str | None,
+    auto_invoicing: str | None,
+    country: str | None,
+    vat_id: str | None,
+    tax_exempt: bool | None,
+    reason: str | None,
+    decided_by: str | None,
 ) -> None:
-    """Assign CLIENT to a configuration, or set its own auto-invoicing choice."""
-    if configuration is None and auto_invoicing is None:
-        raise InputError("give --configuration NAME or --auto-invoicing off|estimated|fixed:AMOUNT")
+    """Assign CLIENT to a configuration, set its own auto-invoicing choice, or its country, VAT ID or tax
+    exemption (seed 001)."""
+    tax_options = (country, vat_id, tax_exempt, reason)
+    taxes_given = any(option is not None for option in tax_options)
+    if configuration is None and auto_invoicing is None and not taxes_given:
+        raise InputError(
+            "give --configuration NAME, --auto-invoicing off|estimated|fixed:AMOUNT, --country, --vat-id "
+            "or --tax-exempt/--no-tax-exempt"
+        )
+    if configuration is not None and configuration not in context.app.configurations.names():
+        known = ", ".join(context.app.configurations.names())
+        raise InputError(f"--configuration {configuration!r} is not defined; use one of: {known}")
+    if taxes_given:  # checked before anything else is written: a bad VAT ID changes nothing
+        _set_tax_identity(context, client_ref, tax_options, decided_by or _operator())
     if auto_invoicing is not None:  # checked first: a bad value changes nothing
         change = service(context).set_auto_invoicing(
             client_ref, auto_invoicing, changed_by=f"operator {_operator()}"
@@ -175,6 +227,19 @@ def client_set(
             click.echo(
                 "note: billing.credit_auto_invoicing is off, so no client is auto-invoiced until it is on"
             )
+
+
+def _set_tax_identity(
+    context: Context,
+    client_ref: str,
+    options: tuple[str | None, str | None, bool | None, str | None],
+    by: str,
+) -> None:
+    from bridge.services.taxes import TaxIdentityChange
+
+    country, vat_id, exempt, reason = options
+    updated = context.app.taxes.change(client_ref, TaxIdentityChange(country, vat_id, exempt, reason, by))
+    click.echo(f"client {updated.id}: {tax_summary(updated)}")
 
 
 def _auto_invoicing_text(account: Account) -> str:
@@ -269,8 +334,9 @@ def _staff_action(context: Context, verb: str, done: StaffAction, as_json: bool)
 def process_clients(
     context: Context, at_text: str | None, client_ref: str | None, dry_run: bool, as_json: bool
 ) -> None:
-    """Run the credit engine: notifications, suspension, termination, auto pay and auto-invoices; then
-    carry out the cloud actions and mail the client notifications it decided."""
+    """Run the credit engine: notifications, suspension, termination, auto pay and auto-invoices.
+
+    Then carry out the cloud actions and mail the client notifications it decided."""
     app = context.app
     zone = app.settings.billing.zone()
     at = parse_instant(at_text, "--at", zone) if at_text is not None else app.clock.now()

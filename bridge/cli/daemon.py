@@ -17,8 +17,10 @@ from bridge.settings import config_path, load_settings
 @click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
 @pass_context
 def check_config(context: Context, as_json: bool) -> None:
-    """Validate the settings file (and the client notifications' templates) and print the effective
-    settings, secrets masked."""
+    """Validate the settings file and print the effective settings, secrets masked.
+
+    The client notifications' templates are rendered once with sample facts, so a broken one is refused.
+    """
     from bridge.mail.notices import check_templates
 
     settings = load_settings(config_path(context.config))

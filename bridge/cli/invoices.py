@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from contextlib import ExitStack
 from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -10,6 +12,7 @@ import click
 
 from bridge.cli.base import (
     Context,
+    StreamedJson,
     cli,
     parse_day,
     parse_instant,
@@ -19,11 +22,20 @@ from bridge.cli.base import (
     writable_path,
 )
 from bridge.cli.progress import progress_bar
-from bridge.documents.invoices import run_document, stored_document, stored_html, stored_pdf, with_runtime
+from bridge.documents.invoices import (
+    held_item,
+    run_item,
+    skipped_item,
+    stored_document,
+    stored_html,
+    stored_pdf,
+    with_runtime,
+)
 from bridge.domain.bounds import ID_MAX, IDENTIFIER_MAX
+from bridge.domain.invoicing import Held, Skipped
 from bridge.domain.money import round_money
 from bridge.errors import BridgeError
-from bridge.services.invoicing import InvoicingRun, InvoicingService
+from bridge.services.invoicing import InvoicingRun, InvoicingService, IssuedInvoice
 
 if TYPE_CHECKING:
     from bridge.bootstrap import App
@@ -57,23 +69,119 @@ def invoice(
         if invoice_date is not None
         else app.clock.now().astimezone(app.settings.billing.zone()).date()
     )
-    with app.runner.holding("invoicing") as held:
+    zone = app.settings.billing.zone()
+    report = _JsonReport(app, zone) if as_json else _TextReport(zone, dry_run)
+    with report, app.runner.holding("invoicing") as held:
         if not held:
             raise BridgeError("invoicing is running in another daemon right now; try again when it finishes")
         with progress_bar("invoicing clients", as_json=as_json) as progress:
-            run = service(context).run(day, client_ref=client_ref, dry_run=dry_run, progress=progress)
-    if as_json:
-        print_json(with_runtime(run_document(run, app.settings.billing.zone()), _runtime_splits(app, run)))
-    else:
-        _describe(run, app.settings.billing.zone())
-    if run.held:
+            run = service(context).run(
+                day, client_ref=client_ref, dry_run=dry_run, progress=progress, listener=report
+            )
+        report.print(run)
+    if run.counts.held:
         raise click.exceptions.Exit(1)
 
 
-def _runtime_splits(app: App, run: InvoicingRun) -> dict[tuple[str, str], tuple[int, int]]:
+class _JsonReport:
+    """The run's ``--json`` document, streamed: each outcome is written out as it comes (StreamedJson), so
+    the run keeps none of them."""
+
+    def __init__(self, app: App, zone: ZoneInfo) -> None:
+        self._app = app
+        self._zone = zone
+        self._document = StreamedJson({}, ("invoices", "already_invoiced", "held", "skipped"))
+
+    def __enter__(self) -> _JsonReport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._document.__exit__(*exc)
+
+    def issued(self, invoice: IssuedInvoice) -> None:
+        (item,) = with_runtime(
+            {"invoices": [run_item(invoice, self._zone)]}, _runtime_splits(self._app, [invoice])
+        )["invoices"]
+        self._document.add("invoices", item)
+
+    def already_invoiced(self, item: Skipped) -> None:
+        self._document.add("already_invoiced", skipped_item(item))
+
+    def held(self, item: Held) -> None:
+        self._document.add("held", held_item(item))
+
+    def skipped(self, item: Skipped) -> None:
+        self._document.add("skipped", skipped_item(item))
+
+    def print(self, run: InvoicingRun) -> None:
+        self._document.update(invoice_date=run.invoice_date.isoformat(), dry_run=run.dry_run)
+        self._document.print()
+
+
+class _TextReport:
+    """The run as text, in the order the operator reads it (issued, already invoiced, skipped, then the
+    held ones on stderr), each section spooled to a temporary file as it comes."""
+
+    def __init__(self, zone: ZoneInfo, dry_run: bool) -> None:
+        self._zone = zone
+        self._verb = "would invoice" if dry_run else "invoiced"
+        self._files = ExitStack()
+        self._sections = {
+            name: self._files.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8"))  # noqa: SIM115 closed in __exit__
+            for name in ("issued", "already", "skipped", "held")
+        }
+
+    def __enter__(self) -> _TextReport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._files.close()
+
+    def issued(self, invoice: IssuedInvoice) -> None:
+        draft = invoice.draft
+        number = invoice.number or invoice.proforma_number or f"to WHMCS ({draft.reference})"
+        ends = draft.cycle.end.astimezone(self._zone).isoformat(timespec="minutes")
+        preview = f"PREVIEW, the cycle ends {ends}: " if invoice.preview else ""
+        self._sections["issued"].write(
+            f"{preview}{self._verb} client {invoice.client.id} {draft.cycle.label}: {draft.total} "
+            f"{draft.currency}, {len(draft.lines)} lines, {number}\n"
+        )
+
+    def already_invoiced(self, item: Skipped) -> None:
+        self._sections["already"].write(
+            f"client {item.client.id} {item.reference}: {item.reason}, nothing new\n"
+        )
+
+    def skipped(self, item: Skipped) -> None:
+        self._sections["skipped"].write(
+            f"client {item.client.id} {item.reference}: not invoiced, {item.reason}\n"
+        )
+
+    def held(self, item: Held) -> None:
+        lines = [f"client {item.client.id} {item.reference}: HELD"]
+        if item.problem:
+            lines.append(f"  {item.problem}")
+        for error in item.errors:
+            fix = f"; add {error.settings_key} to the settings" if error.settings_key else ""
+            lines.append(f"  {error.source} {error.resource_name} ({error.resource_id}): {error.reason}{fix}")
+        self._sections["held"].write("".join(f"{line}\n" for line in lines))
+
+    def print(self, run: InvoicingRun) -> None:
+        for name, spool in self._sections.items():
+            spool.seek(0)
+            while block := spool.read(1 << 16):
+                click.echo(block, nl=False, err=name == "held")
+        counts = run.counts
+        if not (counts.issued or counts.already_invoiced or counts.skipped or counts.held):
+            click.echo(f"nothing to invoice as of {run.invoice_date.isoformat()}")
+
+
+def _runtime_splits(app: App, issued: list[IssuedInvoice]) -> dict[tuple[str, str], tuple[int, int]]:
     """Per SolusVM line (resource id, period start): its billed hours as (observed, inferred); observed
     never more than the line bills, the rest inferred."""
-    lines = [line for issued in run.issued for line in issued.draft.lines if line.source == "solusvm"]
+    lines = [line for invoice in issued for line in invoice.draft.lines if line.source == "solusvm"]
+    if not lines:
+        return {}
     found = app.views.solusvm_runtime(
         [(line.resource_id, line.period.start, line.period.end) for line in lines]
     )
@@ -85,34 +193,6 @@ def _runtime_splits(app: App, run: InvoicingRun) -> dict[tuple[str, str], tuple[
             observed = min(split.observed_hours, billed)
             splits[(line.resource_id, line.period.start.isoformat())] = (observed, billed - observed)
     return splits
-
-
-def _describe(run: InvoicingRun, zone: ZoneInfo) -> None:
-    verb = "would invoice" if run.dry_run else "invoiced"
-    for issued in run.issued:
-        draft = issued.draft
-        number = issued.number or issued.proforma_number or f"to WHMCS ({draft.reference})"
-        ends = draft.cycle.end.astimezone(zone).isoformat(timespec="minutes")
-        preview = f"PREVIEW, the cycle ends {ends}: " if issued.preview else ""
-        click.echo(
-            f"{preview}{verb} client {issued.client.id} {draft.cycle.label}: {draft.total} {draft.currency}, "
-            f"{len(draft.lines)} lines, {number}"
-        )
-    for item in run.already_invoiced:
-        click.echo(f"client {item.client.id} {item.reference}: {item.reason}, nothing new")
-    for skipped in run.skipped:
-        click.echo(f"client {skipped.client.id} {skipped.reference}: not invoiced, {skipped.reason}")
-    for held in run.held:
-        click.echo(f"client {held.client.id} {held.reference}: HELD", err=True)
-        if held.problem:
-            click.echo(f"  {held.problem}", err=True)
-        for error in held.errors:
-            fix = f"; add {error.settings_key} to the settings" if error.settings_key else ""
-            click.echo(
-                f"  {error.source} {error.resource_name} ({error.resource_id}): {error.reason}{fix}", err=True
-            )
-    if not (run.issued or run.already_invoiced or run.skipped or run.held):
-        click.echo(f"nothing to invoice as of {run.invoice_date.isoformat()}")
 
 
 @invoice.command("list")
@@ -169,26 +249,40 @@ def invoice_show(context: Context, number: str, as_json: bool, as_html: bool, pd
     stored = service(context).find(_number(number))
     client = app.clients.get(str(stored.client_id))
     zone = app.settings.billing.zone()
-    document = stored_document(stored, client, zone)
     config = app.configurations.section(client.configuration)
     if pdf_path is not None:
         pdf_path.write_bytes(stored_pdf(stored, client, zone, config))
         click.echo(f"invoice {stored.display_number}: PDF written to {pdf_path}")
     elif as_html:
         click.echo(stored_html(stored, client, zone, config))
-    elif as_json:
-        print_json(document)
     else:
-        click.echo(
-            f"invoice {stored.display_number} ({document['status']}) for {client.name} <{client.email}>"
-        )
-        click.echo(f"  date {document['date']}  due {document['due_date']}  reference {stored.reference}")
-        for group in document["groups"]:
-            click.echo(f"  {group['title']}:")
-            for line in group["lines"]:
-                click.echo(f"    {line['description']:<90} {line['amount']:>10}")
-            click.echo(f"    {'subtotal':<90} {group['subtotal']:>10}")
-        click.echo(f"  total {document['total']} {document['currency']}")
+        print_stored(context, stored.reference, as_json)
+
+
+def print_stored(context: Context, reference: str, as_json: bool) -> None:
+    """The stored invoice ``reference`` (or number), as ``invoice show`` prints it (text, or ``--json``)."""
+    stored = service(context).find(reference)
+    client = context.app.clients.get(str(stored.client_id))
+    document = stored_document(stored, client, context.app.settings.billing.zone())
+    if as_json:
+        print_json(document)
+        return
+    click.echo(f"invoice {stored.display_number} ({document['status']}) for {client.name} <{client.email}>")
+    click.echo(f"  date {document['date']}  due {document['due_date']}  reference {stored.reference}")
+    for group in document["groups"]:
+        click.echo(f"  {group['title']}:")
+        for line in group["lines"]:
+            click.echo(f"    {line['description']:<90} {line['amount']:>10}")
+        click.echo(f"    {'subtotal':<90} {group['subtotal']:>10}")
+    taxes = document.get("taxes")
+    if taxes is not None:
+        click.echo(f"  subtotal {taxes['subtotal']} {document['currency']}")
+        for line in taxes["lines"]:
+            click.echo(f"  {line['label']} on {line['base']}: {line['amount']} {document['currency']}")
+        click.echo(f"  tax {taxes['tax']} {document['currency']}")
+        if taxes["reverse_charge"]:
+            click.echo(f"  {taxes['reverse_charge']}")
+    click.echo(f"  total {document['total']} {document['currency']}")
 
 
 @invoice.command("pay")

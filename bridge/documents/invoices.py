@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bridge.documents.company import company_block
+from bridge.documents.taxes import stored_taxes, with_taxes
 from bridge.domain.clients import Client
 from bridge.domain.invoicing import Held, InvoiceLine, Skipped, draft_lines
 from bridge.domain.money import minor_units, round_money
@@ -27,19 +28,24 @@ from bridge.store.invoices import StoredInvoice
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 _html = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
-SOURCE_TITLES = {"openstack": "OpenStack instances", "solusvm": "SolusVM servers"}
+SOURCE_TITLES = {"openstack": "OpenStack instances", "solusvm": "SolusVM servers", "credit": "Credit"}
 
 
 def run_document(run: InvoicingRun, zone: ZoneInfo) -> dict[str, Any]:
-    """What `billing-bridge invoice --json` prints."""
+    """What `billing-bridge invoice --json` prints (the CLI streams the same items: :func:`run_item`)."""
     return {
         "invoice_date": run.invoice_date.isoformat(),
         "dry_run": run.dry_run,
-        "invoices": [{**issued_document(issued, zone), "preview": issued.preview} for issued in run.issued],
-        "already_invoiced": [_skipped(item) for item in run.already_invoiced],
-        "held": [_held(item) for item in run.held],
-        "skipped": [_skipped(item) for item in run.skipped],
+        "invoices": [run_item(issued, zone) for issued in run.issued],
+        "already_invoiced": [skipped_item(item) for item in run.already_invoiced],
+        "held": [held_item(item) for item in run.held],
+        "skipped": [skipped_item(item) for item in run.skipped],
     }
+
+
+def run_item(issued: IssuedInvoice, zone: ZoneInfo) -> dict[str, Any]:
+    """One invoice of a run's document."""
+    return {**issued_document(issued, zone), "preview": issued.preview}
 
 
 def with_runtime(
@@ -58,7 +64,7 @@ def with_runtime(
 
 def issued_document(issued: IssuedInvoice, zone: ZoneInfo) -> dict[str, Any]:
     draft = issued.draft
-    return _document(
+    document = _document(
         client=issued.client,
         reference=draft.reference,
         number=issued.number,
@@ -73,6 +79,7 @@ def issued_document(issued: IssuedInvoice, zone: ZoneInfo) -> dict[str, Any]:
         lines=draft_lines(draft),
         zone=zone,
     )
+    return document if issued.taxes is None else with_taxes(document, issued.taxes)
 
 
 def stored_document(invoice: StoredInvoice, client: Client, zone: ZoneInfo) -> dict[str, Any]:
@@ -95,6 +102,8 @@ def stored_document(invoice: StoredInvoice, client: Client, zone: ZoneInfo) -> d
         lines=invoice.lines,
         zone=zone,
     )
+    if invoice.taxed:
+        document = with_taxes(document, stored_taxes(invoice))
     document["paid_at"] = invoice.paid_at.isoformat() if invoice.paid_at else None
     document["paid_amount"] = _money(invoice.paid_amount, invoice.currency) if invoice.paid_amount else None
     document["remote_id"] = invoice.remote_id
@@ -189,11 +198,11 @@ def _price(value: Decimal, currency: str) -> str:
     return text if places >= minimum else format(value.quantize(Decimal(1).scaleb(-minimum)), "f")
 
 
-def _skipped(item: Skipped) -> dict[str, Any]:
+def skipped_item(item: Skipped) -> dict[str, Any]:
     return {"client": item.client.id, "reference": item.reference, "reason": item.reason}
 
 
-def _held(item: Held) -> dict[str, Any]:
+def held_item(item: Held) -> dict[str, Any]:
     return {
         "client": item.client.id,
         "reference": item.reference,

@@ -12,6 +12,7 @@ from typing import Any
 
 from bridge.domain.money import round_money
 from bridge.domain.tax import InvoiceTaxes
+from bridge.store.invoices import StoredInvoice
 
 
 def with_taxes(document: dict[str, Any], taxes: InvoiceTaxes) -> dict[str, Any]:
@@ -53,3 +54,18 @@ def taxes_block(taxes: InvoiceTaxes) -> dict[str, Any]:
 
 def _money(amount: Decimal, currency: str) -> str:
     return str(round_money(amount, currency))
+
+
+def stored_taxes(invoice: StoredInvoice) -> InvoiceTaxes:
+    """The taxes an invoice was issued with, read back from the store (``invoice.taxed`` is true)."""
+    assert invoice.subtotal is not None, "an invoice stored before taxes has no taxes to show"
+    tax = sum((line.amount for line in invoice.taxes), round_money(Decimal(0), invoice.currency))
+    return InvoiceTaxes(
+        currency=invoice.currency,
+        subtotal=invoice.subtotal,
+        lines=invoice.taxes,
+        tax=tax,
+        total=invoice.total,
+        why=invoice.tax_reason or "",
+        reverse_charge=invoice.reverse_charge,
+    )

@@ -26,6 +26,7 @@ from typing import Literal, TypeVar
 from bridge.domain.instants import as_utc
 from bridge.domain.numbers import check_template
 from bridge.domain.pricing import DEFAULT_BILLABLE_SECONDS_PER_MONTH
+from bridge.domain.tax import TaxRules
 
 MAX_CREDIT_NOTIFICATIONS = 3  # "a total of three notifications can be created" (seed 001)
 
@@ -235,6 +236,9 @@ class Configuration:
     shelve_instances_on_suspend: bool = False
     auto_invoicing: AutoInvoicing = field(default_factory=AutoInvoicing)
     bill_suspended_hours: bool = False
+    taxes: TaxRules | None = None
+    """The ``[taxes]`` rules every invoice of the client follows (seed 001's tax options), or None: taxes
+    are off and invoices carry none."""
 
     def __post_init__(self) -> None:
         for key in (

@@ -184,9 +184,10 @@ class BillingCycle:
         """The cycle's length in hours (743 for March in Berlin: the clocks skip one)."""
         return Decimal((self.end - self.start) // _TICK) / Decimal(3_600_000_000)
 
-    @property
+    @functools.cached_property
     def label(self) -> str:
-        """``2022-10`` for a calendar month, else the local start date (``2024-01-31``)."""
+        """``2022-10`` for a calendar month, else the local start date (``2024-01-31``); worked out once
+        per cycle (a month end asks each invoice's cycle for it about a dozen times)."""
         if self.is_calendar_month:
             return self.local_start.strftime("%Y-%m")
         return self.local_start.date().isoformat()

@@ -49,6 +49,7 @@ from bridge.domain.pricing import (
     price_usage,
 )
 from bridge.domain.references import usage_invoice
+from bridge.domain.tax import InvoiceTaxes
 from bridge.domain.terms import CopiedLine, PriceSchedule, discounted_lines, price_with_terms
 from bridge.domain.usage import SOURCES, Source, UsageRecord, as_source
 
@@ -549,6 +550,8 @@ class PlannedInvoice:
     due_at: datetime
     detail: str
     preview: bool = False
+    taxes: InvoiceTaxes | None = None
+    """Its taxes once it is stored, when ``[taxes]`` is on and the bridge issues it."""
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,8 @@ class CreditExhausted:
 
 @dataclass(frozen=True)
 class Suspended:
-    """The client's services were suspended (shelved when ``shelved``) for low credit, or by staff."""
+    """The client's services were suspended (shelved when ``shelved``) for low credit, or by staff
+    (``by_staff``: then no credit reason is given, and only staff resume them)."""
 
     event: ClassVar[Event] = Event.SUSPENDED
     up_to_date: Decimal
@@ -119,9 +120,12 @@ class Suspended:
     resources: tuple[str, ...]
     shelved: bool
     termination_at: datetime | None
+    by_staff: bool = False
+    """Suspended by hand (``client suspend``): not for its credit, and resumed only by staff."""
 
     def facts(self) -> dict[str, object]:
         return {
+            "by_staff": self.by_staff,
             "up_to_date": _amount(self.up_to_date),
             "currency": self.currency,
             "credit_limit": _amount(self.credit_limit),

@@ -310,7 +310,9 @@ def _price_one(
     for plan, hours in sorted(hours_by_plan.items()):
         if hours == 0:
             continue
-        usage = _PlanUsage(ordered[0].source, ordered[0].resource_id, ordered[-1].resource_name, plan, hours)
+        usage = _PlanUsage(
+            ordered[0].source, ordered[0].resource_id, _latest(ordered).resource_name, plan, hours
+        )
         if usage.source == "solusvm":
             lines.append(_solusvm_line(usage, cycle, book, cap_applies))
         else:
@@ -426,16 +428,31 @@ def _scan(records: Sequence[UsageRecord]) -> tuple[Sequence[UsageRecord], dict[s
     again).
     """
     hours: dict[str, Decimal] = {}
-    previous: Window | None = None
+    previous: UsageRecord | None = None
     for record in records:
         window = record.window
-        if previous is not None and window.start < previous.end:
-            if window.start < previous.start:
+        if previous is not None and window.start < previous.window.end:
+            if window.start < previous.window.start:
                 return _scan(sorted(records, key=_window_start))
-            _overlap(previous, window)
-        previous = window
+            if not _interleaved_totals(previous, record):
+                _overlap(previous.window, window)
+        previous = record
         hours[record.plan] = hours.get(record.plan, _ZERO) + record.hours
     return records, hours
+
+
+def _interleaved_totals(before: UsageRecord, after: UsageRecord) -> bool:
+    """Two totals whose spans cross: of two plans (resized and back) or two owners (moved and back) of
+    the resource, not an overlap. The windows inside them were one row each per start (the store's key)."""
+    return before.summed and after.summed
+
+
+def _latest(ordered: Sequence[UsageRecord]) -> UsageRecord:
+    """The record whose window ends last: the last one, unless totals interleave."""
+    last = ordered[-1]
+    if not last.summed:
+        return last
+    return max(ordered, key=lambda record: record.window.end)
 
 
 def _check_one_resource(records: Sequence[UsageRecord]) -> None:
@@ -450,8 +467,8 @@ def _window_start(record: UsageRecord) -> datetime:
 
 def _check_inside(ordered: Sequence[UsageRecord], cycle: BillingCycle) -> None:
     """Every window inside the cycle. ``ordered`` by start and free of overlaps, so the first window starts
-    first and the last one ends last: checking those two suffices."""
-    for record in (ordered[0], ordered[-1]):
+    first and the latest (:func:`_latest`) ends last: checking those two suffices."""
+    for record in (ordered[0], _latest(ordered)):
         window = record.window
         if not (cycle.start <= window.start and window.end <= cycle.end):
             raise UnusableUsage(

@@ -45,6 +45,11 @@ def auto_invoice(client_id: int | str, at: datetime) -> str:
     return f"{PREFIX}-{client_id}-AUTO-{at:%Y%m%dT%H%M}"
 
 
+def credit_invoice(client_id: int | str, given: str) -> str:
+    """An add-credit invoice staff issued under their reference ``given``: ``BB-42-CREDIT-order-7``."""
+    return f"{PREFIX}-{client_id}-CREDIT-{given}"
+
+
 def replacement_base(reference: str) -> str:
     """The invoice a chain of replacements started from: ``BB-1-2022-10-R2`` -> ``BB-1-2022-10``."""
     return _REPLACEMENT.sub("", reference)

@@ -433,3 +433,29 @@ def _instant(at: datetime) -> str:
 
 def _hours(span: timedelta) -> str:
     return f"{span.total_seconds() / 3600:g}"
+
+
+# -- credit, counted net of tax ------------------------------------------------------------------------
+
+
+def credit_cost(net: Decimal, total: Decimal, rules: TaxRules | None) -> Decimal:
+    """What paying an invoice of ``net`` (``total`` with tax) from credit takes from the credit.
+
+    Credit is counted net of tax, as Fleio does. With "tax on add-credit invoices" on, the tax was paid
+    when the credit was bought, so the credit pays the net; with it off (or taxes off), the credit was
+    bought without tax and the tax is charged when it is spent, so the credit pays the total.
+    """
+    if rules is not None and rules.tax_on_add_credit:
+        return net
+    return total
+
+
+def net_of_tax(paid: Decimal, net: Decimal, total: Decimal, currency: str) -> Decimal:
+    """The part of a payment of ``paid`` on an invoice of ``net`` (``total`` with tax) that is net of tax:
+    what the payment adds to the credit (an add-credit invoice of 50.00 + 19 % paid 59.50 adds 50.00).
+    A full payment is the net; a part payment its share, rounded once (money.round_money)."""
+    if paid == total:
+        return net
+    if net == total or total == 0:
+        return paid
+    return round_money(paid * net / total, currency)

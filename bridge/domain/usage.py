@@ -56,6 +56,10 @@ class UsageRecord:
     window: Window
     hours: Decimal
     tokens: Decimal | None = None
+    summed: bool = False
+    """A total of several windows (bridge/store/usage_rollups.py: a resource's days on one plan): ``window``
+    then spans its first window's start to its last window's end, and a total of another plan or owner of
+    the same resource may interleave with it (resized or moved and back), which is not an overlap."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.hours, Decimal):

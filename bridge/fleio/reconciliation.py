@@ -6,8 +6,8 @@
   rebuild, unshelve or rescue resets ``launched_at`` in Nova, and the actions tell from when to when the
   hours were forgotten (bridge/domain/reconciliation/clouds.py).
 
-Implements the reconciliation service's ``CloudFigures`` port for OpenStack; SolusVM's
-servers seen are not asked here (None: the report says the cloud was not asked).
+Implements the reconciliation service's ``CloudFigures`` port (OpenStack only: SolusVM's servers seen
+come from the stored evidence, bridge/usage/solusvm_runtime.py ``servers_seen``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from bridge.domain.reconciliation import (
     NovaProjectHours,
     NovaServerHistory,
     NovaServerHours,
-    SolusVMServerSeen,
 )
 from bridge.domain.usage import Window
 from bridge.errors import VendorError
@@ -98,9 +97,6 @@ class NovaMonthFigures:
             actions=actions,
             ended_at=max(deleted) if deleted else None,
         )
-
-    def solusvm_servers(self, month: Month) -> tuple[SolusVMServerSeen, ...] | None:
-        return None
 
 
 def _actions(body: Any) -> tuple[InstanceAction, ...]:

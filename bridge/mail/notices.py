@@ -81,6 +81,7 @@ def _samples() -> list[Notice]:
         CreditLow(24, ten, usd, Decimal(1), ten, at + timedelta(hours=10)),
         CreditExhausted(-ten, usd, Decimal(0), True, later),
         Suspended(-ten, usd, Decimal(0), ("openstack:vm-1 (web)",), False, later),
+        Suspended(ten, usd, Decimal(0), ("openstack:vm-1 (web)",), True, None, by_staff=True),
         Terminated(-ten, usd, ("openstack:vm-1 (web)",)),
         InvoiceIssued("BB-1-2026-01", "1", ten, usd, at, later),
         InvoiceOverdue("BB-1-2026-01", "1", ten, usd, at, later),

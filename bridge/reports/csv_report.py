@@ -2,7 +2,10 @@
 
 Defects come as rows too, their bucket column reading ``defect:in_no_bucket`` or ``defect:in_two_buckets``,
 so a filter on the column shows them. Hours and amounts are exact decimals; rows are written as results
-arrive, so a month of any size streams through.
+arrive, so a month of any size streams through. After the clients, when the SolusVM side was asked, one
+row per SolusVM server seen in the month (:func:`write_solusvm_servers`): bucket ``solusvm:billed`` or
+``solusvm:not_billed``, hours billed, and in ``detail`` the hours its runtime counts, collected and billed,
+and the reason for those not billed.
 """
 
 from __future__ import annotations
@@ -12,7 +15,14 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Final, Literal, TextIO
 
-from bridge.domain.reconciliation import Bucket, ClientResult, Defect, ResourceResult
+from bridge.domain.reconciliation import (
+    Bucket,
+    ClientResult,
+    Defect,
+    ResourceResult,
+    SolusVMCheck,
+    SolusVMServerCheck,
+)
 from bridge.reports.labels import amount_value, hours_value
 
 Grain = Literal["client", "resource"]
@@ -55,6 +65,44 @@ def write_csv(month: str, results: Iterable[ClientResult], out: TextIO, grain: G
     rows = _client_rows if grain == "client" else _resource_rows
     for result in results:
         writer.writerows(rows(month, result))
+
+
+def write_solusvm_servers(
+    month: str, check: SolusVMCheck | None, out: TextIO, grain: Grain = "client"
+) -> None:
+    """One row per SolusVM server seen (those not billed first), in ``grain``'s columns, after the clients."""
+    if check is None:
+        return
+    writer = csv.writer(out, lineterminator="\n")
+    for server in check.servers:
+        bucket = "solusvm:billed" if server.billed else "solusvm:not_billed"
+        hours = hours_value(server.billed_hours)
+        detail = _seen_detail(server)
+        client_id = server.client_id or ""
+        if grain == "client":
+            writer.writerow([month, client_id, "", "solusvm", bucket, hours, "1", "", "", detail])
+        else:
+            who = [
+                month,
+                client_id,
+                "",
+                "solusvm",
+                server.server_id,
+                server.name,
+                server.user_id,
+                server.plan,
+            ]
+            writer.writerow([*who, "", "", bucket, hours, "", "", "", detail])
+
+
+def _seen_detail(server: SolusVMServerCheck) -> str:
+    runtime = server.observed_hours + server.inferred_hours
+    seen = (
+        f"server {server.server_id} {server.name} (user {server.user_id}): runtime {runtime} h "
+        f"({server.observed_hours} observed, {server.inferred_hours} inferred), "
+        f"collected {hours_value(server.collected_hours)} h, billed {hours_value(server.billed_hours)} h"
+    )
+    return f"{seen}; {server.reason}" if server.reason else seen
 
 
 def _client_rows(month: str, result: ClientResult) -> Iterator[list[str]]:

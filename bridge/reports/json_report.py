@@ -24,7 +24,11 @@ that does not apply is ``null`` (a bucket without hours is ``"0"``), so a reader
       "cloud": {"nova": null | {"projects", "matching", "nova_hours", "forgotten_hours",
                                 "collected_hours", "mismatches": [...], "recovered": [...]},
                 "solusvm": null | {"seen", "collected", "billed", "observed_hours", "inferred_hours",
-                                   "seen_not_collected": [...], "collected_not_seen": [...]}},
+                                   "seen_not_collected": [...], "collected_not_seen": [...],
+                                   "seen_not_billed", "servers": [{"server_id", "name", "user_id",
+                                   "client_id", "plan", "observed_hours", "inferred_hours",
+                                   "collected_hours", "billed_hours", "not_billed": {BUCKET: hours},
+                                   "reason"}]}},
       "clients": [{"client_id" (null: unlinked), "name", "currency", "owners", "hours", "billed",
                    "buckets": {BUCKET: hours}, "amount", "defects": [DEFECT], "invoices": [...],
                    "ledger": [...], "resources": [{"source", "resource_id", "resource_name", "owner",
@@ -61,6 +65,7 @@ from bridge.domain.reconciliation import (
     Placement,
     Report,
     ResourceResult,
+    SolusVMServerCheck,
     Summary,
 )
 from bridge.reports.labels import amount_value, hours_value
@@ -324,7 +329,25 @@ def _cloud(cloud: CloudCheck) -> dict[str, Any]:
             "inferred_hours": solusvm.inferred_hours,
             "seen_not_collected": list(solusvm.seen_not_collected),
             "collected_not_seen": list(solusvm.collected_not_seen),
+            "seen_not_billed": solusvm.seen_not_billed,
+            "servers": [_solusvm_server(server) for server in solusvm.servers],
         },
+    }
+
+
+def _solusvm_server(server: SolusVMServerCheck) -> dict[str, Any]:
+    return {
+        "server_id": server.server_id,
+        "name": server.name,
+        "user_id": server.user_id,
+        "client_id": server.client_id,
+        "plan": server.plan,
+        "observed_hours": server.observed_hours,
+        "inferred_hours": server.inferred_hours,
+        "collected_hours": hours_value(server.collected_hours),
+        "billed_hours": hours_value(server.billed_hours),
+        "not_billed": {bucket.value: hours_value(hours) for bucket, hours in server.not_billed},
+        "reason": server.reason,
     }
 
 

@@ -18,14 +18,14 @@ from typing import Protocol, TextIO
 from bridge.domain.reconciliation import ClientEvidence, ClientResult, Month, Reconciler, Summary
 from bridge.progress import Progress, Tally, no_progress
 from bridge.reports.archive import ReportArchive, ReportFiles
-from bridge.reports.csv_report import Grain, write_csv
+from bridge.reports.csv_report import Grain, write_csv, write_solusvm_servers
 from bridge.reports.json_report import JsonReportWriter, head_document
 
 
 class Reconciles(Protocol):
     """The reconciliation read model (bridge.services.reconciliation.ReconciliationService)."""
 
-    def last_month(self) -> Month: ...
+    def recent_months(self, count: int) -> list[Month]: ...
 
     def begin(
         self, month: Month, *, client_ref: str | None = None, cloud: bool = True
@@ -94,6 +94,8 @@ def write_month(
             collections.deque(results(), maxlen=0)
         tally.finish()
         summary = reconciler.summary()
+        if outputs.csv is not None:
+            write_solusvm_servers(month.label, summary.cloud.solusvm, outputs.csv, outputs.csv_grain)
         if writer is not None:
             writer.finish(summary)
     if outputs.html is not None:
@@ -114,6 +116,12 @@ def _second_pass(
         yield reconciler.add(one)
 
 
+RECENT_MONTHS = 2
+"""Months the daemon job reconciles each day, at most: last month and the one before it (late usage of a
+month is invoiced with the next cycle, so it lands in the month after the month after), when
+``billing.hourly_usage_months`` keeps that one's hourly rows (2 or more)."""
+
+
 class ReportPublisher:
     """Writes a month's report into the archive (the daemon's job): the document, the CSV and the page,
     and last the summary, since a report counts once its summary is in place."""
@@ -122,11 +130,16 @@ class ReportPublisher:
         self.service = service
         self.archive = archive
 
-    def publish_last_month(
-        self, checkpoint: Callable[[], None] = lambda: None
-    ) -> tuple[ReportFiles, Summary]:
-        """The report of the month before the current one (what the daemon job runs after invoicing)."""
-        return self.publish(self.service.last_month(), checkpoint)
+    def publish_recent(
+        self, retained_months: int, checkpoint: Callable[[], None] = lambda: None
+    ) -> list[tuple[ReportFiles, Summary]]:
+        """The reports of the :data:`RECENT_MONTHS` months before the current one whose hourly usage is
+        still kept (``retained_months``: ``billing.hourly_usage_months``; a pruned month would read as
+        never collected), oldest first, so the latest report stays last month's. What the daemon job runs
+        after each day's invoicing: late usage billed on a later invoice and WHMCS's confirmations change
+        a month after it ended."""
+        count = max(1, min(RECENT_MONTHS, retained_months))
+        return [self.publish(month, checkpoint) for month in self.service.recent_months(count)]
 
     def publish(
         self, month: Month, checkpoint: Callable[[], None] = lambda: None

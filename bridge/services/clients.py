@@ -13,9 +13,11 @@ from bridge.domain.clients import Client, LinkKind
 from bridge.errors import InputError, NotFound, checked
 from bridge.services.cycles import record_switch
 from bridge.services.outbox import enqueue_add_client, enqueue_update_client
+from bridge.settings import iso_country
 from bridge.store import clients as store
 from bridge.store.unit_of_work import Conflict, UnitOfWork
 from bridge.store.whmcs import whmcs_link_owner
+from bridge.vies.vatid import VatId, parse_vat_id
 
 
 class ClientService:
@@ -42,11 +44,23 @@ class ClientService:
         self._calendar_months = calendar_months or {}
 
     def add(
-        self, *, email: str, name: str, currency: str | None = None, configuration: str | None = None
+        self,
+        *,
+        email: str,
+        name: str,
+        currency: str | None = None,
+        configuration: str | None = None,
+        country: str | None = None,
+        vat_id: str | None = None,
     ) -> Client:
-        """Create a client; a duplicate email, an unknown configuration or a bad currency changes nothing."""
+        """Create a client; a duplicate email, an unknown configuration, a bad currency, country or VAT ID
+        (checked offline: format and check digits) changes nothing. The VIES flow that may exempt the
+        client is :meth:`bridge.services.taxes.TaxService.validate`, run after this, outside the
+        transaction."""
         email = normalise_email(email)
         name = client_name(name)
+        country = checked_country(country) if country else None
+        vat_id = str(checked_vat_id(vat_id, country)) if vat_id else None
         currency = (currency or self._currency).upper()
         if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
             raise InputError(f"--currency {shown(currency)} is not an ISO 4217 code; use e.g. USD or EUR")
@@ -61,6 +75,8 @@ class ClientService:
                     currency=currency,
                     configuration=configuration,
                     created_at=self._clock.now(),
+                    country=country,
+                    vat_id=vat_id,
                 )
                 if self._whmcs_enabled:
                     enqueue_add_client(
@@ -209,6 +225,21 @@ def client_name(name: str) -> str:
     if not name.strip():
         raise InputError("--name is empty; give the client's name, e.g. --name 'Acme Ltd'")
     return checked(check_text, name, "--name", max_length=NAME_MAX)
+
+
+def checked_country(text: str) -> str:
+    """``--country`` as an ISO 3166-1 alpha-2 code, or InputError naming the option and the fix."""
+    try:
+        return iso_country(text)
+    except ValueError as error:
+        raise InputError(f"--country: {error}") from None
+
+
+def checked_vat_id(text: str, country: str | None) -> VatId:
+    """``--vat-id`` checked offline against the client's ``country`` (InvalidVatId: exit 2)."""
+    if country is None:
+        raise InputError("--vat-id needs the client's country; give --country too, e.g. --country FR")
+    return parse_vat_id(text, country=country, field="--vat-id")
 
 
 @dataclass(frozen=True)

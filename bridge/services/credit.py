@@ -13,6 +13,7 @@ to the operator in ``billing-bridge outbox``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -58,9 +59,11 @@ from bridge.domain.money import Money, round_money
 from bridge.domain.notifications import InvoiceOverdue, Suspended, Terminated, credit_notice
 from bridge.domain.pricing import PriceBook
 from bridge.domain.suspension import Suspension
+from bridge.domain.tax import credit_cost, net_of_tax
 from bridge.errors import InputError, checked
 from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
+from bridge.services.chunks import ChunkTaken, SharedRuns, WorkChunk, chunk_lost
 from bridge.services.clients import ClientService
 from bridge.services.invoicing import InvoicingService
 from bridge.services.notifications import ClientNotifier
@@ -77,7 +80,8 @@ from bridge.store.unit_of_work import Tx, UnitOfWork
 
 log = get_logger(__name__)
 
-CHUNK = 500
+PROCESS_RUN = "process_clients"
+"""The shared run every worker's process_clients takes its chunks from (bridge/services/chunks.py)."""
 USAGE = "usage"
 SETTLED_KINDS = frozenset({USAGE, "recurring"})
 """The invoices that bill what the client used or subscribed to, post-pay: paying one (from credit or with
@@ -206,8 +210,10 @@ class CreditService:
         whmcs_enabled: bool,
         auto_invoicing: bool,
         auto_invoice_lead_time_hours: int,
+        shared: SharedRuns,
     ) -> None:
         self._uow = uow
+        self._shared = shared
         self._clock = clock
         self._clients = clients
         self._invoicing = invoicing
@@ -431,16 +437,17 @@ class CreditService:
             credit, map(_resource_usage, usage), book, client.currency, at, self._running_horizon
         )
         unpaid = [invoice for invoice in open_invoices if invoice.status == "unpaid"]
+        configuration = self._configurations.of(client.configuration)
         return Account(
             client=client,
-            configuration=self._configurations.of(client.configuration),
+            configuration=configuration,
             credit=balance.credit,
             unsettled=balance.unsettled,
             burn_rate=balance.burn_rate,
             running=balance.running,
             has_agreement=has_agreement,
             state=state,
-            unpaid_invoices=sum((invoice.total for invoice in unpaid), ZERO),
+            unpaid_invoices=sum((_credit_cost(invoice, configuration) for invoice in unpaid), ZERO),
             has_unpaid_auto_invoice=any(invoice.kind == "auto" for invoice in unpaid),
             unpaid=tuple(unpaid),
             problems=balance.problems,
@@ -454,8 +461,9 @@ class CreditService:
     ) -> StaffAction:
         """Suspend CLIENT by hand (``client suspend``): its running servers suspended (or shelved: the
         configuration's ``shelve_instances_on_suspend`` unless ``shelve`` says), its OpenStack projects
-        disabled, its suspension opened in the history. Only ``client resume`` ends it: the credit engine
-        neither resumes nor terminates a client staff suspended."""
+        disabled, its suspension opened in the history, the client told (staff's reason stays internal).
+        Only ``client resume`` ends it: the credit engine neither resumes nor terminates a client staff
+        suspended."""
         reason = checked(
             check_text, reason or "suspended by staff", "--reason", max_length=DESCRIPTION_MAX
         ).strip()
@@ -477,6 +485,17 @@ class CreditService:
                 )
             shelving = account.configuration.shelve_instances_on_suspend if shelve is None else shelve
             named = self._suspend(connection, account, now, shelve=shelving, reason=reason, by=STAFF)
+            notice = Suspended(
+                account.up_to_date,
+                client.currency,
+                account.credit_limit,
+                tuple(named),
+                shelving,
+                None,  # the credit engine never terminates a client staff suspended
+                by_staff=True,
+            )
+            reference = references.notification(client.id, notice.event, f"{now:%Y%m%dT%H%M%S}")
+            self._notifier.notify(connection, client, notice, reference, now)
             store.save_state(
                 connection,
                 client.id,
@@ -536,22 +555,41 @@ class CreditService:
         """Decide and record, per client, everything the credit rules ask for at ``at``.
 
         Each effect is keyed by a deterministic reference, so running again for the same moment changes
-        nothing. ``progress`` hears how many clients are done after each chunk.
+        nothing. A real run over every client shares its chunks with the other workers on the database
+        (bridge/services/chunks.py); each chunk is decided, recorded and marked done in one transaction.
+        ``progress`` hears how many clients are done after each chunk.
         """
         reports: list[ClientReport] = []
         books = self._price_books.for_run()
         for name in self._configurations.names():  # read before any transaction holds the store
             books.book(name)
-        chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CHUNK)
         tally = Tally(progress, total=1 if client_ref else self._clients.count())
-        for chunk in chunks:
-            with self._uow.writing(dry_run=dry_run) as connection:
-                self._settle_paid_invoices(connection, chunk, at)
-                for account in self._accounts(chunk, at, books, connection):
-                    reports.append(self._process_client(connection, account, at))
-            tally.advance(len(chunk))
+        for chunk in self._chunks(client_ref, dry_run):
+            try:
+                reports += self._process_chunk(chunk, at, books, dry_run)
+            except ChunkTaken as lost:
+                chunk_lost(PROCESS_RUN, lost)
+            tally.advance(len(chunk.clients))
         tally.finish()
         return reports
+
+    def _chunks(self, client_ref: str | None, dry_run: bool) -> Iterator[WorkChunk]:
+        """Chunks claimed from the shared run, or (a dry run, one client) the clients as they are."""
+        if client_ref:
+            return self._shared.unshared(iter([[self._clients.get(client_ref)]]))
+        if dry_run:
+            return self._shared.unshared(self._clients.chunks(self._shared.size))
+        return self._shared.chunks(PROCESS_RUN)
+
+    def _process_chunk(
+        self, chunk: WorkChunk, at: datetime, books: RunBooks, dry_run: bool
+    ) -> list[ClientReport]:
+        """One transaction: the chunk marked done first, then every client's decisions recorded."""
+        with self._uow.writing(dry_run=dry_run) as connection:
+            chunk.finish(connection, self._clock)
+            self._settle_paid_invoices(connection, chunk.clients, at)
+            accounts = self._accounts(chunk.clients, at, books, connection)
+            return [self._process_client(connection, account, at) for account in accounts]
 
     def _process_client(self, connection: Tx, account: Account, at: datetime) -> ClientReport:
         report = ClientReport(account.client, account.up_to_date, account.burn_rate)
@@ -590,7 +628,8 @@ class CreditService:
         for invoice in account.unpaid:
             if invoice.issuer != BRIDGE or invoice.kind not in SETTLED_KINDS or invoice.period_end is None:
                 continue
-            verdict = can_auto_pay_invoice(config, invoice.total, up_to_date)
+            cost = _credit_cost(invoice, config)
+            verdict = can_auto_pay_invoice(config, cost, up_to_date)
             if not verdict.allowed:
                 report.decisions.append(
                     {
@@ -600,25 +639,28 @@ class CreditService:
                     }
                 )
                 continue
-            self._pay_from_credit(connection, invoice, at)
+            self._pay_from_credit(connection, invoice, cost, at)
             paid.add(invoice.reference)
             settled = changes.get("settled_until") or account.state.settled_until
             if invoice.kind == USAGE and (settled is None or settled < invoice.period_end):
                 changes["settled_until"] = invoice.period_end
-            up_to_date -= invoice.total
+            up_to_date -= cost
             report.decisions.append(
                 {"action": "auto_pay", "invoice": invoice.display_number, "reason": verdict.reason}
             )
         return up_to_date
 
-    def _pay_from_credit(self, connection: Tx, invoice: invoice_store.StoredInvoice, at: datetime) -> None:
-        """Credit pays the invoice: what it bills (usage, fees) is settled from credit; no money comes in."""
+    def _pay_from_credit(
+        self, connection: Tx, invoice: invoice_store.StoredInvoice, cost: Decimal, at: datetime
+    ) -> None:
+        """Credit pays the invoice: what it bills (usage, fees) is settled from credit (``cost``: see
+        :func:`~bridge.domain.tax.credit_cost`); no money comes in."""
         number = invoice.display_number
         _book(
             connection,
             invoice,
             invoice.kind,
-            -invoice.total,
+            -cost,
             references.invoice_settled(invoice.reference),
             f"invoice {number} paid from credit",
             at,
@@ -870,24 +912,39 @@ class CreditService:
             }
         )
 
+    def _net_paid(self, invoice: invoice_store.StoredInvoice) -> Decimal:
+        """What a payment of ``invoice`` adds to the credit: its part net of tax. An invoice WHMCS issued
+        is stored net and WHMCS adds its own tax on top, so with taxes on its payment counts up to the
+        stored (net) total."""
+        paid = invoice.paid_amount or invoice.total
+        if invoice.issuer != BRIDGE and self._configurations.of("default").taxes is not None:
+            paid = min(paid, invoice.total)
+        return net_of_tax(paid, invoice.net_total, invoice.total, invoice.currency)
+
     def _settle_paid_invoices(self, connection: Tx, clients: list[Client], at: datetime) -> None:
         """Paid invoices move money: an auto-invoice adds credit; a usage invoice settles its period, and a
         recurring invoice its fees (the money paid them, so it is not credit to spend)."""
         ids = [client.id for client in clients]
         for invoice in invoice_store.paid_invoices_not_in_ledger(connection, ids):
             occurred = invoice.paid_at or at
-            paid = invoice.paid_amount or invoice.total
+            paid = self._net_paid(invoice)
             description = f"payment of invoice {invoice.display_number}"
             paid_reference = references.invoice_paid(invoice.reference)
             _book(connection, invoice, "payment", paid, paid_reference, description, occurred, at)
             if invoice.kind in SETTLED_KINDS and invoice.period_end is not None:
                 description = f"{invoice.kind} {invoice.reference} settled"
                 settled = references.invoice_settled(invoice.reference)
-                _book(connection, invoice, invoice.kind, -invoice.total, settled, description, occurred, at)
+                amount = -invoice.net_total
+                _book(connection, invoice, invoice.kind, amount, settled, description, occurred, at)
             if invoice.kind == USAGE and invoice.period_end is not None:
                 state = store.states(connection, [invoice.client_id])[invoice.client_id]
                 if state.settled_until is None or state.settled_until < invoice.period_end:
                     store.save_state(connection, invoice.client_id, at, settled_until=invoice.period_end)
+
+
+def _credit_cost(invoice: invoice_store.StoredInvoice, config: Configuration) -> Decimal:
+    """What paying ``invoice`` from credit takes from it (credit is counted net of tax)."""
+    return credit_cost(invoice.net_total, invoice.total, config.taxes)
 
 
 def _book(

@@ -112,6 +112,9 @@ class SignUp:
     company: str
     email: str
     password: SecretStr
+    country: str | None = None
+    """ISO 3166-1 alpha-2, or None when not given; ``vat_id`` checked offline (issue 16)."""
+    vat_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,8 +165,11 @@ class EnrollmentService:
         mail: Mailer | None = None,
         solusvm: Callable[[], SolusVMAccounts] | None = None,
         whmcs_enabled: bool = False,
+        tax_flow: Callable[[Client], object] = lambda client: client,
     ) -> None:
         self._uow = uow
+        self._tax_flow = tax_flow
+        """The VAT ID validation flow (seed 001): VIES may mark a new client tax exempt."""
         self._whmcs_enabled = whmcs_enabled
         self._clock = clock
         self._config = config
@@ -234,6 +240,8 @@ class EnrollmentService:
                     company=sign_up.company,
                     sealed_password=sealed,
                     now=now,
+                    country=sign_up.country,
+                    vat_id=sign_up.vat_id,
                 )
             else:
                 enrollment_id = existing.id
@@ -244,6 +252,7 @@ class EnrollmentService:
                     now=now,
                     name=sign_up.name,
                     company=sign_up.company,
+                    tax_identity=(sign_up.country, sign_up.vat_id),
                 )
                 if not renewed:  # accepted meanwhile
                     return None
@@ -486,11 +495,20 @@ class EnrollmentService:
 
     def _make_client(self, enrollment: Enrollment) -> None:
         try:
-            client = self._clients.add(email=enrollment.email, name=enrollment.name)
+            client = self._clients.add(
+                email=enrollment.email,
+                name=enrollment.name,
+                country=enrollment.country,
+                vat_id=enrollment.vat_id,
+            )
         except InputError:
             # The client was made by an earlier, interrupted attempt (or by an operator since the request):
-            # the address is verified, so it is this person's client.
+            # the address is verified, so it is this person's client. (Its VAT ID, if the flow did not run,
+            # is asked about by the tax_revalidation job.)
             client = self._clients.get(enrollment.email)
+        else:
+            if client.vat_id is not None:
+                self._tax_flow(client)
         configuration = self._configurations.section(client.configuration)
         now = self._clock.now()
         order = configuration.auto_order_service.strip() if configuration.auto_order_on_signup else None

@@ -25,13 +25,15 @@ inputs, stores the result and reports it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
+from bridge.domain import references
 from bridge.domain.clients import Client
 from bridge.domain.configuration import Configuration, InvoicingOption
 from bridge.domain.cycles import (
@@ -60,12 +62,14 @@ from bridge.domain.invoicing import (
     plan_invoices,
     usage_lines,
 )
+from bridge.domain.money import is_rounded
 from bridge.domain.pricing import PriceBook, PricedLine
 from bridge.domain.suspension import Suspension, billable_part
 from bridge.domain.terms import DEFAULT_PLAN, ClientTerms, PriceSchedule
 from bridge.errors import InputError
 from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
+from bridge.services.chunks import ChunkTaken, SharedRuns, WorkChunk, chunk_lost
 from bridge.services.clients import ClientService
 from bridge.services.cycles import (
     ClientSchedule,
@@ -82,14 +86,13 @@ from bridge.store import invoices as store
 from bridge.store import plans as plans_store
 from bridge.store import suspensions as suspension_store
 from bridge.store import usage as usage_store
+from bridge.store import usage_rollups as rollups_store
 from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 
 log = get_logger(__name__)
 
 USAGE = "usage"
 
-
-CLIENTS_PER_CHUNK = 500
 
 IssuedInvoice = PlannedInvoice
 """An invoice this run created (or, with --dry-run, would create): the domain's planned invoice, with the
@@ -110,8 +113,34 @@ class CycleNotEnded(InputError):
     """A run asked to issue invoices for a billing cycle that has not ended yet."""
 
 
+class RunListener(Protocol):
+    """Hears a run's outcomes as they happen, so a caller can report a month end of any size without the
+    run keeping them (``--json`` streams them; the daemon's job keeps only the held ones)."""
+
+    def issued(self, invoice: IssuedInvoice) -> None: ...
+    def already_invoiced(self, item: Skipped) -> None: ...
+    def held(self, item: Held) -> None: ...
+    def skipped(self, item: Skipped) -> None: ...
+
+
+@dataclass
+class RunCounts:
+    """What a run did, counted as it goes (also when a listener takes the outcomes themselves)."""
+
+    issued: int = 0
+    already_invoiced: int = 0
+    held: int = 0
+    skipped: int = 0
+    totals: dict[str, Decimal] = field(default_factory=dict)
+    """The issued invoices' totals per currency."""
+
+
 @dataclass
 class InvoicingRun:
+    """A run's outcomes. Without a ``listener`` they are kept in the four lists (a client's run, a dry run
+    to look at); with one, each goes to it as it happens and the lists stay empty: memory stays flat in the
+    number of clients. ``counts`` is kept either way."""
+
     invoice_date: date
     dry_run: bool
     issued: list[IssuedInvoice] = field(default_factory=list)
@@ -121,12 +150,48 @@ class InvoicingRun:
     next_numbers: dict[str, int] = field(default_factory=dict)
     """A dry run's number sequences as its last chunk left them before rolling back: the next chunk goes on
     from there, so the numbers shown are the ones the real run (committing chunk by chunk) assigns."""
+    counts: RunCounts = field(default_factory=RunCounts)
+    listener: RunListener | None = None
 
     def add(self, plan: InvoicePlan) -> None:
         """What one client's plan holds back (its invoices are added once they are stored)."""
-        self.already_invoiced += plan.already
-        self.held += plan.held
-        self.skipped += plan.skipped
+        for item in plan.already:
+            self.add_already_invoiced(item)
+        for held in plan.held:
+            self.counts.held += 1
+            self.listener.held(held) if self.listener else self.held.append(held)
+        for item in plan.skipped:
+            self.counts.skipped += 1
+            self.listener.skipped(item) if self.listener else self.skipped.append(item)
+
+    def add_already_invoiced(self, item: Skipped) -> None:
+        self.counts.already_invoiced += 1
+        self.listener.already_invoiced(item) if self.listener else self.already_invoiced.append(item)
+
+    def add_issued(self, invoice: IssuedInvoice) -> None:
+        counts, draft = self.counts, invoice.draft
+        counts.issued += 1
+        counts.totals[draft.currency] = counts.totals.get(draft.currency, Decimal(0)) + draft.total
+        self.listener.issued(invoice) if self.listener else self.issued.append(invoice)
+
+
+class HeldOnly:
+    """A :class:`RunListener` that keeps the held invoices only (they fail the daemon's job)."""
+
+    def __init__(self) -> None:
+        self.found: list[Held] = []
+
+    def issued(self, invoice: IssuedInvoice) -> None:
+        pass
+
+    def already_invoiced(self, item: Skipped) -> None:
+        pass
+
+    def held(self, item: Held) -> None:
+        self.found.append(item)
+
+    def skipped(self, item: Skipped) -> None:
+        pass
 
 
 class InvoicingService:
@@ -143,9 +208,11 @@ class InvoicingService:
         price_books: PriceBooks,
         zone: ZoneInfo,
         catch_up_cycles: int,
+        shared: SharedRuns,
         notifier: ClientNotifier | None = None,
     ) -> None:
         self._uow = uow
+        self._shared = shared
         self._notifier = notifier
         self._clock = clock
         self._clients = clients
@@ -163,34 +230,63 @@ class InvoicingService:
         dry_run: bool = False,
         checkpoint: Callable[[], None] = lambda: None,
         progress: Progress = no_progress,
+        listener: RunListener | None = None,
     ) -> InvoicingRun:
         """Invoice every client's ended cycles as of ``invoice_date`` (see the module docstring).
 
         Clients are taken in chunks: their usage is read in one query and their invoices are written in one
-        transaction (a savepoint each, so one that another run created first is skipped, not fatal).
-        ``progress`` hears how many clients are done after each chunk.
+        transaction (a savepoint each, so one that another run created first is skipped, not fatal). A
+        real run over every client shares its chunks with the other workers on the database
+        (bridge/services/chunks.py): each invoices the chunks it claims. ``progress`` hears how many
+        clients are done after each chunk; ``listener`` each outcome, which the run then does not keep
+        (:class:`InvoicingRun`).
         """
         if not dry_run:
             self._refuse_open_cycles(invoice_date)
-        run = InvoicingRun(invoice_date, dry_run)
+        run = InvoicingRun(invoice_date, dry_run, listener=listener)
         self._books = self._price_books.for_run()
-        chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
+        self._ensure_rollups()
         tally = Tally(progress, total=1 if client_ref else self._clients.count())
-        for chunk in chunks:
+        for chunk in self._chunks(invoice_date, client_ref, dry_run):
             checkpoint()
-            self._invoice_chunk(chunk, run)
-            tally.advance(len(chunk))
+            try:
+                self._invoice_chunk(chunk, run)
+            except ChunkTaken as lost:
+                chunk_lost(f"invoicing {invoice_date.isoformat()}", lost)
+            tally.advance(len(chunk.clients))
         tally.finish()
         log.info(
             "invoicing finished",
             invoice_date=invoice_date.isoformat(),
             dry_run=dry_run,
-            issued=len(run.issued),
-            already_invoiced=len(run.already_invoiced),
-            held=len(run.held),
-            skipped=len(run.skipped),
+            issued=run.counts.issued,
+            already_invoiced=run.counts.already_invoiced,
+            held=run.counts.held,
+            skipped=run.counts.skipped,
         )
         return run
+
+    def _chunks(self, invoice_date: date, client_ref: str | None, dry_run: bool) -> Iterator[WorkChunk]:
+        """The run's clients: claimed chunk by chunk from the run ``invoicing <date>`` shared by every
+        worker, or (a dry run, one client) read as they are."""
+        if client_ref:
+            return self._shared.unshared(iter([[self._clients.get(client_ref)]]))
+        if dry_run:
+            return self._shared.unshared(self._clients.chunks(self._shared.size))
+        return self._shared.chunks(f"invoicing {invoice_date.isoformat()}")
+
+    def _ensure_rollups(self) -> None:
+        """Usage is read from the day rollups: built from the hourly rows first if they are of another
+        zone or were never built (the first run after the upgrade; see bridge/store/usage_rollups.py)."""
+        with self._uow.reading() as connection:
+            current = rollups_store.state(connection)
+        if current is None or current.zone != (self._zone.key or "UTC"):
+            try:
+                with self._uow.writing() as connection:
+                    rebuilt = rollups_store.ensure(connection, self._zone)
+            except Conflict:  # another worker's month end rebuilt them first (several daemons, one store)
+                return
+            log.info("usage rollups rebuilt", zone=self._zone.key, days=rebuilt)
 
     def _refuse_open_cycles(self, invoice_date: date) -> None:
         """Raise :class:`CycleNotEnded` when ``invoice_date`` is still to come.
@@ -215,12 +311,16 @@ class InvoicingService:
 
     # -- a chunk of clients ----------------------------------------------------------------------
 
-    def _invoice_chunk(self, clients: list[Client], run: InvoicingRun) -> None:
-        """Read the chunk's usage, invoices, terms and cycle schedules; plan each client
-        (domain/invoicing.py); store."""
+    def _invoice_chunk(self, chunk: WorkChunk, run: InvoicingRun) -> None:
+        """Plan the chunk's invoices and store them, finishing the chunk in the same transaction."""
+        self._store(self._planned(chunk.clients, run), run, chunk)
+
+    def _planned(self, clients: Sequence[Client], run: InvoicingRun) -> list[IssuedInvoice]:
+        """Read the chunk's invoices, terms, cycle schedules and usage; plan each client
+        (domain/invoicing.py)."""
         linked = [client for client in clients if owners_of(client)]
         if not linked:
-            return
+            return []
         ids = [client.id for client in linked]
         now = self._clock.now()
         with self._uow.reading() as connection:
@@ -232,18 +332,15 @@ class InvoicingService:
                 for client in linked
                 if (plan := self._plan(client, schedules[client.id], invoiced.get(client.id, []), run))
             ]
-            owners = [owner for plan in plans for owner in plan.owners]
             start = min((plan.cycles[0].start for plan in plans), default=now)
             end = max((plan.cycles[-1].end for plan in plans), default=now)
-            usage = usage_store.usage_of_owners(connection, owners, start, end) if plans else []
             suspended = suspension_store.overlapping(connection, ids, start, end)
+            hourly = set(suspended) | {plan.client.id for plan in plans if _starts_mid_day(plan.cycles)}
+            by_owner = _usage_of(connection, plans, terms, (start, end), hourly_clients=hourly)
         observed = [item for item in schedules.values() if item.unrecorded is not None]
         if observed and not run.dry_run:
             with self._uow.writing() as connection:
                 record_observed(connection, observed, now=now)
-        by_owner: dict[tuple[str, str], list[CollectedUsage]] = {}
-        for row in usage:
-            by_owner.setdefault((row.source, row.owner), []).append(_collected(row))
         inputs = [
             (
                 plan,
@@ -277,7 +374,7 @@ class InvoicingService:
             self._refuse_preview(planned, run)
             run.add(planned)
             pending += planned.issue
-        self._store(pending, run)
+        return pending
 
     def _plan(
         self,
@@ -323,12 +420,14 @@ class InvoicingService:
                     f"billing cycle {cycle.label} ends {_local(cycle.end, self._zone)}: not yet"
                 )
 
-    def _store(self, pending: list[IssuedInvoice], run: InvoicingRun) -> None:
-        """Write the chunk's invoices, with their numbers or outbox rows, in one transaction."""
-        if not pending:
+    def _store(self, pending: list[IssuedInvoice], run: InvoicingRun, chunk: WorkChunk) -> None:
+        """Write the chunk's invoices, with their numbers or outbox rows, in one transaction that first
+        marks the chunk done (:class:`ChunkTaken`, and nothing written, if another worker took it over)."""
+        if not pending and chunk.claim is None:
             return
         now = self._clock.now()
         with self._uow.writing(dry_run=run.dry_run) as connection:
+            chunk.finish(connection, self._clock)
             if run.dry_run:
                 store.carry_numbers(connection, run.next_numbers)
             for invoice in pending:
@@ -352,18 +451,49 @@ class InvoicingService:
                     if not store.reference_exists(connection, invoice.draft.reference):
                         raise
                     reason = "already invoiced by another run"
-                    run.already_invoiced.append(Skipped(invoice.client, invoice.draft.reference, reason))
+                    run.add_already_invoiced(Skipped(invoice.client, invoice.draft.reference, reason))
                     continue
-                run.issued.append(
-                    replace(invoice, number=issued.number, proforma_number=issued.proforma_number)
+                run.add_issued(
+                    replace(
+                        invoice,
+                        number=issued.number,
+                        proforma_number=issued.proforma_number,
+                        taxes=issued.taxes,
+                    )
                 )
             if run.dry_run:
                 run.next_numbers = store.next_numbers(connection)
 
+    def add_credit_invoice(self, client_ref: str, amount: Decimal, given: str) -> store.StoredInvoice:
+        """An add-credit invoice: the client buys ``amount`` of credit (net of tax; with "tax on add-credit
+        invoices" on, the invoice is that amount plus tax, seed 001). ``given`` (the operator's reference)
+        makes it once only. Paid, it adds ``amount`` to the credit."""
+        client = self._clients.get(client_ref)
+        if amount <= 0 or not is_rounded(amount, client.currency):
+            raise InputError(
+                f"AMOUNT {amount} is not a positive amount in {client.currency}'s minor unit; e.g. 50.00"
+            )
+        reference = references.credit_invoice(client.id, given)
+        now = self._clock.now()
+        try:
+            with self._uow.writing() as connection:
+                self.issue_credit_invoice(connection, client, amount, reference, now, kind="credit")
+        except Conflict:
+            raise InputError(f"--reference {given}: invoice {reference} exists already") from None
+        with self._uow.reading() as connection:
+            return self._require(connection, reference)
+
     def issue_credit_invoice(
-        self, connection: Tx, client: Client, amount: Decimal, reference: str, at: datetime
+        self,
+        connection: Tx,
+        client: Client,
+        amount: Decimal,
+        reference: str,
+        at: datetime,
+        kind: str = "auto",
     ) -> None:
-        """A credit-addition invoice (a credit auto-invoice, seed 000) in the caller's transaction.
+        """A credit-addition invoice (a credit auto-invoice, seed 000, or ``kind`` ``credit``: one staff
+        issue) in the caller's transaction.
 
         Numbered by the bridge, or handed to the WHMCS push, like a usage invoice.
         """
@@ -372,14 +502,14 @@ class InvoicingService:
         invoice = NewInvoice(
             client=client,
             reference=reference,
-            kind="auto",
+            kind=kind,
             period=None,
             issuer=issuer(config),
             issued_at=at,
             lines=(line,),
             total=amount,
             items=line_items([line]),
-            notes=f"{reference}: credit auto-invoice",
+            notes=f"{reference}: credit auto-invoice" if kind == "auto" else f"{reference}: credit",
         )
         issue(connection, invoice, config, self._zone, now=at, notifier=self._notifier)
 
@@ -452,6 +582,15 @@ class InvoicingService:
         return invoice
 
 
+def _starts_mid_day(cycles: Sequence[BillingCycle]) -> bool:
+    """Whether a cycle starts inside a day (a first cycle starts when the first service did): the day
+    rollups cannot cut there, so such a client's usage is read hour by hour."""
+    return any(
+        cycle.local_start != cycle.local_start.replace(hour=0, minute=0, second=0, microsecond=0)
+        for cycle in cycles
+    )
+
+
 def _billable(usage: list[CollectedUsage], suspensions: Sequence[Suspension]) -> list[CollectedUsage]:
     """The usage without its share inside the client's suspensions (``bill_suspended_hours`` off)."""
     if not suspensions:
@@ -464,9 +603,43 @@ def _billable(usage: list[CollectedUsage], suspensions: Sequence[Suspension]) ->
     return found
 
 
-def _collected(row: usage_store.StoredUsage) -> CollectedUsage:
-    """A usage row as the domain reads it: the record, and when it was collected."""
-    return CollectedUsage(row.record, row.collected_at)
+def _usage_of(
+    connection: Tx,
+    plans: Sequence[_ClientPlan],
+    terms: Mapping[int, ClientTerms],
+    span: tuple[datetime, datetime],
+    *,
+    hourly_clients: Set[int],
+) -> dict[tuple[str, str], list[CollectedUsage]]:
+    """The chunk's usage by (source, owner): each cycle's totals from the day rollups, one query per cycle
+    the chunk looks at (bridge/store/usage_rollups.py); the hourly rows for a client whose terms change
+    inside a cycle, since those split its hours at the change (bridge/domain/terms.py), and for
+    ``hourly_clients`` (suspended in the span: a suspension splits hours where it starts and ends)."""
+    by_owner: dict[tuple[str, str], list[CollectedUsage]] = {}
+    hourly = [
+        plan
+        for plan in plans
+        if plan.client.id in hourly_clients or _terms_change_inside(terms.get(plan.client.id), plan.cycles)
+    ]
+    hourly_ids = {plan.client.id for plan in hourly}
+    owners_by_cycle: dict[BillingCycle, list[tuple[str, str]]] = {}
+    for plan in plans:
+        if plan.client.id not in hourly_ids:
+            for cycle in plan.cycles:
+                owners_by_cycle.setdefault(cycle, []).extend(plan.owners)
+    for cycle, owners in owners_by_cycle.items():
+        for total in rollups_store.totals_of_owners(connection, owners, cycle.start, cycle.end):
+            by_owner.setdefault((total.source, total.owner), []).append(
+                CollectedUsage(total.record, total.collected_at)
+            )
+    owners = [owner for plan in hourly for owner in plan.owners]
+    for row in usage_store.usage_of_owners(connection, owners, *span):
+        by_owner.setdefault((row.source, row.owner), []).append(CollectedUsage(row.record, row.collected_at))
+    return by_owner
+
+
+def _terms_change_inside(terms: ClientTerms | None, cycles: Sequence[BillingCycle]) -> bool:
+    return terms is not None and any(terms.changes_within(cycle.start, cycle.end) for cycle in cycles)
 
 
 def _existing(

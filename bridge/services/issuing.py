@@ -11,6 +11,12 @@ a credit auto-invoice (``InvoicingService.issue_credit_invoice``), a recharge of
   configuration's invoicing option (a rollback gives the number back: fiscal numbering has no gaps) and
   belongs to the configuration's series. Issued by WHMCS, the same transaction writes the create_invoice
   outbox row that pushes it (bridge/sync/push.py), dated and due on the local days of those instants.
+- Taxes (issue 16), when ``[taxes]`` is on (the configuration's ``taxes``): an invoice the bridge issues
+  gets its tax lines here (:func:`~bridge.domain.tax.tax_lines`: one per rate, rounded once), its net
+  ``subtotal``, why it is taxed so, the reverse-charge note of an exempt EU business, and ``total`` =
+  subtotal + tax. An invoice WHMCS issues keeps its net amounts and each item's ``taxed`` flag says
+  whether WHMCS adds its own configured tax (:func:`~bridge.domain.tax.is_taxed`). Credit invoices
+  (``auto``, ``credit``) follow "tax on add-credit invoices"; everything else follows the rules.
 - An invoice the bridge issues is mailed to the client with its PDF, when its configuration says
   ``notify_on_unpaid_invoices`` (seed 001: "send notifications to clients when an invoice is issued and is
   unpaid"): an outbox row in the same transaction (bridge/services/notifications.py).
@@ -21,7 +27,7 @@ a credit auto-invoice (``InvoicingService.issue_credit_invoice``), a recharge of
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -33,6 +39,7 @@ from bridge.domain.effects import AddPayment, CreateInvoice, InvoiceItem
 from bridge.domain.invoicing import BRIDGE, NEW_STATUS, WHMCS, InvoiceLine, due_at
 from bridge.domain.notifications import InvoiceIssued
 from bridge.domain.numbers import random_proforma_number, render_number
+from bridge.domain.tax import Charge, InvoicePurpose, InvoiceTaxes, is_taxed, tax_lines
 from bridge.errors import InputError
 from bridge.services.notifications import ClientNotifier
 from bridge.store import invoices as store
@@ -66,6 +73,8 @@ class Issued:
     id: int
     number: str | None
     proforma_number: str | None
+    taxes: InvoiceTaxes | None = None
+    """The taxes the bridge put on it (None: taxes off, or WHMCS issues it)."""
 
     @property
     def shown_number(self) -> str | None:
@@ -90,6 +99,7 @@ def issue(
     already."""
     client = invoice.client
     due = due_at(config, invoice.issued_at)
+    taxes = _taxes(invoice, config) if invoice.issuer == BRIDGE else None
     number, proforma = (None, None)
     if invoice.issuer == BRIDGE:
         local = invoice.issued_at.astimezone(zone)
@@ -110,14 +120,17 @@ def issue(
             "proforma_number": proforma,
             "issued_at": invoice.issued_at,
             "due_at": due,
-            "total": invoice.total,
+            "total": invoice.total if taxes is None else taxes.total,
             "replaces_id": invoice.replaces_id,
             "created_at": now,
+            **_tax_columns(taxes),
         },
         invoice.lines,
     )
+    if taxes is not None:
+        store.insert_taxes(tx, invoice_id, taxes.lines)
     if invoice.issuer == BRIDGE:
-        issued = Issued(invoice_id, number, proforma)
+        issued = Issued(invoice_id, number, proforma, taxes)
         if notifier is not None and config.notify_on_unpaid_invoices:
             _mail_invoice(tx, notifier, invoice, issued, due, now)
         return issued
@@ -126,11 +139,55 @@ def issue(
         invoice.reference,
         invoice.issued_at.astimezone(zone).date(),
         due.astimezone(zone).date(),
-        invoice.items,
+        _taxed_items(invoice, config),
         invoice.notes,
     )
     enqueue_effect(tx, client_id=client.id, reference=invoice.reference, effect=effect, now=now)
     return Issued(invoice_id, None, None)
+
+
+CREDIT_KINDS = frozenset({"auto", "credit"})
+"""Invoices that add credit (a credit auto-invoice, seed 000; an add-credit invoice): they follow
+"tax on add-credit invoices" (seed 001) instead of the rules for usage and fees."""
+
+
+def purpose_of(kind: str) -> InvoicePurpose:
+    """Which tax option an invoice of ``kind`` follows."""
+    return InvoicePurpose.ADD_CREDIT if kind in CREDIT_KINDS else InvoicePurpose.USAGE
+
+
+def _taxes(invoice: NewInvoice, config: Configuration) -> InvoiceTaxes | None:
+    """The invoice's taxes, or None while taxes are off. Its lines are the tax base (each already rounded
+    once); tax is rounded once per rate on their sum."""
+    rules = config.taxes
+    if rules is None:
+        return None
+    client = invoice.client
+    lines = [Charge(line.amount, client.currency) for line in invoice.lines]
+    return tax_lines(
+        rules,
+        client.tax_identity(rules.home_country),
+        lines,
+        purpose=purpose_of(invoice.kind),
+        currency=client.currency,
+    )
+
+
+def _tax_columns(taxes: InvoiceTaxes | None) -> dict[str, object]:
+    if taxes is None:
+        return {}
+    return {"subtotal": taxes.subtotal, "tax_reason": taxes.why, "reverse_charge": taxes.reverse_charge}
+
+
+def _taxed_items(invoice: NewInvoice, config: Configuration) -> tuple[InvoiceItem, ...]:
+    """The WHMCS items, each ``taxed`` as the client's exemption and the rules say (WHMCS then applies
+    its own tax configuration); all untaxed while taxes are off."""
+    rules = config.taxes
+    if rules is None:
+        return invoice.items
+    identity = invoice.client.tax_identity(rules.home_country)
+    taxed = is_taxed(rules, identity, purpose_of(invoice.kind))
+    return tuple(replace(item, taxed=taxed) for item in invoice.items)
 
 
 def _mail_invoice(
@@ -139,7 +196,7 @@ def _mail_invoice(
     notice = InvoiceIssued(
         invoice.reference,
         issued.shown_number or invoice.reference,
-        invoice.total,
+        invoice.total if issued.taxes is None else issued.taxes.total,
         invoice.client.currency,
         invoice.issued_at,
         due,

@@ -397,7 +397,7 @@ class PlansService:
             period=cycle.label,
             state="issued",
             currency=client.currency,
-            old_total=standing.total,
+            old_total=standing.net_total,
             new_total=draft.total,
             old_lines=old_lines,
             new_lines=new_lines,
@@ -471,7 +471,7 @@ class PlansService:
             client=client.id,
             replaced=standing.reference,
             replacement=reference,
-            old_total=str(standing.total),
+            old_total=str(standing.net_total),
             new_total=str(draft.total),
         )
         return issued.shown_number

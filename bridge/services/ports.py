@@ -22,6 +22,15 @@ from pydantic import SecretStr
 from bridge.domain.clients import Client
 from bridge.domain.notifications import MailText, Notice
 from bridge.store.enrollment import TokenPurpose
+from bridge.vies.answers import ViesAnswer
+from bridge.vies.vatid import VatId
+
+
+class VatIdChecker(Protocol):
+    """The EU's VIES service (``vies.ViesClient``): whether a VAT ID, already checked offline, is valid.
+    Every answer is a value, never raised: each is evidence for the 48-hour rule."""
+
+    def check(self, vat_id: VatId) -> ViesAnswer: ...
 
 
 class Payment(Protocol):

@@ -9,8 +9,11 @@ ports, built by the composition root:
   cycle that no invoice line bills are asked about: :class:`InvoicingDecisions` runs invoicing as a dry
   run (nothing written, rolled back) for each of them, as of the month's end and as of the day the
   evidence is read, which covers the cycles ending in the month and those crossing its end;
-- **the clouds' own figures** (:class:`CloudFigures`): Nova's hours per project for the month and the
-  SolusVM servers seen; :class:`NoCloudFigures` where no cloud is asked.
+- **Nova's own figures** (:class:`CloudFigures`): its hours per project for the month;
+  :class:`NoCloudFigures` where it is not asked.
+
+The SolusVM servers seen in the month come from the evidence the SolusVM sync stored (servers kept after
+deletion, polls, tasks and activity: :meth:`ReconciliationService.solusvm_seen`), not from the live API.
 
 Clients come in id order, :data:`CLIENTS_PER_CHUNK` at a time (a few queries per chunk), then the owners
 linked to no client. An owner linked to no client whose resource an invoice line of the month bills stays
@@ -29,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
 from bridge.domain.clients import OWNER_LINK_KIND, Client
-from bridge.domain.cycles import BillingCycle, client_period, cycles_overlapping
+from bridge.domain.cycles import BillingCycle, BillingPeriod, client_period, cycles_overlapping
 from bridge.domain.invoicing import BEFORE_CUTOFF, Held
 from bridge.domain.reconciliation import (
     BilledLine,
@@ -58,6 +61,7 @@ from bridge.settings import Configurations
 from bridge.store import reconciliation as store
 from bridge.store.reconciliation import Owner, Span
 from bridge.store.unit_of_work import Tx, UnitOfWork
+from bridge.usage.solusvm_runtime import servers_seen
 
 CLIENTS_PER_CHUNK = 500
 ZERO = Decimal(0)
@@ -88,7 +92,8 @@ class CycleDecisions(Protocol):
 
 
 class CloudFigures(Protocol):
-    """The clouds' own figures for the month: a port the fleio adapter implements, built in bootstrap."""
+    """Nova's own figures for the month: a port the fleio adapter implements, built in bootstrap. (SolusVM
+    publishes no usage: its side is read from the evidence the sync stored, not from the live API.)"""
 
     def nova_month(self, month: Month) -> NovaMonth | None:
         """Nova's figure for the month in one (paged) query; None when not asked (or not settled)."""
@@ -98,19 +103,14 @@ class CloudFigures(Protocol):
         """The server's instance actions (``os-instance-actions``), to recover the hours Nova forgot."""
         ...
 
-    def solusvm_servers(self, month: Month) -> tuple[SolusVMServerSeen, ...] | None: ...
-
 
 class NoCloudFigures:
-    """No cloud asked: the report's cloud side says so."""
+    """Nova not asked: the report's cloud side says so."""
 
     def nova_month(self, month: Month) -> NovaMonth | None:
         return None
 
     def nova_history(self, server: NovaServerHours) -> NovaServerHistory | None:
-        return None
-
-    def solusvm_servers(self, month: Month) -> tuple[SolusVMServerSeen, ...] | None:
         return None
 
 
@@ -173,6 +173,14 @@ class ClientsSource(Protocol):
 
 
 @dataclass(frozen=True)
+class _Schedule:
+    """A billing period's cycles overlapping the month, and its cycle open when the evidence is read."""
+
+    cycles: tuple[BillingCycle, ...]
+    current: OpenCycle
+
+
+@dataclass(frozen=True)
 class _Plan:
     """One client's cycles overlapping the month, the owners billed to it, and its open cycle."""
 
@@ -195,6 +203,7 @@ class ReconciliationService:
         configurations: Configurations,
         decisions: CycleDecisions,
         cloud: CloudFigures | None = None,
+        solusvm: bool = False,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -203,16 +212,22 @@ class ReconciliationService:
         self._configurations = configurations
         self._decisions = decisions
         self._cloud = cloud or NoCloudFigures()
+        self._solusvm = solusvm
 
     def month(self, label: str) -> Month:
         """The calendar month ``label`` (``2022-10``) read now; a ValueError names the expected form."""
         return Month.calendar(label, self._zone.key, self._clock.now())
 
-    def last_month(self) -> Month:
-        """The calendar month before the current one in the billing zone (the daemon job's month)."""
+    def recent_months(self, count: int) -> list[Month]:
+        """The ``count`` calendar months before the current one in the billing zone, oldest first (the
+        daemon job reconciles last month and the one before: late usage and WHMCS's confirmations still
+        change a month after it ended)."""
         first = self._clock.now().astimezone(self._zone).date().replace(day=1)
-        before = first - timedelta(days=1)
-        return self.month(f"{before.year:04d}-{before.month:02d}")
+        months: list[Month] = []
+        for _ in range(count):
+            first = (first - timedelta(days=1)).replace(day=1)
+            months.insert(0, self.month(f"{first.year:04d}-{first.month:02d}"))
+        return months
 
     def reconcile(
         self,
@@ -252,8 +267,25 @@ class ReconciliationService:
         return CloudEvidence(
             nova_projects=nova.projects if nova is not None else None,
             nova_servers=tuple(histories),
-            solusvm_servers=self._cloud.solusvm_servers(month),
+            solusvm_servers=self.solusvm_seen(month) if self._solusvm else None,
         )
+
+    def solusvm_seen(self, month: Month) -> tuple[SolusVMServerSeen, ...]:
+        """Every SolusVM server the stored evidence shows in the month (deleted ones included), with the
+        hours its runtime rule counts, observed and inferred: not the live API, which forgets deleted
+        servers and says nothing of the past."""
+        with self._uow.reading() as tx:
+            return tuple(
+                SolusVMServerSeen(
+                    str(server.server_id),
+                    str(server.user_id),
+                    server.name,
+                    split.observed_hours,
+                    split.inferred_hours,
+                    plan=str(server.plan_id),
+                )
+                for server, split in servers_seen(tx, month.start, month.end)
+            )
 
     def evidence(self, month: Month, *, client_ref: str | None = None) -> Iterator[ClientEvidence]:
         """Every client's evidence in id order, then the owners linked to no client (all clients only)."""
@@ -264,29 +296,45 @@ class ReconciliationService:
         for owner, client_id in adopted.items():
             kept[client_id].append(owner)
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
+        schedules: dict[BillingPeriod, _Schedule] = {}
         for chunk in chunks:
-            plans = [self._plan(client, month, kept.get(client.id, ())) for client in chunk]
+            plans = [self._plan(client, month, kept.get(client.id, ()), schedules) for client in chunk]
             yield from self._chunk(plans, month)
         if client_ref is None:
             yield from self._unlinked([owner for owner in unlinked if owner not in adopted], month)
 
-    def _plan(self, client: Client, month: Month, kept: Iterable[Owner]) -> _Plan:
+    def _plan(
+        self,
+        client: Client,
+        month: Month,
+        kept: Iterable[Owner],
+        schedules: dict[BillingPeriod, _Schedule],
+    ) -> _Plan:
+        """The client's plan; ``schedules`` keeps each billing period's cycles of the month, which every
+        client of one anniversary day (or all calendar-month clients) shares, so they are drawn once."""
         config = self._configurations.of(client.configuration)
         period = client_period(config.billing_cycle_as_calendar_month, client.created_at, self._zone)
-        cycles = tuple(cycles_overlapping(month.start, month.end, period, self._zone))
+        schedule = schedules.get(period)
+        if schedule is None:
+            schedule = schedules[period] = self._schedule(period, month)
         owners = [
             (source, owner) for source, kind in OWNER_LINK_KIND.items() for owner in client.external_ids(kind)
         ]
+        return _Plan(client, schedule.cycles, (*owners, *kept), schedule.current)
+
+    def _schedule(self, period: BillingPeriod, month: Month) -> _Schedule:
+        cycles = tuple(cycles_overlapping(month.start, month.end, period, self._zone))
         now = period.cycle_containing(month.as_of, self._zone)
-        return _Plan(client, cycles, (*owners, *kept), OpenCycle(now.start, now.end))
+        return _Schedule(cycles, OpenCycle(now.start, now.end))
 
     def _chunk(self, plans: list[_Plan], month: Month) -> Iterator[ClientEvidence]:
         ids = [plan.client.id for plan in plans]
         with self._uow.reading() as tx:
+            unbilled = {plan.client.id for plan in plans if not self._bills_suspended_hours(plan.client)}
             suspended = {
                 client_id: spans
                 for client_id, spans in store.suspensions(tx, ids, month).items()
-                if not self._bills_suspended_hours(client_id, plans)
+                if client_id in unbilled
             }
             collected = self._collected(tx, plans, month, suspended.keys())
             lines = store.billed_lines(tx, ids, month)
@@ -311,9 +359,8 @@ class ReconciliationService:
                 ledger=tuple(ledger.get(client.id, ())),
             )
 
-    def _bills_suspended_hours(self, client_id: int, plans: list[_Plan]) -> bool:
+    def _bills_suspended_hours(self, client: Client) -> bool:
         """Whether the client's configuration invoices its suspended hours: then they are not a bucket."""
-        client = next(plan.client for plan in plans if plan.client.id == client_id)
         return self._configurations.of(client.configuration).bill_suspended_hours
 
     def _collected(
@@ -363,9 +410,11 @@ def _unbilled(
 
 
 def _decided(
-    plan: _Plan, decisions: Iterable[Decision]
+    plan: _Plan, decisions: Sequence[Decision]
 ) -> tuple[tuple[HeldCycle, ...], tuple[SkippedCycle, ...]]:
     """The decisions about the client's cycles of the month, each with its cycle's start."""
+    if not decisions:
+        return (), ()
     starts = {cycle.label: cycle.start for cycle in plan.cycles}
     held: list[HeldCycle] = []
     skipped: list[SkippedCycle] = []

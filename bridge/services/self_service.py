@@ -26,6 +26,7 @@ from bridge.logs import get_logger
 from bridge.services.clients import ClientService
 from bridge.services.credit import Account, CreditService
 from bridge.services.enrollment import EnrollmentService, Status
+from bridge.services.notifications import notification_address
 from bridge.services.ports import SignUpKeys
 from bridge.store import clients as client_store
 from bridge.store import invoices as invoice_store
@@ -139,7 +140,7 @@ class SelfService:
             changes=tuple(self._credit.auto_invoicing_history(client.id, limit=5)),
             enrollment=self._enrollment.status(str(client.id)),
             auto_invoicing_feature=self._credit.auto_invoicing_feature,
-            notification_address=client.email,
+            notification_address=notification_address(client),
         )
 
     def invoice(self, client_id: int, invoice_ref: str) -> tuple[StoredInvoice, Client]:

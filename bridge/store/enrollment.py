@@ -68,6 +68,9 @@ class Enrollment:
     accepted_at: datetime | None
     activated_at: datetime | None
     updated_at: datetime
+    country: str | None = None
+    """The country and VAT ID given at sign-up (issue 16), for the client's tax identity."""
+    vat_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,13 +108,23 @@ def by_client(connection: Connection, client_id: int) -> Enrollment | None:
 
 
 def insert_request(
-    connection: Connection, *, email: str, name: str, company: str, sealed_password: str, now: datetime
+    connection: Connection,
+    *,
+    email: str,
+    name: str,
+    company: str,
+    sealed_password: str,
+    now: datetime,
+    country: str | None = None,
+    vat_id: str | None = None,
 ) -> int:
     result = connection.execute(
         insert(enrollments).values(
             email=email,
             name=name,
             company=company,
+            country=country,
+            vat_id=vat_id,
             state=EnrollmentState.PENDING.value,
             sealed_password=sealed_password,
             solusvm_state=SolusVMState.PENDING.value,
@@ -133,13 +146,17 @@ def renew_request(
     now: datetime,
     name: str | None = None,
     company: str | None = None,
+    tax_identity: tuple[str | None, str | None] | None = None,
 ) -> bool:
-    """A new password seal (and, from a new sign-up, name and company) for a request still pending."""
+    """A new password seal (and, from a new sign-up, name, company, and country and VAT ID) for a request
+    still pending."""
     values: dict[str, Any] = {"sealed_password": sealed_password, "requested_at": now, "updated_at": now}
     if name is not None:
         values["name"] = name
     if company is not None:
         values["company"] = company
+    if tax_identity is not None:
+        values["country"], values["vat_id"] = tax_identity
     result = connection.execute(
         update(enrollments)
         .where(enrollments.c.id == enrollment_id, enrollments.c.state == EnrollmentState.PENDING.value)
@@ -318,6 +335,8 @@ def _enrollment(row: Row[Any]) -> Enrollment:
         accepted_at=row.accepted_at,
         activated_at=row.activated_at,
         updated_at=row.updated_at,
+        country=row.country,
+        vat_id=row.vat_id,
     )
 
 

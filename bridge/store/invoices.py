@@ -9,10 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, exists, func, insert, literal, or_, select, type_coerce, update
+from sqlalchemy.exc import IntegrityError
 
 from bridge.domain.invoicing import InvoiceLine, display_number
 from bridge.domain.references import PAID_PREFIX
-from bridge.store.tables import invoice_lines, invoices, ledger_entries, number_sequences
+from bridge.domain.tax import TaxLine
+from bridge.store.tables import invoice_lines, invoice_taxes, invoices, ledger_entries, number_sequences
 from bridge.store.types import UTCDateTime
 
 StoredLine = InvoiceLine
@@ -41,7 +43,23 @@ class StoredInvoice:
     remote_id: str | None
     replaces_id: int | None
     created_at: datetime
+    subtotal: Decimal | None = None
+    """Net of tax (issue 16); None on an invoice without taxes, whose ``total`` is net."""
+    tax_reason: str | None = None
+    reverse_charge: str | None = None
     lines: tuple[StoredLine, ...] = ()
+    taxes: tuple[TaxLine, ...] = ()
+    """One line per tax rate (read with the lines)."""
+
+    @property
+    def net_total(self) -> Decimal:
+        """What the invoice bills net of tax: the money the credit ledger counts (as Fleio does)."""
+        return self.total if self.subtotal is None else self.subtotal
+
+    @property
+    def taxed(self) -> bool:
+        """Whether taxes were worked out for this invoice (even when they came to none)."""
+        return self.subtotal is not None
 
     @property
     def display_number(self) -> str:
@@ -58,6 +76,32 @@ def insert_invoice(connection: Connection, values: dict[str, Any], lines: Sequen
         rows = [{**asdict(line), "invoice_id": invoice_id} for line in lines]
         connection.execute(insert(invoice_lines), rows)
     return invoice_id
+
+
+def insert_taxes(connection: Connection, invoice_id: int, lines: Sequence[TaxLine]) -> None:
+    """The invoice's tax lines, one per rate, in their order."""
+    rows = [
+        {
+            "invoice_id": invoice_id,
+            "position": position,
+            "name": line.name,
+            "rate": line.rate,
+            "base": line.base,
+            "amount": line.amount,
+        }
+        for position, line in enumerate(lines, start=1)
+    ]
+    if rows:
+        connection.execute(insert(invoice_taxes), rows)
+
+
+def _taxes_of(connection: Connection, invoice_id: int) -> tuple[TaxLine, ...]:
+    query = (
+        select(invoice_taxes)
+        .where(invoice_taxes.c.invoice_id == invoice_id)
+        .order_by(invoice_taxes.c.position)
+    )
+    return tuple(TaxLine(row.name, row.rate, row.base, row.amount) for row in connection.execute(query))
 
 
 def invoices_of_client(
@@ -206,7 +250,9 @@ def set_status(connection: Connection, invoice_id: int, **values: Any) -> None:
 
 def _invoice(connection: Connection, row: Any, with_lines: bool) -> StoredInvoice:
     lines: tuple[StoredLine, ...] = ()
+    taxes: tuple[TaxLine, ...] = ()
     if with_lines:
+        taxes = _taxes_of(connection, row.id) if row.subtotal is not None else ()
         found = connection.execute(
             select(invoice_lines)
             .where(invoice_lines.c.invoice_id == row.id)
@@ -218,7 +264,7 @@ def _invoice(connection: Connection, row: Any, with_lines: bool) -> StoredInvoic
             )
             for line in found
         )
-    return StoredInvoice(**row._mapping, lines=lines)
+    return StoredInvoice(**row._mapping, lines=lines, taxes=taxes)
 
 
 def _line(row: Any) -> StoredLine:
@@ -251,13 +297,19 @@ def number_taken(connection: Connection, number: str) -> bool:
 
 def take_number(connection: Connection, sequence: str, first: int) -> int:
     """The next number of ``sequence`` (starting at ``first``), gap-free: it is taken in the caller's
-    transaction, under a row lock on MariaDB and PostgreSQL, so a rollback gives the number back."""
-    current = connection.execute(
-        select(number_sequences.c.next_value).where(number_sequences.c.name == sequence).with_for_update()
-    ).scalar()
+    transaction, under a row lock on MariaDB and PostgreSQL, so a rollback gives the number back.
+
+    Several workers may take a new sequence's first number at once (month end shared by daemons): the
+    one whose row goes in first has it, the others wait for that row's lock and take the next."""
+    current = next_number(connection, sequence)
     if current is None:
-        connection.execute(insert(number_sequences).values(name=sequence, next_value=first + 1))
-        return first
+        try:
+            with connection.begin_nested():
+                connection.execute(insert(number_sequences).values(name=sequence, next_value=first + 1))
+            return first
+        except IntegrityError:
+            current = next_number(connection, sequence)
+            assert current is not None, "the row the insert collided with is committed"
     connection.execute(
         update(number_sequences).where(number_sequences.c.name == sequence).values(next_value=current + 1)
     )

@@ -272,6 +272,20 @@ def claim(connection: Connection, row: OutboxRow, fence: Fence, now: datetime, s
     return bool(changed == 1)
 
 
+def release(connection: Connection, row_id: int, fence: Fence, now: datetime) -> None:
+    """Give back a claim whose call never went out (a row claimed ahead of its turn that the push did not
+    reach): pending again, its attempt uncounted. :class:`FencedOut` unless it is still this claim."""
+    _settle(
+        connection,
+        row_id,
+        fence,
+        now,
+        state=OutboxState.PENDING.value,
+        attempts=outbox.c.attempts - 1,
+        claimed_at=None,
+    )
+
+
 def _claimed(row_id: int, fence: Fence | None, now: datetime) -> ColumnElement[bool]:
     """The row as its claimant may still change it: still due (in doubt since the claim, or left pending by
     it), claimed with the fence's token, the lease held. Without a fence (a row set by hand, never by a

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, func, insert, select, type_coerce, update
+from sqlalchemy import Connection, func, insert, or_, select, type_coerce, update
 
 from bridge.store.tables import solusvm_polls, solusvm_records, solusvm_servers
 from bridge.store.types import UTCDateTime
@@ -136,6 +136,26 @@ def servers_listed_since(tx: Connection, since: datetime) -> list[StoredServer]:
     query = (
         select(*_columns(solusvm_servers, StoredServer))
         .where(solusvm_servers.c.last_listed_at >= since)
+        .order_by(solusvm_servers.c.server_id)
+    )
+    return [StoredServer(*row) for row in tx.execute(query)]
+
+
+def servers_seen_between(tx: Connection, start: datetime, end: datetime) -> list[StoredServer]:
+    """The servers the evidence shows in ``[start, end)``, deleted ones included, by id: created before
+    its end and listed at or after its start, or with a task or activity-log entry first listed in it (a
+    server deleted before the next sync listed it is last listed before its deletion)."""
+    recorded = select(solusvm_records.c.server_id).where(
+        solusvm_records.c.server_id.is_not(None),
+        solusvm_records.c.listed_at >= start,
+        solusvm_records.c.listed_at < end,
+    )
+    query = (
+        select(*_columns(solusvm_servers, StoredServer))
+        .where(
+            solusvm_servers.c.created_at < end,
+            or_(solusvm_servers.c.last_listed_at >= start, solusvm_servers.c.server_id.in_(recorded)),
+        )
         .order_by(solusvm_servers.c.server_id)
     )
     return [StoredServer(*row) for row in tx.execute(query)]

@@ -36,7 +36,39 @@ clients = Table(
     Column("currency", String(3), nullable=False),
     Column("configuration", String(64), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # The client's tax identity (issue 16): ISO 3166-1 country and offline-checked VAT ID, or NULL.
+    Column("country", String(2), nullable=True),
+    Column("vat_id", String(32), nullable=True),
 )
+
+client_tax_exemptions = Table(
+    "client_tax_exemptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    Column("exempt", Boolean, nullable=False),
+    Column("decided_by", String(128), nullable=False),
+    Column("decided_at", UTCDateTime(), nullable=False),
+    Column("why", Text(), nullable=False),
+    Index(None, "client_id"),
+)
+"""Every tax exemption decision (staff's or the VIES flow's); the latest of a client is in force."""
+
+vies_checks = Table(
+    "vies_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    Column("vat_id", String(32), nullable=False),
+    Column("asked_at", UTCDateTime(), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("code", String(64), nullable=True),
+    Column("request_date", UTCDateTime(), nullable=True),
+    Column("consultation_number", String(64), nullable=True),
+    Column("detail", Text(), nullable=True),
+    Index(None, "client_id", "asked_at"),
+)
+"""Every VIES answer about a client's VAT ID: the evidence of the exemption and of the 48-hour rule."""
 
 client_links = Table(
     "client_links",
@@ -74,6 +106,23 @@ leases = Table(
     Column("token", String(64), nullable=True),
 )
 
+work_chunks = Table(
+    "work_chunks",
+    metadata,
+    # One range of client ids of one generation of a run, claimed by one worker at a time (store/chunks.py).
+    Column("run", String(64), primary_key=True),
+    Column("generation", Integer, primary_key=True, autoincrement=False),
+    Column("chunk", Integer, primary_key=True, autoincrement=False),
+    Column("first_client", Integer, nullable=False),
+    Column("last_client", Integer, nullable=False),
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("holder", String(128), nullable=True),
+    Column("token", String(64), nullable=True),
+    Column("claimed_at", UTCDateTime(), nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("done_at", UTCDateTime(), nullable=True),
+)
+
 usage_records = Table(
     "usage_records",
     metadata,
@@ -91,6 +140,39 @@ usage_records = Table(
     UniqueConstraint("source", "window_start", "resource_id"),
     Index(None, "owner", "window_start"),
     Index(None, "resource_id", "window_start"),
+)
+
+usage_rollups = Table(
+    # Per resource, plan and billing day (local, in usage_rollup_state.zone): the totals of the hourly
+    # windows in usage_records that start that day, kept in the transaction that writes those windows
+    # (bridge/store/usage_rollups.py). Month end reads these, not the hours.
+    "usage_rollups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(16), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("plan", String(128), nullable=False),
+    Column("day_start", UTCDateTime(), nullable=False),
+    Column("first_start", UTCDateTime(), nullable=False),
+    Column("last_end", UTCDateTime(), nullable=False),
+    Column("latest_name", String(280), nullable=False),
+    Column("windows", Integer, nullable=False),
+    Column("hours", ExactDecimal(20, 8), nullable=False),
+    Column("tokens", ExactDecimal(20, 8), nullable=True),
+    Column("collected_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("source", "day_start", "resource_id", "owner", "plan"),
+    Index(None, "owner", "day_start"),
+)
+
+usage_rollup_state = Table(
+    # One row: the zone whose days usage_rollups are cut in, and the instant before which the hourly
+    # evidence was pruned (windows starting earlier are final: they are no longer ingested).
+    "usage_rollup_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("zone", String(64), nullable=False),
+    Column("pruned_before", UTCDateTime(), nullable=True),
 )
 
 usage_watermarks = Table(
@@ -137,6 +219,11 @@ invoices = Table(
     Column("remote_id", String(32), nullable=True),
     Column("replaces_id", Integer, ForeignKey("invoices.id"), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Taxes (issue 16): the net subtotal (NULL before taxes existed: total is net), why the invoice is
+    # taxed as it is, and the reverse-charge note of an exempt EU business. total = subtotal + tax.
+    Column("subtotal", ExactDecimal(20, 8), nullable=True),
+    Column("tax_reason", Text(), nullable=True),
+    Column("reverse_charge", Text(), nullable=True),
     Index(None, "client_id", "kind", "period_start"),
     Index(None, "status"),
     UniqueConstraint("series", "number"),
@@ -167,6 +254,20 @@ invoice_lines = Table(
     Column("description", Text(), nullable=False),
     UniqueConstraint("invoice_id", "line_reference"),
 )
+
+invoice_taxes = Table(
+    "invoice_taxes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("rate", ExactDecimal(20, 8), nullable=False),
+    Column("base", ExactDecimal(20, 8), nullable=False),
+    Column("amount", ExactDecimal(20, 8), nullable=False),
+    UniqueConstraint("invoice_id", "position"),
+)
+"""One row per tax rate on an invoice: ``VAT 19 %`` of ``base`` is ``amount``, rounded once."""
 
 number_sequences = Table(
     "number_sequences",
@@ -287,6 +388,9 @@ enrollments = Table(
     Column("accepted_at", UTCDateTime(), nullable=True),
     Column("activated_at", UTCDateTime(), nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The country and VAT ID given at sign-up (issue 16), handed to the client made from it.
+    Column("country", String(2), nullable=True),
+    Column("vat_id", String(32), nullable=True),
     Index(None, "state", "solusvm_state"),
 )
 
@@ -449,7 +553,7 @@ client_passwords = Table(
     Column("set_at", UTCDateTime(), nullable=False),
 )
 
-# -- billing-cycle schedule history (migration 0012, issue 15) ---------------------------------------------
+# -- billing-cycle schedule history (migration 0015, issue 15) ---------------------------------------------
 
 cycle_schedules = Table(
     "cycle_schedules",

@@ -53,6 +53,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         super().__init__()
         self.precision = precision
         self.scale = scale
+        self._quantum = Decimal(1).scaleb(-scale)
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
@@ -64,8 +65,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
             return None
         if not isinstance(value, Decimal):
             raise TypeError(f"money and quantities are stored from Decimal, not {type(value).__name__}")
-        quantum = Decimal(1).scaleb(-self.scale)
-        exact = value.quantize(quantum)
+        exact = value.quantize(self._quantum)
         if exact != value:
             raise ValueError(f"{value} has more than {self.scale} decimal places; round it before storing")
         return str(exact) if dialect.name == "sqlite" else exact
@@ -73,4 +73,4 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        return Decimal(value).quantize(Decimal(1).scaleb(-self.scale))
+        return Decimal(value).quantize(self._quantum)

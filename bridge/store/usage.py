@@ -14,10 +14,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, cast, func, insert, or_, select, type_coerce, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, type_coerce, update
 
 from bridge.domain.clients import OWNER_LINK_KIND
 from bridge.domain.usage import Source, UsageRecord, Window, as_source
+from bridge.store import usage_rollups
+from bridge.store.sums import exact_sum, from_exact_sum
 from bridge.store.tables import client_links, solusvm_plans, usage_records, usage_watermarks
 from bridge.store.types import UTCDateTime
 
@@ -29,6 +31,7 @@ class IngestResult:
     inserted: int = 0
     raised: int = 0
     unchanged: int = 0
+    final: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,13 +73,31 @@ class StoredUsage:
 
 
 def ingest_window(
-    connection: Connection, source: Source, window: Window, records: Sequence[UsageRecord], now: datetime
+    connection: Connection,
+    source: Source,
+    window: Window,
+    records: Sequence[UsageRecord],
+    now: datetime,
+    *,
+    rollups: usage_rollups.Pending | None = None,
 ) -> IngestResult:
-    """Upsert one window's records (see the module docstring for what a re-collection may change)."""
+    """Upsert one window's records (see the module docstring for what a re-collection may change), and
+    roll what changed up into its day (bridge/store/usage_rollups.py), in the caller's transaction: at
+    once, or, given ``rollups``, when the caller flushes them before it commits (a batch of windows).
+
+    Records of windows that start before the hourly evidence was pruned are final: they are left out
+    (counted as ``final``), since their hours can no longer be compared with what was recorded.
+    """
+    final_before = usage_rollups.pruned_before(connection)
+    if final_before is not None:
+        kept = [record for record in records if record.window.start >= final_before]
+        final, records = len(records) - len(kept), kept
+    else:
+        final = 0
     existing = {
-        row.resource_id: row.hours
+        row.resource_id: usage_rollups.HourRow(*row)
         for row in connection.execute(
-            select(usage_records.c.resource_id, usage_records.c.hours).where(
+            select(*_HOUR_COLUMNS).where(
                 usage_records.c.source == source, usage_records.c.window_start == window.start
             )
         )
@@ -84,13 +105,30 @@ def ingest_window(
     fresh = [_row(record, now) for record in records if record.resource_id not in existing]
     if fresh:
         connection.execute(insert(usage_records), fresh)
-    raised = 0
+    rewrites = [usage_rollups.Rewrite(None, _hour_row(values)) for values in fresh]
     for record in records:
-        old_hours = existing.get(record.resource_id)
-        if old_hours is not None and _hours(record) > old_hours:
-            _raise(connection, record, now)
-            raised += 1
-    return IngestResult(inserted=len(fresh), raised=raised, unchanged=len(records) - len(fresh) - raised)
+        old = existing.get(record.resource_id)
+        if old is not None and _hours(record) > old.hours:
+            values = _raise(connection, record, now)
+            rewrites.append(usage_rollups.Rewrite(old, _hour_row(values)))
+    if rollups is None:
+        usage_rollups.record(connection, source, rewrites)
+    else:
+        rollups.add(connection, source, rewrites)
+    raised = len(rewrites) - len(fresh)
+    return IngestResult(
+        inserted=len(fresh),
+        raised=raised,
+        unchanged=len(records) - len(fresh) - raised,
+        final=final,
+    )
+
+
+_HOUR_COLUMNS = [usage_records.c[name] for name in usage_rollups.HourRow.__dataclass_fields__]
+
+
+def _hour_row(values: dict[str, Any]) -> usage_rollups.HourRow:
+    return usage_rollups.HourRow(*(values[name] for name in usage_rollups.HourRow.__dataclass_fields__))
 
 
 def _row(record: UsageRecord, now: datetime) -> dict[str, Any]:
@@ -112,7 +150,7 @@ def _hours(record: UsageRecord) -> Decimal:
     return record.hours.quantize(HOURS_PLACES)
 
 
-def _raise(connection: Connection, record: UsageRecord, now: datetime) -> None:
+def _raise(connection: Connection, record: UsageRecord, now: datetime) -> dict[str, Any]:
     values = _row(record, now)
     key = ("source", "window_start", "resource_id")
     connection.execute(
@@ -120,6 +158,7 @@ def _raise(connection: Connection, record: UsageRecord, now: datetime) -> None:
         .where(*(usage_records.c[name] == values[name] for name in key))
         .values({name: value for name, value in values.items() if name not in key})
     )
+    return values
 
 
 def watermark(connection: Connection, source: str) -> Watermark | None:
@@ -292,7 +331,40 @@ def totals_since(
 
     Summed by the database, exactly: NUMERIC on MariaDB and PostgreSQL; on SQLite, where the columns hold
     decimal text with exactly eight places, as integers of 10**-8 (SQLite would sum the text as floats).
+    Where the hourly rows were pruned (``billing.hourly_usage_months``), the days kept for them count
+    instead: those that start at or after ``since`` (a ``since`` that is a local midnight, as a cycle's
+    end is, loses nothing).
     """
+    horizon = usage_rollups.pruned_before(connection)
+    hourly = _hourly_totals_since(connection, owners_since, until)
+    early = {owner: since for owner, since in owners_since.items() if horizon and since < horizon}
+    if not early or horizon is None:
+        return hourly
+    days = usage_rollups.totals_since(connection, early, min(horizon, until))
+    merged = {(total.source, total.owner, total.resource_id, total.plan): total for total in hourly}
+    for day in days:
+        key = (day.source, day.owner, day.resource_id, day.plan)
+        later = merged.get(key)
+        merged[key] = ResourceTotal(
+            *key[:3],
+            day.plan,
+            later.name if later else day.resource_name,
+            day.hours + (later.hours if later else Decimal(0)),
+            _added(day.tokens, later.tokens if later else None),
+            later.last_window_end if later else day.last_end,
+        )
+    return list(merged.values())
+
+
+def _added(first: Decimal | None, second: Decimal | None) -> Decimal | None:
+    if first is None or second is None:
+        return second if first is None else first
+    return first + second
+
+
+def _hourly_totals_since(
+    connection: Connection, owners_since: dict[tuple[str, str], datetime], until: datetime
+) -> list[ResourceTotal]:
     if not owners_since:
         return []
     by_since: dict[datetime, set[str]] = {}
@@ -310,8 +382,8 @@ def totals_since(
             usage_records.c.resource_id,
             usage_records.c.plan,
             func.max(usage_records.c.resource_name).label("name"),
-            _exact_sum(usage_records.c.hours, sqlite).label("hours"),
-            _exact_sum(usage_records.c.tokens, sqlite).label("tokens"),
+            exact_sum(usage_records.c.hours, sqlite).label("hours"),
+            exact_sum(usage_records.c.tokens, sqlite).label("tokens"),
             type_coerce(func.max(usage_records.c.window_end), UTCDateTime()).label("last_window_end"),
         )
         .where(usage_records.c.window_start < until, or_(*wanted))
@@ -327,26 +399,9 @@ def totals_since(
             row.resource_id,
             row.plan,
             row.name,
-            _from_sum(row.hours, sqlite) or Decimal(0),
-            _from_sum(row.tokens, sqlite),
+            from_exact_sum(row.hours, sqlite) or Decimal(0),
+            from_exact_sum(row.tokens, sqlite),
             row.last_window_end,
         )
         for row in rows
     ]
-
-
-_PLACES = Decimal("0.00000001")
-
-
-def _exact_sum(column: Any, sqlite: bool) -> Any:
-    if sqlite:
-        return func.sum(cast(func.replace(column, ".", ""), Integer))
-    return func.sum(column)
-
-
-def _from_sum(value: Any, sqlite: bool) -> Decimal | None:
-    if value is None:
-        return None
-    if sqlite:
-        return (Decimal(int(value)) * _PLACES).quantize(_PLACES)
-    return Decimal(value).quantize(_PLACES)

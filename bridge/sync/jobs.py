@@ -7,6 +7,7 @@ functions by hand.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,9 +31,11 @@ if TYPE_CHECKING:
     from bridge.services.invoicing import InvoicingService
     from bridge.services.payments import PaymentsSync
     from bridge.services.periods import PeriodsService
+    from bridge.services.taxes import TaxService
     from bridge.sync.cloud_actions import CloudActions
     from bridge.sync.mail_delivery import MailDelivery
     from bridge.sync.push import OutboxPusher
+    from bridge.usage.retention import HourlyRetention
     from bridge.usage.sync import UsageSync
 
 Sleep = Callable[[float], None]
@@ -141,7 +144,11 @@ class JobServices(Protocol):
     def payments(self) -> PaymentsSync: ...
     @property
     def enrollment(self) -> EnrollmentService: ...
+    @property
+    def taxes(self) -> TaxService: ...
     def usage_sync(self, *, checkpoint: Callable[[], None], sleep: Sleep) -> UsageSync: ...
+    @property
+    def hourly_retention(self) -> HourlyRetention: ...
     def cloud_actions(self, *, sleep: Sleep) -> CloudActions: ...
     def mail_delivery(self) -> MailDelivery: ...
     def pusher(self, **options: Any) -> OutboxPusher: ...
@@ -181,9 +188,14 @@ class JobContext:
 
 @dataclass(frozen=True)
 class JobSpec:
+    """A job. A ``shared`` job partitions its work by client through the database (month end,
+    process_clients: bridge/services/chunks.py), so every daemon runs it at once and each takes its own
+    chunks: its lease is per daemon, keeping only one run of it at a time in each."""
+
     name: str
     description: str
     run: Callable[[JobContext], Any]
+    shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -271,9 +283,11 @@ class JobRunner:
         holds it.
 
         The CLI takes the same lease as the daemon's job, so a manual `billing-bridge sync` never runs
-        beside the scheduled one.
+        beside the scheduled one. A shared job's lease is this daemon's own (:func:`job_lease`).
         """
-        with hold_lease(self.uow, self.clock, job_lease(name), self.owner, self.lease_ttl) as lease:
+        spec = self.jobs.get(name)
+        worker = self.owner if spec is not None and spec.shared else None
+        with hold_lease(self.uow, self.clock, job_lease(name, worker), self.owner, self.lease_ttl) as lease:
             yield lease
 
     def _call(self, spec: JobSpec, lease: Lease | None = None) -> tuple[JobOutcome, BaseException | None]:
@@ -291,9 +305,12 @@ class JobRunner:
         return JobOutcome(spec.name, "succeeded", result=result), None
 
 
-def job_lease(name: str) -> str:
-    """The lease a job (and the CLI command doing the same work) runs under."""
-    return f"job:{name}"
+def job_lease(name: str, worker: str | None = None) -> str:
+    """The lease a job (and the CLI command doing the same work) runs under; a shared job's is one per
+    ``worker`` (its owner, hashed to fit the lease's name)."""
+    if worker is None:
+        return f"job:{name}"
+    return f"job:{name}@{hashlib.sha256(worker.encode()).hexdigest()[:16]}"
 
 
 class _LeaseKeeper:

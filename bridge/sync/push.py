@@ -23,7 +23,11 @@ cancelled      the operator gave up on it; never sent again.
 Order and concurrency: one client's rows go out one at a time, oldest first, except that a client without
 a WHMCS link sends its add_client row first (its invoices need the WHMCS client id). A failed row, or one
 waiting for its back-off, holds back the client's later rows; other clients go on. Clients are worked in
-parallel, ``whmcs.push_concurrency`` at a time, each thread with its own WhmcsClient.
+parallel, ``whmcs.push_concurrency`` at a time, each thread with its own WhmcsClient. The store's writes
+stay off the threads' critical path as far as exactly-once allows (bridge/sync/group_commit.py): on SQLite
+the threads' writes share commits; a client's next create_invoice row is claimed while the call before it
+is out (and given back, never sent, if the queue stops before it); a done record goes out with the next
+commit, a crash before which leaves the row in doubt to be looked up.
 
 Retries: a call that provably never reached WHMCS (connection refused, connect timeout) is retried within
 the run (tenacity: ``whmcs.push_attempts`` tries with jittered exponential waits capped at
@@ -70,6 +74,7 @@ from bridge.store import outbox as store
 from bridge.store import whmcs as remote
 from bridge.store.outbox import EffectKind, Fence, FencedOut, OutboxRow, OutboxState
 from bridge.store.unit_of_work import UnitOfWork
+from bridge.sync.group_commit import GroupCommit, Write
 from bridge.sync.jobs import Lease, LeaseLost, hold_lease, job_lease
 from bridge.whmcs import effects
 from bridge.whmcs.client import WhmcsClient
@@ -236,6 +241,9 @@ class OutboxPusher:
         self._rng = rng or random.Random()
         self._stopping = stopping
         self._settle_time = timedelta(seconds=whmcs.in_doubt_settle_seconds)
+        self._ahead_for = self._settle_time - timedelta(seconds=whmcs.read_timeout_seconds)
+        """How long a claim made ahead may wait for its call: sent later, the call could still be in
+        flight when the settle time after the claim has passed."""
         self._lease_ttl = lease_ttl
         self._owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self._duplicates = duplicates_counter(metrics)
@@ -244,8 +252,9 @@ class OutboxPusher:
         self._made: list[WhmcsClient] = []
         self._made_lock = threading.Lock()
         self._abort = _Abort()
+        self._group = GroupCommit(uow)
         self._write_lock: AbstractContextManager[object] = (
-            threading.Lock() if uow.engine.dialect.name == "sqlite" else nullcontext()
+            self._group.write_lock if self._group.grouped else nullcontext()
         )
 
     # -- the run ---------------------------------------------------------------------------------------
@@ -277,16 +286,19 @@ class OutboxPusher:
         enqueued = self._enqueue_missing_clients(dry_run=False)
         with self._uow.reading() as connection:
             clients = store.clients_with_work(connection)
-        with (
-            self._clients_closed(),
-            ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="push") as pool,
-        ):
-            tally = Tally(progress, total=len(clients))
-            per_client = []
-            for notes in pool.map(self._push_client, clients):  # in order, here: the callback sees one thread
-                per_client.append(notes)
-                tally.advance()
-            tally.finish()
+        try:
+            with (
+                self._clients_closed(),
+                ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="push") as pool,
+            ):
+                tally = Tally(progress, total=len(clients))
+                per_client = []
+                for notes in pool.map(self._push_client, clients):  # in order: the callback sees one thread
+                    per_client.append(notes)
+                    tally.advance()
+                tally.finish()
+        finally:
+            self._group.flush()  # the last rows' records, queued behind claims that never came
         report = PushReport(False, tuple(note for notes in per_client for note in notes), tuple(enqueued))
         log.info("push finished", **report.counts(), clients=len(clients), enqueued=len(enqueued))
         if self._abort.error is not None:
@@ -331,19 +343,23 @@ class OutboxPusher:
 
     def _push_client(self, client_id: int) -> list[RowNote]:
         notes: list[RowNote] = []
+        ahead: dict[int, _Ahead] = {}
         try:
             with self._uow.reading() as connection:
                 rows = store.unsettled_rows(connection, client_id)
                 link = remote.whmcs_client_id(connection, client_id)
-            for row in _in_order(rows, link):
+            ordered = _in_order(rows, link)
+            for index, row in enumerate(ordered):
                 if self._abort.event.is_set() or self._stopping():
                     break
                 self._held().check()
-                blocker = self._blocker(row, link)
-                if blocker is not None:
-                    notes.append(blocker)
-                    break
-                note = self._settle(row, link)
+                if row.id not in ahead:
+                    blocker = self._blocker(row, link)
+                    if blocker is not None:
+                        notes.append(blocker)
+                        break
+                following = ordered[index + 1] if index + 1 < len(ordered) else None
+                note = self._settle(row, link, ahead, following)
                 notes.append(note)
                 if note.result not in ("sent", "looked_up"):
                     break
@@ -359,6 +375,8 @@ class OutboxPusher:
         except Exception as error:  # a bug or the database: stop everyone; the claimed row stays in doubt
             log.error("push of a client failed", client=client_id, error=str(error), exc_info=True)
             self._abort.set(error)
+        finally:
+            self._release(ahead)
         return notes
 
     def _blocker(self, row: OutboxRow, link: int | None) -> RowNote | None:
@@ -393,7 +411,13 @@ class OutboxPusher:
             return f"next attempt at {row.next_attempt_at.isoformat()}"
         return None
 
-    def _settle(self, row: OutboxRow, link: int | None) -> RowNote:
+    def _settle(
+        self,
+        row: OutboxRow,
+        link: int | None,
+        ahead: dict[int, _Ahead] | None = None,
+        following: OutboxRow | None = None,
+    ) -> RowNote:
         """Try the row up to ``push_attempts`` times in this run while its call provably never reached
         WHMCS; a row left in doubt is put off at once (at least the settle time), as is one still unsent
         after the last try."""
@@ -406,7 +430,9 @@ class OutboxPusher:
         )
         loaded = [row]  # the first try uses the row as the queue read it; a retry reads it again
         try:
-            note: RowNote = retrying(lambda: self._attempt(row.id, link, loaded.pop() if loaded else None))
+            note: RowNote = retrying(
+                lambda: self._attempt(row.id, link, loaded.pop() if loaded else None, ahead, following)
+            )
             return note
         except _Unsettled as trouble:
             now = self._clock.now()
@@ -424,14 +450,24 @@ class OutboxPusher:
             )
             return _note(row, "postponed", f"{trouble.message} (next attempt at {later.isoformat()})")
 
-    def _attempt(self, row_id: int, link: int | None, loaded: OutboxRow | None) -> RowNote:
+    def _attempt(
+        self,
+        row_id: int,
+        link: int | None,
+        loaded: OutboxRow | None,
+        ahead: dict[int, _Ahead] | None = None,
+        following: OutboxRow | None = None,
+    ) -> RowNote:
         """One try: claim (mark in doubt, committed), look up if it was in doubt, send if absent, record.
 
         ``loaded`` is the row as just read, if it was; the claim only holds if its state is unchanged.
+        The claim may have been made ahead, while the client's previous call was out (``ahead``); and
+        while this row's call is out, the ``following`` row of the client is claimed ahead in turn.
         """
         row = loaded
         target = Target(whmcs_client_id=link)
         if row is None or row.kind is EffectKind.ADD_PAYMENT:
+            self._group.flush()  # a payment reads its invoice's WHMCS id, recorded with that row's done
             with self._uow.reading() as connection:
                 row = store.get(connection, row_id)
                 if row is not None:
@@ -440,8 +476,12 @@ class OutboxPusher:
             return RowNote(row_id, 0, "", "", "skipped", "row is gone")
         if self._waiting(row, self._clock.now()) is not None:  # a retry that read the row again
             return _note(row, "skipped", "not due: claimed meanwhile, or waiting to be looked up")
-        with self._writing() as connection:
-            claimed = store.claim(connection, row, self._fence, self._clock.now(), self._settle_time)
+        early = ahead.pop(row.id, None) if ahead is not None else None
+        if early is not None:
+            claimed = self._claimed_ahead(row, early)
+        else:
+            fence, now = self._fence, self._clock.now()
+            claimed = self._group.run(lambda tx: store.claim(tx, row, fence, now, self._settle_time))
         if not claimed:
             return _note(row, "skipped", "settled, cancelled or claimed elsewhere meanwhile")
         in_doubt = row.state is OutboxState.IN_DOUBT
@@ -451,6 +491,8 @@ class OutboxPusher:
             progressed.append(remote_id)
             self._record_progress(row, remote_id)
 
+        if ahead is not None and following is not None and link is not None:
+            self._claim_ahead(following, ahead)
         try:
             outcome = effects.apply(
                 self._whmcs(),
@@ -483,6 +525,45 @@ class OutboxPusher:
             raise _Unsettled(OutboxState.IN_DOUBT, str(error)) from None
         return self._finish(row, outcome)
 
+    def _claim_ahead(self, row: OutboxRow, ahead: dict[int, _Ahead]) -> None:
+        """Claim the client's next row now, committed (on SQLite, with other threads' writes) while this
+        row's call is out, so its own call need not wait for a commit. Only a pending create_invoice
+        that is due: what its call needs is in the row as read."""
+        now = self._clock.now()
+        if (
+            row.id in ahead  # claimed ahead by an earlier try of the row before it
+            or row.kind is not EffectKind.CREATE_INVOICE
+            or row.state is not OutboxState.PENDING
+            or self._waiting(row, now) is not None
+        ):
+            return
+        fence = self._fence
+        write = self._group.submit(lambda tx: store.claim(tx, row, fence, now, self._settle_time))
+        ahead[row.id] = _Ahead(write, now)
+
+    def _claimed_ahead(self, row: OutboxRow, early: _Ahead) -> bool:
+        """Whether the claim made ahead holds; one that waited too long for its call (the call could then
+        outlive the settle time) is given back and the row claimed again."""
+        claimed = self._group.wait(early.write)
+        if claimed and self._clock.now() - early.at >= self._ahead_for:
+            with self._writing() as connection:
+                store.release(connection, row.id, self._fence, self._clock.now())
+            raise _Unsettled(OutboxState.PENDING, "claimed ahead too long before its call; claimed again")
+        return claimed
+
+    def _release(self, ahead: dict[int, _Ahead]) -> None:
+        """Give back the claims made ahead that the client's queue did not reach (a row before them did
+        not go): pending again, never sent. One that cannot be given back (the lease lost) stays in doubt
+        and is looked up before it is sent."""
+        for row_id, early in ahead.items():
+            try:
+                if self._group.wait(early.write):
+                    with self._writing() as connection:
+                        store.release(connection, row_id, self._fence, self._clock.now())
+            except Exception as error:
+                log.warning("a claim made ahead stays in doubt", row=row_id, error=str(error)[:200])
+        ahead.clear()
+
     def _target(self, connection: Connection, row: OutboxRow, link: int | None) -> Target:
         invoice_id = None
         if row.kind is EffectKind.ADD_PAYMENT and (reference := _invoice_reference(row)) is not None:
@@ -499,26 +580,45 @@ class OutboxPusher:
     def _finish(self, row: OutboxRow, outcome: Outcome) -> RowNote:
         """Record the effect (and what it means in the bridge: a link, an invoice's WHMCS id) at once."""
         remote_id = outcome.remote_id or row.remote_id
-        now = self._clock.now()
+        now, fence = self._clock.now(), self._fence
+
+        def record(connection: Connection) -> str | None:
+            """The effect recorded (committed with other threads' on SQLite); a problem that fails it."""
+            store.mark_done(connection, row.id, remote_id, now, fence=fence)
+            if row.kind is EffectKind.CREATE_INVOICE and remote_id is not None:
+                _link_invoice(connection, row, remote_id)
+            if row.kind is EffectKind.ADD_CLIENT and remote_id is not None:
+                problem = _link_client(connection, row.client_id, int(remote_id), now)
+                if problem is not None:
+                    store.mark_failed(connection, row.id, problem, now, fence=fence)
+                    return problem
+            return None
+
+        if row.kind is not EffectKind.ADD_CLIENT:  # nothing to wait for: committed with the next claim
+            self._group.later(record, lambda error: self._unrecorded(row, error))
+            return self._sent(row, outcome, remote_id)
         try:
-            with self._writing() as connection:
-                # Written first: on SQLite the transaction then holds the write lock before it reads.
-                store.mark_done(connection, row.id, remote_id, now, fence=self._fence)
-                if row.kind is EffectKind.CREATE_INVOICE and remote_id is not None:
-                    _link_invoice(connection, row, remote_id)
-                if row.kind is EffectKind.ADD_CLIENT and remote_id is not None:
-                    problem = _link_client(connection, row.client_id, int(remote_id), now)
-                    if problem is not None:
-                        store.mark_failed(connection, row.id, problem, now, fence=self._fence)
-                        return _note(row, "failed", problem, remote_id)
+            problem = self._group.run(record)
+            if problem is not None:
+                return _note(row, "failed", problem, remote_id)
         except IntegrityError:
             problem = f"WHMCS client {remote_id} is already linked to another bridge client"
             with self._writing() as connection:
                 store.mark_failed(connection, row.id, problem, now, fence=self._fence)
             return _note(row, "failed", problem, remote_id)
+        return self._sent(row, outcome, remote_id)
+
+    def _sent(self, row: OutboxRow, outcome: Outcome, remote_id: str | None) -> RowNote:
         result: Result = "looked_up" if outcome.looked_up else "sent"
         log.debug("outbox row done", row=row.id, kind=row.kind.value, remote_id=remote_id, result=result)
         return _note(row, result, None, remote_id)
+
+    def _unrecorded(self, row: OutboxRow, error: BaseException) -> None:
+        """A done row whose record was refused (the lease lost meanwhile): it stays in doubt, and the
+        next holder looks the effect up instead of sending it again."""
+        log.error("outbox row applied but not recorded; looked up later", row=row.id, error=str(error)[:200])
+        if isinstance(error, FencedOut):
+            self._held().lose(f"a fenced write was refused: {error}")
 
     def _fail(self, row: OutboxRow, message: str) -> RowNote:
         with self._writing() as connection:
@@ -612,6 +712,14 @@ class OutboxPusher:
             for client in made:
                 client.close()
             self._local = threading.local()
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """A claim made ahead of the row's turn: the write (committed, or queued to be) and its moment."""
+
+    write: Write[bool]
+    at: datetime
 
 
 class _Stop(Exception):

@@ -22,13 +22,15 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-def housekeeping(ctx: JobContext) -> int:
-    """Prune job runs older than daemon.job_run_retention_days, keeping the diary bounded."""
+def housekeeping(ctx: JobContext) -> dict[str, int]:
+    """Prune job runs older than daemon.job_run_retention_days, keeping the diary bounded, and the hourly
+    usage rows older than billing.hourly_usage_months (their daily totals stay)."""
     before = ctx.clock.now() - timedelta(days=ctx.settings.daemon.job_run_retention_days)
     with ctx.app.uow.writing() as connection:
         pruned = store.prune_runs(connection, before)
     log.info("job runs pruned", count=pruned, before=before.isoformat())
-    return pruned
+    ctx.checkpoint()
+    return {"job_runs": pruned, "usage_hours": ctx.app.hourly_retention.prune()}
 
 
 def usage_sync_job(ctx: JobContext) -> list[SourceReport]:
@@ -43,12 +45,17 @@ def usage_sync_job(ctx: JobContext) -> list[SourceReport]:
 
 def invoicing_job(ctx: JobContext) -> int:
     """Invoice, as of today in the billing time zone, every client's ended cycles (held ones fail the run)."""
+    from bridge.services.invoicing import HeldOnly  # on first run: the composition root imports no service
+
     today = ctx.clock.now().astimezone(ctx.settings.billing.zone()).date()
-    run = ctx.app.invoicing.run(today, checkpoint=ctx.checkpoint)
-    if run.held:
-        held = ", ".join(item.reference for item in run.held)
-        raise BridgeError(f"{len(run.held)} invoices held (see `billing-bridge invoice --dry-run`): {held}")
-    return len(run.issued)
+    held = HeldOnly()  # the run keeps no list of what it issued: memory flat in the number of clients
+    run = ctx.app.invoicing.run(today, checkpoint=ctx.checkpoint, listener=held)
+    if held.found:
+        references = ", ".join(item.reference for item in held.found)
+        raise BridgeError(
+            f"{len(held.found)} invoices held (see `billing-bridge invoice --dry-run`): {references}"
+        )
+    return run.counts.issued
 
 
 def push_job(ctx: JobContext) -> dict[str, Any]:
@@ -95,27 +102,55 @@ def enrollment_job(ctx: JobContext) -> int:
     return created
 
 
+def tax_revalidation_job(ctx: JobContext) -> dict[str, Any]:
+    """Ask VIES again about clients' VAT IDs; 48 h without an answer ends an exemption (seed 001)."""
+    if not ctx.settings.taxes.enabled:
+        return {"skipped": "taxes.enabled is false"}
+    report = ctx.app.taxes.revalidate(ctx.checkpoint)
+    return {"asked": report.asked, "outcomes": report.outcomes, "changed": len(report.changed)}
+
+
 def reconcile_job(ctx: JobContext) -> dict[str, Any]:
-    """Reconcile last month into the reports archive (<state_dir>/reports), after the month's invoicing."""
-    files, summary = ctx.app.reports.publish_last_month(ctx.checkpoint)
-    log.info("reconciliation written", month=files.month, defects=summary.defect_count, html=str(files.html))
-    return {"month": files.month, "defects": summary.defect_count, "clients": summary.clients}
+    """Reconcile last month, and the one before when billing.hourly_usage_months still keeps its hourly
+    rows, into the reports archive (<state_dir>/reports), after the day's invoicing: late usage and
+    WHMCS's confirmations still change a month after it ended. The result names last month; ``months``
+    has each month's defects."""
+    published = ctx.app.reports.publish_recent(ctx.settings.billing.hourly_usage_months, ctx.checkpoint)
+    for files, summary in published:
+        log.info(
+            "reconciliation written", month=files.month, defects=summary.defect_count, html=str(files.html)
+        )
+    files, summary = published[-1]
+    return {
+        "month": files.month,
+        "defects": summary.defect_count,
+        "clients": summary.clients,
+        "months": {files.month: summary.defect_count for files, summary in published},
+    }
 
 
 def registry() -> dict[str, JobSpec]:
     specs = [
         JobSpec("usage_sync", "collect usage from OpenStack and SolusVM", usage_sync_job),
-        JobSpec("invoicing", "invoice the billing cycles that ended", invoicing_job),
+        JobSpec("invoicing", "invoice the billing cycles that ended", invoicing_job, shared=True),
         JobSpec("push", "push outbox rows (clients, invoices, credit, payments) to WHMCS", push_job),
         JobSpec("payments_sync", "read paid invoices and agreements back from WHMCS", payments_sync_job),
         JobSpec(
             "process_clients",
             "credit notifications, suspension, auto-invoices; mails client notifications",
             process_clients_job,
+            shared=True,
         ),
         JobSpec("recurring", "bill the recurring fees of billing periods that renewed", recurring_job),
         JobSpec("enrollment", "create the SolusVM users that sign-up had to defer", enrollment_job),
-        JobSpec("reconcile", "reconcile last month into the reports archive", reconcile_job),
-        JobSpec("housekeeping", "prune old job runs", housekeeping),
+        JobSpec(
+            "tax_revalidation",
+            "ask VIES again about VAT IDs; 48 h unanswered ends an exemption",
+            tax_revalidation_job,
+        ),
+        JobSpec(
+            "reconcile", "reconcile last month and the one before into the reports archive", reconcile_job
+        ),
+        JobSpec("housekeeping", "prune old job runs and hourly usage", housekeeping),
     ]
     return {spec.name: spec for spec in specs}

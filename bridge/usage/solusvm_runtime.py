@@ -19,12 +19,13 @@ record new or changed in this one) back to the server's last evidence before it,
 (the billing month before now's and now's).
 
 :func:`runtime_split` answers "why these hours": the month's hours observed (a poll, a timed event or the
-creation in the same clock hour) and inferred (carried between observations).
+creation in the same clock hour) and inferred (carried between observations); :func:`servers_seen` gives
+it for every server seen in a month (the reconciliation's SolusVM side).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -152,6 +153,19 @@ def runtime_split(
             month.runtime, month.billed_hours, month.observed_hours, month.inferred_hours
         )
     return split
+
+
+def servers_seen(
+    tx: Tx, start: datetime, end: datetime, *, chunk: int = 500
+) -> Iterator[tuple[store.StoredServer, RuntimeSplit]]:
+    """Every server the evidence shows in ``[start, end)`` (deleted ones included) with its split of the
+    span, ``chunk`` servers' polls and records at a time (the reconciliation's SolusVM side)."""
+    servers = store.servers_seen_between(tx, start, end)
+    for first in range(0, len(servers), chunk):
+        part = servers[first : first + chunk]
+        splits = runtime_split(tx, [server.server_id for server in part], start, end)
+        for server in part:
+            yield server, splits[server.server_id]
 
 
 # -- storing one sync's evidence --------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from bridge.errors import InputError, VendorError
 from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
 from bridge.store import usage as store
+from bridge.store import usage_rollups as rollups
 from bridge.store.unit_of_work import Tx, UnitOfWork
 from bridge.usage.ports import TokenPlan, UsageSource
 
@@ -133,6 +134,8 @@ class UsageSync:
     feeds: Sequence[Feed] = ()
     checkpoint: Callable[[], None] = field(default=lambda: None)
     batch_records: int = 20_000
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    """The billing time zone: usage is rolled up per day of it (bridge/store/usage_rollups.py)."""
 
     def run(
         self,
@@ -212,7 +215,8 @@ class UsageSync:
         dry_run: bool,
         began: datetime,
     ) -> None:
-        """One transaction: the windows' records, the watermark (and plan rates); rolled back on dry_run.
+        """One transaction: the windows' records and their days' rollups, the watermark (and plan rates);
+        rolled back on dry_run.
 
         The watermark never passes ``began``, when the run cut its windows: a window that ends later
         (SolusVM's current hour) is observed again from its hour by the next run."""
@@ -223,14 +227,19 @@ class UsageSync:
             for plan in feed.plans()
         ]
         with self.uow.writing(dry_run=dry_run) as connection:
+            rollups.ensure(connection, self.zone)
             if feed.derive is not None:
                 batch = [(window, feed.derive(connection, window)) for window, _ in batch]
             count = sum(len(records) for _, records in batch)
+            days = rollups.Pending()  # each day's row updated once per batch, before the commit
             for window, records in batch:
                 for hour_window, hour_records in _by_window(window, records):
-                    result = store.ingest_window(connection, report.source, hour_window, hour_records, now)
+                    result = store.ingest_window(
+                        connection, report.source, hour_window, hour_records, now, rollups=days
+                    )
                     report.inserted += result.inserted
                     report.raised += result.raised
+            days.flush(connection)
             mark = store.watermark(connection, report.source)
             if mark is None or mark.collected_until is None or mark.collected_until < end:
                 store.advance_watermark(connection, report.source, end, count, now)

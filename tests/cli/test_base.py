@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bridge.cli.base import StreamedJson, print_json
 from bridge.sync.registry import registry
 from tests.support.cli import run_cli
 
@@ -201,3 +205,25 @@ def test_secrets_never_show_in_check_config_help_or_errors(
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "version")
     assert code == 0 and out.startswith("billing-bridge ")
+
+
+@pytest.mark.parametrize(
+    "lists",
+    [
+        {"invoices": [], "held": []},
+        {"invoices": [{"total": Decimal("1.50"), "lines": [{"a": 1}, {"b": [1, 2]}]}], "held": []},
+        {"invoices": [{"n": n, "when": datetime(2022, 11, 1, tzinfo=UTC)} for n in range(3)], "held": [{}]},
+    ],
+)
+def test_a_streamed_document_prints_byte_for_byte_what_print_json_prints(
+    lists: dict[str, list[Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = {"invoice_date": "2022-11-01", "dry_run": True}
+    print_json({**document, **lists})
+    expected = capsys.readouterr().out
+    with StreamedJson(document, list(lists)) as streamed:
+        for name, items in lists.items():
+            for item in items:
+                streamed.add(name, item)
+        streamed.print()
+    assert capsys.readouterr().out == expected

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,9 +16,9 @@ from bridge.bootstrap import App, build_app
 from bridge.clock import FixedClock
 from bridge.domain.clients import LinkKind
 from bridge.domain.usage import UsageRecord, Window
-from bridge.settings import Settings, load_settings
+from bridge.settings import load_settings
 from bridge.store import usage as usage_store
-from tests.support.cli import run_cli
+from tests.support.cli import cli_at
 from tests.support.usage import OCT, hourly
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -51,11 +50,7 @@ def app(config: Path, clock: FixedClock) -> Iterator[App]:
 @pytest.fixture
 def cli(config: Path, clock: FixedClock, capsys: pytest.CaptureFixture[str]) -> Cli:
     """`billing-bridge --config ... ARGS` at the test's clock."""
-
-    def build(settings: Settings, **edges: Any) -> App:
-        return build_app(settings, clock=clock, **edges)
-
-    return lambda *args: run_cli(capsys, "--config", str(config), *args, app_factory=build)
+    return cli_at(config, clock, capsys)
 
 
 def collect(app: App, records: list[UsageRecord]) -> None:

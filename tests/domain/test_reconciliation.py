@@ -379,6 +379,26 @@ def test_solusvm_servers_seen_against_collected_and_billed(report: Report) -> No
     assert (solusvm.seen_not_collected, solusvm.collected_not_seen) == (("vps-3",), ())
 
 
+def test_each_solusvm_server_seen_shows_the_hours_billed_for_it_or_why_none_were(report: Report) -> None:
+    solusvm = report.summary.cloud.solusvm
+    assert solusvm is not None
+    assert solusvm.seen_not_billed == 2
+    rows = {
+        server.server_id: (server.billed, server.collected_hours, server.billed_hours, server.reason)
+        for server in solusvm.servers
+    }
+    assert [server.server_id for server in solusvm.servers] == ["vps-2", "vps-3", "vps-1"]
+    assert rows["vps-1"][:3] == (True, D("744"), D("714.285714"))
+    assert rows["vps-1"][3].startswith("below_cap: the plan's monthly tokens")
+    assert rows["vps-2"] == (
+        False,
+        D("100"),
+        D(0),
+        "skipped: the cycle ended before generate_invoices_after",
+    )
+    assert rows["vps-3"] == (False, D(0), D(0), "not running in the month: no runtime to bill")
+
+
 def test_without_cloud_evidence_the_cloud_side_is_absent() -> None:
     summary = reconcile(OCTOBER, story.every_bucket()).summary
     assert (summary.cloud.nova, summary.cloud.solusvm) == (None, None)

@@ -23,8 +23,10 @@ from bridge.domain.tax import (
     VatIdStanding,
     ViesObservation,
     ViesOutcome,
+    credit_cost,
     decide_exemption,
     is_taxed,
+    net_of_tax,
     tax_lines,
     vat_id_standing,
 )
@@ -300,3 +302,26 @@ class TestTheRules:
     def test_a_lowercase_country_is_refused(self) -> None:
         with pytest.raises(ValueError, match="ISO 3166-1"):
             ClientTaxIdentity("de")
+
+
+class TestCreditNetOfTax:
+    """Credit is counted net of tax (as Fleio does): what a payment adds, what paying from credit takes."""
+
+    def test_paying_an_add_credit_invoice_of_59_50_adds_its_net_50_00(self) -> None:
+        assert net_of_tax(Decimal("59.50"), Decimal("50.00"), Decimal("59.50"), "EUR") == Decimal("50.00")
+
+    def test_a_part_payment_adds_its_net_share_rounded_once(self) -> None:
+        # 20.00 of 59.50 is 33.61 % of the invoice: 16.806... net, rounded half up to 16.81
+        assert net_of_tax(Decimal("20.00"), Decimal("50.00"), Decimal("59.50"), "EUR") == Decimal("16.81")
+
+    def test_an_invoice_without_tax_adds_what_was_paid(self) -> None:
+        assert net_of_tax(Decimal("70.00"), Decimal("50.00"), Decimal("50.00"), "EUR") == Decimal("70.00")
+
+    def test_credit_pays_the_net_when_the_tax_was_paid_as_the_credit_was_bought(self) -> None:
+        assert credit_cost(Decimal("100.00"), Decimal("119.00"), rules(tax_on_add_credit=True)) == Decimal(
+            "100.00"
+        )
+
+    def test_credit_pays_the_total_when_the_credit_was_bought_without_tax(self) -> None:
+        assert credit_cost(Decimal("100.00"), Decimal("119.00"), rules()) == Decimal("119.00")
+        assert credit_cost(Decimal("100.00"), Decimal("100.00"), None) == Decimal("100.00")

@@ -16,7 +16,8 @@ from bridge.bootstrap import App
 from bridge.clock import FixedClock
 from bridge.documents.invoices import run_document
 from bridge.domain.clients import LinkKind
-from bridge.services.invoicing import CycleNotEnded, InvoicingService
+from bridge.domain.invoicing import Held, Skipped
+from bridge.services.invoicing import CycleNotEnded, InvoicingService, IssuedInvoice
 from bridge.store.outbox import decode_payload
 from bridge.store.tables import invoices, outbox
 from tests.support.invoicing import PRICING, client_with
@@ -351,3 +352,47 @@ def test_an_anniversary_cycle_still_running_is_refused_whichever_caller_asks(
     clock.set(datetime(2026, 12, 10, 0, 1, tzinfo=UTC))
     (issued,) = service.run(date(2026, 12, 10)).issued
     assert issued.draft.cycle.label == "2026-11-10" and not issued.preview
+
+
+class Heard:
+    """A listener that keeps what it hears, as the CLI's streamed report writes it out."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[tuple[str, str]] = []
+
+    def issued(self, invoice: IssuedInvoice) -> None:
+        self.outcomes.append(("issued", invoice.draft.reference))
+
+    def already_invoiced(self, item: Skipped) -> None:
+        self.outcomes.append(("already invoiced", item.reference))
+
+    def held(self, item: Held) -> None:
+        self.outcomes.append(("held", item.reference))
+
+    def skipped(self, item: Skipped) -> None:
+        self.outcomes.append(("skipped", item.reference))
+
+
+def test_a_run_with_a_listener_hands_it_every_outcome_and_keeps_only_counts(
+    billing: Callable[..., Any],
+) -> None:
+    app, service = billing()
+    first = client_with(app, "ops@acme.com", project="p-1")
+    second = client_with(app, "dev@acme.com", project="p-2")
+    collect(app, hourly("a", "p-1", "m1.small", OCT, 100))
+    collect(app, hourly("b", "p-2", "m1.large", OCT, 10))
+    service.run(date(2022, 11, 1), client_ref=str(first.id))
+
+    heard = Heard()
+    run = service.run(date(2022, 11, 1), listener=heard)
+
+    assert heard.outcomes == [
+        ("already invoiced", f"BB-{first.id}-2022-10"),
+        ("issued", f"BB-{second.id}-2022-10"),
+    ]
+    assert (run.issued, run.already_invoiced, run.held, run.skipped) == ([], [], [], [])
+    assert (run.counts.issued, run.counts.already_invoiced, run.counts.totals) == (
+        1,
+        1,
+        {"USD": Decimal("1.00")},
+    )

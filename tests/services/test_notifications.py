@@ -134,6 +134,28 @@ def test_suspension_and_termination_are_each_mailed_once_with_what_was_acted_on(
     ]
 
 
+def test_a_staff_suspension_is_mailed_once_without_a_word_about_credit_or_the_staff_reason(
+    world: Callable[..., App],
+) -> None:
+    app = world()
+    app.credit.add_credit("1", Decimal(100), "paid")
+    app.credit.suspend("1", shelve=True, reason="abuse report 4711")
+    app.mail_delivery().run()
+    app.mail_delivery().run()
+    (mail,) = mails(app)
+    assert mail["Subject"] == "Your services with Cloud services are suspended"
+    text = " ".join(body(mail).split())
+    assert "suspended (shelved) by our staff: you can neither start nor create servers" in text
+    assert "openstack project p-1" in text
+    assert "credit" not in text and "4711" not in text
+    app.credit.resume("1")
+    assert isinstance(app.clock, FixedClock)
+    app.clock.set(START + timedelta(hours=1))
+    app.credit.suspend("1")
+    app.mail_delivery().run()
+    assert len(mails(app)) == 2  # a second suspension is a second mail
+
+
 def test_the_sender_is_the_configurations_notification_sender(world: Callable[..., App]) -> None:
     app = world(
         {
@@ -267,3 +289,20 @@ def test_a_broken_operator_template_is_refused_naming_it_and_nothing_is_decided(
         assert connection.execute(select(outbox)).all() == []
     with pytest.raises(ConfigError, match=re.escape("mail_x.txt: its first line must be 'Subject: ...'")):
         split_subject("Dear Acme\n", "mail_x.txt")
+
+
+def test_a_staff_suspension_is_mailed_once_without_a_credit_reason_or_the_staffs_words(
+    world: Callable[..., App],
+) -> None:
+    app = world()
+    app.credit.add_credit("1", Decimal(500), "initial")
+    run_vm(app, "p-1", "m1.large", 3)
+    assert isinstance(app.clock, FixedClock)
+    app.clock.set(START + timedelta(hours=3))
+    app.credit.suspend("1", reason="abuse report #77")
+    process(app, START + timedelta(hours=4))
+    (mail,) = mails(app)
+    text = " ".join(body(mail).split())
+    assert mail["Subject"] == "Your services with Cloud services are suspended"
+    assert "suspended by our staff" in text and "openstack:vm-1 (name-vm-1)" in text
+    assert "abuse" not in text and "credit limit" not in text

@@ -112,6 +112,25 @@ def test_a_push_that_lost_its_lease_can_neither_claim_nor_settle(uow: UnitOfWork
     assert (done.state, done.remote_id, done.done_at) == (OutboxState.DONE, "77", NOW + TTL + SETTLE)
 
 
+def test_a_claim_whose_call_never_went_out_is_given_back_only_by_its_holder(
+    uow: UnitOfWork, row_id: int
+) -> None:
+    lost = take_lease(uow, "daemon-a")
+    assert claim(uow, read(uow, row_id), lost)
+    with uow.writing() as tx:
+        store.release(tx, row_id, lost, NOW)
+    released = read(uow, row_id)
+    assert (released.state, released.attempts, released.claimed_at) == (OutboxState.PENDING, 0, None)
+    assert claim(uow, released, lost)
+    taken_over = take_lease(uow, "daemon-b", after=TTL)
+    with pytest.raises(FencedOut), uow.writing() as tx:
+        store.release(tx, row_id, lost, NOW + TTL)
+    assert read(uow, row_id).state is OutboxState.IN_DOUBT, (
+        "left in doubt, to be looked up by the next holder"
+    )
+    assert taken_over.token != lost.token
+
+
 def test_a_failed_row_is_retried_as_in_doubt_with_fresh_attempts_and_a_settled_row_stays(
     uow: UnitOfWork, row_id: int
 ) -> None:

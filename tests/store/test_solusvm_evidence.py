@@ -82,3 +82,22 @@ def test_tasks_and_activity_entries_with_the_same_id_are_different_records(uow: 
         stored = store.records_of(tx, [1])
     assert [record.key for record in stored[1]] == [(store.ACTIVITY, 5), (store.TASK, 5)]
     assert stored[1][0].created_at == OCT and stored[1][0].status is None
+
+
+def test_the_servers_seen_in_a_month_include_the_deleted_ones_and_not_those_of_other_months(
+    uow: UnitOfWork,
+) -> None:
+    nov = datetime(2022, 11, 1, tzinfo=UTC)
+    gone_before = server(1, OCT - DAY)  # deleted in September
+    kept = server(2, nov + 5 * DAY)  # still listed in November: it existed in October
+    deleted_early = server(3, OCT - timedelta(hours=1))  # last listed before October, deleted on Oct 1
+    deletion = store.StoredRecord(
+        store.ACTIVITY, 9, 3, "vm-delete", None, OCT, None, None, OCT - timedelta(hours=1), OCT + DAY
+    )
+    later = store.StoredServer(4, "vps-4", 7, 1, nov + DAY, nov + DAY)  # created in November
+    with uow.writing() as tx:
+        store.save_servers(tx, [gone_before, kept, deleted_early, later])
+        store.save_records(tx, [deletion])
+    with uow.reading() as tx:
+        seen = store.servers_seen_between(tx, OCT, nov)
+    assert [found.server_id for found in seen] == [2, 3]

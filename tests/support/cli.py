@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from bridge.bootstrap import App, build_app
 from bridge.cli import main
 from bridge.cli.base import AppFactory
+from bridge.clock import Clock
+from bridge.settings import Settings
 
 
 def run_cli(
@@ -17,3 +24,14 @@ def run_cli(
         main(list(args), app_factory=app_factory)
     captured = capsys.readouterr()
     return int(exited.value.code or 0), captured.out, captured.err
+
+
+def cli_at(
+    config: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[int, str, str]]:
+    """``billing-bridge --config CONFIG ARGS`` on an app whose clock is the test's ``clock``."""
+
+    def build(settings: Settings, **edges: Any) -> App:
+        return build_app(settings, clock=clock, **edges)
+
+    return lambda *args: run_cli(capsys, "--config", str(config), *args, app_factory=build)

@@ -73,17 +73,21 @@ class FileClock:
 @dataclass(frozen=True)
 class Tripwire:
     """SIGKILL the child itself at the ``at``-th ``moment``: just before an SQL statement runs
-    (``statement``), just before a commit (``commit``: the transaction is lost), or as the transaction
-    after that commit begins (``after_commit``: the commit is kept, nothing after it)."""
+    (``statement``; with ``matching``, only statements that begin so are counted), just before a commit
+    (``commit``: the transaction is lost), or as the transaction after that commit begins
+    (``after_commit``: the commit is kept, nothing after it)."""
 
     moment: Moment
     at: int
+    matching: str | None = None
 
     def arm(self, engine: Engine) -> None:
         count = [0]
         lock = threading.Lock()
 
-        def tick(*_: Any) -> None:
+        def tick(*args: Any) -> None:
+            if self.matching is not None and not str(args[2]).lstrip().startswith(self.matching):
+                return
             with lock:
                 count[0] += 1
                 fire = count[0] >= self.at

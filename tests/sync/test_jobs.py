@@ -118,9 +118,10 @@ def test_housekeeping_prunes_only_runs_older_than_the_retention(
         store.finish_run(connection, recent, "succeeded", clock.now() - timedelta(days=29), None)
     with capture_logs() as logs:
         outcome = app.runner.run("housekeeping")
-    assert (outcome.status, outcome.result) == ("succeeded", 1)
+    assert (outcome.status, outcome.result) == ("succeeded", {"job_runs": 1, "usage_hours": 0})
     assert [(entry["event"], entry.get("count"), entry.get("outcome")) for entry in logs] == [
         ("job runs pruned", 1, None),
+        ("hourly usage pruned", 0, None),
         ("job run", None, "succeeded"),
     ]
     assert logs[0]["before"] == (clock.now() - timedelta(days=30)).isoformat()

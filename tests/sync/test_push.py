@@ -313,6 +313,10 @@ def test_a_refused_invoice_parks_its_client_and_leaves_the_others_pushed(
     assert row(app.engine, "BB-1-2022-11").state is OutboxState.PENDING, (
         "waits behind its client's failed row"
     )
+    assert (row(app.engine, "BB-1-2022-11").attempts, row(app.engine, "BB-1-2022-11").claimed_at) == (
+        0,
+        None,
+    ), "claimed ahead while the row before it was out, then given back: never sent, no attempt counted"
     for reference in ("BB-2-2022-10", "BB-2-2022-11", "BB-3-2022-10", "BB-3-2022-11"):
         assert len(whmcs_invoices_carrying(fake, reference)) == 1
     assert "1 outbox rows failed" in app.outbox.readiness_problems()[0]

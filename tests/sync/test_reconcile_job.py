@@ -1,10 +1,13 @@
-"""The daemon's reconcile job: last month's report kept under <state_dir>/reports, served on the operator
-endpoint behind the admin token, and its not-billed hours per reason in /metrics."""
+"""The daemon's reconcile job: last month's report (and the month before's, which late usage still changes)
+kept under <state_dir>/reports, served on the operator endpoint behind the admin token, and its not-billed
+hours per reason in /metrics."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ from bridge.sync.systemd import SystemdNotifier
 from tests.support import reconciliation_store as story
 
 TOKEN = "admin-token-0123456789"
+DECEMBER = datetime(2022, 12, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -68,7 +72,7 @@ def test_the_job_keeps_last_months_report_and_the_endpoint_serves_it_behind_the_
     outcome = app.runner.run("reconcile")
     assert (outcome.status, outcome.result["month"], outcome.result["defects"]) == ("succeeded", "2022-10", 0)
     reports = tmp_path / "state" / "reports"
-    assert sorted(path.name for path in reports.iterdir()) == [
+    assert sorted(path.name for path in reports.iterdir()) == [  # September's hourly rows are not kept
         "reconciliation-2022-10.csv",
         "reconciliation-2022-10.html",
         "reconciliation-2022-10.json",
@@ -88,3 +92,30 @@ def test_the_job_keeps_last_months_report_and_the_endpoint_serves_it_behind_the_
     assert hours[("openstack", "unlinked_owner")] == 50
     assert hours[("openstack", "suspended_not_billed")] == 264
     assert hours[("solusvm", "held")] == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_job_reconciles_the_month_before_too_so_late_usage_billed_after_it_shows(
+    database_url: str, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    engine = make_engine(database_url)
+    story.seed(engine)
+    with engine.begin() as tx:  # November's invoice bills the 20 h of batch-1 that came after October's
+        november = story.invoice(tx, "INV-2022-0030", 2, "2.00", period=(story.NOV, DECEMBER))
+        story.line(tx, november, 1, "batch-1", "20", "2.00", late=True)
+    engine.dispose()
+    sections = tomllib.loads(story.SETTINGS)
+    sections["billing"]["hourly_usage_months"] = 2  # October's hourly rows are kept through December
+    settings = make_settings(database_url, **sections)
+    app = build_app(settings, clock=FixedClock(DECEMBER + timedelta(days=4)), owner="test-daemon")
+    try:
+        outcome = app.runner.run("reconcile")
+    finally:
+        app.close()
+    assert outcome.status == "succeeded"
+    assert (outcome.result["month"], outcome.result["months"]) == ("2022-11", {"2022-10": 0, "2022-11": 0})
+    reports = tmp_path / "state" / "reports"
+    assert app.report_archive.latest() == app.report_archive.files("2022-11")
+    october = json.loads((reports / "reconciliation-2022-10.json").read_text())
+    buckets = october["summary"]["hours"]["by_source"]["openstack"]["buckets"]
+    assert (buckets["invoiced_late"], buckets["not_yet_invoiced"]) == ("29.333333", "0")

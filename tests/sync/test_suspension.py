@@ -73,7 +73,7 @@ def test_a_client_over_its_credit_limit_has_its_project_disabled_once_though_the
     assert [line.split(":")[0] for line in first.waiting] == ["disable_project openstack"]
     assert cloud.project("p-1").enabled is False
     assert actions(app, 4) == ["keep_suspended"]  # deciding again writes no second row
-    assert kinds(app) == ["suspend_server", "disable_project"]
+    assert kinds(app) == ["suspend_server", "disable_project", "mail_client"]  # and the client is told, once
     second = app.cloud_actions().run()
     assert second.done == ["disable_project openstack:p-1"]
     assert app.cloud_actions().run().done == []

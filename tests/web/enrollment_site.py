@@ -109,8 +109,10 @@ def sign_up(
     company: str = "Analytical Engines Ltd",
     password: str = PASSWORD,
     confirm: str | None = None,
+    **more: str,
 ) -> requests.Response:
-    """Steps 1 and 2 as a person does them: open the form, fill it in, send it."""
+    """Steps 1 and 2 as a person does them: open the form, fill it in (``more``: other fields, such as
+    country and vat_id), send it."""
     form = browser.get(site.url("/signup"), timeout=10)
     return browser.post(
         site.url("/signup"),
@@ -121,6 +123,7 @@ def sign_up(
             "email": email,
             "password": password,
             "password_confirm": password if confirm is None else confirm,
+            **more,
         },
         timeout=10,
     )

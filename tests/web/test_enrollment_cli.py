@@ -75,6 +75,26 @@ def test_sso_link_prints_a_single_use_link_into_solusvm_for_an_enrolled_client(
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
+def test_signin_link_prints_a_single_use_link_to_any_clients_own_page(
+    make_app: Callable[..., App], solus: FakeSolusVM, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with running_site(make_app, solusvm=solusvm_section(solus)) as site:
+        config = config_of(site, solus, tmp_path)
+        site.app.clients.add(email="grace@example.com", name="Grace Hopper")  # not enrolled: still a link
+        cli = ("--config", str(config), "client", "signin-link")
+        code, out, err = run_cli(capsys, *cli, "grace@example.com")
+        assert code == 0 and out.strip().startswith(f"{site.base}/signin/")
+        assert "single use; valid until " in err
+        staff = requests.Session()
+        into = staff.get(out.strip(), allow_redirects=False, timeout=10)
+        assert (into.status_code, into.headers["Location"]) == (303, "/account")
+        assert "Grace Hopper" in staff.get(site.url("/account"), timeout=10).text
+        assert requests.get(out.strip(), timeout=10).status_code == 410
+        code, _, err = run_cli(capsys, *cli, "nobody@example.com")
+        assert code == 2 and "no client 'nobody@example.com'" in err
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_login_link_expires(make_app: Callable[..., App], solus: FakeSolusVM) -> None:
     with running_site(make_app, solusvm=solusvm_section(solus)) as site:
         browser = requests.Session()

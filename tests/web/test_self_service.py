@@ -170,6 +170,7 @@ def test_the_invoice_opens_as_html_and_downloads_as_the_pdf_of_the_cli(site: Sit
     html = browser.get(site.url(f"/account/invoices/{invoice.id}"), timeout=10)
     assert html.headers["Content-Type"].startswith("text/html")
     assert "Nimbus Hosting" in html.text and "120.00" in html.text
+    assert "Credit for the next 30 days of usage" in html.text and "Price/hour" not in html.text
     pdf = browser.get(site.url(f"/account/invoices/{invoice.id}/pdf"), timeout=60)
     assert pdf.headers["Content-Type"] == "application/pdf"
     assert (

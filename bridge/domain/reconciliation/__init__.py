@@ -105,6 +105,7 @@ from bridge.domain.reconciliation.results import (
     ResourceResult,
     Revenue,
     SolusVMCheck,
+    SolusVMServerCheck,
     SourceHours,
     Summary,
 )
@@ -147,6 +148,7 @@ __all__ = [
     "SkipReason",
     "SkippedCycle",
     "SolusVMCheck",
+    "SolusVMServerCheck",
     "SolusVMServerSeen",
     "SourceHours",
     "Summary",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
@@ -29,10 +29,13 @@ from bridge.domain.reconciliation.evidence import (
 )
 from bridge.domain.reconciliation.results import (
     LISTED_AT_MOST,
+    Bucket,
     ForgottenServer,
     NovaCheck,
     ProjectCheck,
+    ResourceResult,
     SolusVMCheck,
+    SolusVMServerCheck,
 )
 
 NOVA_TOLERANCE_HOURS: Final = Decimal("0.01")
@@ -99,11 +102,38 @@ def nova_check(
     )
 
 
-def solusvm_check(
-    servers: Sequence[SolusVMServerSeen], collected: AbstractSet[str], billed: AbstractSet[str]
-) -> SolusVMCheck:
-    """The servers seen in the month against those with collected hours and those billed."""
+@dataclass
+class ServerTally:
+    """What the reconciliation placed for one SolusVM server so far (its resources of every cycle and plan):
+    hours collected, billed, and not billed per bucket with the first detail given for each bucket."""
+
+    client_id: str | None
+    collected: Decimal = ZERO
+    billed: Decimal = ZERO
+    not_billed: dict[Bucket, Decimal] = field(default_factory=dict)
+    details: dict[Bucket, str] = field(default_factory=dict)
+
+    def add(self, resource: ResourceResult) -> None:
+        self.collected += resource.hours
+        for placement in resource.placements:
+            if placement.bucket.billed:
+                self.billed += placement.hours
+            elif placement.hours:
+                bucket = placement.bucket
+                self.not_billed[bucket] = self.not_billed.get(bucket, ZERO) + placement.hours
+                self.details.setdefault(bucket, placement.detail)
+
+
+def solusvm_check(servers: Sequence[SolusVMServerSeen], tallies: Mapping[str, ServerTally]) -> SolusVMCheck:
+    """The servers seen in the month against those with collected hours and those billed, and each seen
+    server's own line: what its runtime rule counts, what was collected and billed, and why not."""
     seen = {server.server_id for server in servers}
+    collected = {server_id for server_id, tally in tallies.items() if tally.collected > 0}
+    billed = {server_id for server_id, tally in tallies.items() if tally.billed > 0}
+    checks = sorted(
+        (_server_check(server, tallies.get(server.server_id)) for server in servers),
+        key=lambda check: (check.billed, check.server_id),
+    )
     return SolusVMCheck(
         seen=len(seen),
         collected=len(collected),
@@ -112,4 +142,36 @@ def solusvm_check(
         inferred_hours=sum(server.inferred_hours for server in servers),
         seen_not_collected=tuple(sorted(seen - collected)[:LISTED_AT_MOST]),
         collected_not_seen=tuple(sorted(collected - seen)[:LISTED_AT_MOST]),
+        seen_not_billed=sum(1 for check in checks if not check.billed),
+        servers=tuple(checks[:LISTED_AT_MOST]),
     )
+
+
+def _server_check(server: SolusVMServerSeen, tally: ServerTally | None) -> SolusVMServerCheck:
+    tally = tally or ServerTally(None)
+    not_billed = tuple((bucket, tally.not_billed[bucket]) for bucket in Bucket if bucket in tally.not_billed)
+    return SolusVMServerCheck(
+        server_id=server.server_id,
+        name=server.name,
+        user_id=server.user_id,
+        client_id=tally.client_id,
+        plan=server.plan,
+        observed_hours=server.observed_hours,
+        inferred_hours=server.inferred_hours,
+        collected_hours=tally.collected,
+        billed_hours=tally.billed,
+        not_billed=not_billed,
+        reason=_reason(server, tally, not_billed),
+    )
+
+
+def _reason(
+    server: SolusVMServerSeen, tally: ServerTally, not_billed: Sequence[tuple[Bucket, Decimal]]
+) -> str:
+    """Why hours of a seen server are not billed, in words; empty when all its collected hours are."""
+    runtime = server.observed_hours + server.inferred_hours
+    if tally.collected == 0:
+        if runtime == 0:
+            return "not running in the month: no runtime to bill"
+        return f"ran {runtime} h by its evidence but no hours were collected: look at the SolusVM sync"
+    return "; ".join(f"{bucket.value}: {tally.details[bucket]}" for bucket, _ in not_billed)

@@ -296,13 +296,15 @@ class NovaServerHistory:
 
 @dataclass(frozen=True, slots=True)
 class SolusVMServerSeen:
-    """A SolusVM server the bridge saw in the month, with the hours its runtime rule billed."""
+    """A SolusVM server the bridge saw in the month, with the hours its runtime rule billed (observed and
+    inferred: bridge/domain/runtime.py ``month_runtime``) and its plan as last listed."""
 
     server_id: str
     user_id: str
     name: str
     observed_hours: int
     inferred_hours: int
+    plan: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bridge.domain.reconciliation.clouds import nova_check, solusvm_check
+from bridge.domain.reconciliation.clouds import ServerTally, nova_check, solusvm_check
 from bridge.domain.reconciliation.evidence import (
     ZERO,
     ClientEvidence,
@@ -68,8 +68,7 @@ class Reconciler:
         self._money = _MoneyTally()
         self._revenue: dict[tuple[str, str, str], Decimal] = defaultdict(lambda: ZERO)
         self._nova_collected: dict[str, Decimal] = defaultdict(lambda: ZERO)
-        self._solusvm_collected: set[str] = set()
-        self._solusvm_billed: set[str] = set()
+        self._solusvm: dict[str, ServerTally] = {}
 
     def add(self, evidence: ClientEvidence) -> ClientResult:
         result, rows = place_client(self.month, evidence)
@@ -77,13 +76,14 @@ class Reconciler:
             self._unlinked += 1
         else:
             self._clients += 1
+        client_id = None if evidence.client is None else evidence.client.client_id
         for resource in result.resources:
             key = (resource.source, resource.resource_id, resource.plan, resource.cycle_start)
-            self._count(resource, rows.get(key, ()))
+            self._count(resource, rows.get(key, ()), client_id)
         self._money.add(result)
         return result
 
-    def _count(self, resource: ResourceResult, rows: Sequence[Collected]) -> None:
+    def _count(self, resource: ResourceResult, rows: Sequence[Collected], client_id: str | None) -> None:
         source = resource.source
         self._collected[source] += resource.hours
         self._resources[source] += 1
@@ -100,11 +100,11 @@ class Reconciler:
                 self._defects.append(defect)
         if source == "openstack" and self._cloud.nova_projects is not None:
             self._nova_collected[resource.owner] += resource.hours
-        if source == "solusvm":
-            if resource.hours > 0:
-                self._solusvm_collected.add(resource.resource_id)
-            if billed > 0:
-                self._solusvm_billed.add(resource.resource_id)
+        if source == "solusvm" and self._cloud.solusvm_servers is not None:
+            tally = self._solusvm.get(resource.resource_id)
+            if tally is None:
+                tally = self._solusvm[resource.resource_id] = ServerTally(client_id)
+            tally.add(resource)
 
     def summary(self) -> Summary:
         hours = tuple(
@@ -144,7 +144,7 @@ class Reconciler:
         servers = self._cloud.solusvm_servers
         if servers is None:
             return None
-        return solusvm_check(servers, self._solusvm_collected, self._solusvm_billed)
+        return solusvm_check(servers, self._solusvm)
 
 
 def reconcile(month: Month, clients: Iterable[ClientEvidence], cloud: CloudEvidence | None = None) -> Report:

@@ -267,7 +267,40 @@ class NovaCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class SolusVMServerCheck:
+    """One SolusVM server seen in the month against what was collected and billed for it.
+
+    ``observed_hours`` and ``inferred_hours`` split the hours its runtime rule bills for the calendar
+    month (from the evidence tables); ``collected_hours`` and ``billed_hours`` are the reconciliation's
+    (usage records, and those of them in a billed bucket); ``not_billed`` the rest per bucket and
+    ``reason`` why, in words (empty when every collected hour is billed).
+    """
+
+    server_id: str
+    name: str
+    user_id: str
+    client_id: str | None
+    plan: str
+    observed_hours: int
+    inferred_hours: int
+    collected_hours: Decimal
+    billed_hours: Decimal
+    not_billed: tuple[tuple[Bucket, Decimal], ...]
+    reason: str
+
+    @property
+    def billed(self) -> bool:
+        """Whether any of its hours is on an invoice that stands (a capped server is billed; the hours
+        below its cap are in ``not_billed`` and ``reason``)."""
+        return self.billed_hours > 0
+
+
+@dataclass(frozen=True, slots=True)
 class SolusVMCheck:
+    """The SolusVM servers seen in the month (from the stored evidence, not the live API) against the
+    servers with hours collected and billed; ``servers`` lists each seen one, those with nothing billed
+    first (``seen_not_billed`` counts them)."""
+
     seen: int
     collected: int
     billed: int
@@ -275,6 +308,8 @@ class SolusVMCheck:
     inferred_hours: int
     seen_not_collected: tuple[str, ...]
     collected_not_seen: tuple[str, ...]
+    seen_not_billed: int = 0
+    servers: tuple[SolusVMServerCheck, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ from pydantic import SecretStr
 
 from bridge.domain.bounds import EMAIL_MAX, NAME_MAX
 from bridge.services.enrollment import SignUp
+from bridge.settings import iso_country
+from bridge.vies.vatid import InvalidVatId, parse_vat_id
 
 MAX_NAME = NAME_MAX
 MAX_EMAIL = EMAIL_MAX
@@ -86,11 +88,37 @@ def read_sign_up(form: Mapping[str, str], *, min_length: int) -> SignUpForm:
     elif password != confirm:
         errors["password_confirm"] = "The two passwords differ; type the same password twice."
 
+    country, vat_id = read_tax_identity(form, values, errors)
     if errors:
         return SignUpForm(None, errors, values)
-    return SignUpForm(
-        SignUp(name=name, company=company, email=email, password=SecretStr(password)), {}, values
-    )
+    sign_up = SignUp(name, company, email, SecretStr(password), country=country, vat_id=vat_id)
+    return SignUpForm(sign_up, {}, values)
+
+
+def read_tax_identity(
+    form: Mapping[str, str], values: dict[str, str], errors: dict[str, str]
+) -> tuple[str | None, str | None]:
+    """The optional country and VAT ID fields (issue 16): the VAT ID is checked offline (format and check
+    digits) against the country, so a mistyped number is shown back and never reaches VIES."""
+    raw_country = form.get("country", "").strip()
+    raw_vat_id = form.get("vat_id", "").strip()
+    values.update(country=raw_country, vat_id=raw_vat_id)
+    country = None
+    if raw_country:
+        try:
+            country = iso_country(raw_country)
+        except ValueError:
+            errors["country"] = "Enter your country as its two-letter code, like DE or FR."
+    if not raw_vat_id:
+        return country, None
+    if country is None:
+        errors.setdefault("country", "Enter your country to go with the VAT ID.")
+        return None, None
+    try:
+        return country, str(parse_vat_id(raw_vat_id[:64], country=country))
+    except InvalidVatId as error:
+        errors["vat_id"] = f"This VAT ID {error.problem.split(';')[0]}."
+        return country, None
 
 
 def password_problem(password: str, *, min_length: int, email: str, name: str) -> str | None:

@@ -4,8 +4,8 @@ A switch takes effect after the ongoing cycle (seed 001), so invoicing must know
 each cycle started. A row is written when a client moves to a configuration with the other schedule, and
 when a run finds that a configuration's ``billing_cycle_calendar`` no longer matches a client's last row.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 from bridge.store.types import UTCDateTime
 
-revision = "0012"
-down_revision = "0011"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,68 @@
+"""Group commit: the push threads share SQLite transactions, each write still failing or succeeding alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import Connection, Engine, func, insert, select
+
+from bridge.store.tables import leases
+from bridge.store.unit_of_work import Conflict, UnitOfWork
+from bridge.sync.group_commit import GroupCommit
+from tests.support.clock import START
+
+THREADS = 8
+
+
+def lease_row(name: str) -> dict[str, object]:
+    return {"name": name, "owner": "push", "acquired_at": START, "expires_at": START, "token": name}
+
+
+def add(name: str) -> Callable[[Connection], str]:
+    def write(connection: Connection) -> str:
+        connection.execute(insert(leases).values(lease_row(name)))
+        return name
+
+    return write
+
+
+def names(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return sorted(connection.scalars(select(leases.c.name)))
+
+
+def test_every_threads_write_is_committed_before_it_returns(engine: Engine) -> None:
+    group = GroupCommit(UnitOfWork(engine))
+    start = threading.Barrier(THREADS)
+    returned: list[tuple[str, list[str]]] = []
+
+    def write(n: int) -> None:
+        start.wait(timeout=30)
+        value = group.run(add(f"w{n}"))
+        returned.append((value, names(engine)))
+
+    threads = [threading.Thread(target=write, args=[n]) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(value for value, _ in returned) == [f"w{n}" for n in range(THREADS)]
+    assert all(value in seen for value, seen in returned), "each write was visible when it returned"
+
+
+def test_a_refused_write_fails_alone_in_its_own_thread(engine: Engine) -> None:
+    group = GroupCommit(UnitOfWork(engine))
+    assert group.run(add("first")) == "first"
+    with pytest.raises(Conflict):
+        group.run(add("first"))
+    failures: list[BaseException] = []
+    group.later(add("first"), failures.append)
+    group.later(add("second"), failures.append)
+    assert names(engine) == ["first"], "a queued write waits for the next batch"
+    group.flush()
+    assert names(engine) == ["first", "second"]
+    assert [type(error) for error in failures] == [Conflict]
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(leases)) == 2
