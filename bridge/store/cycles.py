@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, insert, literal, select, type_coerce, union_all
 
 from bridge.domain.cycles import ScheduleChange
-from bridge.store.tables import cycle_schedules, solusvm_servers, usage_records
+from bridge.store.tables import cycle_schedules, solusvm_servers, usage_records, usage_rollups
 from bridge.store.types import UTCDateTime
 
 _OWNERS_PER_QUERY = 200
@@ -47,32 +47,40 @@ def first_service_starts(
 ) -> dict[tuple[str, str], datetime]:
     """Per (source, owner): when its first service started, as the evidence shows it: SolusVM lists each
     server's creation, and for both clouds the start of the first collected window is the latest it can
-    be. Never after a window of usage, so a client's first cycle holds all of its usage.
+    be (the day rollups keep it after the hours are pruned). Never after a window of usage, so a client's
+    first cycle holds all of its usage.
 
-    One query whatever the number of owners: each owner's first window is a seek on the (owner, window
+    Two queries whatever the number of owners: each owner's first window is a seek on the (owner, window
     start) index, never a scan of its usage.
     """
     pairs = sorted(set(owners))
     if not pairs:
         return {}
     found: dict[tuple[str, str], datetime] = {}
-    firsts = [
-        select(
-            literal(source).label("source"),
-            literal(owner).label("owner"),
-            type_coerce(
-                select(func.min(usage_records.c.window_start))
-                .where(usage_records.c.owner == owner, usage_records.c.source == source)
-                .scalar_subquery(),
-                UTCDateTime(),
-            ).label("first"),
-        )
-        for source, owner in pairs
-    ]
-    for batch in range(0, len(firsts), _OWNERS_PER_QUERY):
-        for row in connection.execute(union_all(*firsts[batch : batch + _OWNERS_PER_QUERY])):
-            if row.first is not None:
-                found[(row.source, row.owner)] = row.first
+    # The hourly rows, and the day rollups that outlive them (billing.hourly_usage_months prunes the hours
+    # but keeps each day's first window start), so pruning never moves a client's first cycle.
+    for first_start, owner_column, source_column in (
+        (usage_records.c.window_start, usage_records.c.owner, usage_records.c.source),
+        (usage_rollups.c.first_start, usage_rollups.c.owner, usage_rollups.c.source),
+    ):
+        firsts = [
+            select(
+                literal(source).label("source"),
+                literal(owner).label("owner"),
+                type_coerce(
+                    select(func.min(first_start))
+                    .where(owner_column == owner, source_column == source)
+                    .scalar_subquery(),
+                    UTCDateTime(),
+                ).label("first"),
+            )
+            for source, owner in pairs
+        ]
+        for batch in range(0, len(firsts), _OWNERS_PER_QUERY):
+            for row in connection.execute(union_all(*firsts[batch : batch + _OWNERS_PER_QUERY])):
+                key = (row.source, row.owner)
+                if row.first is not None:
+                    found[key] = min(found.get(key, row.first), row.first)
     users = sorted(int(owner) for source, owner in pairs if source == "solusvm" and owner.isdigit())
     if users:
         created = type_coerce(func.min(solusvm_servers.c.created_at), UTCDateTime()).label("created")

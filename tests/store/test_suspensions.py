@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from alembic import command
-from sqlalchemy import insert
+from sqlalchemy import column, insert, table, text
 
 from bridge.domain.suspension import Suspension
 from bridge.store import suspensions as store
@@ -66,8 +66,14 @@ def test_the_migration_opens_the_suspension_of_a_client_suspended_before_it(empt
     engine = make_engine(empty_database_url)
     try:
         command.upgrade(alembic_config(engine), "0009")
-        with engine.begin() as tx:
-            client_id = new_client(tx)
+        with engine.begin() as tx:  # the clients table as 0009 left it: later migrations add columns
+            clients_0009 = table(
+                "clients",
+                *(column(name) for name in ("email", "name", "currency", "configuration", "created_at")),
+            )
+            values = {"email": "ops@acme.com", "name": "ops", "currency": "EUR", "configuration": "default"}
+            tx.execute(insert(clients_0009).values(**values, created_at=NOW))
+            client_id = tx.execute(text("SELECT id FROM clients")).scalar_one()
             tx.execute(
                 insert(client_credit_states).values(
                     client_id=client_id, suspended_at=NOW, shelved=True, notifications_sent="", updated_at=NOW
