@@ -115,10 +115,13 @@ def notifications_due(
     """The credit notifications to send: each threshold once per crossing.
 
     A threshold of N hours is crossed when the up-to-date credit reaches zero in N hours or less at the
-    current burn rate (a client already at or under zero has crossed them all); it resets when the hours
-    until zero are above N again, "when credit goes back above it".
+    current burn rate (a client already under zero, or at zero with something running, has crossed them
+    all); it resets when the hours until zero are above N again, "when credit goes back above it". A
+    client at exactly zero with nothing running (a new client that has not paid or used anything) has
+    nothing to be told: its credit is not running out.
     """
-    hours = hours_until(up_to_date, Decimal(0), burn_rate)
+    idle_at_zero = up_to_date == 0 and burn_rate == 0
+    hours = None if idle_at_zero else hours_until(up_to_date, Decimal(0), burn_rate)
     thresholds = sorted(set(thresholds_hours), reverse=True)
     crossed = {threshold for threshold in thresholds if hours is not None and hours <= threshold}
     to_send = tuple(threshold for threshold in thresholds if threshold in crossed - already_sent)

@@ -284,6 +284,19 @@ class TestCreditNotifications:
             == "up-to-date credit 72.00: it reaches zero in 72.00 h at 1/h; send the 72 h notification"
         )
 
+    def test_a_new_client_at_zero_with_nothing_running_is_told_nothing(self) -> None:
+        idle = notifications_due(self.THRESHOLDS, Decimal(0), Decimal(0), frozenset())
+        assert (idle.to_send, idle.hours_until_zero) == ((), None)
+        assert (
+            idle.reason
+            == "up-to-date credit 0.00: nothing is running, so it does not go down; no notification due"
+        )
+
+    def test_at_zero_with_something_running_or_under_zero_every_threshold_is_crossed(self) -> None:
+        assert notifications_due(self.THRESHOLDS, Decimal(0), Decimal(1), frozenset()).to_send == (72, 24, 6)
+        owing = notifications_due(self.THRESHOLDS, Decimal("-0.01"), Decimal(0), frozenset())
+        assert owing.to_send == (72, 24, 6)  # stopped, but owing: still told
+
     def test_a_sent_notification_is_not_sent_again_at_the_same_moment(self) -> None:
         due = notifications_due(self.THRESHOLDS, Decimal(20), Decimal(1), frozenset({72, 24}))
         assert (due.to_send, due.to_reset) == ((), ())
