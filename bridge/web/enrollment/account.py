@@ -9,6 +9,9 @@ sign-ins are rate-limited per address and per email. Another client's invoice is
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from flask import Blueprint, Response, abort, redirect, render_template, request, session
 from pydantic import SecretStr
 
@@ -31,6 +34,19 @@ def pages() -> SelfService:
     if found is None:
         abort(404)
     return found
+
+
+def signed_in(view: Callable[[int], Page]) -> Callable[[], Page]:
+    """A page for a signed-in client, called with its id; without a live session, the sign-in page."""
+
+    @functools.wraps(view)
+    def guarded() -> Page:
+        client_id = _client_id()
+        if client_id is None:
+            return redirect("/signin", code=303)
+        return view(client_id)
+
+    return guarded
 
 
 # -- signing in and out ----------------------------------------------------------------------------------
@@ -84,19 +100,15 @@ def signout() -> Page:
 
 
 @blueprint.get("/account")
-def account() -> Page:
-    client_id = _client_id()
-    if client_id is None:
-        return redirect("/signin", code=303)
+@signed_in
+def account(client_id: int) -> Page:
     saved = request.args.get("saved") == "1"
     return _account_page(client_id, error=None, saved=saved, password_set=request.args.get("password") == "1")
 
 
 @blueprint.post("/account/auto-invoicing")
-def auto_invoicing() -> Page:
-    client_id = _client_id()
-    if client_id is None:
-        return redirect("/signin", code=303)
+@signed_in
+def auto_invoicing(client_id: int) -> Page:
     try:
         pages().choose_auto_invoicing(client_id, _choice(), from_address=_ip())
     except InputError as error:
@@ -105,11 +117,9 @@ def auto_invoicing() -> Page:
 
 
 @blueprint.post("/account/password")
-def password() -> Page:
+@signed_in
+def password(client_id: int) -> Page:
     """A new sign-in password (a client that came with a link from the WHMCS panel has none yet)."""
-    client_id = _client_id()
-    if client_id is None:
-        return redirect("/signin", code=303)
     service = pages()
     client = service.client(client_id)
     chosen = request.form.get("password", "")
@@ -158,20 +168,16 @@ def invoice_pdf(invoice_ref: str) -> Page:
 
 
 @blueprint.get("/activate")
-def activate_form() -> Page:
-    client_id = _client_id()
-    if client_id is None:
-        return redirect("/signin", code=303)
+@signed_in
+def activate_form(client_id: int) -> Page:
     if site().service.status(str(client_id)).enrolled:
         return redirect("/welcome", code=303)
     return _activate_page(client_id, missing=set())
 
 
 @blueprint.post("/activate")
-def activate() -> Page:
-    client_id = _client_id()
-    if client_id is None:
-        return redirect("/signin", code=303)
+@signed_in
+def activate(client_id: int) -> Page:
     service = site().service
     accepted = {
         document.key for document in service.documents() if request.form.get(f"accept_{document.key}")
