@@ -5,9 +5,9 @@
 
 The usage is October 2022 for every VM (three per client), written window by window through
 ``bridge.store.usage.ingest_window``, the function the sync commits its windows with: the hourly rows and,
-in the same transaction, their day rollups (bridge/store/usage_rollups.py). Windows are batched 24 to a
-transaction and their records built without the vendor, so the set-up is fast, but the tables and rollups
-are the ones a sync fills. Month end (``invoice --date 2022-11-01``: the invoicing service with the CLI's
+in the same transaction, their day rollups (bridge/store/usage_rollups.py). A transaction holds whole
+days' windows, up to a million rows (at least one window), and the records are built without the vendor,
+so the set-up is fast, but the tables and rollups are the ones a sync fills. Month end (``invoice --date 2022-11-01``: the invoicing service with the CLI's
 streamed ``--json`` report, to /dev/null) then runs in a child process, so its memory is measured alone.
 
 Printed: wall time, invoices/s, peak RSS, RSS after the first and the last chunk of clients (flat when the
@@ -40,6 +40,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -49,7 +52,8 @@ NOV = datetime(2022, 11, 1, tzinfo=UTC)
 PRICE = Decimal("0.0125")
 TARGET_SECONDS, TARGET_RSS_MB, TARGET_RSS_GROWTH = 300, 300, 0.10
 DJANGO_SILVER_INVOICES_PER_SECOND = 50  # as measured for issue 17 (django-silver 0.11.1, SQLite)
-WINDOWS_PER_TRANSACTION = 24
+ROWS_PER_TRANSACTION = 1_000_000  # set-up: hourly rows per transaction, at most (whole windows)
+SETUP_CACHE_MB = 512  # set-up: SQLite's page cache
 TARGET_TAX_SLOWDOWN = 0.10
 TAXES = '[taxes]\nenabled = true\nhome_country = "DE"\n[taxes.rules.DE]\nname = "VAT"\nrate = "19"\n'
 
@@ -84,12 +88,24 @@ def taxes_slowdown(directory: Path, rounds: int) -> tuple[float, float]:
     return best[False], best[True]
 
 
-def populate(directory: Path, clients: int, vms: int, window_hours: int) -> int:
-    """Clients and their project links (plain sqlite3), then the month through the ingest path; returns
-    the hourly rows written."""
+@dataclass(frozen=True)
+class SetUp:
+    """What writing the month took: hourly rows, wall and CPU seconds, and the rate of the first and the
+    last transaction (rows per wall second: the store's growth shows as the difference)."""
+
+    rows: int
+    seconds: float
+    cpu: float
+    first_rate: float
+    last_rate: float
+
+
+def populate(directory: Path, clients: int, vms: int, window_hours: int) -> SetUp:
+    """Clients and their project links (plain sqlite3), then the month through the ingest path."""
     from bridge.settings import load_settings
     from bridge.store.database import make_engine, migrate
 
+    began, began_cpu = time.perf_counter(), _cpu()
     settings = load_settings(settings_file(directory))
     engine = make_engine(settings.database_url())
     migrate(engine)
@@ -107,12 +123,16 @@ def populate(directory: Path, clients: int, vms: int, window_hours: int) -> int:
     )
     connection.commit()
     connection.close()
-    return ingest_month(settings, clients, vms, window_hours)
+    rows, rates = ingest_month(settings, clients, vms, window_hours)
+    return SetUp(rows, time.perf_counter() - began, _cpu() - began_cpu, rates[0], rates[-1])
 
 
-def ingest_month(settings: object, clients: int, vms: int, window_hours: int) -> int:
-    """October, window by window, through ``ingest_window`` (hourly rows + day rollups, one transaction
-    per :data:`WINDOWS_PER_TRANSACTION` windows), as the sync commits them."""
+def ingest_month(settings: object, clients: int, vms: int, window_hours: int) -> tuple[int, list[float]]:
+    """October, window by window, through ``ingest_window`` (hourly rows + day rollups), as the sync
+    commits them; returns the hourly rows written and each transaction's rate (rows per wall second).
+
+    A transaction holds whole days' windows (a day's rollup row is then written once), as many as keep
+    it under :data:`ROWS_PER_TRANSACTION` rows, at least one window (24 h windows: a window each)."""
     from zoneinfo import ZoneInfo
 
     from sqlalchemy import event
@@ -127,7 +147,10 @@ def ingest_month(settings: object, clients: int, vms: int, window_hours: int) ->
 
     @event.listens_for(engine, "connect")
     def _fast(dbapi_connection: sqlite3.Connection, _record: object) -> None:
-        dbapi_connection.execute("PRAGMA synchronous=OFF")  # set-up only: the month end runs as shipped
+        # Set-up only (the month end runs as shipped): no waiting for the disk, and a page cache that
+        # holds the indexes a window's rows go into.
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
+        dbapi_connection.execute(f"PRAGMA cache_size=-{SETUP_CACHE_MB * 1024}")
 
     uow = UnitOfWork(engine)
     resources = [
@@ -139,13 +162,15 @@ def ingest_month(settings: object, clients: int, vms: int, window_hours: int) ->
     while start < NOV:
         windows.append(Window(start, min(start + timedelta(hours=window_hours), NOV)))
         start = windows[-1].end
+    per_transaction = _windows_per_transaction(24 // window_hours, len(resources))
     collected = NOV + timedelta(hours=1)
-    written = 0
-    for first in range(0, len(windows), WINDOWS_PER_TRANSACTION):
+    written, rates = 0, []
+    for first in range(0, len(windows), per_transaction):
+        began, before = time.perf_counter(), written
         with uow.writing() as tx:
             usage_rollups.ensure(tx, ZoneInfo("UTC"))
-            days = usage_rollups.Pending()  # as in the sync's batch: each day's row updated once
-            for window in windows[first : first + WINDOWS_PER_TRANSACTION]:
+            days = usage_rollups.Pending()  # as in the sync's batch: each day's row written once
+            for window in windows[first : first + per_transaction]:
                 records = [
                     UsageRecord("openstack", vm, vm, owner, "m1.small", window, hours)
                     for vm, owner in resources
@@ -153,8 +178,22 @@ def ingest_month(settings: object, clients: int, vms: int, window_hours: int) ->
                 result = usage_store.ingest_window(tx, "openstack", window, records, collected, rollups=days)
                 written += result.inserted
             days.flush(tx)
+        rates.append((written - before) / (time.perf_counter() - began))
     engine.dispose()
-    return written
+    return written, rates
+
+
+def _windows_per_transaction(per_day: int, rows_per_window: int) -> int:
+    """The most windows that divide a day evenly and stay under ROWS_PER_TRANSACTION rows (at least 1)."""
+    count = max(1, min(per_day, ROWS_PER_TRANSACTION // max(1, rows_per_window)))
+    while per_day % count:
+        count -= 1
+    return count
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_month_end(directory: Path) -> None:
@@ -250,23 +289,63 @@ def pricing_rates(resources: int, records_per_resource: int) -> tuple[float, flo
     return domain, plain
 
 
+@contextmanager
+def store_directory(keep: Path | None) -> Iterator[Path]:
+    """Where the bench's database is written: ``keep`` (new or empty; left in place), else a temporary
+    directory removed at the end."""
+    if keep is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield Path(tmp)
+        return
+    if keep.exists() and any(keep.iterdir()):
+        raise SystemExit(f"--keep {keep}: the directory holds files; name a new or empty one")
+    keep.mkdir(parents=True, exist_ok=True)
+    yield keep
+
+
+def print_setup(args: argparse.Namespace, setup: SetUp, size_mb: float, kept: Path | None) -> None:
+    """The set-up figures (``--setup-only``)."""
+    vms = args.clients * args.vms_per_client
+    load = " ".join(f"{figure:.2f}" for figure in os.getloadavg())
+    print(f"load:       {load} (1, 5, 15 min)")
+    print(
+        f"set-up:     {args.clients:,} clients, {vms:,} VMs, {setup.rows:,} rows of {args.window_hours} h and "
+        f"{vms * 31:,} day rollups through ingest_window, {size_mb:,.0f} MB"
+    )
+    print(
+        f"time:       {setup.seconds:,.1f} s wall, {setup.cpu:,.1f} s CPU: {setup.rows / setup.seconds:,.0f} rows/s, "
+        f"{setup.rows / setup.cpu:,.0f} rows/CPU s (clients, links and migrations included)"
+    )
+    print(
+        f"per transaction: {setup.first_rate:,.0f} rows/s the first, {setup.last_rate:,.0f} rows/s the last "
+        f"(the store holding {setup.rows:,} rows by then)"
+    )
+    print(f"database:   {kept / 'bench.sqlite3' if kept else 'discarded (--keep DIR keeps it)'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=100_000)
     parser.add_argument("--vms-per-client", type=int, default=3)
     parser.add_argument("--window-hours", type=int, default=1, choices=(1, 2, 3, 4, 6, 8, 12, 24))
     parser.add_argument("--taxes", type=int, default=0, metavar="ROUNDS", help="compare [taxes] on and off")
+    parser.add_argument(
+        "--setup-only", action="store_true", help="write the month, print the set-up figures, stop there"
+    )
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="write the database to DIR (new or empty) and keep it there"
+    )
     parser.add_argument("--run-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_only:
         run_month_end(args.run_only)
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        began = time.perf_counter()
-        rows = populate(directory, args.clients, args.vms_per_client, args.window_hours)
-        setup = time.perf_counter() - began
+    with store_directory(args.keep) as directory:
+        setup = populate(directory, args.clients, args.vms_per_client, args.window_hours)
         size_mb = (directory / "bench.sqlite3").stat().st_size / 2**20
+        if args.setup_only:
+            print_setup(args, setup, size_mb, directory if args.keep else None)
+            return
         child = subprocess.run(
             [sys.executable, __file__, "--run-only", str(directory)],
             check=True,
@@ -286,8 +365,9 @@ def main() -> None:
         f"load:       {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min)"
     )
     print(
-        f"usage:      {args.clients:,} clients, {vms:,} VMs, {rows:,} rows of {args.window_hours} h and "
-        f"{vms * 31:,} day rollups through ingest_window (set up in {setup:.0f} s, {size_mb:,.0f} MB, not counted)"
+        f"usage:      {args.clients:,} clients, {vms:,} VMs, {setup.rows:,} rows of {args.window_hours} h and "
+        f"{vms * 31:,} day rollups through ingest_window (set up in {setup.seconds:.0f} s, {size_mb:,.0f} MB, "
+        "not counted)"
     )
     print(
         f"month end:  {elapsed:.1f} s for {invoices:,} invoices, {rate:,.0f} invoices/s "

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, type_coerce,
 
 from bridge.domain.clients import OWNER_LINK_KIND
 from bridge.domain.usage import Source, UsageRecord, Window, as_source
-from bridge.store import usage_rollups
+from bridge.store import bulk, usage_rollups
 from bridge.store.sums import exact_sum, from_exact_sum
 from bridge.store.tables import client_links, solusvm_plans, usage_records, usage_watermarks
 from bridge.store.types import UTCDateTime
@@ -87,6 +87,10 @@ def ingest_window(
 
     Records of windows that start before the hourly evidence was pruned are final: they are left out
     (counted as ``final``), since their hours can no longer be compared with what was recorded.
+
+    The window's stored rows are read in one query, and the new rows inserted (and the raised ones
+    updated) in one driver call each, as plain tuples (bridge/store/bulk.py): a window of a big cloud is
+    hundreds of thousands of rows, and the sync writes one every few minutes.
     """
     final_before = usage_rollups.pruned_before(connection)
     if final_before is not None:
@@ -94,71 +98,138 @@ def ingest_window(
         final, records = len(records) - len(kept), kept
     else:
         final = 0
-    existing = {
-        row.resource_id: usage_rollups.HourRow(*row)
-        for row in connection.execute(
-            select(*_HOUR_COLUMNS).where(
-                usage_records.c.source == source, usage_records.c.window_start == window.start
-            )
-        )
-    }
-    fresh = [_row(record, now) for record in records if record.resource_id not in existing]
-    if fresh:
-        connection.execute(insert(usage_records), fresh)
-    rewrites = [usage_rollups.Rewrite(None, _hour_row(values)) for values in fresh]
+    existing = _stored_hours(connection, source, window)
+    fresh: list[tuple[UsageRecord, Decimal]] = []
+    raised: list[tuple[usage_rollups.Replaced, UsageRecord, Decimal]] = []
     for record in records:
+        hours = _hours(record)
         old = existing.get(record.resource_id)
-        if old is not None and _hours(record) > old.hours:
-            values = _raise(connection, record, now)
-            rewrites.append(usage_rollups.Rewrite(old, _hour_row(values)))
+        if old is None:
+            fresh.append((record, hours))
+        elif hours > old.hours:
+            raised.append((old, record, hours))
+    _insert(connection, fresh, now)
+    _raise(connection, raised, now)
+    pending = usage_rollups.Pending() if rollups is None else rollups
+    pending.add_new(connection, source, fresh, now)
+    pending.add_raised(connection, source, raised, now)
     if rollups is None:
-        usage_rollups.record(connection, source, rewrites)
-    else:
-        rollups.add(connection, source, rewrites)
-    raised = len(rewrites) - len(fresh)
+        pending.flush(connection)
     return IngestResult(
         inserted=len(fresh),
-        raised=raised,
-        unchanged=len(records) - len(fresh) - raised,
+        raised=len(raised),
+        unchanged=len(records) - len(fresh) - len(raised),
         final=final,
     )
 
 
-_HOUR_COLUMNS = [usage_records.c[name] for name in usage_rollups.HourRow.__dataclass_fields__]
+_ROWS = bulk.Columns(
+    usage_records,
+    (
+        "source",
+        "window_start",
+        "resource_id",
+        "window_end",
+        "resource_name",
+        "owner",
+        "plan",
+        "hours",
+        "tokens",
+        "collected_at",
+    ),
+)
+_RAISED = bulk.Columns(
+    usage_records, ("window_end", "resource_name", "owner", "plan", "hours", "tokens", "collected_at")
+)
+_KEY = ("source", "window_start", "resource_id")
 
 
-def _hour_row(values: dict[str, Any]) -> usage_rollups.HourRow:
-    return usage_rollups.HourRow(*(values[name] for name in usage_rollups.HourRow.__dataclass_fields__))
-
-
-def _row(record: UsageRecord, now: datetime) -> dict[str, Any]:
+def _stored_hours(
+    connection: Connection, source: Source, window: Window
+) -> dict[str, usage_rollups.Replaced]:
+    """What is stored of ``window``, by resource id (nothing when it is collected the first time)."""
+    query = select(
+        usage_records.c.resource_id,
+        usage_records.c.owner,
+        usage_records.c.plan,
+        usage_records.c.window_end,
+        usage_records.c.hours,
+        usage_records.c.tokens,
+    ).where(usage_records.c.source == source, usage_records.c.window_start == window.start)
+    start = window.start
     return {
-        "source": record.source,
-        "window_start": record.window.start,
-        "resource_id": record.resource_id,
-        "window_end": record.window.end,
-        "resource_name": record.resource_name,
-        "owner": record.owner,
-        "plan": record.plan,
-        "hours": _hours(record),
-        "tokens": record.tokens,
-        "collected_at": now,
+        resource_id: usage_rollups.Replaced(owner, resource_id, plan, start, end, hours, tokens)
+        for resource_id, owner, plan, end, hours, tokens in connection.execute(query)
     }
+
+
+def _insert(connection: Connection, fresh: Sequence[tuple[UsageRecord, Decimal]], now: datetime) -> None:
+    """The new rows, in one executemany; the values that repeat over the window bound once."""
+    if not fresh:
+        return
+    dialect = connection.dialect
+    source = _ROWS.binder(dialect, "source", repeated=True)
+    instant = _ROWS.binder(dialect, "window_start", repeated=True)
+    hours = _ROWS.binder(dialect, "hours")
+    tokens = _ROWS.binder(dialect, "tokens")
+    collected_at = instant(now)
+    _ROWS.insert(
+        connection,
+        [
+            (
+                source(record.source),
+                instant(record.window.start),
+                record.resource_id,
+                instant(record.window.end),
+                record.resource_name,
+                record.owner,
+                record.plan,
+                hours(amount),
+                None if record.tokens is None else tokens(record.tokens),
+                collected_at,
+            )
+            for record, amount in fresh
+        ],
+    )
+
+
+def _raise(
+    connection: Connection,
+    raised: Sequence[tuple[usage_rollups.Replaced, UsageRecord, Decimal]],
+    now: datetime,
+) -> None:
+    """The rows whose hours rose, rewritten with what was collected now, in one executemany."""
+    if not raised:
+        return
+    dialect = connection.dialect
+    source = _ROWS.binder(dialect, "source", repeated=True)
+    instant = _ROWS.binder(dialect, "window_start", repeated=True)
+    hours = _ROWS.binder(dialect, "hours")
+    tokens = _ROWS.binder(dialect, "tokens")
+    collected_at = instant(now)
+    _RAISED.update(
+        connection,
+        _KEY,
+        [
+            (
+                instant(record.window.end),
+                record.resource_name,
+                record.owner,
+                record.plan,
+                hours(amount),
+                None if record.tokens is None else tokens(record.tokens),
+                collected_at,
+                source(record.source),
+                instant(record.window.start),
+                record.resource_id,
+            )
+            for _old, record, amount in raised
+        ],
+    )
 
 
 def _hours(record: UsageRecord) -> Decimal:
     return record.hours.quantize(HOURS_PLACES)
-
-
-def _raise(connection: Connection, record: UsageRecord, now: datetime) -> dict[str, Any]:
-    values = _row(record, now)
-    key = ("source", "window_start", "resource_id")
-    connection.execute(
-        update(usage_records)
-        .where(*(usage_records.c[name] == values[name] for name in key))
-        .values({name: value for name, value in values.items() if name not in key})
-    )
-    return values
 
 
 def watermark(connection: Connection, source: str) -> Watermark | None:

@@ -28,14 +28,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple, TypeAlias
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, type_coerce, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, type_coerce, update
 
 from bridge.domain.cycles import local_midnight
 from bridge.domain.instants import as_utc
 from bridge.domain.usage import UsageRecord, Window, as_source
+from bridge.store import bulk
 from bridge.store.sums import exact_sum, from_exact_sum
 from bridge.store.tables import usage_records, usage_rollup_state, usage_rollups
 from bridge.store.types import UTCDateTime
@@ -69,12 +70,18 @@ class HourRow:
     collected_at: datetime
 
 
-@dataclass(frozen=True)
-class Rewrite:
-    """One hourly row written by an ingest: ``old`` is the row it replaced (None for a new window)."""
+class Replaced(NamedTuple):
+    """What a day needs of the hourly row a re-collection raises: where it was counted, and how much.
+    A NamedTuple, not a frozen dataclass: a re-collected window reads one per resource, and SolusVM's
+    current hour is re-collected at every poll."""
 
-    old: HourRow | None
-    new: HourRow
+    owner: str
+    resource_id: str
+    plan: str
+    window_start: datetime
+    window_end: datetime
+    hours: Decimal
+    tokens: Decimal | None
 
 
 @dataclass(frozen=True)
@@ -153,9 +160,9 @@ def ensure(tx: Connection, zone: ZoneInfo) -> int:
     days = _Days(zone)
     rebuilt = 0
     for source, rows in _hourly_by_resource(tx, kept_from):
-        totals: dict[tuple[str, str, str, datetime], _Total] = {}
+        totals: dict[DayKey, _Total] = {}
         for row in rows:
-            totals.setdefault(_key(row, days), _Total()).add(row)
+            totals.setdefault(_key(row, days), _Total()).add(row, days)
         _insert(tx, source, totals)
         rebuilt += len(totals)
     return rebuilt
@@ -185,12 +192,8 @@ def pruned_before(tx: Connection) -> datetime | None:
 
 # -- kept as collected -------------------------------------------------------------------------------------
 
-
-def record(tx: Connection, source: str, rewrites: Sequence[Rewrite]) -> None:
-    """Add what ``rewrites`` changed to the days they fall on (in the caller's transaction)."""
-    pending = Pending()
-    pending.add(tx, source, rewrites)
-    pending.flush(tx)
+DayKey: TypeAlias = tuple[str, str, str, datetime]
+"""A day row's key within its source: owner, resource id, plan, day start."""
 
 
 class Pending:
@@ -200,26 +203,60 @@ class Pending:
 
     def __init__(self) -> None:
         self._days: _Days | None = None
-        self._deltas: dict[str, dict[tuple[str, str, str, datetime], _Total]] = {}
-        self._recount: dict[str, set[tuple[str, str, str, datetime]]] = {}
+        self._deltas: dict[str, dict[DayKey, _Total]] = {}
+        self._recount: dict[str, set[DayKey]] = {}
 
-    def add(self, tx: Connection, source: str, rewrites: Sequence[Rewrite]) -> None:
-        if not rewrites:
+    def add_new(
+        self,
+        tx: Connection,
+        source: str,
+        fresh: Sequence[tuple[UsageRecord, Decimal]],
+        collected_at: datetime,
+    ) -> None:
+        """Records of windows stored the first time, each with the hours stored for it (collected at
+        ``collected_at``): each adds a window to its day."""
+        if not fresh:
             return
-        if self._days is None:
-            self._days = _Days(ZoneInfo(_current_state(tx).zone))
-        days = self._days
+        days = self._zone_days(tx)
+        deltas = self._deltas.setdefault(source, {})
+        for record, hours in fresh:
+            window = record.window
+            key = (record.owner, record.resource_id, record.plan, days.start(window.start))
+            total = deltas.get(key)
+            if total is None:
+                total = deltas[key] = _Total()
+            total.add_window(
+                window.start, window.end, days.stamp(window.end), record.resource_name, hours, record.tokens
+            )
+            total.collected(collected_at)
+
+    def add_raised(
+        self,
+        tx: Connection,
+        source: str,
+        raised: Sequence[tuple[Replaced, UsageRecord, Decimal]],
+        collected_at: datetime,
+    ) -> None:
+        """Rows a re-collection raised: the row replaced, the record that replaced it and its stored hours.
+        The difference is added to the day; a row that moved to another day's row (another owner or plan,
+        another window end, tokens now given or no longer) has both days counted again at :meth:`flush`."""
+        if not raised:
+            return
+        days = self._zone_days(tx)
         deltas = self._deltas.setdefault(source, {})
         recount = self._recount.setdefault(source, set())
-        for rewrite in rewrites:
-            new_key = _key(rewrite.new, days)
-            old = rewrite.old
-            if old is None:
-                deltas.setdefault(new_key, _Total()).add(rewrite.new)
-            elif _same_place(old, rewrite.new):
-                deltas.setdefault(new_key, _Total()).raise_hours(old, rewrite.new)
-            else:
-                recount |= {_key(old, days), new_key}
+        for old, record, hours in raised:
+            window = record.window
+            key = (record.owner, record.resource_id, record.plan, days.start(window.start))
+            if not _same_place(old, record):
+                recount |= {_key(old, days), key}
+                continue
+            total = deltas.get(key)
+            if total is None:
+                total = deltas[key] = _Total()
+            tokens = None if record.tokens is None or old.tokens is None else record.tokens - old.tokens
+            total.add_raise(window, days.stamp(window.end), record.resource_name, hours - old.hours, tokens)
+            total.collected(collected_at)
 
     def flush(self, tx: Connection) -> None:
         """Apply what was added (then nothing is pending)."""
@@ -228,46 +265,55 @@ class Pending:
                 _apply(tx, source, deltas, self._recount.get(source, set()), self._days)
         self._deltas, self._recount = {}, {}
 
+    def _zone_days(self, tx: Connection) -> _Days:
+        if self._days is None:
+            self._days = _Days(ZoneInfo(_current_state(tx).zone))
+        return self._days
+
 
 def _apply(
     tx: Connection,
     source: str,
-    deltas: dict[tuple[str, str, str, datetime], _Total],
-    recount: set[tuple[str, str, str, datetime]],
+    deltas: dict[DayKey, _Total],
+    recount: set[DayKey],
     days: _Days,
 ) -> None:
     stored = _stored(tx, source, {key for key in deltas if key not in recount})
-    fresh: dict[tuple[str, str, str, datetime], _Total] = {}
-    changed: list[dict[str, Any]] = []
+    fresh: dict[DayKey, _Total] = {}
+    changed: list[tuple[int, _Total]] = []
     for key, delta in deltas.items():
         if key in recount:
             continue
         row = stored.get(key)
         if row is not None:
-            changed.append(row.merged(delta).values(_id=row.id))
+            changed.append((row.id, row.merged(delta)))
         elif delta.windows:
             fresh[key] = delta
         else:  # a raise whose day was never counted: count it from the hours
             recount.add(key)
     _insert(tx, source, fresh)
-    if changed:
-        tx.execute(_UPDATE, changed)
+    _update(tx, changed)
     for key in sorted(recount):
         _recount(tx, source, key, days)
 
 
-def _same_place(old: HourRow, new: HourRow) -> bool:
+def _same_place(old: Replaced, new: UsageRecord) -> bool:
     """A raise that stays on its day's row: same owner, plan and window end, tokens given either way."""
     return (
         old.owner == new.owner
         and old.plan == new.plan
-        and old.window_end == new.window_end
+        and old.window_end == new.window.end
         and (old.tokens is None) == (new.tokens is None)
     )
 
 
 class _Total:
-    """A day's totals as they are added up (also a delta to add to a stored day)."""
+    """A day's totals as they are added up (also a delta to add to a stored day).
+
+    The latest name is kept as its window's end stamp and the name (``latest_name`` joins them), so
+    choosing the later of two names compares stamps only. Slots: an ingest keeps one per changed day."""
+
+    __slots__ = ("collected_at", "first_start", "hours", "last_end", "name", "stamp", "tokens", "windows")
 
     def __init__(self) -> None:
         self.windows = 0
@@ -275,40 +321,55 @@ class _Total:
         self.tokens: Decimal | None = None
         self.first_start: datetime | None = None
         self.last_end: datetime | None = None
-        self.latest_name = ""
+        self.stamp = ""
+        self.name = ""
         self.collected_at: datetime | None = None
 
-    def add(self, row: HourRow) -> None:
+    def add(self, row: HourRow, days: _Days) -> None:
+        end = row.window_end
+        self.add_window(row.window_start, end, days.stamp(end), row.resource_name, row.hours, row.tokens)
+        self.collected(row.collected_at)
+
+    def add_window(
+        self,
+        start: datetime,
+        end: datetime,
+        stamp: str,
+        name: str,
+        hours: Decimal,
+        tokens: Decimal | None,
+    ) -> None:
+        """One more window of the day: ``stamp`` is its end's (:meth:`_Days.stamp`), ``name`` the name
+        it reported."""
         self.windows += 1
-        self._take(row, row.hours, row.tokens)
+        self._take(start, end, stamp, name, hours, tokens)
 
-    def raise_hours(self, old: HourRow, new: HourRow) -> None:
-        tokens = None if new.tokens is None or old.tokens is None else new.tokens - old.tokens
-        self._take(new, new.hours - old.hours, tokens)
+    def add_raise(
+        self, window: Window, stamp: str, name: str, hours: Decimal, tokens: Decimal | None
+    ) -> None:
+        """More hours (and tokens) of a window already counted, now named ``name``."""
+        self._take(window.start, window.end, stamp, name, hours, tokens)
 
-    def _take(self, row: HourRow, hours: Decimal, tokens: Decimal | None) -> None:
+    def collected(self, at: datetime) -> None:
+        if self.collected_at is None or at > self.collected_at:
+            self.collected_at = at
+
+    def _take(
+        self, start: datetime, end: datetime, stamp: str, name: str, hours: Decimal, tokens: Decimal | None
+    ) -> None:
         self.hours += hours
         if tokens is not None:
             self.tokens = tokens if self.tokens is None else self.tokens + tokens
-        start, end = row.window_start, row.window_end
-        self.first_start = start if self.first_start is None else min(self.first_start, start)
-        self.last_end = end if self.last_end is None else max(self.last_end, end)
-        self.latest_name = _later_name(self.latest_name, _named(end, row.resource_name))
-        self.collected_at = (
-            row.collected_at if self.collected_at is None else max(self.collected_at, row.collected_at)
-        )
+        if self.first_start is None or start < self.first_start:
+            self.first_start = start
+        if self.last_end is None or end > self.last_end:
+            self.last_end = end
+        if stamp >= self.stamp:  # the later window's name; of the same window, the one reported last
+            self.stamp, self.name = stamp, name
 
-    def values(self, **extra: Any) -> dict[str, Any]:
-        return {
-            "first_start": self.first_start,
-            "last_end": self.last_end,
-            "latest_name": self.latest_name,
-            "windows": self.windows,
-            "hours": self.hours,
-            "tokens": self.tokens,
-            "collected_at": self.collected_at,
-            **extra,
-        }
+    @property
+    def latest_name(self) -> str:
+        return f"{self.stamp} {self.name}"
 
 
 @dataclass(frozen=True)
@@ -331,44 +392,19 @@ class _StoredDay:
             total.tokens = delta.tokens if self.tokens is None else self.tokens + delta.tokens
         total.first_start = min(self.first_start, delta.first_start or self.first_start)
         total.last_end = max(self.last_end, delta.last_end or self.last_end)
-        total.latest_name = _later_name(self.latest_name, delta.latest_name)
+        total.stamp, total.name = self.latest_name[:_STAMP], self.latest_name[_STAMP + 1 :]
+        if delta.stamp >= total.stamp:
+            total.stamp, total.name = delta.stamp, delta.name
         total.collected_at = max(self.collected_at, delta.collected_at or self.collected_at)
         return total
 
 
-_UPDATE = (
-    update(usage_rollups)
-    .where(usage_rollups.c.id == bindparam("_id"))
-    .values(
-        {
-            name: bindparam(name)
-            for name in (
-                "first_start",
-                "last_end",
-                "latest_name",
-                "windows",
-                "hours",
-                "tokens",
-                "collected_at",
-            )
-        }
-    )
-)
+_DAY_VALUES = ("first_start", "last_end", "latest_name", "windows", "hours", "tokens", "collected_at")
+_NEW_DAYS = bulk.Columns(usage_rollups, ("source", "owner", "resource_id", "plan", "day_start", *_DAY_VALUES))
+_CHANGED_DAYS = bulk.Columns(usage_rollups, _DAY_VALUES)
 
 
-def _named(end: datetime, name: str) -> str:
-    """A name prefixed with the end of the window that reported it, so the latest sorts last (in SQL too)."""
-    return f"{as_utc(end):%Y%m%d%H%M%S%f} {name}"
-
-
-def _later_name(current: str, candidate: str) -> str:
-    """The name of the later window; of the same window, the one reported last."""
-    return candidate if candidate[:_STAMP] >= current[:_STAMP] else current
-
-
-def _stored(
-    tx: Connection, source: str, keys: set[tuple[str, str, str, datetime]]
-) -> dict[tuple[str, str, str, datetime], _StoredDay]:
+def _stored(tx: Connection, source: str, keys: set[DayKey]) -> dict[DayKey, _StoredDay]:
     """The stored days of ``keys`` (owner, resource id, plan, day start)."""
     if not keys:
         return {}
@@ -376,7 +412,7 @@ def _stored(
     key_columns = [usage_rollups.c.owner, usage_rollups.c.resource_id, usage_rollups.c.plan]
     day_starts = sorted({key[3] for key in keys})
     resource_ids = sorted({key[1] for key in keys})
-    found: dict[tuple[str, str, str, datetime], _StoredDay] = {}
+    found: dict[DayKey, _StoredDay] = {}
     query = select(*key_columns, usage_rollups.c.day_start, *columns).where(
         usage_rollups.c.source == source, usage_rollups.c.day_start.in_(day_starts)
     )
@@ -390,16 +426,65 @@ def _stored(
     return found
 
 
-def _insert(tx: Connection, source: str, totals: dict[tuple[str, str, str, datetime], _Total]) -> None:
-    rows = [
-        total.values(source=source, owner=owner, resource_id=resource_id, plan=plan, day_start=day_start)
-        for (owner, resource_id, plan, day_start), total in totals.items()
-    ]
-    if rows:
-        tx.execute(insert(usage_rollups), rows)
+def _insert(tx: Connection, source: str, totals: dict[DayKey, _Total]) -> None:
+    """New day rows, in one executemany (bridge/store/bulk.py)."""
+    if not totals:
+        return
+    dialect = tx.dialect
+    instant = _NEW_DAYS.binder(dialect, "day_start", repeated=True)
+    hours = _NEW_DAYS.binder(dialect, "hours")
+    tokens = _NEW_DAYS.binder(dialect, "tokens")
+    bound_source = _NEW_DAYS.binder(dialect, "source")(source)
+    _NEW_DAYS.insert(
+        tx,
+        [
+            (
+                bound_source,
+                owner,
+                resource_id,
+                plan,
+                instant(day_start),
+                instant(total.first_start),
+                instant(total.last_end),
+                total.latest_name,
+                total.windows,
+                hours(total.hours),
+                None if total.tokens is None else tokens(total.tokens),
+                instant(total.collected_at),
+            )
+            for (owner, resource_id, plan, day_start), total in totals.items()
+        ],
+    )
 
 
-def _recount(tx: Connection, source: str, key: tuple[str, str, str, datetime], days: _Days) -> None:
+def _update(tx: Connection, changed: Sequence[tuple[int, _Total]]) -> None:
+    """Stored day rows given their new totals (by id), in one executemany."""
+    if not changed:
+        return
+    dialect = tx.dialect
+    instant = _CHANGED_DAYS.binder(dialect, "first_start", repeated=True)
+    hours = _CHANGED_DAYS.binder(dialect, "hours")
+    tokens = _CHANGED_DAYS.binder(dialect, "tokens")
+    _CHANGED_DAYS.update(
+        tx,
+        ("id",),
+        [
+            (
+                instant(total.first_start),
+                instant(total.last_end),
+                total.latest_name,
+                total.windows,
+                hours(total.hours),
+                None if total.tokens is None else tokens(total.tokens),
+                instant(total.collected_at),
+                day_id,
+            )
+            for day_id, total in changed
+        ],
+    )
+
+
+def _recount(tx: Connection, source: str, key: DayKey, days: _Days) -> None:
     """One day's row counted again from its hourly rows (deleted when none is left)."""
     owner, resource_id, plan, day_start = key
     rows = [
@@ -425,7 +510,7 @@ def _recount(tx: Connection, source: str, key: tuple[str, str, str, datetime], d
     if rows:
         total = _Total()
         for row in rows:
-            total.add(row)
+            total.add(row, days)
         _insert(tx, source, {key: total})
 
 
@@ -463,6 +548,7 @@ class _Days:
     def __init__(self, zone: ZoneInfo) -> None:
         self.zone = zone
         self._starts: dict[datetime, datetime] = {}
+        self._stamps: dict[datetime, str] = {}
 
     def start(self, instant: datetime) -> datetime:
         found = self._starts.get(instant)
@@ -471,11 +557,19 @@ class _Days:
             self._starts[instant] = found
         return found
 
+    def stamp(self, end: datetime) -> str:
+        """A window end as the stamp its name is prefixed with in ``latest_name`` ("YYYYmmddHHMMSSffffff",
+        so the latest sorts last, in SQL too); cached per instant, as a window's rows share their end."""
+        found = self._stamps.get(end)
+        if found is None:
+            found = self._stamps[end] = f"{as_utc(end):%Y%m%d%H%M%S%f}"
+        return found
+
     def next_start(self, day_start: datetime) -> datetime:
         return local_midnight(day_start.astimezone(self.zone).date() + timedelta(days=1), self.zone)
 
 
-def _key(row: HourRow, days: _Days) -> tuple[str, str, str, datetime]:
+def _key(row: HourRow | Replaced, days: _Days) -> DayKey:
     return (row.owner, row.resource_id, row.plan, days.start(row.window_start))
 
 
