@@ -179,6 +179,12 @@ def ingest_month(settings: object, clients: int, vms: int, window_hours: int) ->
                 written += result.inserted
             days.flush(tx)
         rates.append((written - before) / (time.perf_counter() - began))
+        print(
+            f"set-up: {min(first + per_transaction, len(windows))}/{len(windows)} windows, {written:,} rows, "
+            f"{rates[-1]:,.0f} rows/s, load {os.getloadavg()[0]:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
     engine.dispose()
     return written, rates
 

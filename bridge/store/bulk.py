@@ -7,8 +7,10 @@ rows are plain tuples in the order of :attr:`Columns.names`, and values are conv
 types (the dialect's implementation of the type, as Core picks it, and its ``bind_processor``: the very
 conversion Core applies), so what is stored is identical.
 
-A column that repeats one value over a whole window (the source, the window's start and end, the
-collection time) is converted once per distinct value (:meth:`Columns.binder` with ``repeated=True``).
+A column that repeats a few values over a whole window (the source, the window's start and end, the
+collection time, whole hours) is converted once per distinct value (:meth:`Columns.binder` with
+``repeated=True``): values that compare equal convert alike (an instant in any zone is stored in UTC, a
+Decimal to its column's places), except a zero, whose sign a Decimal keeps, so zeros convert each time.
 String columns bind as they are on SQLite, PyMySQL and psycopg (no bind processor); :meth:`Columns.binder`
 says so for a column whose type needs none, and the callers pass those values untouched.
 """
@@ -47,6 +49,8 @@ class Columns:
         converted: dict[Any, Any] = {}
 
         def once(value: Any) -> Any:
+            if not value:  # None, "", and a zero, whose sign a Decimal keeps: not one value
+                return processor(value)
             found = converted.get(value, converted)
             if found is converted:
                 found = converted[value] = processor(value)

@@ -170,17 +170,21 @@ def _insert(connection: Connection, fresh: Sequence[tuple[UsageRecord, Decimal]]
     dialect = connection.dialect
     source = _ROWS.binder(dialect, "source", repeated=True)
     instant = _ROWS.binder(dialect, "window_start", repeated=True)
-    hours = _ROWS.binder(dialect, "hours")
+    hours = _ROWS.binder(dialect, "hours", repeated=True)  # most windows report whole hours
     tokens = _ROWS.binder(dialect, "tokens")
     collected_at = instant(now)
-    _ROWS.insert(
-        connection,
-        [
+    rows = []
+    window: Window | None = None
+    for record, amount in fresh:
+        if record.window is not window:  # a window's records share it: its instants bound once
+            window = record.window
+            start, end = instant(window.start), instant(window.end)
+        rows.append(
             (
                 source(record.source),
-                instant(record.window.start),
+                start,
                 record.resource_id,
-                instant(record.window.end),
+                end,
                 record.resource_name,
                 record.owner,
                 record.plan,
@@ -188,9 +192,8 @@ def _insert(connection: Connection, fresh: Sequence[tuple[UsageRecord, Decimal]]
                 None if record.tokens is None else tokens(record.tokens),
                 collected_at,
             )
-            for record, amount in fresh
-        ],
-    )
+        )
+    _ROWS.insert(connection, rows)
 
 
 def _raise(

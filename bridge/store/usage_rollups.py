@@ -219,16 +219,16 @@ class Pending:
             return
         days = self._zone_days(tx)
         deltas = self._deltas.setdefault(source, {})
+        window: Window | None = None
         for record, hours in fresh:
-            window = record.window
-            key = (record.owner, record.resource_id, record.plan, days.start(window.start))
+            if record.window is not window:  # a window's records share it: its day and stamp found once
+                window = record.window
+                day, stamp = days.start(window.start), days.stamp(window.end)
+            key = (record.owner, record.resource_id, record.plan, day)
             total = deltas.get(key)
             if total is None:
                 total = deltas[key] = _Total()
-            total.add_window(
-                window.start, window.end, days.stamp(window.end), record.resource_name, hours, record.tokens
-            )
-            total.collected(collected_at)
+            total.add_window(window, stamp, record.resource_name, hours, record.tokens, collected_at)
 
     def add_raised(
         self,
@@ -326,23 +326,26 @@ class _Total:
         self.collected_at: datetime | None = None
 
     def add(self, row: HourRow, days: _Days) -> None:
+        """One more window of the day, as stored."""
+        self.windows += 1
         end = row.window_end
-        self.add_window(row.window_start, end, days.stamp(end), row.resource_name, row.hours, row.tokens)
+        self._take(row.window_start, end, days.stamp(end), row.resource_name, row.hours, row.tokens)
         self.collected(row.collected_at)
 
     def add_window(
         self,
-        start: datetime,
-        end: datetime,
+        window: Window,
         stamp: str,
         name: str,
         hours: Decimal,
         tokens: Decimal | None,
+        collected_at: datetime,
     ) -> None:
-        """One more window of the day: ``stamp`` is its end's (:meth:`_Days.stamp`), ``name`` the name
-        it reported."""
+        """One more window of the day, collected now: ``stamp`` is its end's (:meth:`_Days.stamp`),
+        ``name`` the name it reported."""
         self.windows += 1
-        self._take(start, end, stamp, name, hours, tokens)
+        self._take(window.start, window.end, stamp, name, hours, tokens)
+        self.collected(collected_at)
 
     def add_raise(
         self, window: Window, stamp: str, name: str, hours: Decimal, tokens: Decimal | None
@@ -432,7 +435,7 @@ def _insert(tx: Connection, source: str, totals: dict[DayKey, _Total]) -> None:
         return
     dialect = tx.dialect
     instant = _NEW_DAYS.binder(dialect, "day_start", repeated=True)
-    hours = _NEW_DAYS.binder(dialect, "hours")
+    hours = _NEW_DAYS.binder(dialect, "hours", repeated=True)  # most days of a resource hold 24 hours
     tokens = _NEW_DAYS.binder(dialect, "tokens")
     bound_source = _NEW_DAYS.binder(dialect, "source")(source)
     _NEW_DAYS.insert(

@@ -4,6 +4,7 @@ so every query (SQLite compares instants and sums hours as text) reads them as i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,9 +28,11 @@ def stored_as_core_stores_it(tx: Connection, table: Table, key: str, written: st
     values: dict[str, Any] = {name: value for name, value in typed.items() if name != "id"}
     tx.execute(insert(table).values({**values, key: copy}))
     names = [name for name in values if name != key]
-    quote = tx.dialect.identifier_preparer.quote
+    quote, mark = tx.dialect.identifier_preparer.quote, "?" if tx.dialect.paramstyle == "qmark" else "%s"
     raw = tx.exec_driver_sql(
-        f"SELECT {', '.join(quote(name) for name in names)} FROM {table.name} ORDER BY {quote(key)}"
+        f"SELECT {', '.join(quote(name) for name in names)} FROM {table.name} "
+        f"WHERE {quote(key)} IN ({mark}, {mark}) ORDER BY {quote(key)}",
+        (copy, written),
     ).all()
     assert len(raw) == 2
     assert raw[0] == raw[1]
@@ -40,11 +43,13 @@ def test_usage_rows_and_their_days_are_stored_as_core_stores_them(uow: UnitOfWor
     first = UsageRecord("solusvm", "s-1", "web ü 1", "u-1", "7", window, Decimal("0.123456789"), Decimal(2))
     later = UsageRecord("solusvm", "s-1", "web ü 2", "u-1", "7", window, Decimal("0.5"), Decimal("3.25"))
     collected = datetime(2022, 10, 1, 9, 30, 0, 1, tzinfo=BERLIN)  # aware, not UTC: stored in UTC
+    unused = replace(first, resource_id="s-0", hours=Decimal(0))
     with uow.writing() as tx:
-        store.ingest_window(tx, "solusvm", window, [first], collected)
+        store.ingest_window(tx, "solusvm", window, [first, unused], collected)
         store.ingest_window(tx, "solusvm", window, [later], collected + timedelta(minutes=5))
-        stored_as_core_stores_it(tx, usage_records, "resource_id", "s-1", "s-2")
-        stored_as_core_stores_it(tx, usage_rollups, "resource_id", "s-1", "s-2")
+        for written in ("s-0", "s-1"):
+            stored_as_core_stores_it(tx, usage_records, "resource_id", written, f"copy-{written}")
+            stored_as_core_stores_it(tx, usage_rollups, "resource_id", written, f"copy-{written}")
     with uow.reading() as tx:
         row = tx.execute(select(usage_records).where(usage_records.c.resource_id == "s-1")).one()
     assert (row.resource_name, row.hours, row.tokens) == ("web ü 2", Decimal("0.5"), Decimal("3.25"))
