@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, type_coerce, update
+from sqlalchemy.engine import Dialect
 
 from bridge.domain.clients import OWNER_LINK_KIND
 from bridge.domain.usage import Source, UsageRecord, Window, as_source
@@ -123,25 +124,10 @@ def ingest_window(
     )
 
 
-_ROWS = bulk.Columns(
-    usage_records,
-    (
-        "source",
-        "window_start",
-        "resource_id",
-        "window_end",
-        "resource_name",
-        "owner",
-        "plan",
-        "hours",
-        "tokens",
-        "collected_at",
-    ),
-)
-_RAISED = bulk.Columns(
-    usage_records, ("window_end", "resource_name", "owner", "plan", "hours", "tokens", "collected_at")
-)
 _KEY = ("source", "window_start", "resource_id")
+_VALUES = ("window_end", "resource_name", "owner", "plan", "hours", "tokens", "collected_at")
+_ROWS = bulk.Columns(usage_records, _KEY + _VALUES)
+_RAISED = bulk.Columns(usage_records, _VALUES)
 
 
 def _stored_hours(
@@ -164,36 +150,11 @@ def _stored_hours(
 
 
 def _insert(connection: Connection, fresh: Sequence[tuple[UsageRecord, Decimal]], now: datetime) -> None:
-    """The new rows, in one executemany; the values that repeat over the window bound once."""
-    if not fresh:
-        return
-    dialect = connection.dialect
-    source = _ROWS.binder(dialect, "source", repeated=True)
-    instant = _ROWS.binder(dialect, "window_start", repeated=True)
-    hours = _ROWS.binder(dialect, "hours", repeated=True)  # most windows report whole hours
-    tokens = _ROWS.binder(dialect, "tokens")
-    collected_at = instant(now)
-    rows = []
-    window: Window | None = None
-    for record, amount in fresh:
-        if record.window is not window:  # a window's records share it: its instants bound once
-            window = record.window
-            start, end = instant(window.start), instant(window.end)
-        rows.append(
-            (
-                source(record.source),
-                start,
-                record.resource_id,
-                end,
-                record.resource_name,
-                record.owner,
-                record.plan,
-                hours(amount),
-                None if record.tokens is None else tokens(record.tokens),
-                collected_at,
-            )
-        )
-    _ROWS.insert(connection, rows)
+    """The new rows, in one executemany."""
+    if fresh:
+        bound = _Bound(connection.dialect, now)
+        rows = [bound.row(record, hours) for record, hours in fresh]
+        _ROWS.insert(connection, [key + values for key, values in rows])
 
 
 def _raise(
@@ -202,33 +163,45 @@ def _raise(
     now: datetime,
 ) -> None:
     """The rows whose hours rose, rewritten with what was collected now, in one executemany."""
-    if not raised:
-        return
-    dialect = connection.dialect
-    source = _ROWS.binder(dialect, "source", repeated=True)
-    instant = _ROWS.binder(dialect, "window_start", repeated=True)
-    hours = _ROWS.binder(dialect, "hours")
-    tokens = _ROWS.binder(dialect, "tokens")
-    collected_at = instant(now)
-    _RAISED.update(
-        connection,
-        _KEY,
-        [
-            (
-                instant(record.window.end),
-                record.resource_name,
-                record.owner,
-                record.plan,
-                hours(amount),
-                None if record.tokens is None else tokens(record.tokens),
-                collected_at,
-                source(record.source),
-                instant(record.window.start),
-                record.resource_id,
+    if raised:
+        bound = _Bound(connection.dialect, now)
+        rows = [bound.row(record, hours) for _old, record, hours in raised]
+        _RAISED.update(connection, _KEY, [values + key for key, values in rows])
+
+
+class _Bound:
+    """Records as the driver takes their rows (bridge/store/bulk.py), collected at ``now``: the values
+    that repeat over a window (its source and instants, whole hours) bound once."""
+
+    def __init__(self, dialect: Dialect, now: datetime) -> None:
+        self._source = _ROWS.binder(dialect, "source", repeated=True)
+        self._instant = _ROWS.binder(dialect, "window_start", repeated=True)  # every instant column
+        self._hours = _ROWS.binder(dialect, "hours", repeated=True)  # most windows report whole hours
+        self._tokens = _ROWS.binder(dialect, "tokens")
+        self._collected_at = self._instant(now)
+        self._window: Window | None = None
+        self._start: Any = None
+        self._end: Any = None
+
+    def row(self, record: UsageRecord, hours: Decimal) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The row's :data:`_KEY` and :data:`_VALUES` for ``record`` storing ``hours``."""
+        window = record.window
+        if window is not self._window:  # a window's records share it
+            self._window, self._start, self._end = (
+                window,
+                self._instant(window.start),
+                self._instant(window.end),
             )
-            for _old, record, amount in raised
-        ],
-    )
+        tokens = None if record.tokens is None else self._tokens(record.tokens)
+        return (self._source(record.source), self._start, record.resource_id), (
+            self._end,
+            record.resource_name,
+            record.owner,
+            record.plan,
+            self._hours(hours),
+            tokens,
+            self._collected_at,
+        )
 
 
 def _hours(record: UsageRecord) -> Decimal:

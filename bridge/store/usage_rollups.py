@@ -32,6 +32,7 @@ from typing import Any, Final, NamedTuple, TypeAlias
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, type_coerce, update
+from sqlalchemy.engine import Dialect
 
 from bridge.domain.cycles import local_midnight
 from bridge.domain.instants import as_utc
@@ -433,28 +434,13 @@ def _insert(tx: Connection, source: str, totals: dict[DayKey, _Total]) -> None:
     """New day rows, in one executemany (bridge/store/bulk.py)."""
     if not totals:
         return
-    dialect = tx.dialect
-    instant = _NEW_DAYS.binder(dialect, "day_start", repeated=True)
-    hours = _NEW_DAYS.binder(dialect, "hours", repeated=True)  # most days of a resource hold 24 hours
-    tokens = _NEW_DAYS.binder(dialect, "tokens")
-    bound_source = _NEW_DAYS.binder(dialect, "source")(source)
+    bound = _BoundDay(tx.dialect)
+    day = _NEW_DAYS.binder(tx.dialect, "day_start", repeated=True)
+    source_value = _NEW_DAYS.binder(tx.dialect, "source")(source)
     _NEW_DAYS.insert(
         tx,
         [
-            (
-                bound_source,
-                owner,
-                resource_id,
-                plan,
-                instant(day_start),
-                instant(total.first_start),
-                instant(total.last_end),
-                total.latest_name,
-                total.windows,
-                hours(total.hours),
-                None if total.tokens is None else tokens(total.tokens),
-                instant(total.collected_at),
-            )
+            (source_value, owner, resource_id, plan, day(day_start), *bound.values(total))
             for (owner, resource_id, plan, day_start), total in totals.items()
         ],
     )
@@ -462,29 +448,30 @@ def _insert(tx: Connection, source: str, totals: dict[DayKey, _Total]) -> None:
 
 def _update(tx: Connection, changed: Sequence[tuple[int, _Total]]) -> None:
     """Stored day rows given their new totals (by id), in one executemany."""
-    if not changed:
-        return
-    dialect = tx.dialect
-    instant = _CHANGED_DAYS.binder(dialect, "first_start", repeated=True)
-    hours = _CHANGED_DAYS.binder(dialect, "hours")
-    tokens = _CHANGED_DAYS.binder(dialect, "tokens")
-    _CHANGED_DAYS.update(
-        tx,
-        ("id",),
-        [
-            (
-                instant(total.first_start),
-                instant(total.last_end),
-                total.latest_name,
-                total.windows,
-                hours(total.hours),
-                None if total.tokens is None else tokens(total.tokens),
-                instant(total.collected_at),
-                day_id,
-            )
-            for day_id, total in changed
-        ],
-    )
+    if changed:
+        bound = _BoundDay(tx.dialect)
+        _CHANGED_DAYS.update(tx, ("id",), [(*bound.values(total), day_id) for day_id, total in changed])
+
+
+class _BoundDay:
+    """A day's totals as the driver takes them (:data:`_DAY_VALUES`, bridge/store/bulk.py)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._instant = _CHANGED_DAYS.binder(dialect, "first_start", repeated=True)  # every instant column
+        self._hours = _CHANGED_DAYS.binder(dialect, "hours", repeated=True)  # most days hold 24 hours
+        self._tokens = _CHANGED_DAYS.binder(dialect, "tokens")
+
+    def values(self, total: _Total) -> tuple[Any, ...]:
+        instant = self._instant
+        return (
+            instant(total.first_start),
+            instant(total.last_end),
+            total.latest_name,
+            total.windows,
+            self._hours(total.hours),
+            None if total.tokens is None else self._tokens(total.tokens),
+            instant(total.collected_at),
+        )
 
 
 def _recount(tx: Connection, source: str, key: DayKey, days: _Days) -> None:
