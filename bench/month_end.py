@@ -1,14 +1,20 @@
 """Month end from sync's own layout: a month of usage written through the ingest path, then invoiced.
 
     .venv/bin/python bench/month_end.py [--clients 100000] [--vms-per-client 3] [--window-hours 1]
-                                        [--taxes ROUNDS]
+                                        [--taxes ROUNDS] [--setup-only] [--keep DIR]
 
 The usage is October 2022 for every VM (three per client), written window by window through
 ``bridge.store.usage.ingest_window``, the function the sync commits its windows with: the hourly rows and,
 in the same transaction, their day rollups (bridge/store/usage_rollups.py). A transaction holds whole
 days' windows, up to a million rows (at least one window), and the records are built without the vendor,
-so the set-up is fast, but the tables and rollups are the ones a sync fills. Month end (``invoice --date 2022-11-01``: the invoicing service with the CLI's
-streamed ``--json`` report, to /dev/null) then runs in a child process, so its memory is measured alone.
+so the set-up is fast, but the tables and rollups are the ones a sync fills. Month end (``invoice --date
+2022-11-01``: the invoicing service with the CLI's streamed ``--json`` report, to /dev/null) then runs in
+a child process, so its memory is measured alone.
+
+``--setup-only`` stops after the set-up and prints its figures: wall and CPU seconds, rows per second and
+per CPU second, and the rate of the first and the last transaction (each transaction's progress goes to
+stderr as it commits). ``--keep DIR`` writes the database (and its settings.toml) to DIR, new or empty,
+and leaves it there; without it the database is discarded.
 
 Printed: wall time, invoices/s, peak RSS, RSS after the first and the last chunk of clients (flat when the
 run keeps nothing per client), the ratio of invoices/s to a plain Decimal loop invoicing the same month

@@ -2,8 +2,9 @@
 hourly windows that start that day, so a month end reads days, not resource-hours.
 
 **Same transaction.** :func:`bridge.store.usage.ingest_window` hands every hourly row it writes (and the
-row it replaces) to :func:`record`, inside the transaction that also moves the source's watermark. A crash
-between a window and its rollup is impossible by construction: both commit or neither does.
+row it replaces) to a :class:`Pending`, flushed inside the transaction that also moves the source's
+watermark. A crash between a window and its rollup is impossible by construction: both commit or neither
+does. The day rows are written as the hourly ones are, in one executemany each (bridge/store/bulk.py).
 
 **What a day keeps** is what pricing reads of the hours (bridge/domain/pricing.py): the exact sum of hours
 (and tokens), the first window's start and the last window's end (the cycle-edge check), the name the
