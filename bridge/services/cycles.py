@@ -71,9 +71,8 @@ def read_schedules(
 
 def record_observed(connection: Tx, schedules: Sequence[ClientSchedule], *, now: datetime) -> None:
     """Keep what :func:`read_schedules` observed, so a later switch is seen as one."""
-    for item in schedules:
-        if item.unrecorded is not None:
-            store.record_schedule(connection, item.client.id, item.unrecorded, now=now)
+    observed = [(item.client.id, item.unrecorded) for item in schedules if item.unrecorded is not None]
+    store.record_schedules(connection, observed, now=now)
 
 
 def record_switch(connection: Tx, client: Client, old: bool, new: bool, *, now: datetime) -> None:

@@ -9,6 +9,7 @@ unknown leaves the row ``in_doubt``, and it is settled by looking the reference 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -93,19 +94,7 @@ def enqueue(
     existing = connection.scalar(select(outbox.c.id).where(outbox.c.reference == reference))
     if existing is not None:
         return int(existing)
-    result = connection.execute(
-        insert(outbox).values(
-            client_id=client_id,
-            kind=kind.value,
-            reference=reference,
-            payload=encode_payload(payload),
-            state=OutboxState.PENDING.value,
-            attempts=0,
-            created_at=now,
-            updated_at=now,
-            next_attempt_at=now,
-        )
-    )
+    result = connection.execute(insert(outbox).values(_pending_row(client_id, kind, reference, payload, now)))
     (row_id,) = result.inserted_primary_key or (None,)
     assert isinstance(row_id, int)
     return row_id
@@ -123,6 +112,57 @@ def enqueue_effect(
         payload=effect.payload(),
         now=now,
     )
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One typed intent to record: whose, under which reference, what (bridge/domain/effects.py)."""
+
+    client_id: int
+    reference: str
+    effect: Effect
+
+
+_INSERT_OUTBOX = insert(outbox)
+
+
+def enqueue_effects(connection: Connection, intents: Sequence[Intent], *, now: datetime) -> None:
+    """Record many intents at once (month end's invoice mails, a chunk at a time): one lookup of their
+    references and one batched insert, in the intents' order. As with :func:`enqueue`, a reference
+    recorded before (or twice in ``intents``) is the same intent: its first row stands."""
+    if not intents:
+        return
+    recorded = set(
+        connection.scalars(
+            select(outbox.c.reference).where(outbox.c.reference.in_([item.reference for item in intents]))
+        )
+    )
+    rows = []
+    for item in intents:
+        if item.reference in recorded:
+            continue
+        recorded.add(item.reference)
+        effect = item.effect
+        rows.append(_pending_row(item.client_id, effect.kind, item.reference, effect.payload(), now))
+    if rows:
+        connection.execute(_INSERT_OUTBOX, rows)
+
+
+def _pending_row(
+    client_id: int, kind: EffectKind, reference: str, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """A new outbox row, due now."""
+    return {
+        "client_id": client_id,
+        "kind": kind.value,
+        "reference": reference,
+        "payload": encode_payload(payload),
+        "state": OutboxState.PENDING.value,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+        "next_attempt_at": now,
+    }
 
 
 def enqueue_credit(
