@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from bridge.domain.clients import LinkKind
 from bridge.domain.cycles import ScheduleChange
 from bridge.domain.usage import UsageRecord, Window
 from bridge.store import cycles as store
 from bridge.store import usage
+from bridge.store.clients import insert_link
 from bridge.store.solusvm_evidence import StoredServer, save_servers
 from bridge.store.unit_of_work import UnitOfWork
 from tests.support.store import NOW, new_client
@@ -51,6 +53,9 @@ def test_the_first_service_is_the_earliest_window_or_solusvm_creation_of_each_ow
             ran("openstack", "7", OCT_15 - timedelta(days=9), 1),  # another cloud's owner 7
         ):
             usage.ingest_window(tx, record.source, record.window, [record], NOW)
+        acme = new_client(tx)  # linked owners are looked up through their links, the others one by one
+        insert_link(tx, client_id=acme, kind=LinkKind.OPENSTACK_PROJECT, external_id="p-1", created_at=NOW)
+        insert_link(tx, client_id=acme, kind=LinkKind.SOLUSVM_USER, external_id="7", created_at=NOW)
         created = OCT_15 + timedelta(hours=20)
         save_servers(
             tx, [StoredServer(41, "vps", 7, 3, created, NOW), StoredServer(42, "vps", 8, 3, created, NOW)]
