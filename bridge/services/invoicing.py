@@ -15,8 +15,10 @@ anniversary cycles); ``dry_run`` may preview it, each such invoice marked ``prev
 
 Exactly once: an invoice's reference is derived from client and cycle and is unique in the store, so a
 re-run, a second daemon or a catch-up finds it and creates nothing. With ``generate_invoices`` on, the
-bridge numbers the invoice itself (gap-free, in the invoice's own transaction); off, the same
-transaction writes the outbox row that pushes it to WHMCS (both in bridge/services/issuing.py).
+bridge numbers the invoice itself (gap-free, in the transaction that stores it); off, the same
+transaction writes the outbox row that pushes it to WHMCS (both in bridge/services/issuing.py). A chunk
+of clients is stored in one transaction, its invoices, lines, numbers, mails and outbox rows each
+written in one batch (a few statements per chunk, not per invoice: issue 17).
 
 The money is computed by the pure domain (bridge/domain/invoicing.py); this module only gathers the
 inputs, stores the result and reports it.
