@@ -110,19 +110,10 @@ def test_a_notification_is_remembered_once_per_reference(uow: UnitOfWork) -> Non
 def test_a_batch_of_notifications_is_recorded_once_per_reference(uow: UnitOfWork) -> None:
     with uow.writing() as tx:
         client_id = new_client(tx)
-        store.record_notification(
-            tx,
-            client_id=client_id,
-            reference="BB-N-1",
-            kind="k",
-            subject="s",
-            body="b",
-            channel="mail",
-            now=NOW,
-        )
         rows = [
             store.NotificationRow(client_id, reference, "invoice_issued", "s", "b", "mail")
             for reference in ("BB-N-1", "BB-N-2", "BB-N-2", "BB-N-3")
         ]
+        assert store.record_notifications(tx, rows[:1], now=NOW) == {"BB-N-1"}
         assert store.record_notifications(tx, rows, now=NOW) == {"BB-N-2", "BB-N-3"}
         assert store.record_notifications(tx, rows, now=NOW) == set()
