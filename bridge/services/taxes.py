@@ -125,6 +125,8 @@ class TaxService:
                 store.update_client(connection, client.id, country=country, vat_id=vat_id)
             if decision is not None:
                 store.add_exemption(connection, client.id, decision)
+            if identity_changed or decision is not None:
+                self._clients.tax_identity_changed(connection, client.id)
         updated = self._clients.get(str(client.id))
         if identity_changed and decision is None:
             return self.validate(updated)
@@ -237,6 +239,7 @@ class TaxService:
             store.add_exemption(
                 connection, client.id, ExemptionDecision(verdict.exempt, BY_VIES, now, verdict.why)
             )
+            self._clients.tax_identity_changed(connection, client.id)
         event = "tax exemption set" if verdict.exempt else "tax exemption lapsed"
         log.warning(event, client=client.id, vat_id=client.vat_id, why=verdict.why)
         return self._clients.get(str(client.id))

@@ -8,8 +8,10 @@ reference before it is ever repeated:
 kind            sent as                                      settled (in doubt) by
 ==============  ===========================================  ============================================
 add_client      GetClientsDetails(email), then AddClient     GetClients(email): every client with that
-                only if WHMCS has no client with that email  email, the earliest kept
-update_client   UpdateClient                                 GetClientsDetails(clientid): fields equal?
+                (with country, tax_id) only if WHMCS has no  email, the earliest kept
+                client with that email
+update_client   UpdateClient (names, email; or the tax       GetClientsDetails(clientid): fields equal?
+                identity: country, tax_id, taxexempt)
 create_invoice  CreateInvoice (reference in ``notes``);      GetInvoice(id) when the id is known, else
                 Draft mode: CreateInvoice draft, then        GetInvoices(userid) matching ``notes``, the
                 UpdateInvoice publish                        earliest kept; a draft found is published
@@ -45,6 +47,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.domain.effects import (
+    TAX_FIELDS,
     AddClient,
     AddCredit,
     AddPayment,
@@ -238,7 +241,8 @@ def _add_client(call: _Call, effect: AddClient) -> Outcome:
             lastname=effect.lastname,
             email=email,
             companyname=effect.companyname,
-            country=options.default_country,
+            country=effect.country or options.default_country,
+            tax_id=effect.tax_id,
             currency_id=options.currency_ids.get(currency) if currency else None,
             skip_validation=True,
         )
@@ -292,6 +296,12 @@ def _matched(existing: Client, currency: str | None) -> Outcome:
 
 
 def _update_client(call: _Call, effect: UpdateClient) -> Outcome:
+    """UpdateClient sets the values the row holds and creates no record, so it is idempotent in effect:
+    applied twice, WHMCS holds the same client. In doubt it is still looked up first (GetClientsDetails),
+    so a call WHMCS applied is not sent again and counts once; sent again only when WHMCS does not hold
+    every field (or does not say one, as ``tax_id`` before WHMCS 7.7), which is then harmless. A later
+    change of the same client waits behind a row in doubt (one client's rows go out in order), so a
+    repeat can never undo it."""
     client = call.client
     whmcs_id = _client_id(call.target)
     fields = effect.fields()
@@ -305,14 +315,27 @@ def _update_client(call: _Call, effect: UpdateClient) -> Outcome:
     return Outcome(str(whmcs_id), looked_up=False)
 
 
-def _holds(current: Client, fields: Mapping[str, str]) -> bool:
-    have = {
+def _holds(current: Client, fields: Mapping[str, str | bool]) -> bool:
+    """Whether WHMCS holds every field as the row sets it; one it does not say (None) is not held."""
+    have: dict[str, str | bool | None] = {
         "email": current.email.lower(),
         "firstname": current.firstname,
         "lastname": current.lastname,
         "companyname": current.companyname,
+        "country": current.country,
+        "tax_id": current.tax_id,
+        "taxexempt": current.tax_exempt,
     }
-    return all(have[key] == (value.lower() if key == "email" else value) for key, value in fields.items())
+    return all(have[key] == _compared(key, value) for key, value in fields.items())
+
+
+def _compared(key: str, value: str | bool) -> str | bool:
+    """A field as WHMCS gives it back: emails in lower case, countries in upper case."""
+    if isinstance(value, str) and key == "email":
+        return value.lower()
+    if isinstance(value, str) and key == "country":
+        return value.upper()
+    return value
 
 
 # -- invoices -------------------------------------------------------------------------------------------
@@ -538,6 +561,15 @@ def _says_create_invoice(effect: CreateInvoice, options: EffectOptions) -> str:
     return f"CreateInvoice {len(effect.items)} lines, total {effect.total}{publish}"
 
 
+def _says_update_client(effect: UpdateClient, _: EffectOptions) -> str:
+    """The fields changed by name, and the tax identity with its values (what WHMCS will tax by)."""
+    said = [
+        key if key not in TAX_FIELDS else f"{key}={str(value).lower() if isinstance(value, bool) else value}"
+        for key, value in sorted(effect.fields().items())
+    ]
+    return f"UpdateClient {', '.join(said)}"
+
+
 _WAYS: Mapping[EffectKind, _Way] = {
     EffectKind.ADD_CLIENT: _Way(
         _add_client,
@@ -547,7 +579,7 @@ _WAYS: Mapping[EffectKind, _Way] = {
     ),
     EffectKind.UPDATE_CLIENT: _Way(
         _update_client,
-        lambda effect, _: f"UpdateClient {', '.join(sorted(effect.fields()))}",
+        _says_update_client,
         "GetClientsDetails",
     ),
     EffectKind.CREATE_INVOICE: _Way(_Invoice.apply, _says_create_invoice, "GetInvoices"),

@@ -87,6 +87,7 @@ CLIENT_FIELDS = (
     "postcode",
     "country",
     "phonenumber",
+    "tax_id",
     "notes",
     "status",
     "language",
@@ -165,6 +166,7 @@ class FakeClient:
     credit: Decimal = ZERO
     default_gateway: str = ""
     created: date = field(default_factory=date.today)
+    tax_exempt: bool = False
 
     @property
     def email(self) -> str:
@@ -597,6 +599,13 @@ class FakeWhmcs:
     def _id(self, value: int) -> int | str:
         return value if self.json_types == "native" else str(value)
 
+    def _flag(self, value: bool) -> bool | str:
+        """A flag as GetClientsDetails gives it: ``"1"`` or ``""`` (PHP's true and false as text) like
+        the documentation's example, or a JSON boolean."""
+        if self.json_types == "native":
+            return value
+        return "1" if value else ""
+
     def _money(self, value: Decimal) -> float | str:
         text = f"{value.quantize(CENT):f}"
         return float(text) if self.json_types == "native" else text
@@ -708,6 +717,8 @@ class FakeWhmcs:
             "id": self._id(client.id),
             "uuid": f"00000000-0000-4000-8000-{client.id:012d}",
             **client.fields,
+            "countrycode": client.fields.get("country", ""),
+            "taxexempt": self._flag(client.tax_exempt),
             "fullname": f"{client.fields['firstname']} {client.fields['lastname']}".strip(),
             "currency": self._id(client.currency),
             "currency_code": CURRENCIES.get(client.currency, "USD"),
@@ -750,6 +761,8 @@ class FakeWhmcs:
         for key in CLIENT_FIELDS:
             if key in p:
                 client.fields[key] = p[key]
+        if "taxexempt" in p:
+            client.tax_exempt = _flag(p["taxexempt"])
         if "paymentmethod" in p:
             client.default_gateway = p["paymentmethod"]
         if "currency" in p:
