@@ -267,7 +267,8 @@ class FakeWhmcs:
     shapes, ``json_types`` between the documentation's strings and native JSON ints and numbers. ``now``
     is the fake's clock (naive, WHMCS's local time). ``unique_emails`` False lets AddClient create a
     client with an email already used, as when two AddClient calls overlap inside WHMCS (it checks the
-    email in PHP before inserting, not with a database constraint).
+    email in PHP before inserting, not with a database constraint). ``says_tax_id`` False is a WHMCS
+    before 7.7, whose GetClientsDetails has no ``tax_id``.
     """
 
     def __init__(
@@ -282,6 +283,7 @@ class FakeWhmcs:
         json_types: JsonTypes = "docs",
         now: Callable[[], datetime] = datetime.now,
         unique_emails: bool = True,
+        says_tax_id: bool = True,
     ) -> None:
         self.identifier = identifier
         self.secret = secret
@@ -292,6 +294,7 @@ class FakeWhmcs:
         self.json_types = json_types
         self.now = now
         self.unique_emails = unique_emails
+        self.says_tax_id = says_tax_id
         self.calls: Counter[str] = Counter()
         self.received = 0
         self.products: Counter[int] = Counter()
@@ -725,6 +728,8 @@ class FakeWhmcs:
             "defaultgateway": client.default_gateway,
             "credit": self._money(client.credit),
         }
+        if not self.says_tax_id:
+            del details["tax_id"]
         return {"client": details}
 
     def get_clients_products(self, p: dict[str, str]) -> dict[str, Any]:
