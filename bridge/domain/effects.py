@@ -82,6 +82,8 @@ class AddClient:
     """The client's ISO country; None: ``whmcs.default_country`` (WHMCS requires one)."""
     tax_id: str | None = None
     """The client's VAT ID, sent as WHMCS's ``tax_id`` when it has one."""
+    taxexempt: bool = False
+    """Whether the client is tax exempt; AddClient cannot say it, so an UpdateClient follows."""
 
     def payload(self) -> dict[str, Any]:
         found: dict[str, Any] = {"email": self.email, "firstname": self.firstname, "lastname": self.lastname}
@@ -90,6 +92,7 @@ class AddClient:
             "companyname": self.companyname,
             "country": self.country,
             "tax_id": self.tax_id,
+            "taxexempt": self.taxexempt or None,
         }
         found.update((key, value) for key, value in optional.items() if value is not None)
         return found
@@ -104,6 +107,7 @@ class AddClient:
             companyname=_optional_text(payload, "companyname"),
             country=_optional_text(payload, "country"),
             tax_id=_optional_text(payload, "tax_id"),
+            taxexempt=_flag(payload, "taxexempt") if payload.get("taxexempt") is not None else False,
         )
 
 

@@ -7,7 +7,7 @@ row commit together; the push engine (bridge/sync/push.py) sends them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -44,24 +44,16 @@ def split_name(name: str) -> tuple[str, str]:
 def enqueue_add_client(
     connection: Tx, *, client_id: int, email: str, name: str, currency: str, now: datetime
 ) -> int:
-    """The row that creates (or finds by email) the client in WHMCS, with its country and VAT ID as the
-    client stands in this transaction; idempotent per client. AddClient takes no tax-exempt flag, so a
-    client already exempt also gets the update_client row that says so (:func:`enqueue_tax_identity`)."""
+    """The row that creates (or finds by email) the client in WHMCS, with its tax identity (country, VAT
+    ID, exemption) as the client stands in this transaction; idempotent per client."""
     firstname, lastname = split_name(name)
     client = client_store.client_by_id(connection, client_id)
-    country, vat_id = (client.country, client.vat_id) if client is not None else (None, None)
-    reference = client_reference(client_id)
-    known = store.by_reference(connection, reference) is not None
-    row_id = store.enqueue_effect(
-        connection,
-        client_id=client_id,
-        reference=reference,
-        effect=AddClient(email, firstname, lastname, currency, country=country, tax_id=vat_id),
-        now=now,
+    effect = AddClient(email, firstname, lastname, currency)
+    if client is not None:
+        effect = replace(effect, country=client.country, tax_id=client.vat_id, taxexempt=_exempt(client))
+    return store.enqueue_effect(
+        connection, client_id=client_id, reference=client_reference(client_id), effect=effect, now=now
     )
-    if not known and client is not None and _exempt(client):
-        enqueue_tax_identity(connection, client_id=client_id, now=now)
-    return row_id
 
 
 def enqueue_tax_identity(connection: Tx, *, client_id: int, now: datetime) -> int | None:

@@ -222,7 +222,13 @@ class _Call:
 
 def _add_client(call: _Call, effect: AddClient) -> Outcome:
     """Match by email first (always: the lookup settles a lost AddClient too), create only if absent; in
-    doubt, every client with the email is looked at, the earliest kept and the later ones retired."""
+    doubt, every client with the email is looked at, the earliest kept and the later ones retired.
+
+    The client's tax identity goes with it: a new client is created with its country and tax ID (and
+    then marked tax exempt if it is, which AddClient cannot say); a client adopted by email is brought to
+    the bridge's country, tax ID and exemption where it differs (:func:`_adopted`). So a crash between
+    the two calls is settled by the lookup: the client is found, then adopted.
+    """
     client, reference, target, options = call.client, call.reference, call.target, call.options
     in_doubt, duplicates = call.in_doubt, call.duplicates
     if target.whmcs_client_id is not None:
@@ -234,7 +240,7 @@ def _add_client(call: _Call, effect: AddClient) -> Outcome:
     else:
         existing = client.get_clients_details(email=email)
     if existing is not None:
-        return _matched(existing, currency)
+        return _adopted(client, existing, effect)
     try:
         new_id = client.add_client(
             firstname=effect.firstname or email.split("@")[0],
@@ -252,11 +258,15 @@ def _add_client(call: _Call, effect: AddClient) -> Outcome:
         existing = client.get_clients_details(email=email)
         if existing is None:
             raise
-        return _matched(existing, currency)
+        return _adopted(client, existing, effect)
     if in_doubt:  # an earlier AddClient may have been applied after all: keep the earliest
         kept = _one_client(client, reference, email, duplicates)
         if kept is not None and kept != new_id:
-            return Outcome(str(kept), looked_up=True)
+            existing = client.get_clients_details(client_id=kept)
+            if existing is not None:
+                return _adopted(client, existing, effect)
+    if effect.taxexempt:
+        client.update_client(new_id, taxexempt=True)
     return Outcome(str(new_id), looked_up=False)
 
 
@@ -285,13 +295,23 @@ def _one_client(client: WhmcsClient, reference: str, email: str, duplicates: Dup
     return kept.id
 
 
-def _matched(existing: Client, currency: str | None) -> Outcome:
-    """An existing WHMCS client is adopted only if it bills in the bridge client's currency."""
+def _adopted(client: WhmcsClient, existing: Client, effect: AddClient) -> Outcome:
+    """An existing WHMCS client is adopted only if it bills in the bridge client's currency; then it is
+    given the tax identity the bridge knows of the client (a country, a VAT ID, an exemption) where it
+    differs, so WHMCS taxes it as the bridge's ``taxed`` flags assume. One UpdateClient, sent only when
+    something differs: it sets values, so a repeat after a lost answer changes nothing."""
+    currency = effect.currency
     if currency and existing.currency_code and existing.currency_code.upper() != currency.upper():
         raise EffectRefused(
             f"WHMCS client {existing.id} ({existing.email}) bills in {existing.currency_code} but the "
             f"bridge client bills in {currency}; change one of them, then `billing-bridge outbox retry`"
         )
+    known = {"country": effect.country, "tax_id": effect.tax_id, "taxexempt": effect.taxexempt or None}
+    differing = {
+        key: value for key, value in known.items() if value is not None and not _holds(existing, {key: value})
+    }
+    if differing:
+        client.update_client(existing.id, **differing)
     return Outcome(str(existing.id), looked_up=True)
 
 
@@ -561,6 +581,15 @@ def _says_create_invoice(effect: CreateInvoice, options: EffectOptions) -> str:
     return f"CreateInvoice {len(effect.items)} lines, total {effect.total}{publish}"
 
 
+def _says_add_client(effect: AddClient, _: EffectOptions) -> str:
+    """The lookup by email, then the AddClient with the tax identity it carries."""
+    tax = {"country": effect.country, "tax_id": effect.tax_id}
+    carried = ", ".join(f"{key}={value}" for key, value in tax.items() if value)
+    add = f"AddClient {carried}" if carried else "AddClient"
+    exempt = " + UpdateClient taxexempt=true" if effect.taxexempt else ""
+    return f"GetClientsDetails email={effect.email}, then {add}{exempt} if WHMCS has no such client"
+
+
 def _says_update_client(effect: UpdateClient, _: EffectOptions) -> str:
     """The fields changed by name, and the tax identity with its values (what WHMCS will tax by)."""
     said = [
@@ -571,12 +600,7 @@ def _says_update_client(effect: UpdateClient, _: EffectOptions) -> str:
 
 
 _WAYS: Mapping[EffectKind, _Way] = {
-    EffectKind.ADD_CLIENT: _Way(
-        _add_client,
-        lambda effect, _: (
-            f"GetClientsDetails email={effect.email}, then AddClient if WHMCS has no such client"
-        ),
-    ),
+    EffectKind.ADD_CLIENT: _Way(_add_client, _says_add_client),
     EffectKind.UPDATE_CLIENT: _Way(
         _update_client,
         _says_update_client,

@@ -35,6 +35,10 @@ def test_clients_and_mail_are_said_with_what_they_change() -> None:
     assert said(AddClient("ada@example.com", "Ada")) == (
         "GetClientsDetails email=ada@example.com, then AddClient if WHMCS has no such client"
     )
+    assert said(AddClient("ada@example.fr", country="FR", tax_id="FR40303265045", taxexempt=True)) == (
+        "GetClientsDetails email=ada@example.fr, then AddClient country=FR, tax_id=FR40303265045 + "
+        "UpdateClient taxexempt=true if WHMCS has no such client"
+    )
     assert said(UpdateClient(email="ada@example.org", firstname="Ada")) == "UpdateClient email, firstname"
     assert said(UpdateClient(country="FR", tax_id="", taxexempt=False), in_doubt=True) == (
         "look up (GetClientsDetails), then if absent: UpdateClient country=FR, tax_id=, taxexempt=false"

@@ -20,12 +20,13 @@ import pytest
 from bridge.bootstrap import App, build_app
 from bridge.clock import FixedClock
 from bridge.settings import load_settings
+from bridge.store.database import make_engine
 from tests.cli.test_taxes import FRENCH_VAT_ID, GERMAN_VAT_ID, ISSUED, add, settings_text
 from tests.fakes.vies import FakeVies
-from tests.fakes.whmcs import FakeClient, FakeWhmcs, Trap
+from tests.fakes.whmcs import CLIENT_FIELDS, FakeClient, FakeWhmcs, Trap
 from tests.support.cli import cli_at
 from tests.support.crash_pusher import HANG_GUARD_SECONDS, FileClock, Victim
-from tests.support.whmcs_push import HOLD, READ_TIMEOUT, whmcs_section
+from tests.support.whmcs_push import HOLD, READ_TIMEOUT, issue_invoice, whmcs_section
 
 Cli = Callable[..., tuple[int, str, str]]
 
@@ -54,17 +55,24 @@ def whmcs() -> Iterator[FakeWhmcs]:
 
 @pytest.fixture
 def section(whmcs: FakeWhmcs) -> dict[str, Any]:
-    """``[whmcs]`` for the fake, with a read timeout short enough for the lost-answer tests."""
-    return whmcs_section(whmcs, read_timeout_seconds=READ_TIMEOUT)
+    """``[whmcs]`` for the fake, with a read timeout short enough for the lost-answer tests; the bridge's
+    EUR is WHMCS's currency 2."""
+    return whmcs_section(whmcs, read_timeout_seconds=READ_TIMEOUT, currency_ids={"EUR": 2})
 
 
 @pytest.fixture
 def config(tmp_path: Path, database_url: str, vies: FakeVies, section: dict[str, Any]) -> Path:
     """The taxes of tests/cli/test_taxes.py (home country DE, VIES exemption on), with WHMCS on."""
-    whmcs = "".join(f"{key} = {json.dumps(value)}\n" for key, value in section.items())
+    whmcs = "".join(f"{key} = {toml_value(value)}\n" for key, value in section.items())
     path = tmp_path / "settings.toml"
     path.write_text(settings_text(database_url, vies.url) + "[whmcs]\n" + whmcs)
     return path
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{key} = {json.dumps(item)}" for key, item in value.items()) + " }"
+    return json.dumps(value)
 
 
 @pytest.fixture
@@ -156,6 +164,64 @@ def test_staff_changes_of_exemption_vat_id_and_country_reach_whmcs_in_order(
     taxes = [(call["country"], call["tax_id"], call["taxexempt"]) for call in sent(whmcs, "UpdateClient")]
     assert taxes == [("DE", "", "1"), ("AT", "", "1"), ("AT", "", "0")]
     assert tax_identity(whmcs_client(whmcs, "charity@example.com")) == ("AT", "", False)
+
+
+def test_a_whmcs_client_adopted_by_email_is_given_the_bridges_tax_identity(
+    cli: Cli, whmcs: FakeWhmcs
+) -> None:
+    fields = {**dict.fromkeys(CLIENT_FIELDS, ""), "email": "fr@example.com", "country": "GB"}
+    whmcs.clients[7] = FakeClient(7, {**fields, "status": "Active"}, currency=2)  # in EUR, like the bridge's
+    add(cli, "fr@example.com", "--country", "FR", "--vat-id", FRENCH_VAT_ID)
+
+    code, _, err = cli("push")
+
+    assert code == 0, err
+    assert sent(whmcs, "AddClient") == [], "the client WHMCS has is adopted"
+    adopted, flow = sent(whmcs, "UpdateClient")
+    assert adopted == {"clientid": "7", "country": "FR", "tax_id": FRENCH_VAT_ID}
+    assert flow == {"clientid": "7", "country": "FR", "tax_id": FRENCH_VAT_ID, "taxexempt": "1"}
+    assert tax_identity(whmcs.clients[7]) == ("FR", FRENCH_VAT_ID, True)
+
+
+@pytest.mark.parametrize(
+    ("trouble", "calls"),
+    [(None, 1), ("commit_then_drop", 1), ("timeout", 2)],
+    ids=["answered", "applied-answer-lost", "not-applied-no-answer"],
+)
+def test_a_client_exempt_before_whmcs_was_on_reaches_whmcs_exempt_once(
+    trouble: str | None,
+    calls: int,
+    tmp_path: Path,
+    database_url: str,
+    vies: FakeVies,
+    clock: FixedClock,
+    cli: Cli,
+    whmcs: FakeWhmcs,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """AddClient cannot say "tax exempt", so an UpdateClient follows it; when that one's answer is lost,
+    the add_client row stays in doubt and its lookup finds the client, then exempts it only if it is not
+    (``calls`` UpdateClient calls in all)."""
+    without_whmcs = tmp_path / "before.toml"
+    without_whmcs.write_text(settings_text(database_url, vies.url))
+    before = cli_at(without_whmcs, clock, capsys)
+    french = add(before, "fr@example.com", "--country", "FR", "--vat-id", FRENCH_VAT_ID)
+    engine = make_engine(database_url)
+    issue_invoice(engine, french["id"], "2022-10", ["100.00"])  # work for WHMCS: its client must exist
+    engine.dispose()
+    if trouble is not None:
+        whmcs.fail(trouble, action="UpdateClient")  # type: ignore[arg-type]
+        assert cli("push")[0] == 1
+        clock.advance(SETTLE)
+
+    code, _, err = cli("push")
+
+    assert code == 0, err
+    (added,) = sent(whmcs, "AddClient")
+    assert (added["country"], added["tax_id"]) == ("FR", FRENCH_VAT_ID)
+    assert [call["taxexempt"] for call in sent(whmcs, "UpdateClient")] == ["1"] * calls
+    assert tax_identity(whmcs_client(whmcs, "fr@example.com")) == ("FR", FRENCH_VAT_ID, True)
+    assert json.loads(cli("outbox", "--json")[1]) == [], "nothing left unsettled"
 
 
 def lapse_the_exemption(app: App, clock: FixedClock, vies: FakeVies) -> None:
