@@ -124,7 +124,8 @@ def test_a_german_client_with_a_vat_id_reaches_whmcs_with_its_country_and_tax_id
     code, _, err = cli("push")
 
     assert code == 0, err
-    (to_germany, to_nowhere) = sent(whmcs, "AddClient")
+    added = {call["email"]: call for call in sent(whmcs, "AddClient")}  # clients go out in parallel
+    to_germany, to_nowhere = added["de@example.com"], added["nowhere@example.com"]
     assert (to_germany["country"], to_germany["tax_id"]) == ("DE", GERMAN_VAT_ID)
     assert to_nowhere["country"] == "US" and "tax_id" not in to_nowhere, "whmcs.default_country, no tax ID"
     assert tax_identity(whmcs_client(whmcs, "de@example.com")) == ("DE", GERMAN_VAT_ID, False)
