@@ -297,16 +297,16 @@ def _one_client(client: WhmcsClient, reference: str, email: str, duplicates: Dup
 
 def _adopted(client: WhmcsClient, existing: Client, effect: AddClient) -> Outcome:
     """An existing WHMCS client is adopted only if it bills in the bridge client's currency; then it is
-    given the tax identity the bridge knows of the client (a country, a VAT ID, an exemption) where it
-    differs, so WHMCS taxes it as the bridge's ``taxed`` flags assume. One UpdateClient, sent only when
-    something differs: it sets values, so a repeat after a lost answer changes nothing."""
+    given the tax identity the bridge knows of the client (its country and VAT ID when it has them, its
+    exemption always) where it differs, so WHMCS taxes it as the bridge's ``taxed`` flags assume. One
+    UpdateClient, sent only when something differs: it sets values, so a repeat changes nothing."""
     currency = effect.currency
     if currency and existing.currency_code and existing.currency_code.upper() != currency.upper():
         raise EffectRefused(
             f"WHMCS client {existing.id} ({existing.email}) bills in {existing.currency_code} but the "
             f"bridge client bills in {currency}; change one of them, then `billing-bridge outbox retry`"
         )
-    known = {"country": effect.country, "tax_id": effect.tax_id, "taxexempt": effect.taxexempt or None}
+    known = {"country": effect.country, "tax_id": effect.tax_id, "taxexempt": effect.taxexempt}
     differing = {
         key: value for key, value in known.items() if value is not None and not _holds(existing, {key: value})
     }

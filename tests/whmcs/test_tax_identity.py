@@ -170,18 +170,31 @@ def test_staff_changes_of_exemption_vat_id_and_country_reach_whmcs_in_order(
 def test_a_whmcs_client_adopted_by_email_is_given_the_bridges_tax_identity(
     cli: Cli, whmcs: FakeWhmcs
 ) -> None:
-    fields = {**dict.fromkeys(CLIENT_FIELDS, ""), "email": "fr@example.com", "country": "GB"}
-    whmcs.clients[7] = FakeClient(7, {**fields, "status": "Active"}, currency=2)  # in EUR, like the bridge's
+    """WHMCS already has both clients (in EUR, like the bridge): the French one in GB, the German one
+    exempt. Each is adopted and given what the bridge knows: the French one's country and VAT ID (then
+    its VIES exemption), the German one's end of an exemption the bridge never gave."""
+    empty = dict.fromkeys(CLIENT_FIELDS, "")
+    for whmcs_id, email, country, exempt in (
+        (7, "fr@example.com", "GB", False),
+        (8, "de@example.com", "DE", True),
+    ):
+        fields = {**empty, "email": email, "country": country, "status": "Active"}
+        whmcs.clients[whmcs_id] = FakeClient(whmcs_id, fields, currency=2, tax_exempt=exempt)
     add(cli, "fr@example.com", "--country", "FR", "--vat-id", FRENCH_VAT_ID)
+    add(cli, "de@example.com", "--country", "DE")
 
     code, _, err = cli("push")
 
     assert code == 0, err
-    assert sent(whmcs, "AddClient") == [], "the client WHMCS has is adopted"
-    adopted, flow = sent(whmcs, "UpdateClient")
-    assert adopted == {"clientid": "7", "country": "FR", "tax_id": FRENCH_VAT_ID}
-    assert flow == {"clientid": "7", "country": "FR", "tax_id": FRENCH_VAT_ID, "taxexempt": "1"}
+    assert sent(whmcs, "AddClient") == [], "the clients WHMCS has are adopted"
+    updates = sorted(sent(whmcs, "UpdateClient"), key=lambda call: (call["clientid"], len(call)))
+    assert updates == [
+        {"clientid": "7", "country": "FR", "tax_id": FRENCH_VAT_ID},
+        {"clientid": "7", "country": "FR", "tax_id": FRENCH_VAT_ID, "taxexempt": "1"},
+        {"clientid": "8", "taxexempt": "0"},
+    ]
     assert tax_identity(whmcs.clients[7]) == ("FR", FRENCH_VAT_ID, True)
+    assert tax_identity(whmcs.clients[8]) == ("DE", "", False)
 
 
 @pytest.mark.parametrize(
