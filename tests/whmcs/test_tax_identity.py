@@ -1,8 +1,9 @@
 """WHMCS mode: WHMCS computes the tax from the client's country and tax-exempt flag, so the bridge tells
-WHMCS the client's tax identity (issue 16), through the command line and the fakes at the HTTP boundary:
-AddClient carries the country and the VAT ID as ``tax_id``; every change of country, VAT ID or exemption
-(staff, the VIES flow, its 48-hour lapse) goes out once as UpdateClient country, tax_id, taxexempt, even
-when the call's answer is lost or the push is killed mid-call."""
+WHMCS the client's tax identity (issue 16), through the command line (and the sign-up page) with the
+fakes at the HTTP boundary: AddClient carries the country and the VAT ID as ``tax_id``; every change of
+country, VAT ID or exemption (staff, sign-up, the VIES flow, its 48-hour lapse) goes out once as
+UpdateClient country, tax_id, taxexempt, even when the call's answer is lost or the push is killed
+mid-call; a WHMCS client adopted by email is given the bridge's identity."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from bridge.bootstrap import App, build_app
 from bridge.clock import FixedClock
@@ -27,6 +29,7 @@ from tests.fakes.whmcs import CLIENT_FIELDS, FakeClient, FakeWhmcs, Trap
 from tests.support.cli import cli_at
 from tests.support.crash_pusher import HANG_GUARD_SECONDS, FileClock, Victim
 from tests.support.whmcs_push import HOLD, READ_TIMEOUT, issue_invoice, whmcs_section
+from tests.web.enrollment_site import accept_terms, running_site, sign_up
 
 Cli = Callable[..., tuple[int, str, str]]
 
@@ -147,6 +150,28 @@ def test_a_french_client_exempt_by_vies_is_tax_exempt_in_whmcs(cli: Cli, whmcs: 
     french = whmcs_client(whmcs, "fr@example.com")
     assert updated == {"clientid": str(french.id), "country": "FR", "tax_id": FRENCH_VAT_ID, "taxexempt": "1"}
     assert tax_identity(french) == ("FR", FRENCH_VAT_ID, True)
+
+
+def test_a_french_business_signing_up_reaches_whmcs_with_its_tax_identity(
+    make_app: Callable[..., App], vies: FakeVies, whmcs: FakeWhmcs, section: dict[str, Any]
+) -> None:
+    taxes = {
+        "enabled": True,
+        "home_country": "DE",
+        "auto_eu_exemption": True,
+        "rules": {"DE": {"name": "VAT", "rate": "19"}, "FR": {"name": "TVA", "rate": "20"}},
+    }
+    vies_section = {"url": vies.url, "attempts": 1, "retry_wait_max_seconds": 0}
+    with running_site(make_app, taxes=taxes, vies=vies_section, whmcs=section) as site:
+        browser = requests.Session()
+        sign_up(site, browser, email="ada@example.fr", country="FR", vat_id="FR 403 032 650 45")
+        accept_terms(site, browser, site.last_link("ada@example.fr"))
+        assert site.app.runner.run("push").status == "succeeded"
+
+    ((added,), (exempted,)) = sent(whmcs, "AddClient"), sent(whmcs, "UpdateClient")
+    assert (added["country"], added["tax_id"]) == ("FR", FRENCH_VAT_ID)
+    assert (exempted["country"], exempted["tax_id"], exempted["taxexempt"]) == ("FR", FRENCH_VAT_ID, "1")
+    assert tax_identity(whmcs_client(whmcs, "ada@example.fr")) == ("FR", FRENCH_VAT_ID, True)
 
 
 def test_staff_changes_of_exemption_vat_id_and_country_reach_whmcs_in_order(
