@@ -24,30 +24,16 @@ from bridge.clock import FixedClock
 from bridge.settings import load_settings
 from bridge.store.database import make_engine
 from tests.cli.test_taxes import FRENCH_VAT_ID, GERMAN_VAT_ID, ISSUED, add, settings_text
+from tests.cli.test_taxes import clock as clock  # the fixtures: November 2022, VIES knowing both VAT IDs
+from tests.cli.test_taxes import vies as vies
 from tests.fakes.vies import FakeVies
 from tests.fakes.whmcs import CLIENT_FIELDS, FakeClient, FakeWhmcs, Trap
 from tests.support.cli import cli_at
-from tests.support.crash_pusher import HANG_GUARD_SECONDS, FileClock, Victim
+from tests.support.crash_pusher import FileClock, Victim, killable_push
 from tests.support.whmcs_push import HOLD, READ_TIMEOUT, issue_invoice, whmcs_section
 from tests.web.enrollment_site import accept_terms, running_site, sign_up
 
 Cli = Callable[..., tuple[int, str, str]]
-
-SETTLE = timedelta(seconds=900)
-"""whmcs.in_doubt_settle_seconds (the default): a row in doubt is looked up this long after its claim."""
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(ISSUED)
-
-
-@pytest.fixture
-def vies(clock: FixedClock) -> Iterator[FakeVies]:
-    with FakeVies(now=clock.now) as fake:
-        fake.register(GERMAN_VAT_ID)
-        fake.register(FRENCH_VAT_ID)
-        yield fake
 
 
 @pytest.fixture
@@ -60,7 +46,14 @@ def whmcs() -> Iterator[FakeWhmcs]:
 def section(whmcs: FakeWhmcs) -> dict[str, Any]:
     """``[whmcs]`` for the fake, with a read timeout short enough for the lost-answer tests; the bridge's
     EUR is WHMCS's currency 2."""
-    return whmcs_section(whmcs, read_timeout_seconds=READ_TIMEOUT, currency_ids={"EUR": 2})
+    return whmcs_section(
+        whmcs, read_timeout_seconds=READ_TIMEOUT, in_doubt_settle_seconds=60.0, currency_ids={"EUR": 2}
+    )
+
+
+def settle_time(section: dict[str, Any]) -> timedelta:
+    """How long after its claim a row in doubt is looked up (whmcs.in_doubt_settle_seconds)."""
+    return timedelta(seconds=section["in_doubt_settle_seconds"])
 
 
 @pytest.fixture
@@ -236,6 +229,7 @@ def test_a_client_exempt_before_whmcs_was_on_reaches_whmcs_exempt_once(
     clock: FixedClock,
     cli: Cli,
     whmcs: FakeWhmcs,
+    section: dict[str, Any],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """AddClient cannot say "tax exempt", so an UpdateClient follows it; when that one's answer is lost,
@@ -251,7 +245,7 @@ def test_a_client_exempt_before_whmcs_was_on_reaches_whmcs_exempt_once(
     if trouble is not None:
         whmcs.fail(trouble, action="UpdateClient")  # type: ignore[arg-type]
         assert cli("push")[0] == 1
-        clock.advance(SETTLE)
+        clock.advance(settle_time(section))
 
     code, _, err = cli("push")
 
@@ -308,7 +302,7 @@ def test_the_48_hour_lapse_reaches_whmcs_once_though_the_call_fails_midway(
         assert code == 1 and "put off" in err
     assert json.loads(cli("outbox", "--json")[1])[0]["state"] == "in_doubt"
 
-    clock.advance(SETTLE)
+    clock.advance(settle_time(section))
     code, _, err = cli("push")
 
     assert code == 0, err
@@ -332,20 +326,4 @@ def push_killed_at_the_next_write(
     shared.set(clock.now())
     victim = Victim()
     whmcs.trap(Trap(whmcs.received + 1, "applied", victim.kill, writes_only=True))
-    child = forkserver.Process(  # type: ignore[attr-defined]
-        target=_push_once, args=(database_url, section, str(tmp_path / "clock"))
-    )
-    child.start()
-    victim.aim(child.pid)
-    child.join(HANG_GUARD_SECONDS)
-    if child.is_alive():
-        child.kill()
-        pytest.fail(f"the push did not end (no exit after {HANG_GUARD_SECONDS:.0f} s): it hangs")
-    exit_code: int | None = child.exitcode
-    return exit_code
-
-
-def _push_once(database_url: str, whmcs: dict[str, Any], clock_path: str) -> None:
-    from tests.support.crash_pusher import push_once
-
-    push_once(database_url, whmcs, clock_path)
+    return killable_push(forkserver, victim, database_url, section, str(tmp_path / "clock"))
