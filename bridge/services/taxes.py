@@ -13,6 +13,10 @@
 
 A decision staff made stands until staff change it: the flow only changes exemptions it made itself, or
 those of clients never decided.
+
+With WHMCS on, WHMCS computes the tax from the client's country and tax-exempt flag: every write here that
+changes a country, VAT ID or exemption also writes, in the same transaction, the outbox row that tells
+WHMCS (:meth:`~bridge.services.clients.ClientService.tax_identity_changed`).
 """
 
 from __future__ import annotations
