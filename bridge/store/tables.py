@@ -123,6 +123,18 @@ work_chunks = Table(
     Column("done_at", UTCDateTime(), nullable=True),
 )
 
+push_claims = Table(
+    "push_claims",
+    metadata,
+    # Which push works a client's outbox rows now (migration 0018, issue 17; bridge/store/push_claims.py):
+    # the claim holds while the lease ``lease`` is held with ``token``, and frees itself when it is not.
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True),
+    Column("lease", String(64), nullable=False),
+    Column("token", String(64), nullable=False),
+    Column("holder", String(128), nullable=False),
+    Column("claimed_at", UTCDateTime(), nullable=False),
+)
+
 usage_records = Table(
     "usage_records",
     metadata,

@@ -189,8 +189,9 @@ class JobContext:
 @dataclass(frozen=True)
 class JobSpec:
     """A job. A ``shared`` job partitions its work by client through the database (month end,
-    process_clients: bridge/services/chunks.py), so every daemon runs it at once and each takes its own
-    chunks: its lease is per daemon, keeping only one run of it at a time in each."""
+    process_clients: bridge/services/chunks.py; the push: bridge/store/push_claims.py), so every daemon
+    runs it at once and each takes its own clients: its lease is per daemon, keeping only one run of it
+    at a time in each."""
 
     name: str
     description: str
