@@ -76,6 +76,14 @@ def holds(name: str, token: str, now: datetime) -> ColumnElement[bool]:
     return exists().where(leases.c.name == name, leases.c.token == token, leases.c.expires_at > now)
 
 
+def live_holders(connection: Connection, name: str, now: datetime) -> list[str]:
+    """The owners holding, unexpired at ``now``, the lease ``name`` or one of its per-daemon leases
+    (``name@…``, a shared job's): who runs that work now, anywhere."""
+    family = or_(leases.c.name == name, leases.c.name.startswith(name + "@", autoescape=True))
+    query = select(leases.c.owner).where(family, leases.c.expires_at > now).order_by(leases.c.owner)
+    return [str(owner) for owner in connection.scalars(query)]
+
+
 def release_lease(connection: Connection, name: str, token: str) -> None:
     """Give the lease up, if it is still the one taken with ``token``."""
     connection.execute(delete(leases).where(leases.c.name == name, leases.c.token == token))
