@@ -57,7 +57,7 @@ def test_a_plan_assignment_is_refused_while_another_daemon_runs_month_end_and_go
 
     with month_end.runner.holding("invoicing") as lease:  # host A is in the middle of month end
         assert lease is not None
-        code, out, err = other_host("plan", "assign", "1", "gold", "--start", "now")
+        code, _, err = other_host("plan", "assign", "1", "gold", "--start", "now")
 
         assert code == 1
         assert err.strip().splitlines() == [
@@ -65,7 +65,7 @@ def test_a_plan_assignment_is_refused_while_another_daemon_runs_month_end_and_go
         ]
         assert other_host("plan", "list", "1")[1].startswith("client 1 is on plan default")
 
-    code, out, err = other_host("plan", "assign", "1", "gold", "--start", "now")
+    code, _, err = other_host("plan", "assign", "1", "gold", "--start", "now")
     assert code == 0, err
     assert other_host("plan", "list", "1")[1].startswith("client 1 is on plan gold")
 
