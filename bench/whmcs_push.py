@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -113,8 +114,15 @@ def prepare(url: str, fake: FakeWhmcs, invoice_count: int, client_count: int) ->
     engine.dispose()
 
 
-def measured_floor(fake: FakeWhmcs, calls: int, concurrency: int) -> float:
-    """Seconds ``concurrency`` threads take for ``calls`` bare CreateInvoice calls (fake latency on)."""
+def cpu_seconds() -> float:
+    """CPU time this process has used so far (user + system, every thread: the fake's too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured_floor(fake: FakeWhmcs, calls: int, concurrency: int) -> tuple[float, float]:
+    """Seconds ``concurrency`` threads take for ``calls`` bare CreateInvoice calls (fake latency on), and
+    the CPU seconds they (and the fake answering them) used."""
     with WhmcsClient(fake.url, fake.identifier, fake.secret) as whmcs:
         user_id = whmcs.add_client(
             firstname="Floor", lastname="Probe", email="floor@example.com", skip_validation=True
@@ -132,10 +140,10 @@ def measured_floor(fake: FakeWhmcs, calls: int, concurrency: int) -> float:
                     notes=f"floor probe {n}",
                 )
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), cpu_seconds()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         list(pool.map(call, shares))
-    return time.perf_counter() - began
+    return time.perf_counter() - began, cpu_seconds() - cpu
 
 
 def main() -> None:
@@ -179,16 +187,16 @@ def main() -> None:
         pusher = app.pusher()
         fake.reset_calls()
         fake.fail("slow", latency_ms=args.latency_ms, times=None)
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), cpu_seconds()
         report = pusher.run()
-        wall = time.perf_counter() - began
+        wall, cpu = time.perf_counter() - began, cpu_seconds() - cpu
         calls = fake.call_count()
         with app.engine.connect() as connection:
             left = list_rows(connection, (OutboxState.PENDING, OutboxState.IN_DOUBT, OutboxState.FAILED))
         app.close()
         pushed = len(fake.invoices)
         load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-        measured = measured_floor(fake, calls, args.concurrency)
+        measured, floor_cpu = measured_floor(fake, calls, args.concurrency)
 
     floor = calls * args.latency_ms / 1000 / args.concurrency
     per_invoice = calls / args.invoices
@@ -205,6 +213,11 @@ def main() -> None:
     print(
         f"measured     {measured:.2f} s = the same {calls} calls, {args.concurrency} threads, no bridge around them "
         f"(wall/measured {wall / measured:.3f})"
+    )
+    print(
+        f"cpu          {cpu:.2f} s = {cpu / args.invoices * 1000:.2f} ms per invoice; the bare calls "
+        f"{floor_cpu:.2f} s = {floor_cpu / calls * 1000:.2f} ms per call (the fake's answering included); "
+        f"the bridge's own {(cpu - floor_cpu) / args.invoices * 1000:.2f} ms per invoice"
     )
     print(f"load         {load}")
     if pushed != args.invoices or left:

@@ -112,14 +112,13 @@ class GroupCommit:
                 self._commit(batch)
 
     def _commit(self, batch: list[Write[object]]) -> None:
+        """Write the batch in one transaction and commit it. Writes are refused rarely (a lease lost), so
+        the batch first goes without savepoints (two statements fewer per write); if one write raises,
+        that transaction is rolled back whole and the batch written again, each write in its own savepoint,
+        so the refused one rolls back alone."""
         try:
-            with self.uow.writing() as connection:
-                for write in batch:
-                    try:
-                        with connection.begin_nested():
-                            write.value = write.work(connection)
-                    except Exception as error:  # this write's own failure: its savepoint rolled back
-                        write.error = error
+            if not self._write(batch, isolated=False):
+                self._write(batch, isolated=True)
         except BaseException as error:  # the transaction itself failed: none of the batch was written
             for write in batch:
                 write.error = write.error or error
@@ -128,3 +127,28 @@ class GroupCommit:
                 write.done = True
                 if write.failed is not None and write.error is not None:
                     write.failed(write.error)
+
+    def _write(self, batch: list[Write[object]], *, isolated: bool) -> bool:
+        """One transaction of the batch's writes; False (and nothing written) when, not ``isolated``, one
+        of them raised."""
+        try:
+            with self.uow.writing() as connection:
+                for write in batch:
+                    if not isolated:
+                        try:
+                            write.value = write.work(connection)
+                        except Exception as error:
+                            raise _Refused() from error
+                        continue
+                    try:
+                        with connection.begin_nested():
+                            write.value = write.work(connection)
+                    except Exception as error:  # this write's own failure: its savepoint rolled back
+                        write.error = error
+        except _Refused:
+            return False
+        return True
+
+
+class _Refused(Exception):
+    """A write of a batch written without savepoints raised: the batch is written again with them."""
