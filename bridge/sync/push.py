@@ -285,7 +285,7 @@ class OutboxPusher:
         name = job_lease("push", self._owner)
         with hold_lease(self._uow, self._clock, name, self._owner, self._lease_ttl) as taken:
             if taken is None:
-                raise PushStopped(f"push is running elsewhere (it holds the lease {name}); try again later")
+                raise PushStopped(f"this daemon's push is running already (it holds {name}); try again later")
             return self._run(taken, progress)
 
     def _run(self, lease: Lease, progress: Progress) -> PushReport:
