@@ -121,45 +121,29 @@ def collected_in_cycle(
             else _collected(row.source, row, cycle, month, ZERO, start, start, outside=row.hours)
             for row in rows
         ]
-    in_month = case((inside, 1), else_=0).label("in_month")
+    columns = usage_records.c
     query = (
         select(
-            usage_records.c.source,
-            usage_records.c.owner,
-            usage_records.c.resource_id,
-            usage_records.c.plan,
-            in_month,
-            func.max(usage_records.c.resource_name).label("resource_name"),
-            _exact_sum(usage_records.c.hours, sqlite).label("hours"),
-            type_coerce(func.min(usage_records.c.window_start), UTCDateTime()).label("first"),
-            type_coerce(func.max(usage_records.c.window_end), UTCDateTime()).label("last"),
+            columns.source,
+            columns.owner,
+            columns.resource_id,
+            columns.plan,
+            func.max(columns.resource_name).label("resource_name"),
+            _exact_sum(case((inside, columns.hours)), sqlite).label("hours"),
+            _exact_sum(case((inside, None), else_=columns.hours), sqlite).label("outside"),
+            type_coerce(func.min(case((inside, columns.window_start))), UTCDateTime()).label("first"),
+            type_coerce(func.max(case((inside, columns.window_end))), UTCDateTime()).label("last"),
         )
         .where(where)
-        .group_by(
-            usage_records.c.source,
-            usage_records.c.owner,
-            usage_records.c.resource_id,
-            usage_records.c.plan,
-            in_month,
-        )
+        .group_by(columns.owner, columns.source, columns.resource_id, columns.plan)
     )
-    sums: dict[tuple[str, str, str, str], dict[int, Any]] = defaultdict(dict)
-    for row in tx.execute(query):
-        sums[(row.source, row.owner, row.resource_id, row.plan)][int(row.in_month)] = row
     found: list[Collected] = []
-    for key in sorted(sums):
-        parts = sums[key]
-        outside = _from_sum(parts[0].hours, sqlite) if 0 in parts else ZERO
-        if 1 in parts:
-            row = parts[1]
-            hours = _from_sum(row.hours, sqlite) or ZERO
-            found.append(
-                _collected(key[0], row, cycle, month, hours, row.first, row.last, outside=outside or ZERO)
-            )
-        else:
-            found.append(
-                _collected(key[0], parts[0], cycle, month, ZERO, start, start, outside=outside or ZERO)
-            )
+    for row in tx.execute(query):
+        hours = _from_sum(row.hours, sqlite) or ZERO
+        outside = _from_sum(row.outside, sqlite) or ZERO
+        first, last = (row.first, row.last) if row.first is not None else (start, start)
+        found.append(_collected(row.source, row, cycle, month, hours, first, last, outside=outside))
+    found.sort(key=lambda one: (one.source, one.owner, one.resource_id, one.plan))
     return found
 
 
