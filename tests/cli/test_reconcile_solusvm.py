@@ -112,6 +112,7 @@ def test_each_server_seen_in_the_month_is_held_against_the_hours_billed_for_it(
     assert billed["observed_hours"] + billed["inferred_hours"] == 744
     stopped = by_id["102"]
     assert (stopped["collected_hours"], stopped["billed_hours"]) == ("0", "0")
+    assert stopped["client_id"] == "20"  # no hours, but its user is Hal's
     assert stopped["reason"] == "not running in the month: no runtime to bill"
     stray = by_id["103"]
     assert stray["observed_hours"] + stray["inferred_hours"] == 738  # deleted on Oct 31 18:00
@@ -121,6 +122,7 @@ def test_each_server_seen_in_the_month_is_held_against_the_hours_billed_for_it(
         {"unlinked_owner": "738"},
     )
     assert stray["reason"].startswith("unlinked_owner: ")
+    assert stray["client_id"] is None
 
 
 def test_the_servers_seen_are_in_the_csv_and_on_the_page(
