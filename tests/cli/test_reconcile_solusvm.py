@@ -22,6 +22,7 @@ from sqlalchemy import insert
 from bridge.store import solusvm_evidence as evidence
 from bridge.store import tables
 from bridge.store.database import make_engine
+from tests.cli.test_json_schemas import check
 from tests.support import reconciliation_store as story
 from tests.support.reconcile import reconcile
 
@@ -153,3 +154,21 @@ def test_without_solusvm_enabled_its_side_is_not_asked(
     code, out, _ = reconcile(capsys, seeded, "--month", "2022-10", "--json")
     assert code == 0
     assert json.loads(out)["cloud"]["solusvm"] is None
+
+
+def test_the_cloud_side_of_the_json_matches_its_schema_with_both_clouds_asked(
+    seen: list[str], clouds: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nova's figures (a resize it forgot) and the SolusVM servers seen, typed field by field."""
+    code, out, _ = reconcile(capsys, seen, "--month", "2022-10", "--json")
+    assert code == 0
+    cloud = check("reconcile.json", out)["cloud"]
+    assert [server["action"] for server in cloud["nova"]["recovered"]] == ["resize"]
+    assert len(cloud["solusvm"]["servers"]) == 3
+
+    document = json.loads(out)
+    document["cloud"]["solusvm"]["servers"][0]["hours"] = document["cloud"]["solusvm"]["servers"][0].pop(
+        "collected_hours"
+    )
+    with pytest.raises(AssertionError, match="collected_hours"):  # a renamed field is caught
+        check("reconcile.json", json.dumps(document))
