@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Connection, and_, case, false, func, or_, select, type_coerce
+from sqlalchemy import Connection, and_, case, false, func, null, or_, select, type_coerce
 from sqlalchemy.orm import aliased
 
 from bridge.domain.clients import OWNER_LINK_KIND
@@ -122,6 +122,7 @@ def collected_in_cycle(
             for row in rows
         ]
     columns = usage_records.c
+    within = month.start <= cycle.start and cycle.end <= month.end  # calendar months: all windows inside
     query = (
         select(
             columns.source,
@@ -129,10 +130,7 @@ def collected_in_cycle(
             columns.resource_id,
             columns.plan,
             func.max(columns.resource_name).label("resource_name"),
-            _exact_sum(case((inside, columns.hours)), sqlite).label("hours"),
-            _exact_sum(case((inside, None), else_=columns.hours), sqlite).label("outside"),
-            type_coerce(func.min(case((inside, columns.window_start))), UTCDateTime()).label("first"),
-            type_coerce(func.max(case((inside, columns.window_end))), UTCDateTime()).label("last"),
+            *_sums(None if within else inside, sqlite),
         )
         .where(where)
         .group_by(columns.owner, columns.source, columns.resource_id, columns.plan)
@@ -145,6 +143,25 @@ def collected_in_cycle(
         found.append(_collected(row.source, row, cycle, month, hours, first, last, outside=outside))
     found.sort(key=lambda one: (one.source, one.owner, one.resource_id, one.plan))
     return found
+
+
+def _sums(inside: Any, sqlite: bool) -> tuple[Any, ...]:
+    """The hours of the windows ``inside`` the month and outside it, and the span of those inside; without
+    the conditions (``inside`` None) when the cycle lies in the month."""
+    columns = usage_records.c
+    if inside is None:
+        return (
+            _exact_sum(columns.hours, sqlite).label("hours"),
+            null().label("outside"),
+            type_coerce(func.min(columns.window_start), UTCDateTime()).label("first"),
+            type_coerce(func.max(columns.window_end), UTCDateTime()).label("last"),
+        )
+    return (
+        _exact_sum(case((inside, columns.hours)), sqlite).label("hours"),
+        _exact_sum(case((inside, None), else_=columns.hours), sqlite).label("outside"),
+        type_coerce(func.min(case((inside, columns.window_start))), UTCDateTime()).label("first"),
+        type_coerce(func.max(case((inside, columns.window_end))), UTCDateTime()).label("last"),
+    )
 
 
 def _collected(
