@@ -3,8 +3,9 @@ not on the day the client was added to the bridge (seed 001).
 
 Ivy was added on Aug 3 but her first VM started on Sep 15 06:00, so her anniversary cycles run from Sep 15
 06:00 to Oct 15, then Oct 15 to Nov 15; `invoice --date 2022-11-20` bills both. ivy-1 ran Sep 15 06:00 to
-Oct 10 in daily windows from 06:00 (210 h of them in October: a window is in the month it starts in), ivy-2 Oct 20 to Nov 10 (288 h in October), each cycle under the
-billable-seconds cap. Anchored on Aug 3, October would be cut at Oct 3 and Nov 3, on no invoice's period.
+Oct 10 in daily windows from 06:00 (210 h of them in October: a window is in the month it starts in),
+ivy-2 Oct 20 to Nov 10 (288 h in October), each cycle under the billable-seconds cap. Anchored on Aug 3,
+October would be cut at Oct 3 and Nov 3, on no invoice's period.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
 
-from bridge.store import tables
 from bridge.store.database import make_engine
 from tests.support import reconciliation_store as story
 from tests.support.cli import run_cli
@@ -35,21 +34,8 @@ def ivy(tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]) -
     path.write_text(f'[database]\nurl = "{database_url}"\n[logging]\nformat = "json"\n{story.SETTINGS}')
     engine = make_engine(database_url)
     with engine.begin() as tx:
-        tx.execute(
-            insert(tables.clients).values(
-                id=1,
-                email="ivy@example.com",
-                name="Ivy's Inn",
-                currency="EUR",
-                configuration="anniversary",
-                created_at=ADDED,
-            )
-        )
-        tx.execute(
-            insert(tables.client_links).values(
-                client_id=1, kind="openstack_project", external_id="p-ivy", created_at=ADDED
-            )
-        )
+        links = [("openstack_project", "p-ivy")]
+        story.add_client(tx, 1, "Ivy's Inn", links, created=ADDED, configuration="anniversary")
         story._ran(tx, "ivy-1", "p-ivy", FIRST_VM, datetime(2022, 10, 10, tzinfo=UTC))
         story._ran(
             tx, "ivy-2", "p-ivy", datetime(2022, 10, 20, tzinfo=UTC), datetime(2022, 11, 10, tzinfo=UTC)

@@ -17,10 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
 
 from bridge.store import solusvm_evidence as evidence
-from bridge.store import tables
 from bridge.store.database import make_engine
 from tests.cli.test_json_schemas import check
 from tests.support import reconciliation_store as story
@@ -36,21 +34,7 @@ DELETED_AT = datetime(2022, 10, 31, 18, tzinfo=UTC)
 def seen(seeded: list[str], database_url: str) -> list[str]:
     engine = make_engine(database_url)
     with engine.begin() as tx:
-        tx.execute(
-            insert(tables.clients).values(
-                id=20,
-                email="hal@example.com",
-                name="Hal's Hosting",
-                currency="EUR",
-                configuration="default",
-                created_at=SEP,
-            )
-        )
-        tx.execute(
-            insert(tables.client_links).values(
-                client_id=20, kind="solusvm_user", external_id="41", created_at=SEP
-            )
-        )
+        story.add_client(tx, 20, "Hal's Hosting", [("solusvm_user", "41")], created=SEP)
         evidence.save_servers(
             tx,
             [
