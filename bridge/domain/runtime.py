@@ -40,6 +40,11 @@ the same log before it and before those after it.
 not billed by default); ``UNKNOWN`` is never billed. A resumption returns the server to the state it was
 in before the suspension, when the evidence knows it.
 
+**Instants are whole seconds.** Every instant of the evidence (creation, polls, events and their bounds)
+is kept with its fraction of a second dropped (:func:`bridge.domain.instants.whole_second`): a poll
+instant is the clock's, with microseconds, and a runtime a few microseconds over whole hours would
+otherwise bill one more hour here than the sum of its hourly records (each rounded to 8 places) does.
+
 **A month** (:func:`month_runtime`) is a half-open interval of instants given by the caller, so time
 zones stay the caller's concern. Per server per month: runtime = the billed seconds inside the month;
 billed hours = runtime rounded up to whole hours (SolusVM: "any started hour is billed in full"); tokens =
@@ -64,7 +69,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final, TypeVar
 
-from bridge.domain.instants import as_utc
+from bridge.domain.instants import as_utc, whole_second
 from bridge.domain.pricing import PlanRate, capped_tokens
 
 HOUR: Final = timedelta(hours=1)
@@ -130,7 +135,7 @@ class Poll:
     additional_ips: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "at", as_utc(self.at))
+        object.__setattr__(self, "at", whole_second(self.at))
         if self.state is PowerState.UNKNOWN:
             raise ValueError("a poll that could not tell the power state is no evidence; leave it out")
         if self.additional_ips is not None and self.additional_ips < 0:
@@ -150,7 +155,7 @@ class Event:
         for name in ("at", "not_before", "not_after"):
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, as_utc(value))
+                object.__setattr__(self, name, whole_second(value))
 
     @property
     def lower(self) -> datetime | None:
@@ -173,7 +178,7 @@ class Evidence:
 
     def __post_init__(self) -> None:
         if self.created_at is not None:
-            object.__setattr__(self, "created_at", as_utc(self.created_at))
+            object.__setattr__(self, "created_at", whole_second(self.created_at))
 
 
 def bound_by_log_order(events: Sequence[Event]) -> tuple[Event, ...]:

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from zoneinfo import ZoneInfo
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
@@ -228,16 +227,22 @@ def test_syncs_at_random_instants_bill_what_all_the_stored_evidence_supports(
         assert billed == truth
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known drift: each hour's record is rounded down to 8 places, so a runtime a few microseconds "
-    "over whole hours (poll instants are the clock's, with microseconds) is invoiced one hour less than "
-    "month_runtime and usage show say",
-)
 def test_a_runtime_microseconds_over_a_whole_hour_is_invoiced_as_month_runtime_bills_it() -> None:
+    """A poll instant carries microseconds; the evidence keeps whole seconds, so the hourly records (each
+    rounded to 8 places) and the month's rule cannot disagree by an hour."""
     created = datetime(2022, 10, 3, 10, 20, tzinfo=UTC)
     history = History(created, ())
     ev = evidence(history, [created + timedelta(hours=1, microseconds=1)], [])
+
+    hours, _ = invoiced(ev, PlanRate(TOKENS_PER_HOUR))
+
+    assert hours == month_runtime(build_timeline(ev), MONTH_START, MONTH_END, PlanRate(7)).billed_hours == 1
+
+
+def test_a_runtime_one_second_over_a_whole_hour_bills_the_started_hour() -> None:
+    created = datetime(2022, 10, 3, 10, 20, tzinfo=UTC)
+    history = History(created, ())
+    ev = evidence(history, [created + timedelta(hours=1, seconds=1, microseconds=999_999)], [])
 
     hours, _ = invoiced(ev, PlanRate(TOKENS_PER_HOUR))
 
