@@ -152,6 +152,18 @@ usage_records = Table(
     UniqueConstraint("source", "window_start", "resource_id"),
     Index(None, "owner", "window_start"),
     Index(None, "resource_id", "window_start"),
+    # Every column the reconciliation's per-cycle sums read, in their grouping order (migration 0017).
+    Index(
+        "ix_usage_records_owner_resource_covering",
+        "owner",
+        "source",
+        "resource_id",
+        "plan",
+        "window_start",
+        "window_end",
+        "hours",
+        "resource_name",
+    ),
 )
 
 usage_rollups = Table(

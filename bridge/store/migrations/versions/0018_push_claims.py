@@ -6,7 +6,7 @@ so it frees itself when the push ends (its lease released) or dies (its lease ex
 to sweep claims (bridge/store/push_claims.py).
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 Create Date: 2026-12-07
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from bridge.store.types import UTCDateTime
 
 revision = "0018"
-down_revision = "0015"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
