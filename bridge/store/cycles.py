@@ -12,6 +12,9 @@ from bridge.domain.cycles import ScheduleChange
 from bridge.store.tables import client_links, cycle_schedules, solusvm_servers, usage_records, usage_rollups
 from bridge.store.types import UTCDateTime
 
+_PER_QUERY = 500
+"""Clients or owners per statement (each an expanding parameter: within every database's limit)."""
+
 
 def schedules_of_clients(connection: Connection, client_ids: list[int]) -> dict[int, list[ScheduleChange]]:
     """Each client's recorded schedule changes, oldest first (clients without any are left out)."""
@@ -75,11 +78,15 @@ def first_service_starts(
         looked_up: set[str] = set()
         kind = OWNER_LINK_KIND.get(source)
         if kind is not None:
-            for row in connection.execute(
-                _FIRST_OF_LINKED, {"source": source, "kind": kind.value, "owners": owned}
-            ):
-                looked_up.add(row.owner)
-                _keep_earliest(found, (source, row.owner), row.hourly, row.daily)
+            for batch in range(0, len(owned), _PER_QUERY):
+                parameters = {
+                    "source": source,
+                    "kind": kind.value,
+                    "owners": owned[batch : batch + _PER_QUERY],
+                }
+                for row in connection.execute(_FIRST_OF_LINKED, parameters):
+                    looked_up.add(row.owner)
+                    _keep_earliest(found, (source, row.owner), row.hourly, row.daily)
         for owner in owned:
             if owner not in looked_up:
                 row = connection.execute(_FIRST_OF_OWNER, {"source": source, "owner": owner}).one()
@@ -158,3 +165,26 @@ def _solusvm_creations(
         )
         for row in connection.execute(listed):
             _keep_earliest(found, ("solusvm", str(row.user_id)), row.created)
+
+
+_LINKED_OWNERS = select(client_links.c.kind, client_links.c.external_id).where(
+    client_links.c.client_id.in_(bindparam("ids", expanding=True)),
+    client_links.c.kind.in_([kind.value for kind in OWNER_LINK_KIND.values()]),
+)
+_SOURCE_OF_KIND = {kind.value: source for source, kind in OWNER_LINK_KIND.items()}
+
+
+def first_service_starts_of_clients(
+    connection: Connection, client_ids: Iterable[int]
+) -> dict[tuple[str, str], datetime]:
+    """:func:`first_service_starts` of every owner linked to ``client_ids`` (month end's chunk, a
+    reconciliation's clients): their links read in one statement built once, then their first starts."""
+    ids = sorted(set(client_ids))
+    if not ids:
+        return {}
+    owners = [
+        (_SOURCE_OF_KIND[row.kind], row.external_id)
+        for batch in range(0, len(ids), _PER_QUERY)
+        for row in connection.execute(_LINKED_OWNERS, {"ids": ids[batch : batch + _PER_QUERY]})
+    ]
+    return first_service_starts(connection, owners)

@@ -53,9 +53,6 @@ def test_the_first_service_is_the_earliest_window_or_solusvm_creation_of_each_ow
             ran("openstack", "7", OCT_15 - timedelta(days=9), 1),  # another cloud's owner 7
         ):
             usage.ingest_window(tx, record.source, record.window, [record], NOW)
-        acme = new_client(tx)  # linked owners are looked up through their links, the others one by one
-        insert_link(tx, client_id=acme, kind=LinkKind.OPENSTACK_PROJECT, external_id="p-1", created_at=NOW)
-        insert_link(tx, client_id=acme, kind=LinkKind.SOLUSVM_USER, external_id="7", created_at=NOW)
         created = OCT_15 + timedelta(hours=20)
         save_servers(
             tx, [StoredServer(41, "vps", 7, 3, created, NOW), StoredServer(42, "vps", 8, 3, created, NOW)]
@@ -65,3 +62,11 @@ def test_the_first_service_is_the_earliest_window_or_solusvm_creation_of_each_ow
     with uow.reading() as tx:
         found = store.first_service_starts(tx, owners)
     assert found == {("openstack", "p-1"): OCT_15, ("solusvm", "7"): created, ("solusvm", "8"): created}
+
+    links = {"openstack": LinkKind.OPENSTACK_PROJECT, "solusvm": LinkKind.SOLUSVM_USER}
+    with uow.writing() as tx:
+        clients = [new_client(tx, f"c{n}@x.org") for n in range(len(owners))]
+        for client, (source, owner) in zip(clients, owners, strict=True):
+            insert_link(tx, client_id=client, kind=links[source], external_id=owner, created_at=NOW)
+    with uow.reading() as tx:
+        assert store.first_service_starts_of_clients(tx, clients) == found  # the same, by the clients' links
