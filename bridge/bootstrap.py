@@ -477,6 +477,7 @@ class App:
 
         options.setdefault("client_factory", self.whmcs_client)
         options.setdefault("metrics", self.metrics)
+        options.setdefault("owner", self.owner)
         settings = self.settings
         lease_ttl = timedelta(seconds=settings.daemon.lease_seconds)
         return OutboxPusher(

@@ -57,6 +57,10 @@ EVERY_BACKEND: dict[str, tuple[str, ...]] = {
         "test_a_lease_taken_over_fails_the_holders_checks_and_fenced_writes",
     ),
     "tests/sync/test_push_lease.py": (),
+    # Several daemons pushing at once: clients claimed with FOR UPDATE SKIP LOCKED, or SQLite's one writer.
+    "tests/sync/test_push_shared.py": (),
+    # Month end and a plan recalculation exclude each other across daemons through their leases.
+    "tests/sync/test_exclusions.py": (),
     # Several workers claiming chunks of one run (FOR UPDATE SKIP LOCKED, or SQLite's one writer).
     "tests/services/test_shared_runs.py": (),
     # Crash tests: processes killed mid-transaction, and what each database keeps of it.

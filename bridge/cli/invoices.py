@@ -73,7 +73,7 @@ def invoice(
     report = _JsonReport(app, zone) if as_json else _TextReport(zone, dry_run)
     with report, app.runner.holding("invoicing") as held:
         if not held:
-            raise BridgeError("invoicing is running in another daemon right now; try again when it finishes")
+            raise BridgeError(app.runner.busy("invoicing"))
         with progress_bar("invoicing clients", as_json=as_json) as progress:
             run = service(context).run(
                 day, client_ref=client_ref, dry_run=dry_run, progress=progress, listener=report

@@ -38,7 +38,7 @@ def push(context: Context, dry_run: bool, as_json: bool) -> None:
     else:
         with app.runner.holding("push") as lease:
             if lease is None:
-                raise BridgeError("push is running in another daemon right now; try again when it finishes")
+                raise BridgeError(app.runner.busy("push"))
             with progress_bar("pushing clients", as_json=as_json) as progress:
                 report = pusher.run(lease=lease, progress=progress)
     if as_json:

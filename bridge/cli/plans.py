@@ -47,13 +47,15 @@ def periods_service(context: Context) -> PeriodsService:
     return context.app.periods
 
 
-def _holding_invoicing(context: Context, dry_run: bool, work: Any) -> Any:
-    """Run ``work`` under the invoicing job's lease (a recalculation must not race an invoice run)."""
+def _excluding_month_end(context: Context, dry_run: bool, work: Any) -> Any:
+    """Run ``work`` under the recalculation lease: one recalculation at a time, and never while any daemon
+    runs month end (``invoicing``), which it excludes and is excluded by (bridge/sync/jobs.py)."""
     if dry_run:
         return work()
-    with context.app.runner.holding("invoicing") as held:
+    runner = context.app.runner
+    with runner.holding("recalculation") as held:
         if not held:
-            raise BridgeError("invoicing is running in another daemon right now; try again when it finishes")
+            raise BridgeError(runner.busy("recalculation"))
         return work()
 
 
@@ -126,7 +128,7 @@ def plan_assign(
 ) -> None:
     """Put CLIENT on PLAN from --start; the invoices it reaches are recalculated (see docs)."""
     service = plans_service(context)
-    result: Recalculation = _holding_invoicing(
+    result: Recalculation = _excluding_month_end(
         context, dry_run, lambda: service.assign(client_ref, plan_name, start, dry_run=dry_run)
     )
     _print_recalculation(result, as_json)
@@ -174,7 +176,7 @@ def discount_add(
     if resource_kind is not None and resource_kind.strip():
         resource_kind = text_argument(resource_kind, "--resource-kind", IDENTIFIER_MAX)
     service = plans_service(context)
-    result: Recalculation = _holding_invoicing(
+    result: Recalculation = _excluding_month_end(
         context,
         dry_run,
         lambda: service.add_discount(
@@ -362,7 +364,7 @@ def period_recharge(context: Context, on: str | None, dry_run: bool, as_json: bo
     """Bill every billing period whose recharge date has come, one invoice per period and date."""
     day = parse_day(on, "--date") if on is not None else None
     service = periods_service(context)
-    done: list[Recharged] = _holding_invoicing(
+    done: list[Recharged] = _excluding_month_end(
         context, dry_run, lambda: service.recharge(day, dry_run=dry_run)
     )
     if as_json:

@@ -60,6 +60,10 @@ LOCAL_KINDS = CLOUD_KINDS | MAIL_KINDS
 CLIENT_FIELDS = ("email", "firstname", "lastname", "companyname")
 """The client fields the bridge owns in WHMCS (add_client and update_client)."""
 
+TAX_FIELDS = ("country", "tax_id", "taxexempt")
+"""The client's tax identity as WHMCS's tax rules read it (UpdateClient's names): its ISO country, its
+tax ID (WHMCS 7.7+; ``""`` clears it) and its tax-exempt flag."""
+
 
 # -- WHMCS clients ----------------------------------------------------------------------------------------
 
@@ -74,13 +78,23 @@ class AddClient:
     lastname: str = ""
     currency: str | None = None
     companyname: str | None = None
+    country: str | None = None
+    """The client's ISO country; None: ``whmcs.default_country`` (WHMCS requires one)."""
+    tax_id: str | None = None
+    """The client's VAT ID, sent as WHMCS's ``tax_id`` when it has one."""
+    taxexempt: bool = False
+    """Whether the client is tax exempt; AddClient cannot say it, so an UpdateClient follows."""
 
     def payload(self) -> dict[str, Any]:
         found: dict[str, Any] = {"email": self.email, "firstname": self.firstname, "lastname": self.lastname}
-        if self.currency is not None:
-            found["currency"] = self.currency
-        if self.companyname is not None:
-            found["companyname"] = self.companyname
+        optional = {
+            "currency": self.currency,
+            "companyname": self.companyname,
+            "country": self.country,
+            "tax_id": self.tax_id,
+            "taxexempt": self.taxexempt or None,
+        }
+        found.update((key, value) for key, value in optional.items() if value is not None)
         return found
 
     @classmethod
@@ -91,29 +105,45 @@ class AddClient:
             lastname=_optional_text(payload, "lastname") or "",
             currency=_optional_text(payload, "currency"),
             companyname=_optional_text(payload, "companyname"),
+            country=_optional_text(payload, "country"),
+            tax_id=_optional_text(payload, "tax_id"),
+            taxexempt=_flag(payload, "taxexempt") if payload.get("taxexempt") is not None else False,
         )
 
 
 @dataclass(frozen=True)
 class UpdateClient:
-    """Change the fields given (None: left as WHMCS has it) of the client in WHMCS."""
+    """Change the fields given (None: left as WHMCS has it) of the client in WHMCS: its name and email,
+    or its tax identity (:data:`TAX_FIELDS`), which is always sent whole, as it stands after the change,
+    so that WHMCS's tax rules see the client the bridge taxes."""
 
     kind: ClassVar[EffectKind] = EffectKind.UPDATE_CLIENT
     email: str | None = None
     firstname: str | None = None
     lastname: str | None = None
     companyname: str | None = None
+    country: str | None = None
+    tax_id: str | None = None
+    """The VAT ID; ``""`` clears the one WHMCS has."""
+    taxexempt: bool | None = None
 
-    def fields(self) -> dict[str, str]:
+    def fields(self) -> dict[str, str | bool]:
         """The fields to change, in the order WHMCS is told them."""
-        return {key: value for key in CLIENT_FIELDS if (value := getattr(self, key)) is not None}
+        named = (*CLIENT_FIELDS, *TAX_FIELDS)
+        return {key: value for key in named if (value := getattr(self, key)) is not None}
 
     def payload(self) -> dict[str, Any]:
         return dict(self.fields())
 
     @classmethod
     def decode(cls, payload: Mapping[str, Any]) -> UpdateClient:
-        given = {key: _text(payload, key) for key in CLIENT_FIELDS if payload.get(key) is not None}
+        given: dict[str, Any] = {
+            key: _text(payload, key) for key in (*CLIENT_FIELDS, "country") if payload.get(key) is not None
+        }
+        if payload.get("tax_id") is not None:
+            given["tax_id"] = _optional_text(payload, "tax_id") or ""
+        if payload.get("taxexempt") is not None:
+            given["taxexempt"] = _flag(payload, "taxexempt")
         if not given:
             raise ValueError("update_client payload names no field to change")
         return cls(**given)
@@ -457,6 +487,14 @@ def _optional_text(payload: Mapping[str, Any], key: str) -> str | None:
     if not isinstance(value, str):
         raise ValueError(f"payload field {key!r} is not text")
     return value.strip() or None
+
+
+def _flag(payload: Mapping[str, Any], key: str) -> bool:
+    """A JSON boolean, never a string: ``"false"`` read as true would exempt a client."""
+    value = payload.get(key)
+    if not isinstance(value, bool):
+        raise ValueError(f"payload field {key!r} must be true or false, got {value!r}")
+    return value
 
 
 def _decimal(payload: Mapping[str, Any], key: str, what: str) -> Decimal:

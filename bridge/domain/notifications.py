@@ -30,6 +30,7 @@ class Event(StrEnum):
     CREDIT_LOW = "credit_low"
     CREDIT_EXHAUSTED = "credit_exhausted"
     SUSPENDED = "suspended"
+    RESUMED = "resumed"
     TERMINATED = "terminated"
     INVOICE_ISSUED = "invoice_issued"
     INVOICE_OVERDUE = "invoice_overdue"
@@ -136,6 +137,28 @@ class Suspended:
 
 
 @dataclass(frozen=True)
+class Resumed:
+    """The client's suspension ended: its services were resumed (unshelved when ``unshelved``), by staff
+    (``by_staff``) or because its credit is back at or above the credit limit."""
+
+    event: ClassVar[Event] = Event.RESUMED
+    up_to_date: Decimal
+    currency: str
+    resources: tuple[str, ...]
+    unshelved: bool
+    by_staff: bool = False
+
+    def facts(self) -> dict[str, object]:
+        return {
+            "by_staff": self.by_staff,
+            "up_to_date": _amount(self.up_to_date),
+            "currency": self.currency,
+            "resources": list(self.resources),
+            "unshelved": self.unshelved,
+        }
+
+
+@dataclass(frozen=True)
 class Terminated:
     """The client's services were deleted after the suspension (seed 001's automatic termination)."""
 
@@ -185,7 +208,7 @@ class InvoiceOverdue(InvoiceNotice):
     event: ClassVar[Event] = Event.INVOICE_OVERDUE
 
 
-Notice = CreditLow | CreditExhausted | Suspended | Terminated | InvoiceIssued | InvoiceOverdue
+Notice = CreditLow | CreditExhausted | Suspended | Resumed | Terminated | InvoiceIssued | InvoiceOverdue
 
 
 def credit_notice(

@@ -23,6 +23,7 @@ from bridge.domain.notifications import (
     InvoiceOverdue,
     MailText,
     Notice,
+    Resumed,
     Suspended,
     Terminated,
 )
@@ -82,6 +83,8 @@ def _samples() -> list[Notice]:
         CreditExhausted(-ten, usd, Decimal(0), True, later),
         Suspended(-ten, usd, Decimal(0), ("openstack:vm-1 (web)",), False, later),
         Suspended(ten, usd, Decimal(0), ("openstack:vm-1 (web)",), True, None, by_staff=True),
+        Resumed(ten, usd, ("openstack:vm-1 (web)",), False),
+        Resumed(ten, usd, ("openstack:vm-1 (web)",), True, by_staff=True),
         Terminated(-ten, usd, ("openstack:vm-1 (web)",)),
         InvoiceIssued("BB-1-2026-01", "1", ten, usd, at, later),
         InvoiceOverdue("BB-1-2026-01", "1", ten, usd, at, later),

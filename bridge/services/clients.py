@@ -12,10 +12,10 @@ from bridge.domain.bounds import EMAIL_MAX, IDENTIFIER_MAX, NAME_MAX, check_text
 from bridge.domain.clients import Client, LinkKind
 from bridge.errors import InputError, NotFound, checked
 from bridge.services.cycles import record_switch
-from bridge.services.outbox import enqueue_add_client, enqueue_update_client
+from bridge.services.outbox import enqueue_add_client, enqueue_tax_identity, enqueue_update_client
 from bridge.settings import iso_country
 from bridge.store import clients as store
-from bridge.store.unit_of_work import Conflict, UnitOfWork
+from bridge.store.unit_of_work import Conflict, Tx, UnitOfWork
 from bridge.store.whmcs import whmcs_link_owner
 from bridge.vies.vatid import VatId, parse_vat_id
 
@@ -120,6 +120,13 @@ class ClientService:
                 raise InputError(f"a client with email {changes['email']} already exists") from None
             raise InputError(f"client {client.id} was changed by someone else meanwhile; try again") from None
         return self.get(str(client.id))
+
+    def tax_identity_changed(self, connection: Tx, client_id: int) -> None:
+        """With WHMCS on, write the row that tells WHMCS the client's country, VAT ID and tax exemption as
+        they stand in ``connection``'s transaction: the caller's, which changed them, so the change and
+        its row commit together (bridge/services/taxes.py calls this after every such write)."""
+        if self._whmcs_enabled:
+            enqueue_tax_identity(connection, client_id=client_id, now=self._clock.now())
 
     def link(self, reference: str, kind: LinkKind, external_id: str) -> Client:
         """Tie an external account to the client; an id owned by another client is refused."""

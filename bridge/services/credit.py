@@ -56,7 +56,7 @@ from bridge.domain.effects import (
 )
 from bridge.domain.invoicing import BRIDGE
 from bridge.domain.money import Money, round_money
-from bridge.domain.notifications import InvoiceOverdue, Suspended, Terminated, credit_notice
+from bridge.domain.notifications import InvoiceOverdue, Resumed, Suspended, Terminated, credit_notice
 from bridge.domain.pricing import PriceBook
 from bridge.domain.suspension import Suspension
 from bridge.domain.tax import credit_cost, net_of_tax
@@ -830,6 +830,16 @@ class CreditService:
         named = self._projects(connection, account, EnableProject, at, since=since)
         named += self._cloud(connection, account, "resume", at, shelve=state.shelved, since=since)
         suspension_store.close_suspension(connection, account.client.id, at, by=by)
+        notice = Resumed(
+            account.up_to_date,
+            account.client.currency,
+            tuple(named),
+            state.shelved,
+            by_staff=by == STAFF,
+        )
+        # keyed by the suspension it ends: one mail per suspension, however often the run repeats
+        reference = references.notification(account.client.id, notice.event, f"{since or at:%Y%m%dT%H%M%S}")
+        self._notifier.notify(connection, account.client, notice, reference, at)
         return named
 
     def _projects(

@@ -51,8 +51,7 @@ def read_schedules(
     schedule as of ``now`` when that differs from the last one recorded."""
     ids = [client.id for client in clients]
     recorded = store.schedules_of_clients(connection, ids)
-    owners = [owner for client in clients for owner in owners_of(client)]
-    starts = store.first_service_starts(connection, owners)
+    starts = store.first_service_starts_of_clients(connection, ids)
     found: dict[int, ClientSchedule] = {}
     for client in clients:
         firsts = [starts[owner] for owner in owners_of(client) if owner in starts]
@@ -71,9 +70,8 @@ def read_schedules(
 
 def record_observed(connection: Tx, schedules: Sequence[ClientSchedule], *, now: datetime) -> None:
     """Keep what :func:`read_schedules` observed, so a later switch is seen as one."""
-    for item in schedules:
-        if item.unrecorded is not None:
-            store.record_schedule(connection, item.client.id, item.unrecorded, now=now)
+    observed = [(item.client.id, item.unrecorded) for item in schedules if item.unrecorded is not None]
+    store.record_schedules(connection, observed, now=now)
 
 
 def record_switch(connection: Tx, client: Client, old: bool, new: bool, *, now: datetime) -> None:

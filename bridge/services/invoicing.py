@@ -15,8 +15,10 @@ anniversary cycles); ``dry_run`` may preview it, each such invoice marked ``prev
 
 Exactly once: an invoice's reference is derived from client and cycle and is unique in the store, so a
 re-run, a second daemon or a catch-up finds it and creates nothing. With ``generate_invoices`` on, the
-bridge numbers the invoice itself (gap-free, in the invoice's own transaction); off, the same
-transaction writes the outbox row that pushes it to WHMCS (both in bridge/services/issuing.py).
+bridge numbers the invoice itself (gap-free, in the transaction that stores it); off, the same
+transaction writes the outbox row that pushes it to WHMCS (both in bridge/services/issuing.py). A chunk
+of clients is stored in one transaction, its invoices, lines, numbers, mails and outbox rows each
+written in one batch (a few statements per chunk, not per invoice: issue 17).
 
 The money is computed by the pure domain (bridge/domain/invoicing.py); this module only gathers the
 inputs, stores the result and reports it.
@@ -78,7 +80,14 @@ from bridge.services.cycles import (
     read_schedules,
     record_observed,
 )
-from bridge.services.issuing import NewInvoice, issue, record_payment, set_next_fiscal_number
+from bridge.services.issuing import (
+    Issued,
+    NewInvoice,
+    issue,
+    issue_many,
+    record_payment,
+    set_next_fiscal_number,
+)
 from bridge.services.notifications import ClientNotifier
 from bridge.services.price_books import PriceBooks
 from bridge.settings import Configurations
@@ -422,7 +431,12 @@ class InvoicingService:
 
     def _store(self, pending: list[IssuedInvoice], run: InvoicingRun, chunk: WorkChunk) -> None:
         """Write the chunk's invoices, with their numbers or outbox rows, in one transaction that first
-        marks the chunk done (:class:`ChunkTaken`, and nothing written, if another worker took it over)."""
+        marks the chunk done (:class:`ChunkTaken`, and nothing written, if another worker took it over).
+
+        An invoice whose time another run covered meanwhile is skipped. The rest are written as one
+        batch (bridge/services/issuing.py ``issue_many``: a few statements per chunk); when another run
+        wrote one of their references first, the batch's savepoint rolls back and they are written one
+        by one, each in a savepoint of its own, so only that one is skipped."""
         if not pending and chunk.claim is None:
             return
         now = self._clock.now()
@@ -430,39 +444,60 @@ class InvoicingService:
             chunk.finish(connection, self._clock)
             if run.dry_run:
                 store.carry_numbers(connection, run.next_numbers)
-            for invoice in pending:
-                config = self._configuration(invoice.client)
-                cycle = invoice.draft.cycle
-                covering = store.usage_invoice_covering(connection, invoice.client.id, cycle.start, cycle.end)
-                if covering is not None:  # another run, with another view of the cycles, came first
-                    run.already_invoiced.append(Skipped(invoice.client, covering, ALREADY_INVOICED))
-                    continue
-                try:
-                    with connection.begin_nested():
-                        issued = issue(
-                            connection,
-                            _new_invoice(invoice),
-                            config,
-                            self._zone,
-                            now=now,
-                            notifier=self._notifier,
-                        )
-                except Conflict:
-                    if not store.reference_exists(connection, invoice.draft.reference):
-                        raise
-                    reason = "already invoiced by another run"
-                    run.add_already_invoiced(Skipped(invoice.client, invoice.draft.reference, reason))
-                    continue
-                run.add_issued(
-                    replace(
-                        invoice,
-                        number=issued.number,
-                        proforma_number=issued.proforma_number,
-                        taxes=issued.taxes,
-                    )
-                )
+            fresh = self._not_covered(connection, pending, run)
+            for invoice, issued in zip(fresh, self._issued(connection, fresh, run, now), strict=True):
+                if issued is not None:
+                    run.add_issued(_with_numbers(invoice, issued))
             if run.dry_run:
                 run.next_numbers = store.next_numbers(connection)
+
+    def _not_covered(
+        self, connection: Tx, pending: list[IssuedInvoice], run: InvoicingRun
+    ) -> list[IssuedInvoice]:
+        """The invoices whose time no standing usage invoice covers (one query for the chunk); the others
+        are reported already invoiced: another run, with another view of the cycles, came first."""
+        spans = [(item.client.id, item.draft.cycle.start, item.draft.cycle.end) for item in pending]
+        fresh = []
+        for invoice, covering in zip(pending, store.usage_invoices_covering(connection, spans), strict=True):
+            if covering is None:
+                fresh.append(invoice)
+            else:
+                run.add_already_invoiced(Skipped(invoice.client, covering, ALREADY_INVOICED))
+        return fresh
+
+    def _issued(
+        self, connection: Tx, fresh: list[IssuedInvoice], run: InvoicingRun, now: datetime
+    ) -> list[Issued | None]:
+        """Store the chunk's invoices in one batch; if another run wrote one of their references first,
+        one by one instead (None for each such one)."""
+        if not fresh:
+            return []
+        try:
+            with connection.begin_nested():
+                return [*self._issue_batch(connection, fresh, now)]
+        except Conflict:
+            return [self._issue_alone(connection, invoice, run, now) for invoice in fresh]
+
+    def _issue_batch(self, connection: Tx, invoices: Sequence[IssuedInvoice], now: datetime) -> list[Issued]:
+        """Store planned invoices, each with its client's configuration (the caller's savepoint)."""
+        batch = [(_new_invoice(invoice), self._configuration(invoice.client)) for invoice in invoices]
+        return issue_many(connection, batch, self._zone, now=now, notifier=self._notifier)
+
+    def _issue_alone(
+        self, connection: Tx, invoice: IssuedInvoice, run: InvoicingRun, now: datetime
+    ) -> Issued | None:
+        """One invoice of a chunk whose batch collided with another run, in a savepoint of its own; None
+        (reported already invoiced) when another run wrote its reference first."""
+        try:
+            with connection.begin_nested():
+                (issued,) = self._issue_batch(connection, [invoice], now)
+                return issued
+        except Conflict:
+            if not store.reference_exists(connection, invoice.draft.reference):
+                raise
+        reason = "already invoiced by another run"
+        run.add_already_invoiced(Skipped(invoice.client, invoice.draft.reference, reason))
+        return None
 
     def add_credit_invoice(self, client_ref: str, amount: Decimal, given: str) -> store.StoredInvoice:
         """An add-credit invoice: the client buys ``amount`` of credit (net of tax; with "tax on add-credit
@@ -685,6 +720,11 @@ def _new_invoice(planned: PlannedInvoice) -> NewInvoice:
         items=client_items(draft, planned.detail),
         notes=f"{draft.reference}: usage {draft.cycle.label}",
     )
+
+
+def _with_numbers(invoice: IssuedInvoice, issued: Issued) -> IssuedInvoice:
+    """A run's invoice as stored: with the bridge's numbers and taxes."""
+    return replace(invoice, number=issued.number, proforma_number=issued.proforma_number, taxes=issued.taxes)
 
 
 def _require_transition(invoice: store.StoredInvoice, to: str) -> None:

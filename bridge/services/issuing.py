@@ -26,7 +26,7 @@ a credit auto-invoice (``InvoicingService.issue_credit_invoice``), a recharge of
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -41,9 +41,9 @@ from bridge.domain.notifications import InvoiceIssued
 from bridge.domain.numbers import random_proforma_number, render_number
 from bridge.domain.tax import Charge, InvoicePurpose, InvoiceTaxes, is_taxed, tax_lines
 from bridge.errors import InputError
-from bridge.services.notifications import ClientNotifier
+from bridge.services.notifications import ClientNotifier, Notification
 from bridge.store import invoices as store
-from bridge.store.outbox import enqueue_effect
+from bridge.store.outbox import Intent, enqueue_effect, enqueue_effects
 from bridge.store.unit_of_work import Tx
 
 
@@ -97,53 +97,100 @@ def issue(
     before the outbox row is written (a replaced invoice's cancellation goes first); ``notifier`` mails
     the client an invoice the bridge issued. Raises the store's Conflict when the reference exists
     already."""
-    client = invoice.client
-    due = due_at(config, invoice.issued_at)
-    taxes = _taxes(invoice, config) if invoice.issuer == BRIDGE else None
-    number, proforma = (None, None)
-    if invoice.issuer == BRIDGE:
-        local = invoice.issued_at.astimezone(zone)
-        number, proforma = _numbers_of(tx, client, config, invoice.reference, local)
-    invoice_id = store.insert_invoice(
+    (issued,) = issue_many(tx, [(invoice, config)], zone, now=now, before_push=before_push, notifier=notifier)
+    return issued
+
+
+def issue_many(
+    tx: Tx,
+    invoices: Sequence[tuple[NewInvoice, Configuration]],
+    zone: ZoneInfo,
+    *,
+    now: datetime,
+    before_push: Callable[[], None] = lambda: None,
+    notifier: ClientNotifier | None = None,
+) -> list[Issued]:
+    """:func:`issue` for many invoices (each with its configuration) in a few statements whatever their
+    number: month end stores a chunk of clients at once. Numbers are taken per series in one update, in
+    the order given (gap-free, as one by one); rows, lines, tax lines, mails and outbox rows are written
+    in batches. Raises the store's Conflict, with nothing of the batch kept once the caller's savepoint
+    rolls back, when a reference exists already."""
+    dues = [due_at(config, invoice.issued_at) for invoice, config in invoices]
+    taxes = [_taxes(invoice, config) if invoice.issuer == BRIDGE else None for invoice, config in invoices]
+    numbers = _numbers(tx, invoices, zone)
+    ids = store.insert_invoices(
         tx,
-        {
-            "client_id": client.id,
-            "reference": invoice.reference,
-            "kind": invoice.kind,
-            "period_start": invoice.period[0] if invoice.period else None,
-            "period_end": invoice.period[1] if invoice.period else None,
-            "currency": client.currency,
-            "status": NEW_STATUS,
-            "issuer": invoice.issuer,
-            "series": client.configuration if invoice.issuer == BRIDGE else None,
-            "number": number,
-            "proforma_number": proforma,
-            "issued_at": invoice.issued_at,
-            "due_at": due,
-            "total": invoice.total if taxes is None else taxes.total,
-            "replaces_id": invoice.replaces_id,
-            "created_at": now,
-            **_tax_columns(taxes),
-        },
-        invoice.lines,
+        [
+            _rows(invoice, due, taxed, number, now)
+            for (invoice, _), due, taxed, number in zip(invoices, dues, taxes, numbers, strict=True)
+        ],
     )
-    if taxes is not None:
-        store.insert_taxes(tx, invoice_id, taxes.lines)
-    if invoice.issuer == BRIDGE:
-        issued = Issued(invoice_id, number, proforma, taxes)
-        if notifier is not None and config.notify_on_unpaid_invoices:
-            _mail_invoice(tx, notifier, invoice, issued, due, now)
-        return issued
-    before_push()
-    effect = CreateInvoice(
+    issued = [
+        Issued(invoice_id, number, proforma, taxed)
+        for invoice_id, (number, proforma), taxed in zip(ids, numbers, taxes, strict=True)
+    ]
+    if notifier is not None:
+        mails = [
+            _invoice_mail(invoice, done, due)
+            for (invoice, config), done, due in zip(invoices, issued, dues, strict=True)
+            if invoice.issuer == BRIDGE and config.notify_on_unpaid_invoices
+        ]
+        if mails:
+            notifier.notify_many(tx, mails, now)
+    pushes = [
+        Intent(invoice.client.id, invoice.reference, _create_invoice(invoice, config, due, zone))
+        for (invoice, config), due in zip(invoices, dues, strict=True)
+        if invoice.issuer != BRIDGE
+    ]
+    if pushes:
+        before_push()
+        enqueue_effects(tx, pushes, now=now)
+    return issued
+
+
+def _rows(
+    invoice: NewInvoice,
+    due: datetime,
+    taxes: InvoiceTaxes | None,
+    numbers: tuple[str | None, str | None],
+    now: datetime,
+) -> store.NewRows:
+    """The invoice as the store writes it: unpaid, numbered (by the bridge) and taxed as worked out."""
+    client = invoice.client
+    number, proforma = numbers
+    values = {
+        "client_id": client.id,
+        "reference": invoice.reference,
+        "kind": invoice.kind,
+        "period_start": invoice.period[0] if invoice.period else None,
+        "period_end": invoice.period[1] if invoice.period else None,
+        "currency": client.currency,
+        "status": NEW_STATUS,
+        "issuer": invoice.issuer,
+        "series": client.configuration if invoice.issuer == BRIDGE else None,
+        "number": number,
+        "proforma_number": proforma,
+        "issued_at": invoice.issued_at,
+        "due_at": due,
+        "total": invoice.total if taxes is None else taxes.total,
+        "replaces_id": invoice.replaces_id,
+        "created_at": now,
+        **_tax_columns(taxes),
+    }
+    return store.NewRows(values, invoice.lines, () if taxes is None else taxes.lines)
+
+
+def _create_invoice(
+    invoice: NewInvoice, config: Configuration, due: datetime, zone: ZoneInfo
+) -> CreateInvoice:
+    """The create_invoice intent that pushes an invoice WHMCS issues, dated and due on local days."""
+    return CreateInvoice(
         invoice.reference,
         invoice.issued_at.astimezone(zone).date(),
         due.astimezone(zone).date(),
         _taxed_items(invoice, config),
         invoice.notes,
     )
-    enqueue_effect(tx, client_id=client.id, reference=invoice.reference, effect=effect, now=now)
-    return Issued(invoice_id, None, None)
 
 
 CREDIT_KINDS = frozenset({"auto", "credit"})
@@ -190,9 +237,8 @@ def _taxed_items(invoice: NewInvoice, config: Configuration) -> tuple[InvoiceIte
     return tuple(replace(item, taxed=taxed) for item in invoice.items)
 
 
-def _mail_invoice(
-    tx: Tx, notifier: ClientNotifier, invoice: NewInvoice, issued: Issued, due: datetime, now: datetime
-) -> None:
+def _invoice_mail(invoice: NewInvoice, issued: Issued, due: datetime) -> Notification:
+    """The mail that tells the client of an invoice the bridge issued (with its PDF)."""
     notice = InvoiceIssued(
         invoice.reference,
         issued.shown_number or invoice.reference,
@@ -202,7 +248,7 @@ def _mail_invoice(
         due,
     )
     reference = references.notification(invoice.client.id, notice.event, invoice.reference)
-    notifier.notify(tx, invoice.client, notice, reference, now)
+    return Notification(invoice.client, notice, reference)
 
 
 def record_payment(
@@ -264,13 +310,51 @@ def fiscal_number(tx: Tx, series: str, config: Configuration, local: datetime) -
     return render_number(config.fiscal_number_format, sequence, local)
 
 
-def _numbers_of(
-    tx: Tx, client: Client, config: Configuration, reference: str, local: datetime
-) -> tuple[str | None, str | None]:
-    """(fiscal number, proforma number) as the configuration's invoicing option says."""
+def _numbers(
+    tx: Tx, invoices: Sequence[tuple[NewInvoice, Configuration]], zone: ZoneInfo
+) -> list[tuple[str | None, str | None]]:
+    """Each invoice's (fiscal number, proforma number) as its configuration's invoicing option says (both
+    None when WHMCS numbers it). Each sequence's numbers are taken at once, in the order of the
+    sequences' names (two workers never wait for each other's sequence), and handed out in the order of
+    ``invoices``."""
+    sequences = [_sequence_of(invoice, config) for invoice, config in invoices]
+    wanted: dict[str, tuple[int, int]] = {}
+    for sequence in sequences:
+        if sequence is not None:
+            name, first = sequence
+            wanted[name] = (first, wanted.get(name, (first, 0))[1] + 1)
+    following = {
+        name: store.take_numbers(tx, name, first, count) for name, (first, count) in sorted(wanted.items())
+    }
+    numbers: list[tuple[str | None, str | None]] = []
+    for (invoice, config), sequence in zip(invoices, sequences, strict=True):
+        local = invoice.issued_at.astimezone(zone)
+        if invoice.issuer != BRIDGE:
+            numbers.append((None, None))
+        elif sequence is None:
+            numbers.append((None, random_proforma_number(invoice.reference)))
+        else:
+            value = following[sequence[0]]
+            following[sequence[0]] = value + 1
+            numbers.append(_rendered(config, value, local))
+    return numbers
+
+
+def _sequence_of(invoice: NewInvoice, config: Configuration) -> tuple[str, int] | None:
+    """The sequence (name, first value) an invoice the bridge issues takes its number from; None when
+    WHMCS numbers it or its number is random."""
+    if invoice.issuer != BRIDGE:
+        return None
+    series = invoice.client.configuration
     if config.invoicing_option is InvoicingOption.ALWAYS_FISCAL:
-        return fiscal_number(tx, client.configuration, config, local), None
+        return f"fiscal:{series}", config.next_fiscal_number
     if config.invoicing_option is InvoicingOption.PROFORMA_THEN_FISCAL:
-        sequence = store.take_number(tx, f"proforma:{client.configuration}", 1)
-        return None, render_number(config.proforma_number_format, sequence, local)
-    return None, random_proforma_number(reference)
+        return f"proforma:{series}", 1
+    return None
+
+
+def _rendered(config: Configuration, value: int, local: datetime) -> tuple[str | None, str | None]:
+    """(fiscal number, proforma number): ``value`` of the configuration's sequence, rendered."""
+    if config.invoicing_option is InvoicingOption.ALWAYS_FISCAL:
+        return render_number(config.fiscal_number_format, value, local), None
+    return None, render_number(config.proforma_number_format, value, local)

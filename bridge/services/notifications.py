@@ -18,6 +18,8 @@ exactly what goes out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from bridge.clock import Clock
@@ -26,7 +28,7 @@ from bridge.domain.effects import MailClient, SendEmail
 from bridge.domain.notifications import InvoiceIssued, Notice
 from bridge.services.ports import NoticeTexts
 from bridge.store import credit as store
-from bridge.store.outbox import enqueue_effect
+from bridge.store.outbox import Intent, enqueue_effects
 from bridge.store.unit_of_work import Tx, UnitOfWork
 
 SUBJECT_MAX = 255
@@ -36,6 +38,15 @@ SUBJECT_MAX = 255
 def notification_address(client: Client) -> str:
     """Where a client's notifications go: its email."""
     return client.email
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A notice to tell a client, once under ``reference``."""
+
+    client: Client
+    notice: Notice
+    reference: str
 
 
 class ClientNotifier:
@@ -50,21 +61,37 @@ class ClientNotifier:
     def notify(self, tx: Tx, client: Client, notice: Notice, reference: str, at: datetime) -> bool:
         """Write ``notice`` for ``client`` under ``reference`` in the caller's transaction; False (and
         nothing written) when that reference was written before."""
+        return bool(self.notify_many(tx, [Notification(client, notice, reference)], at))
+
+    def notify_many(self, tx: Tx, notifications: Sequence[Notification], at: datetime) -> set[str]:
+        """:meth:`notify` for many notifications in a few statements whatever their number (month end's
+        invoice mails, a chunk at a time); returns the references written now."""
+        rows: list[store.NotificationRow] = []
+        intents: dict[str, Intent] = {}
+        for item in notifications:
+            row, intent = self._decided(item)
+            rows.append(row)
+            intents.setdefault(item.reference, intent)
+        recorded = store.record_notifications(tx, rows, now=at)
+        enqueue_effects(
+            tx, [intent for reference, intent in intents.items() if reference in recorded], now=at
+        )
+        return recorded
+
+    def _decided(self, item: Notification) -> tuple[store.NotificationRow, Intent]:
+        """The notification's record and its outbox intent, its text rendered now."""
+        client, notice = item.client, item.notice
         text = self._texts.render(notice, client)
         attachment = notice.invoice_reference if isinstance(notice, InvoiceIssued) else None
         through_whmcs = self._whmcs_enabled and attachment is None
-        recorded = store.record_notification(
-            tx,
-            client_id=client.id,
-            reference=reference,
-            kind=notice.event.value,
-            subject=text.subject[:SUBJECT_MAX],
-            body=text.body,
-            channel="whmcs" if through_whmcs else "mail",
-            now=at,
+        row = store.NotificationRow(
+            client.id,
+            item.reference,
+            notice.event.value,
+            text.subject[:SUBJECT_MAX],
+            text.body,
+            "whmcs" if through_whmcs else "mail",
         )
-        if not recorded:
-            return False
         effect: SendEmail | MailClient
         if through_whmcs:
             effect = SendEmail(text.subject, text.body)
@@ -77,8 +104,7 @@ class ClientNotifier:
                 text.body,
                 attachment,
             )
-        enqueue_effect(tx, client_id=client.id, reference=reference, effect=effect, now=at)
-        return True
+        return row, Intent(client.id, item.reference, effect)
 
     def notify_client(self, client: Client, notice: Notice, reference: str) -> bool:
         """:meth:`notify` in a transaction of its own, now (a staff action such as ``client suspend``)."""

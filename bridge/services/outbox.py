@@ -7,14 +7,16 @@ row commit together; the push engine (bridge/sync/push.py) sends them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from bridge.clock import Clock
 from bridge.domain import references
+from bridge.domain.clients import Client
 from bridge.domain.effects import AddClient, UpdateClient
 from bridge.errors import InputError, NotFound
+from bridge.store import clients as client_store
 from bridge.store import outbox as store
 from bridge.store.outbox import Backlog, EffectKind, OutboxRow, OutboxState
 from bridge.store.unit_of_work import StoreError, Tx, UnitOfWork
@@ -42,13 +44,57 @@ def split_name(name: str) -> tuple[str, str]:
 def enqueue_add_client(
     connection: Tx, *, client_id: int, email: str, name: str, currency: str, now: datetime
 ) -> int:
-    """The row that creates (or finds by email) the client in WHMCS; idempotent per client."""
+    """The row that creates (or finds by email) the client in WHMCS, with its tax identity (country, VAT
+    ID, exemption) as the client stands in this transaction; idempotent per client."""
     firstname, lastname = split_name(name)
+    client = client_store.client_by_id(connection, client_id)
+    effect = AddClient(email, firstname, lastname, currency)
+    if client is not None:
+        effect = replace(effect, country=client.country, tax_id=client.vat_id, taxexempt=_exempt(client))
+    return store.enqueue_effect(
+        connection, client_id=client_id, reference=client_reference(client_id), effect=effect, now=now
+    )
+
+
+def enqueue_tax_identity(connection: Tx, *, client_id: int, now: datetime) -> int | None:
+    """The row that tells WHMCS the client's tax identity as it stands in this transaction (country, VAT
+    ID as ``tax_id``, tax exemption as ``taxexempt``), so that WHMCS's tax rules see the client the
+    bridge taxes: written with every change of any of them, when the client is (or will be) in WHMCS.
+
+    Always the whole identity, never a difference: a row sent twice, or after a later one was written,
+    still leaves WHMCS with the identity of its moment, and rows go out in order.
+    """
+    client = client_store.client_by_id(connection, client_id)
+    if client is None or not _in_whmcs(connection, client_id):
+        return None
+    return _enqueue_update(
+        connection,
+        client_id,
+        UpdateClient(country=client.country, tax_id=client.vat_id or "", taxexempt=_exempt(client)),
+        now,
+    )
+
+
+def _exempt(client: Client) -> bool:
+    return client.exemption is not None and client.exemption.exempt
+
+
+def _in_whmcs(connection: Tx, client_id: int) -> bool:
+    """Whether the client has a WHMCS link or an add_client row (which may not have gone out yet)."""
+    if whmcs_client_id(connection, client_id) is not None:
+        return True
+    return store.by_reference(connection, client_reference(client_id)) is not None
+
+
+def _enqueue_update(connection: Tx, client_id: int, effect: UpdateClient, now: datetime) -> int:
+    """An update_client row; references count up per client, so changing a field back and forth sends
+    every change."""
+    number = store.count_kind(connection, client_id, EffectKind.UPDATE_CLIENT) + 1
     return store.enqueue_effect(
         connection,
         client_id=client_id,
-        reference=client_reference(client_id),
-        effect=AddClient(email, firstname, lastname, currency),
+        reference=references.whmcs_client_update(client_id, number),
+        effect=effect,
         now=now,
     )
 
@@ -64,22 +110,13 @@ def enqueue_update_client(
     """The row that carries a name or email change to WHMCS, when the client is (or will be) there.
 
     A client with neither a WHMCS link nor an add_client row gets nothing: the add_client the push writes
-    for it later is built from the client as it is then. References count up per client, so changing a
-    name back and forth sends every change.
+    for it later is built from the client as it is then.
     """
-    known = whmcs_client_id(connection, client_id) is not None
-    if not known and store.by_reference(connection, client_reference(client_id)) is None:
-        return None
-    if email is None and name is None:
+    if not _in_whmcs(connection, client_id) or (email is None and name is None):
         return None
     firstname, lastname = split_name(name) if name is not None else (None, None)
-    number = store.count_kind(connection, client_id, EffectKind.UPDATE_CLIENT) + 1
-    return store.enqueue_effect(
-        connection,
-        client_id=client_id,
-        reference=references.whmcs_client_update(client_id, number),
-        effect=UpdateClient(email=email, firstname=firstname, lastname=lastname),
-        now=now,
+    return _enqueue_update(
+        connection, client_id, UpdateClient(email=email, firstname=firstname, lastname=lastname), now
     )
 
 

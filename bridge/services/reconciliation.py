@@ -15,6 +15,9 @@ ports, built by the composition root:
 The SolusVM servers seen in the month come from the evidence the SolusVM sync stored (servers kept after
 deletion, polls, tasks and activity: :meth:`ReconciliationService.solusvm_seen`), not from the live API.
 
+A client's cycles are the ones invoicing draws (:meth:`ReconciliationService._plans`): anchored on its first
+service, following its recorded schedule switches, its invoiced spans as they were invoiced.
+
 Clients come in id order, :data:`CLIENTS_PER_CHUNK` at a time (a few queries per chunk), then the owners
 linked to no client. An owner linked to no client whose resource an invoice line of the month bills stays
 with that client (it was unlinked after its hours were invoiced).
@@ -31,8 +34,9 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
-from bridge.domain.clients import OWNER_LINK_KIND, Client
-from bridge.domain.cycles import BillingCycle, BillingPeriod, client_period, cycles_overlapping
+from bridge.domain.clients import Client
+from bridge.domain.cycles import BillingCycle, CycleSchedule, cycle_at, cycle_timeline
+from bridge.domain.cycles import Span as Invoiced
 from bridge.domain.invoicing import BEFORE_CUTOFF, Held
 from bridge.domain.reconciliation import (
     BilledLine,
@@ -56,9 +60,11 @@ from bridge.domain.reconciliation import (
 )
 from bridge.domain.references import cycle_label_of
 from bridge.domain.usage import as_source
+from bridge.services.cycles import invoiced_spans, owners_of, read_schedules
 from bridge.services.invoicing import InvoicingRun
 from bridge.settings import Configurations
 from bridge.store import reconciliation as store
+from bridge.store.invoices import usage_invoices_of_clients
 from bridge.store.reconciliation import Owner, Span
 from bridge.store.unit_of_work import Tx, UnitOfWork
 from bridge.usage.solusvm_runtime import servers_seen
@@ -173,8 +179,8 @@ class ClientsSource(Protocol):
 
 
 @dataclass(frozen=True)
-class _Schedule:
-    """A billing period's cycles overlapping the month, and its cycle open when the evidence is read."""
+class _Timeline:
+    """A client's cycles overlapping the month, and its cycle open when the evidence is read."""
 
     cycles: tuple[BillingCycle, ...]
     current: OpenCycle
@@ -275,17 +281,20 @@ class ReconciliationService:
         hours its runtime rule counts, observed and inferred: not the live API, which forgets deleted
         servers and says nothing of the past."""
         with self._uow.reading() as tx:
-            return tuple(
-                SolusVMServerSeen(
-                    str(server.server_id),
-                    str(server.user_id),
-                    server.name,
-                    split.observed_hours,
-                    split.inferred_hours,
-                    plan=str(server.plan_id),
-                )
-                for server, split in servers_seen(tx, month.start, month.end)
+            seen = list(servers_seen(tx, month.start, month.end))
+            clients = store.linked_clients(tx, "solusvm", {str(server.user_id) for server, _ in seen})
+        return tuple(
+            SolusVMServerSeen(
+                str(server.server_id),
+                str(server.user_id),
+                server.name,
+                split.observed_hours,
+                split.inferred_hours,
+                plan=str(server.plan_id),
+                client_id=_client_id(clients.get(str(server.user_id))),
             )
+            for server, split in seen
+        )
 
     def evidence(self, month: Month, *, client_ref: str | None = None) -> Iterator[ClientEvidence]:
         """Every client's evidence in id order, then the owners linked to no client (all clients only)."""
@@ -296,36 +305,33 @@ class ReconciliationService:
         for owner, client_id in adopted.items():
             kept[client_id].append(owner)
         chunks = [[self._clients.get(client_ref)]] if client_ref else self._clients.chunks(CLIENTS_PER_CHUNK)
-        schedules: dict[BillingPeriod, _Schedule] = {}
         for chunk in chunks:
-            plans = [self._plan(client, month, kept.get(client.id, ()), schedules) for client in chunk]
-            yield from self._chunk(plans, month)
+            yield from self._chunk(self._plans(chunk, month, kept), month)
         if client_ref is None:
             yield from self._unlinked([owner for owner in unlinked if owner not in adopted], month)
 
-    def _plan(
-        self,
-        client: Client,
-        month: Month,
-        kept: Iterable[Owner],
-        schedules: dict[BillingPeriod, _Schedule],
-    ) -> _Plan:
-        """The client's plan; ``schedules`` keeps each billing period's cycles of the month, which every
-        client of one anniversary day (or all calendar-month clients) shares, so they are drawn once."""
-        config = self._configurations.of(client.configuration)
-        period = client_period(config.billing_cycle_as_calendar_month, client.created_at, self._zone)
-        schedule = schedules.get(period)
-        if schedule is None:
-            schedule = schedules[period] = self._schedule(period, month)
-        owners = [
-            (source, owner) for source, kind in OWNER_LINK_KIND.items() for owner in client.external_ids(kind)
-        ]
-        return _Plan(client, schedule.cycles, (*owners, *kept), schedule.current)
-
-    def _schedule(self, period: BillingPeriod, month: Month) -> _Schedule:
-        cycles = tuple(cycles_overlapping(month.start, month.end, period, self._zone))
-        now = period.cycle_containing(month.as_of, self._zone)
-        return _Schedule(cycles, OpenCycle(now.start, now.end))
+    def _plans(
+        self, clients: Sequence[Client], month: Month, kept: Mapping[int, Sequence[Owner]]
+    ) -> list[_Plan]:
+        """Each client's cycles overlapping the month, on the timeline invoicing draws (one rule for both):
+        its schedule from :func:`~bridge.services.cycles.read_schedules` (anchored on its first service,
+        with its recorded switches between calendar months and anniversaries) and the spans its standing
+        usage invoices cover (:func:`~bridge.domain.cycles.cycle_timeline`)."""
+        ids = [client.id for client in clients]
+        with self._uow.reading() as tx:
+            schedules = read_schedules(tx, clients, self._configurations, self._zone, now=self._clock.now())
+            invoiced = usage_invoices_of_clients(tx, ids)
+        timelines: dict[tuple[CycleSchedule, tuple[Invoiced, ...]], _Timeline] = {}
+        plans: list[_Plan] = []
+        for client in clients:
+            schedule = schedules[client.id].schedule
+            spans = tuple(invoiced_spans(invoiced.get(client.id, [])))
+            timeline = timelines.get((schedule, spans))
+            if timeline is None:
+                timeline = timelines[(schedule, spans)] = _timeline(schedule, spans, month)
+            owners = (*owners_of(client), *kept.get(client.id, ()))
+            plans.append(_Plan(client, timeline.cycles, owners, timeline.current))
+        return plans
 
     def _chunk(self, plans: list[_Plan], month: Month) -> Iterator[ClientEvidence]:
         ids = [plan.client.id for plan in plans]
@@ -390,6 +396,17 @@ class ReconciliationService:
                 by_owner[(row.source, row.owner)].append(row)
             for owner in chunk:
                 yield ClientEvidence(None, collected=tuple(by_owner[owner]))
+
+
+def _client_id(client_id: int | None) -> str | None:
+    return None if client_id is None else str(client_id)
+
+
+def _timeline(schedule: CycleSchedule, spans: Sequence[Invoiced], month: Month) -> _Timeline:
+    """The client's cycles overlapping the month, and its cycle open when the evidence is read."""
+    cycles = cycle_timeline(schedule, spans, month.end, since=month.start)
+    now = cycle_at(schedule, spans, month.as_of)
+    return _Timeline(cycles, OpenCycle(now.start, now.end))
 
 
 def _unbilled(

@@ -13,6 +13,10 @@
 
 A decision staff made stands until staff change it: the flow only changes exemptions it made itself, or
 those of clients never decided.
+
+With WHMCS on, WHMCS computes the tax from the client's country and tax-exempt flag: every write here that
+changes a country, VAT ID or exemption also writes, in the same transaction, the outbox row that tells
+WHMCS (:meth:`~bridge.services.clients.ClientService.tax_identity_changed`).
 """
 
 from __future__ import annotations
@@ -125,6 +129,8 @@ class TaxService:
                 store.update_client(connection, client.id, country=country, vat_id=vat_id)
             if decision is not None:
                 store.add_exemption(connection, client.id, decision)
+            if identity_changed or decision is not None:
+                self._clients.tax_identity_changed(connection, client.id)
         updated = self._clients.get(str(client.id))
         if identity_changed and decision is None:
             return self.validate(updated)
@@ -237,6 +243,7 @@ class TaxService:
             store.add_exemption(
                 connection, client.id, ExemptionDecision(verdict.exempt, BY_VIES, now, verdict.why)
             )
+            self._clients.tax_identity_changed(connection, client.id)
         event = "tax exemption set" if verdict.exempt else "tax exemption lapsed"
         log.warning(event, client=client.id, vat_id=client.vat_id, why=verdict.why)
         return self._clients.get(str(client.id))

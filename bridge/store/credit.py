@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -154,25 +154,59 @@ def record_notification(
     now: datetime,
 ) -> bool:
     """Remember a notification once (by reference); False when it was already sent."""
-    if (
-        connection.scalar(
-            select(client_notifications.c.id).where(client_notifications.c.reference == reference)
-        )
-        is not None
-    ):
-        return False
-    connection.execute(
-        insert(client_notifications).values(
-            client_id=client_id,
-            reference=reference,
-            kind=kind,
-            subject=subject,
-            body=body,
-            channel=channel,
-            created_at=now,
+    row = NotificationRow(client_id, reference, kind, subject, body, channel)
+    return bool(record_notifications(connection, [row], now=now))
+
+
+@dataclass(frozen=True)
+class NotificationRow:
+    """What a client is told, once per ``reference``, and by which channel (``whmcs`` or ``mail``)."""
+
+    client_id: int
+    reference: str
+    kind: str
+    subject: str
+    body: str
+    channel: str
+
+
+_INSERT_NOTIFICATIONS = insert(client_notifications)
+
+
+def record_notifications(
+    connection: Connection, rows: Sequence[NotificationRow], *, now: datetime
+) -> set[str]:
+    """Remember many notifications at once (a chunk's invoice mails): one lookup, one batched insert.
+    Returns the references recorded now; one recorded before (or twice in ``rows``) is not again."""
+    if not rows:
+        return set()
+    references = [row.reference for row in rows]
+    sent = set(
+        connection.scalars(
+            select(client_notifications.c.reference).where(client_notifications.c.reference.in_(references))
         )
     )
-    return True
+    new: dict[str, NotificationRow] = {}
+    for row in rows:
+        if row.reference not in sent:
+            new.setdefault(row.reference, row)
+    if new:
+        connection.execute(
+            _INSERT_NOTIFICATIONS,
+            [
+                {
+                    "client_id": row.client_id,
+                    "reference": row.reference,
+                    "kind": row.kind,
+                    "subject": row.subject,
+                    "body": row.body,
+                    "channel": row.channel,
+                    "created_at": now,
+                }
+                for row in new.values()
+            ],
+        )
+    return set(new)
 
 
 @dataclass(frozen=True)

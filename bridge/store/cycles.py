@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, literal, select, type_coerce, union_all
+from sqlalchemy import ColumnElement, Connection, Label, String, bindparam, func, insert, select, type_coerce
 
+from bridge.domain.clients import OWNER_LINK_KIND
 from bridge.domain.cycles import ScheduleChange
-from bridge.store.tables import cycle_schedules, solusvm_servers, usage_records, usage_rollups
+from bridge.store.tables import client_links, cycle_schedules, solusvm_servers, usage_records, usage_rollups
 from bridge.store.types import UTCDateTime
 
-_OWNERS_PER_QUERY = 200
-"""Owners looked up per statement (SQLite allows 500 selects in one compound statement)."""
+_PER_QUERY = 500
+"""Clients or owners per statement (each an expanding parameter: within every database's limit)."""
 
 
 def schedules_of_clients(connection: Connection, client_ids: list[int]) -> dict[int, list[ScheduleChange]]:
@@ -32,14 +33,30 @@ def schedules_of_clients(connection: Connection, client_ids: list[int]) -> dict[
 
 def record_schedule(connection: Connection, client_id: int, change: ScheduleChange, *, now: datetime) -> None:
     """From ``change.since`` on, the client's new cycles follow ``change.calendar_months``."""
-    connection.execute(
-        insert(cycle_schedules).values(
-            client_id=client_id,
-            calendar_months=change.calendar_months,
-            since=change.since,
-            created_at=now,
+    record_schedules(connection, [(client_id, change)], now=now)
+
+
+_INSERT_SCHEDULES = insert(cycle_schedules)
+
+
+def record_schedules(
+    connection: Connection, changes: Sequence[tuple[int, ScheduleChange]], *, now: datetime
+) -> None:
+    """:func:`record_schedule` for many clients in one batched insert (a month end records every new
+    client's schedule)."""
+    if changes:
+        connection.execute(
+            _INSERT_SCHEDULES,
+            [
+                {
+                    "client_id": client_id,
+                    "calendar_months": change.calendar_months,
+                    "since": change.since,
+                    "created_at": now,
+                }
+                for client_id, change in changes
+            ],
         )
-    )
 
 
 def first_service_starts(
@@ -50,37 +67,94 @@ def first_service_starts(
     be (the day rollups keep it after the hours are pruned). Never after a window of usage, so a client's
     first cycle holds all of its usage.
 
-    Two queries whatever the number of owners: each owner's first window is a seek on the (owner, window
-    start) index, never a scan of its usage.
+    A few statements whatever the number of owners (month end asks for a chunk of clients at once), each
+    built once: per source, the owners linked to a client are looked up through their links, each
+    owner's first window a seek on the (owner, window start) and (owner, day) indexes, never a scan of
+    its usage; an owner no client is linked to (rare: a link removed) is looked up on its own.
     """
     pairs = sorted(set(owners))
-    if not pairs:
-        return {}
     found: dict[tuple[str, str], datetime] = {}
-    # The hourly rows, and the day rollups that outlive them (billing.hourly_usage_months prunes the hours
-    # but keeps each day's first window start), so pruning never moves a client's first cycle.
-    for first_start, owner_column, source_column in (
-        (usage_records.c.window_start, usage_records.c.owner, usage_records.c.source),
-        (usage_rollups.c.first_start, usage_rollups.c.owner, usage_rollups.c.source),
-    ):
-        firsts = [
-            select(
-                literal(source).label("source"),
-                literal(owner).label("owner"),
-                type_coerce(
-                    select(func.min(first_start))
-                    .where(owner_column == owner, source_column == source)
-                    .scalar_subquery(),
-                    UTCDateTime(),
-                ).label("first"),
-            )
-            for source, owner in pairs
-        ]
-        for batch in range(0, len(firsts), _OWNERS_PER_QUERY):
-            for row in connection.execute(union_all(*firsts[batch : batch + _OWNERS_PER_QUERY])):
-                key = (row.source, row.owner)
-                if row.first is not None:
-                    found[key] = min(found.get(key, row.first), row.first)
+    for source, owned in _by_source(pairs).items():
+        looked_up: set[str] = set()
+        kind = OWNER_LINK_KIND.get(source)
+        if kind is not None:
+            for batch in range(0, len(owned), _PER_QUERY):
+                parameters = {
+                    "source": source,
+                    "kind": kind.value,
+                    "owners": owned[batch : batch + _PER_QUERY],
+                }
+                for row in connection.execute(_FIRST_OF_LINKED, parameters):
+                    looked_up.add(row.owner)
+                    _keep_earliest(found, (source, row.owner), row.hourly, row.daily)
+        for owner in owned:
+            if owner not in looked_up:
+                row = connection.execute(_FIRST_OF_OWNER, {"source": source, "owner": owner}).one()
+                _keep_earliest(found, (source, owner), row.hourly, row.daily)
+    _solusvm_creations(connection, pairs, found)
+    return found
+
+
+def _by_source(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for source, owner in pairs:
+        grouped.setdefault(source, []).append(owner)
+    return grouped
+
+
+def _keep_earliest(
+    found: dict[tuple[str, str], datetime], key: tuple[str, str], *starts: datetime | None
+) -> None:
+    for start in starts:
+        if start is not None:
+            found[key] = min(found.get(key, start), start)
+
+
+def _first_starts(owner: ColumnElement[str]) -> tuple[Label[datetime], Label[datetime]]:
+    """The owner's first window start in the hourly rows, and in the day rollups that outlive them
+    (billing.hourly_usage_months prunes the hours but keeps each day's first window start), so pruning
+    never moves a client's first cycle. The rollups' earliest first start is on their earliest day
+    (a day's windows start in that day), found by a seek on (owner, day)."""
+    source = bindparam("source", type_=String())
+    hourly = (
+        select(func.min(usage_records.c.window_start))
+        .where(usage_records.c.owner == owner, usage_records.c.source == source)
+        .scalar_subquery()
+    )
+    days = usage_rollups.alias("days")
+    first_day = (
+        select(func.min(days.c.day_start))
+        .where(days.c.owner == owner, days.c.source == source)
+        .scalar_subquery()
+    )
+    daily = (
+        select(func.min(usage_rollups.c.first_start))
+        .where(
+            usage_rollups.c.owner == owner,
+            usage_rollups.c.source == source,
+            usage_rollups.c.day_start == first_day,
+        )
+        .scalar_subquery()
+    )
+    return (
+        type_coerce(hourly, UTCDateTime()).label("hourly"),
+        type_coerce(daily, UTCDateTime()).label("daily"),
+    )
+
+
+_FIRST_OF_LINKED = select(
+    client_links.c.external_id.label("owner"), *_first_starts(client_links.c.external_id)
+).where(
+    client_links.c.kind == bindparam("kind"),
+    client_links.c.external_id.in_(bindparam("owners", expanding=True)),
+)
+_FIRST_OF_OWNER = select(*_first_starts(bindparam("owner", type_=String())))
+
+
+def _solusvm_creations(
+    connection: Connection, pairs: Sequence[tuple[str, str]], found: dict[tuple[str, str], datetime]
+) -> None:
+    """SolusVM servers' creation: it may be earlier than the first collected window."""
     users = sorted(int(owner) for source, owner in pairs if source == "solusvm" and owner.isdigit())
     if users:
         created = type_coerce(func.min(solusvm_servers.c.created_at), UTCDateTime()).label("created")
@@ -90,7 +164,27 @@ def first_service_starts(
             .group_by(solusvm_servers.c.user_id)
         )
         for row in connection.execute(listed):
-            key = ("solusvm", str(row.user_id))
-            if row.created is not None:
-                found[key] = min(found.get(key, row.created), row.created)
-    return found
+            _keep_earliest(found, ("solusvm", str(row.user_id)), row.created)
+
+
+_LINKED_OWNERS = select(client_links.c.kind, client_links.c.external_id).where(
+    client_links.c.client_id.in_(bindparam("ids", expanding=True)),
+    client_links.c.kind.in_([kind.value for kind in OWNER_LINK_KIND.values()]),
+)
+_SOURCE_OF_KIND = {kind.value: source for source, kind in OWNER_LINK_KIND.items()}
+
+
+def first_service_starts_of_clients(
+    connection: Connection, client_ids: Iterable[int]
+) -> dict[tuple[str, str], datetime]:
+    """:func:`first_service_starts` of every owner linked to ``client_ids`` (month end's chunk, a
+    reconciliation's clients): their links read in one statement built once, then their first starts."""
+    ids = sorted(set(client_ids))
+    if not ids:
+        return {}
+    owners = [
+        (_SOURCE_OF_KIND[row.kind], row.external_id)
+        for batch in range(0, len(ids), _PER_QUERY)
+        for row in connection.execute(_LINKED_OWNERS, {"ids": ids[batch : batch + _PER_QUERY]})
+    ]
+    return first_service_starts(connection, owners)

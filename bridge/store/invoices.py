@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -69,30 +69,73 @@ class StoredInvoice:
 
 def insert_invoice(connection: Connection, values: dict[str, Any], lines: Sequence[InvoiceLine]) -> int:
     """An invoice and its lines (the one line shape of bridge/domain/invoicing.py)."""
-    result = connection.execute(insert(invoices).values(**values))
-    (invoice_id,) = result.inserted_primary_key or (None,)
-    assert isinstance(invoice_id, int)
-    if lines:
-        rows = [{**asdict(line), "invoice_id": invoice_id} for line in lines]
-        connection.execute(insert(invoice_lines), rows)
+    (invoice_id,) = insert_invoices(connection, [NewRows(values, tuple(lines))])
     return invoice_id
 
 
-def insert_taxes(connection: Connection, invoice_id: int, lines: Sequence[TaxLine]) -> None:
-    """The invoice's tax lines, one per rate, in their order."""
-    rows = [
+@dataclass(frozen=True)
+class NewRows:
+    """One invoice to write: its columns (``invoices``' names; those left out are NULL), its lines and its
+    tax lines (one per rate, in their order)."""
+
+    values: dict[str, Any]
+    lines: tuple[InvoiceLine, ...] = ()
+    taxes: tuple[TaxLine, ...] = ()
+
+
+_INVOICE_COLUMNS = tuple(column.name for column in invoices.columns if column.name != "id")
+_LINE_FIELDS = tuple(field.name for field in fields(InvoiceLine))
+_INSERT_INVOICES = insert(invoices)
+_INSERT_LINES = insert(invoice_lines)
+_INSERT_TAXES = insert(invoice_taxes)
+
+
+def insert_invoices(connection: Connection, new: Sequence[NewRows]) -> list[int]:
+    """Invoices with their lines and tax lines, in three batched inserts and one lookup of their ids
+    whatever their number (month end writes a chunk of clients at once); returns the ids in the order
+    given. A reference that exists already raises IntegrityError and writes nothing of the batch once the
+    caller's savepoint or transaction is rolled back."""
+    if not new:
+        return []
+    connection.execute(_INSERT_INVOICES, [_invoice_row(item.values) for item in new])
+    references = [item.values["reference"] for item in new]
+    ids = _ids_of(connection, references)
+    lines = [
+        {"invoice_id": ids[reference], **{name: getattr(line, name) for name in _LINE_FIELDS}}
+        for reference, item in zip(references, new, strict=True)
+        for line in item.lines
+    ]
+    if lines:
+        connection.execute(_INSERT_LINES, lines)
+    taxes = [
         {
-            "invoice_id": invoice_id,
+            "invoice_id": ids[reference],
             "position": position,
             "name": line.name,
             "rate": line.rate,
             "base": line.base,
             "amount": line.amount,
         }
-        for position, line in enumerate(lines, start=1)
+        for reference, item in zip(references, new, strict=True)
+        for position, line in enumerate(item.taxes, start=1)
     ]
-    if rows:
-        connection.execute(insert(invoice_taxes), rows)
+    if taxes:
+        connection.execute(_INSERT_TAXES, taxes)
+    return [ids[reference] for reference in references]
+
+
+def _invoice_row(values: dict[str, Any]) -> dict[str, Any]:
+    """Every column of an invoice row (executemany writes rows of one shape), refusing a name that is
+    not a column."""
+    unknown = values.keys() - set(_INVOICE_COLUMNS)
+    if unknown:
+        raise ValueError(f"not columns of invoices: {sorted(unknown)}")
+    return {name: values.get(name) for name in _INVOICE_COLUMNS}
+
+
+def _ids_of(connection: Connection, references: list[str]) -> dict[str, int]:
+    query = select(invoices.c.reference, invoices.c.id).where(invoices.c.reference.in_(references))
+    return {row.reference: int(row.id) for row in connection.execute(query)}
 
 
 def _taxes_of(connection: Connection, invoice_id: int) -> tuple[TaxLine, ...]:
@@ -194,15 +237,43 @@ def usage_invoice_covering(
 ) -> str | None:
     """The reference of the client's standing usage invoice that covers any instant of ``[start, end)``:
     "already invoiced" is a matter of the time covered, so a changed cycle never re-covers invoiced time."""
-    query = select(invoices.c.reference).where(
-        invoices.c.client_id == client_id,
-        invoices.c.kind == "usage",
-        invoices.c.status != "cancelled",
-        invoices.c.period_start < end,
-        invoices.c.period_end > start,
+    return usage_invoices_covering(connection, [(client_id, start, end)])[0]
+
+
+Span = tuple[int, datetime, datetime]
+"""A client's id and a span of time ``[start, end)``."""
+
+
+def usage_invoices_covering(connection: Connection, spans: Sequence[Span]) -> list[str | None]:
+    """For each (client, start, end): :func:`usage_invoice_covering`, for a whole chunk in one query (the
+    clients' standing usage invoices that reach into the spans' hull, matched here)."""
+    if not spans:
+        return []
+    query = (
+        select(invoices.c.client_id, invoices.c.reference, invoices.c.period_start, invoices.c.period_end)
+        .where(
+            invoices.c.client_id.in_(sorted({client_id for client_id, _, _ in spans})),
+            invoices.c.kind == "usage",
+            invoices.c.status != "cancelled",
+            invoices.c.period_start < max(end for _, _, end in spans),
+            invoices.c.period_end > min(start for _, start, _ in spans),
+        )
+        .order_by(invoices.c.id)
     )
-    found = connection.execute(query.order_by(invoices.c.id).limit(1)).scalar()
-    return None if found is None else str(found)
+    standing: dict[int, list[Any]] = {}
+    for row in connection.execute(query):
+        standing.setdefault(row.client_id, []).append(row)
+    return [
+        next(
+            (
+                str(row.reference)
+                for row in standing.get(client_id, ())
+                if row.period_start < end and row.period_end > start
+            ),
+            None,
+        )
+        for client_id, start, end in spans
+    ]
 
 
 def reference_exists(connection: Connection, reference: str) -> bool:
@@ -296,8 +367,14 @@ def number_taken(connection: Connection, number: str) -> bool:
 
 
 def take_number(connection: Connection, sequence: str, first: int) -> int:
-    """The next number of ``sequence`` (starting at ``first``), gap-free: it is taken in the caller's
-    transaction, under a row lock on MariaDB and PostgreSQL, so a rollback gives the number back.
+    """The next number of ``sequence`` (starting at ``first``): :func:`take_numbers` of one."""
+    return take_numbers(connection, sequence, first, 1)
+
+
+def take_numbers(connection: Connection, sequence: str, first: int, count: int) -> int:
+    """The next ``count`` numbers of ``sequence`` (starting at ``first``), gap-free: returns the first of
+    them, the others follow it. They are taken in the caller's transaction, under a row lock on MariaDB
+    and PostgreSQL, so a rollback gives them back; a chunk of invoices takes its numbers in one update.
 
     Several workers may take a new sequence's first number at once (month end shared by daemons): the
     one whose row goes in first has it, the others wait for that row's lock and take the next."""
@@ -305,13 +382,13 @@ def take_number(connection: Connection, sequence: str, first: int) -> int:
     if current is None:
         try:
             with connection.begin_nested():
-                connection.execute(insert(number_sequences).values(name=sequence, next_value=first + 1))
+                connection.execute(insert(number_sequences).values(name=sequence, next_value=first + count))
             return first
         except IntegrityError:
             current = next_number(connection, sequence)
             assert current is not None, "the row the insert collided with is committed"
     connection.execute(
-        update(number_sequences).where(number_sequences.c.name == sequence).values(next_value=current + 1)
+        update(number_sequences).where(number_sequences.c.name == sequence).values(next_value=current + count)
     )
     return int(current)
 

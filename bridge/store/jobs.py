@@ -70,10 +70,21 @@ def renew_lease(connection: Connection, name: str, token: str, now: datetime, tt
     return bool(renewed.rowcount == 1)
 
 
-def holds(name: str, token: str, now: datetime) -> ColumnElement[bool]:
+def holds(
+    name: str | ColumnElement[str], token: str | ColumnElement[str], now: datetime | ColumnElement[datetime]
+) -> ColumnElement[bool]:
     """A condition true while the lease ``name`` is held with ``token`` and unexpired at ``now``: the fence
-    every write of a lease holder carries in its WHERE clause, checked in the same statement."""
+    every write of a lease holder carries in its WHERE clause, checked in the same statement. Each may be
+    a bound parameter of a statement built once."""
     return exists().where(leases.c.name == name, leases.c.token == token, leases.c.expires_at > now)
+
+
+def live_holders(connection: Connection, name: str, now: datetime) -> list[str]:
+    """The owners holding, unexpired at ``now``, the lease ``name`` or one of its per-daemon leases
+    (``name@…``, a shared job's): who runs that work now, anywhere."""
+    family = or_(leases.c.name == name, leases.c.name.startswith(name + "@", autoescape=True))
+    query = select(leases.c.owner).where(family, leases.c.expires_at > now).order_by(leases.c.owner)
+    return [str(owner) for owner in connection.scalars(query)]
 
 
 def release_lease(connection: Connection, name: str, token: str) -> None:

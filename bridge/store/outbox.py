@@ -9,13 +9,28 @@ unknown leaves the row ``in_doubt``, and it is settled by looking the reference 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, insert, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from bridge.domain import references
 from bridge.domain.effects import CLOUD_KINDS as CLOUD_KINDS  # the kinds are the domain's
@@ -25,6 +40,7 @@ from bridge.domain.effects import AddCredit, Effect, decode
 from bridge.domain.effects import EffectKind as EffectKind
 from bridge.store.jobs import holds
 from bridge.store.tables import outbox
+from bridge.store.types import UTCDateTime
 
 
 class OutboxState(StrEnum):
@@ -93,19 +109,7 @@ def enqueue(
     existing = connection.scalar(select(outbox.c.id).where(outbox.c.reference == reference))
     if existing is not None:
         return int(existing)
-    result = connection.execute(
-        insert(outbox).values(
-            client_id=client_id,
-            kind=kind.value,
-            reference=reference,
-            payload=encode_payload(payload),
-            state=OutboxState.PENDING.value,
-            attempts=0,
-            created_at=now,
-            updated_at=now,
-            next_attempt_at=now,
-        )
-    )
+    result = connection.execute(insert(outbox).values(_pending_row(client_id, kind, reference, payload, now)))
     (row_id,) = result.inserted_primary_key or (None,)
     assert isinstance(row_id, int)
     return row_id
@@ -123,6 +127,57 @@ def enqueue_effect(
         payload=effect.payload(),
         now=now,
     )
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One typed intent to record: whose, under which reference, what (bridge/domain/effects.py)."""
+
+    client_id: int
+    reference: str
+    effect: Effect
+
+
+_INSERT_OUTBOX = insert(outbox)
+
+
+def enqueue_effects(connection: Connection, intents: Sequence[Intent], *, now: datetime) -> None:
+    """Record many intents at once (month end's invoice mails, a chunk at a time): one lookup of their
+    references and one batched insert, in the intents' order. As with :func:`enqueue`, a reference
+    recorded before (or twice in ``intents``) is the same intent: its first row stands."""
+    if not intents:
+        return
+    recorded = set(
+        connection.scalars(
+            select(outbox.c.reference).where(outbox.c.reference.in_([item.reference for item in intents]))
+        )
+    )
+    rows = []
+    for item in intents:
+        if item.reference in recorded:
+            continue
+        recorded.add(item.reference)
+        effect = item.effect
+        rows.append(_pending_row(item.client_id, effect.kind, item.reference, effect.payload(), now))
+    if rows:
+        connection.execute(_INSERT_OUTBOX, rows)
+
+
+def _pending_row(
+    client_id: int, kind: EffectKind, reference: str, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """A new outbox row, due now."""
+    return {
+        "client_id": client_id,
+        "kind": kind.value,
+        "reference": reference,
+        "payload": encode_payload(payload),
+        "state": OutboxState.PENDING.value,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+        "next_attempt_at": now,
+    }
 
 
 def enqueue_credit(
@@ -245,31 +300,79 @@ def claim(connection: Connection, row: OutboxRow, fence: Fence, now: datetime, s
     state and claimant are unchanged (not cancelled, retried or claimed meanwhile), the fence's lease is
     still held, and, for a row in doubt, ``settle`` has passed since its last claim (a call in flight, or
     one WHMCS may still be applying, is never looked up, let alone sent again). A single UPDATE, so on
-    SQLite it takes the write lock first and never has to upgrade a stale read snapshot.
+    SQLite it takes the write lock first and never has to upgrade a stale read snapshot; built once
+    (:data:`_CLAIMS`), as the push makes one per row on its threads' critical path.
     """
     if row.state not in DUE:
         return False
-    settled: ColumnElement[bool] = true()
-    if row.state is OutboxState.IN_DOUBT:
-        settled = or_(outbox.c.claimed_at.is_(None), outbox.c.claimed_at <= now - settle)
+    in_doubt = row.state is OutboxState.IN_DOUBT
     changed = connection.execute(
+        _CLAIMS[in_doubt],
+        {
+            "row_id": row.id,
+            "expected_state": row.state.value,
+            "claimant": row.lease_token,
+            "settled_before": now - settle,
+            "fence_lease": fence.lease,
+            "fence_token": fence.token,
+            "now": now,
+        },
+    ).rowcount
+    return bool(changed == 1)
+
+
+def _now() -> ColumnElement[datetime]:
+    return bindparam("now", type_=UTCDateTime())
+
+
+def _fence_held() -> ColumnElement[bool]:
+    """The fence of a statement built once: ``fence_lease`` held with ``fence_token`` at ``now``."""
+    return holds(bindparam("fence_lease", type_=String()), bindparam("fence_token", type_=String()), _now())
+
+
+def _claim_statement(in_doubt: bool) -> Update:
+    settled: ColumnElement[bool] = true()
+    if in_doubt:
+        before = bindparam("settled_before", type_=UTCDateTime())
+        settled = or_(outbox.c.claimed_at.is_(None), outbox.c.claimed_at <= before)
+    return (
         update(outbox)
         .where(
-            outbox.c.id == row.id,
-            outbox.c.state == row.state.value,
-            outbox.c.lease_token.is_not_distinct_from(row.lease_token),
+            outbox.c.id == bindparam("row_id"),
+            outbox.c.state == bindparam("expected_state", type_=String()),
+            outbox.c.lease_token.is_not_distinct_from(bindparam("claimant", type_=String())),
             settled,
-            holds(fence.lease, fence.token, now),
+            _fence_held(),
         )
         .values(
             state=OutboxState.IN_DOUBT.value,
             attempts=outbox.c.attempts + 1,
-            updated_at=now,
-            lease_token=fence.token,
-            claimed_at=now,
+            updated_at=_now(),
+            lease_token=bindparam("fence_token", type_=String()),
+            claimed_at=_now(),
         )
-    ).rowcount
-    return bool(changed == 1)
+    )
+
+
+_CLAIMS = {in_doubt: _claim_statement(in_doubt) for in_doubt in (False, True)}
+"""The claim of a pending row and of one in doubt, built once."""
+
+_DONE = (
+    update(outbox)
+    .where(
+        outbox.c.id == bindparam("row_id"),
+        outbox.c.state.in_(_values(DUE)),
+        outbox.c.lease_token == bindparam("fence_token", type_=String()),
+        _fence_held(),
+    )
+    .values(
+        state=OutboxState.DONE.value,
+        done_at=_now(),
+        updated_at=_now(),
+        remote_id=func.coalesce(bindparam("found_remote_id", type_=String()), outbox.c.remote_id),
+    )
+)
+"""A fenced :func:`mark_done`, built once: the push records one per row."""
 
 
 def release(connection: Connection, row_id: int, fence: Fence, now: datetime) -> None:
@@ -320,6 +423,12 @@ def mark_done(
 ) -> None:
     """Settle the row as applied. Raises :class:`FencedOut` (and writes nothing) unless the row is still
     the fence holder's claim."""
+    if fence is not None:
+        parameters = {"row_id": row_id, "found_remote_id": remote_id, "now": now}
+        parameters |= {"fence_lease": fence.lease, "fence_token": fence.token}
+        if connection.execute(_DONE, parameters).rowcount != 1:
+            raise FencedOut(f"outbox row {row_id} is no longer this push's claim (lease lost or taken over)")
+        return
     values: dict[str, Any] = {"state": OutboxState.DONE.value, "done_at": now}
     if remote_id is not None:
         values["remote_id"] = remote_id

@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Connection, and_, case, false, func, or_, select, type_coerce
+from sqlalchemy import Connection, and_, case, false, func, null, or_, select, type_coerce
 from sqlalchemy.orm import aliased
 
 from bridge.domain.clients import OWNER_LINK_KIND
@@ -121,46 +121,47 @@ def collected_in_cycle(
             else _collected(row.source, row, cycle, month, ZERO, start, start, outside=row.hours)
             for row in rows
         ]
-    in_month = case((inside, 1), else_=0).label("in_month")
+    columns = usage_records.c
+    within = month.start <= cycle.start and cycle.end <= month.end  # calendar months: all windows inside
     query = (
         select(
-            usage_records.c.source,
-            usage_records.c.owner,
-            usage_records.c.resource_id,
-            usage_records.c.plan,
-            in_month,
-            func.max(usage_records.c.resource_name).label("resource_name"),
-            _exact_sum(usage_records.c.hours, sqlite).label("hours"),
-            type_coerce(func.min(usage_records.c.window_start), UTCDateTime()).label("first"),
-            type_coerce(func.max(usage_records.c.window_end), UTCDateTime()).label("last"),
+            columns.source,
+            columns.owner,
+            columns.resource_id,
+            columns.plan,
+            func.max(columns.resource_name).label("resource_name"),
+            *_sums(None if within else inside, sqlite),
         )
         .where(where)
-        .group_by(
-            usage_records.c.source,
-            usage_records.c.owner,
-            usage_records.c.resource_id,
-            usage_records.c.plan,
-            in_month,
-        )
+        .group_by(columns.owner, columns.source, columns.resource_id, columns.plan)
     )
-    sums: dict[tuple[str, str, str, str], dict[int, Any]] = defaultdict(dict)
-    for row in tx.execute(query):
-        sums[(row.source, row.owner, row.resource_id, row.plan)][int(row.in_month)] = row
     found: list[Collected] = []
-    for key in sorted(sums):
-        parts = sums[key]
-        outside = _from_sum(parts[0].hours, sqlite) if 0 in parts else ZERO
-        if 1 in parts:
-            row = parts[1]
-            hours = _from_sum(row.hours, sqlite) or ZERO
-            found.append(
-                _collected(key[0], row, cycle, month, hours, row.first, row.last, outside=outside or ZERO)
-            )
-        else:
-            found.append(
-                _collected(key[0], parts[0], cycle, month, ZERO, start, start, outside=outside or ZERO)
-            )
+    for row in tx.execute(query):
+        hours = _from_sum(row.hours, sqlite) or ZERO
+        outside = _from_sum(row.outside, sqlite) or ZERO
+        first, last = (row.first, row.last) if row.first is not None else (start, start)
+        found.append(_collected(row.source, row, cycle, month, hours, first, last, outside=outside))
+    found.sort(key=lambda one: (one.source, one.owner, one.resource_id, one.plan))
     return found
+
+
+def _sums(inside: Any, sqlite: bool) -> tuple[Any, ...]:
+    """The hours of the windows ``inside`` the month and outside it, and the span of those inside; without
+    the conditions (``inside`` None) when the cycle lies in the month."""
+    columns = usage_records.c
+    if inside is None:
+        return (
+            _exact_sum(columns.hours, sqlite).label("hours"),
+            null().label("outside"),
+            type_coerce(func.min(columns.window_start), UTCDateTime()).label("first"),
+            type_coerce(func.max(columns.window_end), UTCDateTime()).label("last"),
+        )
+    return (
+        _exact_sum(case((inside, columns.hours)), sqlite).label("hours"),
+        _exact_sum(case((inside, None), else_=columns.hours), sqlite).label("outside"),
+        type_coerce(func.min(case((inside, columns.window_start))), UTCDateTime()).label("first"),
+        type_coerce(func.max(case((inside, columns.window_end))), UTCDateTime()).label("last"),
+    )
 
 
 def _collected(
@@ -240,6 +241,22 @@ def _distinct_owners() -> Any:
         select(func.min(after.c.owner)).where(after.c.owner > first.c.owner).scalar_subquery().label("owner")
     )
     return first.union_all(select(following).where(first.c.owner.is_not(None)))
+
+
+def linked_clients(tx: Connection, source: str, owners: Collection[str]) -> dict[str, int]:
+    """The client each of ``owners`` of ``source`` is linked to (owners linked to none are left out), in
+    one query per 500 owners."""
+    ids = sorted(owners)
+    found: dict[str, int] = {}
+    for start in range(0, len(ids), 500):
+        rows = tx.execute(
+            select(client_links.c.external_id, client_links.c.client_id).where(
+                client_links.c.kind == OWNER_LINK_KIND[as_source(source)],
+                client_links.c.external_id.in_(ids[start : start + 500]),
+            )
+        )
+        found.update({row.external_id: row.client_id for row in rows})
+    return found
 
 
 def billing_clients_of(tx: Connection, owners: Collection[Owner], month: Month) -> dict[Owner, int]:

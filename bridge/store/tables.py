@@ -123,6 +123,18 @@ work_chunks = Table(
     Column("done_at", UTCDateTime(), nullable=True),
 )
 
+push_claims = Table(
+    "push_claims",
+    metadata,
+    # Which push works a client's outbox rows now (migration 0018, issue 17; bridge/store/push_claims.py):
+    # the claim holds while the lease ``lease`` is held with ``token``, and frees itself when it is not.
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True),
+    Column("lease", String(64), nullable=False),
+    Column("token", String(64), nullable=False),
+    Column("holder", String(128), nullable=False),
+    Column("claimed_at", UTCDateTime(), nullable=False),
+)
+
 usage_records = Table(
     "usage_records",
     metadata,
@@ -140,6 +152,18 @@ usage_records = Table(
     UniqueConstraint("source", "window_start", "resource_id"),
     Index(None, "owner", "window_start"),
     Index(None, "resource_id", "window_start"),
+    # Every column the reconciliation's per-cycle sums read, in their grouping order (migration 0017).
+    Index(
+        "ix_usage_records_owner_resource_covering",
+        "owner",
+        "source",
+        "resource_id",
+        "plan",
+        "window_start",
+        "window_end",
+        "hours",
+        "resource_name",
+    ),
 )
 
 usage_rollups = Table(

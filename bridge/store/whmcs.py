@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from bridge.domain.clients import LinkKind
 from bridge.store.tables import client_agreements, client_links, clients, invoices
@@ -105,9 +105,15 @@ def invoice_remote_id(connection: Connection, reference: str) -> int | None:
 
 
 def set_invoice_remote_id(connection: Connection, reference: str, remote_id: int) -> None:
-    connection.execute(
-        update(invoices).where(invoices.c.reference == reference).values(remote_id=str(remote_id))
-    )
+    """Record the invoice's WHMCS id (the push does, once per invoice: the statement is built once)."""
+    connection.execute(_SET_REMOTE_ID, {"invoice_reference": reference, "whmcs_id": str(remote_id)})
+
+
+_SET_REMOTE_ID = (
+    update(invoices)
+    .where(invoices.c.reference == bindparam("invoice_reference"))
+    .values(remote_id=bindparam("whmcs_id"))
+)
 
 
 def open_pushed_invoices(connection: Connection) -> list[PushedInvoice]:

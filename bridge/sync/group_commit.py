@@ -12,7 +12,9 @@ thread's next claim: one commit per row instead of two. A crash before that comm
 doubt, and the next run looks the effect up, as after any crash between the call and its record.
 
 PostgreSQL and MariaDB commit from every thread at once (and group their own commits), so there each
-write is simply its own transaction.
+write is its own transaction, run at once, except that a settle queued with :meth:`GroupCommit.later`
+waits for its own thread's next write and commits with it (or with :meth:`GroupCommit.flush`): one
+transaction per row there too, instead of two.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class GroupCommit:
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     _queued: list[Write[object]] = field(default_factory=list)
     _queue_lock: threading.Lock = field(default_factory=threading.Lock)
+    _deferred: dict[int, list[Write[object]]] = field(default_factory=dict)
+    """PostgreSQL and MariaDB: each thread's writes queued with :meth:`later`, by thread id."""
 
     @property
     def grouped(self) -> bool:
@@ -67,12 +71,9 @@ class GroupCommit:
         Another thread's batch may commit it meanwhile (a claim made while this thread's call is out)."""
         write: Write[T] = Write(work)
         if not self.grouped:
-            try:
-                with self.uow.writing() as connection:
-                    write.value = work(connection)
-            except Exception as error:
-                write.error = error
-            write.done = True
+            with self._queue_lock:
+                deferred = self._deferred.pop(threading.get_ident(), [])
+            self._commit([*deferred, write])  # type: ignore[list-item]
             return write
         with self._queue_lock:
             self._queued.append(write)  # type: ignore[arg-type]
@@ -89,21 +90,24 @@ class GroupCommit:
         return write.result()
 
     def later(self, work: Callable[[Connection], object], failed: Callable[[BaseException], None]) -> None:
-        """Queue ``work`` to be committed with the next batch, without waiting for it (on PostgreSQL and
-        MariaDB: at once); ``failed`` hears its exception. For a write whose loss a crash may cost: a
-        settle the next run redoes by looking the effect up. :meth:`flush` commits what is queued."""
-        if not self.grouped:
-            try:
-                self.run(work)
-            except Exception as error:
-                failed(error)
-            return
+        """Queue ``work`` to be committed with the next batch (on PostgreSQL and MariaDB: with this
+        thread's next write), without waiting for it; ``failed`` hears its exception. For a write whose
+        loss a crash may cost: a settle the next run redoes by looking the effect up. :meth:`flush`
+        commits what is queued."""
         with self._queue_lock:
-            self._queued.append(Write(work, failed=failed))
+            if self.grouped:
+                self._queued.append(Write(work, failed=failed))
+            else:
+                self._deferred.setdefault(threading.get_ident(), []).append(Write(work, failed=failed))
 
     def flush(self) -> None:
-        """Commit every write still queued (the end of a run)."""
+        """Commit every write still queued, every thread's (the end of a run, or before a read that needs
+        them)."""
         if not self.grouped:
+            with self._queue_lock:
+                batches, self._deferred = list(self._deferred.values()), {}
+            for batch in batches:
+                self._commit(batch)
             return
         with self.write_lock:
             with self._queue_lock:
@@ -112,14 +116,13 @@ class GroupCommit:
                 self._commit(batch)
 
     def _commit(self, batch: list[Write[object]]) -> None:
+        """Write the batch in one transaction and commit it. Writes are refused rarely (a lease lost), so
+        the batch first goes without savepoints (two statements fewer per write); if one write raises,
+        that transaction is rolled back whole and the batch written again, each write in its own savepoint,
+        so the refused one rolls back alone."""
         try:
-            with self.uow.writing() as connection:
-                for write in batch:
-                    try:
-                        with connection.begin_nested():
-                            write.value = write.work(connection)
-                    except Exception as error:  # this write's own failure: its savepoint rolled back
-                        write.error = error
+            if not self._write(batch, isolated=False):
+                self._write(batch, isolated=True)
         except BaseException as error:  # the transaction itself failed: none of the batch was written
             for write in batch:
                 write.error = write.error or error
@@ -128,3 +131,28 @@ class GroupCommit:
                 write.done = True
                 if write.failed is not None and write.error is not None:
                     write.failed(write.error)
+
+    def _write(self, batch: list[Write[object]], *, isolated: bool) -> bool:
+        """One transaction of the batch's writes; False (and nothing written) when, not ``isolated``, one
+        of them raised."""
+        try:
+            with self.uow.writing() as connection:
+                for write in batch:
+                    if not isolated:
+                        try:
+                            write.value = write.work(connection)
+                        except Exception as error:
+                            raise _Refused() from error
+                        continue
+                    try:
+                        with connection.begin_nested():
+                            write.value = write.work(connection)
+                    except Exception as error:  # this write's own failure: its savepoint rolled back
+                        write.error = error
+        except _Refused:
+            return False
+        return True
+
+
+class _Refused(Exception):
+    """A write of a batch written without savepoints raised: the batch is written again with them."""

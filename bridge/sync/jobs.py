@@ -46,6 +46,15 @@ log = get_logger(__name__)
 RUN_STATUSES = ("succeeded", "failed", "skipped")
 
 
+EXCLUSIONS: dict[str, tuple[str, ...]] = {
+    "invoicing": ("recalculation",),
+    "recalculation": ("invoicing",),
+}
+"""Work that never runs beside other work, across every daemon on the database: month end (``invoicing``)
+and a plan recalculation (bridge/services/plans.py, which replaces issued invoices) each refuse to start
+while the other's lease is held by anyone (:meth:`JobRunner.holding`)."""
+
+
 class JobStopped(Exception):
     """Raised by :meth:`JobContext.checkpoint` when the daemon is shutting down between steps."""
 
@@ -189,8 +198,9 @@ class JobContext:
 @dataclass(frozen=True)
 class JobSpec:
     """A job. A ``shared`` job partitions its work by client through the database (month end,
-    process_clients: bridge/services/chunks.py), so every daemon runs it at once and each takes its own
-    chunks: its lease is per daemon, keeping only one run of it at a time in each."""
+    process_clients: bridge/services/chunks.py; the push: bridge/store/push_claims.py), so every daemon
+    runs it at once and each takes its own clients: its lease is per daemon, keeping only one run of it
+    at a time in each."""
 
     name: str
     description: str
@@ -244,7 +254,7 @@ class JobRunner:
         spec = self.jobs[name]
         with self.holding(name) as lease:
             if lease is None:
-                outcome = JobOutcome(name, "skipped", error="another daemon holds its lease")
+                outcome = JobOutcome(name, "skipped", error=self.busy(name))
                 self._log(outcome, started=self.clock.now())
                 self.runs_total.labels(job=name, status="skipped").inc()
                 return outcome
@@ -280,15 +290,49 @@ class JobRunner:
     @contextmanager
     def holding(self, name: str) -> Iterator[Lease | None]:
         """Hold the job's lease ``job:<name>`` for the block (renewed while it runs); None if another
-        holds it.
+        holds it, or if work it excludes (:data:`EXCLUSIONS`) runs anywhere now.
 
         The CLI takes the same lease as the daemon's job, so a manual `billing-bridge sync` never runs
-        beside the scheduled one. A shared job's lease is this daemon's own (:func:`job_lease`).
+        beside the scheduled one. A shared job's lease is this daemon's own (:func:`job_lease`); a name
+        that is no job (``recalculation``) is one lease for every daemon.
+
+        Exclusion goes through the database without a lock held across the work: the lease is taken and
+        committed first, then the excluded work's leases are read in a new transaction. Of two daemons
+        starting excluded work at once, the later reader sees the other's committed lease, so at most one
+        goes on (both may give up; each says to try again).
         """
         spec = self.jobs.get(name)
         worker = self.owner if spec is not None and spec.shared else None
         with hold_lease(self.uow, self.clock, job_lease(name, worker), self.owner, self.lease_ttl) as lease:
+            if lease is not None and self._excluded(name):
+                yield None
+                return
             yield lease
+
+    def busy(self, name: str) -> str:
+        """Why :meth:`holding` gave no lease for ``name``: who runs it, or the work it excludes, now."""
+        spec = self.jobs.get(name)
+        leases = [job_lease(name, self.owner if spec is not None and spec.shared else None)]
+        leases += [job_lease(work) for work in EXCLUSIONS.get(name, ())]
+        now = self.clock.now()
+        with self.uow.reading() as connection:
+            for lease in leases:
+                # this daemon's own leases never refuse it (it takes them over), so they are no reason
+                holders = [
+                    owner for owner in store.live_holders(connection, lease, now) if owner != self.owner
+                ]
+                if holders:
+                    work = _doing(lease.removeprefix("job:").split("@")[0])
+                    return f"{work} is running in {', '.join(holders)} right now; try again when it finishes"
+        return f"{_doing(name)} was running elsewhere a moment ago; try again"
+
+    def _excluded(self, name: str) -> bool:
+        excluded = EXCLUSIONS.get(name, ())
+        if not excluded:
+            return False
+        now = self.clock.now()
+        with self.uow.reading() as connection:
+            return any(store.live_holders(connection, job_lease(work), now) for work in excluded)
 
     def _call(self, spec: JobSpec, lease: Lease | None = None) -> tuple[JobOutcome, BaseException | None]:
         """The job's outcome, and the unexpected exception that failed it (for the log's traceback)."""
@@ -303,6 +347,10 @@ class JobRunner:
             summary = self.masker.mask_text(f"{type(error).__name__}: {error}")[:1000]
             return JobOutcome(spec.name, "failed", error=summary), error
         return JobOutcome(spec.name, "succeeded", result=result), None
+
+
+def _doing(work: str) -> str:
+    return "a plan recalculation" if work == "recalculation" else work
 
 
 def job_lease(name: str, worker: str | None = None) -> str:

@@ -36,11 +36,18 @@ a growing back-off (at most an hour; an in-doubt one at least the settle time) f
 authentication or permission refusal (HTTP 403) stops the whole push at once, with one error and nothing
 marked failed.
 
-Fencing: a push runs under the lease ``job:push`` (the daemon's job, the CLI and a bare
-:meth:`OutboxPusher.run` alike). Every claim and every settle is a compare-and-set on the row, the token
-of this acquisition and the lease still being held unexpired; and before every WHMCS call the lease is
-checked against the clock. A push whose lease renewal failed or came late (a paused process) stops before
-its next call, leaving its in-flight row in doubt for the new holder to look up after the settle time.
+Several daemons: each push runs under its own daemon's lease, ``job:push@<owner>`` (the daemon's job,
+the CLI and a bare :meth:`OutboxPusher.run` alike), and the daemons share the outbox by client through
+the database: a push claims a client (bridge/store/push_claims.py, ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL and MariaDB) before it reads the client's rows, and the claim holds while the push's lease
+does. So one push at a time works a client, in the order above, and a push that dies or is paused past
+its lease frees its clients for the others, which settle its in-doubt rows as above.
+
+Fencing: every claim and every settle is a compare-and-set on the row, the token of this acquisition of
+the lease and the lease still being held unexpired; and before every WHMCS call the lease is checked
+against the clock. A push whose lease renewal failed or came late (a paused process) stops before its
+next call, leaving its in-flight row in doubt for the push that claims the client next to look up after
+the settle time.
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ from bridge.logs import get_logger
 from bridge.progress import Progress, Tally, no_progress
 from bridge.services.outbox import client_reference, enqueue_add_client
 from bridge.store import outbox as store
+from bridge.store import push_claims as claims
 from bridge.store import whmcs as remote
 from bridge.store.outbox import EffectKind, Fence, FencedOut, OutboxRow, OutboxState
 from bridge.store.unit_of_work import UnitOfWork
@@ -262,28 +270,28 @@ class OutboxPusher:
     def run(
         self, *, dry_run: bool = False, lease: Lease | None = None, progress: Progress = no_progress
     ) -> PushReport:
-        """Push every due row under ``lease`` (``job:push``; taken here for the run when not given); with
-        ``dry_run``, say what would be sent and change nothing anywhere. ``progress`` hears how many of
-        the clients with due rows are done."""
+        """Push every due row of the clients no other push holds, under ``lease`` (this daemon's
+        ``job:push@<owner>``; taken here for the run when not given); with ``dry_run``, say what would be
+        sent and change nothing anywhere. ``progress`` hears how many of the clients with due rows are
+        done."""
         if dry_run:
             with self._uow.reading() as connection:
                 clients = store.clients_with_work(connection)
-            enqueued = self._enqueue_missing_clients(dry_run=True)
+            enqueued = [client_id for client_id in clients if self._missing_identity(client_id)]
             notes = [note for client_id in clients for note in self._plan(client_id)]
             return PushReport(True, tuple(notes), tuple(enqueued))
         if lease is not None:
             return self._run(lease, progress)
-        name = job_lease("push")
+        name = job_lease("push", self._owner)
         with hold_lease(self._uow, self._clock, name, self._owner, self._lease_ttl) as taken:
             if taken is None:
-                raise PushStopped(f"push is running elsewhere (it holds the lease {name}); try again later")
+                raise PushStopped(f"this daemon's push is running already (it holds {name}); try again later")
             return self._run(taken, progress)
 
     def _run(self, lease: Lease, progress: Progress) -> PushReport:
         self._abort = _Abort()
         self._lease = lease
         lease.check()
-        enqueued = self._enqueue_missing_clients(dry_run=False)
         with self._uow.reading() as connection:
             clients = store.clients_with_work(connection)
         try:
@@ -292,15 +300,24 @@ class OutboxPusher:
                 ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="push") as pool,
             ):
                 tally = Tally(progress, total=len(clients))
-                per_client = []
-                for notes in pool.map(self._push_client, clients):  # in order: the callback sees one thread
-                    per_client.append(notes)
+                worked = []
+                for one in pool.map(self._push_client, clients):  # in order: the callback sees one thread
+                    worked.append(one)
                     tally.advance()
                 tally.finish()
         finally:
             self._group.flush()  # the last rows' records, queued behind claims that never came
-        report = PushReport(False, tuple(note for notes in per_client for note in notes), tuple(enqueued))
-        log.info("push finished", **report.counts(), clients=len(clients), enqueued=len(enqueued))
+        notes = tuple(note for one in worked for note in one.notes)
+        enqueued = tuple(one.client_id for one in worked if one.enqueued)
+        report = PushReport(False, notes, enqueued)
+        elsewhere = sum(1 for one in worked if not one.claimed)
+        log.info(
+            "push finished",
+            **report.counts(),
+            clients=len(clients),
+            elsewhere=elsewhere,
+            enqueued=len(enqueued),
+        )
         if self._abort.error is not None:
             error = self._abort.error
             if isinstance(error, WhmcsAuthError | LeaseLost):
@@ -311,40 +328,61 @@ class OutboxPusher:
             ) from error
         return report
 
-    def _enqueue_missing_clients(self, dry_run: bool) -> list[int]:
-        """Give every client with due rows but no WHMCS link and no add_client row one (matched by email
-        first when it is sent), so its invoices can go out."""
-        enqueued = []
+    def _missing_identity(self, client_id: int) -> remote.ClientIdentity | None:
+        """What an add_client row for the client would carry, when the client has due rows but neither a
+        WHMCS link nor an add_client row; None otherwise."""
         with self._uow.reading() as connection:
-            candidates = store.clients_with_work(connection)
-        for client_id in candidates:
-            with self._uow.reading() as connection:
-                linked = remote.whmcs_client_id(connection, client_id) is not None
-                known = linked or store.by_reference(connection, client_reference(client_id)) is not None
-                identity = None if known else remote.client_identity(connection, client_id)
-            if identity is None:
-                continue
-            enqueued.append(client_id)
-            if dry_run:
-                continue
-            with self._writing() as connection:
-                enqueue_add_client(
-                    connection,
-                    client_id=client_id,
-                    email=identity.email,
-                    name=identity.name,
-                    currency=identity.currency,
-                    now=self._clock.now(),
+            linked = remote.whmcs_client_id(connection, client_id) is not None
+            known = linked or store.by_reference(connection, client_reference(client_id)) is not None
+            return None if known else remote.client_identity(connection, client_id)
+
+    def _enqueue_missing_client(self, client_id: int) -> bool:
+        """Give the claimed client an add_client row (matched by email first when it is sent) if it has
+        due rows but no WHMCS link and no such row, so its invoices can go out; whether it did."""
+        identity = self._missing_identity(client_id)
+        if identity is None:
+            return False
+        with self._writing() as connection:
+            enqueue_add_client(
+                connection,
+                client_id=client_id,
+                email=identity.email,
+                name=identity.name,
+                currency=identity.currency,
+                now=self._clock.now(),
+            )
+        log.info("add_client enqueued for a client WHMCS does not know yet", client=client_id)
+        return True
+
+    def _claim(self, client_id: int) -> bool:
+        """Claim the client for this push (committed before any of its rows is read); False when another
+        push holds it. A claim refused because this push's lease is gone raises :class:`LeaseLost`."""
+        lease, now = self._held(), self._clock.now()
+        try:
+            return self._group.run(
+                lambda tx: claims.claim_client(
+                    tx, client_id, lease=lease.name, token=lease.token, holder=self._owner, now=now
                 )
-            log.info("add_client enqueued for a client WHMCS does not know yet", client=client_id)
-        return enqueued
+            )
+        except claims.ClaimLost as error:
+            raise LeaseLost(f"lease {lease.name} lost: {error}") from None
 
     # -- one client's queue ----------------------------------------------------------------------------
 
-    def _push_client(self, client_id: int) -> list[RowNote]:
+    def _push_client(self, client_id: int) -> _ClientRun:
+        """The client's queue, if this push claims the client (another push works it otherwise)."""
         notes: list[RowNote] = []
         ahead: dict[int, _Ahead] = {}
+        claimed = enqueued = False
         try:
+            if self._abort.event.is_set() or self._stopping():
+                return _ClientRun(client_id, claimed, enqueued, notes)
+            self._held().check()
+            claimed = self._claim(client_id)
+            if not claimed:
+                log.debug("client left to the push that holds it", client=client_id)
+                return _ClientRun(client_id, claimed, enqueued, notes)
+            enqueued = self._enqueue_missing_client(client_id)
             with self._uow.reading() as connection:
                 rows = store.unsettled_rows(connection, client_id)
                 link = remote.whmcs_client_id(connection, client_id)
@@ -377,7 +415,7 @@ class OutboxPusher:
             self._abort.set(error)
         finally:
             self._release(ahead)
-        return notes
+        return _ClientRun(client_id, claimed, enqueued, notes)
 
     def _blocker(self, row: OutboxRow, link: int | None) -> RowNote | None:
         """Why the row (and so the client's later rows) cannot go now, or None."""
@@ -712,6 +750,16 @@ class OutboxPusher:
             for client in made:
                 client.close()
             self._local = threading.local()
+
+
+@dataclass(frozen=True)
+class _ClientRun:
+    """One client in this run: whether this push claimed it, gave it an add_client row, and its notes."""
+
+    client_id: int
+    claimed: bool
+    enqueued: bool
+    notes: list[RowNote]
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,9 @@ def registry() -> dict[str, JobSpec]:
     specs = [
         JobSpec("usage_sync", "collect usage from OpenStack and SolusVM", usage_sync_job),
         JobSpec("invoicing", "invoice the billing cycles that ended", invoicing_job, shared=True),
-        JobSpec("push", "push outbox rows (clients, invoices, credit, payments) to WHMCS", push_job),
+        JobSpec(
+            "push", "push outbox rows (clients, invoices, credit, payments) to WHMCS", push_job, shared=True
+        ),
         JobSpec("payments_sync", "read paid invoices and agreements back from WHMCS", payments_sync_job),
         JobSpec(
             "process_clients",

@@ -236,6 +236,7 @@ class WhmcsClient:
         country: str | None = None,
         phonenumber: str | None = None,
         companyname: str | None = None,
+        tax_id: str | None = None,
         currency_id: int | None = None,
         password: str | None = None,
         notes: str | None = None,
@@ -244,7 +245,8 @@ class WhmcsClient:
     ) -> int:
         """Create a client and return its id.
 
-        ``password`` defaults to a random one the client never learns (they reset it to log in). A taken
+        ``tax_id`` is the client's VAT ID (WHMCS 7.7+). ``password`` defaults to a random one the client
+        never learns (they reset it to log in). A taken
         email raises WhmcsBusinessError with ``duplicate_email`` True: recover with
         ``get_clients_details(email=)``. In doubt: the same lookup tells whether it was created.
         """
@@ -261,6 +263,7 @@ class WhmcsClient:
             "country": country,
             "phonenumber": phonenumber,
             "companyname": companyname,
+            "tax_id": tax_id,
             "currency": currency_id,
             "password2": password if password is not None else secrets.token_urlsafe(24),
             "notes": notes,
@@ -271,7 +274,8 @@ class WhmcsClient:
         return self._required_id(action, body, "clientid")
 
     def update_client(self, client_id: int, **fields: FormValue) -> None:
-        """Set client fields (``companyname=``, ``status=``, ``paymentmethod=`` ...). Safe to repeat."""
+        """Set client fields (``companyname=``, ``status=``, ``paymentmethod=``, ``country=``, ``tax_id=``,
+        ``taxexempt=`` ...). Safe to repeat: it sets values, it creates nothing."""
         if not fields:
             raise ValueError("update_client needs at least one field to change")
         if "clientid" in fields or "clientemail" in fields:

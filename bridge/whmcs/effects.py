@@ -8,8 +8,10 @@ reference before it is ever repeated:
 kind            sent as                                      settled (in doubt) by
 ==============  ===========================================  ============================================
 add_client      GetClientsDetails(email), then AddClient     GetClients(email): every client with that
-                only if WHMCS has no client with that email  email, the earliest kept
-update_client   UpdateClient                                 GetClientsDetails(clientid): fields equal?
+                (with country, tax_id) only if WHMCS has no  email, the earliest kept
+                client with that email
+update_client   UpdateClient (names, email; or the tax       GetClientsDetails(clientid): fields equal?
+                identity: country, tax_id, taxexempt)
 create_invoice  CreateInvoice (reference in ``notes``);      GetInvoice(id) when the id is known, else
                 Draft mode: CreateInvoice draft, then        GetInvoices(userid) matching ``notes``, the
                 UpdateInvoice publish                        earliest kept; a draft found is published
@@ -45,6 +47,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.domain.effects import (
+    TAX_FIELDS,
     AddClient,
     AddCredit,
     AddPayment,
@@ -219,7 +222,13 @@ class _Call:
 
 def _add_client(call: _Call, effect: AddClient) -> Outcome:
     """Match by email first (always: the lookup settles a lost AddClient too), create only if absent; in
-    doubt, every client with the email is looked at, the earliest kept and the later ones retired."""
+    doubt, every client with the email is looked at, the earliest kept and the later ones retired.
+
+    The client's tax identity goes with it: a new client is created with its country and tax ID (and
+    then marked tax exempt if it is, which AddClient cannot say); a client adopted by email is brought to
+    the bridge's country, tax ID and exemption where it differs (:func:`_adopted`). So a crash between
+    the two calls is settled by the lookup: the client is found, then adopted.
+    """
     client, reference, target, options = call.client, call.reference, call.target, call.options
     in_doubt, duplicates = call.in_doubt, call.duplicates
     if target.whmcs_client_id is not None:
@@ -231,14 +240,15 @@ def _add_client(call: _Call, effect: AddClient) -> Outcome:
     else:
         existing = client.get_clients_details(email=email)
     if existing is not None:
-        return _matched(existing, currency)
+        return _adopted(client, existing, effect)
     try:
         new_id = client.add_client(
             firstname=effect.firstname or email.split("@")[0],
             lastname=effect.lastname,
             email=email,
             companyname=effect.companyname,
-            country=options.default_country,
+            country=effect.country or options.default_country,
+            tax_id=effect.tax_id,
             currency_id=options.currency_ids.get(currency) if currency else None,
             skip_validation=True,
         )
@@ -248,11 +258,15 @@ def _add_client(call: _Call, effect: AddClient) -> Outcome:
         existing = client.get_clients_details(email=email)
         if existing is None:
             raise
-        return _matched(existing, currency)
+        return _adopted(client, existing, effect)
     if in_doubt:  # an earlier AddClient may have been applied after all: keep the earliest
         kept = _one_client(client, reference, email, duplicates)
         if kept is not None and kept != new_id:
-            return Outcome(str(kept), looked_up=True)
+            existing = client.get_clients_details(client_id=kept)
+            if existing is not None:
+                return _adopted(client, existing, effect)
+    if effect.taxexempt:
+        client.update_client(new_id, taxexempt=True)
     return Outcome(str(new_id), looked_up=False)
 
 
@@ -281,17 +295,33 @@ def _one_client(client: WhmcsClient, reference: str, email: str, duplicates: Dup
     return kept.id
 
 
-def _matched(existing: Client, currency: str | None) -> Outcome:
-    """An existing WHMCS client is adopted only if it bills in the bridge client's currency."""
+def _adopted(client: WhmcsClient, existing: Client, effect: AddClient) -> Outcome:
+    """An existing WHMCS client is adopted only if it bills in the bridge client's currency; then it is
+    given the tax identity the bridge knows of the client (its country and VAT ID when it has them, its
+    exemption always) where it differs, so WHMCS taxes it as the bridge's ``taxed`` flags assume. One
+    UpdateClient, sent only when something differs: it sets values, so a repeat changes nothing."""
+    currency = effect.currency
     if currency and existing.currency_code and existing.currency_code.upper() != currency.upper():
         raise EffectRefused(
             f"WHMCS client {existing.id} ({existing.email}) bills in {existing.currency_code} but the "
             f"bridge client bills in {currency}; change one of them, then `billing-bridge outbox retry`"
         )
+    known = {"country": effect.country, "tax_id": effect.tax_id, "taxexempt": effect.taxexempt}
+    differing = {
+        key: value for key, value in known.items() if value is not None and not _holds(existing, {key: value})
+    }
+    if differing:
+        client.update_client(existing.id, **differing)
     return Outcome(str(existing.id), looked_up=True)
 
 
 def _update_client(call: _Call, effect: UpdateClient) -> Outcome:
+    """UpdateClient sets the values the row holds and creates no record, so it is idempotent in effect:
+    applied twice, WHMCS holds the same client. In doubt it is still looked up first (GetClientsDetails),
+    so a call WHMCS applied is not sent again and counts once; sent again only when WHMCS does not hold
+    every field (or does not say one, as ``tax_id`` before WHMCS 7.7), which is then harmless. A later
+    change of the same client waits behind a row in doubt (one client's rows go out in order), so a
+    repeat can never undo it."""
     client = call.client
     whmcs_id = _client_id(call.target)
     fields = effect.fields()
@@ -305,14 +335,27 @@ def _update_client(call: _Call, effect: UpdateClient) -> Outcome:
     return Outcome(str(whmcs_id), looked_up=False)
 
 
-def _holds(current: Client, fields: Mapping[str, str]) -> bool:
-    have = {
+def _holds(current: Client, fields: Mapping[str, str | bool]) -> bool:
+    """Whether WHMCS holds every field as the row sets it; one it does not say (None) is not held."""
+    have: dict[str, str | bool | None] = {
         "email": current.email.lower(),
         "firstname": current.firstname,
         "lastname": current.lastname,
         "companyname": current.companyname,
+        "country": current.country,
+        "tax_id": current.tax_id,
+        "taxexempt": current.tax_exempt,
     }
-    return all(have[key] == (value.lower() if key == "email" else value) for key, value in fields.items())
+    return all(have[key] == _compared(key, value) for key, value in fields.items())
+
+
+def _compared(key: str, value: str | bool) -> str | bool:
+    """A field as WHMCS gives it back: emails in lower case, countries in upper case."""
+    if isinstance(value, str) and key == "email":
+        return value.lower()
+    if isinstance(value, str) and key == "country":
+        return value.upper()
+    return value
 
 
 # -- invoices -------------------------------------------------------------------------------------------
@@ -538,16 +581,29 @@ def _says_create_invoice(effect: CreateInvoice, options: EffectOptions) -> str:
     return f"CreateInvoice {len(effect.items)} lines, total {effect.total}{publish}"
 
 
+def _says_add_client(effect: AddClient, _: EffectOptions) -> str:
+    """The lookup by email, then the AddClient with the tax identity it carries."""
+    tax = {"country": effect.country, "tax_id": effect.tax_id}
+    carried = ", ".join(f"{key}={value}" for key, value in tax.items() if value)
+    add = f"AddClient {carried}" if carried else "AddClient"
+    exempt = " + UpdateClient taxexempt=true" if effect.taxexempt else ""
+    return f"GetClientsDetails email={effect.email}, then {add}{exempt} if WHMCS has no such client"
+
+
+def _says_update_client(effect: UpdateClient, _: EffectOptions) -> str:
+    """The fields changed by name, and the tax identity with its values (what WHMCS will tax by)."""
+    said = [
+        key if key not in TAX_FIELDS else f"{key}={str(value).lower() if isinstance(value, bool) else value}"
+        for key, value in sorted(effect.fields().items())
+    ]
+    return f"UpdateClient {', '.join(said)}"
+
+
 _WAYS: Mapping[EffectKind, _Way] = {
-    EffectKind.ADD_CLIENT: _Way(
-        _add_client,
-        lambda effect, _: (
-            f"GetClientsDetails email={effect.email}, then AddClient if WHMCS has no such client"
-        ),
-    ),
+    EffectKind.ADD_CLIENT: _Way(_add_client, _says_add_client),
     EffectKind.UPDATE_CLIENT: _Way(
         _update_client,
-        lambda effect, _: f"UpdateClient {', '.join(sorted(effect.fields()))}",
+        _says_update_client,
         "GetClientsDetails",
     ),
     EffectKind.CREATE_INVOICE: _Way(_Invoice.apply, _says_create_invoice, "GetInvoices"),

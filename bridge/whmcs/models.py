@@ -40,8 +40,9 @@ class InvoiceLine(NamedTuple):
 
 @dataclass(frozen=True)
 class Client:
-    """A WHMCS client. ``currency_id``, ``currency_code``, ``credit`` and ``default_gateway`` are only
-    known from GetClientsDetails; GetClients leaves them ``None``."""
+    """A WHMCS client. ``currency_id``, ``currency_code``, ``credit``, ``default_gateway`` and the tax
+    identity (``country``, ``tax_id``, ``tax_exempt``) are only known from GetClientsDetails; GetClients
+    leaves them ``None``. ``tax_id`` is also None from a WHMCS that does not say it (before 7.7)."""
 
     id: int
     email: str
@@ -53,6 +54,9 @@ class Client:
     currency_code: str | None = None
     credit: Decimal | None = None
     default_gateway: str | None = None
+    country: str | None = None
+    tax_id: str | None = None
+    tax_exempt: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,9 @@ def parse_client(data: Mapping[str, Any], path: str) -> Client:
         currency_code=f.text("currency_code") or None,
         credit=f.optional_amount("credit"),
         default_gateway=f.text("defaultgateway") if "defaultgateway" in data else None,
+        country=(f.text("countrycode") or f.text("country")).upper() or None,
+        tax_id=f.text("tax_id") if "tax_id" in data else None,
+        tax_exempt=f.flag("taxexempt") if "taxexempt" in data else None,
     )
 
 

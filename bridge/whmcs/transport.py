@@ -8,11 +8,18 @@ Reads are retried here with bounded, jittered exponential backoff; writes never 
 write is idempotent (research section 5): a write whose fate is unknown raises
 :class:`~bridge.whmcs.errors.WhmcsTransportError` with ``in_doubt=True`` and the caller settles it by
 looking its reference up.
+
+Proxies and CA bundles come from the environment as ``requests`` reads them (``HTTPS_PROXY``,
+``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``; ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` when TLS
+verification is on), read once when the transport is made rather than on every call: scanning the
+environment per call cost the push about a millisecond of CPU per row on its threads' critical path. A
+changed environment takes effect when the bridge restarts.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import date
@@ -79,12 +86,12 @@ class Transport:
         self._credentials = {"identifier": identifier, "secret": secret}
         if access_key:
             self._credentials["accesskey"] = access_key
-        self._verify = verify
+        self._verify = _ca_bundle_from_environment() if verify is True else verify
         self._timeout = (connect_timeout, read_timeout)
         self._read_attempts = read_attempts
         self._wait = wait if wait is not None else default_wait()
         self._sleep = sleep
-        self._session = session if session is not None else _new_session()
+        self._session = session if session is not None else _new_session(self.endpoint)
         self.guard: Callable[[], None] = _unguarded
 
     def close(self) -> None:
@@ -186,12 +193,22 @@ def _unguarded() -> None:
     """No guard: every call may go."""
 
 
-def _new_session() -> requests.Session:
+def _new_session(endpoint: str) -> requests.Session:
+    """A session that reads nothing from the environment per call: the proxies for ``endpoint`` are
+    resolved here, once (see the module docstring)."""
     session = requests.Session()
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(endpoint))
     session.headers.update(
         {"User-Agent": f"billing-bridge/{bridge.__version__}", "Accept": "application/json"}
     )
     return session
+
+
+def _ca_bundle_from_environment() -> bool | str:
+    """TLS verification on: the CA bundle ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` names, as
+    ``requests`` would read it per call, or the default bundle."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
 def _json_object(content: bytes) -> dict[str, Any] | None:

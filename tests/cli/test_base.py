@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bridge.cli.base import StreamedJson, print_json
+from bridge.cli.base import StreamedJson, indented_json, json_default, print_json
 from bridge.sync.registry import registry
 from tests.support.cli import run_cli
 
@@ -227,3 +229,30 @@ def test_a_streamed_document_prints_byte_for_byte_what_print_json_prints(
                 streamed.add(name, item)
         streamed.print()
     assert capsys.readouterr().out == expected
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text()
+    | st.decimals(allow_nan=False)
+    | st.datetimes(timezones=st.just(UTC))
+)
+_DOCUMENTS = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        | st.dictionaries(st.integers(), inner, max_size=3)
+    ),
+    max_leaves=30,
+)
+
+
+@given(document=_DOCUMENTS, level=st.integers(min_value=0, max_value=3))
+def test_the_fast_indented_json_is_json_dumps_byte_for_byte(document: Any, level: int) -> None:
+    expected = json.dumps(document, indent=2, sort_keys=True, default=json_default)
+    assert indented_json(document, level=level) == expected.replace("\n", "\n" + "  " * level)

@@ -101,3 +101,25 @@ def test_check_config_refuses_a_notification_template_the_operator_broke(
         "error: mail template mail_suspended.txt: 'bridge.domain.clients.Client object' has no attribute "
         "'nmae'; fix the template in enrollment.template_dir"
     ]
+
+
+def test_a_client_resumed_by_staff_is_told_its_services_run_again_once(
+    example: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sink = tmp_path / "var" / "mail"
+    assert run_cli(capsys, *example, "credit", "add", "1", "100", "--reference", "bank-1")[0] == 0
+    assert run_cli(capsys, *example, "client", "suspend", "1", "--reason", "abuse report")[0] == 0
+    assert run_cli(capsys, *example, "process-clients")[0] == 0
+    assert run_cli(capsys, *example, "client", "resume", "1")[0] == 0
+    for _ in range(2):
+        assert run_cli(capsys, *example, "process-clients")[0] == 0
+
+    by_subject = {message["Subject"]: message for message in mails(sink)}
+    assert sorted(by_subject) == [
+        "Your services with Cloud services are running again",
+        "Your services with Cloud services are suspended",
+    ]
+    resumed = text_of(by_subject["Your services with Cloud services are running again"])
+    assert "our staff have ended the suspension of your services" in resumed
+    assert "openstack project p-1" in resumed
+    assert "abuse report" not in resumed

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
 
 from bridge.store import solusvm_evidence as evidence
-from bridge.store import tables
 from bridge.store.database import make_engine
+from tests.cli.test_json_schemas import check
 from tests.support import reconciliation_store as story
 from tests.support.reconcile import reconcile
 
@@ -35,21 +34,7 @@ DELETED_AT = datetime(2022, 10, 31, 18, tzinfo=UTC)
 def seen(seeded: list[str], database_url: str) -> list[str]:
     engine = make_engine(database_url)
     with engine.begin() as tx:
-        tx.execute(
-            insert(tables.clients).values(
-                id=20,
-                email="hal@example.com",
-                name="Hal's Hosting",
-                currency="EUR",
-                configuration="default",
-                created_at=SEP,
-            )
-        )
-        tx.execute(
-            insert(tables.client_links).values(
-                client_id=20, kind="solusvm_user", external_id="41", created_at=SEP
-            )
-        )
+        story.add_client(tx, 20, "Hal's Hosting", [("solusvm_user", "41")], created=SEP)
         evidence.save_servers(
             tx,
             [
@@ -112,6 +97,7 @@ def test_each_server_seen_in_the_month_is_held_against_the_hours_billed_for_it(
     assert billed["observed_hours"] + billed["inferred_hours"] == 744
     stopped = by_id["102"]
     assert (stopped["collected_hours"], stopped["billed_hours"]) == ("0", "0")
+    assert stopped["client_id"] == "20"  # no hours, but its user is Hal's
     assert stopped["reason"] == "not running in the month: no runtime to bill"
     stray = by_id["103"]
     assert stray["observed_hours"] + stray["inferred_hours"] == 738  # deleted on Oct 31 18:00
@@ -121,6 +107,7 @@ def test_each_server_seen_in_the_month_is_held_against_the_hours_billed_for_it(
         {"unlinked_owner": "738"},
     )
     assert stray["reason"].startswith("unlinked_owner: ")
+    assert stray["client_id"] is None
 
 
 def test_the_servers_seen_are_in_the_csv_and_on_the_page(
@@ -151,3 +138,21 @@ def test_without_solusvm_enabled_its_side_is_not_asked(
     code, out, _ = reconcile(capsys, seeded, "--month", "2022-10", "--json")
     assert code == 0
     assert json.loads(out)["cloud"]["solusvm"] is None
+
+
+def test_the_cloud_side_of_the_json_matches_its_schema_with_both_clouds_asked(
+    seen: list[str], clouds: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nova's figures (a resize it forgot) and the SolusVM servers seen, typed field by field."""
+    code, out, _ = reconcile(capsys, seen, "--month", "2022-10", "--json")
+    assert code == 0
+    cloud = check("reconcile.json", out)["cloud"]
+    assert [server["action"] for server in cloud["nova"]["recovered"]] == ["resize"]
+    assert len(cloud["solusvm"]["servers"]) == 3
+
+    document = json.loads(out)
+    document["cloud"]["solusvm"]["servers"][0]["hours"] = document["cloud"]["solusvm"]["servers"][0].pop(
+        "collected_hours"
+    )
+    with pytest.raises(AssertionError, match="collected_hours"):  # a renamed field is caught
+        check("reconcile.json", json.dumps(document))

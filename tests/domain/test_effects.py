@@ -28,7 +28,9 @@ from tests.domain.builders import utc
 
 EXAMPLES: list[effects.Effect] = [
     AddClient("ada@example.com", "Ada", "Lovelace", "EUR"),
+    AddClient("ada@example.fr", "Ada", "Lovelace", "EUR", country="FR", tax_id="FR40303265045"),
     UpdateClient(email="ada@example.org"),
+    UpdateClient(country="FR", tax_id="", taxexempt=False),
     CreateInvoice(
         "BB-1-2022-10",
         date(2022, 11, 1),
@@ -51,7 +53,7 @@ def test_an_intent_reads_back_as_itself_from_its_payload(effect: effects.Effect)
 
 
 def test_the_create_invoice_payload_is_the_one_whmcs_push_rows_have_always_held() -> None:
-    invoice = EXAMPLES[2]
+    invoice = EXAMPLES[4]
     assert invoice.payload() == {
         "invoice_reference": "BB-1-2022-10",
         "date": "2022-11-01",
@@ -74,6 +76,7 @@ def test_the_create_invoice_payload_is_the_one_whmcs_push_rows_have_always_held(
         ("create_invoice", {"items": [{"description": "x", "amount": 1.5}], "date": "x"}, "decimal string"),
         ("add_client", {"firstname": "Ada"}, "'email' is missing or empty"),
         ("update_client", {}, "names no field"),
+        ("update_client", {"taxexempt": "false"}, "'taxexempt' must be true or false"),
         ("add_payment", {"amount": "5.00", "date": "2022-11-05T10:00:00"}, "no UTC offset"),
         ("suspend_server", {"source": "openstack"}, "'resource_id' is missing"),
         ("refund", {}, "unknown effect kind 'refund'"),

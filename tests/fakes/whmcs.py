@@ -87,6 +87,7 @@ CLIENT_FIELDS = (
     "postcode",
     "country",
     "phonenumber",
+    "tax_id",
     "notes",
     "status",
     "language",
@@ -165,6 +166,7 @@ class FakeClient:
     credit: Decimal = ZERO
     default_gateway: str = ""
     created: date = field(default_factory=date.today)
+    tax_exempt: bool = False
 
     @property
     def email(self) -> str:
@@ -265,7 +267,8 @@ class FakeWhmcs:
     shapes, ``json_types`` between the documentation's strings and native JSON ints and numbers. ``now``
     is the fake's clock (naive, WHMCS's local time). ``unique_emails`` False lets AddClient create a
     client with an email already used, as when two AddClient calls overlap inside WHMCS (it checks the
-    email in PHP before inserting, not with a database constraint).
+    email in PHP before inserting, not with a database constraint). ``says_tax_id`` False is a WHMCS
+    before 7.7, whose GetClientsDetails has no ``tax_id``.
     """
 
     def __init__(
@@ -280,6 +283,7 @@ class FakeWhmcs:
         json_types: JsonTypes = "docs",
         now: Callable[[], datetime] = datetime.now,
         unique_emails: bool = True,
+        says_tax_id: bool = True,
     ) -> None:
         self.identifier = identifier
         self.secret = secret
@@ -290,6 +294,7 @@ class FakeWhmcs:
         self.json_types = json_types
         self.now = now
         self.unique_emails = unique_emails
+        self.says_tax_id = says_tax_id
         self.calls: Counter[str] = Counter()
         self.received = 0
         self.products: Counter[int] = Counter()
@@ -597,6 +602,13 @@ class FakeWhmcs:
     def _id(self, value: int) -> int | str:
         return value if self.json_types == "native" else str(value)
 
+    def _flag(self, value: bool) -> bool | str:
+        """A flag as GetClientsDetails gives it: ``"1"`` or ``""`` (PHP's true and false as text) like
+        the documentation's example, or a JSON boolean."""
+        if self.json_types == "native":
+            return value
+        return "1" if value else ""
+
     def _money(self, value: Decimal) -> float | str:
         text = f"{value.quantize(CENT):f}"
         return float(text) if self.json_types == "native" else text
@@ -708,12 +720,16 @@ class FakeWhmcs:
             "id": self._id(client.id),
             "uuid": f"00000000-0000-4000-8000-{client.id:012d}",
             **client.fields,
+            "countrycode": client.fields.get("country", ""),
+            "taxexempt": self._flag(client.tax_exempt),
             "fullname": f"{client.fields['firstname']} {client.fields['lastname']}".strip(),
             "currency": self._id(client.currency),
             "currency_code": CURRENCIES.get(client.currency, "USD"),
             "defaultgateway": client.default_gateway,
             "credit": self._money(client.credit),
         }
+        if not self.says_tax_id:
+            del details["tax_id"]
         return {"client": details}
 
     def get_clients_products(self, p: dict[str, str]) -> dict[str, Any]:
@@ -750,6 +766,8 @@ class FakeWhmcs:
         for key in CLIENT_FIELDS:
             if key in p:
                 client.fields[key] = p[key]
+        if "taxexempt" in p:
+            client.tax_exempt = _flag(p["taxexempt"])
         if "paymentmethod" in p:
             client.default_gateway = p["paymentmethod"]
         if "currency" in p:

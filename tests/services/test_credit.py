@@ -201,8 +201,15 @@ def test_a_suspended_solusvm_server_that_no_longer_reports_running_is_still_resu
     with app.engine.connect() as connection:
         kinds = [row.kind for row in connection.execute(select(outbox.c.kind).order_by(outbox.c.id))]
     # the client's OpenStack project (p-1, linked by the fixture) is disabled and enabled with it, and the
-    # client is told of the suspension
-    assert kinds == ["suspend_server", "disable_project", "mail_client", "enable_project", "resume_server"]
+    # client is told of the suspension and of its end
+    assert kinds == [
+        "suspend_server",
+        "disable_project",
+        "mail_client",
+        "enable_project",
+        "resume_server",
+        "mail_client",
+    ]
 
 
 def test_a_suspended_client_is_shelved_and_unshelved_after_paying(credit: Callable[..., Any]) -> None:

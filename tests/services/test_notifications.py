@@ -153,7 +153,8 @@ def test_a_staff_suspension_is_mailed_once_without_a_word_about_credit_or_the_st
     app.clock.set(START + timedelta(hours=1))
     app.credit.suspend("1")
     app.mail_delivery().run()
-    assert len(mails(app)) == 2  # a second suspension is a second mail
+    # the resumption is told too, and a second suspension is a second mail
+    assert len(mails(app)) == 3
 
 
 def test_the_sender_is_the_configurations_notification_sender(world: Callable[..., App]) -> None:

@@ -105,3 +105,15 @@ def test_a_notification_is_remembered_once_per_reference(uow: UnitOfWork) -> Non
             for body in ("first", "again")
         ]
     assert sent == [True, False]
+
+
+def test_a_batch_of_notifications_is_recorded_once_per_reference(uow: UnitOfWork) -> None:
+    with uow.writing() as tx:
+        client_id = new_client(tx)
+        rows = [
+            store.NotificationRow(client_id, reference, "invoice_issued", "s", "b", "mail")
+            for reference in ("BB-N-1", "BB-N-2", "BB-N-2", "BB-N-3")
+        ]
+        assert store.record_notifications(tx, rows[:1], now=NOW) == {"BB-N-1"}
+        assert store.record_notifications(tx, rows, now=NOW) == {"BB-N-2", "BB-N-3"}
+        assert store.record_notifications(tx, rows, now=NOW) == set()

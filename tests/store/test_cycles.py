@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from bridge.domain.clients import LinkKind
 from bridge.domain.cycles import ScheduleChange
 from bridge.domain.usage import UsageRecord, Window
 from bridge.store import cycles as store
 from bridge.store import usage
+from bridge.store.clients import insert_link
 from bridge.store.solusvm_evidence import StoredServer, save_servers
 from bridge.store.unit_of_work import UnitOfWork
 from tests.support.store import NOW, new_client
@@ -60,3 +62,11 @@ def test_the_first_service_is_the_earliest_window_or_solusvm_creation_of_each_ow
     with uow.reading() as tx:
         found = store.first_service_starts(tx, owners)
     assert found == {("openstack", "p-1"): OCT_15, ("solusvm", "7"): created, ("solusvm", "8"): created}
+
+    links = {"openstack": LinkKind.OPENSTACK_PROJECT, "solusvm": LinkKind.SOLUSVM_USER}
+    with uow.writing() as tx:
+        clients = [new_client(tx, f"c{n}@x.org") for n in range(len(owners))]
+        for client, (source, owner) in zip(clients, owners, strict=True):
+            insert_link(tx, client_id=client, kind=links[source], external_id=owner, created_at=NOW)
+    with uow.reading() as tx:
+        assert store.first_service_starts_of_clients(tx, clients) == found  # the same, by the clients' links

@@ -7,11 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from bridge.domain.tax import TaxLine
 from bridge.store import credit
 from bridge.store import invoices as store
 from bridge.store.database import DatabaseTimeout
-from bridge.store.unit_of_work import UnitOfWork
-from tests.support.store import NOW, OCTOBER, line_values, new_client, new_invoice
+from bridge.store.unit_of_work import Conflict, UnitOfWork
+from tests.support.store import NOW, OCTOBER, invoice_values, line, line_values, new_client, new_invoice
 
 
 def test_an_invoice_reads_back_with_its_lines_in_order_money_exact_and_times_aware(uow: UnitOfWork) -> None:
@@ -88,6 +89,41 @@ def test_already_invoiced_is_any_overlap_with_a_standing_usage_invoices_period(u
         assert store.usage_invoice_covering(tx, acme, OCTOBER[1], mid[1]) is None  # cancelled: not covered
         assert store.usage_invoice_covering(tx, acme, *nov) is None
         assert store.usage_invoice_covering(tx, beta, *mid) is None
+        spans = [(acme, *mid), (acme, *nov), (beta, *mid), (acme, *OCTOBER)]
+        assert store.usage_invoices_covering(tx, spans) == ["BB-1-2022-10", None, None, "BB-1-2022-10"]
+
+
+def test_a_batch_of_invoices_is_written_whole_with_its_lines_and_tax_lines_or_not_at_all(
+    uow: UnitOfWork,
+) -> None:
+    vat = TaxLine("VAT", Decimal("19"), Decimal("31.08"), Decimal("5.91"))
+    taxed = {"subtotal": Decimal("31.08"), "total": Decimal("36.99")}
+    with uow.writing() as tx:
+        client_id = new_client(tx)
+        batch = [
+            store.NewRows(invoice_values(client_id, "BB-1-2022-10", **taxed), (line(1), line(2)), (vat,)),
+            store.NewRows(invoice_values(client_id, "BB-1-2022-09")),
+        ]
+        ids = store.insert_invoices(tx, batch)
+    with uow.reading() as tx:
+        october, september = (store.invoice_by_id(tx, invoice_id) for invoice_id in ids)
+    assert october is not None and september is not None
+    assert [item.position for item in october.lines] == [1, 2] and october.taxes == (vat,)
+    assert (september.reference, september.lines, september.taxes) == ("BB-1-2022-09", (), ())
+    with pytest.raises(Conflict), uow.writing() as tx:
+        store.insert_invoices(tx, [store.NewRows(invoice_values(client_id, "BB-1-2022-08")), batch[0]])
+    with uow.writing() as tx:
+        assert len(store.invoices_of_client(tx, client_id)) == 2  # the batch's new invoice went too
+        with pytest.raises(ValueError, match="totl"):
+            store.insert_invoices(tx, [store.NewRows({**invoice_values(client_id, "BB-x"), "totl": 1})])
+
+
+def test_a_chunk_takes_its_numbers_at_once_gap_free_after_the_ones_taken_before(uow: UnitOfWork) -> None:
+    with uow.writing() as tx:
+        taken = [store.take_numbers(tx, "2022", 100, 3), store.take_number(tx, "2022", 100)]
+        taken.append(store.take_numbers(tx, "2022", 100, 500))
+        taken.append(store.take_number(tx, "2022", 100))
+    assert taken == [100, 103, 104, 604]
 
 
 def test_a_paid_invoice_waits_for_the_ledger_until_its_payment_is_booked(uow: UnitOfWork) -> None:

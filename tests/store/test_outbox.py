@@ -250,3 +250,24 @@ def test_a_clients_intents_of_some_kinds_since_a_moment_come_typed_and_oldest_fi
         later = store.effects_since(tx, client_id, kinds, NOW + timedelta(seconds=1))
     assert found == [suspend, shelve]
     assert later == []
+
+
+def test_a_batch_of_intents_is_one_row_per_reference_and_keeps_the_rows_already_recorded(
+    uow: UnitOfWork, row_id: int
+) -> None:
+    with uow.writing() as tx:
+        client_id = new_client(tx, "b@x.org")
+        intents = [
+            store.Intent(client_id, reference, SuspendServer("openstack", f"vm-{reference}", "credit"))
+            for reference in ("BB-S-1", "BB-1-2022-10", "BB-S-2", "BB-S-1")
+        ]
+        store.enqueue_effects(tx, intents, now=NOW)
+    with uow.reading() as tx:
+        rows = [store.by_reference(tx, reference) for reference in ("BB-S-1", "BB-1-2022-10", "BB-S-2")]
+    assert [row.kind if row else None for row in rows] == [
+        EffectKind.SUSPEND_SERVER,
+        EffectKind.CREATE_INVOICE,  # recorded before: the same intent, untouched
+        EffectKind.SUSPEND_SERVER,
+    ]
+    assert rows[0] is not None and rows[2] is not None and rows[0].id < rows[2].id  # in the order given
+    assert rows[0].payload["resource_id"] == "vm-BB-S-1"

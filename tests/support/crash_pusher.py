@@ -16,6 +16,7 @@ import signal
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -126,3 +127,20 @@ def run_job(
 def push_once(database_url: str, whmcs: dict[str, Any], clock_path: str, owner: str = OWNER) -> None:
     """One ``push`` job run with ``[whmcs]`` as given (and the daemon's minimum lease)."""
     run_job(database_url, {"whmcs": whmcs, "daemon": {"lease_seconds": 30}}, clock_path, "push", owner)
+
+
+def killable_push(
+    forkserver: BaseContext, victim: Victim, database_url: str, whmcs: dict[str, Any], clock_path: str
+) -> int | None:
+    """:func:`push_once` in a child of ``forkserver``, aimed at by ``victim`` (a fake's trap kills it);
+    returns its exit code (``-SIGKILL`` when killed). A child still running after HANG_GUARD_SECONDS is
+    killed and reported as hanging."""
+    child = forkserver.Process(target=push_once, args=(database_url, whmcs, clock_path))  # type: ignore[attr-defined]
+    child.start()
+    victim.aim(child.pid)
+    child.join(HANG_GUARD_SECONDS)
+    if child.is_alive():
+        child.kill()
+        raise AssertionError(f"the push did not end (no exit after {HANG_GUARD_SECONDS:.0f} s): it hangs")
+    code: int | None = child.exitcode
+    return code

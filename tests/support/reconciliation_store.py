@@ -131,22 +131,36 @@ CAROL_SEP, CAROL_OCT = (
 def _clients(tx: Connection) -> None:
     for client_id, (name, links) in _LINKS.items():
         created = datetime(2022, 8, 15 if client_id == 7 else 1, tzinfo=UTC)
+        configuration = "anniversary" if client_id == 7 else "default"
+        add_client(tx, client_id, name, links, created=created, configuration=configuration)
+
+
+def add_client(
+    tx: Connection,
+    client_id: int,
+    name: str,
+    links: list[tuple[str, str]],
+    *,
+    created: datetime,
+    configuration: str = "default",
+) -> None:
+    """A client (``client<id>@example.com``, EUR) and its links, (kind, external id) each."""
+    tx.execute(
+        insert(tables.clients).values(
+            id=client_id,
+            email=f"client{client_id}@example.com",
+            name=name,
+            currency="EUR",
+            configuration=configuration,
+            created_at=created,
+        )
+    )
+    for kind, external_id in links:
         tx.execute(
-            insert(tables.clients).values(
-                id=client_id,
-                email=f"client{client_id}@example.com",
-                name=name,
-                currency="EUR",
-                configuration="anniversary" if client_id == 7 else "default",
-                created_at=created,
+            insert(tables.client_links).values(
+                client_id=client_id, kind=kind, external_id=external_id, created_at=created
             )
         )
-        for kind, external_id in links:
-            tx.execute(
-                insert(tables.client_links).values(
-                    client_id=client_id, kind=kind, external_id=external_id, created_at=created
-                )
-            )
 
 
 def _ran(

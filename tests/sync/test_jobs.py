@@ -182,7 +182,7 @@ def test_a_lease_taken_over_fails_the_holders_checks_and_fenced_writes(app: App,
         clock.advance(timedelta(seconds=app.settings.daemon.lease_seconds))
         with app.engine.begin() as connection:  # another daemon, once the lease expired
             assert store.try_acquire_lease(
-                connection, "job:push", "other:2", clock.now(), timedelta(minutes=5)
+                connection, lease.name, "other:2", clock.now(), timedelta(minutes=5)
             )
         with pytest.raises(LeaseLost):
             lease.check()

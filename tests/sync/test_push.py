@@ -307,6 +307,7 @@ def test_a_refused_invoice_parks_its_client_and_leaves_the_others_pushed(
         "sent": 7,  # the three add_client rows, and the two invoices of each of the two other clients
         "failed": 1,
         "clients": 3,
+        "elsewhere": 0,  # clients another daemon's push held meanwhile
         "enqueued": 0,
     }, "the push's line in the journal: what was sent and what needs the operator"
     assert row(app.engine, "BB-1-2022-10").state is OutboxState.FAILED

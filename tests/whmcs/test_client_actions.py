@@ -74,6 +74,25 @@ def test_update_client(client: WhmcsClient, client_id: int) -> None:
     assert (found.companyname, found.default_gateway) == ("Difference Engines", "stripe")
 
 
+@pytest.mark.parametrize("json_types", ["docs", "native"])
+def test_a_clients_tax_identity_is_set_and_read_back(json_types: str) -> None:
+    """GetClientsDetails says ``taxexempt`` as ``""``/``"1"`` (the documentation's example) or a JSON
+    boolean; the client reads both, and the country and tax ID UpdateClient set."""
+    with FakeWhmcs(json_types=json_types) as fake, make_client(fake) as client:  # type: ignore[arg-type]
+        german = {"country": "DE", "tax_id": "DE136695976"}
+        client_id = client.add_client(
+            firstname="A", lastname="L", email="a@example.de", skip_validation=True, **german
+        )
+        found = client.get_clients_details(client_id=client_id)
+        assert found is not None
+        assert (found.country, found.tax_id, found.tax_exempt) == ("DE", "DE136695976", False)
+        client.update_client(client_id, country="FR", tax_id="FR40303265045", taxexempt=True)
+        found = client.get_clients_details(client_id=client_id)
+        assert found is not None
+        assert (found.country, found.tax_id, found.tax_exempt) == ("FR", "FR40303265045", True)
+        assert fake.last_params("UpdateClient")["taxexempt"] == "1"
+
+
 # -- invoices -------------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
+import urllib.request
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -257,3 +260,63 @@ def test_a_wrong_url_is_a_transport_error(fake: FakeWhmcs) -> None:
     with pytest.raises(WhmcsTransportError, match="HTTP 404") as caught:
         client.get_clients()
     assert "not a JSON object" in str(caught.value)
+
+
+# -- proxies ----------------------------------------------------------------------------------------------
+
+PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+
+
+class ForwardingProxy:
+    """An HTTP proxy on 127.0.0.1 that forwards each request to where it names, and remembers the URLs."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                proxy.urls.append(self.path)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                forwarded = urllib.request.Request(self.path, data=body, headers=dict(self.headers))
+                opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+                with opener.open(forwarded) as answer:
+                    content = answer.read()
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args: object) -> None:
+                """Quiet."""
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ForwardingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_a_proxy_named_in_the_environment_carries_the_calls_unless_no_proxy_exempts_whmcs(
+    fake: FakeWhmcs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment is read once, when the client is made (not per call), as requests reads it."""
+    for name in (*PROXY_VARIABLES, "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with ForwardingProxy() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        with make_client(fake) as client:
+            assert client.get_invoices(1) == ()
+        assert proxy.urls == [f"{fake.url}/includes/api.php"]
+
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        with make_client(fake) as client:
+            assert client.get_invoices(1) == ()
+        assert len(proxy.urls) == 1, "WHMCS's host is exempt: the call went straight to it"

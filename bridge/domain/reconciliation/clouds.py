@@ -154,7 +154,7 @@ def _server_check(server: SolusVMServerSeen, tally: ServerTally | None) -> Solus
         server_id=server.server_id,
         name=server.name,
         user_id=server.user_id,
-        client_id=tally.client_id,
+        client_id=tally.client_id if tally.client_id is not None else server.client_id,
         plan=server.plan,
         observed_hours=server.observed_hours,
         inferred_hours=server.inferred_hours,

@@ -297,7 +297,8 @@ class NovaServerHistory:
 @dataclass(frozen=True, slots=True)
 class SolusVMServerSeen:
     """A SolusVM server the bridge saw in the month, with the hours its runtime rule billed (observed and
-    inferred: bridge/domain/runtime.py ``month_runtime``) and its plan as last listed."""
+    inferred: bridge/domain/runtime.py ``month_runtime``), its plan as last listed, and the client its user
+    is linked to (None when linked to none), known even when no hours were collected for it."""
 
     server_id: str
     user_id: str
@@ -305,6 +306,7 @@ class SolusVMServerSeen:
     observed_hours: int
     inferred_hours: int
     plan: str = ""
+    client_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
