@@ -22,12 +22,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
-from bench.reconcile_store import seed
 from bridge.bootstrap import build_app
 from bridge.domain.usage import UsageRecord, Window
 from bridge.settings import load_settings
+from bridge.store import tables
 from bridge.store import usage as usage_store
+from bridge.store.database import make_engine, migrate
 
 CLIENTS = 20_000
 WITH_USAGE = 20
@@ -47,7 +49,7 @@ class Shown:
 @pytest.fixture(scope="module")
 def many_clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A settings file over SQLite holding 20,000 clients with an OpenStack project each, written in bulk by
-    the reconciliation bench's seed, and an hour of usage of a few stored through the collector's ingest."""
+    one statement each, and an hour of usage of a few stored through the collector's ingest."""
     directory = tmp_path_factory.mktemp("progress")
     config = directory / "settings.toml"
     config.write_text(
@@ -57,7 +59,7 @@ def many_clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         '[pricing.flavors]\n"m1.small" = 0.0125\n'
     )
     settings = load_settings(config)
-    seed(settings.database_url(), CLIENTS, vms=0)  # the clients and their projects, in bulk
+    seed_clients(settings.database_url(), CLIENTS)
     app = build_app(settings)
     try:
         with app.uow.writing() as tx:
@@ -70,6 +72,35 @@ def many_clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     finally:
         app.close()
     yield config
+
+
+def seed_clients(url: str, count: int) -> None:
+    """``count`` clients, each linked to its OpenStack project ``p-<id>``, in two bulk inserts."""
+    engine = make_engine(url)
+    migrate(engine)
+    with engine.begin() as tx:
+        tx.execute(
+            insert(tables.clients),
+            [
+                {
+                    "id": n,
+                    "email": f"c{n}@example.com",
+                    "name": f"Client {n}",
+                    "currency": "EUR",
+                    "configuration": "default",
+                    "created_at": OCT,
+                }
+                for n in range(1, count + 1)
+            ],
+        )
+        tx.execute(
+            insert(tables.client_links),
+            [
+                {"client_id": n, "kind": "openstack_project", "external_id": f"p-{n}", "created_at": OCT}
+                for n in range(1, count + 1)
+            ],
+        )
+    engine.dispose()
 
 
 def on_terminal(config: Path, *args: str) -> Shown:
