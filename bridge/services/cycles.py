@@ -51,7 +51,9 @@ def read_schedules(
     schedule as of ``now`` when that differs from the last one recorded."""
     ids = [client.id for client in clients]
     recorded = store.schedules_of_clients(connection, ids)
-    starts = store.first_service_starts_of_clients(connection, ids)
+    starts = store.first_service_starts(
+        connection, [owner for client in clients for owner in owners_of(client)]
+    )
     found: dict[int, ClientSchedule] = {}
     for client in clients:
         firsts = [starts[owner] for owner in owners_of(client) if owner in starts]

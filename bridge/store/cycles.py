@@ -165,26 +165,3 @@ def _solusvm_creations(
         )
         for row in connection.execute(listed):
             _keep_earliest(found, ("solusvm", str(row.user_id)), row.created)
-
-
-_LINKED_OWNERS = select(client_links.c.kind, client_links.c.external_id).where(
-    client_links.c.client_id.in_(bindparam("ids", expanding=True)),
-    client_links.c.kind.in_([kind.value for kind in OWNER_LINK_KIND.values()]),
-)
-_SOURCE_OF_KIND = {kind.value: source for source, kind in OWNER_LINK_KIND.items()}
-
-
-def first_service_starts_of_clients(
-    connection: Connection, client_ids: Iterable[int]
-) -> dict[tuple[str, str], datetime]:
-    """:func:`first_service_starts` of every owner linked to ``client_ids`` (month end's chunk, a
-    reconciliation's clients): their links read in one statement built once, then their first starts."""
-    ids = sorted(set(client_ids))
-    if not ids:
-        return {}
-    owners = [
-        (_SOURCE_OF_KIND[row.kind], row.external_id)
-        for batch in range(0, len(ids), _PER_QUERY)
-        for row in connection.execute(_LINKED_OWNERS, {"ids": ids[batch : batch + _PER_QUERY]})
-    ]
-    return first_service_starts(connection, owners)

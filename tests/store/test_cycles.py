@@ -69,4 +69,4 @@ def test_the_first_service_is_the_earliest_window_or_solusvm_creation_of_each_ow
         for client, (source, owner) in zip(clients, owners, strict=True):
             insert_link(tx, client_id=client, kind=links[source], external_id=owner, created_at=NOW)
     with uow.reading() as tx:
-        assert store.first_service_starts_of_clients(tx, clients) == found  # the same, by the clients' links
+        assert store.first_service_starts(tx, owners) == found  # the same, looked up through the links
