@@ -60,11 +60,11 @@ from bridge.domain.reconciliation import (
 )
 from bridge.domain.references import cycle_label_of
 from bridge.domain.usage import as_source
-from bridge.services.cycles import invoiced_spans, owners_of, read_schedules
+from bridge.services.cycles import owners_of, read_schedules
 from bridge.services.invoicing import InvoicingRun
 from bridge.settings import Configurations
 from bridge.store import reconciliation as store
-from bridge.store.invoices import usage_invoices_of_clients
+from bridge.store.invoices import usage_spans_of_clients
 from bridge.store.reconciliation import Owner, Span
 from bridge.store.unit_of_work import Tx, UnitOfWork
 from bridge.usage.solusvm_runtime import servers_seen
@@ -320,12 +320,12 @@ class ReconciliationService:
         ids = [client.id for client in clients]
         with self._uow.reading() as tx:
             schedules = read_schedules(tx, clients, self._configurations, self._zone, now=self._clock.now())
-            invoiced = usage_invoices_of_clients(tx, ids)
+            invoiced = usage_spans_of_clients(tx, ids)
         timelines: dict[tuple[CycleSchedule, tuple[Invoiced, ...]], _Timeline] = {}
         plans: list[_Plan] = []
         for client in clients:
             schedule = schedules[client.id].schedule
-            spans = tuple(invoiced_spans(invoiced.get(client.id, [])))
+            spans = tuple(invoiced.get(client.id, ()))
             timeline = timelines.get((schedule, spans))
             if timeline is None:
                 timeline = timelines[(schedule, spans)] = _timeline(schedule, spans, month)

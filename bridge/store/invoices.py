@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, exists, func, insert, literal, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 
+from bridge.domain.cycles import Span as Covered
 from bridge.domain.invoicing import InvoiceLine, display_number
 from bridge.domain.references import PAID_PREFIX
 from bridge.domain.tax import TaxLine
@@ -170,6 +171,27 @@ def usage_invoices_of_clients(
     found: dict[int, list[StoredInvoice]] = {}
     for row in connection.execute(query):
         found.setdefault(row.client_id, []).append(_invoice(connection, row, with_lines=False))
+    return found
+
+
+def usage_spans_of_clients(connection: Connection, client_ids: list[int]) -> dict[int, list[Covered]]:
+    """The spans each client's standing usage invoices cover, in invoice order: what
+    :func:`usage_invoices_of_clients` gives a client's cycles, read without the rest of each invoice (a
+    reconciliation asks for every client's, chunk by chunk)."""
+    query = (
+        select(invoices.c.client_id, invoices.c.period_start, invoices.c.period_end)
+        .where(
+            invoices.c.client_id.in_(client_ids),
+            invoices.c.kind == "usage",
+            invoices.c.status != "cancelled",
+            invoices.c.period_start.is_not(None),
+            invoices.c.period_end.is_not(None),
+        )
+        .order_by(invoices.c.id)
+    )
+    found: dict[int, list[Covered]] = {}
+    for client_id, start, end in connection.execute(query):
+        found.setdefault(client_id, []).append((start, end))
     return found
 
 

@@ -16,6 +16,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, Final
 
 from sqlalchemy import Connection, and_, case, false, func, null, or_, select, type_coerce
@@ -45,7 +46,7 @@ from bridge.store.tables import (
     outbox,
     usage_records,
 )
-from bridge.store.types import UTCDateTime
+from bridge.store.types import UTCDateTime, once_per_value
 
 Owner = tuple[str, str]
 """(usage source, owner id): an OpenStack project or a SolusVM user."""
@@ -116,9 +117,9 @@ def collected_in_cycle(
             .order_by(usage_records.c.source, usage_records.c.resource_id, usage_records.c.window_start)
         ).all()
         return [
-            _collected(row.source, row, cycle, month, row.hours, row.window_start, row.window_end)
+            _collected(_named(row), cycle, month, row.hours, (row.window_start, row.window_end))
             if start <= row.window_start < end
-            else _collected(row.source, row, cycle, month, ZERO, start, start, outside=row.hours)
+            else _collected(_named(row), cycle, month, ZERO, (start, start), outside=row.hours)
             for row in rows
         ]
     columns = usage_records.c
@@ -135,14 +136,26 @@ def collected_in_cycle(
         .where(where)
         .group_by(columns.owner, columns.source, columns.resource_id, columns.plan)
     )
+    summed = once_per_value(lambda value: _from_sum(value, sqlite) or ZERO)
     found: list[Collected] = []
-    for row in tx.execute(query):
-        hours = _from_sum(row.hours, sqlite) or ZERO
-        outside = _from_sum(row.outside, sqlite) or ZERO
-        first, last = (row.first, row.last) if row.first is not None else (start, start)
-        found.append(_collected(row.source, row, cycle, month, hours, first, last, outside=outside))
-    found.sort(key=lambda one: (one.source, one.owner, one.resource_id, one.plan))
+    for source, owner, resource_id, plan, name, hours, outside, first, last in sorted(
+        tx.execute(query).tuples(), key=_GROUP
+    ):
+        found.append(
+            _collected(
+                (source, owner, resource_id, plan, name),
+                cycle,
+                month,
+                summed(hours),
+                (first, last) if first is not None else (start, start),
+                outside=summed(outside),
+            )
+        )
     return found
+
+
+_GROUP: Final = itemgetter(0, 1, 2, 3)
+"""A summed row's (source, owner, resource id, plan): the order of :func:`collected_in_cycle`'s rows."""
 
 
 def _sums(inside: Any, sqlite: bool) -> tuple[Any, ...]:
@@ -164,27 +177,38 @@ def _sums(inside: Any, sqlite: bool) -> tuple[Any, ...]:
     )
 
 
+_Named = tuple[str, str, str, str, str]
+"""A resource's (source, owner, resource id, plan, resource name)."""
+
+
+def _named(row: Any) -> _Named:
+    return (row.source, row.owner, row.resource_id, row.plan, row.resource_name)
+
+
 def _collected(
-    source: str,
-    row: Any,
+    named: _Named,
     cycle: Span,
     month: Month,
     hours: Decimal,
-    first: datetime,
-    last: datetime,
+    span: tuple[datetime, datetime],
     *,
     outside: Decimal = ZERO,
 ) -> Collected:
+    """The hours of a resource (``named``) in ``cycle``, those inside the month spanning ``span`` (its
+    first window's start and last window's end, clipped to the month) and ``outside`` it."""
+    source, owner, resource_id, plan, name = named
+    first, last = span
+    start = max(first, month.start)
     return Collected(
         source=as_source(source),
-        resource_id=row.resource_id,
-        resource_name=row.resource_name,
-        owner=row.owner,
-        plan=row.plan,
+        resource_id=resource_id,
+        resource_name=name,
+        owner=owner,
+        plan=plan,
         cycle_start=cycle.start,
         cycle_end=cycle.end,
-        start=max(first, month.start),
-        end=max(min(last, month.end), max(first, month.start)),
+        start=start,
+        end=max(min(last, month.end), start),
         hours=hours,
         hours_outside_month=outside,
     )
@@ -360,33 +384,71 @@ def billed_lines(tx: Connection, client_ids: Sequence[int], month: Month) -> dic
         .order_by(invoices.c.client_id, invoices.c.id, invoice_lines.c.position)
     )
     found: dict[int, list[BilledLine]] = defaultdict(list)
-    for row in tx.execute(query):
-        replaced_by = (
-            _label(row.r_number, row.r_proforma, row.r_reference) if row.r_reference is not None else None
-        )
-        found[row.client_id].append(
-            BilledLine(
-                invoice=_label(row.number, row.proforma_number, row.reference),
-                standing=row.status != "cancelled",
-                line_reference=row.line_reference,
-                source=as_source(row.source),
-                resource_id=row.resource_id,
-                plan=row.plan,
-                period_start=row.period_start,
-                period_end=row.period_end,
-                hours=row.hours,
-                billed_hours=row.billed_hours,
-                unit_price=row.unit_price,
-                amount=row.amount,
-                currency=row.currency,
-                capped=bool(row.capped),
-                late=bool(row.late),
-                tokens_per_hour=row.tokens_per_hour,
-                tokens=row.tokens,
-                replaced_by=replaced_by,
+    for (
+        client_id,
+        number,
+        proforma,
+        reference,
+        status,
+        currency,
+        r_number,
+        r_proforma,
+        r_reference,
+        *line,
+    ) in tx.execute(query):
+        found[client_id].append(
+            _billed_line(
+                _label(number, proforma, reference),
+                status != "cancelled",
+                currency,
+                None if r_reference is None else _label(r_number, r_proforma, r_reference),
+                line,
             )
         )
     return found
+
+
+def _billed_line(
+    invoice: str, standing: bool, currency: str, replaced_by: str | None, line: Sequence[Any]
+) -> BilledLine:
+    """A line read as :data:`_LINE_COLUMNS` (unpacked by position: a row's attributes cost more than the
+    rest of the line's reading), on its invoice."""
+    (
+        line_reference,
+        source,
+        resource_id,
+        plan,
+        period_start,
+        period_end,
+        hours,
+        billed_hours,
+        unit_price,
+        amount,
+        capped,
+        late,
+        tokens_per_hour,
+        tokens,
+    ) = line
+    return BilledLine(
+        invoice=invoice,
+        standing=standing,
+        line_reference=line_reference,
+        source=as_source(source),
+        resource_id=resource_id,
+        plan=plan,
+        period_start=period_start,
+        period_end=period_end,
+        hours=hours,
+        billed_hours=billed_hours,
+        unit_price=unit_price,
+        amount=amount,
+        currency=currency,
+        capped=bool(capped),
+        late=bool(late),
+        tokens_per_hour=tokens_per_hour,
+        tokens=tokens,
+        replaced_by=replaced_by,
+    )
 
 
 def invoice_documents(
@@ -405,7 +467,16 @@ def invoice_documents(
     )
     query = (
         select(
-            invoices,
+            invoices.c.client_id,
+            invoices.c.number,
+            invoices.c.proforma_number,
+            invoices.c.reference,
+            invoices.c.kind,
+            invoices.c.status,
+            invoices.c.currency,
+            invoices.c.total,
+            invoices.c.paid_amount,
+            invoices.c.issuer,
             outbox.c.state.label("push_state"),
             replacement.c.number.label("r_number"),
             replacement.c.proforma_number.label("r_proforma"),
@@ -422,29 +493,40 @@ def invoice_documents(
         .order_by(invoices.c.client_id, invoices.c.id)
     )
     found: dict[int, list[InvoiceDocument]] = defaultdict(list)
-    for row in tx.execute(query):
+    for (
+        client_id,
+        number,
+        proforma,
+        reference,
+        kind,
+        status,
+        currency,
+        total,
+        paid_amount,
+        issuer,
+        push_state,
+        r_number,
+        r_proforma,
+        r_reference,
+    ) in tx.execute(query):
         push = (
-            _PUSH_STATES[row.push_state]
-            if row.push_state is not None
+            _PUSH_STATES[push_state]
+            if push_state is not None
             else PushState.ISSUED_BY_BRIDGE
-            if row.issuer == BRIDGE
+            if issuer == BRIDGE
             else PushState.PENDING
         )
-        found[row.client_id].append(
+        found[client_id].append(
             InvoiceDocument(
-                label=_label(row.number, row.proforma_number, row.reference),
-                reference=row.reference,
-                kind=row.kind,
-                status=row.status,
-                currency=row.currency,
-                total=row.total,
+                label=_label(number, proforma, reference),
+                reference=reference,
+                kind=kind,
+                status=status,
+                currency=currency,
+                total=total,
                 push=push,
-                paid_amount=row.paid_amount,
-                replaced_by=(
-                    _label(row.r_number, row.r_proforma, row.r_reference)
-                    if row.r_reference is not None
-                    else None
-                ),
+                paid_amount=paid_amount,
+                replaced_by=None if r_reference is None else _label(r_number, r_proforma, r_reference),
             )
         )
     return found

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.dialects import mysql
@@ -12,6 +13,37 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from bridge.domain.instants import as_utc
+
+MEMO_SIZE: Final = 4096
+"""Distinct values a column's conversion remembers before it starts afresh (see :func:`once_per_value`)."""
+_MISSING: Final = object()
+_T = TypeVar("_T")
+
+
+def once_per_value(process: Callable[[Any], _T], size: int = MEMO_SIZE) -> Callable[[Any], _T]:
+    """``process`` (a conversion of what the driver returns) run once per distinct value.
+
+    A month's rows repeat few values (the same cycle bounds, the same hours on every line), and the
+    conversion (SQLite's text parsed to a datetime, made aware; text or NUMERIC made an exact Decimal at
+    the column's scale) costs more than a lookup. The values are immutable, so a remembered one is the
+    same value; at most ``size`` are kept, then the memo starts afresh.
+    """
+    memo: dict[Any, _T] = {}
+
+    def converted(value: Any) -> _T:
+        found = memo.get(value, _MISSING)
+        if found is _MISSING:
+            if len(memo) >= size:
+                memo.clear()
+            found = memo[value] = process(value)
+        return found  # type: ignore[return-value]
+
+    return converted
+
+
+def _once_per_value(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """A column type's result processing (None: there is none), run once per distinct value."""
+    return None if process is None else once_per_value(process)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -37,6 +69,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        return _once_per_value(super().result_processor(dialect, coltype))
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -74,3 +109,6 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         return Decimal(value).quantize(self._quantum)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        return _once_per_value(super().result_processor(dialect, coltype))

@@ -68,12 +68,15 @@ def test_invoiced_until_is_the_last_standing_usage_period_end_per_client(uow: Un
     with uow.reading() as tx:
         until = store.invoiced_until(tx, [acme, beta, idle])
         standing = store.usage_invoices_of_clients(tx, [acme, beta])
+        spans = store.usage_spans_of_clients(tx, [acme, beta, idle])
     assert until == {acme: OCTOBER[1], beta: nov[1]}
     assert all(value.tzinfo is not None for value in until.values())
     assert {client: [i.reference for i in found] for client, found in standing.items()} == {
         acme: ["BB-1-2022-10"],
         beta: ["BB-2-2022-10", "BB-2-2022-11"],
     }
+    assert spans == {acme: [OCTOBER], beta: [OCTOBER, nov]}  # what a reconciliation draws cycles from
+    assert all(instant.tzinfo is UTC for found in spans.values() for span in found for instant in span)
 
 
 def test_already_invoiced_is_any_overlap_with_a_standing_usage_invoices_period(uow: UnitOfWork) -> None:

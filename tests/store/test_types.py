@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, insert, select
 
 from bridge.store.database import make_engine
-from bridge.store.types import ExactDecimal, UTCDateTime
+from bridge.store.types import ExactDecimal, UTCDateTime, once_per_value
 
 probe_metadata = MetaData()
 probe = Table(
@@ -70,3 +70,32 @@ def test_time_comes_back_aware_in_utc_with_microseconds(probe_engine: Engine) ->
 def test_naive_time_is_refused(probe_engine: Engine) -> None:
     with pytest.raises(Exception, match="naive datetime"):
         _roundtrip(probe_engine, at=datetime(2022, 11, 1))
+
+
+def test_repeated_and_distinct_values_each_read_back_exact_and_aware(probe_engine: Engine) -> None:
+    """Each distinct value is converted once and remembered (bridge/store/types.py ``once_per_value``):
+    a repeated value, and one after many others, still reads back as written."""
+    start = datetime(2022, 10, 1, tzinfo=UTC)
+    written = [
+        (Decimal(index % 3) + Decimal("0.12345678"), start + timedelta(hours=index % 5, microseconds=index))
+        for index in range(40)
+    ]
+    with probe_engine.begin() as connection:
+        rows = [{"id": n, "amount": amount, "at": at} for n, (amount, at) in enumerate(written, 1)]
+        connection.execute(insert(probe), rows)
+        for _ in range(2):
+            read = connection.execute(select(probe.c.amount, probe.c.at).order_by(probe.c.id)).all()
+            assert [(amount, at) for amount, at in read] == written
+            assert all(at.tzinfo is UTC and str(amount).endswith("12345678") for amount, at in read)
+
+
+def test_the_memo_starts_afresh_when_full_and_still_converts_every_value() -> None:
+    seen: list[str] = []
+
+    def parse(value: str) -> int:
+        seen.append(value)
+        return int(value)
+
+    convert = once_per_value(parse, size=2)
+    assert [convert(v) for v in ("1", "1", "2", "1", "3", "1")] == [1, 1, 2, 1, 3, 1]
+    assert seen == ["1", "2", "3", "1"]  # "1" again once "3" filled the memo afresh
