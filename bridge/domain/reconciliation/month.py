@@ -87,11 +87,13 @@ class Reconciler:
         source = resource.source
         self._collected[source] += resource.hours
         self._resources[source] += 1
+        billed = ZERO
         for placement in resource.placements:
             self._buckets[(source, placement.bucket)] += placement.hours
+            if placement.bucket.billed:
+                billed += placement.hours
         if resource.currency is not None and resource.amount:
             self._revenue[(resource.currency, source, resource.plan)] += resource.amount
-        billed = resource.billed_hours
         self._days.add(source, rows, float(billed))
         for defect in resource.defects:
             self._defect_count += 1
@@ -183,9 +185,9 @@ class _MoneyTally:
             if resource.currency is not None:
                 tally = self._currencies[resource.currency]
                 tally.usage_amount += resource.amount
-                tally.not_charged += sum(
-                    (p.not_charged for p in resource.placements if p.not_charged is not None), ZERO
-                )
+                for placement in resource.placements:
+                    if placement.not_charged is not None:
+                        tally.not_charged += placement.not_charged
         for movement in result.ledger:
             tally = self._currencies[movement.currency]
             amount, count = tally.ledger.get(movement.kind, (ZERO, 0))

@@ -9,7 +9,7 @@ collected, and hours left over, are defects.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -81,6 +81,10 @@ class _Claim:
     detail: str
     not_charged: Decimal | None = None
 
+    def limited_to(self, hours: Decimal) -> _Claim:
+        """The same claim for fewer ``hours`` (what is left of the cycle's collected hours)."""
+        return _Claim(self.bucket, hours, self.invoice, self.detail, self.not_charged)
+
 
 class _ClientContext:
     """The per-client facts every resource of the client consults."""
@@ -99,8 +103,10 @@ class _ClientContext:
         source, resource_id, plan, cycle_start = key
         first = rows[0] if rows else None
         name = first.resource_name if first is not None else resource_id
-        hours = sum((row.hours for row in rows), ZERO)
-        outside = sum((row.hours_outside_month for row in rows), ZERO)
+        hours = outside = ZERO
+        for row in rows:
+            hours += row.hours
+            outside += row.hours_outside_month
         cycle_end = first.cycle_end if first is not None else lines[0].period_end
         allocation = _Allocation(hours, outside)
         standing = [line for line in lines if line.standing]
@@ -121,7 +127,7 @@ class _ClientContext:
             hours=hours,
             placements=tuple(allocation.placements),
             defects=tuple(defect for defect in defects if defect.hours > 0),
-            amount=sum((line.amount for line in standing if _ends_in(line.period_end, self.month)), ZERO),
+            amount=_revenue(standing, self.month),
             currency=standing[0].currency if standing else None,
         )
 
@@ -225,10 +231,11 @@ class _Allocation:
     def __init__(self, month_hours: Decimal, outside: Decimal) -> None:
         self.left = month_hours
         self.share = _ONE if outside == 0 else month_hours / (month_hours + outside)
+        self.whole = self.share == _ONE
         self.placements: list[Placement] = []
 
     def month_share(self, cycle_hours: Decimal) -> Decimal:
-        return cycle_hours if self.share == _ONE else quantize_hours(cycle_hours * self.share)
+        return cycle_hours if self.whole else quantize_hours(cycle_hours * self.share)
 
     def take_claims(self, claims: Sequence[_Claim]) -> None:
         for claim in claims:
@@ -251,13 +258,22 @@ class _Allocation:
         self.placements.append(Placement(bucket, hours, detail, invoice, not_charged, settings_key))
 
 
+def _revenue(standing: Sequence[BilledLine], month: Month) -> Decimal:
+    """What the standing lines of cycles ending in ``month`` charge: the month's revenue."""
+    amount = ZERO
+    for line in standing:
+        if _ends_in(line.period_end, month):
+            amount += line.amount
+    return amount
+
+
 def _claims(standing: Sequence[BilledLine], cycle_hours: Decimal) -> tuple[list[_Claim], Decimal]:
     """What the standing lines bill, within the cycle's collected hours, and the hours billed beyond them.
 
     Regular lines come first (in invoice order), late lines after them; a line's capped hours are
     claimed for the cap. What goes beyond the collected hours is an excess: a defect.
     """
-    ordered = sorted(standing, key=lambda line: (line.late, line.invoice, line.line_reference))
+    ordered = standing if len(standing) < 2 else sorted(standing, key=_claim_order)
     left = cycle_hours
     claims: list[_Claim] = []
     excess = ZERO
@@ -266,19 +282,24 @@ def _claims(standing: Sequence[BilledLine], cycle_hours: Decimal) -> tuple[list[
             taken = min(claim.hours, left)
             excess += claim.hours - taken
             if taken > 0:
-                claims.append(_Claim(claim.bucket, taken, claim.invoice, claim.detail, claim.not_charged))
+                claims.append(claim if taken is claim.hours else claim.limited_to(taken))
             left -= taken
     return claims, excess
 
 
-def _line_claims(line: BilledLine) -> Iterator[_Claim]:
+def _claim_order(line: BilledLine) -> tuple[bool, str, str]:
+    return (line.late, line.invoice, line.line_reference)
+
+
+def _line_claims(line: BilledLine) -> list[_Claim]:
     bucket = Bucket.INVOICED_LATE if line.late else Bucket.INVOICED
     capped = capped_hours(line)
     where = f"{line.invoice}, line {line.line_reference}"
-    yield _Claim(bucket, line.hours - capped, line.invoice, where)
-    if capped > 0:
-        cap = "the plan's monthly tokens" if line.tokens is not None else "the billable-seconds cap"
-        yield _Claim(Bucket.BELOW_CAP, capped, line.invoice, f"{cap} ({where})", not_charged(line))
+    billed = _Claim(bucket, line.hours - capped, line.invoice, where)
+    if capped <= 0:
+        return [billed]
+    cap = "the plan's monthly tokens" if line.tokens is not None else "the billable-seconds cap"
+    return [billed, _Claim(Bucket.BELOW_CAP, capped, line.invoice, f"{cap} ({where})", not_charged(line))]
 
 
 def capped_hours(line: BilledLine) -> Decimal:
@@ -309,11 +330,11 @@ def not_charged(line: BilledLine) -> Decimal:
 
 def _removed_by_recalculation(lines: Sequence[BilledLine]) -> tuple[Decimal, tuple[str | None, str]]:
     """Hours a replaced invoice billed beyond what the standing lines bill now, and which replaced which."""
-    replaced: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    replaced: dict[str, Decimal] = {}
     targets: dict[str, str] = {}
     for line in lines:
         if not line.standing and line.replaced_by is not None and not line.late:
-            replaced[line.invoice] += line.hours
+            replaced[line.invoice] = replaced.get(line.invoice, ZERO) + line.hours
             targets[line.invoice] = line.replaced_by
     if not replaced:
         return ZERO, (None, "")
