@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
@@ -60,8 +61,12 @@ DEFECT_RED: Final = "#b42318"
 _HOURS_SHOWN = Decimal("0.01")
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
 def hours_value(hours: Decimal) -> str:
-    """Hours as exact text for JSON and CSV, without trailing zeros or an exponent: 264.000000 reads 264."""
+    """Hours as exact text for JSON and CSV, without trailing zeros or an exponent: 264.000000 reads 264.
+
+    The text depends on the value alone (264 and 264.000000 read the same), so each value's is worked out
+    once: a month's report writes the same few hours on every resource."""
     return format(hours.normalize(), "f") if hours else "0"
 
 
