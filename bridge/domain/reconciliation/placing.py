@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final
@@ -69,21 +69,6 @@ def place_client(month: Month, evidence: ClientEvidence) -> tuple[ClientResult, 
 def _keys(rows: dict[Key, list[Collected]], lines: dict[Key, list[BilledLine]]) -> list[Key]:
     """Resources in a stable order: source, resource id, cycle, plan."""
     return sorted(set(rows) | set(lines), key=lambda key: (SOURCES.index(key[0]), key[1], key[3], key[2]))
-
-
-@dataclass(frozen=True, slots=True)
-class _Claim:
-    """Hours an invoice line claims, in the bucket it puts them."""
-
-    bucket: Bucket
-    hours: Decimal
-    invoice: str
-    detail: str
-    not_charged: Decimal | None = None
-
-    def limited_to(self, hours: Decimal) -> _Claim:
-        """The same claim for fewer ``hours`` (what is left of the cycle's collected hours)."""
-        return _Claim(self.bucket, hours, self.invoice, self.detail, self.not_charged)
 
 
 class _ClientContext:
@@ -237,9 +222,13 @@ class _Allocation:
     def month_share(self, cycle_hours: Decimal) -> Decimal:
         return cycle_hours if self.whole else quantize_hours(cycle_hours * self.share)
 
-    def take_claims(self, claims: Sequence[_Claim]) -> None:
+    def take_claims(self, claims: Sequence[Placement]) -> None:
+        """The lines' claims on the cycle's hours, each for the month's share of its hours."""
         for claim in claims:
-            self.take(claim.bucket, self.month_share(claim.hours), claim.invoice, claim.detail, None, claim)
+            hours = min(self.month_share(claim.hours), self.left)
+            if hours > 0:
+                self.left -= hours
+                self.placements.append(claim if hours is claim.hours else replace(claim, hours=hours))
 
     def take(
         self,
@@ -248,14 +237,12 @@ class _Allocation:
         invoice: str | None,
         detail: str,
         settings_key: str | None = None,
-        claim: _Claim | None = None,
     ) -> None:
         hours = min(hours, self.left)
         if hours <= 0:
             return
         self.left -= hours
-        not_charged = None if claim is None else claim.not_charged
-        self.placements.append(Placement(bucket, hours, detail, invoice, not_charged, settings_key))
+        self.placements.append(Placement(bucket, hours, detail, invoice, None, settings_key))
 
 
 def _revenue(standing: Sequence[BilledLine], month: Month) -> Decimal:
@@ -267,22 +254,23 @@ def _revenue(standing: Sequence[BilledLine], month: Month) -> Decimal:
     return amount
 
 
-def _claims(standing: Sequence[BilledLine], cycle_hours: Decimal) -> tuple[list[_Claim], Decimal]:
+def _claims(standing: Sequence[BilledLine], cycle_hours: Decimal) -> tuple[list[Placement], Decimal]:
     """What the standing lines bill, within the cycle's collected hours, and the hours billed beyond them.
 
     Regular lines come first (in invoice order), late lines after them; a line's capped hours are
-    claimed for the cap. What goes beyond the collected hours is an excess: a defect.
+    claimed for the cap. What goes beyond the collected hours is an excess: a defect. Each claim is the
+    placement of the cycle's hours it makes (the month's share is taken after: most cycles are the month).
     """
     ordered = standing if len(standing) < 2 else sorted(standing, key=_claim_order)
     left = cycle_hours
-    claims: list[_Claim] = []
+    claims: list[Placement] = []
     excess = ZERO
     for line in ordered:
         for claim in _line_claims(line):
             taken = min(claim.hours, left)
             excess += claim.hours - taken
             if taken > 0:
-                claims.append(claim if taken is claim.hours else claim.limited_to(taken))
+                claims.append(claim if taken is claim.hours else replace(claim, hours=taken))
             left -= taken
     return claims, excess
 
@@ -291,15 +279,15 @@ def _claim_order(line: BilledLine) -> tuple[bool, str, str]:
     return (line.late, line.invoice, line.line_reference)
 
 
-def _line_claims(line: BilledLine) -> list[_Claim]:
+def _line_claims(line: BilledLine) -> list[Placement]:
     bucket = Bucket.INVOICED_LATE if line.late else Bucket.INVOICED
     capped = capped_hours(line)
     where = f"{line.invoice}, line {line.line_reference}"
-    billed = _Claim(bucket, line.hours - capped, line.invoice, where)
+    billed = Placement(bucket, line.hours - capped, where, line.invoice)
     if capped <= 0:
         return [billed]
     cap = "the plan's monthly tokens" if line.tokens is not None else "the billable-seconds cap"
-    return [billed, _Claim(Bucket.BELOW_CAP, capped, line.invoice, f"{cap} ({where})", not_charged(line))]
+    return [billed, Placement(Bucket.BELOW_CAP, capped, f"{cap} ({where})", line.invoice, not_charged(line))]
 
 
 def capped_hours(line: BilledLine) -> Decimal:
