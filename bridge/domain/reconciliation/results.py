@@ -28,6 +28,10 @@ class Bucket(enum.Enum):
     SUSPENDED = "suspended_not_billed"
     REMOVED = "removed_by_recalculation"
 
+    # Each bucket is one object, so its identity hashes it: Enum's own hash (of the name) runs in Python,
+    # and a month's totals look a bucket up for every placement.
+    __hash__ = object.__hash__
+
     @property
     def billed(self) -> bool:
         """Whether hours in this bucket are on an invoice that stands."""
