@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Connection, Label, String, bindparam, func
 
 from bridge.domain.clients import OWNER_LINK_KIND
 from bridge.domain.cycles import ScheduleChange
+from bridge.store.planning import unindexed
 from bridge.store.tables import client_links, cycle_schedules, solusvm_servers, usage_records, usage_rollups
 from bridge.store.types import UTCDateTime
 
@@ -114,7 +115,12 @@ def _first_starts(owner: ColumnElement[str]) -> tuple[Label[datetime], Label[dat
     """The owner's first window start in the hourly rows, and in the day rollups that outlive them
     (billing.hourly_usage_months prunes the hours but keeps each day's first window start), so pruning
     never moves a client's first cycle. The rollups' earliest first start is on their earliest day
-    (a day's windows start in that day), found by a seek on (owner, day)."""
+    (a day's windows start in that day), found by a seek on (owner, day).
+
+    The earliest day is the owner's own (correlated to it explicitly: left to itself, the nested subquery
+    joined every link and found the earliest day of every linked owner), and its source is kept out of
+    SQLite's index choice (bridge/store/planning.py), which would otherwise walk the unique (source, day,
+    ...) index from the first day on until it met the owner's rollups."""
     source = bindparam("source", type_=String())
     hourly = (
         select(func.min(usage_records.c.window_start))
@@ -124,7 +130,8 @@ def _first_starts(owner: ColumnElement[str]) -> tuple[Label[datetime], Label[dat
     days = usage_rollups.alias("days")
     first_day = (
         select(func.min(days.c.day_start))
-        .where(days.c.owner == owner, days.c.source == source)
+        .where(days.c.owner == owner, unindexed(days.c.source) == source)
+        .correlate_except(days)  # the owner is the enclosing query's, two levels up
         .scalar_subquery()
     )
     daily = (

@@ -21,8 +21,6 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, and_, case, false, func, null, or_, select, type_coerce
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import UnaryExpression
-from sqlalchemy.sql.operators import custom_op
 
 from bridge.domain.clients import OWNER_LINK_KIND
 from bridge.domain.effects import EffectKind
@@ -38,6 +36,7 @@ from bridge.domain.reconciliation import (
 )
 from bridge.domain.usage import as_source
 from bridge.store import suspensions as suspension_store
+from bridge.store.planning import unindexed
 from bridge.store.sums import exact_sum as _exact_sum
 from bridge.store.sums import from_exact_sum as _from_sum
 from bridge.store.tables import (
@@ -72,19 +71,13 @@ class Span:
     end: datetime
 
 
-def _owners_clause(owners: Collection[Owner], sqlite: bool) -> Any:
-    """The usage rows of ``owners``, read through the (owner, window_start) index.
+def _owners_clause(owners: Collection[Owner]) -> Any:
+    """The usage rows of ``owners``, read through the (owner, ...) indexes.
 
-    On SQLite the source is compared as ``+source``, which no index serves: the planner would otherwise
-    take the unique (source, window_start, resource_id) index and scan the whole month for each chunk of
-    clients. The unary ``+`` is SQLite's documented way to keep a term out of the index choice and, unlike
-    ``source || ''``, builds no string for each window read.
+    The source is kept out of SQLite's index choice (:class:`~bridge.store.planning.unindexed`): the
+    planner would otherwise take the unique (source, window_start, resource_id) index and scan the whole
+    month for each chunk of clients.
     """
-    source_column = (
-        UnaryExpression(usage_records.c.source, operator=custom_op("+"), type_=usage_records.c.source.type)
-        if sqlite
-        else usage_records.c.source
-    )
     by_source: dict[str, set[str]] = defaultdict(set)
     for source, owner in owners:
         by_source[source].add(owner)
@@ -92,7 +85,7 @@ def _owners_clause(owners: Collection[Owner], sqlite: bool) -> Any:
         return false()
     return or_(
         *(
-            and_(source_column == source, usage_records.c.owner.in_(sorted(ids)))
+            and_(unindexed(usage_records.c.source) == source, usage_records.c.owner.in_(sorted(ids)))
             for source, ids in sorted(by_source.items())
         )
     )
@@ -113,7 +106,7 @@ def collected_in_cycle(
     start, end = max(cycle.start, month.start), min(cycle.end, month.end)
     inside = and_(usage_records.c.window_start >= start, usage_records.c.window_start < end)
     where = and_(
-        _owners_clause(owners, tx.dialect.name == "sqlite"),
+        _owners_clause(owners),
         usage_records.c.window_start >= cycle.start,
         usage_records.c.window_start < cycle.end,
     )
@@ -302,7 +295,7 @@ def billing_clients_of(tx: Connection, owners: Collection[Owner], month: Month) 
     resources = tx.execute(
         select(usage_records.c.source, usage_records.c.owner, usage_records.c.resource_id)
         .where(
-            _owners_clause(owners, tx.dialect.name == "sqlite"),
+            _owners_clause(owners),
             usage_records.c.window_start >= month.start,
             usage_records.c.window_start < month.end,
         )

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from bridge.domain.clients import LinkKind
 from bridge.domain.cycles import ScheduleChange
 from bridge.domain.usage import UsageRecord, Window
 from bridge.store import cycles as store
-from bridge.store import usage
+from bridge.store import usage, usage_rollups
 from bridge.store.clients import insert_link
 from bridge.store.solusvm_evidence import StoredServer, save_servers
 from bridge.store.unit_of_work import UnitOfWork
@@ -70,3 +71,21 @@ def test_the_first_service_is_the_earliest_window_or_solusvm_creation_of_each_ow
             insert_link(tx, client_id=client, kind=links[source], external_id=owner, created_at=NOW)
     with uow.reading() as tx:
         assert store.first_service_starts(tx, owners) == found  # the same, looked up through the links
+
+
+def test_after_the_hours_are_pruned_each_owner_keeps_its_own_first_day(uow: UnitOfWork) -> None:
+    """The day rollups outlive the pruned hourly rows: a project that started later than another keeps
+    its own first window, looked up through its link, not the earliest day of every linked project."""
+    later = OCT_15 + timedelta(days=10)
+    with uow.writing() as tx:
+        for record in (ran("openstack", "p-1", OCT_15, 2), ran("openstack", "p-2", later, 3)):
+            usage.ingest_window(tx, record.source, record.window, [record], NOW)
+        usage_rollups.prune(tx, ZoneInfo("UTC"), OCT_15 + timedelta(days=40))
+        for owner in ("p-1", "p-2"):
+            client = new_client(tx, f"{owner}@x.org")
+            insert_link(
+                tx, client_id=client, kind=LinkKind.OPENSTACK_PROJECT, external_id=owner, created_at=NOW
+            )
+    owners = [("openstack", "p-1"), ("openstack", "p-2")]
+    with uow.reading() as tx:
+        assert store.first_service_starts(tx, owners) == {owners[0]: OCT_15, owners[1]: later}
