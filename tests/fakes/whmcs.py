@@ -284,6 +284,7 @@ class FakeWhmcs:
         now: Callable[[], datetime] = datetime.now,
         unique_emails: bool = True,
         says_tax_id: bool = True,
+        keep_alive: bool = False,
     ) -> None:
         self.identifier = identifier
         self.secret = secret
@@ -295,6 +296,7 @@ class FakeWhmcs:
         self.now = now
         self.unique_emails = unique_emails
         self.says_tax_id = says_tax_id
+        self.keep_alive = keep_alive
         self.calls: Counter[str] = Counter()
         self.received = 0
         self.products: Counter[int] = Counter()
@@ -326,7 +328,7 @@ class FakeWhmcs:
         self.stop()
 
     def start(self) -> None:
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), _KeepAliveHandler if self.keep_alive else _Handler)
         server.fake = self
         self._server = server
         report = server.handle_error
@@ -1157,6 +1159,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request log on stderr."""
+
+
+class _KeepAliveHandler(_Handler):
+    """The same answers over HTTP/1.1: the connection stays open for the client's next call. Sent without
+    Nagle's delay, as Apache does: the reply's headers and body go out in two writes, and on a kept
+    connection the second would wait for the client's delayed acknowledgement (40 ms)."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
 
 def _wait_until_closed(connection: socket.socket, bound: float, stopping: threading.Event) -> None:
