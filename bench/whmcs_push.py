@@ -222,7 +222,7 @@ def main() -> None:
             wall, cpu = time.perf_counter() - began, cpu_seconds() - cpu
             fake_cpu = fake.cpu_seconds() - fake_cpu
             load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-            calls, pushed = fake.call_count(), fake.invoice_count()
+            calls, pushed, connections = fake.call_count(), fake.invoice_count(), fake.connection_count()
             measured, floor_cpu = measured_floor(fake, calls, args.concurrency)
         with app.engine.connect() as connection:
             left = list_rows(connection, (OutboxState.PENDING, OutboxState.IN_DOUBT, OutboxState.FAILED))
@@ -236,7 +236,10 @@ def main() -> None:
     )
     print(f"pushed       {pushed} invoices in WHMCS, {len(left)} rows left unsettled, {report.counts()}")
     target = f"target <= {CALLS_TARGET}" if args.status == "Unpaid" else "Draft: CreateInvoice + publish"
-    print(f"API calls    {calls} = {per_invoice:.3f} per invoice ({target})")
+    print(
+        f"API calls    {calls} = {per_invoice:.3f} per invoice ({target}), "
+        f"over {connections} connections since the fake started"
+    )
     print(f"wall         {wall:.2f} s")
     print(f"floor        {floor:.2f} s = {calls} calls x {args.latency_ms} ms / {args.concurrency}")
     print(f"wall/floor   {wall / floor:.3f} (target <= {WALL_TARGET})")

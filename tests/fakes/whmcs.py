@@ -299,6 +299,8 @@ class FakeWhmcs:
         self.keep_alive = keep_alive
         self.calls: Counter[str] = Counter()
         self.received = 0
+        self.connections = 0
+        """Connections accepted (with ``keep_alive``, fewer than calls)."""
         self.products: Counter[int] = Counter()
         self.requests: list[Request] = []
         self.clients: dict[int, FakeClient] = {}
@@ -1127,6 +1129,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     server_version = "Apache"
     timeout = 10
+
+    def setup(self) -> None:
+        super().setup()
+        server = self.server
+        assert isinstance(server, _Server)
+        with server.fake._lock:
+            server.fake.connections += 1
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

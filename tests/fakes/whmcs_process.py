@@ -3,9 +3,9 @@ CPU and no turn at the interpreter lock, as a real WHMCS on another host would n
 
 :class:`FakeWhmcsProcess` starts ``python -m tests.fakes.whmcs_process`` and steers it over the child's
 stdin and stdout, one JSON object a line each way: the fake's address and credentials first, then an
-answer per command (inject a fault, count calls or invoices, forget the calls, report the CPU the child
-has used). The child speaks HTTP/1.1 with persistent connections, as WHMCS behind Apache does, and ends
-when its stdin closes.
+answer per command (inject a fault; count calls, invoices or connections accepted; forget the calls;
+report the CPU the child has used). The child speaks HTTP/1.1 with persistent connections, as WHMCS behind
+Apache does, and ends when its stdin closes.
 
     with FakeWhmcsProcess() as fake:
         client = WhmcsClient(fake.url, fake.identifier, fake.secret)
@@ -69,6 +69,10 @@ class FakeWhmcsProcess:
         """Calls of ``action`` so far (all calls when None)."""
         return int(self._ask({"command": "call_count", "action": action}))
 
+    def connection_count(self) -> int:
+        """Connections the fake has accepted."""
+        return int(self._ask({"command": "connection_count"}))
+
     def invoice_count(self) -> int:
         """Invoices the fake holds."""
         return int(self._ask({"command": "invoice_count"}))
@@ -117,6 +121,8 @@ def _obey(fake: FakeWhmcs, command: dict[str, Any]) -> Any:
         return None
     if name == "call_count":
         return fake.call_count(command["action"])
+    if name == "connection_count":
+        return fake.connections
     if name == "invoice_count":
         return len(fake.invoices)
     if name == "cpu_seconds":

@@ -66,3 +66,25 @@ def test_a_refused_write_fails_alone_in_its_own_thread(engine: Engine) -> None:
     assert [type(error) for error in failures] == [Conflict]
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(leases)) == 2
+
+
+def test_while_a_run_commits_a_write_queued_ahead_is_committed_by_the_committer_not_its_thread(
+    engine: Engine,
+) -> None:
+    group = GroupCommit(UnitOfWork(engine))
+    committed_by: list[str] = []
+    failures: list[BaseException] = []
+
+    def claim(connection: Connection) -> str:
+        committed_by.append(threading.current_thread().name)
+        return add("ahead")(connection)
+
+    with group.committing():
+        write = group.submit(claim)  # queued while the thread goes off to its call
+        assert group.wait(write) == "ahead"
+        assert names(engine) == ["ahead"], "committed once waited for"
+        group.later(add("recorded"), failures.append)
+    assert committed_by == ["push-commit"], "the waiting thread led no commit"
+    assert failures == []
+    assert names(engine) == ["ahead", "recorded"], "what was queued last is committed when the run ends"
+    assert group.run(add("after")) == "after", "outside a run the waiting thread commits for itself"
