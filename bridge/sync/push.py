@@ -25,9 +25,11 @@ a WHMCS link sends its add_client row first (its invoices need the WHMCS client 
 waiting for its back-off, holds back the client's later rows; other clients go on. Clients are worked in
 parallel, ``whmcs.push_concurrency`` at a time, each thread with its own WhmcsClient. The store's writes
 stay off the threads' critical path as far as exactly-once allows (bridge/sync/group_commit.py): on SQLite
-the threads' writes share commits; a client's next create_invoice row is claimed while the call before it
-is out (and given back, never sent, if the queue stops before it); a done record goes out with the next
-commit, a crash before which leaves the row in doubt to be looked up.
+the threads' writes share commits, made by a committer thread of their own while the run lasts; a
+client's turn opens with one transaction (the client claimed, its rows read, its first create_invoice
+row claimed); a client's next create_invoice row is claimed while the call before it is out (and given
+back, never sent, if the queue stops before it); a done record goes out with the next commit, a crash
+before which leaves the row in doubt to be looked up. Nothing is claimed before its client's turn.
 
 Retries: a call that provably never reached WHMCS (connection refused, connect timeout) is retried within
 the run (tenacity: ``whmcs.push_attempts`` tries with jittered exponential waits capped at
@@ -333,7 +335,8 @@ class OutboxPusher:
         """What an add_client row for the client would carry, when the client has due rows but neither a
         WHMCS link nor an add_client row; None otherwise."""
         with self._uow.reading() as connection:
-            return _identity_missing(connection, client_id)
+            link = remote.whmcs_client_id(connection, client_id)
+            return _identity_missing(connection, client_id, link)
 
     def _open(self, connection: Connection, client_id: int) -> _Opened:
         """The client's turn begins with one write transaction, one commit to wait for: claim the client
@@ -349,7 +352,8 @@ class OutboxPusher:
         )
         if not claimed:
             return _Opened(client_id, claimed=False, at=now)
-        identity = _identity_missing(connection, client_id)
+        link = remote.whmcs_client_id(connection, client_id)
+        identity = _identity_missing(connection, client_id, link)
         if identity is not None:
             enqueue_add_client(
                 connection,
@@ -359,7 +363,6 @@ class OutboxPusher:
                 currency=identity.currency,
                 now=now,
             )
-        link = remote.whmcs_client_id(connection, client_id)
         rows = _in_order(store.unsettled_rows(connection, client_id), link)
         first = rows[0] if rows and link is not None and self._early(rows[0], now) else None
         fence, settle = self._fence, self._settle_time
@@ -815,11 +818,12 @@ def _committed(value: bool) -> Write[bool]:
     return Write(lambda _tx: value, value=value, done=True)
 
 
-def _identity_missing(connection: Connection, client_id: int) -> remote.ClientIdentity | None:
-    """What an add_client row for the client would carry, when the client has neither a WHMCS link nor
-    an add_client row; None otherwise."""
-    linked = remote.whmcs_client_id(connection, client_id) is not None
-    known = linked or store.by_reference(connection, client_reference(client_id)) is not None
+def _identity_missing(
+    connection: Connection, client_id: int, link: int | None
+) -> remote.ClientIdentity | None:
+    """What an add_client row for the client would carry, when the client has neither a WHMCS link
+    (``link``, as just read) nor an add_client row; None otherwise."""
+    known = link is not None or store.by_reference(connection, client_reference(client_id)) is not None
     return None if known else remote.client_identity(connection, client_id)
 
 
