@@ -11,11 +11,12 @@ to wait for (the effect recorded as done) is queued with :meth:`GroupCommit.late
 thread's next claim: one commit per row instead of two. A crash before that commit leaves the row in
 doubt, and the next run looks the effect up, as after any crash between the call and its record.
 
-While a run holds :meth:`GroupCommit.committing`, the leader is a thread of its own, the committer: it
-commits whatever is queued as soon as it is queued, and the next batch while the last one's disk flush
-ends, so a write submitted ahead (the claim of a client's next row, made while the row before it is out)
-is committed while its thread waits for WHMCS, and no push thread spends its turn leading other threads'
-commits. Outside it, the waiting threads lead as above.
+While a run holds :meth:`GroupCommit.committing`, a thread of its own, the committer, leads whenever
+something is queued and no batch is being committed, so a write submitted ahead (the claim of a client's
+next row, made while the row before it is out) is committed while its thread waits for WHMCS. A thread
+that waits for its write still leads the commit itself when no batch is in flight: it is running already,
+where the committer might first have to be given the CPU (on a loaded machine, tens of milliseconds).
+Outside it, the waiting threads lead as above.
 
 PostgreSQL and MariaDB commit from every thread at once (and group their own commits), so there each
 write is its own transaction, run at once, except that a settle queued with :meth:`GroupCommit.later`
@@ -74,6 +75,9 @@ class GroupCommit:
         self._stop = False
         self._running = False
         """Whether the committer takes the queue (read and changed under the queue lock)."""
+        self._leading = False
+        """Whether a batch taken from the queue is being committed, while the committer runs (read and
+        changed under the queue lock)."""
 
     @property
     def grouped(self) -> bool:
@@ -121,12 +125,10 @@ class GroupCommit:
         return write
 
     def wait(self, write: Write[T]) -> T:
-        """The submitted write's value once committed (this thread commits the queue if nobody has, and
-        no committer runs)."""
-        if not write.done:
-            with self._queue_lock:
-                while not write.done and self._running:
-                    self._committed.wait()
+        """The submitted write's value once committed (this thread commits the queue if nobody is
+        committing a batch)."""
+        if not write.done and self._running:
+            self._lead_or_wait(write)
         if not write.done:
             with self.write_lock:
                 if not write.done:
@@ -161,23 +163,45 @@ class GroupCommit:
             if batch:
                 self._commit(batch)
 
-    def _commit_queued(self) -> None:
-        """The committer: commit each batch as it is queued, until told to stop (the rest is flushed)."""
+    def _lead_or_wait(self, write: Write[T]) -> None:
+        """While the committer runs: commit the queue (``write`` in it) when no batch is in flight, else
+        wait for that batch and look again. Returns once ``write`` is committed, or the committer stopped."""
         while True:
             with self._queue_lock:
-                while not self._queued and not self._stop:
+                while not write.done and self._leading:
+                    self._committed.wait()
+                if write.done or not self._running:
+                    return
+                self._leading = True  # nobody commits: the write is still in the queue
+                batch, self._queued = self._queued, []
+            self._commit_led(batch)
+
+    def _commit_queued(self) -> None:
+        """The committer: commit what is queued whenever no batch is in flight, until told to stop (the
+        rest is flushed)."""
+        while True:
+            with self._queue_lock:
+                while (not self._queued or self._leading) and not self._stop:
                     self._queued_more.wait()
                 if self._stop:
                     self._running = False  # who still waits commits for itself
                     self._committed.notify_all()
                     return
+                self._leading = True
+                batch, self._queued = self._queued, []
+            self._commit_led(batch)
+
+    def _commit_led(self, batch: list[Write[object]]) -> None:
+        """Commit a batch taken while leading, then let the waiting threads and the committer look again."""
+        try:
             with self.write_lock:
-                with self._queue_lock:
-                    batch, self._queued = self._queued, []
-                if batch:
-                    self._commit(batch)
+                self._commit(batch)
+        finally:
             with self._queue_lock:
+                self._leading = False
                 self._committed.notify_all()
+                if self._queued:
+                    self._queued_more.notify()
 
     def _commit(self, batch: list[Write[object]]) -> None:
         """Write the batch in one transaction and commit it. Writes are refused rarely (a lease lost), so
