@@ -25,11 +25,12 @@ a WHMCS link sends its add_client row first (its invoices need the WHMCS client 
 waiting for its back-off, holds back the client's later rows; other clients go on. Clients are worked in
 parallel, ``whmcs.push_concurrency`` at a time, each thread with its own WhmcsClient. The store's writes
 stay off the threads' critical path as far as exactly-once allows (bridge/sync/group_commit.py): on SQLite
-the threads' writes share commits, made by a committer thread of their own while the run lasts; a
-client's turn opens with one transaction (the client claimed, its rows read, its first create_invoice
-row claimed); a client's next create_invoice row is claimed while the call before it is out (and given
-back, never sent, if the queue stops before it); a done record goes out with the next commit, a crash
-before which leaves the row in doubt to be looked up. Nothing is claimed before its client's turn.
+the threads' writes share commits, made by a committer thread while the run lasts (or by the thread
+waiting for its write, when no commit is in flight); a client's turn opens with one transaction (the
+client claimed, its rows read, its first create_invoice row claimed); a client's next create_invoice row
+is claimed while the call before it is out (and given back, never sent, if the queue stops before it); a
+done record goes out with the next commit, a crash before which leaves the row in doubt to be looked up.
+Nothing is claimed before its client's turn.
 
 Retries: a call that provably never reached WHMCS (connection refused, connect timeout) is retried within
 the run (tenacity: ``whmcs.push_attempts`` tries with jittered exponential waits capped at
