@@ -34,8 +34,15 @@ from tests.support.invoicing import PRICING
 START = datetime(2022, 10, 1, tzinfo=UTC)
 DAYS = 182
 """Six months of usage, from START."""
-AFTER = 40
-"""Days the story goes on after the usage ends, so every cycle with usage has ended and been invoiced."""
+LATEST = 40
+"""The most days a window is collected late."""
+AFTER = LATEST + 2 * 32
+"""Days the story goes on after the usage ends, so every cycle with usage has ended and been invoiced, and
+so has its late usage: a window collected up to LATEST days late, at the next collection (an invoicing
+day, within a month), goes on the invoice of the cycle that ends next (within another month)."""
+CATCH_UP = 6
+"""``billing.catch_up_cycles``: enough for that invoice to look back at the late window's cycle (up to
+four cycles back when February is among them); the default 3 leaves older late usage uninvoiced."""
 DAY = timedelta(days=1)
 PLANS = {"gold": {"description": "cheaper small VMs", "flavors": {"m1.small": "0.0100"}}}
 KINDS = ("switch", "settings", "plan", "billing-date")
@@ -78,7 +85,7 @@ STORIES = st.builds(
         st.builds(Resource, st.integers(0, 24 * 60), st.integers(20, DAYS)), min_size=1, max_size=2
     ).map(tuple),
     late_days=st.frozensets(st.integers(0, DAYS), max_size=6),
-    late_by=st.integers(1, 40),
+    late_by=st.integers(1, LATEST),
     events=st.lists(
         st.tuples(st.integers(0, DAYS), st.sampled_from(KINDS), st.integers(0, 27)), max_size=6
     ).map(lambda found: tuple(sorted(found))),
@@ -111,6 +118,7 @@ class Stores:
                 "database": {"url": self.url},
                 "pricing": PRICING,
                 "plans": PLANS,
+                "billing": {"catch_up_cycles": CATCH_UP},
                 "configurations": configurations,
             }
             self.apps[key] = build_app(parse_settings(raw), clock=self.clock)
@@ -317,6 +325,10 @@ def stores(_sqlite_template: Path) -> Iterator[Stores]:
 @example(story=Story(False, 0, (Resource(24, 32),), frozenset({31}), 1, ()))
 # A plan change after the cycle reached the cap: the new plan's hours cost nothing, on a line of their own.
 @example(story=Story(False, 2, (Resource(74, 168),), frozenset(), 1, ((89, "plan", 20),)))
+# Usage of the last cycle collected 29 days late: on the invoice of the cycle after the usage ended.
+@example(
+    story=Story(False, 0, (Resource(444, 90), Resource(275, 176)), frozenset({12, 61, 97, 163, 164}), 29, ())
+)
 # The first VM's first window collected after the second VM's first cycle was invoiced.
 @example(story=Story(False, 0, (Resource(0, 31), Resource(1, 20)), frozenset({0}), 1, ()))
 def test_every_collected_hour_is_on_exactly_one_standing_invoice_line(story: Story, stores: Stores) -> None:
