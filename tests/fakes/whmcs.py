@@ -32,7 +32,7 @@ import socket
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -268,7 +268,8 @@ class FakeWhmcs:
     is the fake's clock (naive, WHMCS's local time). ``unique_emails`` False lets AddClient create a
     client with an email already used, as when two AddClient calls overlap inside WHMCS (it checks the
     email in PHP before inserting, not with a database constraint). ``says_tax_id`` False is a WHMCS
-    before 7.7, whose GetClientsDetails has no ``tax_id``.
+    before 7.7, whose GetClientsDetails has no ``tax_id``. ``currencies`` are the currencies it bills in
+    (GetCurrencies), by id; the first is its default, which AddClient gives a client sent no currency.
     """
 
     def __init__(
@@ -285,6 +286,7 @@ class FakeWhmcs:
         unique_emails: bool = True,
         says_tax_id: bool = True,
         keep_alive: bool = False,
+        currencies: Mapping[int, str] = CURRENCIES,
     ) -> None:
         self.identifier = identifier
         self.secret = secret
@@ -297,6 +299,7 @@ class FakeWhmcs:
         self.unique_emails = unique_emails
         self.says_tax_id = says_tax_id
         self.keep_alive = keep_alive
+        self.currencies = dict(currencies)
         self.calls: Counter[str] = Counter()
         self.received = 0
         self.connections = 0
@@ -681,7 +684,7 @@ class FakeWhmcs:
         client_id = self._next_id("client")
         fields = {key: p.get(key, "") for key in CLIENT_FIELDS}
         fields["status"] = "Active"
-        currency = _int(p.get("currency", "1")) or 1
+        currency = _int(p.get("currency", "0")) or next(iter(self.currencies))
         self.clients[client_id] = FakeClient(client_id, fields, currency, created=self.now().date())
         return {"clientid": self._id(client_id)}
 
@@ -728,7 +731,7 @@ class FakeWhmcs:
             "taxexempt": self._flag(client.tax_exempt),
             "fullname": f"{client.fields['firstname']} {client.fields['lastname']}".strip(),
             "currency": self._id(client.currency),
-            "currency_code": CURRENCIES.get(client.currency, "USD"),
+            "currency_code": self.currencies.get(client.currency, "USD"),
             "defaultgateway": client.default_gateway,
             "credit": self._money(client.credit),
         }
@@ -907,7 +910,7 @@ class FakeWhmcs:
 
     def _invoice_row(self, invoice: FakeInvoice) -> dict[str, Any]:
         client = self.clients[invoice.userid]
-        currency = CURRENCIES.get(client.currency, "USD")
+        currency = self.currencies.get(client.currency, "USD")
         return {
             "id": self._id(invoice.id),
             "firstname": client.fields["firstname"],
@@ -951,6 +954,21 @@ class FakeWhmcs:
             "clientid": self._id(client.id),
             "credits": self._nested("credit", rows),
         }
+
+    def get_currencies(self, p: dict[str, str]) -> dict[str, Any]:
+        """The documented fields: id, code, prefix, suffix, format and rate, nested as other lists."""
+        rows = [
+            {
+                "id": self._id(currency_id),
+                "code": code,
+                "prefix": "$" if code == "USD" else "",
+                "suffix": f" {code}",
+                "format": self._id(1),
+                "rate": "1.00000",
+            }
+            for currency_id, code in self.currencies.items()
+        ]
+        return {"totalresults": self._id(len(rows)), "currencies": self._nested("currency", rows)}
 
     # -- payments and transactions ---------------------------------------------------------------------
 
@@ -1102,6 +1120,7 @@ _ACTIONS: dict[str, Callable[[FakeWhmcs, dict[str, str]], dict[str, Any]]] = {
     "GetInvoices": FakeWhmcs.get_invoices,
     "AddCredit": FakeWhmcs.add_credit,
     "GetCredits": FakeWhmcs.get_credits,
+    "GetCurrencies": FakeWhmcs.get_currencies,
     "AddInvoicePayment": FakeWhmcs.add_invoice_payment,
     "AddTransaction": FakeWhmcs.add_transaction,
     "GetTransactions": FakeWhmcs.get_transactions,
