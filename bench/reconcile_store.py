@@ -61,7 +61,8 @@ TEMPLATE = 1
 
 
 def seed(url: str, clients: int, vms: int) -> None:
-    """The clients (one statement), the template client's link and its October windows."""
+    """The clients (one statement), the template client's link and its October windows (none when
+    ``vms`` is 0)."""
     engine = make_engine(url)
     migrate(engine)
     created = datetime(2022, 1, 1, tzinfo=UTC)
@@ -91,7 +92,9 @@ def seed(url: str, clients: int, vms: int) -> None:
                 }
             ],
         )
-        tx.execute(insert(tables.usage_records), _windows(TEMPLATE, vms))
+        windows = _windows(TEMPLATE, vms)
+        if windows:  # an empty list would insert one row of defaults (SQLAlchemy's DEFAULT VALUES)
+            tx.execute(insert(tables.usage_records), windows)
     engine.dispose()
 
 

@@ -2,9 +2,14 @@
 
     .venv/bin/python bench/whmcs_push.py [--invoices 1000] [--clients 200] [--latency-ms 50]
                                          [--concurrency 8] [--status Unpaid|Draft] [--database URL]
+                                         [--load N]
 
 The real path runs: OutboxPusher over the store (SQLite in a temporary directory unless --database names
-another, empty and migrated) and real HTTP to the fake on 127.0.0.1. The clients are already linked to
+another, empty and migrated) and real HTTP to the fake on 127.0.0.1. The fake answers from its own process
+(tests/fakes/whmcs_process.py), over persistent HTTP/1.1 connections as WHMCS behind Apache does, so the
+CPU measured here is the bridge's, as it would be with WHMCS on another host. ``--load N`` loads the
+machine reproducibly: N busy-loop processes at normal priority run for the push and the bare calls, and
+are ended after. The clients are already linked to
 WHMCS clients (the steady state: monthly invoices of known clients), so the happy path is one
 CreateInvoice per invoice; with --status Draft it is CreateInvoice + UpdateInvoice publish (two calls).
 
@@ -27,7 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -48,14 +55,14 @@ from bridge.store.database import make_engine, migrate
 from bridge.store.outbox import OutboxState, enqueue_effect, list_rows
 from bridge.store.tables import invoices
 from bridge.whmcs import WhmcsClient
-from tests.fakes.whmcs import FakeWhmcs
+from tests.fakes.whmcs_process import FakeWhmcsProcess
 
 NOW = datetime(2022, 11, 1, 1, 0, tzinfo=UTC)
 CALLS_TARGET = 1.05
 WALL_TARGET = 1.25
 
 
-def prepare(url: str, fake: FakeWhmcs, invoice_count: int, client_count: int) -> None:
+def prepare(url: str, fake: FakeWhmcsProcess, invoice_count: int, client_count: int) -> None:
     """Clients linked to WHMCS clients, and their invoices with create_invoice rows, as invoicing writes."""
     engine = make_engine(url)
     migrate(engine)
@@ -118,14 +125,14 @@ def prepare(url: str, fake: FakeWhmcs, invoice_count: int, client_count: int) ->
 
 
 def cpu_seconds() -> float:
-    """CPU time this process has used so far (user + system, every thread: the fake's too)."""
+    """CPU time this process has used so far (user + system, every thread)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def measured_floor(fake: FakeWhmcs, calls: int, concurrency: int) -> tuple[float, float]:
+def measured_floor(fake: FakeWhmcsProcess, calls: int, concurrency: int) -> tuple[float, float]:
     """Seconds ``concurrency`` threads take for ``calls`` bare CreateInvoice calls (fake latency on), and
-    the CPU seconds they (and the fake answering them) used."""
+    the CPU seconds they used."""
     with WhmcsClient(fake.url, fake.identifier, fake.secret) as whmcs:
         user_id = whmcs.add_client(
             firstname="Floor", lastname="Probe", email="floor@example.com", skip_validation=True
@@ -149,6 +156,22 @@ def measured_floor(fake: FakeWhmcs, calls: int, concurrency: int) -> tuple[float
     return time.perf_counter() - began, cpu_seconds() - cpu
 
 
+@contextmanager
+def busy_loops(count: int) -> Iterator[None]:
+    """``count`` processes spinning at normal priority while the block runs: a machine loaded the same way
+    on every run. Each is ended by its own id afterwards."""
+    loops = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+        for _ in range(count)
+    ]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -159,11 +182,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--status", choices=["Unpaid", "Draft"], default="Unpaid")
     parser.add_argument("--database", help="SQLAlchemy URL of an empty database (default: SQLite, temporary)")
+    parser.add_argument(
+        "--load", type=int, default=0, metavar="N", help="busy-loop processes beside the push (default 0)"
+    )
     args = parser.parse_args()
     # As the daemon logs (info, JSON lines), to nowhere: the log's cost is measured, not the terminal's.
     configure_logging("info", "json", stream=open(os.devnull, "w"))  # noqa: SIM115
 
-    with tempfile.TemporaryDirectory() as directory, FakeWhmcs() as fake:
+    with tempfile.TemporaryDirectory() as directory, FakeWhmcsProcess() as fake:
         url = args.database or f"sqlite:///{Path(directory) / 'bench.sqlite3'}"
         prepare(url, fake, args.invoices, args.clients)
         settings = parse_settings(
@@ -190,16 +216,17 @@ def main() -> None:
         pusher = app.pusher()
         fake.reset_calls()
         fake.fail("slow", latency_ms=args.latency_ms, times=None)
-        began, cpu = time.perf_counter(), cpu_seconds()
-        report = pusher.run()
-        wall, cpu = time.perf_counter() - began, cpu_seconds() - cpu
-        calls = fake.call_count()
+        with busy_loops(args.load):
+            began, cpu, fake_cpu = time.perf_counter(), cpu_seconds(), fake.cpu_seconds()
+            report = pusher.run()
+            wall, cpu = time.perf_counter() - began, cpu_seconds() - cpu
+            fake_cpu = fake.cpu_seconds() - fake_cpu
+            load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+            calls, pushed, connections = fake.call_count(), fake.invoice_count(), fake.connection_count()
+            measured, floor_cpu = measured_floor(fake, calls, args.concurrency)
         with app.engine.connect() as connection:
             left = list_rows(connection, (OutboxState.PENDING, OutboxState.IN_DOUBT, OutboxState.FAILED))
         app.close()
-        pushed = len(fake.invoices)
-        load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-        measured, floor_cpu = measured_floor(fake, calls, args.concurrency)
 
     floor = calls * args.latency_ms / 1000 / args.concurrency
     per_invoice = calls / args.invoices
@@ -209,7 +236,10 @@ def main() -> None:
     )
     print(f"pushed       {pushed} invoices in WHMCS, {len(left)} rows left unsettled, {report.counts()}")
     target = f"target <= {CALLS_TARGET}" if args.status == "Unpaid" else "Draft: CreateInvoice + publish"
-    print(f"API calls    {calls} = {per_invoice:.3f} per invoice ({target})")
+    print(
+        f"API calls    {calls} = {per_invoice:.3f} per invoice ({target}), "
+        f"over {connections} connections since the fake started"
+    )
     print(f"wall         {wall:.2f} s")
     print(f"floor        {floor:.2f} s = {calls} calls x {args.latency_ms} ms / {args.concurrency}")
     print(f"wall/floor   {wall / floor:.3f} (target <= {WALL_TARGET})")
@@ -219,10 +249,11 @@ def main() -> None:
     )
     print(
         f"cpu          {cpu:.2f} s = {cpu / args.invoices * 1000:.2f} ms per invoice; the bare calls "
-        f"{floor_cpu:.2f} s = {floor_cpu / calls * 1000:.2f} ms per call (the fake's answering included); "
-        f"the bridge's own {(cpu - floor_cpu) / args.invoices * 1000:.2f} ms per invoice"
+        f"{floor_cpu:.2f} s = {floor_cpu / calls * 1000:.2f} ms per call; "
+        f"the bridge's own {(cpu - floor_cpu) / args.invoices * 1000:.2f} ms per invoice "
+        f"(the fake's process, apart: {fake_cpu:.2f} s for the push)"
     )
-    print(f"load         {load}")
+    print(f"load         {load}; {args.load} busy loops beside the push (--load)")
     if pushed != args.invoices or left:
         sys.exit("not every invoice was pushed exactly once")
 

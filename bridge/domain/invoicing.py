@@ -267,7 +267,12 @@ def price_late_usage(
     *,
     billable_seconds_per_month: int | None = DEFAULT_BILLABLE_SECONDS_PER_MONTH,
 ) -> PricedUsage:
-    """The lines that bill what ``late`` adds to its already invoiced cycle, marked late."""
+    """The lines that bill what ``late`` adds to its already invoiced cycle, marked late.
+
+    Late hours that cost nothing more (the cycle's line already reached the cap, or a SolusVM half hour
+    inside an hour already billed) are still on a late line, at 0.00: every collected hour is on a line,
+    so reconciliation finds them below the cap or invoiced late instead of on no line at all.
+    """
     repriced = price_usage(
         late.records, late.cycle, price_book, billable_seconds_per_month=billable_seconds_per_month
     )
@@ -276,10 +281,10 @@ def price_late_usage(
     for line in repriced.lines:
         before = [invoiced for invoiced in late.invoiced if invoiced.key == line.key]
         quantity = line.quantity - sum((invoiced.quantity for invoiced in before), Decimal(0))
-        if quantity > 0:
-            lines.append(_beyond_invoiced(line, before, quantity))
-        elif quantity < 0:
+        if quantity < 0:
             errors.append(_invoiced_too_much(line, quantity))
+        elif quantity > 0 or line.hours > sum((invoiced.hours for invoiced in before), Decimal(0)):
+            lines.append(_beyond_invoiced(line, before, quantity))
     return PricedUsage(tuple(lines), tuple(errors))
 
 

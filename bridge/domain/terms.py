@@ -494,7 +494,11 @@ def _by_resource(lines: Sequence[PricedLine]) -> list[list[PricedLine]]:
 def _split(
     line: PricedLine, hours: Mapping[int, Decimal], segments: Sequence[Segment], *, multiple: bool
 ) -> list[_Part]:
-    """``line``'s billed quantity given to the segments in time order, each part priced by its segment."""
+    """``line``'s billed quantity given to the segments in time order, each part priced by its segment.
+
+    A segment whose hours the cap (or the plan's monthly tokens) left nothing to bill keeps its part, at
+    0.00 and capped: every collected hour is on a line, and reconciliation finds it below the cap.
+    """
     if not multiple:
         segment = segments[0]
         return [_Part(_repriced(line, segment.book), None, None, segment.discounts)]
@@ -510,8 +514,6 @@ def _split(
             billed = min(quantize_hours(ran), line.billed_hours)
             part = replace(line, hours=segment_hours, billed_hours=billed - given_hours)
             given_hours = billed
-            if part.billed_hours == 0:
-                continue
         else:
             rate = line.tokens_per_hour or 0
             started = ran.to_integral_value(rounding=ROUND_CEILING)
@@ -520,8 +522,6 @@ def _split(
                 line, hours=segment_hours, billed_hours=started - given_billed, tokens=tokens - given_tokens
             )
             given_billed, given_tokens = started, tokens
-            if part.tokens == 0:
-                continue
         since = segment.start if index > 0 else None
         until = segment.end if index < len(segments) - 1 else None
         parts.append(_Part(_repriced(part, segment.book), since, until, segment.discounts))

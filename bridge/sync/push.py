@@ -25,9 +25,12 @@ a WHMCS link sends its add_client row first (its invoices need the WHMCS client 
 waiting for its back-off, holds back the client's later rows; other clients go on. Clients are worked in
 parallel, ``whmcs.push_concurrency`` at a time, each thread with its own WhmcsClient. The store's writes
 stay off the threads' critical path as far as exactly-once allows (bridge/sync/group_commit.py): on SQLite
-the threads' writes share commits; a client's next create_invoice row is claimed while the call before it
-is out (and given back, never sent, if the queue stops before it); a done record goes out with the next
-commit, a crash before which leaves the row in doubt to be looked up.
+the threads' writes share commits, made by a committer thread while the run lasts (or by the thread
+waiting for its write, when no commit is in flight); a client's turn opens with one transaction (the
+client claimed, its rows read, its first create_invoice row claimed); a client's next create_invoice row
+is claimed while the call before it is out (and given back, never sent, if the queue stops before it); a
+done record goes out with the next commit, a crash before which leaves the row in doubt to be looked up.
+Nothing is claimed before its client's turn.
 
 Retries: a call that provably never reached WHMCS (connection refused, connect timeout) is retried within
 the run (tenacity: ``whmcs.push_attempts`` tries with jittered exponential waits capped at
@@ -297,12 +300,13 @@ class OutboxPusher:
         try:
             with (
                 self._clients_closed(),
+                self._group.committing(),
                 ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="push") as pool,
             ):
                 tally = Tally(progress, total=len(clients))
                 worked = []
-                for one in pool.map(self._push_client, clients):  # in order: the callback sees one thread
-                    worked.append(one)
+                for one in pool.map(self._push_client, clients):
+                    worked.append(one)  # in order: the progress callback sees one thread
                     tally.advance()
                 tally.finish()
         finally:
@@ -332,39 +336,47 @@ class OutboxPusher:
         """What an add_client row for the client would carry, when the client has due rows but neither a
         WHMCS link nor an add_client row; None otherwise."""
         with self._uow.reading() as connection:
-            linked = remote.whmcs_client_id(connection, client_id) is not None
-            known = linked or store.by_reference(connection, client_reference(client_id)) is not None
-            return None if known else remote.client_identity(connection, client_id)
+            link = remote.whmcs_client_id(connection, client_id)
+            return _identity_missing(connection, client_id, link)
 
-    def _enqueue_missing_client(self, client_id: int) -> bool:
-        """Give the claimed client an add_client row (matched by email first when it is sent) if it has
-        due rows but no WHMCS link and no such row, so its invoices can go out; whether it did."""
-        identity = self._missing_identity(client_id)
-        if identity is None:
-            return False
-        with self._writing() as connection:
+    def _open(self, connection: Connection, client_id: int) -> _Opened:
+        """The client's turn begins with one write transaction, one commit to wait for: claim the client
+        for this push (False when another push holds it; :class:`~bridge.store.push_claims.ClaimLost`
+        when this push's lease is gone); give it an add_client row (matched by email first when it is
+        sent) if it has due rows but no WHMCS link and no such row, so its invoices can go out; read its
+        rows and link, the claim held; and claim its first row, when that is a due create_invoice of a
+        linked client (:meth:`_early`), as it would be claimed next thing. The client is not opened
+        before its turn: a push held up meanwhile would keep it from the other pushes."""
+        lease, now = self._held(), self._clock.now()
+        claimed = claims.claim_client(
+            connection, client_id, lease=lease.name, token=lease.token, holder=self._owner, now=now
+        )
+        if not claimed:
+            return _Opened(client_id, claimed=False, at=now)
+        link = remote.whmcs_client_id(connection, client_id)
+        identity = _identity_missing(connection, client_id, link)
+        if identity is not None:
             enqueue_add_client(
                 connection,
                 client_id=client_id,
                 email=identity.email,
                 name=identity.name,
                 currency=identity.currency,
-                now=self._clock.now(),
+                now=now,
             )
-        log.info("add_client enqueued for a client WHMCS does not know yet", client=client_id)
-        return True
+        rows = _in_order(store.unsettled_rows(connection, client_id), link)
+        first = rows[0] if rows and link is not None and self._early(rows[0], now) else None
+        fence, settle = self._fence, self._settle_time
+        first_claimed = first is not None and store.claim(connection, first, fence, now, settle)
+        return _Opened(client_id, True, now, identity is not None, rows, link, first_claimed)
 
-    def _claim(self, client_id: int) -> bool:
-        """Claim the client for this push (committed before any of its rows is read); False when another
-        push holds it. A claim refused because this push's lease is gone raises :class:`LeaseLost`."""
-        lease, now = self._held(), self._clock.now()
+    def _opened(self, client_id: int) -> _Opened:
+        """The client opened (:meth:`_open`) and committed; a claim refused because this push's lease is
+        gone raises :class:`LeaseLost`."""
         try:
-            return self._group.run(
-                lambda tx: claims.claim_client(
-                    tx, client_id, lease=lease.name, token=lease.token, holder=self._owner, now=now
-                )
-            )
+            return self._group.run(lambda tx: self._open(tx, client_id))
         except claims.ClaimLost as error:
+            lease = self._held()
             raise LeaseLost(f"lease {lease.name} lost: {error}") from None
 
     # -- one client's queue ----------------------------------------------------------------------------
@@ -378,15 +390,16 @@ class OutboxPusher:
             if self._abort.event.is_set() or self._stopping():
                 return _ClientRun(client_id, claimed, enqueued, notes)
             self._held().check()
-            claimed = self._claim(client_id)
+            opened = self._opened(client_id)
+            if opened.first_claimed:  # given back below if the queue stops before it
+                ahead[opened.rows[0].id] = _Ahead(_committed(True), opened.at)
+            claimed, enqueued = opened.claimed, opened.enqueued
             if not claimed:
                 log.debug("client left to the push that holds it", client=client_id)
                 return _ClientRun(client_id, claimed, enqueued, notes)
-            enqueued = self._enqueue_missing_client(client_id)
-            with self._uow.reading() as connection:
-                rows = store.unsettled_rows(connection, client_id)
-                link = remote.whmcs_client_id(connection, client_id)
-            ordered = _in_order(rows, link)
+            if enqueued:
+                log.info("add_client enqueued for a client WHMCS does not know yet", client=client_id)
+            ordered, link = opened.rows, opened.link
             for index, row in enumerate(ordered):
                 if self._abort.event.is_set() or self._stopping():
                     break
@@ -565,19 +578,22 @@ class OutboxPusher:
 
     def _claim_ahead(self, row: OutboxRow, ahead: dict[int, _Ahead]) -> None:
         """Claim the client's next row now, committed (on SQLite, with other threads' writes) while this
-        row's call is out, so its own call need not wait for a commit. Only a pending create_invoice
-        that is due: what its call needs is in the row as read."""
+        row's call is out, so its own call need not wait for a commit."""
         now = self._clock.now()
-        if (
-            row.id in ahead  # claimed ahead by an earlier try of the row before it
-            or row.kind is not EffectKind.CREATE_INVOICE
-            or row.state is not OutboxState.PENDING
-            or self._waiting(row, now) is not None
-        ):
+        if row.id in ahead or not self._early(row, now):  # in ahead: by an earlier try of the row before
             return
         fence = self._fence
         write = self._group.submit(lambda tx: store.claim(tx, row, fence, now, self._settle_time))
         ahead[row.id] = _Ahead(write, now)
+
+    def _early(self, row: OutboxRow, now: datetime) -> bool:
+        """Whether the row may be claimed ahead of its turn: a pending create_invoice that is due, as what
+        its call needs is in the row as read."""
+        return (
+            row.kind is EffectKind.CREATE_INVOICE
+            and row.state is OutboxState.PENDING
+            and self._waiting(row, now) is None
+        )
 
     def _claimed_ahead(self, row: OutboxRow, early: _Ahead) -> bool:
         """Whether the claim made ahead holds; one that waited too long for its call (the call could then
@@ -763,6 +779,21 @@ class _ClientRun:
 
 
 @dataclass(frozen=True)
+class _Opened:
+    """A client's opening (:meth:`OutboxPusher._open`): whether this push claimed it and gave it an
+    add_client row, its rows in the order they go, its WHMCS link, whether its first row was claimed, and
+    when."""
+
+    client_id: int
+    claimed: bool
+    at: datetime
+    enqueued: bool = False
+    rows: list[OutboxRow] = field(default_factory=list)
+    link: int | None = None
+    first_claimed: bool = False
+
+
+@dataclass(frozen=True)
 class _Ahead:
     """A claim made ahead of the row's turn: the write (committed, or queued to be) and its moment."""
 
@@ -781,6 +812,20 @@ def _unsent(error: BaseException) -> bool:
 
 def _moment(instant: datetime | None) -> str:
     return instant.isoformat() if instant is not None else "an earlier run"
+
+
+def _committed(value: bool) -> Write[bool]:
+    """A write already committed with ``value`` (the first row's claim, made in its client's opening)."""
+    return Write(lambda _tx: value, value=value, done=True)
+
+
+def _identity_missing(
+    connection: Connection, client_id: int, link: int | None
+) -> remote.ClientIdentity | None:
+    """What an add_client row for the client would carry, when the client has neither a WHMCS link
+    (``link``, as just read) nor an add_client row; None otherwise."""
+    known = link is not None or store.by_reference(connection, client_reference(client_id)) is not None
+    return None if known else remote.client_identity(connection, client_id)
 
 
 def _in_order(rows: list[OutboxRow], link: int | None) -> list[OutboxRow]:

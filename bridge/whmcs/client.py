@@ -38,12 +38,14 @@ from bridge.whmcs.models import (
     ClientPage,
     CreatedInvoice,
     Credit,
+    Currency,
     Invoice,
     InvoiceLine,
     PayMethod,
     Transaction,
     parse_client,
     parse_credit,
+    parse_currency,
     parse_invoice,
     parse_list,
     parse_pay_method,
@@ -272,6 +274,12 @@ class WhmcsClient:
         }
         body = self.call(action, params, write=True)
         return self._required_id(action, body, "clientid")
+
+    def get_currencies(self) -> tuple[Currency, ...]:
+        """Every currency WHMCS bills in, with the id AddClient's ``currency`` takes."""
+        action = "GetCurrencies"
+        body = self.call(action, {}, write=False)
+        return self._parse(action, False, lambda: parse_list(body, "currencies", "currency", parse_currency))
 
     def update_client(self, client_id: int, **fields: FormValue) -> None:
         """Set client fields (``companyname=``, ``status=``, ``paymentmethod=``, ``country=``, ``tax_id=``,

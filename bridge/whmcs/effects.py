@@ -8,8 +8,9 @@ reference before it is ever repeated:
 kind            sent as                                      settled (in doubt) by
 ==============  ===========================================  ============================================
 add_client      GetClientsDetails(email), then AddClient     GetClients(email): every client with that
-                (with country, tax_id) only if WHMCS has no  email, the earliest kept
-                client with that email
+                (with country, tax_id and the currency's id  email, the earliest kept
+                from whmcs.currency_ids or GetCurrencies)
+                only if WHMCS has no client with that email
 update_client   UpdateClient (names, email; or the tax       GetClientsDetails(clientid): fields equal?
                 identity: country, tax_id, taxexempt)
 create_invoice  CreateInvoice (reference in ``notes``);      GetInvoice(id) when the id is known, else
@@ -61,6 +62,7 @@ from bridge.domain.effects import (
 )
 from bridge.logs import get_logger
 from bridge.whmcs.client import WhmcsClient
+from bridge.whmcs.currencies import CurrencyIds
 from bridge.whmcs.errors import WhmcsBusinessError
 from bridge.whmcs.models import Client, Invoice, InvoiceLine
 from bridge.whmcs.reference import check_reference, contains_reference
@@ -125,13 +127,14 @@ class Outcome:
 
 @dataclass(frozen=True)
 class EffectOptions:
-    """The ``[whmcs]`` settings effects depend on, and the time zone WHMCS reads dates in."""
+    """The ``[whmcs]`` settings effects depend on, and the time zone WHMCS reads dates in. ``currencies``
+    (``whmcs.currency_ids``, then GetCurrencies) is read once per push: a push builds its options once."""
 
     invoice_status: str = "Draft"
     send_invoice: bool = False
     payment_method: str | None = None
     default_country: str = "US"
-    currency_ids: Mapping[str, int] = field(default_factory=dict)
+    currencies: CurrencyIds = field(default_factory=CurrencyIds, compare=False)
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
 
     @classmethod
@@ -141,7 +144,7 @@ class EffectOptions:
             send_invoice=settings.send_invoice,
             payment_method=settings.payment_method,
             default_country=settings.default_country,
-            currency_ids=dict(settings.currency_ids),
+            currencies=CurrencyIds(settings.currency_ids),
             zone=zone,
         )
 
@@ -241,6 +244,7 @@ def _add_client(call: _Call, effect: AddClient) -> Outcome:
         existing = client.get_clients_details(email=email)
     if existing is not None:
         return _adopted(client, existing, effect)
+    currency_id = _currency_id(call, currency) if currency else None
     try:
         new_id = client.add_client(
             firstname=effect.firstname or email.split("@")[0],
@@ -249,7 +253,7 @@ def _add_client(call: _Call, effect: AddClient) -> Outcome:
             companyname=effect.companyname,
             country=effect.country or options.default_country,
             tax_id=effect.tax_id,
-            currency_id=options.currency_ids.get(currency) if currency else None,
+            currency_id=currency_id,
             skip_validation=True,
         )
     except WhmcsBusinessError as error:
@@ -268,6 +272,19 @@ def _add_client(call: _Call, effect: AddClient) -> Outcome:
     if effect.taxexempt:
         client.update_client(new_id, taxexempt=True)
     return Outcome(str(new_id), looked_up=False)
+
+
+def _currency_id(call: _Call, code: str) -> int:
+    """WHMCS's id of the client's currency; a currency WHMCS does not have creates no client (WHMCS would
+    put it in its default currency, and bill every invoice pushed to it in that currency)."""
+    found = call.options.currencies.id_of(code, call.client)
+    if found is None:
+        raise EffectRefused(
+            f"WHMCS has no currency {code.upper()} (GetCurrencies), so the client would be billed in WHMCS's "
+            f"default currency: add {code.upper()} in WHMCS (System Settings > Currencies) or set "
+            f"whmcs.currency_ids.{code.upper()} to its id, then `billing-bridge outbox retry`"
+        )
+    return found
 
 
 def _one_client(client: WhmcsClient, reference: str, email: str, duplicates: Duplicates) -> int | None:

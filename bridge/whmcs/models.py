@@ -60,6 +60,14 @@ class Client:
 
 
 @dataclass(frozen=True)
+class Currency:
+    """A currency WHMCS bills in (GetCurrencies): its id, which AddClient takes, and its ISO 4217 code."""
+
+    id: int
+    code: str
+
+
+@dataclass(frozen=True)
 class ClientPage:
     """One page of GetClients: ``total`` matches overall, ``start`` the offset of the first one here."""
 
@@ -297,6 +305,11 @@ def parse_credit(data: Mapping[str, Any], path: str) -> Credit:
         amount=f.amount("amount"),
         rel_id=f.integer("relid", 0),
     )
+
+
+def parse_currency(data: Mapping[str, Any], path: str) -> Currency:
+    f = Fields(data, path)
+    return Currency(id=f.identifier("id"), code=f.text("code").strip().upper())
 
 
 def parse_pay_method(data: Mapping[str, Any], path: str) -> PayMethod:

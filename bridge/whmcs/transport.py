@@ -13,7 +13,9 @@ Proxies and CA bundles come from the environment as ``requests`` reads them (``H
 ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``; ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` when TLS
 verification is on), read once when the transport is made rather than on every call: scanning the
 environment per call cost the push about a millisecond of CPU per row on its threads' critical path. A
-changed environment takes effect when the bridge restarts.
+changed environment takes effect when the bridge restarts. For the same reason what ``requests`` works out
+per call from the CA bundle (whether it names a file or a directory: a ``stat`` on every call, and a turn
+lost at the interpreter lock on a loaded machine) is worked out once per endpoint (:class:`_SettledAdapter`).
 """
 
 from __future__ import annotations
@@ -132,8 +134,8 @@ class Transport:
         self.guard()  # the caller's last word before anything leaves: a lost lease stops it here
         started = time.monotonic()
         try:
-            response = self._session.post(
-                self.endpoint, data=form, timeout=self._timeout, verify=self._verify, allow_redirects=False
+            response = self._session.send(
+                self._prepared(form), timeout=self._timeout, verify=self._verify, allow_redirects=False
             )
         except requests.RequestException as error:
             failure = self._transport_failure(action, error, write=write)
@@ -146,6 +148,17 @@ class Transport:
             raise
         log.debug("whmcs.call", action=action, http_status=response.status_code, elapsed_ms=_ms(started))
         return body
+
+    def _prepared(self, form: dict[str, str]) -> requests.PreparedRequest:
+        """The POST of ``form`` with the session's headers and cookies, prepared without merging the
+        session's settings into a new request on every call (what ``Session.post`` does, at a CPU cost
+        on the push threads' critical path; the session's settings are fixed when it is made)."""
+        prepared = requests.PreparedRequest()
+        session = self._session
+        prepared.prepare(
+            method="POST", url=self.endpoint, headers=session.headers, data=form, cookies=session.cookies
+        )
+        return prepared
 
     def _transport_failure(
         self, action: str, error: requests.RequestException, *, write: bool
@@ -193,10 +206,35 @@ def _unguarded() -> None:
     """No guard: every call may go."""
 
 
+class _SettledAdapter(requests.adapters.HTTPAdapter):
+    """``requests``' adapter, with the connection pool's key attributes for a URL, CA bundle and client
+    certificate worked out once rather than on every call (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: dict[tuple[str, object, object], tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def build_connection_pool_key_attributes(  # type: ignore[override]  # the stubs' narrower TypedDicts
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str,
+        cert: str | tuple[str, str] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        key = (str(request.url), verify, cert)
+        found = self._keys.get(key)
+        if found is None:
+            host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+            found = self._keys[key] = (dict(host), dict(pool))
+        return dict(found[0]), dict(found[1])
+
+
 def _new_session(endpoint: str) -> requests.Session:
     """A session that reads nothing from the environment per call: the proxies for ``endpoint`` are
-    resolved here, once (see the module docstring)."""
+    resolved here, once, and the CA bundle's kind once (see the module docstring)."""
     session = requests.Session()
+    adapter = _SettledAdapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     session.trust_env = False
     session.proxies.update(requests.utils.get_environ_proxies(endpoint))
     session.headers.update(

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from bridge.bootstrap import build_app
 from bridge.clock import FixedClock, SystemClock
+from bridge.services.outbox import client_reference
 from bridge.settings import load_settings
 from bridge.store.database import make_engine
 from bridge.store.outbox import OutboxState
@@ -362,4 +363,103 @@ def test_credit_added_in_the_bridge_reaches_whmcs_once(
     (credit,) = fake.credits
     assert (credit.clientid, credit.amount) == (whmcs_client.id, Decimal("40.00"))
     assert "BB-PAYMENT-1-bank-7" in credit.description
+    assert {item.state for item in rows(engine)} == {OutboxState.DONE}
+
+
+def add_client_in(capsys: pytest.CaptureFixture[str], config: Path, email: str, currency: str) -> None:
+    code, _, err = run_cli(
+        capsys, "--config", str(config), "client", "add", "--email", email, "--name", "Euro Client",
+        "--currency", currency,
+    )  # fmt: skip
+    assert code == 0, err
+
+
+def test_clients_are_created_in_whmcs_in_their_own_currency_looked_up_once_per_push(
+    config: Path, engine: Engine, fake: FakeWhmcs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No whmcs.currency_ids: the push asks WHMCS for its currencies (once, however many clients it
+    creates) and gives each new client the id of its own currency, never WHMCS's default (USD here)."""
+    for n in range(3):
+        add_client_in(capsys, config, f"eu{n}@example.com", "EUR")
+    add_client_in(capsys, config, "uk@example.com", "GBP")
+    issue_invoice(engine, 1, "2022-10", ["10.00"])
+
+    code, out, err = run_cli(capsys, "--config", str(config), "push")
+
+    assert code == 0, out + err
+    by_email = {client.email: fake.currencies[client.currency] for client in fake.clients.values()}
+    assert by_email == {
+        "eu0@example.com": "EUR",
+        "eu1@example.com": "EUR",
+        "eu2@example.com": "EUR",
+        "uk@example.com": "GBP",
+    }
+    assert fake.call_count("GetCurrencies") == 1
+
+
+def test_whmcs_currency_ids_name_the_id_and_no_lookup_is_made(
+    tmp_path: Path, database_url: str, engine: Engine, fake: FakeWhmcs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.currencies[7] = "CHF"
+    config = tmp_path / "settings.toml"
+    write_config(config, database_url, fake)
+    config.write_text(config.read_text() + "currency_ids = { CHF = 7 }\n")
+    add_client_in(capsys, config, "ch@example.com", "CHF")
+
+    assert run_cli(capsys, "--config", str(config), "push")[0] == 0
+
+    (created,) = fake.clients.values()
+    assert created.currency == 7
+    assert fake.call_count("GetCurrencies") == 0
+
+
+def test_a_client_whose_currency_whmcs_lacks_is_not_created_and_push_says_which_setting(
+    tmp_path: Path, database_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """WHMCS bills only in USD: a EUR client would be created in USD and billed so. Nothing is created
+    and nothing of the client's is sent; the push exits 1 with one line naming EUR and the setting. Once
+    WHMCS has EUR, a retry creates the client in EUR and sends its invoice."""
+    with FakeWhmcs(hold_seconds=2.0, currencies={1: "USD"}) as fake:
+        config = write_config(tmp_path / "settings.toml", database_url, fake, invoice_status="Unpaid")
+        add_client_in(capsys, config, "eu@example.com", "EUR")
+        reference = issue_invoice(engine, 1, "2022-10", ["10.00"])
+
+        code, out, _ = run_cli(capsys, "--config", str(config), "push")
+
+        assert code == 1
+        (line,) = [line for line in out.splitlines() if "failed:" in line]
+        assert "add_client" in line
+        assert "WHMCS has no currency EUR" in line
+        assert "set whmcs.currency_ids.EUR to its id" in line
+        assert (fake.clients, fake.invoices) == ({}, {})
+        assert fake.call_count("AddClient") == fake.call_count("CreateInvoice") == 0
+
+        fake.currencies[2] = "EUR"  # the operator adds EUR in WHMCS
+        retried = str(row(engine, client_reference(1)).id)
+        assert run_cli(capsys, "--config", str(config), "outbox", "retry", retried)[0] == 0
+        push_after_settling(config)
+
+        (created,) = fake.clients.values()
+        assert fake.currencies[created.currency] == "EUR"
+        assert len(whmcs_invoices_carrying(fake, reference)) == 1
+
+
+def test_an_add_client_whose_answer_was_lost_is_found_in_its_currency_not_refused(
+    tmp_path: Path, database_url: str, engine: Engine, fake: FakeWhmcs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lost AddClient was applied: the lookup after the settle time finds the client, in EUR as it was
+    asked, and links it (a client created in WHMCS's default currency would be refused as another's)."""
+    config = write_config(tmp_path / "settings.toml", database_url, fake, invoice_status="Unpaid")
+    add_client_in(capsys, config, "eu@example.com", "EUR")
+    reference = issue_invoice(engine, 1, "2022-10", ["10.00"])
+    fake.fail("commit_then_drop", action="AddClient")
+
+    code, out, _ = run_cli(capsys, "--config", str(config), "push")
+    assert code == 1, "the add_client row is in doubt, put off"
+    assert "1 put off" in out
+    push_after_settling(config)
+
+    (created,) = fake.clients.values()
+    assert fake.currencies[created.currency] == "EUR"
+    assert len(whmcs_invoices_carrying(fake, reference)) == 1
     assert {item.state for item in rows(engine)} == {OutboxState.DONE}

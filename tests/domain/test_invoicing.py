@@ -167,13 +167,35 @@ class TestLateUsage:
         ).lines
         assert line.billed_hours == Decimal("66.666667") and line.capped and line.amount == Decimal("6.67")
 
-    def test_late_hours_after_the_cap_was_reached_cost_nothing_more(self) -> None:
+    def test_late_hours_after_the_cap_was_reached_cost_nothing_more_yet_are_on_a_late_line(self) -> None:
+        """The hours are on the next invoice at 0.00, capped: on no line, reconciliation would find them
+        collected in an ended cycle and billed nowhere (a defect), though the bill is right."""
         early = usage(OCTOBER.start, OCTOBER.start + 700 * HOUR)
         late = usage(OCTOBER.start + 700 * HOUR, OCTOBER.end)
-        assert (
-            price_late_usage(LateUsage(OCTOBER, (early, late), self.invoiced_october([early])), book()).lines
-            == ()
+        (line,) = price_late_usage(
+            LateUsage(OCTOBER, (early, late), self.invoiced_october([early])), book()
+        ).lines
+        assert (line.late, line.capped, line.period) == (True, True, OCTOBER)
+        assert (line.hours, line.billed_hours, line.amount) == (Decimal(45), Decimal(0), Decimal("0.00"))
+
+    def test_late_hours_beyond_the_cap_of_a_full_month_add_no_money_to_the_next_invoice(self) -> None:
+        """A VM billed at the cap for 672 hours, then 48 more hours collected late: 48 hours on a late line
+        of the next invoice, 0.00; its total is this month's usage alone."""
+        early = usage(OCTOBER.start, OCTOBER.start + 672 * HOUR)
+        late = usage(OCTOBER.start + 672 * HOUR, OCTOBER.start + 720 * HOUR)
+        invoiced = self.invoiced_october([early])
+        result = draft_invoice(
+            "42",
+            "EUR",
+            NOVEMBER,
+            [whole_cycle(NOVEMBER)],
+            book(),
+            late_usage=[LateUsage(OCTOBER, (early, late), invoiced)],
         )
+        (late_line,) = result.draft.late_lines
+        assert sum(line.hours for line in (*invoiced, late_line)) == Decimal(720)
+        assert (late_line.hours, late_line.amount) == (Decimal("48.000000"), Decimal("0.00"))
+        assert result.draft.total == Decimal("66.67")
 
     def test_a_late_half_hour_inside_an_already_billed_solusvm_hour_is_not_billed_again(self) -> None:
         early = usage(OCTOBER.start, OCTOBER.start + 701 * HOUR, hours="700.2", source="solusvm", plan="7")
@@ -182,7 +204,8 @@ class TestLateUsage:
         )
         invoiced = self.invoiced_october([early])
         assert invoiced[0].tokens == 4907
-        assert price_late_usage(LateUsage(OCTOBER, (early, late), invoiced), book()).lines == ()
+        (line,) = price_late_usage(LateUsage(OCTOBER, (early, late), invoiced), book()).lines
+        assert (line.hours, line.tokens, line.amount) == (Decimal("0.500000"), 0, Decimal("0.00"))
 
     def test_a_late_hour_beyond_the_billed_ones_adds_one_hour_of_tokens(self) -> None:
         early = usage(OCTOBER.start, OCTOBER.start + 701 * HOUR, hours="700.2", source="solusvm", plan="7")

@@ -119,6 +119,25 @@ def test_a_plan_from_a_moment_splits_the_period_and_the_cap_takes_the_last_hours
     assert after.description().startswith("web-1 (m1.small) 2022-10-17 16:00 to 2022-10-31: 266.666667 hours")
 
 
+def test_hours_after_the_cap_was_reached_under_the_old_plan_are_on_the_new_plans_line_at_no_charge() -> None:
+    """744 h always on; gold from hour 700, after the cap (666.666667 h) was reached: the 44 gold hours
+    cost nothing, yet are on a line (0.00, capped), so every collected hour is on one."""
+    terms = ClientTerms().with_assignment("gold", OCTOBER.start + 700 * HOUR)
+    records = [usage(OCTOBER.start + n * HOUR, OCTOBER.start + (n + 1) * HOUR) for n in range(744)]
+    before, after = price_with_terms(records, OCTOBER, schedule(terms)).lines
+    assert (before.hours, before.billed_hours, before.amount) == (
+        Decimal(700),
+        Decimal("666.666667"),
+        Decimal("66.67"),
+    )
+    assert (after.hours, after.billed_hours, after.amount, after.capped) == (
+        Decimal(44),
+        0,
+        Decimal("0.00"),
+        True,
+    )
+
+
 def test_solusvm_tokens_are_shared_out_in_time_order_under_the_monthly_cap() -> None:
     """Plan 7: 744 h x 7 = 5208 tokens, capped at 5000; the cheaper token price from hour 700."""
     terms = ClientTerms().with_assignment("gold", OCTOBER.start + 700 * HOUR)

@@ -32,7 +32,7 @@ import socket
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -268,7 +268,8 @@ class FakeWhmcs:
     is the fake's clock (naive, WHMCS's local time). ``unique_emails`` False lets AddClient create a
     client with an email already used, as when two AddClient calls overlap inside WHMCS (it checks the
     email in PHP before inserting, not with a database constraint). ``says_tax_id`` False is a WHMCS
-    before 7.7, whose GetClientsDetails has no ``tax_id``.
+    before 7.7, whose GetClientsDetails has no ``tax_id``. ``currencies`` are the currencies it bills in
+    (GetCurrencies), by id; the first is its default, which AddClient gives a client sent no currency.
     """
 
     def __init__(
@@ -284,6 +285,8 @@ class FakeWhmcs:
         now: Callable[[], datetime] = datetime.now,
         unique_emails: bool = True,
         says_tax_id: bool = True,
+        keep_alive: bool = False,
+        currencies: Mapping[int, str] = CURRENCIES,
     ) -> None:
         self.identifier = identifier
         self.secret = secret
@@ -295,8 +298,12 @@ class FakeWhmcs:
         self.now = now
         self.unique_emails = unique_emails
         self.says_tax_id = says_tax_id
+        self.keep_alive = keep_alive
+        self.currencies = dict(currencies)
         self.calls: Counter[str] = Counter()
         self.received = 0
+        self.connections = 0
+        """Connections accepted (with ``keep_alive``, fewer than calls)."""
         self.products: Counter[int] = Counter()
         self.requests: list[Request] = []
         self.clients: dict[int, FakeClient] = {}
@@ -326,7 +333,7 @@ class FakeWhmcs:
         self.stop()
 
     def start(self) -> None:
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), _KeepAliveHandler if self.keep_alive else _Handler)
         server.fake = self
         self._server = server
         report = server.handle_error
@@ -677,7 +684,7 @@ class FakeWhmcs:
         client_id = self._next_id("client")
         fields = {key: p.get(key, "") for key in CLIENT_FIELDS}
         fields["status"] = "Active"
-        currency = _int(p.get("currency", "1")) or 1
+        currency = _int(p.get("currency", "0")) or next(iter(self.currencies))
         self.clients[client_id] = FakeClient(client_id, fields, currency, created=self.now().date())
         return {"clientid": self._id(client_id)}
 
@@ -724,7 +731,7 @@ class FakeWhmcs:
             "taxexempt": self._flag(client.tax_exempt),
             "fullname": f"{client.fields['firstname']} {client.fields['lastname']}".strip(),
             "currency": self._id(client.currency),
-            "currency_code": CURRENCIES.get(client.currency, "USD"),
+            "currency_code": self.currencies.get(client.currency, "USD"),
             "defaultgateway": client.default_gateway,
             "credit": self._money(client.credit),
         }
@@ -903,7 +910,7 @@ class FakeWhmcs:
 
     def _invoice_row(self, invoice: FakeInvoice) -> dict[str, Any]:
         client = self.clients[invoice.userid]
-        currency = CURRENCIES.get(client.currency, "USD")
+        currency = self.currencies.get(client.currency, "USD")
         return {
             "id": self._id(invoice.id),
             "firstname": client.fields["firstname"],
@@ -947,6 +954,21 @@ class FakeWhmcs:
             "clientid": self._id(client.id),
             "credits": self._nested("credit", rows),
         }
+
+    def get_currencies(self, p: dict[str, str]) -> dict[str, Any]:
+        """The documented fields: id, code, prefix, suffix, format and rate, nested as other lists."""
+        rows = [
+            {
+                "id": self._id(currency_id),
+                "code": code,
+                "prefix": "$" if code == "USD" else "",
+                "suffix": f" {code}",
+                "format": self._id(1),
+                "rate": "1.00000",
+            }
+            for currency_id, code in self.currencies.items()
+        ]
+        return {"totalresults": self._id(len(rows)), "currencies": self._nested("currency", rows)}
 
     # -- payments and transactions ---------------------------------------------------------------------
 
@@ -1098,6 +1120,7 @@ _ACTIONS: dict[str, Callable[[FakeWhmcs, dict[str, str]], dict[str, Any]]] = {
     "GetInvoices": FakeWhmcs.get_invoices,
     "AddCredit": FakeWhmcs.add_credit,
     "GetCredits": FakeWhmcs.get_credits,
+    "GetCurrencies": FakeWhmcs.get_currencies,
     "AddInvoicePayment": FakeWhmcs.add_invoice_payment,
     "AddTransaction": FakeWhmcs.add_transaction,
     "GetTransactions": FakeWhmcs.get_transactions,
@@ -1125,6 +1148,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     server_version = "Apache"
     timeout = 10
+
+    def setup(self) -> None:
+        super().setup()
+        server = self.server
+        assert isinstance(server, _Server)
+        with server.fake._lock:
+            server.fake.connections += 1
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -1157,6 +1187,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request log on stderr."""
+
+
+class _KeepAliveHandler(_Handler):
+    """The same answers over HTTP/1.1: the connection stays open for the client's next call. Sent without
+    Nagle's delay, as Apache does: the reply's headers and body go out in two writes, and on a kept
+    connection the second would wait for the client's delayed acknowledgement (40 ms)."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
 
 def _wait_until_closed(connection: socket.socket, bound: float, stopping: threading.Event) -> None:

@@ -66,3 +66,52 @@ def test_a_refused_write_fails_alone_in_its_own_thread(engine: Engine) -> None:
     assert [type(error) for error in failures] == [Conflict]
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(leases)) == 2
+
+
+def test_while_a_run_commits_a_write_queued_ahead_is_committed_by_the_committer_not_its_thread(
+    engine: Engine,
+) -> None:
+    group = GroupCommit(UnitOfWork(engine))
+    committed_by: list[str] = []
+    written = threading.Event()
+    failures: list[BaseException] = []
+
+    def claim(connection: Connection) -> str:
+        committed_by.append(threading.current_thread().name)
+        name = add("ahead")(connection)
+        written.set()
+        return name
+
+    with group.committing():
+        write = group.submit(claim)  # queued while the thread is away at its call; it never waits
+        assert written.wait(timeout=60), "the committer never took the queued write"  # a hang guard
+        assert group.wait(write) == "ahead"
+        assert names(engine) == ["ahead"], "committed once waited for"
+        group.later(add("recorded"), failures.append)
+    assert committed_by == ["push-commit"], "the committer wrote it while its thread was away"
+    assert failures == []
+    assert names(engine) == ["ahead", "recorded"], "what was queued last is committed when the run ends"
+    assert group.run(add("after")) == "after", "outside a run the waiting thread commits for itself"
+
+
+def test_while_a_run_commits_every_threads_write_is_committed_before_it_returns(engine: Engine) -> None:
+    group = GroupCommit(UnitOfWork(engine))
+    start = threading.Barrier(THREADS)
+    returned: list[tuple[str, list[str]]] = []
+
+    def write(n: int) -> None:
+        start.wait(timeout=30)
+        for turn in range(5):
+            value = group.run(add(f"w{n}-{turn}"))
+            returned.append((value, names(engine)))
+
+    with group.committing():
+        threads = [threading.Thread(target=write, args=[n]) for n in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert sorted(value for value, _ in returned) == sorted(
+        f"w{n}-{r}" for n in range(THREADS) for r in range(5)
+    )
+    assert all(value in seen for value, seen in returned), "each write was visible when it returned"

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from bridge.whmcs import InvoiceLine, WhmcsBusinessError, WhmcsClient, WhmcsDuplicateError
+from bridge.whmcs import Currency, InvoiceLine, WhmcsBusinessError, WhmcsClient, WhmcsDuplicateError
 from tests.fakes.whmcs import FakeWhmcs
 from tests.whmcs.conftest import make_client
 
@@ -417,3 +417,24 @@ def test_reads_in_every_list_shape_and_json_type(quirky: tuple[FakeWhmcs, WhmcsC
     assert details is not None and details.credit == Decimal("0.70")
     assert [c.id for c in client.get_clients(search="q").clients] == [user]
     assert all(type(v) is Decimal for v in (listed.total, invoice.subtotal, invoice.items[0].amount))
+
+
+def test_currencies_in_every_list_shape_and_json_type(quirky: tuple[FakeWhmcs, WhmcsClient]) -> None:
+    _, client = quirky
+    assert client.get_currencies() == (Currency(1, "USD"), Currency(2, "EUR"), Currency(3, "GBP"))
+
+
+def test_currencies_as_the_documentation_shows_them_flattened(fake: FakeWhmcs, client: WhmcsClient) -> None:
+    """GetCurrencies' documented example answers in PHP's flattened keys."""
+    documented = {
+        "result": "success",
+        "totalresults": "1",
+        "currencies[currency][0][id]": "1",
+        "currencies[currency][0][code]": "USD",
+        "currencies[currency][0][prefix]": "$",
+        "currencies[currency][0][suffix]": " USD",
+        "currencies[currency][0][format]": "1",
+        "currencies[currency][0][rate]": "1.00000",
+    }
+    fake.fail("reply", action="GetCurrencies", body=documented)
+    assert client.get_currencies() == (Currency(1, "USD"),)

@@ -11,6 +11,7 @@ import requests
 
 from bridge.whmcs import WhmcsClient, WhmcsResponseError
 from tests.fakes.whmcs import FakeWhmcs
+from tests.fakes.whmcs_process import FakeWhmcsProcess
 
 
 @pytest.fixture
@@ -98,3 +99,19 @@ def test_without_totalresults_paging_stops_on_a_short_page(client: WhmcsClient, 
     fake.fail("reply", action="GetInvoices", body={"result": "success", "invoices": {"invoice": rows}})
     assert [invoice.total for invoice in client.get_invoices(1)] == [Decimal("1.00")] * 2
     assert fake.call_count("GetInvoices") == 1
+
+
+def test_the_fake_in_its_own_process_answers_over_one_kept_connection_and_counts_what_it_got() -> None:
+    with FakeWhmcsProcess() as fake, requests.Session() as session:
+        fake.fail("error", action="GetClients")
+        form = {"identifier": fake.identifier, "secret": fake.secret, "responsetype": "json"}
+        answers = [
+            session.post(fake.url + "/includes/api.php", data={**form, "action": action}, timeout=5)
+            for action in ("GetClients", "GetClients")
+        ]
+        assert [answer.json()["result"] for answer in answers] == ["error", "success"]
+        assert fake.connection_count() == 1, "both calls went over one kept connection"
+        assert (fake.call_count("GetClients"), fake.call_count(), fake.invoice_count()) == (2, 2, 0)
+        fake.reset_calls()
+        assert fake.call_count() == 0
+        assert fake.cpu_seconds() > 0
