@@ -118,9 +118,9 @@ def _first_starts(owner: ColumnElement[str]) -> tuple[Label[datetime], Label[dat
     (a day's windows start in that day), found by a seek on (owner, day).
 
     The earliest day is the owner's own (correlated to it explicitly: left to itself, the nested subquery
-    joined every link and found the earliest day of every linked owner), and its source is kept out of
-    SQLite's index choice (bridge/store/planning.py), which would otherwise walk the unique (source, day,
-    ...) index from the first day on until it met the owner's rollups."""
+    joined every link and found the earliest day of every linked owner), and in both day lookups the
+    source is kept out of the index choice (bridge/store/planning.py): SQLite and PostgreSQL would
+    otherwise walk the unique (source, day, ...) index, a whole day of every owner, to find this one's."""
     source = bindparam("source", type_=String())
     hourly = (
         select(func.min(usage_records.c.window_start))
@@ -138,7 +138,7 @@ def _first_starts(owner: ColumnElement[str]) -> tuple[Label[datetime], Label[dat
         select(func.min(usage_rollups.c.first_start))
         .where(
             usage_rollups.c.owner == owner,
-            usage_rollups.c.source == source,
+            unindexed(usage_rollups.c.source) == source,
             usage_rollups.c.day_start == first_day,
         )
         .scalar_subquery()

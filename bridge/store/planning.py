@@ -1,11 +1,14 @@
-"""Steering SQLite's query planner away from an index that reads far more than the query needs.
+"""Steering the query planner away from an index that reads far more than the query needs.
 
-SQLite plans without statistics: given ``source = ?`` on a column that leads an index, it may walk that
-index (every row of the source) rather than seek the selective one the query is built for. A term wrapped
-in :class:`unindexed` is compared as ``+column``, which SQLite documents as the way to keep a term out of
-the index choice, and which costs nothing per row (``column || ''`` builds a string for every row, and
-inside a correlated subquery it led SQLite to a worse plan still). MariaDB and PostgreSQL choose by their
-statistics and get the column as it is.
+Given ``source = ?`` on a column that leads an index, a planner may walk that index (every row of the
+source, or of a day) rather than seek the selective owner-led one the query is built for. SQLite plans
+without statistics; PostgreSQL, with them, still chose the unique (source, day, resource, owner, plan)
+index of the day rollups for an owner's earliest day and read a whole day's 300,000 entries per owner
+(70 ms for 3 owners at 100,000 clients, 2 ms with the owner's index). A term wrapped in
+:class:`unindexed` is kept out of the index choice: on SQLite as ``+column``, which SQLite documents for
+this and which costs nothing per row (``column || ''`` builds a string for every row, and inside a
+correlated subquery it led SQLite to a worse plan still); on PostgreSQL as ``(column || '')``, an
+expression no index is built on. MariaDB (where ``||`` means OR) gets the column as it is.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 
 class unindexed(FunctionElement[Any]):
-    """A column's value that no index serves on SQLite (``+column``); the column itself elsewhere."""
+    """A column's value that no index serves on SQLite and PostgreSQL; the column itself on MariaDB."""
 
     name = "unindexed"
     inherit_cache = True
@@ -37,3 +40,8 @@ def _as_it_is(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(unindexed, "sqlite")
 def _out_of_index_choice(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
     return f"(+{compiler.process(element.clauses, **kw)})"
+
+
+@compiles(unindexed, "postgresql")
+def _expression(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} || '')"
