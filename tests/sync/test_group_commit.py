@@ -115,3 +115,31 @@ def test_while_a_run_commits_every_threads_write_is_committed_before_it_returns(
         f"w{n}-{r}" for n in range(THREADS) for r in range(5)
     )
     assert all(value in seen for value, seen in returned), "each write was visible when it returned"
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"], indirect=True)
+def test_on_a_server_database_a_write_submitted_during_a_run_is_committed_by_a_writer_thread(
+    engine: Engine,
+) -> None:
+    """The claim of a client's next row is committed while its thread is away at the call before it."""
+    group = GroupCommit(UnitOfWork(engine))
+    committed_by: list[str] = []
+    failures: list[BaseException] = []
+
+    def claim(connection: Connection) -> str:
+        committed_by.append(threading.current_thread().name)
+        return add("ahead")(connection)
+
+    with group.committing():
+        group.later(add("recorded"), failures.append)  # the row before's record: goes with the claim
+        write = group.submit(claim)
+        assert group.wait(write) == "ahead"
+        assert names(engine) == ["ahead", "recorded"], "committed, with the record, once waited for"
+        refused = group.submit(add("ahead"))
+        with pytest.raises(Conflict):
+            group.wait(refused)
+        group.later(add("last"), failures.append)
+    assert committed_by and committed_by[0].startswith("push-write"), "a writer thread committed it"
+    assert failures == []
+    assert names(engine) == ["ahead", "last", "recorded"], "what was queued last is committed at the end"
+    assert group.run(add("after")) == "after", "outside a run the thread commits for itself"
