@@ -24,6 +24,8 @@ from typing import Any
 from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Dialect
 
+from bridge.store.types import once_per_value
+
 Binder = Callable[[Any], Any]
 
 
@@ -44,19 +46,7 @@ class Columns:
         processor = self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if processor is None:
             return _unchanged
-        if not repeated:
-            return processor
-        converted: dict[Any, Any] = {}
-
-        def once(value: Any) -> Any:
-            if not value:  # None, "", and a zero, whose sign a Decimal keeps: not one value
-                return processor(value)
-            found = converted.get(value, converted)
-            if found is converted:
-                found = converted[value] = processor(value)
-            return found
-
-        return once
+        return once_per_value(processor) if repeated else processor
 
     def insert(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         """INSERT ``rows`` (values already bound) in one executemany."""

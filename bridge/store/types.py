@@ -26,11 +26,16 @@ def once_per_value(process: Callable[[Any], _T], size: int = MEMO_SIZE) -> Calla
     A month's rows repeat few values (the same cycle bounds, the same hours on every line), and the
     conversion (SQLite's text parsed to a datetime, made aware; text or NUMERIC made an exact Decimal at
     the column's scale) costs more than a lookup. The values are immutable, so a remembered one is the
-    same value; at most ``size`` are kept, then the memo starts afresh.
+    same value; at most ``size`` are kept, then the memo starts afresh. Falsy values (None, "", and a
+    zero, whose sign a Decimal keeps while -0 and 0 are equal keys) are converted every time: a -0.00
+    remembered must never come back for a 0.00. Used both ways: for what the driver returns, and for the
+    values bulk writes bind (bridge/store/bulk.py).
     """
     memo: dict[Any, _T] = {}
 
     def converted(value: Any) -> _T:
+        if not value:
+            return process(value)
         found = memo.get(value, _MISSING)
         if found is _MISSING:
             if len(memo) >= size:

@@ -99,3 +99,12 @@ def test_the_memo_starts_afresh_when_full_and_still_converts_every_value() -> No
     convert = once_per_value(parse, size=2)
     assert [convert(v) for v in ("1", "1", "2", "1", "3", "1")] == [1, 1, 2, 1, 3, 1]
     assert seen == ["1", "2", "3", "1"]  # "1" again once "3" filled the memo afresh
+
+
+def test_a_zero_keeps_its_sign_after_the_other_zero_was_converted() -> None:
+    """-0 and 0 are equal keys: a remembered -0.00 must never come back for a 0.00 (an invoice showing
+    "-0.00"), so zeros are converted every time."""
+    convert = once_per_value(lambda value: Decimal(value).quantize(Decimal("0.01")))
+    assert str(convert(Decimal("-0"))) == "-0.00"
+    assert str(convert(Decimal("0"))) == "0.00"
+    assert str(convert(Decimal("-0.000"))) == "-0.00"
